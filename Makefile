@@ -1,0 +1,50 @@
+# Two commands do all the set-up:  make demo  and  make test.
+# The virtual environment is created from requirements*.txt when missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# torch: a machine without an NVIDIA GPU gets the CPU build (2.13.0 lies on this
+# project's machines' disk); elsewhere set TORCH_INDEX to PyTorch's CPU wheel index
+# to avoid the multi-GB CUDA build. With a GPU, pip's normal CUDA build is used.
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX   ?=
+
+.PHONY: venv demo test bench clean stage01 stage02 stage03 stage04 stage05 stage06 stage07 stage08 stage09
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "GPU found: installing the CUDA build of torch"; $(PIP) install "torch>=2.4"; \
+	elif [ -n "$(TORCH_INDEX)" ]; then \
+	  $(PIP) install "torch==$(TORCH_VERSION)" --index-url "$(TORCH_INDEX)"; \
+	else \
+	  $(PIP) install "torch==$(TORCH_VERSION)"; \
+	fi
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+demo: venv
+	$(PY) demo/run_demo.py
+
+test: venv
+	$(PY) -m pytest -q tests
+
+bench: venv
+	@for b in 0*/bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# One target per stage, on the default (real) folders; pass ARGS="--flag value".
+stage01: venv ; $(PY) 01_arxiv_download/arxiv_download.py $(ARGS)
+stage02: venv ; $(PY) 02_manual_curation/curate.py $(ARGS)
+stage03: venv ; $(PY) 03_cermine_extract/cermine_extract.py $(ARGS)
+stage04: venv ; $(PY) 04_xml_to_csv/xml_to_csv.py $(ARGS)
+stage05: venv ; $(PY) 05_merge_clean/merge_clean.py $(ARGS)
+stage06: venv ; $(PY) 06_crossref_doi/crossref_doi.py $(ARGS)
+stage07: venv ; $(PY) 07_qa_formatting/qa_formatting.py $(ARGS)
+stage08: venv ; $(PY) 08_finetune/finetune.py $(ARGS)
+stage09: venv ; $(PY) 09_evaluate/evaluate.py $(ARGS)
+
+clean:
+	rm -rf demo/run */output .pytest_cache

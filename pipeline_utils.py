@@ -1,0 +1,206 @@
+"""Small helpers every stage script shares: config parsing, atomic writes, summaries.
+
+Kept deliberately thin (no framework): each stage script stays readable top to
+bottom and only borrows the few things that must behave identically everywhere.
+A stage script imports this module after putting the repository root on
+``sys.path``, so it still runs as ``python 0X_stage/script.py`` from anywhere.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+# One separator for every list-valued CSV cell (authors, ref_keys, ref_uids, dois).
+# "|" never occurs in arXiv ids, bib keys or the DOIs Crossref registers in
+# practice, and unlike ";" or "," it does not clash with "Surname, Given".
+LIST_SEP = "|"
+
+# arXiv ids as stage 01 turns them into file names: new-style "2401.01234v2",
+# old-style "hep-th/9901001v1" -> "hep-th_9901001v1".
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+T = TypeVar("T")
+
+
+def setup_logging(verbose: bool = False) -> logging.Logger:
+    """Log to stderr with a short format; returns the pipeline's logger."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    # The HTTP clients log every request at INFO; the stages report their own.
+    for noisy in ("httpx", "urllib3", "arxiv", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("pipeline")
+
+
+def parse_config(config_cls: type[T], description: str | None = None, args: list[str] | None = None) -> T:
+    """Build a stage's dataclass config from the command line (``--field-name value``)."""
+    import tyro
+
+    return tyro.cli(config_cls, description=description, args=args)
+
+
+def load_env() -> None:
+    """Read a ``.env`` at the repository root (or the current directory) into os.environ.
+
+    Values already set in the environment win; nothing is ever printed.
+    """
+    from dotenv import load_dotenv
+
+    for candidate in (Path.cwd() / ".env", REPO_ROOT / ".env"):
+        if candidate.is_file():
+            load_dotenv(candidate, override=False)
+
+
+def paper_id_from_arxiv_id(arxiv_id: str) -> str:
+    """``hep-th/9901001v1`` -> ``hep-th_9901001v1``; raises ValueError on anything unsafe."""
+    pid = arxiv_id.strip().replace("/", "_")
+    if not _SAFE_ID.match(pid) or ".." in pid:
+        raise ValueError(f"unsafe arXiv id {arxiv_id!r}")
+    return pid
+
+
+def safe_child(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing any name that would resolve outside ``directory``."""
+    directory = directory.resolve()
+    path = (directory / name).resolve()
+    if path.parent != directory:
+        raise ValueError(f"file name {name!r} escapes {directory}")
+    return path
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Atomic UTF-8 text write."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Atomic JSON write, indented for people to read."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
+    """Write dict rows as CSV with exactly ``columns`` (missing keys empty); returns the row count."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def atomic_write_df(path: Path, df) -> None:
+    """Atomic ``DataFrame.to_csv`` (no index)."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Every row of a CSV as a dict of strings (empty cells are ``""``)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's content (the cache key of expensive per-file work)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_list(cell: Any) -> list[str]:
+    """Parse a list-valued CSV cell written with ``LIST_SEP``."""
+    if cell is None:
+        return []
+    text = str(cell)
+    if text.lower() == "nan":
+        return []
+    return [part.strip() for part in text.split(LIST_SEP) if part.strip()]
+
+
+def join_list(items: Iterable[Any]) -> str:
+    """Inverse of ``split_list``."""
+    return LIST_SEP.join(str(item) for item in items if str(item))
+
+
+def print_summary(title: str, summary: dict[str, Any], stream=None) -> None:
+    """Print a stage's closing summary as an aligned two-column table."""
+    stream = stream or sys.stdout
+    flat: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            if not value:
+                flat.append((prefix, "-"))
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        else:
+            flat.append((prefix, value))
+
+    walk("", summary)
+    width = max((len(k) for k, _ in flat), default=10)
+    print(f"\n== {title} ==", file=stream)
+    for key, value in flat:
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        print(f"  {key.ljust(width)}  {value}", file=stream)
+    stream.flush()
+
+
+def stage_dir(name: str) -> Path:
+    """Absolute path of a stage folder, e.g. ``stage_dir('01_arxiv_download')``."""
+    return REPO_ROOT / name
