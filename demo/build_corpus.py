@@ -65,23 +65,25 @@ def format_reference(work: dict) -> str:
     """One bibliography entry, in the plainnat layout most arXiv papers use."""
     a = format_authors(work["authors"])
     t, y, kind = work["title"], work["year"], work["type"]
+    # BibTeX styles add no period after a title that ends in "?" or "!" (add.period$)
+    tp = t if t.endswith(("?", "!")) else t + "."
     venue = work.get("container", "")
     pages = work.get("pages", "").replace("-", "--")
     if kind == "journal-article":
         vol = work.get("volume", "")
         if work.get("issue"):
             vol += f"({work['issue']})"
-        text = f"{a}. {t}. \\emph{{{venue}}}, {vol}:{pages}, {y}."
+        text = f"{a}. {tp} \\emph{{{venue}}}, {vol}:{pages}, {y}."
     elif kind == "proceedings-article":
-        text = f"{a}. {t}. In \\emph{{{venue}}}, pages {pages}, {y}."
+        text = f"{a}. {tp} In \\emph{{{venue}}}, pages {pages}, {y}."
     elif kind == "book-chapter":
-        text = f"{a}. {t}. In \\emph{{{venue}}}, pages {pages}. {work.get('publisher', '')}, {y}."
+        text = f"{a}. {tp} In \\emph{{{venue}}}, pages {pages}. {work.get('publisher', '')}, {y}."
     elif kind == "book":
         text = f"{a}. \\emph{{{t}}}. {work.get('publisher', '')}, {y}."
     elif kind == "report":
-        text = f"{a}. {t}. {venue}, {work.get('publisher', '')}, {y}."
+        text = f"{a}. {tp} {venue}, {work.get('publisher', '')}, {y}."
     elif kind == "posted-content":
-        text = f"{a}. {t}. \\emph{{arXiv preprint arXiv:{work['arxiv_id']}}}, {y}."
+        text = f"{a}. {tp} \\emph{{arXiv preprint arXiv:{work['arxiv_id']}}}, {y}."
     else:
         raise ValueError(f"unknown work type {kind!r} for {work['key']}")
     if work.get("print") == "doi":
@@ -98,6 +100,16 @@ def cited_keys(body: str) -> list[str]:
             if key and key not in keys:
                 keys.append(key)
     return keys
+
+
+def expected_citations(paper_id: str) -> tuple[list[list[str]], list[dict]]:
+    """Ground truth of one sample paper: the cited works' titles of each citation
+    command in body order, and the records of every work in its bibliography."""
+    works = {w["key"]: w for w in json.loads((CORPUS / "works.json").read_text(encoding="utf-8"))}
+    body = (CORPUS / "src" / f"{paper_id}.tex").read_text(encoding="utf-8")
+    groups = [[works[k.strip()]["title"] for k in group.split(",") if k.strip()]
+              for group in re.findall(r"\\cite[tp]?\*?(?:\[[^\]]*\])*\{([^}]*)\}", body)]
+    return groups, [works[k] for k in cited_keys(body)]
 
 
 def render_tex(paper: dict, body: str, works: dict[str, dict], hyperref: bool = True) -> str:

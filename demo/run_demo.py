@@ -44,6 +44,8 @@ def main() -> int:
     stage("02_manual_curation/curate.py",
           "--input-dir", str(RUN / "01_arxiv_download"), "--sheet", str(RUN / "curation.csv"),
           "--output-dir", str(RUN / "02_manual_curation"))
+    stage("03_cermine_extract/cermine_extract.py", "--backend", "builtin",
+          "--input-dir", str(RUN / "02_manual_curation"), "--output-dir", str(RUN / "03_cermine_extract"))
     print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
     return 0
 

@@ -261,6 +261,39 @@ class ArxivStandIn(LoopbackServer):
         return Reply(200, feed.encode("utf-8"), {"Content-Type": "application/atom+xml; charset=utf-8"})
 
 
+# --------------------------------------------------------------------------
+# GROBID: /api/isalive and /api/processFulltextDocument
+# --------------------------------------------------------------------------
+
+class GrobidStandIn(LoopbackServer):
+    """Answers GROBID's REST API: ``GET /api/isalive`` and a multipart ``POST
+    /api/processFulltextDocument`` (field ``input``: the PDF) with TEI XML.
+
+    ``tei_for(filename, pdf_bytes)`` decides the TEI returned; by default the
+    same document for every PDF. A request without a PDF gets 400, as GROBID does.
+    """
+
+    def __init__(self, tei: bytes, tei_for: Callable[[str, bytes], bytes] | None = None) -> None:
+        super().__init__()
+        self.tei = tei
+        self.tei_for = tei_for
+
+    def handle(self, request: Request) -> Reply:
+        if request.path == "/api/isalive":
+            return Reply(200, b"true", {"Content-Type": "text/plain"})
+        if request.path == "/api/processFulltextDocument" and request.method == "POST":
+            ctype = request.headers.get("content-type", "")
+            if "multipart/form-data" not in ctype or b"%PDF" not in request.body:
+                return Reply(400, b"no input PDF", {"Content-Type": "text/plain"})
+            import re
+
+            name = re.search(rb'name="input"; filename="([^"]+)"', request.body)
+            filename = name.group(1).decode() if name else "input.pdf"
+            tei = self.tei_for(filename, request.body) if self.tei_for else self.tei
+            return Reply(200, tei, {"Content-Type": "application/xml"})
+        return Reply(404, b"not found")
+
+
 def load_demo_papers() -> list[ArxivPaper]:
     """The embedded sample corpus as arXiv records, with their PDFs."""
     records = json.loads((CORPUS_DIR / "papers.json").read_text(encoding="utf-8"))
