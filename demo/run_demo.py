@@ -46,6 +46,10 @@ def main() -> int:
           "--output-dir", str(RUN / "02_manual_curation"))
     stage("03_cermine_extract/cermine_extract.py", "--backend", "builtin",
           "--input-dir", str(RUN / "02_manual_curation"), "--output-dir", str(RUN / "03_cermine_extract"))
+    stage("04_xml_to_csv/xml_to_csv.py",
+          "--input-dir", str(RUN / "03_cermine_extract"), "--output-dir", str(RUN / "04_xml_to_csv"))
+    stage("05_merge_clean/merge_clean.py",
+          "--input-dir", str(RUN / "04_xml_to_csv"), "--output-dir", str(RUN / "05_merge_clean"))
     print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
     return 0
 

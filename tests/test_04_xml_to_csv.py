@@ -1,0 +1,206 @@
+"""Stage 04: citing sentences and references from CERMINE JATS, builtin JATS and GROBID TEI."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from demo.standins import CORPUS_DIR
+from helpers import REPO, load_stage
+
+stage = load_stage("04")
+stage03 = load_stage("03")
+FIX = REPO / "tests" / "fixtures"
+
+
+def run(tmp_path, files, **kw):
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, src / f.name)
+    cfg = stage.Config(input_dir=src, output_dir=tmp_path / "out", **kw)
+    return cfg, stage.main(cfg)
+
+
+def sentences(cfg, paper_id):
+    return pd.read_csv(cfg.output_dir / f"{paper_id}.sentences.csv", dtype=str, keep_default_na=False)
+
+
+def references(cfg, paper_id):
+    return pd.read_csv(cfg.output_dir / f"{paper_id}.references.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture()
+def cermine(tmp_path):
+    cfg, summary = run(tmp_path, [FIX / "jats" / "cermine_style.cermxml"])
+    return cfg, summary, sentences(cfg, "cermine_style")
+
+
+def row_with(df, text):
+    hits = df[df.sentence.str.contains(text, regex=False)]
+    assert len(hits) == 1, f"{len(hits)} sentences contain {text!r}: {df.sentence.tolist()}"
+    return hits.iloc[0]
+
+
+def test_sentence_with_three_references_keeps_all_in_order(cermine):
+    _, _, df = cermine
+    row = row_with(df, "Digital twins of propulsion systems")
+    assert row.ref_keys == "ref1|ref2|ref3"
+    assert row.sentence == ("Digital twins of propulsion systems support condition monitoring on board and ashore [1-3].")
+    assert row.sentence_clean == "Digital twins of propulsion systems support condition monitoring on board and ashore."
+    assert row.section == "Background"
+
+
+def test_range_whose_rid_lists_only_the_ends_is_expanded(cermine):
+    _, _, df = cermine
+    assert row_with(df, "Electronic charts came first").ref_keys == "ref1|ref3|ref2"
+
+
+def test_marker_after_the_full_stop_belongs_to_the_sentence_it_closes(cermine):
+    _, _, df = cermine
+    row = row_with(df, "Remote pilotage")
+    assert row.sentence == "Remote pilotage has been tested in the Baltic Sea. [6]"
+    assert row.ref_keys == "ref6"
+    assert row.sentence_clean == "Remote pilotage has been tested in the Baltic Sea."
+
+
+def test_abbreviations_decimals_and_versions_do_not_split_sentences(cermine):
+    _, _, df = cermine
+    row = row_with(df, "Sensor data are shared")
+    assert row.sentence.endswith("approx. 2.5 per cent (reviewed in [4,5]).")
+    assert row.sentence_clean.endswith("approx. 2.5 per cent (reviewed in).")
+    row = row_with(df, "Several monitoring approaches")
+    assert "J. Smith and colleagues, see Fig. 2 and Eq. 3, where version 2.1.3 of the model vs. its predecessor" \
+        in row.sentence
+
+
+def test_dangling_rid_is_reported_and_dropped(cermine):
+    _, summary, df = cermine
+    assert summary["dangling_rids"] == 1
+    assert row_with(df, "Several monitoring approaches").ref_keys == "ref2"
+
+
+def test_author_year_group_spanning_a_line_break_stays_one_sentence(cermine):
+    _, _, df = cermine
+    row = row_with(df, "Port call data sharing")
+    assert row.sentence == "Port call data sharing reduces waiting times (Olsen and Tran, 2019; Lind and Haraldson, 2018)."
+    assert row.ref_keys == "ref7|ref8"
+    assert row.sentence_clean == "Port call data sharing reduces waiting times."
+
+
+def test_textual_citation_becomes_a_neutral_phrase_without_author_names(cermine):
+    _, _, df = cermine
+    row = row_with(df, "big data methods")
+    assert row.sentence == "As reviewed by Munim et al. [5], big data methods are spreading in shipping."
+    assert row.sentence_clean == "As reviewed by prior work, big data methods are spreading in shipping."
+
+
+def test_only_citing_body_sentences_no_abstract_no_caption(cermine):
+    _, _, df = cermine
+    assert not df.sentence.str.contains("cites nothing").any()
+    assert not df.sentence.str.contains("abstract").any()
+    assert not df.sentence.str.contains("Data flow from ship").any()
+    assert len(df) == 7
+    assert df.sentence_id.str.match(r"^cermine_style:\d+$").all()
+
+
+def test_captions_and_all_sentences_on_request(tmp_path):
+    cfg, _ = run(tmp_path, [FIX / "jats" / "cermine_style.cermxml"], include_captions=True, all_sentences=True)
+    df = sentences(cfg, "cermine_style")
+    assert df.sentence.str.contains("This sentence cites nothing at all.").any()
+    assert row_with(df, "Data flow from ship").ref_keys == "ref2"
+
+
+def test_references_book_doi_arxiv_and_raw_text(cermine):
+    cfg, _, _ = cermine
+    refs = references(cfg, "cermine_style").set_index("ref_key")
+    book = refs.loc["ref1"]
+    assert (book.title, book.year, book.authors) == ("Electronic Chart Display and Information Systems", "2005",
+                                                    "Weintrit, A")
+    assert refs.loc["ref2", "doi"] == "10.5555/mdig.2020.0102"
+    assert refs.loc["ref2", "authors"] == "Taylor, N|Osei, K"
+    assert refs.loc["ref2", "venue"] == "J Mar Eng"
+    assert refs.loc["ref3", "arxiv_id"] == "2213.04417v2"
+    assert refs.loc["ref4", "doi"] == "10.5555/mdig.2021.0103"
+    # no title tagged: the raw text is kept for stage 06's query
+    assert refs.loc["ref6", "title"] == "" and refs.loc["ref6", "raw"].startswith("Heikkila A, Moreau L: Remote pilotage")
+    assert not refs.raw.str.match(r"^\d+\.").any()  # printed labels are stripped from raw
+
+
+def test_grobid_tei_markers_titles_and_unresolved_refs(tmp_path):
+    cfg, summary = run(tmp_path, [FIX / "grobid" / "sample.tei.xml"])
+    df = sentences(cfg, "sample")
+    assert row_with(df, "common practice").ref_keys == "b0|b1"  # "[1," + "2]" are one marker
+    row = row_with(df, "Digital twins of propulsion plants")
+    assert row.ref_keys == "b2"
+    assert row.sentence_clean == "Digital twins of propulsion plants are one approach, and data-driven models are another."
+    assert summary["unresolved_markers"] == 1
+    assert row_with(df, "Remote pilotage").sentence_clean == \
+        "Remote pilotage was assessed in a recent trial, see prior work for details."
+    refs = references(cfg, "sample").set_index("ref_key")
+    assert refs.loc["b1", "doi"] == "10.5555/mdig.2020.0125"
+    assert refs.loc["b3", "title"] == "Electronic Chart Display and Information Systems"
+    assert refs.loc["b3", "venue"] == "Sample Nautical Publishers"
+    assert refs.loc["b5", "arxiv_id"] == "2213.04417v2"
+    assert refs.loc["b2", "authors"] == "Taylor, Nora|Osei, Kwame|Lindqvist, Erik"
+    assert refs.loc["b2", "year"] == "2020"
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path):
+    files = [FIX / "jats" / n for n in ("empty_body.cermxml", "malformed.cermxml", "xxe.cermxml",
+                                       "cermine_style.cermxml")]
+    (tmp_path / "blank.cermxml").write_text("   ")
+    cfg, summary = run(tmp_path, files + [tmp_path / "blank.cermxml"])
+    assert summary["failed"]["blank.cermxml"] == "empty file"
+    assert summary["failed"]["malformed.cermxml"].startswith("malformed XML")
+    assert summary["papers_without_citing_sentences"] == ["empty_body"]
+    assert summary["converted"] == 3
+    # entities are not expanded: no file content leaks in
+    assert "root:" not in (cfg.output_dir / "xxe.sentences.csv").read_text()
+
+
+def test_rerun_uses_the_cache_and_drops_removed_papers(tmp_path):
+    cfg, first = run(tmp_path, [FIX / "jats" / "cermine_style.cermxml", FIX / "grobid" / "sample.tei.xml"])
+    again = stage.main(cfg)
+    assert again["converted"] == 0 and again["unchanged"] == 2 and again["sentences"] == first["sentences"]
+    (cfg.input_dir / "sample.tei.xml").unlink()
+    third = stage.main(cfg)
+    assert not (cfg.output_dir / "sample.sentences.csv").exists() and third["papers_in"] == 1
+
+
+def test_shared_cermine_sample_reads_cleanly(tmp_path):
+    cfg, summary = run(tmp_path, [REPO.parent / "shared" / "reference" / "cermine_jats_bmc_sample.cermxml"])
+    df = sentences(cfg, "cermine_jats_bmc_sample")
+    first = df.iloc[0]
+    assert first.ref_keys == "ref1|ref2|ref3" and first.sentence.endswith("alternative splicing [1-3].")
+    assert row_with(df, "RNA turnover").sentence_clean.endswith("RNA turnover (reviewed in).")
+    assert not df.sentence_clean.str.contains(r"\[\d").any()
+    assert summary["dangling_rids"] == 0
+
+
+def test_builtin_output_of_the_demo_pdfs_reads_without_loss(tmp_path):
+    """Stages 03 and 04 together: every citing sentence of the sample papers' LaTeX
+    sources comes out as one row whose references are exactly the cited works."""
+    import json
+
+    works = {w["key"]: w for w in json.loads((CORPUS_DIR / "works.json").read_text())}
+    xml_dir = tmp_path / "xml"
+    xml_dir.mkdir()
+    for pdf in sorted((CORPUS_DIR / "pdfs").glob("*.pdf")):
+        xml, _ = stage03.builtin_backend.convert(pdf)
+        (xml_dir / f"{pdf.stem}.cermxml").write_bytes(xml)
+    cfg, _ = run(tmp_path, sorted(xml_dir.iterdir()))
+    for pdf in sorted((CORPUS_DIR / "pdfs").glob("*.pdf")):
+        src = (CORPUS_DIR / "src" / f"{pdf.stem}.tex").read_text()
+        expected = []  # the sources hold one sentence per line
+        for line in src.splitlines():
+            keys = [k.strip() for g in re.findall(r"\\cite[tp]?(?:\[[^\]]*\])*\{([^}]*)\}", line) for k in g.split(",")]
+            if keys:
+                expected.append(sorted({works[k]["title"] for k in keys}))
+        df = sentences(cfg, pdf.stem)
+        refs = references(cfg, pdf.stem).set_index("ref_key")
+        found = [sorted({refs.loc[k, "title"] for k in keys.split("|")}) for keys in df.ref_keys]
+        assert found == expected, pdf.stem
+        assert not df.sentence_clean.str.contains(r"\[\d|et al|\(\w+,? \d{4}\)").any()
