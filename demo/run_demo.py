@@ -19,7 +19,7 @@ REPO = DEMO.parent
 RUN = DEMO / "run"
 sys.path.insert(0, str(REPO))
 
-from demo.standins import ArxivStandIn, load_demo_papers  # noqa: E402
+from demo.standins import ArxivStandIn, CrossrefStandIn, load_demo_papers, load_demo_works  # noqa: E402
 
 
 def stage(script: str, *args: str) -> None:
@@ -50,6 +50,10 @@ def main() -> int:
           "--input-dir", str(RUN / "03_cermine_extract"), "--output-dir", str(RUN / "04_xml_to_csv"))
     stage("05_merge_clean/merge_clean.py",
           "--input-dir", str(RUN / "04_xml_to_csv"), "--output-dir", str(RUN / "05_merge_clean"))
+    with CrossrefStandIn(load_demo_works()) as crossref:
+        stage("06_crossref_doi/crossref_doi.py", "--base-url", crossref.url, "--mailto", "demo@example.org",
+              "--cache-path", str(RUN / "crossref_cache.sqlite"),
+              "--input-dir", str(RUN / "05_merge_clean"), "--output-dir", str(RUN / "06_crossref_doi"))
     print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
     return 0
 

@@ -294,6 +294,136 @@ class GrobidStandIn(LoopbackServer):
         return Reply(404, b"not found")
 
 
+# --------------------------------------------------------------------------
+# Crossref REST API: /works?query.bibliographic= and /works/{doi}
+# --------------------------------------------------------------------------
+
+class CrossrefStandIn(LoopbackServer):
+    """Answers Crossref's ``GET /works?query.bibliographic=…&rows=…&select=…`` and
+    ``GET /works/{doi}`` with Crossref-shaped JSON (``message.items[]`` with
+    ``DOI``, ``title`` as a list, ``issued.date-parts``, ``author``,
+    ``container-title``, ``type``, ``score``), and announces its limits in the
+    ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Interval`` and ``X-Concurrency-Limit``
+    headers, as Crossref does. It enforces them too: a client that sends more
+    than ``limit`` requests of one pool in any ``interval`` seconds, or more than
+    ``concurrency`` at once, gets 429 with ``Retry-After``. ``latency`` adds a
+    delay to every answer (Crossref's is ~150 ms to seconds).
+
+    Search relevance is approximated with rapidfuzz over title, authors,
+    container and year; like Crossref, it always returns its best candidates,
+    right or wrong: telling them apart is the client's job.
+    """
+
+    def __init__(self, records: list[dict], search_limit: int = 3, lookup_limit: int = 10, interval: float = 1.0,
+                 concurrency: int = 3, latency: float = 0.0, enforce: bool = True) -> None:
+        super().__init__()
+        self.records = {r["DOI"].lower(): r for r in records}
+        self.limits = {"search": search_limit, "lookup": lookup_limit}
+        self.interval = interval
+        self.concurrency = concurrency
+        self.latency = latency
+        self.enforce = enforce
+        self._recent: dict[str, deque] = {"search": deque(), "lookup": deque()}
+        self._in_flight = {"search": 0, "lookup": 0}
+        self.max_in_flight = {"search": 0, "lookup": 0}
+        self.rejected = 0
+        self._index = [(doi, self._haystack(r)) for doi, r in self.records.items()]
+
+    @staticmethod
+    def _haystack(r: dict) -> str:
+        names = " ".join(a.get("family", "") for a in r.get("author", []))
+        year = str(r.get("issued", {}).get("date-parts", [[""]])[0][0])
+        return " ".join([" ".join(r.get("title", [])), names, " ".join(r.get("container-title", [])), year]).lower()
+
+    def _headers(self, pool: str) -> dict[str, str]:
+        return {"Content-Type": "application/json", "X-Rate-Limit-Limit": str(self.limits[pool]),
+                "X-Rate-Limit-Interval": f"{self.interval:g}s", "X-Concurrency-Limit": str(self.concurrency)}
+
+    def _admit(self, pool: str) -> Reply | None:
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent[pool]
+            while recent and recent[0] <= now - self.interval:
+                recent.popleft()
+            over_rate = len(recent) >= self.limits[pool]
+            over_concurrency = self._in_flight[pool] >= self.concurrency
+            if self.enforce and (over_rate or over_concurrency):
+                self.rejected += 1
+                body = json.dumps({"status": "error", "message-type": "rate-limit",
+                                   "message": "Too many requests"}).encode()
+                return Reply(429, body, {**self._headers(pool), "Retry-After": "1"})
+            recent.append(now)
+            self._in_flight[pool] += 1
+            self.max_in_flight[pool] = max(self.max_in_flight[pool], self._in_flight[pool])
+        return None
+
+    def handle(self, request: Request) -> Reply:
+        path = request.path.rstrip("/")
+        if path == "/works":
+            pool = "search"
+        elif path.startswith("/works/"):
+            pool = "lookup"
+        else:
+            return Reply(404, b"Resource not found.", {"Content-Type": "text/plain"})
+        rejected = self._admit(pool)
+        if rejected:
+            return rejected
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._search(request) if pool == "search" else self._lookup(path[len("/works/"):])
+        finally:
+            with self._lock:
+                self._in_flight[pool] -= 1
+
+    def _lookup(self, doi: str) -> Reply:
+        record = self.records.get(unquote(doi).lower())
+        if record is None:
+            return Reply(404, b"Resource not found.", {**self._headers("lookup"), "Content-Type": "text/plain"})
+        body = {"status": "ok", "message-type": "work", "message-version": "1.0.0", "message": record}
+        return Reply(200, json.dumps(body).encode(), self._headers("lookup"))
+
+    def _search(self, request: Request) -> Reply:
+        from rapidfuzz import fuzz
+
+        query = (request.query.get("query.bibliographic") or request.query.get("query") or [""])[0].lower()
+        rows = int((request.query.get("rows") or ["20"])[0])
+        select = [f for f in (request.query.get("select") or [""])[0].split(",") if f]
+        scored = sorted(((fuzz.token_set_ratio(query, hay), doi) for doi, hay in self._index), reverse=True)
+        items = []
+        for score, doi in scored[:rows]:
+            if score < 30:
+                break
+            item = dict(self.records[doi])
+            item["score"] = round(score / 2.0, 3)  # Crossref's scores are unbounded relevance, ~20-120
+            if select:
+                item = {k: v for k, v in item.items() if k in select}
+            items.append(item)
+        body = {"status": "ok", "message-type": "work-list", "message-version": "1.0.0",
+                "message": {"facets": {}, "total-results": len(items), "items": items, "items-per-page": rows,
+                            "query": {"start-index": 0, "search-terms": None}}}
+        return Reply(200, json.dumps(body).encode(), self._headers("search"))
+
+
+def crossref_record(doi: str, title: str, year: int, authors: list[tuple[str, str]], container: str = "",
+                    kind: str = "journal-article") -> dict:
+    """A Crossref-shaped work record (the fields stage 06 reads)."""
+    record = {"DOI": doi, "title": [title], "type": kind, "issued": {"date-parts": [[year]]},
+              "author": [{"given": given, "family": family, "sequence": "first" if i == 0 else "additional"}
+                         for i, (family, given) in enumerate(authors)],
+              "container-title": [container] if container else [], "publisher": "Sample Publisher",
+              "prefix": doi.split("/")[0], "member": "0000"}
+    return record
+
+
+def load_demo_works() -> list[dict]:
+    """The Crossref records of the works the demo papers cite (arXiv preprints excluded: Crossref has none)."""
+    works = json.loads((CORPUS_DIR / "works.json").read_text(encoding="utf-8"))
+    return [crossref_record(w["doi"], w["title"], w["year"], [tuple(a) for a in w["authors"]],
+                            w.get("container", ""), w["type"])
+            for w in works if not w["doi"].startswith("10.48550/")]
+
+
 def load_demo_papers() -> list[ArxivPaper]:
     """The embedded sample corpus as arXiv records, with their PDFs."""
     records = json.loads((CORPUS_DIR / "papers.json").read_text(encoding="utf-8"))
@@ -329,7 +459,8 @@ def serve_forever(factory: Callable[[], LoopbackServer]) -> None:  # pragma: no 
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    kinds = {"arxiv": lambda: ArxivStandIn(load_demo_papers())}
+    kinds = {"arxiv": lambda: ArxivStandIn(load_demo_papers()),
+             "crossref": lambda: CrossrefStandIn(load_demo_works())}
     if len(sys.argv) != 2 or sys.argv[1] not in kinds:
         raise SystemExit(f"usage: python demo/standins.py {{{'|'.join(kinds)}}}")
     serve_forever(kinds[sys.argv[1]])

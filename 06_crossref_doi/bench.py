@@ -1,0 +1,322 @@
+"""Benchmark of stage 06: matching quality per threshold, and throughput against Crossref's polite-pool limits.
+
+    .venv/bin/python 06_crossref_doi/bench.py                 # both parts
+    .venv/bin/python 06_crossref_doi/bench.py --part quality
+    .venv/bin/python 06_crossref_doi/bench.py --part speed --references 90
+
+quality: a labelled set of references (true DOI, or "not in Crossref") built
+from a generated Crossref corpus with hard negatives (same title other year,
+short generic titles, translated titles, errata, book vs chapter, near-miss
+titles of unregistered works) and realistic damage to the positives (typos,
+dropped subtitles, missing years, initials, raw text only). The real stage runs
+against the loopback stand-in once, then again from its cache for each title
+threshold; precision, recall and F1 of `matched` are reported per threshold.
+
+speed: the stand-in answers with 150 ms latency and enforces the polite pool's
+limits (3 searches/s, 3 in flight; 10 lookups/s), announced in its headers. The
+stage's achieved rate is reported as a fraction of the limit, with the requests
+per distinct reference and the time of a fully cached rerun.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import pandas as pd  # noqa: E402
+
+from demo.standins import CrossrefStandIn, crossref_record  # noqa: E402
+from helpers import load_stage  # noqa: E402
+
+stage = load_stage("06")
+
+TOPICS = ["ship", "port", "vessel", "maritime", "container", "fleet", "harbour", "offshore", "navigation", "cargo",
+          "shipping", "terminal", "berth", "ballast", "hull", "propulsion", "emission", "autonomous", "crew", "route"]
+METHODS = ["optimisation", "simulation", "monitoring", "scheduling", "detection", "prediction", "assessment",
+           "planning", "control", "classification", "analysis", "forecasting", "estimation", "design"]
+QUALIFIERS = ["a review", "a case study", "evidence from Europe", "a data-driven approach", "lessons learned",
+              "a survey", "an empirical study", "a machine learning approach", "a systems perspective"]
+SURNAMES = ["Andersen", "Baker", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ito", "Jensen", "Kim",
+            "Larsen", "Müller", "Nakamura", "Olsen", "Petrov", "Quinn", "Rossi", "Silva", "Tanaka", "Urban", "Virtanen",
+            "Wang", "Xu", "Yilmaz", "Zhou", "Novak", "Kowalski", "Smith", "Brown"]
+GIVEN = ["Anna", "Björn", "Carlos", "Dana", "Emil", "Fatima", "Georg", "Hana", "Ivan", "Julia", "Kai", "Lena"]
+VENUES = ["Maritime Policy & Management", "Ocean Engineering", "Transportation Research Part E",
+          "Journal of Navigation", "WMU Journal of Maritime Affairs", "Maritime Economics & Logistics"]
+GERMAN = {"ship": "Schiff", "ships": "Schiffe", "port": "Hafen", "ports": "Häfen", "vessel": "Fahrzeug",
+          "vessels": "Fahrzeuge", "maritime": "maritime", "maritimes": "Seeverkehre", "container": "Behälter",
+          "containers": "Behälter", "fleet": "Flotte", "fleets": "Flotten", "harbour": "Hafenbecken",
+          "harbours": "Hafenbecken", "offshore": "küstenfern", "offshores": "Küstenferne", "navigation": "Navigation",
+          "navigations": "Navigationen", "cargo": "Ladung", "cargos": "Ladungen", "shipping": "Schifffahrt",
+          "shippings": "Schifffahrten", "terminal": "Umschlag", "terminals": "Umschlagplätze", "berth": "Liegeplatz",
+          "berths": "Liegeplätze", "ballast": "Ballast", "ballasts": "Ballaste", "hull": "Rumpf", "hulls": "Rümpfe",
+          "propulsion": "Antrieb", "propulsions": "Antriebe", "emission": "Emission", "emissions": "Emissionen",
+          "autonomous": "autonom", "autonomouss": "autonome", "crew": "Besatzung", "crews": "Besatzungen",
+          "route": "Route", "routes": "Routen", "optimisation": "Optimierung", "simulation": "Simulation",
+          "monitoring": "Überwachung", "scheduling": "Terminplanung", "detection": "Erkennung",
+          "prediction": "Vorhersage", "assessment": "Bewertung", "planning": "Planung", "control": "Steuerung",
+          "classification": "Klassifikation", "analysis": "Untersuchung", "forecasting": "Prognose",
+          "estimation": "Schätzung", "design": "Entwurf", "of": "von", "for": "für", "a": "eine", "review": "Übersicht",
+          "case": "Fall", "study": "Studie", "evidence": "Belege", "from": "aus", "europe": "Europa",
+          "data-driven": "datengetriebener", "approach": "Ansatz", "lessons": "Lehren", "learned": "gezogen",
+          "survey": "Umfrage", "an": "eine", "empirical": "empirische", "machine": "maschinelles",
+          "learning": "Lernen", "systems": "Systeme", "perspective": "Sicht"}
+
+
+def make_title(rng: random.Random) -> str:
+    words = [rng.choice(METHODS).capitalize(), "of", rng.choice(TOPICS), rng.choice(TOPICS) + "s", "for",
+             rng.choice(TOPICS), rng.choice(METHODS)]
+    return " ".join(words) + ": " + rng.choice(QUALIFIERS)
+
+
+def typo(text: str, rng: random.Random) -> str:
+    i = rng.randrange(2, max(3, len(text) - 2))
+    return text[:i] + text[i + 1:] if rng.random() < 0.5 else text[:i] + text[i] + text[i:]
+
+
+def authors_of(rng: random.Random, n: int | None = None) -> list[tuple[str, str]]:
+    return [(rng.choice(SURNAMES), rng.choice(GIVEN)) for _ in range(n or rng.randint(1, 4))]
+
+
+def ref_row(uid, title, year, authors, venue="", doi="", raw=None) -> dict:
+    names = "|".join(f"{f}, {g[0]}." for f, g in authors)
+    raw_text = raw if raw is not None else (", ".join(f"{g[0]}. {f}" for f, g in authors) + f". {title}. {venue}, {year}.")
+    return {"ref_uid": uid, "title": title, "year": str(year) if year else "", "authors": names, "venue": venue,
+            "doi": doi, "arxiv_id": "", "raw": raw_text, "n_papers": "1", "cited_as": f"p:{uid}"}
+
+
+def build_labelled_set(seed: int = 7) -> tuple[list[dict], list[dict], dict[str, str], dict[str, str]]:
+    """(Crossref records, references, true DOI per ref_uid ('' = not in Crossref), case kind per ref_uid)."""
+    rng = random.Random(seed)
+    records, refs, truth, kind = [], [], {}, {}
+    n = 0
+
+    def add(case: str, row: dict, true_doi: str) -> None:
+        refs.append(row)
+        truth[row["ref_uid"]] = true_doi
+        kind[row["ref_uid"]] = case
+
+    # ordinary registered works, cited with realistic damage
+    for i in range(160):
+        title, year, au, venue = make_title(rng), rng.randint(1995, 2024), authors_of(rng), rng.choice(VENUES)
+        doi = f"10.5555/bench.{i:04d}"
+        records.append(crossref_record(doi, title, year, au, venue))
+        damage = i % 8
+        cited_title, cited_year, cited_au = title, year, au
+        if damage == 1:
+            cited_title = typo(title, rng)
+        elif damage == 2:
+            cited_title = title.split(":")[0]  # subtitle dropped
+        elif damage == 3:
+            cited_year = None
+        elif damage == 4:
+            cited_title = title.lower()
+        elif damage == 5:
+            cited_year = year + rng.choice([-1, 1])  # online-first vs print year
+        row = ref_row(f"pos{i}", cited_title, cited_year, cited_au, venue)
+        if damage == 6:
+            row["title"] = ""  # the extractor found no title: raw text only
+        if damage == 7:
+            row["doi"] = doi  # DOI printed
+        add(["clean", "typo", "no subtitle", "no year", "lower case", "year +-1", "raw only", "printed DOI"][damage],
+            row, doi)
+    # works not in Crossref whose titles are near misses of registered ones
+    for i in range(40):
+        base = records[rng.randrange(len(records))]
+        words = base["title"][0].split()
+        j = rng.randrange(0, 4)
+        words[j] = rng.choice(METHODS).capitalize() if j == 0 else rng.choice(TOPICS)
+        title = " ".join(words)
+        if title == base["title"][0]:
+            continue
+        add("unregistered near miss", ref_row(f"near{i}", title, rng.randint(1995, 2024), authors_of(rng)), "")
+    # the hardest negatives: unregistered follow-ups by the same authors, a year later, one word changed
+    for i in range(30):
+        base = records[rng.randrange(160)]
+        words = base["title"][0].split()
+        j = rng.choice([2, 3, 5, 6])
+        replacement = rng.choice(TOPICS + [m.lower() for m in METHODS])
+        if words[j].rstrip("s:") == replacement:
+            continue
+        words[j] = replacement + ("s" if words[j].endswith("s") else "") + (":" if words[j].endswith(":") else "")
+        year = base["issued"]["date-parts"][0][0] + 1
+        au = [(a["family"], a["given"]) for a in base["author"]]
+        add("same authors, follow-up, unregistered", ref_row(f"follow{i}", " ".join(words), year, au), "")
+    # heavy damage: OCR-like errors in several places, '&' for 'and', truncated
+    for i in range(30):
+        base = records[rng.randrange(160)]
+        title = base["title"][0]
+        for _ in range(rng.randint(2, 4)):
+            title = typo(title, rng)
+        if rng.random() < 0.5:
+            title = title.replace(" for ", " for the ")
+        au = [(a["family"], a["given"]) for a in base["author"]]
+        add("heavy damage (2-4 typos)", ref_row(f"heavy{i}", title, base["issued"]["date-parts"][0][0], au),
+            base["DOI"])
+    # annual reports: same title, many years; one cited year is not registered
+    for i in range(6):
+        title, au = f"Review of {rng.choice(TOPICS)} transport {i}", [("Nations", "United")]
+        for year in range(2015, 2021):
+            records.append(crossref_record(f"10.5555/annual.{i}.{year}", title, year, au, "", "report"))
+        add("same title, other years", ref_row(f"annual{i}", title, 2018, au), f"10.5555/annual.{i}.2018")
+        add("same title, year not registered", ref_row(f"annualx{i}", title, 2023, au), "")
+    # short generic titles
+    for i, generic in enumerate(["Introduction", "Editorial", "Conclusions", "Preface", "Foreword", "Discussion"]):
+        for k in range(3):
+            records.append(crossref_record(f"10.5555/generic.{i}.{k}", generic, 2010 + k, authors_of(rng, 1),
+                                           rng.choice(VENUES)))
+        add("generic title, not registered", ref_row(f"generic{i}", generic, 2021, authors_of(rng, 1)), "")
+    # translated titles: the translation is not registered
+    for i in range(10):
+        base = records[i]
+        words = base["title"][0].lower().replace(":", "").split()
+        title = " ".join(GERMAN.get(w, w) for w in words)
+        add("translated title", ref_row(f"transl{i}", title, base["issued"]["date-parts"][0][0],
+                                        [(a["family"], a["given"]) for a in base["author"]]), "")
+    # errata: the erratum is registered next to the work
+    for i in range(10):
+        title, year, au = make_title(rng), rng.randint(2000, 2024), authors_of(rng)
+        records.append(crossref_record(f"10.5555/work.{i}", title, year, au, rng.choice(VENUES)))
+        records.append(crossref_record(f"10.5555/work.{i}.err", f"Erratum: {title}", year, au, rng.choice(VENUES)))
+        add("work with an erratum", ref_row(f"errwork{i}", title, year, au), f"10.5555/work.{i}")
+    for i in range(6):  # only the erratum is registered
+        title, year, au = make_title(rng), rng.randint(2000, 2024), authors_of(rng)
+        records.append(crossref_record(f"10.5555/onlyerr.{i}", f"Correction to: {title}", year, au, ""))
+        add("only the erratum registered", ref_row(f"onlyerr{i}", title, year, au), "")
+    # book and chapter
+    for i in range(8):
+        book, chapter, year, au = f"Handbook of {rng.choice(TOPICS)} {rng.choice(METHODS)} {i}", make_title(rng), \
+            rng.randint(2000, 2024), authors_of(rng)
+        records.append(crossref_record(f"10.5555/book.{i}", book, year, [("Editor", "Eva")], "", "edited-book"))
+        records.append(crossref_record(f"10.5555/book.{i}.ch3", chapter, year, au, book, "book-chapter"))
+        add("book chapter", ref_row(f"chapter{i}", chapter, year, au, book), f"10.5555/book.{i}.ch3")
+        add("the book", ref_row(f"book{i}", book, year, [("Editor", "Eva")]), f"10.5555/book.{i}")
+    # printed DOI that belongs to another work (a typo in the paper)
+    for i in range(8):
+        target = records[20 + i]
+        other = records[60 + i]
+        row = ref_row(f"wrongdoi{i}", target["title"][0], target["issued"]["date-parts"][0][0],
+                      [(a["family"], a["given"]) for a in target["author"]], doi=other["DOI"])
+        add("printed DOI of another work", row, target["DOI"])
+    return records, refs, truth, kind
+
+
+def write_refs(path: Path, refs: list[dict]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    cols = list(refs[0])
+    with open(path / "references.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(refs)
+    with open(path / "sentences.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["paper_id", "sentence_id", "sentence_clean", "ref_uids"])
+        w.writeheader()
+        w.writerow({"paper_id": "p", "sentence_id": "p:1", "sentence_clean": "x", "ref_uids": refs[0]["ref_uid"]})
+
+
+def score(out: pd.DataFrame, truth: dict[str, str]) -> dict:
+    tp = fp = fn = 0
+    for uid, row in out.iterrows():
+        true, got = truth[uid], row["doi"] if row["match_status"] == "matched" else ""
+        if got and got == true:
+            tp += 1
+        elif got:
+            fp += 1
+        if true and got != true:
+            fn += 1
+    p = tp / (tp + fp) if tp + fp else 1.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def quality() -> None:
+    records, refs, truth, kind = build_labelled_set()
+    n_pos = sum(1 for t in truth.values() if t)
+    print(f"labelled set: {len(refs)} references ({n_pos} in Crossref, {len(refs) - n_pos} not), "
+          f"stand-in holds {len(records)} records")
+    with tempfile.TemporaryDirectory() as tmp, CrossrefStandIn(records, enforce=False) as server:
+        tmp = Path(tmp)
+        write_refs(tmp / "in", refs)
+        base = dict(input_dir=tmp / "in", output_dir=tmp / "out", base_url=server.url, mailto="bench@example.org",
+                    cache_path=tmp / "cache.sqlite", search_rate=200.0, lookup_rate=200.0, concurrency=4)
+        print(f"\n{'title threshold':>15} {'precision':>9} {'recall':>7} {'F1':>6} {'FP':>4} {'FN':>4}")
+        rows = []
+        for threshold in (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.98):
+            cfg = stage.Config(**base, title_threshold=threshold, raw_threshold=threshold)
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                stage.main(cfg)
+            out = pd.read_csv(tmp / "out" / "references.csv", dtype=str, keep_default_na=False).set_index("ref_uid")
+            s = score(out, truth)
+            rows.append((threshold, s, out))
+            print(f"{threshold:15.2f} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} {s['fp']:4d} {s['fn']:4d}")
+        default = stage.Config().title_threshold
+        chosen = next(r for r in rows if abs(r[0] - default) < 1e-9)
+        out = chosen[2]
+        print(f"\nat the default threshold {default}: errors by case")
+        for case in sorted(set(kind.values())):
+            uids = [u for u, k in kind.items() if k == case]
+            wrong = [u for u in uids if (out.loc[u, "doi"] if out.loc[u, "match_status"] == "matched" else "") != truth[u]]
+            print(f"  {case:34} {len(uids) - len(wrong):3d}/{len(uids):<3d} right"
+                  + (f"   e.g. {wrong[0]}: {out.loc[wrong[0], 'match_status']} {out.loc[wrong[0], 'note'][:70]}"
+                     if wrong else ""))
+
+
+def speed(n_refs: int) -> None:
+    records, refs, truth, _ = build_labelled_set()
+    positives = [r for r in refs if truth[r["ref_uid"]] and r["ref_uid"].startswith("pos")][:n_refs]
+    with tempfile.TemporaryDirectory() as tmp, \
+            CrossrefStandIn(records, search_limit=3, lookup_limit=10, concurrency=3, latency=0.15) as server:
+        tmp = Path(tmp)
+        write_refs(tmp / "in", positives)
+        cfg = stage.Config(input_dir=tmp / "in", output_dir=tmp / "out", base_url=server.url,
+                           mailto="bench@example.org", cache_path=tmp / "cache.sqlite")
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            began = time.perf_counter()
+            report = stage.main(cfg)
+            elapsed = time.perf_counter() - began
+            cached = time.perf_counter()
+            stage.main(cfg)
+            cached = time.perf_counter() - cached
+        searches, lookups = report["requests"]["search"], report["requests"]["lookup"]
+        print(f"\n{len(positives)} distinct references, stand-in latency 150 ms, limits 3 searches/s (3 in flight), "
+              f"10 lookups/s, enforced")
+        print(f"  {searches} searches + {lookups} lookups in {elapsed:.1f} s; 429s received: "
+              f"{report['requests']['rate_limited_429']}; refused by the server: {server.rejected}")
+        print(f"  searches: {report['achieved_per_second']['search']:.2f}/s = "
+              f"{report['achieved_per_second']['search'] / 3:.0%} of the limit; max in flight "
+              f"{server.max_in_flight['search']}")
+        print(f"  requests per distinct reference: {(searches + lookups) / len(positives):.2f}")
+        print(f"  cached rerun: {cached:.2f} s, {len(server.requests)} requests in all (none new)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["quality", "speed", "both"], default="both")
+    parser.add_argument("--references", type=int, default=60, help="references in the speed run")
+    args = parser.parse_args()
+    stage.pu.setup_logging()
+    import logging
+
+    logging.getLogger("pipeline").setLevel(logging.ERROR)
+    if args.part in ("quality", "both"):
+        quality()
+    if args.part in ("speed", "both"):
+        speed(args.references)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
