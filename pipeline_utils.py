@@ -13,8 +13,11 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
@@ -204,3 +207,38 @@ def print_summary(title: str, summary: dict[str, Any], stream=None) -> None:
 def stage_dir(name: str) -> Path:
     """Absolute path of a stage folder, e.g. ``stage_dir('01_arxiv_download')``."""
     return REPO_ROOT / name
+
+
+class KeyValueCache:
+    """Expensive answers (a Crossref response, an LLM completion) on disk: SQLite in WAL mode,
+    safe to share between threads, every write committed at once, so an interrupted
+    run keeps everything it paid for."""
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT, stored REAL)")
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        """A stable key from any JSON-serialisable parts (model, prompt, settings...)."""
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?)", (key, value, time.time()))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -153,30 +152,6 @@ class Pacer:
                 pass  # a malformed header is ignored; the last good values stay
 
 
-class Cache:
-    """Crossref's answers on disk, keyed by the request URL (without mailto): SQLite, WAL, thread-safe."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, status INTEGER, "
-                         "body TEXT, fetched REAL)")
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[int, str] | None:
-        with self._lock:
-            row = self._db.execute("SELECT status, body FROM responses WHERE key = ?", (key,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def put(self, key: str, status: int, body: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", (key, status, body, time.time()))
-
-    def close(self) -> None:
-        self._db.close()
-
-
 class RequestFailed(Exception):
     """A request that failed after every retry; the message says why."""
 
@@ -189,7 +164,7 @@ class CrossrefClient:
     to X-Rate-Limit-*), and has no retries; see the README.
     """
 
-    def __init__(self, config: Config, mailto: str, cache: Cache):
+    def __init__(self, config: Config, mailto: str, cache: pu.KeyValueCache):
         self.base = config.base_url.rstrip("/")
         self.mailto = mailto
         self.config = config
@@ -211,7 +186,8 @@ class CrossrefClient:
             if hit is not None:
                 with self._lock:
                     self.stats["cache_hits"] += 1
-                return hit[0], (json.loads(hit[1]) if hit[0] == 200 else None)
+                status, message = json.loads(hit)
+                return status, message
         if self.mailto:
             params = {**params, "mailto": self.mailto}
         pacer = self.pacers[pool]
@@ -236,7 +212,6 @@ class CrossrefClient:
             if resp is not None:
                 pacer.update(resp.headers)
                 if resp.status_code in (200, 404):
-                    body = resp.text if resp.status_code == 200 else ""
                     message = None
                     if resp.status_code == 200:
                         try:
@@ -244,8 +219,7 @@ class CrossrefClient:
                         except (ValueError, KeyError):
                             reason = "answer is not Crossref JSON"
                             continue
-                        body = json.dumps(message)
-                    self.cache.put(key, resp.status_code, body)
+                    self.cache.put(key, json.dumps([resp.status_code, message]))
                     return resp.status_code, message
                 reason = f"HTTP {resp.status_code}"
                 if resp.status_code == 429:
@@ -491,7 +465,7 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: {ref_path} lacks column(s) {', '.join(sorted(missing))}")
     sentences = pu.read_csv_rows(sent_path)
 
-    cache = Cache(Path(config.cache_path))
+    cache = pu.KeyValueCache(Path(config.cache_path))
     client = CrossrefClient(config, mailto, cache)
     results: dict[str, dict] = {}
     errors = 0

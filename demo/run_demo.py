@@ -54,6 +54,9 @@ def main() -> int:
         stage("06_crossref_doi/crossref_doi.py", "--base-url", crossref.url, "--mailto", "demo@example.org",
               "--cache-path", str(RUN / "crossref_cache.sqlite"),
               "--input-dir", str(RUN / "05_merge_clean"), "--output-dir", str(RUN / "06_crossref_doi"))
+    stage("07_qa_formatting/qa_formatting.py", "--backend", "template",
+          "--cache-path", str(RUN / "llm_cache.sqlite"),
+          "--input-dir", str(RUN / "06_crossref_doi"), "--output-dir", str(RUN / "07_qa_formatting"))
     print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
     return 0
 

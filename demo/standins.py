@@ -405,6 +405,51 @@ class CrossrefStandIn(LoopbackServer):
         return Reply(200, json.dumps(body).encode(), self._headers("search"))
 
 
+# --------------------------------------------------------------------------
+# An OpenAI-compatible chat API: POST /v1/chat/completions
+# --------------------------------------------------------------------------
+
+class ChatStandIn(LoopbackServer):
+    """Answers ``POST /v1/chat/completions`` in OpenAI's format (what vLLM, Ollama
+    and llama.cpp servers speak too). ``responder(messages)`` writes each answer;
+    ``script`` (a list) answers the next requests first, in order, before the
+    responder takes over. Requests without ``Authorization: Bearer`` get 401.
+    """
+
+    def __init__(self, responder: Callable[[list[dict]], str] | None = None, script: list[str] | None = None,
+                 latency: float = 0.0) -> None:
+        super().__init__()
+        self.responder = responder or (lambda messages: "Could you point me to studies on this topic?")
+        self.script = deque(script or [])
+        self.latency = latency
+
+    def handle(self, request: Request) -> Reply:
+        if request.path.rstrip("/") != "/v1/chat/completions" or request.method != "POST":
+            return Reply(404, json.dumps({"error": {"message": "not found"}}).encode(), {"Content-Type": "application/json"})
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return Reply(401, json.dumps({"error": {"message": "missing API key", "type": "invalid_request_error"}}).encode(),
+                         {"Content-Type": "application/json"})
+        try:
+            payload = json.loads(request.body)
+            messages = payload["messages"]
+        except (ValueError, KeyError):
+            return Reply(400, b'{"error": {"message": "bad request"}}', {"Content-Type": "application/json"})
+        if self.latency:
+            time.sleep(self.latency)
+        with self._lock:
+            content = self.script.popleft() if self.script else None
+        if content is None:
+            content = self.responder(messages)
+        body = {
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": payload.get("model", "stand-in"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in messages),
+                      "completion_tokens": len(content.split()), "total_tokens": 0},
+        }
+        return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
 def crossref_record(doi: str, title: str, year: int, authors: list[tuple[str, str]], container: str = "",
                     kind: str = "journal-article") -> dict:
     """A Crossref-shaped work record (the fields stage 06 reads)."""
