@@ -20,6 +20,7 @@ RUN = DEMO / "run"
 sys.path.insert(0, str(REPO))
 
 from demo.standins import ArxivStandIn, CrossrefStandIn, load_demo_papers, load_demo_works  # noqa: E402
+from demo.tiny_model import build_tiny_model  # noqa: E402
 
 
 def stage(script: str, *args: str) -> None:
@@ -57,6 +58,12 @@ def main() -> int:
     stage("07_qa_formatting/qa_formatting.py", "--backend", "template",
           "--cache-path", str(RUN / "llm_cache.sqlite"),
           "--input-dir", str(RUN / "06_crossref_doi"), "--output-dir", str(RUN / "07_qa_formatting"))
+    # A tiny model built here (no hub): the demo shows the mechanics, not a useful assistant.
+    tiny = build_tiny_model(RUN / "tiny-model", layers=4, hidden=128)
+    stage("08_finetune/finetune.py", "--model", str(tiny), "--run-name", "tiny-demo", "--num-train-epochs", "8",
+          "--learning-rate", "2e-3", "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
+          "--early-stopping-patience", "0", "--no-gradient-checkpointing",
+          "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "08_finetune"))
     print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
     return 0
 

@@ -10,7 +10,7 @@ import pytest
 
 from demo.standins import ChatStandIn
 from helpers import load_stage
-from tiny_model import build_tiny_model
+from demo.tiny_model import build_tiny_model
 
 stage = load_stage("07")
 

@@ -1,4 +1,4 @@
-"""A tiny causal LM and a locally trained tokenizer, built in seconds on the CPU, for the tests.
+"""A tiny causal LM and a locally trained tokenizer, built in seconds on the CPU, for the demo and the tests.
 
 No hub access: a byte-level BPE tokenizer (so DOIs round-trip exactly) is trained
 with `tokenizers` on text that looks like the pipeline's data, given a ChatML
