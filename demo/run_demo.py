@@ -34,7 +34,9 @@ def stage(script: str, *args: str) -> None:
     print(f"({script} took {time.perf_counter() - started:.1f} s)", flush=True)
 
 
-def main() -> int:
+def main(run_dir: Path | None = None) -> int:
+    global RUN
+    RUN = Path(run_dir) if run_dir else RUN
     if RUN.exists():
         shutil.rmtree(RUN)  # the demo always starts from scratch
     RUN.mkdir(parents=True)
@@ -64,7 +66,11 @@ def main() -> int:
           "--learning-rate", "2e-3", "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
           "--early-stopping-patience", "0", "--no-gradient-checkpointing",
           "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "08_finetune"))
-    print(f"\ndemo finished: every stage's output is under {RUN.relative_to(REPO)}/")
+    stage("09_evaluate/evaluate.py", "--model", str(tiny), "--adapter", str(RUN / "08_finetune" / "tiny-demo"),
+          "--references-csv", str(RUN / "06_crossref_doi" / "references.csv"), "--bootstrap", "500",
+          "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "09_evaluate"))
+    print(f"\ndemo finished: every stage's output is under {RUN}/; the evaluation report is "
+          f"{RUN / '09_evaluate' / 'report.md'}")
     return 0
 
 
