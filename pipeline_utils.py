@@ -45,7 +45,8 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
         force=True,
     )
     # The HTTP clients log every request at INFO; the stages report their own.
-    for noisy in ("httpx", "urllib3", "arxiv", "filelock"):
+    # (httpx would also log Crossref URLs, which carry the mailto)
+    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "arxiv", "filelock", "openai", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger("pipeline")
 
