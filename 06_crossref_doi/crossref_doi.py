@@ -387,6 +387,10 @@ def resolve(ref: dict, client: CrossrefClient, config: Config) -> dict:
     notes = []
     try:
         printed = (ref.get("doi") or "").lower()
+        if printed.startswith("10.48550/arxiv."):
+            # an arXiv DataCite DOI: Crossref does not hold these, and the id inside it is the arXiv id
+            ref = {**ref, "arxiv_id": ref.get("arxiv_id") or printed[len("10.48550/arxiv."):]}
+            printed = ""
         if printed:
             record = client.lookup(printed)
             if record is None:

@@ -51,6 +51,8 @@ REFS = [
     ref("arxiv", "Anomaly detection in AIS trajectories with recurrent autoencoders", "2022", "Riveiro, M",
         arxiv="2213.04417v2"),
     ref("unknown", "A study nobody registered with Crossref at all", "2018", "Nobody, A"),
+    ref("arxiv_doi", "Large language models for maritime incident report analysis", "2023", "Okafor, C",
+        doi="10.48550/arXiv.2313.01998v1"),
 ]
 
 
@@ -111,7 +113,10 @@ def test_every_case_resolves_as_it_should(tmp_path, crossref):
     assert (refs.loc["arxiv", "doi"], refs.loc["arxiv", "doi_source"]) == ("10.48550/arxiv.2213.04417", "arxiv")
     assert not [r for r in crossref.requests if "anomaly" in str(r.query).lower()]
     assert refs.loc["unknown", "match_status"] == "not_found"
-    assert report["by_status"] == {"matched": 5, "not_found": 2, "ambiguous": 1}
+    # a printed arXiv DataCite DOI is an arXiv id: no Crossref lookup, version dropped
+    assert (refs.loc["arxiv_doi", "doi"], refs.loc["arxiv_doi", "doi_source"]) == ("10.48550/arxiv.2313.01998", "arxiv")
+    assert not crossref.requests_to("/works/10.48550")
+    assert report["by_status"] == {"matched": 6, "not_found": 2, "ambiguous": 1}
     assert crossref.rejected == 0
 
 
