@@ -29,7 +29,7 @@ from tqdm import tqdm  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARSER_VERSION = "1"  # bump when the output for the same XML changes, to invalidate the cache
+PARSER_VERSION = "2"  # bump when the output for the same XML changes, to invalidate the cache
 
 
 @dataclass
@@ -483,10 +483,11 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
 
 def paper_rows(paper_id: str, paper: Paper, config: Config) -> tuple[list[dict], int]:
     """The sentence rows of one paper, and how many citing sentences had no resolvable reference."""
-    rows, n, unlinked = [], 0, [0]
-    for par in paper.paragraphs:
-        for start, end in split_sentences(par):
-            n += 1
+    rows, unlinked = [], [0]
+    for p_no, par in enumerate(paper.paragraphs, start=1):
+        if not par.markers and not config.all_sentences:
+            continue  # nothing cites here: no need to pay for sentence splitting
+        for s_no, (start, end) in enumerate(split_sentences(par), start=1):
             inside = [Marker(m.start - start, m.end - start, m.keys) for m in par.markers
                       if start <= m.start < end]
             keys = list(dict.fromkeys(k for m in inside for k in m.keys))
@@ -495,7 +496,7 @@ def paper_rows(paper_id: str, paper: Paper, config: Config) -> tuple[list[dict],
                     unlinked[0] += 1  # it cites, but no marker resolves to a reference
                 continue
             sentence = par.text[start:end]
-            rows.append({"paper_id": paper_id, "sentence_id": f"{paper_id}:{n}", "section": par.section,
+            rows.append({"paper_id": paper_id, "sentence_id": f"{paper_id}:{p_no}.{s_no}", "section": par.section,
                          "sentence": squash(sentence), "sentence_clean": clean_sentence(sentence, inside),
                          "ref_keys": pu.join_list(keys)})
     return rows, unlinked[0]

@@ -69,9 +69,8 @@ def test_range_marker_is_expanded_to_every_reference_in_it():
     marker = next(x for x in root.iter("xref") if x.text == "6–8")
     assert marker.get("rid") == "ref6 ref7 ref8"
     # the brackets stay outside the xref, as in CERMINE's output
-    assert marker.getprevious().tail.endswith("considerably [") or marker.getparent().text.endswith("[") \
-        or "[" in (marker.getprevious().tail or "")
-    assert marker.tail.startswith("]")
+    before = marker.getprevious().tail if marker.getprevious() is not None else marker.getparent().text
+    assert before.endswith("attack surface considerably [") and marker.tail.startswith("].")
 
 
 def test_two_column_text_keeps_sentences_whole_and_rejoins_hyphenated_words():

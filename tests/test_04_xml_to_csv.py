@@ -103,7 +103,8 @@ def test_only_citing_body_sentences_no_abstract_no_caption(cermine):
     assert not df.sentence.str.contains("abstract").any()
     assert not df.sentence.str.contains("Data flow from ship").any()
     assert len(df) == 7
-    assert df.sentence_id.str.match(r"^cermine_style:\d+$").all()
+    assert df.sentence_id.str.match(r"^cermine_style:\d+\.\d+$").all()
+    assert df.sentence_id.iloc[0] == "cermine_style:1.1" and df.sentence_id.is_unique
 
 
 def test_captions_and_all_sentences_on_request(tmp_path):

@@ -136,3 +136,13 @@ def test_default_config_is_the_real_qlora_recipe():
     c = stage.Config()
     assert c.model == "meta-llama/Llama-3.1-8B-Instruct" and c.load_in_4bit and c.target_modules == "all-linear"
     assert 1e-4 <= c.learning_rate <= 2e-4 and c.gradient_checkpointing
+
+
+def test_merge_writes_a_standalone_model(tmp_path, data, tiny):
+    stage.main(cfg(tmp_path, data, tiny, num_train_epochs=1, merge=True))
+    merged = tmp_path / "runs" / "t" / "merged"
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(merged))
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+    assert next(model.parameters()).dtype == torch.bfloat16
