@@ -72,6 +72,8 @@ class Config:
     """Look up DOIs outside the corpus on Crossref (through stage 06's client and cache) to tell real from invented."""
     base_url: str = "https://api.crossref.org"
     """Crossref API for --crossref-check."""
+    crossref_cache: Path = HERE.parent / "06_crossref_doi" / "crossref_cache.sqlite"
+    """Stage 06's response cache, shared so that no DOI is looked up twice."""
     force: bool = False
     """Accepted for symmetry; the evaluation always runs afresh."""
     verbose: bool = False
@@ -348,7 +350,7 @@ def crossref_exists(dois: set[str], config: Config, log) -> dict[str, bool]:
     import os
 
     pu.load_env()
-    c = s06.Config(base_url=config.base_url)
+    c = s06.Config(base_url=config.base_url, cache_path=config.crossref_cache)
     cache = pu.KeyValueCache(c.cache_path)
     client = s06.CrossrefClient(c, os.environ.get("CROSSREF_MAILTO", ""), cache)
     found = {}
@@ -477,6 +479,7 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: {test_path} holds no example")
     known = known_dois(config)
     train_dois = {d for ex in train for d in ex["dois"]}
+    known |= train_dois | {d for ex in test for d in ex["dois"]}  # the splits are part of the corpus too
 
     predictions: dict[str, list[str]] = {}  # system -> raw answer per example
     timings: dict[str, float] = {}

@@ -133,3 +133,16 @@ def test_retrieval_only_run_writes_every_output(tmp_path):
 def test_missing_test_split_is_one_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="run stage 07 first"):
         stage.main(stage.Config(input_dir=tmp_path, output_dir=tmp_path / "out"))
+
+
+def test_crossref_check_tells_real_dois_from_invented_ones(tmp_path):
+    from demo.standins import CrossrefStandIn, crossref_record
+
+    records = [crossref_record("10.5555/real.1", "A registered work on ships", 2020, [("Doe", "Jane")])]
+    with CrossrefStandIn(records) as crossref:
+        cfg = stage.Config(base_url=crossref.url, crossref_cache=tmp_path / "cache.sqlite")
+        found = stage.crossref_exists({"10.5555/real.1", "10.5555/invented.9"}, cfg, logging.getLogger())
+        assert found == {"10.5555/real.1": True, "10.5555/invented.9": False}
+        n = len(crossref.requests)
+        stage.crossref_exists({"10.5555/real.1"}, cfg, logging.getLogger())
+        assert len(crossref.requests) == n  # answered from stage 06's cache
