@@ -153,6 +153,12 @@ def test_bad_pdfs_are_logged_and_the_batch_goes_on(tmp_path):
     (bad / "empty.pdf").write_bytes(b"")
     (bad / "html.pdf").write_bytes(b"<!DOCTYPE html><html>rate limited</html>")
     (bad / "corrupt.pdf").write_bytes(DEMO_PDFS[0].read_bytes()[:3000])
+    import pypdf  # only to make an encrypted PDF
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(DEMO_PDFS[-1]))
+    writer.encrypt("secret")
+    with open(bad / "encrypted.pdf", "wb") as fh:
+        writer.write(fh)
     cfg, summary = run(tmp_path, [DEMO_PDFS[0], FIXTURES / "pdf" / "no_references.pdf", *bad.iterdir()],
                        backend="builtin")
     log = read_log(cfg)
@@ -161,7 +167,8 @@ def test_bad_pdfs_are_logged_and_the_batch_goes_on(tmp_path):
     assert log["empty"]["error"] == "empty file"
     assert log["html"]["error"].startswith("not a PDF")
     assert log["corrupt"]["status"] == "failed" and "corrupt" in log["corrupt"]["error"]
-    assert summary["by_status"] == {"ok": 2, "failed": 3}
+    assert log["encrypted"]["error"] == "encrypted PDF (needs a password)"
+    assert summary["by_status"] == {"ok": 2, "failed": 4}
     assert sorted(p.name for p in cfg.output_dir.glob("*.cermxml")) == ["2513.00001v1.cermxml", "no_references.cermxml"]
 
 
