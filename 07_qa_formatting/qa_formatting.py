@@ -178,6 +178,12 @@ OPENINGS = [
     "Please suggest work examining whether {clause}.",
     "I need references on how {clause}.",
 ]
+QUESTION_OPENINGS = [
+    "Could you point me to studies on {clause}?",
+    "I'm looking for research on {clause}.",
+    "Which papers examine {clause}?",
+    "Can you recommend literature on {clause}?",
+]
 LEADING = re.compile(r"^(however|moreover|furthermore|in addition|finally|thus|therefore|hence|in particular|"
                      r"for example|for instance|in shipping|in practice|in contrast|similarly|recently|today|"
                      r"as noted by prior work|as reviewed by prior work)\s*,?\s*", re.I)
@@ -223,7 +229,11 @@ def template_request(sentence: str, attempt: int, seed: int) -> str:
     if clause[:1].isupper() and not clause.split()[0].isupper():  # "Ships" -> "ships", "AIS" stays
         clause = clause[0].lower() + clause[1:]
     rng = random.Random(f"{seed}:{sentence}")
-    frames = OPENINGS[:]
+    # "whether X is still debated" asks for X: the verdict is what the literature should tell
+    clause = re.sub(r"\s+(is|are|remains?|was|were)\s+(still\s+)?(debated|unclear|unknown|open|an open question|"
+                    r"controversial|disputed)$", "", clause)
+    # a clause that is already a question ("whether autonomous ships can be safer ...") needs no "that"
+    frames = QUESTION_OPENINGS[:] if re.match(r"(whether|how|why|what|which|when)\b", clause) else OPENINGS[:]
     rng.shuffle(frames)
     return frames[attempt % len(frames)].format(clause=clause)
 
