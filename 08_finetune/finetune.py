@@ -307,6 +307,10 @@ def main(config: Config) -> dict:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
+    resumed_from = ""
+    if resume:
+        resumed_from = max((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])).name
+        log.info("run %s was interrupted: resuming from %s", run_name, resumed_from)
 
     trainer, tokenizer = build_trainer(config, train, val, run_dir, cuda, log)
     lengths = example_lengths(train + val, tokenizer)
@@ -354,6 +358,7 @@ def main(config: Config) -> dict:
         "val_examples": len(val),
         "skipped_lines": problems,
         "longest_example_tokens": longest,
+        "resumed_from": resumed_from,
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0, 3),
         **losses,

@@ -146,3 +146,16 @@ def test_merge_writes_a_standalone_model(tmp_path, data, tiny):
     model = AutoModelForCausalLM.from_pretrained(str(merged))
     assert not any("lora_" in n for n, _ in model.named_parameters())
     assert next(model.parameters()).dtype == torch.bfloat16
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, data, tiny):
+    config = cfg(tmp_path, data, tiny, num_train_epochs=2)
+    train, _ = stage.read_jsonl(data / "train.jsonl", logging.getLogger())
+    val, _ = stage.read_jsonl(data / "val.jsonl", logging.getLogger())
+    run = tmp_path / "runs" / "t"
+    trainer, _ = stage.build_trainer(config, train, val, run, False, logging.getLogger())
+    trainer.train()  # two epochs, a checkpoint after each, then "interrupted": no metrics.json
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-6"]
+    metrics = stage.main(cfg(tmp_path, data, tiny, num_train_epochs=3))
+    assert metrics["resumed_from"] == "checkpoint-12"
+    assert metrics["steps"] == 18 and len(metrics["eval_loss"]) == 3
