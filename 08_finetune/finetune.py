@@ -177,11 +177,13 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         raise SystemExit(f"error: {config.model} has no chat template: use an instruct/chat model")
 
     quantise = config.load_in_4bit and cuda
+    # bf16 needs an Ampere-class GPU or newer; a T4 or V100 computes in fp16 instead
+    half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     if config.load_in_4bit and not cuda:
         log.warning("no CUDA GPU: 4-bit quantisation is off, training in full precision (fp32) on the CPU")
     bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                             bnb_4bit_compute_dtype=torch.bfloat16) if quantise else None
-    model_kwargs = {"dtype": "bfloat16" if cuda else "float32"}
+                             bnb_4bit_compute_dtype=half) if quantise else None
+    model_kwargs = {"dtype": (half if cuda else torch.float32)}
     if cuda:
         model_kwargs["device_map"] = {"": torch.cuda.current_device()}
     targets = config.target_modules if config.target_modules == "all-linear" else \
@@ -219,7 +221,8 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         logging_steps=logging_steps,
         report_to=config.report_to,
         seed=config.seed,
-        bf16=cuda,
+        bf16=cuda and half == torch.bfloat16,
+        fp16=cuda and half == torch.float16,
         use_cpu=not cuda,
         model_init_kwargs=model_kwargs,
         include_num_input_tokens_seen="non_padding",
@@ -347,13 +350,14 @@ def main(config: Config) -> dict:
     trainer.save_model(str(run_dir))  # the best checkpoint's adapter (load_best_model_at_end)
     tokenizer.save_pretrained(str(run_dir))
     losses = epoch_losses(trainer.state.log_history)
+    compute = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp16"
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     metrics = {
         "run_name": run_name,
         "model": config.model,
         "device": torch.cuda.get_device_name() if cuda else "cpu",
-        "quantization": "4-bit NF4, double quantisation, bf16 compute" if config.load_in_4bit and cuda else
-        ("bf16" if cuda else "fp32 (CPU)"),
+        "quantization": (f"4-bit NF4, double quantisation, {compute} compute" if config.load_in_4bit and cuda
+                         else (compute if cuda else "fp32 (CPU)")),
         "train_examples": len(train),
         "val_examples": len(val),
         "skipped_lines": problems,

@@ -452,6 +452,7 @@ well-formed but unknown to the pipeline{" (checked against Crossref, see metrics
 ## Reading
 
 {reading(results, n_test, unseen_share)}
+{"".join(f"{chr(10)}**Not evaluated:** {name}: {why}{chr(10)}" for name, why in settings.get("skipped_systems", {}).items())}
 
 ## Settings
 
@@ -482,6 +483,7 @@ def main(config: Config) -> dict:
     known |= train_dois | {d for ex in test for d in ex["dois"]}  # the splits are part of the corpus too
 
     predictions: dict[str, list[str]] = {}  # system -> raw answer per example
+    skipped: dict[str, str] = {}  # system -> why it could not run
     timings: dict[str, float] = {}
     systems = list(dict.fromkeys(config.systems))
     if "finetuned" in systems and not config.adapter:
@@ -504,7 +506,12 @@ def main(config: Config) -> dict:
             first = Path(config.adapter[0]) if config.adapter else None
             jobs.append((f"constrained:{first.name}" if first else "constrained:base", first, True))
         for name, adapter, constrained in jobs:
-            generator = Generator(config.model, adapter, config, log)
+            try:
+                generator = Generator(config.model, adapter, config, log)
+            except SystemExit as exc:  # the model or an adapter cannot be loaded: the other systems still report
+                skipped[name] = str(exc).removeprefix("error: ")
+                log.error("%s skipped: %s", name, skipped[name])
+                continue
             trie = DoiTrie(sorted(known), generator.tokenizer, config.k) if constrained else None
             started = time.perf_counter()
             predictions[name] = generator.generate(prompts, trie, name)
@@ -557,6 +564,7 @@ def main(config: Config) -> dict:
                 "decoding": "greedy" if config.num_beams == 1 else f"beam search ({config.num_beams})",
                 "max_new_tokens": config.max_new_tokens, "known_dois": len(known), "train_examples": len(train),
                 "test_examples": len(test), "device": "cuda" if generation and _cuda() else "cpu"}
+    settings["skipped_systems"] = skipped
     metrics = {"results": results, "confidence_intervals_95": cis, "settings": settings,
                "unseen_share": unseen_share}
     pu.atomic_write_json(out / "metrics.json", metrics)
@@ -564,6 +572,8 @@ def main(config: Config) -> dict:
         write_chart(out / "metrics.png", results)
     write_report(out / "report.md", config, results, cis, len(test), unseen_share, settings)
     print_table(results)
+    for name, why in skipped.items():
+        print(f"  {name}: NOT EVALUATED: {why}")
     return metrics
 
 

@@ -146,3 +146,17 @@ def test_crossref_check_tells_real_dois_from_invented_ones(tmp_path):
         n = len(crossref.requests)
         stage.crossref_exists({"10.5555/real.1"}, cfg, logging.getLogger())
         assert len(crossref.requests) == n  # answered from stage 06's cache
+
+
+def test_a_model_that_cannot_be_loaded_skips_generation_but_not_retrieval(tmp_path):
+    train, test = retrieval_data()
+    d = tmp_path / "qa"
+    d.mkdir()
+    write_split(d / "train.jsonl", train)
+    write_split(d / "test.jsonl", test)
+    cfg = stage.Config(input_dir=d, output_dir=tmp_path / "out", systems=("base", "bm25"),
+                       model=str(tmp_path / "no-such-model"), references_csv=tmp_path / "none.csv", bootstrap=50)
+    metrics = stage.main(cfg)
+    assert "bm25" in metrics["results"] and "base" not in metrics["results"]
+    assert "cannot load model" in metrics["settings"]["skipped_systems"]["base"]
+    assert "**Not evaluated:** base" in (tmp_path / "out" / "report.md").read_text()
