@@ -48,6 +48,12 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
     # (httpx would also log Crossref URLs, which carry the mailto)
     for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "arxiv", "filelock", "openai", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # bitsandbytes warns at import on every CPU-only machine that an optional kernel package is absent
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # deprecation notices raised inside transformers by its own callers are not the user's to act on
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\..*)?$")
     return logging.getLogger("pipeline")
 
 

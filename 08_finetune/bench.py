@@ -38,7 +38,7 @@ def main() -> int:
                 "packing (TRL bfd)": {"packing": True}}
     with tempfile.TemporaryDirectory() as tmp:
         model = build_tiny_model(Path(tmp) / "tiny", layers=4, hidden=128)
-        print(f"{'setting':24} {'tokens/s':>9} {'padding':>8} {'steps':>6} {'final train loss':>17}")
+        print(f"{'setting':24} {'tokens/s':>9} {'padding':>8} {'steps':>6} {'mean train loss':>17}")
         for name, extra in settings.items():
             cfg = stage.Config(input_dir=args.data, output_dir=Path(tmp) / "runs", model=str(model),
                                run_name=name.split()[0], num_train_epochs=args.epochs, learning_rate=2e-3,
@@ -49,7 +49,7 @@ def main() -> int:
                 m = stage.main(cfg)
                 logging.disable(logging.NOTSET)
             print(f"{name:24} {m['tokens_per_second']:9.0f} {m['padding_share']:8.1%} {m['steps']:6d} "
-                  f"{m['final_train_loss']:17.3f}")
+                  f"{m['mean_train_loss']:17.3f}")
     return 0
 
 

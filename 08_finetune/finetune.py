@@ -367,7 +367,7 @@ def main(config: Config) -> dict:
         "epochs": round(trainer.state.epoch or 0, 3),
         **losses,
         "best_eval_loss": trainer.state.best_metric,
-        "final_train_loss": round(result.training_loss, 4),
+        "mean_train_loss": round(result.training_loss, 4),
         "tokens_seen": tokens,
         "tokens_per_second": round(tokens / wall, 1) if wall else 0.0,
         "padding_share": round(pad_share, 4),
