@@ -123,13 +123,14 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> int:
-    """Write dict rows as CSV with exactly ``columns`` (missing keys empty); returns the row count."""
+def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], encoding: str = "utf-8") -> int:
+    """Write dict rows as CSV with exactly ``columns`` (missing keys empty); returns the row count.
+    ``encoding="utf-8-sig"`` adds the byte-order mark spreadsheets need to read UTF-8 correctly."""
     path = Path(path)
     fd, tmp = _atomic_target(path)
     n = 0
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
@@ -158,9 +159,16 @@ def atomic_write_df(path: Path, df) -> None:
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
-    """Every row of a CSV as a dict of strings (empty cells are ``""``)."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    """Every row of a CSV as a dict of strings (empty cells are ``""``).
+
+    Reads what spreadsheets write back too: a UTF-8 byte-order mark (Excel's "CSV UTF-8")
+    and ";" as the separator (Excel in locales with a decimal comma).
+    """
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline()
+        fh.seek(0)
+        delimiter = ";" if header.count(";") > header.count(",") else ","
+        return list(csv.DictReader(fh, delimiter=delimiter))
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

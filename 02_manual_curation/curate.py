@@ -152,7 +152,7 @@ def main(config: Config) -> dict:
     # Keep any extra columns the person added to the sheet.
     columns = SHEET_COLUMNS + [c for c in (sheet[0] if sheet else {}) if c not in SHEET_COLUMNS]
     if added or not sheet_path.exists():
-        pu.atomic_write_csv(sheet_path, sheet, columns)
+        pu.atomic_write_csv(sheet_path, sheet, columns, encoding="utf-8-sig")  # BOM: Excel then reads UTF-8
         log.info("%s: %d papers added (keep=yes unless a rule said no); edit the keep column to curate",
                  sheet_path, added)
 

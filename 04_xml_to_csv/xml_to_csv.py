@@ -29,7 +29,7 @@ from tqdm import tqdm  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARSER_VERSION = "2"  # bump when the output for the same XML changes, to invalidate the cache
+PARSER_VERSION = "3"  # bump when the output for the same XML changes, to invalidate the cache
 
 
 @dataclass
@@ -478,7 +478,30 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
     clean = re.sub(r"\s{2,}", " ", clean).strip()
     if clean.startswith("prior work"):
         clean = "P" + clean[1:]
+        # "Lind and Haraldson describe" -> "Prior work describes": the subject is now singular
+        clean = re.sub(r"^Prior work (\w+)", lambda m: "Prior work " + singular_verb(m.group(1)), clean)
     return clean
+
+
+IRREGULAR = {"have": "has", "are": "is", "were": "was", "do": "does", "go": "goes"}
+PLURAL_VERBS = {"describe", "argue", "show", "find", "propose", "report", "note", "suggest", "demonstrate", "present",
+                "discuss", "introduce", "develop", "use", "apply", "study", "examine", "investigate", "compare",
+                "analyse", "analyze", "evaluate", "review", "highlight", "emphasise", "emphasize", "observe", "conclude",
+                "claim", "identify", "measure", "estimate", "provide", "define", "reach", "focus", "address", "extend"}
+
+
+def singular_verb(word: str) -> str:
+    """'describe' -> 'describes', 'have' -> 'has', 'study' -> 'studies'; other words unchanged."""
+    lower = word.lower()
+    if lower in IRREGULAR:
+        return IRREGULAR[lower]
+    if lower not in PLURAL_VERBS:
+        return word
+    if lower.endswith("y"):
+        return word[:-1] + "ies"
+    if lower.endswith(("s", "sh", "ch", "x", "z")):
+        return word + "es"
+    return word + "s"
 
 
 def paper_rows(paper_id: str, paper: Paper, config: Config) -> tuple[list[dict], int]:

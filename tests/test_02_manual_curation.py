@@ -41,7 +41,7 @@ def cfg(tmp_path, **kw):
 
 
 def read(path):
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -122,3 +122,18 @@ def test_kept_pdfs_are_hard_links_by_default(tmp_path):
 def test_missing_stage01_output_is_one_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="run stage 01 first"):
         stage.main(cfg(tmp_path))
+
+
+def test_a_sheet_saved_by_a_spreadsheet_is_read(tmp_path):
+    """Excel writes a byte-order mark ("CSV UTF-8") and, in decimal-comma locales, ";" separators."""
+    make_stage01_output(tmp_path / "s01", PAPERS)
+    stage.main(cfg(tmp_path))
+    rows = read(tmp_path / "curation.csv")
+    for row in rows:
+        row["keep"] = "no" if row["paper_id"] == "2501.00002v1" else "YES"
+    with open(tmp_path / "curation.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = stage.main(cfg(tmp_path))
+    assert summary["kept"] == 2 and summary["excluded"] == 1

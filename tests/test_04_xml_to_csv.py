@@ -205,3 +205,10 @@ def test_builtin_output_of_the_demo_pdfs_reads_without_loss(tmp_path):
         found = [sorted({refs.loc[k, "title"] for k in keys.split("|")}) for keys in df.ref_keys]
         assert found == expected, pdf.stem
         assert not df.sentence_clean.str.contains(r"\[\d|et al|\(\w+,? \d{4}\)").any()
+
+
+def test_singular_verb_after_prior_work():
+    assert stage.clean_sentence("Lind and Haraldson (2018) describe the concept.",
+                                [stage.Marker(0, 25, ["r1"])]) == "Prior work describes the concept."
+    assert stage.singular_verb("study") == "studies" and stage.singular_verb("have") == "has"
+    assert stage.singular_verb("discuss") == "discusses" and stage.singular_verb("recently") == "recently"
