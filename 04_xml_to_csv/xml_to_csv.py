@@ -588,6 +588,8 @@ def main(config: Config) -> dict:
             summary["papers_without_citing_sentences"].append(paper_id)
         manifest[paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(paper.references)}
         summary["converted"] += 1
+        if summary["converted"] % 50 == 0:  # an interrupted run keeps most of what it did
+            pu.atomic_write_json(manifest_path, manifest)
         summary["sentences"] += len(rows)
         summary["references"] += len(paper.references)
     # Drop the CSVs of papers no longer in the input, so the output reflects it exactly.
