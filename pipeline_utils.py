@@ -86,16 +86,41 @@ def paper_id_from_arxiv_id(arxiv_id: str) -> str:
 
 def safe_child(directory: Path, name: str) -> Path:
     """``directory / name``, refusing any name that would resolve outside ``directory``."""
-    directory = directory.resolve()
-    path = (directory / name).resolve()
-    if path.parent != directory:
+    directory = Path(directory).resolve()
+    path = (directory / str(name)).resolve()
+    if path.parent != directory or not str(name).strip():
         raise ValueError(f"file name {name!r} escapes {directory}")
     return path
 
 
+def safe_path_under(directory: Path, relative: str | Path) -> Path:
+    """``directory / relative`` for a path read from data (a CSV cell, an archive member):
+    refuses absolute paths, ``..`` and anything that resolves (links included) outside ``directory``."""
+    directory = Path(directory).resolve()
+    text = str(relative).strip()
+    if not text or Path(text).is_absolute() or ".." in Path(text).parts:
+        raise ValueError(f"path {text!r} is not a plain path inside {directory}")
+    path = (directory / text).resolve()
+    if path != directory and directory not in path.parents:
+        raise ValueError(f"path {text!r} escapes {directory}")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def _atomic_target(path: Path) -> tuple[int, str]:
+    """A temp file beside ``path``, with the mode a plain ``open()`` would give (mkstemp makes it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    return fd, tmp
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -123,9 +148,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], encoding: str = "utf-8") -> int:
+def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str], encoding: str = "utf-8-sig") -> int:
     """Write dict rows as CSV with exactly ``columns`` (missing keys empty); returns the row count.
-    ``encoding="utf-8-sig"`` adds the byte-order mark spreadsheets need to read UTF-8 correctly."""
+    The default ``utf-8-sig`` adds the byte-order mark spreadsheets need to read UTF-8 correctly;
+    ``pd.read_csv(path)`` and ``read_csv_rows`` read it with or without."""
     path = Path(path)
     fd, tmp = _atomic_target(path)
     n = 0
@@ -145,30 +171,72 @@ def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[s
     return n
 
 
-def atomic_write_df(path: Path, df) -> None:
-    """Atomic ``DataFrame.to_csv`` (no index)."""
+def atomic_write_df(path: Path, df, encoding: str = "utf-8-sig") -> None:
+    """Atomic ``DataFrame.to_csv`` (no index), UTF-8 with a byte-order mark for spreadsheets."""
     path = Path(path)
     fd, tmp = _atomic_target(path)
     os.close(fd)
     try:
-        df.to_csv(tmp, index=False)
+        df.to_csv(tmp, index=False, encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def detect_csv_encoding(path: Path) -> str:
+    """The encoding to read a CSV a person may have saved from a spreadsheet with.
+
+    UTF-8 (with or without a byte-order mark) is tried first; otherwise charset-normalizer
+    guesses (a sheet saved as Windows-1252 or Latin-1). Raises ValueError, naming the file and
+    the fix, when neither gives clean text."""
+    raw = Path(path).read_bytes()
+    try:
+        raw.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None or best.encoding in ("utf_8", "utf_8_sig"):
+        raise ValueError(f"{path}: not UTF-8 and the encoding cannot be recognised; "
+                         "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'")
+    return best.encoding
+
+
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     """Every row of a CSV as a dict of strings (empty cells are ``""``).
 
-    Reads what spreadsheets write back too: a UTF-8 byte-order mark (Excel's "CSV UTF-8")
-    and ";" as the separator (Excel in locales with a decimal comma).
+    Reads what spreadsheets write back too: a UTF-8 byte-order mark (Excel's "CSV UTF-8"),
+    ";" as the separator (Excel in locales with a decimal comma), and a sheet saved in a
+    legacy encoding such as Windows-1252 (detected, see ``detect_csv_encoding``).
     """
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    encoding = detect_csv_encoding(path)
+    with open(path, encoding=encoding, newline="") as fh:
         header = fh.readline()
         fh.seek(0)
         delimiter = ";" if header.count(";") > header.count(",") else ","
         return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Neutralise a cell that a spreadsheet would execute, by prefixing ``'`` (OWASP's rule).
+    Only for sheets people open; ``spreadsheet_unsafe`` undoes it when the sheet is read back."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def spreadsheet_unsafe(value: Any) -> Any:
+    """Inverse of ``spreadsheet_safe``: strip the ``'`` it added."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -181,18 +249,45 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def split_list(cell: Any) -> list[str]:
-    """Parse a list-valued CSV cell written with ``LIST_SEP``."""
+    """Parse a list-valued CSV cell written by ``join_list``: items separated by ``|``, where an
+    item's own ``|`` (legal in a DOI) is written ``\\|`` and its backslash ``\\\\``."""
     if cell is None:
         return []
     text = str(cell)
     if text.lower() == "nan":
         return []
-    return [part.strip() for part in text.split(LIST_SEP) if part.strip()]
+    if "\\" not in text:
+        return [part.strip() for part in text.split(LIST_SEP) if part.strip()]
+    items, current, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in (LIST_SEP, "\\"):
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if ch == LIST_SEP:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+_LONE_ESCAPE = re.compile(r"\\(?=[\\|]|$)")
 
 
 def join_list(items: Iterable[Any]) -> str:
-    """Inverse of ``split_list``."""
-    return LIST_SEP.join(str(item) for item in items if str(item))
+    """Inverse of ``split_list``: any item, even one holding ``|``, survives the round trip."""
+    out = []
+    for item in items:
+        text = str(item)
+        if text:
+            # a backslash is doubled only where it could be misread (before "|", "\\" or the end),
+            # so LaTeX in an author cell stays as written
+            out.append(_LONE_ESCAPE.sub(lambda m: "\\\\", text).replace(LIST_SEP, "\\" + LIST_SEP))
+    return LIST_SEP.join(out)
 
 
 def print_summary(title: str, summary: dict[str, Any], stream=None) -> None:
@@ -257,3 +352,93 @@ class KeyValueCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+# --- the topic file -------------------------------------------------------------------------
+
+TOPIC_FILE = REPO_ROOT / "topic.toml"
+
+
+def load_topic(path: Path | None = None) -> dict[str, Any]:
+    """The research topic (``topic.toml`` at the repository root, or ``$PIPELINE_TOPIC``):
+    arXiv query, system message, few-shot examples, model names. Stages read their
+    defaults from it; a command-line flag still overrides. Missing file -> ``{}``."""
+    import tomllib
+
+    path = Path(path or os.environ.get("PIPELINE_TOPIC") or TOPIC_FILE)
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise SystemExit(f"{path}: not valid TOML: {exc}") from None
+
+
+def topic_value(dotted: str, default: Any) -> Any:
+    """One value of the topic file by its dotted name (``"arxiv.query"``), else ``default``."""
+    node: Any = load_topic()
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+# --- provenance -----------------------------------------------------------------------------
+
+_VERSIONED = ("arxiv", "requests", "httpx", "pandas", "lxml", "pypdfium2", "syntok", "rapidfuzz", "openai",
+              "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "duckdb",
+              "pylatexenc", "bibtexparser", "bm25s", "sentence-transformers", "wordfreq")
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    import dataclasses
+
+    if dataclasses.is_dataclass(config):
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return dict(config or {})
+
+
+def _input_hashes(inputs: Iterable[Path], limit: int = 5000) -> dict[str, str]:
+    files: list[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            files.extend(sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        elif item.is_file():
+            files.append(item)
+    return {str(p): sha256_file(p) for p in files[:limit]}
+
+
+def write_run_json(output_dir: Path, stage: str, config: Any, inputs: Iterable[Path], summary: dict[str, Any],
+                   started: float) -> Path:
+    """``run.json`` in a stage's output: the config, the SHA-256 of each input file, package
+    versions, start/end times and the summary's counts, so an output says what produced it.
+    Secrets never reach it: a config field whose name says key/token/mailto is masked."""
+    from importlib import metadata
+
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    config_items = {}
+    for key, value in _config_dict(config).items():
+        secret = any(word in key.lower() for word in ("key", "token", "mailto", "password", "secret"))
+        config_items[key] = "***" if secret and value else value
+    record = {
+        "stage": stage,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 3),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "config": config_items,
+        "inputs": _input_hashes(inputs),
+        "summary": summary,
+    }
+    path = Path(output_dir) / "run.json"
+    atomic_write_json(path, record)
+    return path
