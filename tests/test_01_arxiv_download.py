@@ -27,7 +27,7 @@ def config(server: ArxivStandIn, tmp_path, **kw):
 
 
 def read_metadata(cfg) -> list[dict]:
-    with open(cfg.output_dir / "metadata.csv", newline="", encoding="utf-8") as fh:
+    with open(cfg.output_dir / "metadata.csv", newline="", encoding="utf-8-sig") as fh:
         return list(csv.DictReader(fh))
 
 

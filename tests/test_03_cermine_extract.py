@@ -143,7 +143,7 @@ def run(tmp_path, pdfs: list[Path], **kw):
 
 
 def read_log(cfg) -> dict[str, dict]:
-    with open(cfg.output_dir / "extraction_log.csv", newline="") as fh:
+    with open(cfg.output_dir / "extraction_log.csv", newline="", encoding="utf-8-sig") as fh:
         return {r["paper_id"]: r for r in csv.DictReader(fh)}
 
 
