@@ -10,7 +10,8 @@ PIP    := $(VENV)/bin/pip
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX   ?=
 
-.PHONY: venv demo test bench clean stage01 stage02 stage03 stage04 stage05 stage06 stage07 stage08 stage09
+
+.PHONY: venv demo test bench all clean distclean stage10 stage01 stage02 stage03 stage04 stage05 stage06 stage07 stage08 stage09 stage10
 
 venv: $(VENV)/.installed
 
@@ -46,6 +47,32 @@ stage06: venv ; $(PY) 06_crossref_doi/crossref_doi.py $(ARGS)
 stage07: venv ; $(PY) 07_qa_formatting/qa_formatting.py $(ARGS)
 stage08: venv ; $(PY) 08_finetune/finetune.py $(ARGS)
 stage09: venv ; $(PY) 09_evaluate/evaluate.py $(ARGS)
+stage10: venv ; $(PY) 10_ask/ask.py $(ARGS)
 
+# The whole pipeline on the default (real) folders, 01 -> 09. The first time, it stops after
+# writing the curation sheet so that a person can set keep=no on off-topic papers; the
+# second `make all` goes on from there (every stage skips work already done).
+all: venv
+	$(PY) 01_arxiv_download/arxiv_download.py
+	@if [ ! -f 02_manual_curation/curation.csv ]; then \
+	  $(PY) 02_manual_curation/curate.py && \
+	  echo "" && echo "make all: open 02_manual_curation/curation.csv, set keep=no for off-topic papers, save it, then run make all again"; \
+	  exit 0; \
+	fi; \
+	set -e; \
+	$(PY) 02_manual_curation/curate.py; \
+	$(PY) 03_cermine_extract/cermine_extract.py; \
+	$(PY) 04_xml_to_csv/xml_to_csv.py; \
+	$(PY) 05_merge_clean/merge_clean.py; \
+	$(PY) 06_crossref_doi/crossref_doi.py; \
+	$(PY) 07_qa_formatting/qa_formatting.py; \
+	$(PY) 08_finetune/finetune.py; \
+	$(PY) 09_evaluate/evaluate.py
+
+# Outputs only: the answer caches (Crossref, LLM) are kept, since they cost time and money to refill,
+# and every answer in them is keyed by the service's base URL. distclean removes them too.
 clean:
 	rm -rf demo/run */output .pytest_cache
+
+distclean: clean
+	rm -f */*.sqlite */*.sqlite-*
