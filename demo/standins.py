@@ -96,6 +96,8 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # without TCP_NODELAY each reply waits on the client's delayed ACK (~40 ms a request)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -174,25 +176,81 @@ class ArxivPaper:
     summary: str = ""
     published: str = "2025-01-15T10:00:00Z"
     primary_category: str = "cs.CY"
-    categories: list[str] = field(default_factory=lambda: ["cs.CY"])
+    categories: list[str] = field(default_factory=list)
     journal_ref: str = ""
     doi: str = ""
     pdf: bytes = b""
+    eprint: bytes = b""  # what /e-print/<id> serves: a .tar.gz, a gzipped .tex or a PDF; empty: 404
+    license: str = ""  # the licence URI arXiv's OAI-PMH record states (the Atom API omits it)
+
+    def __post_init__(self) -> None:
+        if not self.categories:
+            self.categories = [self.primary_category]
+
+
+def eprint_tar_gz(files: dict[str, bytes | str]) -> bytes:
+    """An e-print as arXiv serves a multi-file submission: a gzipped tar (fixed times: same bytes every build)."""
+    import gzip
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, content in files.items():
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def eprint_gz(tex: bytes | str) -> bytes:
+    """An e-print as arXiv serves a single-file submission: the .tex, gzipped, no tar."""
+    import gzip
+
+    return gzip.compress(tex.encode("utf-8") if isinstance(tex, str) else tex, mtime=0)
+
+
+def split_bibliography(tex: str, name: str = "main") -> dict[str, str]:
+    """A one-file LaTeX paper as most arXiv tars hold it: ``<name>.tex`` calling ``\\bibliography``,
+    and the ``thebibliography`` it used to contain as ``<name>.bbl`` (what BibTeX would have written)."""
+    import re
+
+    match = re.search(r"\\begin\{thebibliography\}.*?\\end\{thebibliography\}\n?", tex, re.S)
+    if not match:
+        return {f"{name}.tex": tex}
+    main_tex = tex[: match.start()] + "\\bibliographystyle{plainnat}\n\\bibliography{references}\n" + tex[match.end():]
+    return {f"{name}.tex": main_tex, f"{name}.bbl": match.group(0)}
 
 
 class ArxivStandIn(LoopbackServer):
     """Answers ``GET /api/query`` in arXiv's Atom format (paging with start and
-    max_results, opensearch:totalResults) and ``GET /pdf/<id>`` with the PDF.
+    max_results, opensearch:totalResults), ``GET /pdf/<id>`` with the PDF,
+    ``GET /e-print/<id>`` with the e-print (gzipped tar, gzipped .tex, or the PDF
+    when the authors gave no source) and ``GET /oai2?verb=GetRecord`` with the
+    record in arXiv's OAI-PMH format (the only place arXiv states the licence).
 
     The query is matched loosely: every paper whose title, summary or categories
     contain any word of the query that follows a field prefix (``all:``,
     ``ti:``, ``abs:``, ``cat:``) is a hit; enough for a stand-in.
+
+    Feed faults, beyond the base class's ``fail_next``: ``fail_feed_next("drop_entry")``
+    answers the next query page with its last entry left out while
+    ``opensearch:totalResults`` still counts it; ``"cut_entry"`` cuts the page's XML in
+    the middle of its last entry (after the authors, before its links and categories),
+    as a dropped connection does.
     """
 
     def __init__(self, papers: list[ArxivPaper], match_query: bool = False) -> None:
         super().__init__()
         self.papers = list(papers)
         self.match_query = match_query
+        self._feed_faults: deque = deque()
+
+    def fail_feed_next(self, *faults: str) -> None:
+        """Queue feed faults (``"drop_entry"``, ``"cut_entry"``) for the next query pages."""
+        with self._lock:
+            self._feed_faults.extend(faults)
 
     def _matches(self, paper: ArxivPaper, query: str) -> bool:
         if not self.match_query:
@@ -203,15 +261,25 @@ class ArxivStandIn(LoopbackServer):
         haystack = " ".join([paper.title, paper.summary, *paper.categories]).lower()
         return not words or any(w in haystack for w in words)
 
+    def _paper(self, arxiv_id: str) -> ArxivPaper | None:
+        return next((p for p in self.papers if p.arxiv_id == arxiv_id), None)
+
     def handle(self, request: Request) -> Reply:
         if request.path.rstrip("/").endswith("/api/query"):
             return self._query(request)
-        if request.path.startswith("/pdf/"):
-            wanted = request.path[len("/pdf/"):]
-            for paper in self.papers:
-                if paper.arxiv_id == wanted:
-                    return Reply(200, paper.pdf, {"Content-Type": "application/pdf"})
-            return Reply(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
+        if request.path.rstrip("/") == "/oai2":
+            return self._oai(request)
+        for prefix, kind in (("/pdf/", "pdf"), ("/e-print/", "eprint")):
+            if request.path.startswith(prefix):
+                paper = self._paper(request.path[len(prefix):])
+                body = getattr(paper, kind) if paper else b""
+                if not body:
+                    return Reply(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
+                if body.startswith(b"%PDF-"):
+                    return Reply(200, body, {"Content-Type": "application/pdf"})
+                name = paper.arxiv_id.replace("/", "_") + (".tar.gz" if _is_tar_gz(body) else ".gz")
+                return Reply(200, body, {"Content-Type": "application/gzip",
+                                         "Content-Disposition": f'attachment; filename="{name}"'})
         return Reply(404, b"not found")
 
     def _query(self, request: Request) -> Reply:
@@ -220,8 +288,12 @@ class ArxivStandIn(LoopbackServer):
         size = int((request.query.get("max_results") or ["10"])[0])
         if size > 2000:
             return Reply(400, b"max_results must not exceed 2000")
+        with self._lock:
+            fault = self._feed_faults.popleft() if self._feed_faults else None
         hits = [p for p in self.papers if self._matches(p, query)]
         page = hits[start:start + size]
+        if fault == "drop_entry":
+            page = page[:-1]
         base = self.url
         entries = []
         for p in page:
@@ -258,7 +330,41 @@ class ArxivStandIn(LoopbackServer):
             + "".join(entries)
             + "</feed>"
         )
+        if fault == "cut_entry" and entries:
+            feed = feed[: feed.index("<link ", feed.rfind("<entry>"))]
         return Reply(200, feed.encode("utf-8"), {"Content-Type": "application/atom+xml; charset=utf-8"})
+
+    def _oai(self, request: Request) -> Reply:
+        """``GetRecord`` in the ``arXiv`` metadata format: id, title, licence (the fields stage 01 reads)."""
+        verb = (request.query.get("verb") or [""])[0]
+        identifier = (request.query.get("identifier") or [""])[0]
+        wanted = identifier.removeprefix("oai:arXiv.org:")
+        paper = next((p for p in self.papers if p.arxiv_id.rsplit("v", 1)[0] == wanted), None)
+        head = ('<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+                f'<responseDate>2025-01-01T00:00:00Z</responseDate>'
+                f'<request verb="{escape(verb)}" identifier="{escape(identifier)}" metadataPrefix="arXiv">'
+                f"{self.url}/oai2</request>")
+        if verb != "GetRecord" or paper is None:
+            code = "badVerb" if verb != "GetRecord" else "idDoesNotExist"
+            body = f'{head}<error code="{code}">{escape(identifier)}</error></OAI-PMH>'
+        else:
+            license_xml = f"<license>{escape(paper.license)}</license>" if paper.license else ""
+            body = (f"{head}<GetRecord><record><header><identifier>{escape(identifier)}</identifier>"
+                    f"<datestamp>{paper.published[:10]}</datestamp></header><metadata>"
+                    '<arXiv xmlns="http://arxiv.org/OAI/arXiv/">'
+                    f"<id>{escape(wanted)}</id><title>{escape(paper.title)}</title>"
+                    f"<categories>{escape(' '.join(paper.categories))}</categories>{license_xml}"
+                    f"<abstract>{escape(paper.summary)}</abstract></arXiv></metadata></record></GetRecord></OAI-PMH>")
+        return Reply(200, body.encode("utf-8"), {"Content-Type": "text/xml; charset=utf-8"})
+
+
+def _is_tar_gz(data: bytes) -> bool:
+    import gzip
+
+    try:
+        return gzip.decompress(data)[257:262] == b"ustar"
+    except (OSError, EOFError):
+        return False
 
 
 # --------------------------------------------------------------------------
@@ -334,6 +440,25 @@ class CrossrefStandIn(LoopbackServer):
         names = " ".join(a.get("family", "") for a in r.get("author", []))
         year = str(r.get("issued", {}).get("date-parts", [[""]])[0][0])
         return " ".join([" ".join(r.get("title", [])), names, " ".join(r.get("container-title", [])), year]).lower()
+
+    # Scripted faults of a misbehaving Crossref (queue them with ``fail_next("/works", ...)``).
+    WRONG_SHAPES = {
+        "oops": {"message": "internal oops"},                                  # message is a string
+        "list": [1, 2, 3],                                                      # not an object at all
+        "null_items": {"status": "ok", "message-type": "work-list", "message": {"items": [None]}},
+        "title_not_list": {"status": "ok", "message-type": "work", "message": {"DOI": "10.5555/x", "title": 7}},
+    }
+
+    @classmethod
+    def wrong_shape(cls, kind: str) -> Reply:
+        """A 200 whose JSON is not what Crossref sends (``kind`` in ``WRONG_SHAPES``)."""
+        return Reply(200, json.dumps(cls.WRONG_SHAPES[kind]).encode(), {"Content-Type": "application/json"})
+
+    @staticmethod
+    def retry_after(seconds: float, status: int = 429) -> Reply:
+        """A 429 (or 503) asking the client to wait ``seconds`` before the next request."""
+        return Reply(status, b'{"status": "error", "message": "Too many requests"}',
+                     {"Content-Type": "application/json", "Retry-After": f"{seconds:g}"})
 
     def _headers(self, pool: str) -> dict[str, str]:
         return {"Content-Type": "application/json", "X-Rate-Limit-Limit": str(self.limits[pool]),
@@ -414,14 +539,43 @@ class ChatStandIn(LoopbackServer):
     and llama.cpp servers speak too). ``responder(messages)`` writes each answer;
     ``script`` (a list) answers the next requests first, in order, before the
     responder takes over. Requests without ``Authorization: Bearer`` get 401.
+
+    Faults of a chat server, beyond the base class's ``fail_next``: ``fault_for(messages)``
+    picks a fault per request from its content (so one sentence can fail every time while
+    the others succeed, whatever the order of concurrent requests), and ``malformed_next``
+    queues replies of the wrong shape for the next requests. A fault is an HTTP status
+    (int), ``"empty_choices"`` (200 with ``choices: []``), ``"html"`` (200 with an HTML
+    page), ``"no_message"`` (200 with a choice without ``message``) or a ``Reply``.
     """
 
     def __init__(self, responder: Callable[[list[dict]], str] | None = None, script: list[str] | None = None,
-                 latency: float = 0.0) -> None:
+                 latency: float = 0.0, fault_for: Callable[[list[dict]], Any] | None = None) -> None:
         super().__init__()
         self.responder = responder or (lambda messages: "Could you point me to studies on this topic?")
         self.script = deque(script or [])
         self.latency = latency
+        self.fault_for = fault_for
+        self._malformed: deque = deque()
+
+    def malformed_next(self, *faults: Any) -> None:
+        """Answer the next chat requests with these faults (see the class docstring), in order."""
+        with self._lock:
+            self._malformed.extend(faults)
+
+    @staticmethod
+    def _fault_reply(fault: Any) -> Reply:
+        if isinstance(fault, Reply):
+            return fault
+        if isinstance(fault, int):
+            return Reply(fault, json.dumps({"error": {"message": f"stand-in error {fault}"}}).encode(),
+                         {"Content-Type": "application/json"})
+        if fault == "html":
+            return Reply(200, b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+                         {"Content-Type": "text/html"})
+        choices = [] if fault == "empty_choices" else [{"index": 0, "finish_reason": "stop"}]
+        body = {"id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()), "model": "stand-in",
+                "choices": choices}
+        return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def handle(self, request: Request) -> Reply:
         if request.path.rstrip("/") != "/v1/chat/completions" or request.method != "POST":
@@ -436,6 +590,12 @@ class ChatStandIn(LoopbackServer):
             return Reply(400, b'{"error": {"message": "bad request"}}', {"Content-Type": "application/json"})
         if self.latency:
             time.sleep(self.latency)
+        with self._lock:
+            fault = self._malformed.popleft() if self._malformed else None
+        if fault is None and self.fault_for is not None:
+            fault = self.fault_for(messages)
+        if fault is not None:
+            return self._fault_reply(fault)
         with self._lock:
             content = self.script.popleft() if self.script else None
         if content is None:
@@ -464,17 +624,45 @@ def crossref_record(doi: str, title: str, year: int, authors: list[tuple[str, st
 def load_demo_works() -> list[dict]:
     """The Crossref records of the works the demo papers cite (arXiv preprints excluded: Crossref has none)."""
     works = json.loads((CORPUS_DIR / "works.json").read_text(encoding="utf-8"))
-    return [crossref_record(w["doi"], w["title"], w["year"], [tuple(a) for a in w["authors"]],
-                            w.get("container", ""), w["type"])
-            for w in works if not w["doi"].startswith("10.48550/")]
+    records = []
+    for i, w in enumerate(w for w in works if not w["doi"].startswith("10.48550/")):
+        record = crossref_record(w["doi"], w["title"], w["year"], [tuple(a) for a in w["authors"]],
+                                 w.get("container", ""), w["type"])
+        # Crossref holds abstracts (JATS) for some works only; the stand-in gives every other
+        # journal article one, written from its title, so the catalogue's abstract column is exercised
+        if w.get("abstract") or (w["type"] == "journal-article" and i % 2 == 0):
+            text = w.get("abstract") or f"We study {w['title'][0].lower()}{w['title'][1:]} (stand-in abstract)."
+            record["abstract"] = f"<jats:title>Abstract</jats:title><jats:p>{text}</jats:p>"
+        records.append(record)
+    return records
 
 
 def load_demo_papers() -> list[ArxivPaper]:
-    """The embedded sample corpus as arXiv records, with their PDFs."""
+    """The embedded sample corpus as arXiv records, with their PDFs and their e-prints: each
+    paper's LaTeX (``build_corpus.render_tex``, the document its PDF was compiled from) served
+    in the shape ``papers.json`` names: ``"tar"`` (a gzipped tar of the .tex and its .bbl),
+    ``"tex"`` (one gzipped .tex) or ``"pdf"`` (no source: the e-print is the PDF)."""
+    try:
+        from demo.build_corpus import render_tex
+    except ImportError:  # run as a script: python demo/standins.py
+        from build_corpus import render_tex
+
     records = json.loads((CORPUS_DIR / "papers.json").read_text(encoding="utf-8"))
+    works = {w["key"]: w for w in json.loads((CORPUS_DIR / "works.json").read_text(encoding="utf-8"))}
     papers = []
     for rec in records:
-        pdf_path = CORPUS_DIR / "pdfs" / (rec["arxiv_id"].replace("/", "_") + ".pdf")
+        paper_id = rec["arxiv_id"].replace("/", "_")
+        pdf = (CORPUS_DIR / "pdfs" / f"{paper_id}.pdf").read_bytes()
+        tex = render_tex(rec, (CORPUS_DIR / "src" / f"{paper_id}.tex").read_text(encoding="utf-8"), works)
+        shape = rec.get("eprint", "tar")
+        if shape == "tar":
+            eprint = eprint_tar_gz(split_bibliography(tex))
+        elif shape == "tex":
+            eprint = eprint_gz(tex)
+        elif shape == "pdf":
+            eprint = pdf
+        else:
+            raise ValueError(f"{paper_id}: unknown e-print shape {shape!r} in papers.json (tar, tex or pdf)")
         papers.append(
             ArxivPaper(
                 arxiv_id=rec["arxiv_id"],
@@ -484,16 +672,22 @@ def load_demo_papers() -> list[ArxivPaper]:
                 published=rec["published"],
                 primary_category=rec["categories"][0],
                 categories=rec["categories"],
-                pdf=pdf_path.read_bytes(),
+                pdf=pdf,
+                eprint=eprint,
+                license=rec.get("license", ""),
             )
         )
     return papers
 
 
-def serve_forever(factory: Callable[[], LoopbackServer]) -> None:  # pragma: no cover - manual use
-    """Run a stand-in in the foreground (``python demo/standins.py arxiv``) for trying stages by hand."""
+def serve_forever(factory: Callable[[], LoopbackServer],
+                  hints: Callable[[str], list[str]] | None = None) -> None:  # pragma: no cover - manual use
+    """Run a stand-in in the foreground (``python demo/standins.py arxiv``) for trying stages by hand;
+    ``hints(url)`` gives the lines saying which flag of which stage to point at it."""
     server = factory().start()
     print(f"listening on {server.url}  (Ctrl-C to stop)", flush=True)
+    for line in (hints(server.url) if hints else []):
+        print(f"  {line}", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -501,11 +695,30 @@ def serve_forever(factory: Callable[[], LoopbackServer]) -> None:  # pragma: no 
         server.stop()
 
 
+def demo_chat_responder(messages: list[dict]) -> str:  # pragma: no cover - manual use
+    """A request from the last sentence of the prompt, for running stage 07 by hand without a model."""
+    import re
+
+    sentence = str(messages[-1].get("content", "")).rsplit("Sentence:", 1)[-1].strip()
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]+", sentence) if len(w) > 3][:6]
+    return f"Could you point me to studies on {' '.join(words).lower() or 'this topic'}?"
+
+
+# What each stage's command line needs to talk to the stand-in at ``url``.
+STAGE_URLS = {
+    "arxiv": lambda url: [f"stage 01: --base-url {url}/api/query"],
+    "crossref": lambda url: [f"stage 06: --base-url {url}", f"stage 09: --base-url {url}"],
+    "chat": lambda url: [f"stage 07: --backend openai --base-url {url}/v1 --model stand-in "
+                         "(any OPENAI_API_KEY, e.g. OPENAI_API_KEY=x)"],
+}
+
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
     kinds = {"arxiv": lambda: ArxivStandIn(load_demo_papers()),
-             "crossref": lambda: CrossrefStandIn(load_demo_works())}
+             "crossref": lambda: CrossrefStandIn(load_demo_works()),
+             "chat": lambda: ChatStandIn(demo_chat_responder)}
     if len(sys.argv) != 2 or sys.argv[1] not in kinds:
         raise SystemExit(f"usage: python demo/standins.py {{{'|'.join(kinds)}}}")
-    serve_forever(kinds[sys.argv[1]])
+    serve_forever(kinds[sys.argv[1]], STAGE_URLS[sys.argv[1]])
