@@ -3,6 +3,7 @@
     .venv/bin/python 06_crossref_doi/bench.py                 # both parts
     .venv/bin/python 06_crossref_doi/bench.py --part quality
     .venv/bin/python 06_crossref_doi/bench.py --part speed --references 90
+    .venv/bin/python 06_crossref_doi/bench.py --scale 10000,100000   # --backend snapshot: time, peak memory
 
 quality: a labelled set of references (true DOI, or "not in Crossref") built
 from a generated Crossref corpus with hard negatives (same title other year,
@@ -16,11 +17,17 @@ speed: the stand-in answers with 150 ms latency and enforces the polite pool's
 limits (3 searches/s, 3 in flight; 10 lookups/s), announced in its headers. The
 stage's achieved rate is reported as a fraction of the limit, with the requests
 per distinct reference and the time of a fully cached rerun.
+
+scale: a generated snapshot of N works and N references with known answers
+(see write_scale_inputs); the stage runs as a subprocess with --backend snapshot,
+twice (loading the snapshot, then reusing the database), and prints the time,
+its peak RSS, precision and recall per size.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import sys
 import tempfile
@@ -245,7 +252,8 @@ def quality() -> None:
         tmp = Path(tmp)
         write_refs(tmp / "in", refs)
         base = dict(input_dir=tmp / "in", output_dir=tmp / "out", base_url=server.url, mailto="bench@example.org",
-                    cache_path=tmp / "cache.sqlite", search_rate=200.0, lookup_rate=200.0, concurrency=4)
+                    cache_path=tmp / "cache.sqlite", search_rate=200.0, lookup_rate=200.0, concurrency=4,
+                    overrides_path=tmp / "no_overrides.csv")
         print(f"\n{'title threshold':>15} {'precision':>9} {'recall':>7} {'F1':>6} {'FP':>4} {'FN':>4}")
         rows = []
         for threshold in (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.98):
@@ -279,7 +287,8 @@ def speed(n_refs: int) -> None:
         tmp = Path(tmp)
         write_refs(tmp / "in", positives)
         cfg = stage.Config(input_dir=tmp / "in", output_dir=tmp / "out", base_url=server.url,
-                           mailto="bench@example.org", cache_path=tmp / "cache.sqlite")
+                           mailto="bench@example.org", cache_path=tmp / "cache.sqlite",
+                           overrides_path=tmp / "no_overrides.csv")
         import contextlib
         import io
 
@@ -302,11 +311,137 @@ def speed(n_refs: int) -> None:
         print(f"  cached rerun: {cached:.2f} s, {len(server.requests)} requests in all (none new)")
 
 
+# ---------------------------------------------------------------------------
+# scale: --backend snapshot on generated snapshots of 10k / 100k / 1M works
+# ---------------------------------------------------------------------------
+
+SYLLABLES = ["ka", "lo", "mi", "ne", "tra", "sor", "vel", "dun", "pri", "gas", "ton", "rel", "bi", "cu", "fen",
+             "hal", "jor", "mas", "nid", "ost", "pel", "qua", "rin", "sta", "tul", "ver", "wol", "xen", "yar", "zed"]
+
+
+def scale_vocabulary(rng: random.Random) -> tuple[list[str], list[float]]:
+    """27,000 pseudo-words with Zipf-like frequencies: key frequencies like real titles', not a 30-word toy."""
+    words = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES]
+    rng.shuffle(words)
+    weights, total = [], 0.0
+    for rank in range(len(words)):
+        total += 1.0 / (rank + 10)
+        weights.append(total)
+    return words, weights
+
+
+def write_scale_inputs(tmp: Path, n: int, seed: int = 11) -> dict[str, str]:
+    """A Crossref-format snapshot of ``n`` works (5% registered follow-ups with one word changed) and ``n``
+    references: 80% cite a snapshot work with damage (typo, lower case, no year, raw text only), 20% cite
+    unregistered works (half of them near-misses of a registered title). Returns the true DOI per ref_uid."""
+    import gzip
+    import json
+
+    rng = random.Random(seed)
+    vocab, cum = scale_vocabulary(rng)
+    (tmp / "in").mkdir(parents=True, exist_ok=True)
+    truth: dict[str, str] = {}
+    works = []  # (doi, title, year, surname) of the citable ones
+    with gzip.open(tmp / "snapshot.jsonl.gz", "wt", encoding="utf-8", compresslevel=1) as snap:
+        i = 0
+        while i < n:
+            title = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(5, 9))).capitalize()
+            year, surname = rng.randint(1990, 2024), rng.choice(SURNAMES)
+            doi = f"10.5555/s.{i}"
+            snap.write(json.dumps(crossref_record(doi, title, year, [(surname, rng.choice(GIVEN))],
+                                                  rng.choice(VENUES))) + "\n")
+            works.append((doi, title, year, surname))
+            i += 1
+            if rng.random() < 0.05 and i < n:  # a registered follow-up: same author, one word changed
+                words = title.split()
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+                snap.write(json.dumps(crossref_record(f"10.5555/s.{i}", " ".join(words), year + 1,
+                                                      [(surname, "A")], rng.choice(VENUES))) + "\n")
+                i += 1
+    with open(tmp / "in" / "references.csv", "w", newline="", encoding="utf-8") as fh, \
+            open(tmp / "in" / "sentences.csv", "w", newline="", encoding="utf-8") as sfh:
+        writer = csv.DictWriter(fh, fieldnames=["ref_uid", "title", "year", "authors", "venue", "doi", "arxiv_id",
+                                                "raw", "n_papers", "cited_as"])
+        writer.writeheader()
+        sentences = csv.writer(sfh)
+        sentences.writerow(["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys",
+                            "ref_uids"])
+        for r in range(n):
+            uid = f"r{r}"
+            doi, title, year, surname = works[rng.randrange(len(works))]
+            if r % 5 == 4:  # not registered: half near-misses of a registered title, half new titles
+                if r % 10 == 4:
+                    words = title.split()
+                    words[rng.randrange(len(words))] = rng.choice(vocab)
+                    title, year = " ".join(words), year + 1
+                else:
+                    title = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(5, 9))).capitalize()
+                truth[uid] = ""
+            else:
+                truth[uid] = doi
+            damage, cited_year, raw = r % 7, year, None
+            if damage == 1:
+                title = typo(title, rng)
+            elif damage == 2:
+                title = title.lower()
+            elif damage == 3:
+                cited_year = None
+            row = ref_row(uid, title, cited_year, [(surname, "J")], "")
+            if damage == 4:
+                raw, row["title"] = row["raw"], ""
+            writer.writerow(row)
+            if r % 3 == 0:
+                sentences.writerow([f"p{r // 30}", r, "Intro", f"Cited [{r}].", "Cited.", f"b{r}", uid])
+    return truth
+
+
+def scale(sizes: list[int]) -> None:
+    import subprocess  # os.wait4 below reports the child's own peak memory
+
+    script = HERE / "crossref_doi.py"
+    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"{'works=refs':>10} {'generate':>9} {'load+match':>11} {'peak MB':>8} {'rerun':>7} {'peak MB':>8} "
+          f"{'precision':>9} {'recall':>7}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            began = time.perf_counter()
+            truth = write_scale_inputs(tmp, n)
+            generated = time.perf_counter() - began
+            cmd = [sys.executable, str(script), "--backend", "snapshot", "--snapshot", str(tmp / "snapshot.jsonl.gz"),
+                   "--input-dir", str(tmp / "in"), "--output-dir", str(tmp / "out"), "--cache-path",
+                   str(tmp / "cache.sqlite"), "--overrides-path", str(tmp / "none.csv"), "--mailto", "b@example.org"]
+            runs = []
+            for _ in range(2):  # the first loads the snapshot, the second reuses the database
+                began = time.perf_counter()
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _, status, usage = os.wait4(proc.pid, 0)
+                if status:
+                    raise SystemExit(f"stage 06 failed at n={n} (status {status})")
+                runs.append((time.perf_counter() - began, usage.ru_maxrss / 1024))
+            tp = fp = fn = 0
+            with open(tmp / "out" / "references.csv", encoding="utf-8-sig", newline="") as fh:
+                for row in csv.DictReader(fh):
+                    got, true = row["doi"], truth[row["ref_uid"]]
+                    tp += bool(got) and got == true
+                    fp += bool(got) and got != true
+                    fn += bool(true) and got != true
+        p, r = tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 0.0
+        print(f"{n:>10,} {generated:8.1f}s {runs[0][0]:10.1f}s {runs[0][1]:8.0f} {runs[1][0]:6.1f}s {runs[1][1]:8.0f} "
+              f"{p:9.4f} {r:7.4f}", flush=True)
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["quality", "speed", "both"], default="both")
     parser.add_argument("--references", type=int, default=60, help="references in the speed run")
+    parser.add_argument("--scale", nargs="?", const="10000,100000", default=None,
+                        help="snapshot backend at these sizes (comma-separated; bare --scale: 10000,100000)")
     args = parser.parse_args()
+    if args.scale:
+        scale([int(x) for x in args.scale.split(",")])
+        return 0
     stage.pu.setup_logging()
     import logging
 

@@ -3,39 +3,47 @@
     CROSSREF_MAILTO=you@example.org python 06_crossref_doi/crossref_doi.py
     python 06_crossref_doi/crossref_doi.py --refresh            # ignore the response cache
 
-Resolution, in order: (1) a DOI printed in the reference, confirmed against
-Crossref's record of it; (2) an arXiv id -> the arXiv DataCite DOI
-10.48550/arXiv.<id>; (3) a Crossref bibliographic search whose candidates must
-pass every check (title similarity, year within one, first author, type). A
-wrong DOI is far worse than a missing one, so anything doubtful is left
-without DOI and says why.
+Resolution, in order: (0) a hand fix in doi_overrides.csv (ref_uid -> DOI or
+"none"); (1) a DOI printed in the reference, confirmed against Crossref's record
+of it; (2) an arXiv id -> the arXiv DataCite DOI 10.48550/arXiv.<id>; (3) a
+Crossref bibliographic search whose candidates must pass every check (title
+similarity, year within one, first author, type). A wrong DOI is far worse than
+a missing one, so anything doubtful is left without DOI, says why, and is listed
+in review.csv with its best candidates.
 
-Requests are paced to the limits Crossref announces in its X-Rate-Limit-* and
-X-Concurrency-Limit headers, retried on 429/5xx/timeouts, and cached in SQLite,
-so a rerun or a resumed run sends no request twice.
+The Crossref client (pacing to the X-Rate-Limit-* headers, retries, Retry-After
+cap, answer checks, SQLite cache) is ../crossref_client.py. References stream
+through a bounded window, so memory stays flat however long the list is.
 """
 from __future__ import annotations
 
+import csv
+import dataclasses
+import functools
+import html
 import json
 import os
-import random
 import re
+import shutil
+import sqlite3
 import sys
-import threading
 import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from typing import Iterator, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from rapidfuzz import fuzz  # noqa: E402
+from rapidfuzz import fuzz, process  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import pipeline_utils as pu  # noqa: E402
+from crossref_client import SELECT, CrossrefClient, CrossrefStop, RequestFailed  # noqa: E402,F401 (SELECT re-exported)
+from snapshot_index import SnapshotIndex  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 USER_AGENT = "doi-citation-pipeline/1.0 (stage 06; https://github.com/; research use)"
@@ -48,7 +56,21 @@ class Config:
     input_dir: Path = HERE.parent / "05_merge_clean" / "output"
     """Stage 05's output (references.csv, sentences.csv)."""
     output_dir: Path = HERE / "output"
-    """Where references.csv, sentences.csv and match_report.json go."""
+    """Where references.csv, sentences.csv, catalogue.csv, review.csv, the exports and match_report.json go."""
+    overrides_path: Path = HERE / "doi_overrides.csv"
+    """Hand fixes (ref_uid, doi, note): a DOI, or 'none' for no DOI; applied before any lookup. Absent: none."""
+    backend: Literal["api", "snapshot", "snapshot+api"] = "api"
+    """api: Crossref's REST API; snapshot: a local metadata snapshot only; snapshot+api: the snapshot, then the API."""
+    snapshot: Path | None = None
+    """Crossref public data file or OpenAlex works snapshot: gzipped JSON Lines, a file or a folder of them."""
+    snapshot_db: Path | None = None
+    """DuckDB file the snapshot is loaded into once and reused (default: snapshot.duckdb beside --cache-path)."""
+    snapshot_candidates: int = 10
+    """Candidates taken from the snapshot per reference (each then faces every check)."""
+    snapshot_batch: int = 5000
+    """References whose snapshot candidates are fetched in one DuckDB query."""
+    snapshot_memory: str = "512MB"
+    """DuckDB's memory limit."""
     base_url: str = "https://api.crossref.org"
     """Crossref REST API (tests and the demo point this at a loopback stand-in)."""
     mailto: str = ""
@@ -73,14 +95,20 @@ class Config:
     """Single-record lookups per second until the headers say otherwise (polite pool: 10)."""
     timeout: float = 30.0
     """Seconds per request (Crossref's searches can take several seconds)."""
+    alive_timeout: float = 10.0
+    """Seconds the one up-front check that Crossref answers may take."""
     retries: int = 4
-    """Retries per request after 429, 5xx or a timeout (exponential back-off, Retry-After honoured)."""
+    """Retries per request after 429, 5xx, a malformed answer or a timeout (exponential back-off)."""
     backoff_seconds: float = 1.0
     """First back-off; doubles on each retry."""
+    max_retry_after: float = 300.0
+    """Longest Retry-After (seconds) obeyed; Crossref asking for more stops the stage (answers so far are cached)."""
     max_error_rate: float = 0.10
-    """Stop the stage when more than this share of references end in error (after the first 20)."""
+    """Stop when more than this share of the last --error-window references end in error (after the first 20)."""
+    error_window: int = 200
+    """How many of the most recent references the error-rate stop looks at."""
     cache_path: Path = HERE / "crossref_cache.sqlite"
-    """SQLite cache of Crossref's answers (outside output/, so it survives a clean)."""
+    """SQLite cache of Crossref's answers, keyed by base URL and request (outside output/, so it survives a clean)."""
     refresh: bool = False
     """Ignore cached answers (new answers are still cached)."""
     force: bool = False
@@ -95,173 +123,23 @@ ACCEPTED_TYPES = {"journal-article", "proceedings-article", "book", "book-chapte
                   "monograph", "edited-book", "reference-book", "report", "report-component", "posted-content",
                   "dissertation", "reference-entry", "standard", "other", "book-track"}
 CORRECTION = re.compile(r"^\s*(erratum|errata|corrigendum|correction|retraction|retracted|addendum)\b", re.I)
-SELECT = "DOI,title,author,issued,type,score,container-title"
-REF_OUT_EXTRA = ["printed_doi", "doi", "doi_source", "match_score", "title_similarity", "matched_title",
-                 "matched_year", "match_status", "note"]
-
-
-# ---------------------------------------------------------------------------
-# Pacing, caching, the HTTP client
-# ---------------------------------------------------------------------------
-
-class Pacer:
-    """Keeps one pool of requests (searches or lookups) within the rate and the
-    concurrency Crossref announces, updated from every response's headers."""
-
-    def __init__(self, rate: float, concurrency: int):
-        self.rate = rate
-        self.concurrency = concurrency
-        self._next = 0.0
-        self._in_flight = 0
-        self._cond = threading.Condition()
-
-    def acquire(self) -> None:
-        with self._cond:
-            while self._in_flight >= self.concurrency:
-                self._cond.wait()
-            self._in_flight += 1
-            now = time.monotonic()
-            start = max(now, self._next)
-            # a 4% margin: evenly spaced requests, delayed a little on their way by thread
-            # scheduling, must still never make N+1 in the server's window
-            self._next = start + 1.04 / self.rate
-        if start > now:
-            time.sleep(start - now)
-
-    def release(self) -> None:
-        with self._cond:
-            self._in_flight -= 1
-            self._cond.notify()
-
-    def pause(self, seconds: float) -> None:
-        """After a 429: nobody in this pool sends anything for ``seconds``."""
-        with self._cond:
-            self._next = max(self._next, time.monotonic() + seconds)
-
-    def update(self, headers: httpx.Headers) -> None:
-        limit, interval = headers.get("x-rate-limit-limit"), headers.get("x-rate-limit-interval")
-        concurrency = headers.get("x-concurrency-limit")
-        with self._cond:
-            try:
-                if limit and interval:
-                    seconds = float(re.sub(r"[^\d.]", "", interval) or 1)
-                    self.rate = max(0.05, int(limit) / seconds)
-                if concurrency:
-                    self.concurrency = max(1, int(concurrency))
-                    self._cond.notify_all()
-            except ValueError:
-                pass  # a malformed header is ignored; the last good values stay
-
-
-class RequestFailed(Exception):
-    """A request that failed after every retry; the message says why."""
-
-
-class CrossrefClient:
-    """A polite Crossref client: mailto, User-Agent, header-driven pacing, retries, cache.
-
-    httpx rather than habanero: habanero calls a module-level ``get`` per request
-    (no connection reuse), exposes no response headers on success (so no pacing
-    to X-Rate-Limit-*), and has no retries; see the README.
-    """
-
-    def __init__(self, config: Config, mailto: str, cache: pu.KeyValueCache):
-        self.base = config.base_url.rstrip("/")
-        self.mailto = mailto
-        self.config = config
-        self.cache = cache
-        ua = f"{USER_AGENT} (mailto:{mailto})" if mailto else USER_AGENT
-        self.http = httpx.Client(timeout=config.timeout, headers={"User-Agent": ua},
-                                 limits=httpx.Limits(max_connections=max(4, config.concurrency * 2)))
-        self.pacers = {"search": Pacer(config.search_rate, config.concurrency),
-                       "lookup": Pacer(config.lookup_rate, config.concurrency)}
-        self.stats = {"requests": {"search": 0, "lookup": 0}, "cache_hits": 0, "retries": 0, "rate_limited": 0}
-        self.busy_seconds = {"search": [None, None], "lookup": [None, None]}  # first and last request start
-        self._lock = threading.Lock()
-
-    def get(self, pool: str, path: str, params: dict) -> tuple[int, dict | None]:
-        """(status, JSON message) of a GET, from the cache when possible; 404 -> (404, None)."""
-        key = path + ("?" + urlencode(sorted(params.items())) if params else "")
-        if not (self.config.refresh or self.config.force):
-            hit = self.cache.get(key)
-            if hit is not None:
-                with self._lock:
-                    self.stats["cache_hits"] += 1
-                status, message = json.loads(hit)
-                return status, message
-        if self.mailto:
-            params = {**params, "mailto": self.mailto}
-        pacer = self.pacers[pool]
-        reason = ""
-        for attempt in range(self.config.retries + 1):
-            pacer.acquire()
-            began = time.monotonic()
-            try:
-                with self._lock:
-                    self.stats["requests"][pool] += 1
-                    first, _ = self.busy_seconds[pool]
-                    self.busy_seconds[pool] = [first if first is not None else began, began]
-                resp = self.http.get(self.base + path, params=params)
-            except httpx.TimeoutException:
-                reason = f"timed out after {self.config.timeout:g} s"
-                resp = None
-            except httpx.TransportError as exc:
-                reason = f"network error ({exc.__class__.__name__})"
-                resp = None
-            finally:
-                pacer.release()
-            if resp is not None:
-                pacer.update(resp.headers)
-                if resp.status_code in (200, 404):
-                    message = None
-                    if resp.status_code == 200:
-                        try:
-                            message = resp.json()["message"]
-                        except (ValueError, KeyError):
-                            reason = "answer is not Crossref JSON"
-                            continue
-                    self.cache.put(key, json.dumps([resp.status_code, message]))
-                    return resp.status_code, message
-                reason = f"HTTP {resp.status_code}"
-                if resp.status_code == 429:
-                    with self._lock:
-                        self.stats["rate_limited"] += 1
-                    wait = _retry_after(resp.headers) or self.config.backoff_seconds * 2 ** attempt
-                    pacer.pause(wait)
-                    continue
-                if resp.status_code < 500:
-                    raise RequestFailed(reason)  # 400 and friends: retrying sends the same bad request
-            if attempt < self.config.retries:
-                with self._lock:
-                    self.stats["retries"] += 1
-                time.sleep(self.config.backoff_seconds * 2 ** attempt * (0.75 + 0.5 * random.random()))
-        raise RequestFailed(reason)
-
-    def lookup(self, doi: str) -> dict | None:
-        status, message = self.get("lookup", f"/works/{quote(doi, safe='/')}", {})
-        return message if status == 200 else None
-
-    def search(self, query: str, rows: int) -> list[dict]:
-        status, message = self.get("search", "/works", {"query.bibliographic": query, "rows": rows,
-                                                        "select": SELECT})
-        return (message or {}).get("items", []) if status == 200 else []
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+DOI_SHAPE = re.compile(r"^10\.\d{4,9}/\S+$")
+# the columns a person checks first, long text last (people open references.csv in a spreadsheet)
+REF_FIRST = ["ref_uid", "match_status", "doi", "doi_source", "note", "title", "authors", "year", "venue",
+             "matched_title", "matched_year", "title_similarity", "match_score", "printed_doi", "arxiv_id"]
+RESULT_KEYS = ["printed_doi", "doi", "doi_source", "match_score", "title_similarity", "matched_title",
+               "matched_year", "match_status", "note"]
+REVIEW_COLUMNS = ["ref_uid", "match_status", "note", "candidate_1_doi", "candidate_1_title", "candidate_1_year",
+                  "candidate_1_why", "candidate_2_doi", "candidate_2_title", "candidate_2_year", "candidate_2_why",
+                  "title", "authors", "year", "venue", "raw"]
+CATALOGUE_COLUMNS = ["doi", "title", "authors", "year", "venue", "abstract", "cited_by_papers"]
 
 
 # ---------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1 << 16)  # a title is normalised for every candidate it meets
 def norm(text: str) -> str:
     """Lower case, accents and punctuation removed, single spaces: how titles are compared."""
     text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
@@ -310,6 +188,19 @@ def title_similarity(ref: dict, item: dict) -> float:
     return fuzz.partial_ratio(cand_main, raw) / 100.0
 
 
+def raw_span(raw: str, item: dict) -> str:
+    """The part of a raw reference that lines up with the candidate's title (where its title must be)."""
+    cand, text = norm((item.get("title") or [""])[0]), norm(raw)
+    if not cand or not text:
+        return ""
+    where = fuzz.partial_ratio_alignment(cand, text)
+    start, end = where.dest_start, where.dest_end
+    # widen to whole words: the alignment may start or stop inside one
+    start = text.rfind(" ", 0, start) + 1
+    end = len(text) if text.find(" ", end) < 0 else text.find(" ", end)
+    return text[start:end]
+
+
 def substituted_word(mine: str, theirs: str) -> str:
     """'ports' vs 'vessels' when each title has a content word the other lacks, or ''.
 
@@ -322,7 +213,9 @@ def substituted_word(mine: str, theirs: str) -> str:
     if not a or not b:
         return ""
     def has_counterpart(word: str, others: list[str]) -> bool:
-        return any(fuzz.ratio(word, x) >= 75 or fuzz.partial_ratio(word, x) >= 90 for x in others)
+        # rapidfuzz's own loop (C), not a Python one: this runs for every passing candidate
+        return (process.extractOne(word, others, scorer=fuzz.ratio, score_cutoff=75) is not None
+                or process.extractOne(word, others, scorer=fuzz.partial_ratio, score_cutoff=90) is not None)
 
     only_a = [w for w in a if not has_counterpart(w, b)]
     only_b = [w for w in b if not has_counterpart(w, a)]
@@ -352,7 +245,7 @@ def check_candidate(ref: dict, item: dict, config: Config) -> tuple[bool, float,
     cand_title = title_of(item)
     if CORRECTION.match(cand_title) and not CORRECTION.match(ref["title"] or ref["raw"]):
         return False, sim, "an erratum/correction of the work, not the work"
-    if ref["title"] and (swap := substituted_word(ref["title"], cand_title)):
+    if swap := substituted_word(ref["title"] or raw_span(ref["raw"], item), cand_title):
         return False, sim, f"a different word in the title ({swap})"
     score = sim
     year = year_of(item)
@@ -381,21 +274,61 @@ def bibliographic_query(ref: dict) -> str:
     return " ".join(p for p in parts if p)[:500]
 
 
-def resolve(ref: dict, client: CrossrefClient, config: Config) -> dict:
-    """The DOI of one reference, with where it came from and why; never raises RequestFailed."""
+def record_of_reference(ref: dict, venue: str = "") -> dict:
+    """A work described by the reference itself (an arXiv preprint, a hand-fixed DOI Crossref lacks)."""
+    authors = []
+    for name in pu.split_list(ref.get("authors", "")):
+        family, _, given = name.partition(",") if "," in name else (name.split()[-1], "", " ".join(name.split()[:-1]))
+        authors.append({"family": family.strip(), "given": given.strip()})
+    year = int(ref["year"]) if str(ref.get("year", "")).isdigit() else None
+    return {"title": [ref.get("title") or ""], "author": authors, "issued": {"date-parts": [[year]]},
+            "container-title": [venue or ref.get("venue", "")] if (venue or ref.get("venue")) else [],
+            "type": "posted-content" if venue == "arXiv" else "other"}
+
+
+def candidate_summary(item: dict, why: str) -> dict:
+    return {"doi": item.get("DOI", ""), "title": title_of(item), "year": year_of(item) or "", "why": why}
+
+
+def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | None = None) -> dict:
+    """The DOI of one reference, with where it came from and why; never raises RequestFailed.
+    ``_record`` holds the matched work's metadata (for the catalogue and the exports) and
+    ``_candidates`` the best rejected candidates (for review.csv)."""
     out = {"printed_doi": ref.get("doi", ""), "doi": "", "doi_source": "", "match_score": "", "title_similarity": "",
-           "matched_title": "", "matched_year": "", "match_status": "not_found", "note": ""}
+           "matched_title": "", "matched_year": "", "match_status": "not_found", "note": "",
+           "_record": None, "_candidates": []}
     notes = []
     try:
+        if override is not None:
+            note = override.get("note", "")
+            if override["doi"] == "none":
+                out.update(doi_source="manual", match_status="excluded",
+                           note="; ".join(["no DOI, by hand (doi_overrides.csv)"] + ([note] if note else [])))
+                return out
+            doi = override["doi"]
+            record = None
+            if not doi.startswith("10.48550/"):
+                try:
+                    record = client.work(doi)
+                except RequestFailed as exc:
+                    notes.append(f"its Crossref record could not be read ({exc})")
+                if record is None and not notes:
+                    notes.append(f"not in {getattr(client, 'name', 'Crossref')}; kept as given")
+            arxiv = doi.startswith("10.48550/")
+            record = record or record_of_reference(ref, "arXiv" if arxiv else "")
+            out.update(doi=doi, doi_source="manual", match_status="matched", matched_title=title_of(record),
+                       matched_year=year_of(record) or "", _record=record,
+                       note="; ".join(["DOI by hand (doi_overrides.csv)"] + notes + ([note] if note else [])))
+            return out
         printed = (ref.get("doi") or "").lower()
         if printed.startswith("10.48550/arxiv."):
             # an arXiv DataCite DOI: Crossref does not hold these, and the id inside it is the arXiv id
             ref = {**ref, "arxiv_id": ref.get("arxiv_id") or printed[len("10.48550/arxiv."):]}
             printed = ""
         if printed:
-            record = client.lookup(printed)
+            record = client.work(printed)
             if record is None:
-                notes.append(f"printed DOI {printed} not in Crossref")
+                notes.append(f"printed DOI {printed} not in {getattr(client, 'name', 'Crossref')}")
             else:
                 sim = title_similarity(ref, record) if (ref["title"] or ref["raw"]) else 1.0
                 year, ref_year = year_of(record), ref.get("year", "")
@@ -403,25 +336,31 @@ def resolve(ref: dict, client: CrossrefClient, config: Config) -> dict:
                 threshold = config.title_threshold if ref["title"] else config.raw_threshold
                 if sim >= threshold and year_ok:
                     out.update(doi=printed, doi_source="xml", title_similarity=round(sim, 3),
-                               matched_title=title_of(record), matched_year=year or "", match_status="matched")
+                               matched_title=title_of(record), matched_year=year or "", match_status="matched",
+                               _record=record)
                     return out
                 notes.append(f"printed DOI {printed} rejected: its record is '{title_of(record)[:60]}' ({year}), "
                              f"title similarity {sim:.2f}")
+                out["_candidates"].append(candidate_summary(record, f"title similarity {sim:.2f}"
+                                                            if sim < threshold else f"year {year} vs {ref_year}"))
         arxiv = re.sub(r"v\d+$", "", (ref.get("arxiv_id") or "").strip())
         if arxiv:
             out.update(doi=f"10.48550/arxiv.{arxiv}".lower(), doi_source="arxiv", match_status="matched",
-                       matched_title=ref["title"], matched_year=ref.get("year", ""))
+                       matched_title=ref["title"], matched_year=ref.get("year", ""),
+                       _record=record_of_reference(ref, "arXiv"), _candidates=[])
             out["note"] = "; ".join(notes)
             return out
         if not (ref["title"] or ref["raw"]):
             out["note"] = "; ".join(notes + ["nothing to search with (no title, no raw text)"])
             return out
         items = client.search(bibliographic_query(ref), config.rows)
-        passing = []
+        passing, rejected = [], []
         for item in items:
             ok, score, why = check_candidate(ref, item, config)
             if ok and item.get("DOI"):
                 passing.append((score, item))
+            else:
+                rejected.append((score, item, why))
         passing.sort(key=lambda p: -p[0])
         if not passing:
             best = items[0] if items else None
@@ -430,16 +369,20 @@ def resolve(ref: dict, client: CrossrefClient, config: Config) -> dict:
                 notes.append(f"best candidate {best.get('DOI', '')} rejected: {why}")
             else:
                 notes.append("no candidates")
+            rejected.sort(key=lambda r: -r[0])
+            out["_candidates"] += [candidate_summary(item, why) for _, item, why in rejected[:2]]
         elif len(passing) > 1 and passing[0][0] - passing[1][0] < config.ambiguity_margin \
                 and passing[0][1]["DOI"].lower() != passing[1][1]["DOI"].lower():
             a, b = passing[0][1], passing[1][1]
             out["match_status"] = "ambiguous"
             notes.append(f"candidates {a['DOI']} ({year_of(a)}) and {b['DOI']} ({year_of(b)}) are too close")
+            out["_candidates"] = [candidate_summary(a, "too close to the other"),
+                                  candidate_summary(b, "too close to the other")]
         else:
             score, item = passing[0]
             out.update(doi=item["DOI"].lower(), doi_source="crossref", match_score=item.get("score", ""),
                        title_similarity=round(title_similarity(ref, item), 3), matched_title=title_of(item),
-                       matched_year=year_of(item) or "", match_status="matched")
+                       matched_year=year_of(item) or "", match_status="matched", _record=item, _candidates=[])
     except RequestFailed as exc:
         out["match_status"] = "error"
         notes.append(f"Crossref request failed: {exc}")
@@ -448,11 +391,268 @@ def resolve(ref: dict, client: CrossrefClient, config: Config) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# Hand fixes
+# ---------------------------------------------------------------------------
+
+def read_overrides(path: Path, log) -> tuple[dict[str, dict], list[str]]:
+    """ref_uid -> {"doi": lower-case DOI or "none", "note"}; rows that cannot be used are logged and listed."""
+    path = Path(path)
+    if not path.is_file():
+        return {}, []
+    try:
+        rows = pu.read_csv_rows(path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if rows and not {"ref_uid", "doi"} <= set(rows[0]):
+        raise SystemExit(f"error: {path} needs the columns ref_uid and doi (and optionally note)")
+    overrides, problems = {}, []
+    for i, row in enumerate(rows, start=2):
+        uid = pu.spreadsheet_unsafe((row.get("ref_uid") or "").strip())
+        doi = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", (row.get("doi") or "").strip(), flags=re.I).lower()
+        if not uid and not doi:
+            continue
+        if not uid or not (doi == "none" or DOI_SHAPE.match(doi)):
+            problems.append(f"{path.name} line {i}: needs a ref_uid and a DOI (10.xxxx/...) or 'none', "
+                            f"got {uid!r}, {row.get('doi', '')!r}")
+            log.warning("%s: ignored", problems[-1])
+            continue
+        overrides[uid] = {"doi": doi, "note": (row.get("note") or "").strip()}
+    return overrides, problems
+
+
+# ---------------------------------------------------------------------------
+# Catalogue and exports: one entry per resolved work
+# ---------------------------------------------------------------------------
+
+def strip_jats(text: str) -> str:
+    """Crossref's abstracts are JATS XML fragments: tags out, entities decoded, a leading 'Abstract' dropped."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", text or ""))
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([.,;:!?)\]])", r"\1", re.sub(r"([(\[])\s+", r"\1", text))
+    return re.sub(r"^abstract\b[\s.:]*", "", text, flags=re.I)
+
+
+def catalogue_entry(doi: str, record: dict) -> dict:
+    """The fields the catalogue and the BibTeX/RIS exports need, from a Crossref(-shaped) record."""
+    authors = []
+    for a in record.get("author") or []:
+        family, given = (a.get("family") or a.get("name") or "").strip(), (a.get("given") or "").strip()
+        if family:
+            authors.append([family, given])
+    return {"doi": doi, "title": title_of(record), "authors": authors, "year": year_of(record) or "",
+            "venue": ((record.get("container-title") or [""]) or [""])[0], "type": record.get("type") or "other",
+            "abstract": strip_jats(record.get("abstract") or ""), "volume": record.get("volume") or "",
+            "issue": record.get("issue") or "", "page": record.get("page") or "",
+            "publisher": record.get("publisher") or ""}
+
+
+class Catalogue:
+    """Resolved works and the papers citing them, in a SQLite file in the staging folder
+    (not in memory: a million references would not fit comfortably)."""
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path)
+        self.db.execute("CREATE TABLE works (doi TEXT PRIMARY KEY, entry TEXT)")
+        self.db.execute("CREATE TABLE cites (doi TEXT, paper TEXT, PRIMARY KEY (doi, paper)) WITHOUT ROWID")
+
+    def add(self, doi: str, record: dict, papers: list[str]) -> None:
+        self.db.execute("INSERT OR IGNORE INTO works VALUES (?, ?)", (doi, json.dumps(catalogue_entry(doi, record))))
+        self.db.executemany("INSERT OR IGNORE INTO cites VALUES (?, ?)", [(doi, p) for p in papers])
+
+    def entries(self) -> Iterator[dict]:
+        """Every work, by DOI, with ``cited_by_papers`` (a list)."""
+        query = ("SELECT w.doi, w.entry, group_concat(c.paper, char(31)) FROM works w "
+                 "LEFT JOIN cites c ON c.doi = w.doi GROUP BY w.doi ORDER BY w.doi")
+        for doi, entry, papers in self.db.execute(query):
+            item = json.loads(entry)
+            item["cited_by_papers"] = sorted(set(papers.split("\x1f"))) if papers else []
+            yield item
+
+    def close(self) -> None:
+        self.db.close()
+
+
+BIB_TYPES = {"journal-article": "article", "proceedings-article": "inproceedings", "book": "book",
+             "monograph": "book", "edited-book": "book", "reference-book": "book", "book-chapter": "incollection",
+             "book-section": "incollection", "book-part": "incollection", "report": "techreport",
+             "dissertation": "phdthesis"}
+RIS_TYPES = {"journal-article": "JOUR", "proceedings-article": "CPAPER", "book": "BOOK", "monograph": "BOOK",
+             "edited-book": "EDBOOK", "reference-book": "BOOK", "book-chapter": "CHAP", "book-section": "CHAP",
+             "book-part": "CHAP", "report": "RPRT", "dissertation": "THES", "posted-content": "UNPB",
+             "standard": "STAND"}
+BIB_VENUE_FIELD = {"article": "journal", "inproceedings": "booktitle", "incollection": "booktitle"}
+
+
+def bib_key(entry: dict, used: set[str]) -> str:
+    """surname + year + first content word (``taylor2020digital``), unique within the file."""
+    surname = norm(entry["authors"][0][0]).replace(" ", "") if entry["authors"] else "anon"
+    words = [w for w in norm(entry["title"]).split() if len(w) > 3] or ["work"]
+    key = f"{surname or 'anon'}{entry['year']}{words[0]}"
+    candidate, n = key, 0
+    while candidate in used:
+        n += 1
+        candidate = key + "abcdefghijklmnopqrstuvwxyz"[(n - 1) % 26] * (1 + (n - 1) // 26)
+    used.add(candidate)
+    return candidate
+
+
+TEX_ESCAPES = str.maketrans({"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%",
+                             "$": r"\$", "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}",
+                             "^": r"\textasciicircum{}"})
+
+
+def tex(text: str) -> str:
+    """A field value for BibTeX: LaTeX's special characters escaped; other Unicode kept
+    (biber, Zotero and bibtexparser read UTF-8)."""
+    return re.sub(r"\s+", " ", str(text)).strip().translate(TEX_ESCAPES)
+
+
+def bibtex_entry(entry: dict, key: str) -> str:
+    """One BibTeX entry (written directly: a library round trip cost 4 ms per entry; tests parse the file
+    back with bibtexparser)."""
+    kind = BIB_TYPES.get(entry["type"], "misc")
+    fields = [("title", "{" + tex(entry["title"]) + "}")]  # inner braces keep the title's capitals
+    if entry["authors"]:
+        fields.append(("author", " and ".join(tex(f"{f}, {g}" if g else f) for f, g in entry["authors"])))
+    if entry["year"]:
+        fields.append(("year", str(entry["year"])))
+    if entry["venue"]:
+        fields.append((BIB_VENUE_FIELD.get(kind, "howpublished"), tex(entry["venue"])))
+    for name, source in (("volume", "volume"), ("number", "issue"), ("pages", "page")):
+        if entry[source]:
+            fields.append((name, tex(entry[source].replace("-", "--") if name == "pages" else entry[source])))
+    if entry["publisher"]:
+        fields.append(({"techreport": "institution", "phdthesis": "school"}.get(kind, "publisher"),
+                       tex(entry["publisher"])))
+    # biblatex reads doi verbatim (an escaped "_" would break the link); only braces could unbalance the entry
+    fields.append(("doi", entry["doi"].replace("{", "%7B").replace("}", "%7D")))
+    if entry["doi"].startswith("10.48550/arxiv."):
+        fields += [("eprint", entry["doi"][len("10.48550/arxiv."):]), ("archiveprefix", "arXiv")]
+    if entry["abstract"]:
+        fields.append(("abstract", tex(entry["abstract"])))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@{kind}{{{key},\n{body}\n}}\n"
+
+
+def ris_entry(entry: dict) -> str:
+    """One RIS record (Zotero, EndNote, Mendeley)."""
+    def clean(text: str) -> str:
+        return re.sub(r"\s+", " ", str(text)).strip()
+
+    lines = [f"TY  - {RIS_TYPES.get(entry['type'], 'GEN')}", f"TI  - {clean(entry['title'])}"]
+    lines += [f"AU  - {clean(f'{f}, {g}' if g else f)}" for f, g in entry["authors"]]
+    if entry["year"]:
+        lines.append(f"PY  - {entry['year']}")
+    if entry["venue"]:
+        lines.append(f"T2  - {clean(entry['venue'])}")
+    for tag, name in (("VL", "volume"), ("IS", "issue"), ("PB", "publisher")):
+        if entry[name]:
+            lines.append(f"{tag}  - {clean(entry[name])}")
+    if entry["page"]:
+        first, _, last = entry["page"].partition("-")
+        lines.append(f"SP  - {clean(first)}")
+        if last:
+            lines.append(f"EP  - {clean(last)}")
+    if entry["abstract"]:
+        lines.append(f"AB  - {clean(entry['abstract'])}")
+    lines += [f"DO  - {entry['doi']}", f"UR  - https://doi.org/{entry['doi']}", "ER  - "]
+    return "\n".join(lines) + "\n\n"
+
+
+def write_catalogue_and_exports(catalogue: Catalogue, staging: Path) -> int:
+    """catalogue.csv, references.bib and references.ris in ``staging``; returns the number of works."""
+    used: set[str] = set()
+    n = 0
+    with open(staging / "catalogue.csv", "w", encoding="utf-8-sig", newline="") as cat, \
+            open(staging / "references.bib", "w", encoding="utf-8") as bib, \
+            open(staging / "references.ris", "w", encoding="utf-8") as ris:
+        writer = csv.DictWriter(cat, fieldnames=CATALOGUE_COLUMNS)
+        writer.writeheader()
+        for entry in catalogue.entries():
+            writer.writerow({"doi": entry["doi"], "title": entry["title"],
+                             "authors": pu.join_list(f"{f}, {g}" if g else f for f, g in entry["authors"]),
+                             "year": entry["year"], "venue": entry["venue"], "abstract": entry["abstract"],
+                             "cited_by_papers": pu.join_list(entry["cited_by_papers"])})
+            bib.write(bibtex_entry(entry, bib_key(entry, used)) + "\n")
+            ris.write(ris_entry(entry))
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------
+# Streaming the inputs, staging the outputs
+# ---------------------------------------------------------------------------
+
+def csv_encoding(path: Path) -> str:
+    """UTF-8 is checked block by block (memory stays flat on a large file); anything else is a
+    sheet saved by a spreadsheet, small enough for pipeline_utils' detection."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        try:
+            return pu.detect_csv_encoding(path)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
+
+
+def csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a CSV, one at a time (``,`` or a spreadsheet's ``;``), empty cells as ''."""
+    csv.field_size_limit(1 << 24)
+    with open(path, encoding=csv_encoding(path), newline="") as fh:
+        header = fh.readline()
+        fh.seek(0)
+        reader = csv.DictReader(fh, delimiter=";" if header.count(";") > header.count(",") else ",")
+        for row in reader:
+            yield {k: v or "" for k, v in row.items() if k is not None}
+
+
+def csv_header(path: Path) -> list[str]:
+    with open(path, encoding=csv_encoding(path), newline="") as fh:
+        header = fh.readline()
+    return next(csv.reader([header], delimiter=";" if header.count(";") > header.count(",") else ","), [])
+
+
+class StageStopped(Exception):
+    """The whole stage stops; the message is the one line the user sees."""
+
+
+def batched(rows: Iterator[dict], n: int) -> Iterator[list[dict]]:
+    """Lists of up to ``n`` rows."""
+    chunk: list[dict] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def closed_and_synced(fh) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+def papers_of(ref: dict) -> list[str]:
+    """Papers citing a reference, from stage 05's ``cited_as`` (paper_id:ref_key items)."""
+    return [item.partition(":")[0] for item in pu.split_list(ref.get("cited_as", "")) if ":" in item]
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 
 def main(config: Config) -> dict:
     """Resolve every reference; returns the match report."""
+    started = time.time()
     log = pu.setup_logging(config.verbose)
     pu.load_env()
     mailto = config.mailto or os.environ.get("CROSSREF_MAILTO", "")
@@ -464,62 +664,49 @@ def main(config: Config) -> dict:
     for path in (ref_path, sent_path):
         if not path.is_file():
             raise SystemExit(f"error: {path} not found: run stage 05 first (or pass --input-dir)")
-    refs = pu.read_csv_rows(ref_path)
-    missing = {"ref_uid", "title", "year", "authors", "raw", "doi", "arxiv_id"} - set(refs[0] if refs else {})
-    if refs and missing:
+    columns = csv_header(ref_path)
+    total = sum(1 for _ in csv_rows(ref_path))
+    missing = {"ref_uid", "title", "year", "authors", "raw", "doi", "arxiv_id"} - set(columns)
+    if not total:
+        raise SystemExit(f"error: {ref_path} holds no reference: nothing to resolve (run stage 05 first)")
+    if missing:
         raise SystemExit(f"error: {ref_path} lacks column(s) {', '.join(sorted(missing))}")
-    sentences = pu.read_csv_rows(sent_path)
+    overrides, override_problems = read_overrides(Path(config.overrides_path), log)
 
-    cache = pu.KeyValueCache(Path(config.cache_path))
-    client = CrossrefClient(config, mailto, cache)
-    results: dict[str, dict] = {}
-    errors = 0
-    started = time.perf_counter()
-    stop_reason = ""
-    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
-        futures = {pool.submit(resolve, ref, client, config): ref["ref_uid"] for ref in refs}
-        bar = tqdm(total=len(refs), desc="crossref", unit="ref")
-        for fut in as_completed(futures):
-            uid = futures[fut]
-            results[uid] = fut.result()
-            bar.update(1)
-            if results[uid]["match_status"] == "error":
-                errors += 1
-                log.warning("%s: %s", uid, results[uid]["note"])
-            done = len(results)
-            if done >= 20 and errors / done > config.max_error_rate:
-                stop_reason = (f"{errors} of {done} references failed ({errors / done:.0%} > "
-                               f"{config.max_error_rate:.0%}); last error: {results[uid]['note']}")
-                for f in futures:
-                    f.cancel()
-                break
-        bar.close()
-    elapsed = time.perf_counter() - started
-    client.close()
-    cache.close()
-    if stop_reason:
-        raise SystemExit(f"error: stopped: {stop_reason}. Answers so far are cached; rerun to resume.")
+    index = open_snapshot(config, log) if config.backend != "api" else None
 
     out.mkdir(parents=True, exist_ok=True)
-    ref_rows = []
-    for ref in refs:
-        row = {k: v for k, v in ref.items() if k != "doi"}
-        row.update(results[ref["ref_uid"]])
-        ref_rows.append(row)
-    ref_columns = [c for c in refs[0] if c != "doi"] + REF_OUT_EXTRA if refs else REF_OUT_EXTRA
-    pu.atomic_write_csv(out / "references.csv", ref_rows, ref_columns)
-    doi_of = {uid: r["doi"] for uid, r in results.items() if r["doi"]}
-    for s in sentences:
-        s["dois"] = pu.join_list(dict.fromkeys(doi_of[u] for u in pu.split_list(s.get("ref_uids", "")) if u in doi_of))
-    sent_columns = (list(sentences[0]) if sentences else []) + ([] if sentences and "dois" in sentences[0] else ["dois"])
-    pu.atomic_write_csv(out / "sentences.csv", sentences, list(dict.fromkeys(sent_columns)))
+    for stale in out.glob(".staging-*"):  # left by a run that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = out / f".staging-{os.getpid()}"
+    staging.mkdir()
+    client = CrossrefClient(config.base_url, mailto, config.cache_path, timeout=config.timeout,
+                            retries=config.retries, backoff_seconds=config.backoff_seconds,
+                            max_retry_after=config.max_retry_after, search_rate=config.search_rate,
+                            lookup_rate=config.lookup_rate, concurrency=config.concurrency,
+                            refresh=config.refresh or config.force, alive_timeout=config.alive_timeout,
+                            user_agent=USER_AGENT)
+    try:
+        counts = resolve_all(config, client, index, overrides, columns, total, ref_path, sent_path, staging, log)
+        if counts["by_status"].get("error", 0) == total:
+            raise StageStopped(f"every one of the {total} references failed; last error: {counts['last_error']}")
+        names = ["references.csv", "sentences.csv", "review.csv", "catalogue.csv", "references.bib", "references.ris"]
+        for name in names:
+            os.replace(staging / name, out / name)
+    except CrossrefStop as exc:
+        raise SystemExit(f"error: stopped: {exc}. Every answer so far is cached: rerun the same command to resume; "
+                         f"the previous output in {out} is unchanged.") from None
+    except StageStopped as exc:
+        raise SystemExit(f"error: stopped: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"error: {exc.filename or out}: {exc.strerror or exc}; the previous output in {out} "
+                         "is unchanged.") from None
+    finally:
+        client.close()
+        if index is not None:
+            index.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
-    by_status: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    for r in results.values():
-        by_status[r["match_status"]] = by_status.get(r["match_status"], 0) + 1
-        if r["doi_source"]:
-            by_source[r["doi_source"]] = by_source.get(r["doi_source"], 0) + 1
     sent = client.stats["requests"]
 
     def achieved(pool_name: str) -> float:
@@ -529,26 +716,199 @@ def main(config: Config) -> dict:
         return round((n - 1) / (last - first), 2) if n > 1 and last > first else 0.0
 
     report = {
-        "references": len(refs),
-        "by_status": by_status,
-        "by_source": by_source,
-        "sentences": len(sentences),
-        "sentences_with_doi": sum(1 for s in sentences if s["dois"]),
+        "references": total,
+        "by_status": counts["by_status"],
+        "by_source": counts["by_source"],
+        "sentences": counts["sentences"],
+        "sentences_with_doi": counts["sentences_with_doi"],
+        "catalogue_works": counts["catalogue_works"],
+        "review_rows": counts["review_rows"],
+        "overrides": {"applied": counts["overrides_applied"], "rows_ignored": len(override_problems),
+                      "unknown_ref_uids": len(set(overrides) - counts["overridden"])},
+        "answers_from_cache": client.stats["cache_hits"],
         "requests": {"search": sent["search"], "lookup": sent["lookup"], "cache_hits": client.stats["cache_hits"],
-                     "retries": client.stats["retries"], "rate_limited_429": client.stats["rate_limited"]},
-        "requests_per_reference": round((sent["search"] + sent["lookup"]) / len(refs), 3) if refs else 0.0,
+                     "retries": client.stats["retries"], "rate_limited_429": client.stats["rate_limited"],
+                     "malformed_answers": client.stats["malformed"]},
+        "requests_per_reference": round((sent["search"] + sent["lookup"]) / total, 3) if total else 0.0,
         "achieved_per_second": {"search": achieved("search"), "lookup": achieved("lookup")},
         "announced_limits": {name: {"per_second": round(p.rate, 2), "concurrency": p.concurrency}
                              for name, p in client.pacers.items()},
-        "seconds": round(elapsed, 2),
+        "seconds": counts["seconds"],
+        "backend": config.backend,
         "polite_pool": bool(mailto),
         "thresholds": {"title": config.title_threshold, "raw": config.raw_threshold,
                        "year_tolerance": config.year_tolerance, "author": config.author_threshold,
                        "ambiguity_margin": config.ambiguity_margin},
     }
+    if index is not None:
+        report["snapshot"] = {"works": index.works, **index.stats, "database": str(index.db_path)}
+    if report["overrides"]["unknown_ref_uids"]:
+        log.warning("%d ref_uid(s) in %s are not in this run's references: %s", report["overrides"]["unknown_ref_uids"],
+                    config.overrides_path, ", ".join(sorted(set(overrides) - counts["overridden"])[:5]))
     pu.atomic_write_json(out / "match_report.json", report)
+    pu.write_run_json(out, "06_crossref_doi", config, [ref_path, sent_path, Path(config.overrides_path)], report,
+                      started)
     pu.print_summary("stage 06: Crossref DOIs", report)
     return report
+
+
+def open_snapshot(config: Config, log) -> SnapshotIndex:
+    """The snapshot's DuckDB database, loading whatever of --snapshot is not in it yet."""
+    db = Path(config.snapshot_db or Path(config.cache_path).parent / "snapshot.duckdb")
+    if config.snapshot is None and not db.is_file():
+        raise SystemExit(f"error: --backend {config.backend} needs --snapshot PATH (no database at {db} yet)")
+    index = SnapshotIndex(db, memory_limit=config.snapshot_memory)
+    try:
+        if config.snapshot is not None:
+            index.load(Path(config.snapshot))
+        else:
+            index.works = index.con.execute("SELECT count(*) FROM works").fetchall()[0][0]
+    except BaseException:
+        index.close()  # an interrupted load keeps every batch it committed; the next run resumes
+        raise
+    if not index.works:
+        index.close()
+        raise SystemExit(f"error: the snapshot holds no usable work (database {db})")
+    log.info("snapshot: %d works in %s", index.works, db)
+    return index
+
+
+def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | None, overrides: dict[str, dict],
+                columns: list[str], total: int, ref_path: Path, sent_path: Path, staging: Path, log) -> dict:
+    """Stream references through a bounded window of the thread pool, then sentences; every
+    output goes to ``staging`` (moved into place only when all of it is written)."""
+    ref_columns = ([c for c in REF_FIRST if c in RESULT_KEYS or c in columns]
+                   + [c for c in columns if c not in REF_FIRST and c not in ("doi", "raw")]
+                   + [c for c in RESULT_KEYS if c not in REF_FIRST] + (["raw"] if "raw" in columns else []))
+    counts = {"by_status": {}, "by_source": {}, "overrides_applied": 0, "overridden": set(), "review_rows": 0,
+              "last_error": ""}
+    doi_of: dict[str, str] = {}
+    catalogue = Catalogue(staging / "catalogue.sqlite")
+    recent: deque = deque()
+    recent_errors = 0
+    began = time.perf_counter()
+    ref_fh = open(staging / "references.csv", "w", encoding="utf-8-sig", newline="")
+    review_fh = open(staging / "review.csv", "w", encoding="utf-8-sig", newline="")
+    ref_writer = csv.DictWriter(ref_fh, fieldnames=ref_columns, extrasaction="ignore")
+    review_writer = csv.DictWriter(review_fh, fieldnames=REVIEW_COLUMNS, extrasaction="ignore")
+    ref_writer.writeheader()
+    review_writer.writeheader()
+
+    def finish(ref: dict, result: dict, done: int) -> None:
+        nonlocal recent_errors
+        uid, status = ref["ref_uid"], result["match_status"]
+        row = {k: v for k, v in ref.items() if k != "doi"}
+        row.update({k: result[k] for k in RESULT_KEYS})
+        ref_writer.writerow(row)
+        counts["by_status"][status] = counts["by_status"].get(status, 0) + 1
+        if result["doi_source"]:
+            counts["by_source"][result["doi_source"]] = counts["by_source"].get(result["doi_source"], 0) + 1
+        if result["doi_source"] == "manual":
+            counts["overrides_applied"] += 1
+        if result["doi"]:
+            doi_of[uid] = result["doi"]
+            catalogue.add(result["doi"], result["_record"] or record_of_reference(ref), papers_of(ref))
+        if status in ("ambiguous", "not_found"):
+            review = {"ref_uid": uid, "match_status": status, "note": result["note"], **{
+                k: ref.get(k, "") for k in ("title", "authors", "year", "venue", "raw")}}
+            for i, cand in enumerate(result["_candidates"][:2], start=1):
+                review.update({f"candidate_{i}_{k}": v for k, v in cand.items()})
+            review_writer.writerow({k: pu.spreadsheet_safe(v) for k, v in review.items()})
+            counts["review_rows"] += 1
+        if status == "error":
+            log.warning("%s: %s", uid, result["note"])
+            counts["last_error"] = result["note"]
+        recent.append(status == "error")
+        recent_errors += status == "error"
+        if len(recent) > config.error_window:
+            recent_errors -= recent.popleft()
+        if done >= 20 and recent_errors / len(recent) > config.max_error_rate:
+            raise StageStopped(
+                f"{recent_errors} of the last {len(recent)} references failed ({recent_errors / len(recent):.0%} > "
+                f"--max-error-rate {config.max_error_rate:.0%}) after {done} of {total}; last error: "
+                f"{result['note']}. Every answer so far is cached: rerun the same command to resume "
+                "(answered references send no request)")
+
+    def settled(result: dict) -> Future:
+        fut: Future = Future()
+        fut.set_result(result)
+        return fut
+
+    snap_config = dataclasses.replace(config, rows=config.snapshot_candidates)
+    window = max(8, config.concurrency * 8)  # references in the pool at once: memory stays flat
+    pool = ThreadPoolExecutor(max_workers=max(1, config.concurrency))
+    pending: deque = deque()
+    done = 0
+    try:
+        with tqdm(total=total, desc=config.backend, unit="ref") as bar:
+            for chunk in batched(csv_rows(ref_path), config.snapshot_batch if index is not None else 1):
+                if index is not None:
+                    index.prefetch([(bibliographic_query(r), r["title"] or r["raw"],
+                                     int(r["year"]) if str(r.get("year", "")).isdigit() else None)
+                                    for r in chunk if r["title"] or r["raw"]], config.snapshot_candidates)
+                    index.prefetch_works([r["doi"] for r in chunk if r["doi"]]
+                                         + [overrides[r["ref_uid"]]["doi"] for r in chunk if r["ref_uid"] in overrides])
+                for ref in chunk:
+                    override = overrides.get(ref["ref_uid"])
+                    if override is not None:
+                        counts["overridden"].add(ref["ref_uid"])
+                    if index is None:
+                        pending.append((ref, pool.submit(resolve, ref, client, config, override)))
+                    else:
+                        result = resolve(ref, index, snap_config, override)
+                        if result["doi_source"] == "crossref":
+                            result["doi_source"] = "snapshot"
+                        if config.backend == "snapshot+api" and result["match_status"] == "not_found" \
+                                and override is None:
+                            pending.append((ref, pool.submit(resolve, ref, client, config, None)))
+                        else:
+                            pending.append((ref, settled(result)))
+                    while len(pending) >= window:
+                        ref_done, fut = pending.popleft()
+                        done += 1
+                        finish(ref_done, fut.result(), done)
+                        bar.update(1)
+                if index is not None:
+                    index.forget()
+            while pending:
+                ref_done, fut = pending.popleft()
+                done += 1
+                finish(ref_done, fut.result(), done)
+                bar.update(1)
+    except BaseException:
+        for fh in (ref_fh, review_fh):
+            fh.close()
+        catalogue.close()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    closed_and_synced(ref_fh)
+    closed_and_synced(review_fh)
+    counts["seconds"] = round(time.perf_counter() - began, 2)
+
+    # sentences: the DOIs of their references, in citation order, no duplicates
+    sent_columns = csv_header(sent_path)
+    sent_columns = sent_columns + ([] if "dois" in sent_columns else ["dois"])
+    n_sent = with_doi = 0
+    with open(staging / "sentences.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=sent_columns, extrasaction="ignore")
+        writer.writeheader()
+        for s in csv_rows(sent_path):
+            dois = list(dict.fromkeys(doi_of[u] for u in pu.split_list(s.get("ref_uids", "")) if u in doi_of))
+            s["dois"] = pu.join_list(dois)
+            writer.writerow(s)
+            n_sent += 1
+            with_doi += bool(dois)
+            if s.get("paper_id"):
+                catalogue.db.executemany("INSERT OR IGNORE INTO cites VALUES (?, ?)",
+                                         [(d, s["paper_id"]) for d in dois])
+        fh.flush()
+        os.fsync(fh.fileno())
+    counts.update(sentences=n_sent, sentences_with_doi=with_doi)
+    catalogue.db.commit()
+    counts["catalogue_works"] = write_catalogue_and_exports(catalogue, staging)
+    catalogue.close()
+    return counts
 
 
 if __name__ == "__main__":

@@ -213,3 +213,108 @@ def test_candidate_checks():
     assert stage.check_candidate(r, journal, cfg)[2] == "type journal"
     assert not stage.check_candidate({**r, "title": PILOT["title"][0], "authors": "Heikkila, A", "year": "2022"},
                                      ERRATUM, cfg)[0]
+
+
+# --- hand fixes, the review sheet, the catalogue and the exports ------------------------------------------------
+
+def write_overrides(path, text, encoding="utf-8-sig"):
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_a_hand_fixed_doi_reaches_references_and_sentences(tmp_path, crossref):
+    overrides = write_overrides(tmp_path / "doi_overrides.csv",
+                                "ref_uid;doi;note\n"  # as a spreadsheet in a decimal-comma locale saves it
+                                "unknown;https://doi.org/10.5555/PORT.2019;checked on the publisher's page\n"
+                                "editions;10.5555/handbook.2018;\n"
+                                "other_year;none;a later edition nobody registered\n"
+                                "exact;not-a-doi;\n"
+                                "nobody_has_this_uid;10.5555/x.1;\n")
+    cfg, report, refs = run(tmp_path, crossref, overrides_path=overrides)
+    assert (refs.loc["unknown", "doi"], refs.loc["unknown", "doi_source"]) == ("10.5555/port.2019", "manual")
+    assert refs.loc["unknown", "match_status"] == "matched"
+    assert "checked on the publisher" in refs.loc["unknown", "note"]
+    assert refs.loc["editions", "doi"] == "10.5555/handbook.2018" and refs.loc["editions", "matched_year"] == "2018"
+    assert (refs.loc["other_year", "doi"], refs.loc["other_year", "match_status"]) == ("", "excluded")
+    # applied before any lookup: no search was sent for the hand-fixed references
+    assert not [r for r in crossref.requests_to("/works") if "handbook" in str(r.query).lower()]
+    # a row that is not a DOI is ignored (and counted); the reference is resolved as usual
+    assert refs.loc["exact", "doi"] == "10.5555/twin.2020"
+    assert report["overrides"] == {"applied": 3, "rows_ignored": 1, "unknown_ref_uids": 1}
+    s = pd.read_csv(cfg.output_dir / "sentences.csv", dtype=str, keep_default_na=False)
+    assert s.loc[1, "dois"] == "10.5555/port.2019"
+    review = pd.read_csv(cfg.output_dir / "review.csv", dtype=str, keep_default_na=False)
+    assert "editions" not in set(review.ref_uid) and "unknown" not in set(review.ref_uid)
+
+
+def test_review_lists_ambiguous_and_not_found_references_with_their_best_candidates(tmp_path, crossref):
+    cfg, _, _ = run(tmp_path, crossref)
+    review = pd.read_csv(cfg.output_dir / "review.csv", dtype=str, keep_default_na=False).set_index("ref_uid")
+    assert set(review.index) == {"other_year", "editions", "unknown"}
+    assert list(review.reset_index().columns[:3]) == ["ref_uid", "match_status", "note"]
+    assert review.loc["editions", "match_status"] == "ambiguous"
+    assert {review.loc["editions", "candidate_1_doi"], review.loc["editions", "candidate_2_doi"]} == \
+        {"10.5555/handbook.2018", "10.5555/handbook.2020"}
+    assert review.loc["other_year", "candidate_1_doi"] == "10.5555/port.2019"
+    assert review.loc["other_year", "candidate_1_why"] == "year 2019 vs 2023"
+
+
+def test_catalogue_has_one_row_per_resolved_work_with_its_abstract(tmp_path):
+    twin = {**TWIN, "abstract": "<jats:title>Abstract</jats:title><jats:p>Twins of <jats:italic>ship</jats:italic> "
+                                "engines &amp; their sensors.</jats:p>"}
+    duplicate = ref("exact_again", TWIN["title"][0], "2020", "Taylor, Nora")  # a dedup miss of stage 05
+    duplicate["cited_as"] = "p2:b7"
+    with CrossrefStandIn([twin] + RECORDS[1:], search_limit=40, lookup_limit=40, concurrency=4) as server:
+        cfg, _, _ = run(tmp_path, server, refs=REFS + [duplicate])
+    cat = pd.read_csv(cfg.output_dir / "catalogue.csv", dtype=str, keep_default_na=False).set_index("doi")
+    assert list(cat.reset_index().columns) == stage.CATALOGUE_COLUMNS
+    assert set(cat.index) == {"10.5555/twin.2020", "10.5555/pilot.2022", "10.5555/sensors.2021",
+                              "10.5555/stats.2015", "10.48550/arxiv.2213.04417", "10.48550/arxiv.2313.01998"}
+    twin_row = cat.loc["10.5555/twin.2020"]
+    assert twin_row.abstract == "Twins of ship engines & their sensors."
+    assert stage.pu.split_list(twin_row.authors) == ["Taylor, Nora", "Osei, Kwame"]
+    assert (twin_row.year, twin_row.venue) == ("2020", "Journal of Marine Engineering")
+    assert stage.pu.split_list(twin_row.cited_by_papers) == ["p1", "p2"]
+    assert cat.loc["10.48550/arxiv.2213.04417", "venue"] == "arXiv"
+
+
+def test_bibtex_parses_and_ris_holds_every_resolved_work(tmp_path):
+    import bibtexparser
+
+    odd = crossref_record("10.5555/odd_2019", "Ports & harbours: 100% of {Müller}'s $x_1$ review", 2019,
+                          [("Müller", "Jörg")], "Maritime Policy & Management")
+    refs = [ref("odd", "Ports & harbours: 100% of {Müller}'s $x_1$ review", "2019", "Müller, J")] + REFS
+    with CrossrefStandIn(RECORDS + [odd], search_limit=40, lookup_limit=40, concurrency=4) as server:
+        cfg, report, _ = run(tmp_path, server, refs=refs)
+    library = bibtexparser.parse_file(str(cfg.output_dir / "references.bib"))
+    assert not library.failed_blocks
+    assert len(library.entries) == report["catalogue_works"] == 7
+    by_doi = {e.fields_dict["doi"].value: e for e in library.entries}
+    assert by_doi["10.5555/twin.2020"].entry_type == "article"
+    assert by_doi["10.5555/pilot.2022"].entry_type == "inproceedings"
+    assert by_doi["10.48550/arxiv.2213.04417"].fields_dict["eprint"].value == "2213.04417"
+    assert r"Ports \& harbours: 100\% of \{Müller\}'s \$x\_1\$ review" in by_doi["10.5555/odd_2019"]["title"]
+    assert len({e.key for e in library.entries}) == 7
+    ris = (cfg.output_dir / "references.ris").read_text(encoding="utf-8")
+    assert ris.count("TY  - ") == ris.count("ER  - ") == 7
+    assert "DO  - 10.5555/odd_2019" in ris and "AU  - Müller, Jörg" in ris
+
+
+def test_people_check_columns_first_and_every_run_records_provenance(tmp_path, crossref):
+    cfg, report, _ = run(tmp_path, crossref)
+    columns = list(pd.read_csv(cfg.output_dir / "references.csv", nrows=0).columns)
+    assert columns[:5] == ["ref_uid", "match_status", "doi", "doi_source", "note"] and columns[-1] == "raw"
+    assert (cfg.output_dir / "references.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # spreadsheets need the BOM
+    run_json = json.loads((cfg.output_dir / "run.json").read_text())
+    assert run_json["stage"] == "06_crossref_doi" and run_json["config"]["mailto"] == "***"
+    assert any(p.endswith("references.csv") for p in run_json["inputs"])
+    assert run_json["summary"]["by_status"] == report["by_status"]
+
+
+def test_an_unregistered_near_miss_cited_as_raw_text_gets_no_doi(tmp_path, crossref):
+    # one word differs from a registered title (a companion paper): as close as 0.94, still another work
+    raw = ("N. Taylor and K. Osei. Digital twins of ship propulsion systems for corrosion monitoring. "
+           "J. Mar. Eng., 2020.")
+    _, _, refs = run(tmp_path, crossref, refs=[ref("companion", raw=raw)])
+    assert refs.loc["companion", "doi"] == "" and refs.loc["companion", "match_status"] == "not_found"
+    assert "a different word in the title (corrosion vs condition)" in refs.loc["companion", "note"]
