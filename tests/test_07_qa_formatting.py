@@ -164,11 +164,14 @@ def test_missing_api_key_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_transformers_backend_with_a_tiny_local_model(tmp_path):
     model = build_tiny_model(tmp_path / "tiny")
-    _, summary, _ = run(tmp_path, backend="transformers", model=str(model), max_tokens=12, temperature=0.0,
-                        batch_size=3)
-    # an untrained model writes noise: every answer is generated, checked, and dropped with its reason
-    assert summary["generated"] == 8  # 4 sentences, each regenerated once
-    assert sum(summary["dropped"].values()) + summary["pairs"] == 4
+    # an untrained model writes noise: every answer is generated (4 sentences, each regenerated once), checked and
+    # dropped with its reason; a run that produced no pair stops instead of writing empty files
+    prompt = tmp_path / "prompt.md"  # short rules: the tiny model's context is 512 positions
+    prompt.write_text("## system\nRewrite the sentence as a request for literature.\n\n## user\n{context}Sentence: {sentence}\n")
+    with pytest.raises(SystemExit, match=r"no pair was produced \(dropped: "):
+        run(tmp_path, backend="transformers", model=str(model), max_tokens=12, temperature=0.0, batch_size=4,
+            prompt_file=prompt)
+    assert not (tmp_path / "out" / "qa.csv").exists()
 
 
 def test_checks_catch_each_kind_of_bad_request():
@@ -199,3 +202,215 @@ def test_split_is_by_paper(tmp_path):
     test_dois = set("|".join(qa[qa.split == "test"].dois).split("|"))
     train_dois = set("|".join(qa[qa.split == "train"].dois).split("|"))
     assert summary["test_dois_never_in_train"] == len(test_dois - train_dois)
+
+
+# --- rows keyed by (paper_id, sentence_id) -----------------------------------------------------
+
+def write_rows(d, rows):
+    """rows: (paper_id, sentence_id, sentence_clean, dois); every work gets its own reference row."""
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "sentences.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys", "ref_uids", "dois"])
+        for pid, sid, text, dois in rows:
+            w.writerow([pid, sid, "Intro", text + " [1]", text, "b1", dois.replace("10.5555/", "u-"), dois])
+    with open(d / "references.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ref_uid", "title", "year", "authors", "doi", "matched_title", "matched_year", "match_status"])
+        for doi in sorted({d for *_, dois in rows for d in dois.split("|") if d}):
+            w.writerow([doi.replace("10.5555/", "u-"), "Operational records", "2019", "Okafor, C", doi,
+                        "Operational records", "2019", "matched"])
+
+
+PER_PAPER_TOPICS = ["port call optimisation", "GNSS spoofing detection", "hull condition monitoring",
+                    "berth allocation under uncertainty", "emission monitoring of ships", "AIS trajectory cleaning",
+                    "crew workload in bridges", "container stowage planning", "weather routing of vessels"]
+
+
+def per_paper_rows():
+    rows = []
+    for p in range(3):
+        for s in range(1, 4):
+            topic = PER_PAPER_TOPICS[p * 3 + s - 1]
+            rows.append((f"paper{p}", str(s), f"Recent studies of {topic} report clear operational gains for "
+                                              f"shipping companies of every size.", f"10.5555/p{p}.s{s}"))
+    return rows
+
+
+def test_per_paper_sentence_ids_keep_their_own_dois_and_drops_stay_per_key(tmp_path, monkeypatch):
+    """sentence_id 1, 2, 3 in every paper: each pair keeps its own DOI, one drop removes one pair only."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    rows = per_paper_rows()
+    write_rows(tmp_path / "in", rows)
+
+    def responder(messages):
+        sentence = messages[-1]["content"].rsplit("Sentence:", 1)[-1]
+        topic = next(t for t in PER_PAPER_TOPICS if t in sentence)
+        if topic == "hull condition monitoring":  # paper0, sentence 3: always names the author
+            return "Could you point me to what Okafor wrote on hull condition monitoring?"
+        return f"Which studies report the operational gains of {topic}?"
+
+    with ChatStandIn(responder) as chat:
+        cfg = stage.Config(input_dir=tmp_path / "in", output_dir=tmp_path / "out", cache_path=tmp_path / "c.sqlite",
+                           backend="openai", base_url=chat.url + "/v1", context_dir=tmp_path / "none")
+        summary = stage.main(cfg)
+    qa = pd.read_csv(cfg.output_dir / "qa.csv", dtype=str, keep_default_na=False)
+    assert summary["pairs"] == 8 and summary["dropped"] == {"author_name": 1}
+    expected = {(p, s): (t, d) for p, s, t, d in rows}
+    for row in qa.itertuples():
+        text, doi = expected[(row.paper_id, row.sentence_id)]
+        assert row.output == doi and row.dois == doi
+        assert next(t for t in PER_PAPER_TOPICS if t in text) in row.input
+    assert ("paper0", "3") not in set(zip(qa.paper_id, qa.sentence_id))
+    assert {("paper1", "3"), ("paper2", "3")} <= set(zip(qa.paper_id, qa.sentence_id))
+    dropped = pd.read_csv(cfg.output_dir / "dropped.csv", dtype=str, keep_default_na=False)
+    assert dropped[["paper_id", "sentence_id", "reason"]].values.tolist() == [["paper0", "3", "author_name"]]
+    assert "Okafor" in dropped.request.iloc[0]
+    jsonl = [json.loads(x) for s in ("train", "val", "test") for x in (cfg.output_dir / f"{s}.jsonl").read_text().splitlines()]
+    assert {(e["paper_id"], e["sentence_id"]): e["completion"][0]["content"] for e in jsonl} == \
+        {(p, s): d for p, s, _, d in rows if (p, s) != ("paper0", "3")}
+
+
+def test_duplicate_paper_and_sentence_id_is_refused_with_a_clear_error(tmp_path):
+    rows = per_paper_rows()
+    write_rows(tmp_path / "in", rows + [rows[4]])
+    with pytest.raises(SystemExit, match=r"1 rows repeat a \(paper_id, sentence_id\) key, e.g. \(paper1, 2\)"):
+        stage.main(stage.Config(input_dir=tmp_path / "in", output_dir=tmp_path / "out", backend="template",
+                                cache_path=tmp_path / "c.sqlite"))
+
+
+def test_model_sees_the_previous_sentence_of_the_same_paper_as_context(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    rows = [("p1", "p1:4.1", "Crowdsourced platforms collect voyage data from thousands of small vessels.", ""),
+            ("p1", "p1:4.2", "Such platforms have improved the coverage of coastal traffic statistics.",
+             "10.5555/crowd"),
+            ("p2", "p2:1.1", "Such platforms are rarely audited for data quality in practice.", "10.5555/audit")]
+    write_rows(tmp_path / "in", rows)
+    with ChatStandIn(lambda m: "Could you point me to studies on crowdsourced vessel traffic data?") as chat:
+        stage.main(stage.Config(input_dir=tmp_path / "in", output_dir=tmp_path / "out", backend="openai",
+                                cache_path=tmp_path / "c.sqlite", base_url=chat.url + "/v1",
+                                context_dir=tmp_path / "none"))
+        asked = {json.loads(r.body)["messages"][-1]["content"] for r in chat.requests}
+    with_context = [a for a in asked if "Such platforms have improved" in a]
+    assert with_context and "Crowdsourced platforms collect voyage data" in with_context[0]
+    assert with_context[0].index("Crowdsourced") < with_context[0].index("Sentence:")
+    first_of_paper = [a for a in asked if "rarely audited" in a]
+    assert first_of_paper and "Context" not in first_of_paper[0]
+
+
+def test_few_shot_examples_and_system_message_come_from_the_topic_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    topic = tmp_path / "topic.toml"
+    topic.write_text('[assistant]\nsystem_message = "You cite rail freight research."\n'
+                     '[[assistant.examples]]\nsentence = "Freight trains wait at borders for hours."\n'
+                     'request = "Are there studies on border waiting times of freight trains?"\n', encoding="utf-8")
+    monkeypatch.setenv("PIPELINE_TOPIC", str(topic))
+    with ChatStandIn(good_responder) as chat:
+        _, summary, _ = run(tmp_path, backend="openai", base_url=chat.url + "/v1", context_dir=tmp_path / "none")
+        body = json.loads(chat.requests[0].body)
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert "Freight trains wait at borders" in body["messages"][1]["content"]
+    assert body["messages"][2]["content"] == "Are there studies on border waiting times of freight trains?"
+    assert "rewrite one sentence" in body["messages"][0]["content"]  # the rules stay in prompt.md
+
+
+# --- requests a researcher would write ---------------------------------------------------------
+
+WORKS = [{"surnames": ["Mardare", "Panangaden"], "year": "2016", "title": "Quantitative algebraic reasoning"}]
+
+
+@pytest.mark.parametrize("request_text, reason", [
+    ("Could you point me to studies showing that the zeros of [formula] follow the same law?", "placeholder"),
+    ("Could you point me to studies showing that the bound {{formula:2613d163}} is sharp?", "placeholder"),
+    ("Which papers discuss how the estimate $k \\leq \\log n$ is obtained?", "placeholder"),
+    ("Could you point me to studies showing that REF gives the optimal constant?", "placeholder"),
+    ("Could you point me to studies showing that the method of Ref. 12 converges?", "placeholder"),
+    ("What evidence is there that the inequality in Eq. (3) is sharp for all graphs?", "internal_reference"),
+    ("Which papers discuss how the construction in Section 4 generalises to manifolds?", "internal_reference"),
+    ("Are there studies finding that Theorem 2 holds without the moment assumption?", "internal_reference"),
+    ("Could you point me to studies showing that the zeros accumulate on the?", "dangling_end"),
+    ("I'm looking for research on whether the spectral gap closes in the limit of.", "dangling_end"),
+    ("Could you point me to studies showing that this was shown in , for all graphs?", "gap"),
+    ("Can you recommend literature showing that the bound holds for , and fails otherwise?", "gap"),
+    ("Could you point me to studies showing that we proved the conjecture for trees?", "first_person"),
+    ("Are there studies finding that our estimate improves the constant of the bound?", "first_person"),
+    ("Which papers discuss how this paper extends the classical bound to graphs?", "first_person"),
+    ("Could you point me to studies on the reasoning introduced by Mardare, Panangaden?", "author_name"),
+    ("Could you point me to the calculus of Mardare et. al. on quantitative reasoning?", "citation_marker"),
+    ("Could you point me to the approach of earlier work on quantitative reasoning?", "citation_marker"),
+])
+def test_checks_refuse_the_defects_found_in_real_citing_text(request_text, reason):
+    # the sentence names the authors: a surname in the request is refused all the same
+    sentence = "Quantitative equational logic was introduced by Mardare, Panangaden and Plotkin."
+    assert stage.check_request(request_text, sentence, WORKS, stage.Config()) == reason
+
+
+@pytest.mark.parametrize("clean, raw, must_have, must_not", [
+    ("The zeros of random polynomials were studied by many authors, and Kabluchko proved that the critical "
+     "points follow the same limiting distribution.",
+     "The zeros of random polynomials were studied by many authors, and Kabluchko [12] proved that the critical "
+     "points follow the same limiting distribution.",
+     "critical points follow the same limiting distribution", ["Kabluchko", "studied by many authors"]),
+    ("Prior work shows that slow steaming cuts the fuel burn of container ships by a third.",
+     "Smith et al. [4] show that slow steaming cuts the fuel burn of container ships by a third.",
+     "slow steaming cuts the fuel burn of container ships by a third", ["Prior work", "Smith"]),
+    ("We use the coupling of prior work to bound the mixing time of the walk on [formula].",
+     "We use the coupling of [3] to bound the mixing time of the walk on {{formula:ab}}.",
+     "coupling", ["We ", " we ", "prior work", "formula", "of ?", "[", "{"]),
+    ("In the case of bounded degree, the spectral gap of the graph is bounded below by a constant, as shown in "
+     "prior work.",
+     "In the case of bounded degree, the spectral gap of the graph is bounded below by a constant, as shown in [7].",
+     "spectral gap of the graph is bounded below by a constant", ["prior work", "shown in"]),
+])
+def test_template_builds_the_request_from_the_cited_claim(clean, raw, must_have, must_not):
+    request = stage.template_request(clean, raw, ["Kabluchko", "Smith"], 0, 42)
+    assert must_have in request, request
+    for bad in must_not:
+        assert bad not in request, (bad, request)
+    assert stage.check_request(request, clean, [{"surnames": ["Kabluchko", "Smith"], "year": "", "title": ""}],
+                               stage.Config(backend="template")) == ""
+
+
+def test_run_json_and_dropped_csv_are_written(tmp_path):
+    cfg, summary, _ = run(tmp_path, backend="template")
+    record = json.loads((cfg.output_dir / "run.json").read_text())
+    assert record["stage"] == "07_qa_formatting" and record["summary"]["pairs"] == summary["pairs"]
+    assert any(k.endswith("sentences.csv") for k in record["inputs"])
+    dropped = pd.read_csv(cfg.output_dir / "dropped.csv", dtype=str)
+    assert list(dropped.columns) == ["paper_id", "sentence_id", "reason", "request", "sentence"]
+
+
+def test_hf_dataset_has_the_jsonl_rows_and_a_card_with_real_counts_and_licences(tmp_path):
+    meta = tmp_path / "metadata.csv"
+    pd.DataFrame([{"paper_id": "p1", "arxiv_id": "2501.00001v1", "title": "Twins at sea",
+                   "license": "http://creativecommons.org/licenses/by/4.0/"},
+                  {"paper_id": "p2", "arxiv_id": "2501.00002v1", "title": "Waiting ships",
+                   "license": "http://arxiv.org/licenses/nonexclusive-distrib/1.0/"}]).to_csv(meta, index=False)
+    sentences = [(f"p{p}", f"Sentence {i} of paper {p} says that port digitalisation changes berth planning "
+                           f"in way {i}.", f"r{(p + i) % 4 + 1}", REFS[(p + i) % 4][4])
+                 for p in range(1, 6) for i in range(3)]
+    cfg, summary, _ = run(tmp_path, backend="template", sentences=sentences, max_similarity=0.99, metadata_csv=meta)
+    from datasets import load_from_disk
+
+    data = load_from_disk(str(cfg.output_dir / "hf_dataset"))
+    for split in ("train", "val", "test"):
+        lines = [json.loads(x) for x in (cfg.output_dir / f"{split}.jsonl").read_text().splitlines()]
+        assert data[split].to_list() == lines
+    card = (cfg.output_dir / "hf_dataset" / "README.md").read_text()
+    counts = summary["pairs_by_split"]
+    assert f"| train | {counts['train']} | {summary['papers_by_split']['train']} |" in card
+    assert "| http://creativecommons.org/licenses/by/4.0/ | 1 |" in card
+    assert "| not recorded | 3 |" in card and "nonexclusive-distrib" in card
+    assert "Whole papers, not sentences" in card
+
+
+def test_push_to_hub_without_a_token_is_refused_in_one_line(tmp_path, monkeypatch):
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no stored login either
+    monkeypatch.setattr(stage.pu, "REPO_ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--push-to-hub needs a Hugging Face token"):
+        run(tmp_path, backend="template", push_to_hub="someone/requests")
+    assert not (tmp_path / "out").exists()
