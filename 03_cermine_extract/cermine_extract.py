@@ -1,17 +1,21 @@
-"""Stage 03: turn each curated PDF into structured XML (JATS or TEI) for stage 04.
+"""Stage 03: turn each curated paper (its LaTeX e-print, else its PDF) into structured XML (JATS or TEI) for stage 04.
 
-    python 03_cermine_extract/cermine_extract.py                       # auto: CERMINE if java + jar, else builtin
+    python 03_cermine_extract/cermine_extract.py                       # auto: LaTeX source, else CERMINE, else builtin
+    python 03_cermine_extract/cermine_extract.py --backend latex
     python 03_cermine_extract/cermine_extract.py --backend builtin
     python 03_cermine_extract/cermine_extract.py --backend cermine --cermine-jar ~/cermine-impl-1.13-jar-with-dependencies.jar
     python 03_cermine_extract/cermine_extract.py --backend grobid --grobid-url http://localhost:8070
 
 Writes ``output/<paper_id>.cermxml`` (JATS, CERMINE or builtin) or
 ``output/<paper_id>.tei.xml`` (GROBID) and ``output/extraction_log.csv``. Each
-output starts with a comment holding the SHA-256 of its PDF, so a rerun converts
-only new or changed PDFs, and an interrupted run loses nothing it finished.
+output ends with a comment holding the SHA-256 of the file it was made from (the
+e-print or the PDF), so a rerun converts only new or changed papers, and an
+interrupted run loses nothing it finished.
 """
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -32,6 +37,8 @@ import requests  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import builtin_backend  # noqa: E402
+import eprint  # noqa: E402
+import latex_backend  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -44,11 +51,15 @@ class Config:
     """Convert PDFs to structured XML with CERMINE, GROBID or the built-in backend."""
 
     input_dir: Path = HERE.parent / "02_manual_curation" / "output"
-    """Stage 02's output (its pdfs/ folder is read; a folder of PDFs works too)."""
+    """Stage 02's output (its pdfs/ and sources/ folders are read; a folder of PDFs works too)."""
     output_dir: Path = HERE / "output"
     """Where the XML files and extraction_log.csv go."""
-    backend: Literal["auto", "cermine", "grobid", "builtin"] = "auto"
-    """auto: cermine when java and the jar are there, else builtin."""
+    backend: Literal["auto", "latex", "cermine", "grobid", "builtin"] = "auto"
+    """auto: the LaTeX source where it converts, else cermine when java and the jar are there, else builtin."""
+    max_source_bytes: int = 256 * 1024 * 1024
+    """An e-print that unpacks to more than this is refused (a tar bomb)."""
+    max_source_members: int = 10_000
+    """An e-print tar with more members than this is refused."""
     workers: int = os.cpu_count() or 1
     """Papers converted in parallel (builtin and grobid)."""
     cermine_jar: Path = HERE / "cermine-impl-1.13-jar-with-dependencies.jar"
@@ -75,8 +86,10 @@ class Config:
     """Debug logging."""
 
 
-LOG_COLUMNS = ["paper_id", "backend", "status", "seconds", "n_references", "n_citations", "error"]
+LOG_COLUMNS = ["paper_id", "backend", "status", "seconds", "n_references", "n_citations", "fallback_reason", "error"]
 HASH_COMMENT = re.compile(rb"<!--\s*source-sha256:\s*([0-9a-f]{64})\s*-->")
+PDF_BACKENDS = ("cermine", "grobid", "builtin")
+SOURCE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz", ".tex", ".pdf", ".zip")
 
 
 # ---------------------------------------------------------------------------
@@ -89,58 +102,199 @@ def list_pdfs(input_dir: Path) -> list[Path]:
     return sorted(folder.glob("*.pdf"))
 
 
+def _source_stem(name: str) -> str:
+    for suffix in SOURCE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def list_sources(input_dir: Path, log) -> dict[str, Path]:
+    """paper_id -> its e-print under ``input_dir/sources/``: from metadata.csv's source_file where there is one
+    (every path from the sheet checked), else by file name."""
+    folder = input_dir / "sources"
+    if not folder.is_dir():
+        return {}
+    sources: dict[str, Path] = {}
+    meta = input_dir / "metadata.csv"
+    if meta.is_file():
+        for row in pu.read_csv_rows(meta):
+            pid, cell = (row.get("paper_id") or "").strip(), (row.get("source_file") or "").strip()
+            if not pid or not cell or (row.get("source_format") or "").strip() == "missing":
+                continue
+            try:
+                pu.safe_child(folder, pid)
+                path = pu.safe_child(folder, Path(cell).name)
+            except ValueError as exc:
+                log.warning("metadata.csv: source of %r ignored (%s)", pid, exc)
+                continue
+            if path.is_file():
+                sources[pid] = path
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            sources.setdefault(_source_stem(path.name), path)
+    return sources
+
+
 def output_path(out: Path, paper_id: str, backend: str) -> Path:
     return out / (f"{paper_id}.tei.xml" if backend == "grobid" else f"{paper_id}.cermxml")
 
 
 def stamp(xml: bytes, sha: str) -> bytes:
-    """Insert the PDF's hash as a comment after the XML declaration (or at the top)."""
-    comment = f"<!-- source-sha256: {sha} -->\n".encode()
-    if xml.startswith(b"<?xml"):
-        end = xml.index(b"?>") + 2
-        return xml[:end] + b"\n" + comment + xml[end:].lstrip(b"\r\n")
-    return comment + xml
+    """The XML with the hash of its input as a comment at the very end: a file cut short loses the stamp, so it
+    can never pass for a finished conversion."""
+    return xml.rstrip(b"\r\n") + f"\n<!-- source-sha256: {sha} -->\n".encode()
 
 
 def stamped_hash(path: Path) -> str | None:
-    """The PDF hash an earlier run stamped into an output file, if any."""
+    """The input hash an earlier run stamped into an output file, if the file is whole (it parses)."""
     try:
         with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 512))
+            tail = fh.read()
+            fh.seek(0)
             head = fh.read(512)
     except OSError:
         return None
-    m = HASH_COMMENT.search(head)
-    return m.group(1).decode() if m else None
-
-
-def count_jats(xml: bytes) -> tuple[int, int]:
-    """(references, citation markers) in a JATS or TEI file, for the log."""
+    m = HASH_COMMENT.search(tail) or HASH_COMMENT.search(head)  # head: files from before the stamp moved
+    if not m:
+        return None
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+    try:  # a stamp at the top of a truncated file (older runs) must not be trusted
+        etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except (etree.XMLSyntaxError, OSError):
+        return None
+    return m.group(1).decode()
+
+
+def count_jats(xml: bytes) -> tuple[int, int, int]:
+    """(references, citation markers, body paragraphs) in a JATS or TEI file, for the log."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True, huge_tree=True)
     root = etree.fromstring(xml, parser)
     if root is None:
-        return 0, 0
+        return 0, 0, 0
     if "tei-c.org" in (root.tag or ""):
         ns = {"t": "http://www.tei-c.org/ns/1.0"}
         return (len(root.findall(".//t:listBibl/t:biblStruct", ns)),
-                len(root.xpath(".//t:body//t:ref[@type='bibr'][@target]", namespaces=ns)))
-    return len(root.findall(".//ref-list/ref")), len(root.findall(".//body//xref[@ref-type='bibr']"))
+                len(root.xpath(".//t:body//t:ref[@type='bibr'][@target]", namespaces=ns)),
+                len(root.xpath(".//t:body//t:p", namespaces=ns)))
+    return (len(root.findall(".//ref-list/ref")), len(root.findall(".//body//xref[@ref-type='bibr']")),
+            len(root.findall(".//body//p")))
+
+
+def classify(n_refs: int, n_cites: int, n_paragraphs: int) -> tuple[str, str]:
+    """(status, note) of a converted paper: a file that stage 04 can get nothing from is not ``ok``."""
+    if not n_paragraphs and not n_refs:
+        return "empty", "no body text and no references found"
+    if not n_paragraphs:
+        return "empty", "no body text found"
+    if not n_refs:
+        return "empty", "no references found"
+    if not n_cites:
+        return "no_citation_linked", "references found but no citation marker linked to them"
+    return "ok", ""
+
+
+# ---------------------------------------------------------------------------
+# Workers die with the stage
+# ---------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+
+
+def _set_pdeathsig() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: a worker whose stage was killed (even with ``kill -9``) ends too, instead of
+    waiting forever on a queue nobody writes to. PDEATHSIG on Linux, a watchdog thread everywhere."""
+    _set_pdeathsig()
+    if os.getppid() != parent_pid:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=max(1, workers), initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
 # ---------------------------------------------------------------------------
 # builtin
 # ---------------------------------------------------------------------------
 
-def convert_builtin(pdf: str) -> tuple[bytes | None, dict, str]:
-    """Worker: one PDF with the built-in backend -> (xml or None, stats, error)."""
+def convert_builtin(pdf: str) -> tuple[bytes | None, dict, str, float]:
+    """Worker: one PDF with the built-in backend -> (xml or None, stats, error, its own seconds)."""
+    began = time.perf_counter()
     try:
         xml, stats = builtin_backend.convert(Path(pdf))
-        return xml, stats, ""
+        return xml, stats, "", time.perf_counter() - began
     except builtin_backend.ExtractionError as exc:
-        return None, {}, str(exc)
+        return None, {}, str(exc), time.perf_counter() - began
     except Exception as exc:  # a PDF that trips PDFium or the parser must not stop the batch
-        return None, {}, f"{exc.__class__.__name__}: {exc}"
+        return None, {}, f"{exc.__class__.__name__}: {exc}", time.perf_counter() - began
+
+
+# ---------------------------------------------------------------------------
+# LaTeX source
+# ---------------------------------------------------------------------------
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def convert_latex(source: str, work_dir: str, limits: eprint.Limits, timeout: float) -> tuple[bytes | None, dict, str, float]:
+    """Worker: one e-print through the LaTeX route -> (xml or None, stats, reason it could not, own seconds).
+    A PDF-only e-print is not an error of the source: the reason says so and the caller falls back."""
+    began = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="src-", dir=work_dir))
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if use_alarm:
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        unpacked = eprint.unpack(Path(source), folder, limits)
+        if unpacked.kind == "pdf-only":
+            return None, {"pdf_only": True}, "the e-print is PDF-only", time.perf_counter() - began
+        result = latex_backend.convert_source(folder)
+        stats = {"main_file": result.main_file, "missing_keys": result.missing_keys, "style": result.style,
+                 "bibliography": result.bibliography, "source_kind": unpacked.kind}
+        return result.xml, stats, "", time.perf_counter() - began
+    except (eprint.EprintError, latex_backend.LatexError) as exc:
+        return None, {}, str(exc), time.perf_counter() - began
+    except _Timeout:
+        return None, {}, f"LaTeX conversion took longer than {timeout:.0f} s", time.perf_counter() - began
+    except RecursionError:
+        return None, {}, "LaTeX nesting too deep to convert", time.perf_counter() - began
+    except Exception as exc:  # a source that trips the converter falls back to the PDF; the reason says where
+        return None, {}, f"LaTeX converter error ({exc.__class__.__name__}: {str(exc)[:200]})", \
+            time.perf_counter() - began
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +324,9 @@ def _run_cermine(config: Config, pdfs: list[Path], timeout: float) -> tuple[dict
                "pl.edu.icm.cermine.ContentExtractor", "-path", tmp, "-outputs", "jats"]
         error = ""
         # Own process group, so a hung JVM and anything it started can be killed together.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        # ... and PDEATHSIG, so a `kill -9` of the stage does not leave a JVM running on its own
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=_set_pdeathsig)
         try:
             _, stderr = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
@@ -232,8 +388,14 @@ def check_grobid(config: Config) -> str | None:
     return None
 
 
-def convert_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str]:
+def convert_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str, float]:
     """POST one PDF to processFulltextDocument; 503 (server busy) is retried with back-off."""
+    began = time.perf_counter()
+    xml, stats, error = _post_grobid(config, pdf)
+    return xml, stats, error, time.perf_counter() - began
+
+
+def _post_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str]:
     url = f"{grobid_url(config)}/api/processFulltextDocument"
     data = {"consolidateCitations": str(config.consolidate_citations), "includeRawCitations": "1",
             "segmentSentences": "0"}
@@ -263,107 +425,233 @@ def convert_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str]:
 # main
 # ---------------------------------------------------------------------------
 
+def _pair_hash(source_sha: str, pdf_sha: str) -> str:
+    """The stamp of a paper that fell back from its e-print to its PDF: a change to either redoes it."""
+    return hashlib.sha256(f"{source_sha}:{pdf_sha}".encode()).hexdigest()
+
+
+def _expected_stamps(backend: str, pdf: Path | None, source: Path | None, sha) -> set[str]:
+    """The input hashes an up-to-date output of this paper may carry under ``backend``."""
+    stamps = set()
+    if source is not None and backend in ("auto", "latex"):
+        stamps.add(sha(source))
+    if pdf is not None and backend in PDF_BACKENDS or backend == "auto" and source is None and pdf is not None:
+        stamps.add(sha(pdf))
+    if backend == "auto" and source is not None:  # the LaTeX route was tried on this very e-print and fell back
+        stamps.add(_pair_hash(sha(source), sha(pdf if pdf is not None else source)))
+    return stamps
+
+
 def main(config: Config) -> dict:
-    """Convert every new or changed PDF; returns the summary."""
+    """Convert every new or changed paper; returns the summary."""
+    started_wall = time.time()
     log = pu.setup_logging(config.verbose)
     input_dir, out = Path(config.input_dir), Path(config.output_dir)
     if not input_dir.is_dir():
         raise SystemExit(f"error: input folder {input_dir} not found: run stage 02 first (or pass --input-dir)")
-    pdfs = list_pdfs(input_dir)
-    if not pdfs:
-        raise SystemExit(f"error: no PDFs in {input_dir}/pdfs: run stages 01-02 first")
     backend = config.backend
+    pdfs = {pdf.stem: pdf for pdf in list_pdfs(input_dir)}
+    sources = list_sources(input_dir, log) if backend in ("auto", "latex") else {}
+    ids = sorted(set(pdfs) | set(sources))
+    if not ids:
+        raise SystemExit(f"error: no PDFs or e-prints in {input_dir}/pdfs or {input_dir}/sources: "
+                         f"run stages 01-02 first")
+    if backend == "latex" and not sources:
+        raise SystemExit(f"error: no e-prints in {input_dir}/sources for --backend latex: run stage 01 with sources "
+                         f"(or use --backend auto)")
+    pdf_backend = backend if backend in PDF_BACKENDS else None
     if backend == "auto":
-        backend = "cermine" if check_cermine(config) is None else "builtin"
-        log.info("backend auto -> %s", backend)
+        pdf_backend = "cermine" if check_cermine(config) is None else "builtin"
+        log.info("backend auto: LaTeX source where it converts, else %s", pdf_backend)
     if backend == "cermine" and (problem := check_cermine(config)):
         raise SystemExit(f"error: {problem}")
     if backend == "grobid" and (problem := check_grobid(config)):
         raise SystemExit(f"error: {problem}")
 
     out.mkdir(parents=True, exist_ok=True)
+    work_dir = out / ".unpack"  # e-prints are unpacked here; a killed run's leftovers go at the next start
+    shutil.rmtree(work_dir, ignore_errors=True)
+    for leftover in out.glob(".*.tmp"):  # half-written files of a run killed mid-write (atomic writes' temps)
+        leftover.unlink(missing_ok=True)
     log_path = out / "extraction_log.csv"
     previous = {r["paper_id"]: r for r in pu.read_csv_rows(log_path)} if log_path.exists() else {}
-    log_rows: dict[str, dict] = {}
-    hashes = {pdf.stem: pu.sha256_file(pdf) for pdf in pdfs}
-    todo = []
-    for pdf in pdfs:
-        target = output_path(out, pdf.stem, backend)
-        if not config.force and stamped_hash(target) == hashes[pdf.stem]:
-            prev = previous.get(pdf.stem)
-            log_rows[pdf.stem] = prev if prev and prev.get("status") == "ok" else {
-                "paper_id": pdf.stem, "backend": backend, "status": "ok", "seconds": "", "error": "",
-                **dict(zip(("n_references", "n_citations"), count_jats(target.read_bytes())))}
-            continue
-        todo.append(pdf)
-    log.info("%d PDFs, %d unchanged since the last run, %d to convert with %s",
-             len(pdfs), len(pdfs) - len(todo), len(todo), backend)
+    hashes: dict[Path, str] = {}
 
-    bar = tqdm(total=len(todo), desc=f"extract ({backend})", unit="pdf")
+    def sha(path: Path) -> str:
+        if path not in hashes:
+            hashes[path] = pu.sha256_file(path)
+        return hashes[path]
+
+    log_rows: dict[str, dict] = {}
+    todo_latex: list[str] = []
+    todo_pdf: list[tuple[str, Path]] = []
+    reasons: dict[str, str] = {}
+    tried_latex: dict[str, float] = {}
+    for pid in ids:
+        pdf, source, prev = pdfs.get(pid), sources.get(pid), previous.get(pid)
+        target = output_path(out, pid, "grobid" if backend == "grobid" else "cermine")
+        expected = _expected_stamps(backend, pdf, source, sha)
+        if not config.force and expected and stamped_hash(target) in expected:
+            # the status is read again from the file: a log from before `empty` existed said `ok` for an empty paper
+            n_refs, n_cites, n_pars = count_jats(target.read_bytes())
+            status, note = classify(n_refs, n_cites, n_pars)
+            if prev and prev.get("status") == status:
+                log_rows[pid] = {c: prev.get(c, "") for c in LOG_COLUMNS}
+            else:
+                log_rows[pid] = {"paper_id": pid, "backend": (prev or {}).get("backend") or backend, "status": status,
+                                 "seconds": "", "n_references": n_refs, "n_citations": n_cites, "error": note,
+                                 "fallback_reason": (prev or {}).get("fallback_reason", "")}
+            continue
+        if source is not None:
+            todo_latex.append(pid)
+        elif backend == "latex":
+            log_rows[pid] = {"paper_id": pid, "backend": "latex", "status": "failed", "seconds": "0.00",
+                             "n_references": 0, "n_citations": 0, "error": "no e-print in sources/"}
+        else:
+            if backend == "auto":
+                reasons[pid] = "no e-print in sources/"
+            todo_pdf.append((pid, pdf))
+    log.info("%d papers (%d e-prints, %d PDFs), %d unchanged since the last run, %d to convert",
+             len(ids), len(sources), len(pdfs), len(ids) - len(todo_latex) - len(todo_pdf),
+             len(todo_latex) + len(todo_pdf))
+
+    bar = tqdm(total=len(todo_latex) + len(todo_pdf), desc=f"extract ({backend})", unit="paper")
     pages = {"n": 0}
+    converted: set[str] = set()
     started = time.perf_counter()
 
-    def on_result(pdf: Path, xml: bytes | None, stats: dict, error: str, seconds: float) -> None:
-        row = {"paper_id": pdf.stem, "backend": backend, "seconds": f"{seconds:.2f}", "error": error}
+    def on_result(pid: str, xml: bytes | None, stats: dict, error: str, seconds: float, used: str,
+                  input_sha: str) -> None:
+        seconds += tried_latex.get(pid, 0.0)  # a paper that fell back also spent the LaTeX attempt
+        row = {"paper_id": pid, "backend": used, "seconds": f"{seconds:.2f}", "error": error,
+               "fallback_reason": reasons.get(pid, "")}
         if xml is None:
             row.update(status="failed", n_references=0, n_citations=0)
-            log.warning("%s: %s", pdf.name, error)
+            log.warning("%s: %s", pid, error)
         else:
-            n_refs, n_cites = count_jats(xml)
-            row.update(status="ok", n_references=n_refs, n_citations=n_cites)
-            if n_refs and not n_cites:
-                row["error"] = "references found but no citation marker linked to them"
-            pu.atomic_write_bytes(output_path(out, pdf.stem, backend), stamp(xml, hashes[pdf.stem]))
+            n_refs, n_cites, n_pars = count_jats(xml)
+            status, note = classify(n_refs, n_cites, n_pars)
+            missing = stats.get("missing_keys") or []
+            if missing:
+                note = "; ".join(filter(None, [note, f"{len(missing)} cited key(s) without a bibliography entry: "
+                                                      f"{', '.join(missing[:10])}"]))
+            row.update(status=status, n_references=n_refs, n_citations=n_cites, error=note)
+            target = output_path(out, pid, used)
+            pu.atomic_write_bytes(target, stamp(xml, input_sha))
+            other = output_path(out, pid, "cermine" if used == "grobid" else "grobid")
+            other.unlink(missing_ok=True)  # one XML per paper, or stage 04 reads it twice
             pages["n"] += stats.get("n_pages", 0)
-        log_rows[pdf.stem] = row
+            converted.add(pid)
+        log_rows[pid] = row
         bar.update(1)
 
-    if backend == "builtin" and todo:
-        with ProcessPoolExecutor(max_workers=max(1, config.workers)) as pool:
-            futures = {pool.submit(convert_builtin, str(pdf)): (pdf, time.perf_counter()) for pdf in todo}
+    limits = eprint.Limits(max_bytes=config.max_source_bytes, max_members=config.max_source_members)
+    if todo_latex:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with _pool(config.workers) as pool:
+            futures = {pool.submit(convert_latex, str(sources[pid]), str(work_dir), limits, config.timeout): pid
+                       for pid in todo_latex}
             for fut in as_completed(futures):
-                pdf, t0 = futures[fut]
-                xml, stats, error = fut.result()
-                on_result(pdf, xml, stats, error, time.perf_counter() - t0)
-    elif backend == "grobid" and todo:
+                pid = futures[fut]
+                xml, stats, error, seconds = fut.result()
+                if xml is not None:
+                    on_result(pid, xml, stats, "", seconds, "latex", sha(sources[pid]))
+                    continue
+                pdf = pdfs.get(pid)
+                if pdf is None and stats.get("pdf_only"):
+                    pdf = sources[pid]  # the e-print is the paper's PDF
+                if backend == "auto" and pdf is not None:
+                    reasons[pid] = error
+                    tried_latex[pid] = seconds
+                    todo_pdf.append((pid, pdf))
+                    bar.total += 1
+                    bar.update(1)
+                    continue
+                if backend == "auto":
+                    reasons[pid] = error
+                    error = "no PDF to fall back to"
+                on_result(pid, None, {}, error, seconds, "latex", "")
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    todo_pdf = [(pid, pdf) for pid, pdf in todo_pdf if pdf is not None]
+    by_path = {pdf: pid for pid, pdf in todo_pdf}
+
+    def pdf_stamp(pid: str, pdf: Path) -> str:
+        source = sources.get(pid)
+        return _pair_hash(sha(source), sha(pdf)) if backend == "auto" and source is not None else sha(pdf)
+
+    if pdf_backend == "builtin" and todo_pdf:
+        with _pool(config.workers) as pool:
+            futures = {pool.submit(convert_builtin, str(pdf)): (pid, pdf) for pid, pdf in todo_pdf}
+            for fut in as_completed(futures):
+                pid, pdf = futures[fut]
+                xml, stats, error, seconds = fut.result()
+                on_result(pid, xml, stats, error, seconds, "builtin", pdf_stamp(pid, pdf))
+    elif pdf_backend == "grobid" and todo_pdf:
         with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-            futures = {pool.submit(convert_grobid, config, pdf): (pdf, time.perf_counter()) for pdf in todo}
+            futures = {pool.submit(convert_grobid, config, pdf): (pid, pdf) for pid, pdf in todo_pdf}
             for fut in as_completed(futures):
-                pdf, t0 = futures[fut]
-                xml, stats, error = fut.result()
-                on_result(pdf, xml, stats, error, time.perf_counter() - t0)
-    elif backend == "cermine" and todo:
-        convert_cermine(config, todo, on_result)
+                pid, pdf = futures[fut]
+                xml, stats, error, seconds = fut.result()
+                on_result(pid, xml, stats, error, seconds, "grobid", pdf_stamp(pid, pdf))
+    elif pdf_backend == "cermine" and todo_pdf:
+        # CERMINE names its outputs after the PDF: a PDF-only e-print is linked in under the paper's id
+        staged = []
+        with tempfile.TemporaryDirectory(prefix="cermine-in-") as tmp:
+            for pid, pdf in todo_pdf:
+                if pdf.stem != pid:
+                    link = Path(tmp) / f"{pid}.pdf"
+                    shutil.copyfile(pdf, link)
+                    by_path[link] = pid
+                    staged.append(link)
+                else:
+                    staged.append(pdf)
+            convert_cermine(config, staged, lambda pdf, xml, stats, error, seconds: on_result(
+                by_path[pdf], xml, stats, error, seconds, "cermine", pdf_stamp(by_path[pdf], pdf)))
     bar.close()
     elapsed = time.perf_counter() - started
 
-    # The output reflects exactly the current input: drop XML of PDFs no longer there.
-    current = {pdf.stem for pdf in pdfs}
+    # The output reflects exactly the current input: drop XML of papers no longer there.
+    current = set(ids)
     for stale in list(out.glob("*.cermxml")) + list(out.glob("*.tei.xml")):
         if stale.name.split(".cermxml")[0].split(".tei.xml")[0] not in current:
             stale.unlink()
-    rows = [log_rows[pdf.stem] for pdf in pdfs]
+    rows = [log_rows[pid] for pid in ids if pid in log_rows]
     pu.atomic_write_csv(log_path, rows, LOG_COLUMNS)
 
     statuses: dict[str, int] = {}
+    backends: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    unlinked = [r["paper_id"] for r in rows if r["status"] == "ok" and int(r["n_references"] or 0)
-                and not int(r["n_citations"] or 0)]
+        if row["status"] != "failed":
+            backends[row["backend"]] = backends.get(row["backend"], 0) + 1
+    todo_ids = set(todo_latex) | {pid for pid, _ in todo_pdf}
     summary = {
-        "backend": backend,
+        "backend": "+".join(sorted(backends)) or (pdf_backend if backend in PDF_BACKENDS else backend),
+        "papers_in": len(ids),
         "pdfs_in": len(pdfs),
-        "converted": sum(1 for pdf in todo if log_rows[pdf.stem]["status"] == "ok"),
-        "unchanged": len(pdfs) - len(todo),
+        "sources_in": len(sources),
+        "converted": len(converted & todo_ids),
+        "unchanged": len(ids) - len(todo_ids),
         "by_status": statuses,
+        "by_backend": backends,
+        "fell_back_to_pdf": {r["paper_id"]: r["fallback_reason"] for r in rows
+                             if r.get("fallback_reason") and r["status"] != "failed"},
         "failed": {r["paper_id"]: r["error"] for r in rows if r["status"] == "failed"},
-        "no_citation_linked": unlinked,
+        "empty": [r["paper_id"] for r in rows if r["status"] == "empty"],
+        "no_citation_linked": [r["paper_id"] for r in rows if r["status"] == "no_citation_linked"],
         "seconds": round(elapsed, 2),
-        "papers_per_second": round(len(todo) / elapsed, 2) if todo and elapsed else 0.0,
+        "papers_per_second": round(len(todo_ids) / elapsed, 2) if todo_ids and elapsed else 0.0,
     }
     if pages["n"]:
         summary["pages_per_second"] = round(pages["n"] / elapsed, 1)
-    pu.print_summary("stage 03: PDF to XML", summary)
+    pu.print_summary("stage 03: papers to XML", summary)
+    inputs = [p for p in (input_dir / "pdfs", input_dir / "sources", input_dir / "metadata.csv") if p.exists()]
+    pu.write_run_json(out, "03_cermine_extract", config, inputs or [input_dir], summary, started_wall)
+    usable = statuses.get("ok", 0) + statuses.get("no_citation_linked", 0)
+    if not usable:
+        raise SystemExit(f"error: no paper converted ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))});"
+                         f" the reasons are in {log_path}")
     return summary
 
 

@@ -163,12 +163,13 @@ def test_bad_pdfs_are_logged_and_the_batch_goes_on(tmp_path):
                        backend="builtin")
     log = read_log(cfg)
     assert log["2513.00001v1"]["status"] == "ok" and log["2513.00001v1"]["n_citations"] == "13"
-    assert log["no_references"]["status"] == "ok" and log["no_references"]["n_references"] == "0"
+    # a paper with no references gives stage 04 nothing: "empty", not "ok" (issue 11 item 5)
+    assert log["no_references"]["status"] == "empty" and log["no_references"]["n_references"] == "0"
     assert log["empty"]["error"] == "empty file"
     assert log["html"]["error"].startswith("not a PDF")
     assert log["corrupt"]["status"] == "failed" and "corrupt" in log["corrupt"]["error"]
     assert log["encrypted"]["error"] == "encrypted PDF (needs a password)"
-    assert summary["by_status"] == {"ok": 2, "failed": 4}
+    assert summary["by_status"] == {"ok": 1, "empty": 1, "failed": 4}
     assert sorted(p.name for p in cfg.output_dir.glob("*.cermxml")) == ["2513.00001v1.cermxml", "no_references.cermxml"]
 
 

@@ -1,0 +1,510 @@
+"""Stage 03's LaTeX-source route: e-prints built on the spot (tar, gzipped .tex, PDF-only, hostile archives) go
+through the stage and come out as the JATS stage 04 reads, with every citation linked to its reference."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from demo.standins import CORPUS_DIR
+from helpers import load_stage
+
+stage = load_stage("03")
+stage04 = load_stage("04")
+latex = stage.latex_backend
+DEMO_PDF = sorted((CORPUS_DIR / "pdfs").glob("*.pdf"))[0]
+
+MAIN = r"""\documentclass{article}
+\usepackage[authoryear,round]{natbib}
+\newcommand{\mycite}[1]{\citep{#1}}
+\def\both{\citet{lee2019,smith2020}}
+\title{Ship data} \author{A. Writer}
+\begin{document}
+\maketitle
+\begin{abstract}Digital twins are reviewed \citep{smith2020}.\end{abstract}
+\section{Introduction}
+Digital twins of propulsion systems support condition monitoring \mycite{smith2020}.
+% A commented-out claim \cite{ghost2001}.
+Port call data sharing reduces waiting times \citep[see][p.~3]{lee2019,smith2020}.
+\iffalse Old text citing \cite{ghost2002}. \fi
+\input{sections/method}
+\bibliographystyle{plainnat}
+\bibliography{refs}
+\end{document}
+"""
+METHOD = r"""\section{Method}
+As \both{} showed, the model of \citet*{lee2019} with $n=3$ sensors and
+\begin{equation} E = mc^2 \end{equation}
+works\footnote{A footnote that cites \citealp{smith2020}.} in practice \cite[Thm.~2]{lee2019}.
+"""
+BBL = r"""\begin{thebibliography}{2}
+\providecommand{\natexlab}[1]{#1}
+\bibitem[Lee and Kim(2019)]{lee2019}
+J.~Lee and S.~Kim.
+\newblock Port call optimisation with shared arrival times.
+\newblock \emph{Maritime Policy Review}, 12:\penalty0 1--10, 2019.
+\newblock doi:10.5555/mpr.2019.001.
+
+\bibitem[Smith et~al.(2020)Smith, M{\"u}ller, and Osei]{smith2020}
+A.~Smith, B.~M{\"u}ller, and K.~Osei.
+\newblock Digital twins of ship propulsion systems.
+\newblock \emph{Journal of Marine Engineering}, 4\penalty0 (2):\penalty0 5--9, 2020.
+\newblock arXiv:2001.01234.
+\end{thebibliography}
+"""
+BIB = r"""@string{jme = "Journal of Marine Engineering"}
+@article{smith2020,
+  author = {Smith, Anna and M{\"u}ller, Bernd and Osei, Kwame},
+  title = {{Digital} Twins of Ship Propulsion Systems},
+  journal = jme, year = 2020, volume = {4}, pages = {5--9},
+  doi = {10.5555/jme.2020.0004}, eprint = {2001.01234}, archivePrefix = {arXiv}}
+@inproceedings{lee2019,
+  author = "Lee, J. and Kim, S.", title = "Port call optimisation with shared arrival times",
+  booktitle = {Proc. Maritime Conference}, year = {2019}}
+@misc{unused, title = {Never cited}, year = 2001}
+"""
+
+
+def targz(files: dict[str, bytes | str]) -> bytes:
+    """A gzipped tar, as arXiv serves a multi-file source."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def stage_input(tmp_path: Path, sources: dict[str, bytes], pdfs: dict[str, Path] | None = None) -> Path:
+    """A stage-02 output folder: sources/<id>.<ext> and pdfs/<id>.pdf."""
+    root = tmp_path / "in"
+    (root / "sources").mkdir(parents=True, exist_ok=True)
+    (root / "pdfs").mkdir(exist_ok=True)
+    for name, data in sources.items():
+        (root / "sources" / name).write_bytes(data)
+    for pid, pdf in (pdfs or {}).items():
+        (root / "pdfs" / f"{pid}.pdf").write_bytes(pdf.read_bytes())
+    return root
+
+
+def run(tmp_path: Path, root: Path, **kw) -> tuple[object, dict]:
+    cfg = stage.Config(input_dir=root, output_dir=tmp_path / "out", **{"workers": 1, "backend": "latex", **kw})
+    return cfg, stage.main(cfg)
+
+
+def read_log(cfg) -> dict[str, dict]:
+    with open(cfg.output_dir / "extraction_log.csv", newline="", encoding="utf-8-sig") as fh:
+        return {r["paper_id"]: r for r in csv.DictReader(fh)}
+
+
+def citations(xml_path: Path) -> tuple[list[tuple[str, list[str]]], dict[str, etree._Element]]:
+    """(marker text, rids) of every body xref in order, and the references by id."""
+    root = etree.parse(str(xml_path)).getroot()
+    refs = {r.get("id"): r for r in root.iter("ref")}
+    return [(x.text, x.get("rid").split()) for x in root.find("body").iter("xref")], refs
+
+
+def body_text(xml_path: Path) -> str:
+    root = etree.parse(str(xml_path)).getroot()
+    return " ".join("".join(p.itertext()) for p in root.find("body").iter("p"))
+
+
+# --------------------------------------------------------------------------- the shapes of an e-print
+
+def test_tar_eprint_links_every_cite_to_its_bbl_reference(tmp_path):
+    root = stage_input(tmp_path, {"2601.00001v1.tar.gz": targz({
+        "paper.tex": MAIN, "sections/method.tex": METHOD, "paper.bbl": BBL, "refs.bib": BIB,
+        "figs/plot.png": b"\x89PNG not really"})})
+    cfg, summary = run(tmp_path, root)
+    row = read_log(cfg)["2601.00001v1"]
+    assert (row["backend"], row["status"], row["fallback_reason"]) == ("latex", "ok", "")
+    cites, refs = citations(cfg.output_dir / "2601.00001v1.cermxml")
+    assert [rids for _, rids in cites] == [["smith2020"], ["lee2019", "smith2020"], ["lee2019", "smith2020"],
+                                          ["lee2019"], ["lee2019"], ["smith2020"]]
+    assert cites[0][0] == "Smith et al., 2020" and cites[2][0] == "Lee and Kim (2019); Smith et al. (2020)"
+    assert sorted(refs) == ["lee2019", "smith2020"]  # what the .bbl prints, not every .bib entry
+    smith = refs["smith2020"].find("mixed-citation")
+    assert smith.findtext("article-title") == "Digital twins of ship propulsion systems"
+    assert smith.findtext("source") == "Journal of Marine Engineering"
+    assert smith.findtext("year") == "2020"
+    assert smith.find("pub-id[@pub-id-type='arxiv']").text == "2001.01234"
+    assert [s.findtext("surname") for s in smith.iter("string-name")] == ["Smith", "Müller", "Osei"]
+    assert "".join(smith.itertext()).startswith("A. Smith, B. Müller, and K. Osei. Digital twins")
+    lee = refs["lee2019"].find("mixed-citation")
+    assert lee.find("pub-id[@pub-id-type='doi']").text == "10.5555/mpr.2019.001"
+    text = body_text(cfg.output_dir / "2601.00001v1.cermxml")
+    assert "ghost" not in text and "commented-out" not in text and "Old text" not in text
+    assert "are reviewed" not in text  # the abstract is front matter, as in CERMINE's output
+    assert "(see Lee and Kim, 2019; Smith et al., 2020, p. 3)" in text
+
+
+def test_single_gzipped_tex_with_its_own_thebibliography(tmp_path):
+    tex = MAIN.replace(r"\input{sections/method}", METHOD).replace(r"\bibliography{refs}", BBL)
+    root = stage_input(tmp_path, {"2601.00002v1.gz": gzip.compress(tex.encode())})
+    cfg, summary = run(tmp_path, root)
+    assert read_log(cfg)["2601.00002v1"]["status"] == "ok"
+    cites, refs = citations(cfg.output_dir / "2601.00002v1.cermxml")
+    assert len(cites) == 6 and sorted(refs) == ["lee2019", "smith2020"]
+
+
+def test_plain_tar_and_plain_tex_are_read_too(tmp_path):
+    tex = MAIN.replace(r"\input{sections/method}", "").replace(r"\bibliography{refs}", BBL)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("main.tex")
+        info.size = len(tex.encode())
+        tar.addfile(info, io.BytesIO(tex.encode()))
+    root = stage_input(tmp_path, {"a.tar": buf.getvalue(), "b.tex": tex.encode()})
+    cfg, summary = run(tmp_path, root)
+    assert summary["by_status"] == {"ok": 2}
+
+
+def test_pdf_only_eprint_falls_back_to_the_pdf_backend(tmp_path):
+    root = stage_input(tmp_path, {"2513.00001v1.pdf": DEMO_PDF.read_bytes()})
+    cfg, summary = run(tmp_path, root, backend="auto", java="no-java-here")
+    row = read_log(cfg)["2513.00001v1"]
+    assert (row["backend"], row["status"]) == ("builtin", "ok")
+    assert row["fallback_reason"] == "the e-print is PDF-only"
+    assert summary["fell_back_to_pdf"] == {"2513.00001v1": "the e-print is PDF-only"}
+
+
+def test_auto_uses_latex_where_it_converts_and_the_pdf_elsewhere(tmp_path):
+    root = stage_input(tmp_path, {"p1.tar.gz": targz({"ms.tex": MAIN.replace(r"\input{sections/method}", ""),
+                                                        "ms.bbl": BBL})},
+                       pdfs={"p1": DEMO_PDF, "p2": DEMO_PDF})
+    cfg, summary = run(tmp_path, root, backend="auto", java="no-java-here")
+    log = read_log(cfg)
+    assert (log["p1"]["backend"], log["p2"]["backend"]) == ("latex", "builtin")
+    assert log["p2"]["fallback_reason"] == "no e-print in sources/"
+    assert summary["by_backend"] == {"builtin": 1, "latex": 1}
+
+
+# --------------------------------------------------------------------------- hostile and broken e-prints
+
+def hostile_tar(member: tarfile.TarInfo, data: bytes = b"x") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        good = tarfile.TarInfo("main.tex")
+        good.size = len(MAIN)
+        tar.addfile(good, io.BytesIO(MAIN.encode()))
+        member.size = len(data) if member.isfile() else 0
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("make_member,fragment", [
+    (lambda: tarfile.TarInfo("../../escaped.tex"), "unsafe member '../../escaped.tex'"),
+    (lambda: tarfile.TarInfo("/tmp/absolute-h2-test.tex"), "unsafe member"),
+    (lambda: _link("out", "../../../etc"), "unsafe member 'out'"),
+    (lambda: _link("hard", "/etc/passwd", hard=True), "unsafe member 'hard'"),
+    (lambda: _device("dev"), "unsafe member 'dev'"),
+])
+def test_hostile_tar_is_refused_and_nothing_lands_outside(tmp_path, make_member, fragment):
+    root = stage_input(tmp_path, {"evil.tar.gz": hostile_tar(make_member())}, pdfs={"evil": DEMO_PDF})
+    cfg, _ = run(tmp_path, root, backend="auto", java="no-java-here")
+    row = read_log(cfg)["evil"]
+    assert row["backend"] == "builtin" and fragment in row["fallback_reason"]
+    assert not (tmp_path / "escaped.tex").exists() and not Path("/tmp/absolute-h2-test.tex").exists()
+    assert not (cfg.output_dir / ".unpack").exists()  # the unpacked source is gone after the run
+
+
+def _link(name: str, target: str, hard: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    return info
+
+
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    info.devmajor, info.devminor = 1, 3
+    return info
+
+
+def test_tar_bomb_is_refused_with_a_reason(tmp_path):
+    bomb = targz({"main.tex": MAIN, "zeros.tex": b"\0" * 3_000_000})
+    assert len(bomb) < 20_000
+    root = stage_input(tmp_path, {"bomb.tar.gz": bomb}, pdfs={"bomb": DEMO_PDF})
+    cfg, _ = run(tmp_path, root, backend="auto", java="no-java-here", max_source_bytes=1_000_000)
+    assert "tar bomb" in read_log(cfg)["bomb"]["fallback_reason"]
+    many = targz({f"f{i}.tex": "x" for i in range(30)})
+    root = stage_input(tmp_path / "m", {"many.tar.gz": many}, pdfs={"many": DEMO_PDF})
+    cfg, _ = run(tmp_path / "m", root, backend="auto", java="no-java-here", max_source_members=20)
+    assert "more than 20 members" in read_log(cfg)["many"]["fallback_reason"]
+
+
+def test_truncated_gzip_is_an_error_with_a_reason(tmp_path):
+    whole = targz({"main.tex": MAIN, "main.bbl": BBL})
+    root = stage_input(tmp_path, {"cut.tar.gz": whole[: len(whole) // 2]})
+    with pytest.raises(SystemExit, match="no paper converted"):
+        run(tmp_path, root)
+    row = read_log(stage.Config(input_dir=root, output_dir=tmp_path / "out"))["cut"]
+    assert row["status"] == "failed" and "truncated gzip" in row["error"]
+
+
+def test_source_that_cannot_be_converted_falls_back_with_the_reason(tmp_path):
+    no_main = targz({"notes.tex": r"\section{Notes} See \cite{a}."})
+    no_bib = targz({"main.tex": r"\documentclass{article}\begin{document}Text \cite{a}.\end{document}"})
+    root = stage_input(tmp_path, {"nomain.tar.gz": no_main, "nobib.tar.gz": no_bib},
+                       pdfs={"nomain": DEMO_PDF, "nobib": DEMO_PDF})
+    cfg, summary = run(tmp_path, root, backend="auto", java="no-java-here")
+    log = read_log(cfg)
+    assert log["nomain"]["fallback_reason"].startswith("no main file")
+    assert log["nobib"]["fallback_reason"].startswith("no bibliography in the source")
+    assert {r["backend"] for r in log.values()} == {"builtin"} and summary["by_status"] == {"ok": 2}
+
+
+# --------------------------------------------------------------------------- what real submissions do
+
+def test_bibliography_only_in_a_bib_file(tmp_path):
+    tex = MAIN.replace(r"\input{sections/method}", METHOD).replace("[authoryear,round]", "[numbers]")
+    root = stage_input(tmp_path, {"bib.tar.gz": targz({"main.tex": tex, "refs.bib": BIB})})
+    cfg, _ = run(tmp_path, root)
+    cites, refs = citations(cfg.output_dir / "bib.cermxml")
+    assert sorted(refs) == ["lee2019", "smith2020"]  # the uncited entry is not printed
+    assert cites[0][0] == "1" and cites[1][0] == "2, 1"  # numbered in order of first citation
+    smith = refs["smith2020"].find("mixed-citation")
+    assert smith.findtext("article-title") == "Digital Twins of Ship Propulsion Systems"
+    assert smith.find("pub-id[@pub-id-type='doi']").text == "10.5555/jme.2020.0004"
+    assert smith.find("pub-id[@pub-id-type='arxiv']").text == "2001.01234"
+    assert smith.findtext("source") == "Journal of Marine Engineering"  # the @string resolved
+    assert [s.findtext("given-names") for s in smith.iter("string-name")] == ["Anna", "Bernd", "Kwame"]
+    assert refs["lee2019"].find("mixed-citation").findtext("source") == "Proc. Maritime Conference"
+
+
+BIBLATEX_BBL = r"""\refsection{0}
+  \datalist[entry]{nty/global//global/global}
+    \entry{smith2020}{article}{}
+      \name{author}{2}{}{%
+        {{hash=1}{%
+           family={Smith},
+           familyi={S\bibinitperiod},
+           given={Anna},
+           giveni={A\bibinitperiod}}}%
+        {{hash=2}{%
+           family={M{\"u}ller},
+           familyi={M\bibinitperiod},
+           given={Bernd},
+           giveni={B\bibinitperiod}}}%
+      }
+      \strng{namehash}{abc}
+      \field{sortinit}{S}
+      \field{labelalpha}{}
+      \field{title}{Digital twins of ship propulsion systems}
+      \field{journaltitle}{Journal of Marine Engineering}
+      \field{year}{2020}
+      \verb{doi}
+      \verb 10.5555/jme.2020.0004
+      \endverb
+      \field{eprinttype}{arxiv}
+      \verb{eprint}
+      \verb 2001.01234
+      \endverb
+    \endentry
+    \entry{lee2019}{inproceedings}{}
+      \name{author}{1}{}{%
+        {{hash=3}{family={Lee}, familyi={L\bibinitperiod}, given={Jin}, giveni={J\bibinitperiod}}}%
+      }
+      \field{title}{Port call optimisation with shared arrival times}
+      \field{booktitle}{Proc. Maritime Conference}
+      \field{year}{2019}
+    \endentry
+  \enddatalist
+\endrefsection
+"""
+
+
+def test_biblatex_entries_and_cite_commands(tmp_path):
+    tex = r"""\documentclass{article}
+\usepackage[style=authoryear,backend=biber]{biblatex}
+\addbibresource{refs.bib}
+\begin{document}
+\section{Intro}
+Twins help \parencite{smith2020}. As \textcite{lee2019} found, ports wait. Data are shared \autocite[12]{lee2019}.
+Both agree \cites[see][]{smith2020}{lee2019}.
+\printbibliography
+\end{document}
+"""
+    root = stage_input(tmp_path, {"bl.tar.gz": targz({"main.tex": tex, "main.bbl": BIBLATEX_BBL})})
+    cfg, _ = run(tmp_path, root)
+    cites, refs = citations(cfg.output_dir / "bl.cermxml")
+    assert [rids for _, rids in cites] == [["smith2020"], ["lee2019"], ["lee2019"], ["smith2020", "lee2019"]]
+    assert cites[1][0] == "Lee (2019)"
+    smith = refs["smith2020"].find("mixed-citation")
+    assert smith.findtext("article-title") == "Digital twins of ship propulsion systems"
+    assert smith.findtext("year") == "2020" and smith.find("pub-id[@pub-id-type='doi']").text == "10.5555/jme.2020.0004"
+    assert [s.findtext("surname") for s in smith.iter("string-name")] == ["Smith", "Müller"]
+    assert "(Lee, 2019, 12)" in body_text(cfg.output_dir / "bl.cermxml")
+
+
+def test_every_cite_command_with_optional_arguments_is_a_marker():
+    conv = latex.Converter()
+    conv.run(r"A \citep[see][p.~3]{a,b}. B \citet*{a}. C \cite[Thm.~2]{c}. D \citen{a}. E \citealp{b}. "
+             r"F \citeauthor{c}. G \onlinecite{a}. H \footcite{b}. I \supercite{c}. J \Citet{a}. "
+             r"K \citeyearpar{b}. L \smartcite{c}. M \nocite{z}.")
+    conv.end_paragraph()
+    cites = [p for b in conv.blocks for p in b.parts if isinstance(p, latex.Cite)]
+    assert [c.keys for c in cites] == [["a", "b"], ["a"], ["c"], ["a"], ["b"], ["c"], ["a"], ["b"], ["c"], ["a"],
+                                       ["b"], ["c"]]
+    assert (cites[0].pre, cites[0].post, cites[2].post) == ("see", "p. 3", "Thm. 2")
+    assert conv.nocite == ["z"] and "z" not in conv.cited
+
+
+def test_user_macros_wrapping_cite_are_expanded():
+    text = r"""\newcommand{\inlinecite}[1]{\citen{#1}}
+\newcommand\refsof[2][see]{(#1 \cite{#2})}
+\def\twin{digital twin}
+\let\mycite\citep
+Body \inlinecite{a} and \refsof{b} and \refsof[cf.]{c}; a \twin{} \mycite{d}."""
+    macros, spans = latex.collect_macros(text)
+    body = latex.expand_macros(text[spans[-1][1]:], macros, 10_000)
+    conv = latex.Converter()
+    conv.run(body)
+    assert conv.cited == ["a", "b", "c", "d"]
+    words = "".join(p for p in conv.current if isinstance(p, str))
+    assert "(see ) and (cf. ); a digital twin" in words
+
+
+def test_missing_key_is_reported_not_fatal(tmp_path):
+    tex = MAIN.replace(r"\input{sections/method}", r"Also \citep{nobody2000,lee2019}.")
+    root = stage_input(tmp_path, {"miss.tar.gz": targz({"main.tex": tex, "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["miss"]
+    assert row["status"] == "ok" and "1 cited key(s) without a bibliography entry: nobody2000" in row["error"]
+    cites, _ = citations(cfg.output_dir / "miss.cermxml")
+    assert cites[-1][1] == ["lee2019"]
+
+
+def test_comments_accents_escapes_and_a_latin1_file(tmp_path):
+    tex = (MAIN.replace(r"\input{sections/method}",
+                        "Na\\\"{\\i}ve G{\\\"o}del, caf\\'e \\& co.\\ -- 50\\% of ``ships'' --- see \\S 2. "
+                        "Fran\\c{c}ais; Sm\\o rgrav; \\v{C}apek.\n")
+           + "% Gödel in a comment\n").encode("latin-1")
+    root = stage_input(tmp_path, {"enc.tar.gz": targz({"main.tex": tex.replace(b"Port call", "Pört cäll".encode("latin-1")),
+                                                         "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "enc.cermxml")
+    assert "Naïve Gödel, café & co. – 50% of “ships” — see § 2." in text
+    assert "Français; Smørgrav; Čapek." in text
+    assert "Pört cäll data sharing" in text
+
+
+def test_main_file_found_among_many(tmp_path):
+    standalone = r"\documentclass{standalone}\begin{document}\cite{x}\end{document}"
+    old = r"\documentclass{article}% an old draft with no document body"
+    sub = r"\documentclass[main.tex]{subfiles}\begin{document}\section{Sub} Sub text \citep{lee2019}.\end{document}"
+    main = MAIN.replace(r"\input{sections/method}", r"\subfile{sub}").replace(r"\bibliography{refs}", BBL)
+    root = stage_input(tmp_path, {"many.tar.gz": targz({"fig.tex": standalone, "a_old.tex": old, "sub.tex": sub,
+                                                        "zz_main.tex": main})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "many.cermxml")
+    assert "Sub text" in text
+
+
+def test_math_and_figures_become_placeholders_and_footnotes_stand_apart(tmp_path):
+    tex = MAIN.replace(r"\input{sections/method}", METHOD + r"""
+\begin{figure}[t]\includegraphics{x.png}\caption{A plot, after \citet{smith2020}.}\label{f}\end{figure}
+See Fig.~\ref{f}; the loss $\mathcal{L}=\sum_i x_i^2$ is small.
+""").replace(r"\bibliography{refs}", BBL)
+    root = stage_input(tmp_path, {"m.tar.gz": targz({"main.tex": tex})})
+    cfg, _ = run(tmp_path, root)
+    paragraphs = ["".join(p.itertext()) for p in etree.parse(str(cfg.output_dir / "m.cermxml")).iter("p")]
+    method = next(p for p in paragraphs if p.startswith("As "))
+    assert "with n=3 sensors and [formula] works in practice [Lee and Kim, Thm. 2]" not in method
+    assert "with n=3 sensors and [formula] works in practice" in method and "footnote" not in method
+    assert "A footnote that cites Smith et al., 2020." in paragraphs
+    assert any(p.startswith("A plot, after Smith et al. (2020).") for p in paragraphs)  # a citing caption
+    assert any("See Fig. [ref]; the loss [formula] is small." in p for p in paragraphs)
+
+
+# --------------------------------------------------------------------------- the stage around it
+
+def test_rerun_skips_unchanged_eprints_and_writes_run_json(tmp_path):
+    root = stage_input(tmp_path, {"r.tar.gz": targz({"main.tex": MAIN.replace(r"\input{sections/method}", ""),
+                                                      "main.bbl": BBL})})
+    cfg, first = run(tmp_path, root)
+    assert first["converted"] == 1
+    again = stage.main(cfg)
+    assert again["converted"] == 0 and again["unchanged"] == 1
+    assert read_log(cfg)["r"]["backend"] == "latex"
+    record = json.loads((cfg.output_dir / "run.json").read_text())
+    assert record["stage"] == "03_cermine_extract" and record["summary"]["unchanged"] == 1
+    assert any(name.endswith("r.tar.gz") for name in record["inputs"])
+
+
+def test_stage04_reads_the_latex_jats_into_citing_sentences(tmp_path):
+    root = stage_input(tmp_path, {"s.tar.gz": targz({"main.tex": MAIN, "sections/method.tex": METHOD,
+                                                      "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    stage04.main(stage04.Config(input_dir=cfg.output_dir, output_dir=tmp_path / "04"))
+    with open(tmp_path / "04" / "s.sentences.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    first = rows[0]
+    assert first["sentence"] == ("Digital twins of propulsion systems support condition monitoring "
+                                 "(Smith et al., 2020).")
+    assert first["ref_keys"] == "smith2020" and first["section"] == "Introduction"
+    with open(tmp_path / "04" / "s.references.csv", encoding="utf-8-sig", newline="") as fh:
+        refs = {r["ref_key"]: r for r in csv.DictReader(fh)}
+    assert refs["lee2019"]["title"] == "Port call optimisation with shared arrival times"
+    assert refs["lee2019"]["doi"] == "10.5555/mpr.2019.001" and refs["smith2020"]["arxiv_id"] == "2001.01234"
+
+
+@pytest.mark.parametrize("entry,title,surnames,year,venue", [
+    (r"\bibitem[\protect\citeauthoryear{Smith, Jones and Lee}{Smith et~al.}{2020}]{k}"
+     "\nSmith, A., Jones, B., Lee, C., 2020. A study of ports. Journal of Things 4, 1--2.",
+     "A study of ports", ["Smith", "Jones", "Lee"], "2020", ""),
+    (r"\bibitem[{Lee(2019)}]{k} Lee, J. (2019). Another study. \emph{Maritime Review}.",
+     "Another study", ["Lee"], "2019", "Maritime Review"),
+    (r"\bibitem{k} N.~Taylor and K.~Osei. Ships in 2019 and beyond. \emph{J. Ships}, 3:1--2, 2020.",
+     "Ships in 2019 and beyond", ["Taylor", "Osei"], "2020", "J. Ships"),
+    (r"\bibitem [{\citenamefont {Li}\ \emph {et~al.}(2012)}]{k}\BibitemOpen \bibfield {author} {\bibinfo {author} "
+     r"{\bibfnamefont {H.-W.}~\bibnamefont {Li}}, \bibinfo {author} {\bibfnamefont {M.}~\bibnamefont "
+     r"{Paw{\l}owski}}}, \bibfield {journal} {\bibinfo {journal} {Phys. Rev. A}\ }\textbf {\bibinfo {volume} {85}},"
+     r"\ \bibinfo {pages} {052308} (\bibinfo {year} {2012})\BibitemShut {NoStop}", "", ["Li", "Pawłowski"], "2012",
+     "Phys. Rev. A"),
+])
+def test_bbl_entry_layouts_give_title_authors_year_and_venue(entry, title, surnames, year, venue):
+    ref = latex.parse_thebibliography(entry, {})[0]
+    assert (ref.title, [a[0] for a in ref.authors], ref.year) == (title, surnames, year)
+    assert ref.venue == venue or not venue
+    assert "NoStop" not in ref.raw and "penalty" not in ref.raw
+
+
+def test_a_paper_that_fell_back_is_redone_when_its_eprint_changes(tmp_path):
+    no_bib = targz({"main.tex": r"\documentclass{article}\begin{document}Text \cite{a}.\end{document}"})
+    root = stage_input(tmp_path, {"p.tar.gz": no_bib}, pdfs={"p": DEMO_PDF})
+    cfg, first = run(tmp_path, root, backend="auto", java="no-java-here")
+    assert read_log(cfg)["p"]["backend"] == "builtin"
+    assert stage.main(cfg)["unchanged"] == 1  # the same e-print would fall back again: not redone
+    (root / "sources" / "p.tar.gz").write_bytes(targz({"main.tex": MAIN.replace(r"\input{sections/method}", ""),
+                                                        "main.bbl": BBL}))
+    third = stage.main(cfg)
+    assert third["converted"] == 1 and read_log(cfg)["p"]["backend"] == "latex"
+
+
+def test_a_table_row_becomes_a_paragraph_only_for_a_key_cited_nowhere_else():
+    body = r"""Arrays are everywhere \cite{numpy}.
+\begin{table}\begin{tabular}{ll}
+numpy & fast arrays for numerical computing \cite{numpy} \\
+sparse & incorporate sparse arrays from the Sparse package \cite{sparse,numpy} \\
+refs & \cite{bare}
+\end{tabular}\caption{Packages.}\end{table}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    blocks = latex.keep_needed_rows(conv.blocks)
+    paragraphs = ["".join(p if isinstance(p, str) else f"<{','.join(p.keys)}>" for p in b.parts)
+                  for b in blocks if b.kind == "p"]
+    # numpy is cited in the text, so its row stays out; the "refs" row is a bare number, no context
+    assert sorted(paragraphs) == ["Arrays are everywhere <numpy>.  ",
+                                  "sparse – incorporate sparse arrays from the Sparse package <sparse>"]
