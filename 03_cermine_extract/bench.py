@@ -1,6 +1,7 @@
 """Benchmark of stage 03's builtin backend: speed and citation-linking quality.
 
     .venv/bin/python 03_cermine_extract/bench.py [--repeat 5]
+    .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf [--repeat 3]
 
 Speed: pages and papers per second on one core (no process pool), on the five
 demo PDFs and on a 14-page paper (tests/fixtures/pdf/long_paper.pdf).
@@ -9,13 +10,29 @@ citation commands whose marker is linked to exactly the right references (each
 reference identified by its closest true title), and the share of references
 whose title and year are parsed exactly, character for character; on PDFs with
 hyperref links and on the same papers compiled without them.
+
+``--real DIR`` measures on real published PDFs instead (a folder laid out as
+``../shared/realpdf/``: PDFs, ``truth.csv`` with ``citation_markers`` per file,
+``broken/`` files that must be reported, ``reference_outputs/*.cermine.xml``).
+Stage 04's own reader turns each JATS into citing sentences; a (sentence,
+reference) pair is right when a marker printed in the sentence names that
+reference: a numeric marker holding the reference's printed label, or a
+surname and year that both appear in the reference. Recall = right pairs /
+``citation_markers``, precision = right pairs / pairs written. Title accuracy
+compares our titles with CERMINE's on the papers in ``reference_outputs``
+(matched by printed label), case and punctuation aside.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
+import inspect
 import json
 import re
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,10 +77,171 @@ def long_paper_truth() -> tuple[list[list[str]], list[dict]]:
     return groups, [works[k] for k in cited_keys(body)]
 
 
+# ---------------------------------------------------------------------------
+# --real: real published PDFs
+# ---------------------------------------------------------------------------
+
+def load_stage04():
+    """Stage 04's module (its folder name starts with a digit, so load it from its file)."""
+    path = REPO / "04_xml_to_csv" / "xml_to_csv.py"
+    spec = importlib.util.spec_from_file_location("stage04_xml_to_csv", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+MARKER_GROUPS = [re.compile(r"\[([\d,;\s–—-]+)\]"), re.compile(r"\(([\d,;\s–—-]+)\)"),
+                 re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)")]
+
+
+def printed_numbers(sentence: str) -> set[int]:
+    """Reference numbers printed as markers in a sentence: [3], [1-4], (2, 5), superscript-like 'word12,13'."""
+    numbers: set[int] = set()
+    sentence = re.sub(r"(?<=\d)e(?=\d)", "-", sentence)  # Elsevier's fonts map the en dash of "1–3" to "e"
+    for pattern in MARKER_GROUPS:
+        for m in pattern.finditer(sentence):
+            for part in re.split(r"\s*[,;]\s*|(?<=\d)\s+(?=\d)", m.group(1).strip()):
+                if r := re.fullmatch(r"(\d+)\s*[–—-]\s*(\d+)", part):
+                    lo, hi = int(r.group(1)), int(r.group(2))
+                    numbers.update(range(lo, hi + 1) if 0 < hi - lo < 60 else (lo, hi))
+                elif part.isdigit():
+                    numbers.add(int(part))
+    return numbers
+
+
+def pair_is_right(sentence: str, raw: str) -> bool:
+    """Does a marker printed in the sentence name this reference (label, or surname + year)?"""
+    label = re.match(r"^\s*\[?(\d{1,4})[\].]?\s", raw + " ")
+    if label and int(label.group(1)) in printed_numbers(sentence):
+        return True
+    years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", raw))
+    cited_years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", sentence)) & years
+    if not cited_years:
+        return False
+    head = raw[:max(raw.find(y) for y in cited_years)] or raw
+    names = {w for w in re.findall(r"[A-Z][\w'’\-]{1,}", head)
+             if w not in {"The", "In", "And", "Proc", "Journal", "Vol"}}
+    words = set(re.findall(r"[\w'’\-]+", sentence))
+    return bool(names & words)
+
+
+def normal_title(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()
+
+
+def title_sample(ours: bytes, cermine: Path) -> tuple[int, int]:
+    """(titles equal to CERMINE's, references compared), matching references by their printed label."""
+    def by_label(root) -> dict[int, str]:
+        out = {}
+        for ref in root.iter("ref"):
+            raw = " ".join(" ".join(ref.itertext()).split())
+            if m := re.match(r"^\[?(\d{1,4})[\].]?\s", raw):
+                out.setdefault(int(m.group(1)), ref.findtext(".//article-title") or "")
+        return out
+
+    truth = {k: v for k, v in by_label(etree.parse(str(cermine)).getroot()).items() if v}
+    mine = by_label(etree.fromstring(ours))
+    right = sum(1 for k, t in truth.items() if normal_title(mine.get(k, "")) == normal_title(t))
+    return right, len(truth)
+
+
+def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
+    stage04 = load_stage04()
+    truth = {r["file"]: r for r in csv.DictReader(open(folder / "truth.csv", encoding="utf-8-sig"))}
+    samples = {p.name.split(".cermine")[0]: p for p in (folder / "reference_outputs").glob("*.cermine.xml")}
+    print(f"{'pdf':36} {'pages':>5} {'s/paper':>8} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
+          f"{'prec.':>6}  status")
+    tot = {"markers": 0, "pairs": 0, "right": 0, "capped": 0}
+    seconds, cpu_seconds, failed, titles = [], [], [], [0, 0]
+    config = stage04.Config(input_dir=folder, output_dir=folder)
+    for pdf in sorted(folder.glob(only or "*.pdf")):
+        row = truth.get(pdf.name, {})
+        pages = int(row.get("pages") or 0)
+        times, cpu_times = [], []
+        try:
+            for _ in range(repeat):
+                began, cpu = time.perf_counter(), time.process_time()
+                xml, stats = builtin_backend.convert(pdf)
+                times.append(time.perf_counter() - began)
+                cpu_times.append(time.process_time() - cpu)
+        except Exception as exc:  # a crash is a figure here, not the end of the benchmark
+            failed.append(pdf.name)
+            print(f"{pdf.name:36} {pages:5d} {'':8} {row.get('citation_markers', ''):>7}  FAILED: "
+                  f"{exc.__class__.__name__}: {exc}")
+            continue
+        per_paper = statistics.median(times)
+        if next(iter(inspect.signature(stage04.read_paper).parameters)) == "data":
+            paper = stage04.read_paper(xml, config)
+        else:  # stage 04's older reader takes a path
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"{pdf.stem}.cermxml"
+                path.write_bytes(xml)
+                paper = stage04.read_paper(path, config)
+        raws = {}
+        for ref in etree.fromstring(xml).iter("ref"):
+            raws[ref.get("id")] = " ".join("".join(ref.itertext()).split())
+        rows, _ = stage04.paper_rows(pdf.stem, paper, config)
+        pairs = [(r["sentence"], k) for r in rows for k in stage04.pu.split_list(r["ref_keys"])]
+        right = sum(1 for sentence, key in pairs if pair_is_right(sentence, raws.get(key, "")))
+        if show_wrong:
+            for sentence, key in pairs:
+                if not pair_is_right(sentence, raws.get(key, "")):
+                    print(f"    wrong: {sentence[:200]!r} -> {raws.get(key, '')[:80]!r}")
+        markers = int(row.get("citation_markers") or 0)
+        counted = pages >= min_pages
+        if counted:
+            seconds.append(per_paper)
+            cpu_seconds.append(statistics.median(cpu_times))
+            tot["markers"] += markers
+            tot["pairs"] += len(pairs)
+            tot["right"] += right
+            tot["capped"] += min(right, markers)
+        if pdf.stem in samples:
+            r, n = title_sample(xml, samples[pdf.stem])
+            titles[0] += r
+            titles[1] += n
+        recall = f"{right / markers:.2f}" if markers else "-"
+        precision = f"{right / len(pairs):.2f}" if pairs else "-"
+        print(f"{pdf.name:36} {pages:5d} {per_paper:8.3f} {markers:7d} {len(pairs):6d} {right:6d} {recall:>7} "
+              f"{precision:>6}  {'' if counted else f'(under {min_pages} pages, not counted)'}")
+    broken = []
+    for pdf in sorted((folder / "broken").glob("*.pdf")):
+        try:
+            builtin_backend.convert(pdf)
+            broken.append(f"{pdf.name}: converted (should have been reported)")
+        except Exception as exc:
+            broken.append(f"{pdf.name}: {exc.__class__.__name__}: {exc}")
+    print()
+    print(f"papers of {min_pages}+ pages: {len(seconds)}; failed: {len(failed)} {failed}")
+    if tot["markers"] and tot["pairs"]:
+        print(f"citing pairs: recall {tot['right']}/{tot['markers']} = {tot['right'] / tot['markers']:.3f}, "
+              f"precision {tot['right']}/{tot['pairs']} = {tot['right'] / tot['pairs']:.3f}; "
+              f"recall with each paper capped at its marker count (a marker naming two references is one unit in "
+              f"truth.csv but two pairs): {tot['capped']}/{tot['markers']} = {tot['capped'] / tot['markers']:.3f}")
+    if seconds:
+        print(f"seconds per paper (median of {repeat} runs each, 1 core): median {statistics.median(seconds):.3f}, "
+              f"max {max(seconds):.3f}; CPU time median {statistics.median(cpu_seconds):.3f} "
+              f"(load average {open('/proc/loadavg').read().split()[0]})")
+    if titles[1]:
+        print(f"titles equal to CERMINE's on {', '.join(sorted(samples))}: {titles[0]}/{titles[1]}")
+    print("broken files:")
+    for line in broken:
+        print(f"  {line}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5, help="timed passes over each set")
+    parser.add_argument("--repeat", type=int, default=None, help="timed passes over each set (5; 3 with --real)")
+    parser.add_argument("--real", type=Path, default=None, help="folder of real PDFs laid out as ../shared/realpdf")
+    parser.add_argument("--show-wrong", action="store_true", help="--real: print each pair judged wrong")
+    parser.add_argument("--only", default="", help="--real: a glob of the PDFs to measure (default: all)")
+    parser.add_argument("--min-pages", type=int, default=3, help="--real: papers shorter than this are not counted")
     args = parser.parse_args()
+    if args.real is not None:
+        return run_real(args.real, args.repeat or 3, args.min_pages, args.show_wrong, args.only)
+    args.repeat = args.repeat or 5
 
     demo = sorted((CORPUS / "pdfs").glob("*.pdf"))
     cases = [(p, *expected_citations(p.stem), "links") for p in demo]

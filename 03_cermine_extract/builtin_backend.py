@@ -18,30 +18,34 @@ from __future__ import annotations
 
 import ctypes
 import re
-import statistics
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from lxml import etree
+from wordfreq import zipf_frequency
 
 # ---------------------------------------------------------------------------
 # Characters, lines, links
 # ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Char:
     text: str
     left: float
     bottom: float
     right: float
     top: float
-    size: float
+    size: float  # effective size: font size x the text matrix's scale
     page: int = 0
     link: int = -1  # index into the page's links, or -1
+    base: float = 0.0  # baseline (the glyph origin's y)
+    weight: int = 400
+    sup: bool = False  # raised and smaller than its line: a superscript
 
 
 @dataclass
@@ -50,32 +54,47 @@ class Line:
     chars: list[Char]
     page_height: float
     page_width: float
+    column: int = 0  # 0: left or single column, 1: right column, -1: spans both columns
+    bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
 
-    @property
+    @cached_property
     def text(self) -> str:
         return "".join(c.text for c in self.chars)
 
-    @property
+    @cached_property
+    def ink(self) -> list[Char]:
+        return [c for c in self.chars if not c.text.isspace()] or self.chars
+
+    @cached_property
     def x0(self) -> float:
-        return min(c.left for c in self.chars if not c.text.isspace())
+        return min(c.left for c in self.ink)
 
-    @property
+    @cached_property
     def x1(self) -> float:
-        return max(c.right for c in self.chars if not c.text.isspace())
+        return max(c.right for c in self.ink)
 
-    @property
+    @cached_property
     def top(self) -> float:
-        return max(c.top for c in self.chars if not c.text.isspace())
+        return max(c.top for c in self.ink)
 
-    @property
+    @cached_property
     def bottom(self) -> float:
-        return min(c.bottom for c in self.chars if not c.text.isspace())
+        return min(c.bottom for c in self.ink)
 
-    @property
+    @cached_property
+    def base(self) -> float:
+        return Counter(round(c.base, 1) for c in self.ink if not c.sup).most_common(1)[0][0] \
+            if any(not c.sup for c in self.ink) else self.ink[0].base
+
+    @cached_property
     def size(self) -> float:
-        sizes = [round(c.size, 1) for c in self.chars if not c.text.isspace()]
+        sizes = [round(c.size * 2) / 2 for c in self.chars if not c.text.isspace() and not c.sup]
         return Counter(sizes).most_common(1)[0][0] if sizes else 0.0
 
+    @cached_property
+    def bold(self) -> bool:
+        ink = [c for c in self.ink if c.text.isalpha()]
+        return bool(ink) and sum(c.weight >= self.bold_from for c in ink) >= 0.8 * len(ink)
 
 @dataclass
 class Link:
@@ -85,6 +104,7 @@ class Link:
     top: float
     target_page: int
     target_y: float | None
+    target_x: float | None = None
 
 
 @dataclass
@@ -93,6 +113,8 @@ class Reference:
     page: int = -1
     top: float = 0.0
     label: str = ""
+    left: float = 0.0  # x range of the entry's column, so a link destination's x picks the right column
+    right: float = 0.0
     fields: dict = field(default_factory=dict)
 
 
@@ -122,52 +144,135 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
         pdfium_c.FPDFDest_GetLocationInPage(dest, ctypes.byref(has_x), ctypes.byref(has_y), ctypes.byref(has_z),
                                             ctypes.byref(x), ctypes.byref(y), ctypes.byref(z))
         links.append(Link(rect.left, rect.bottom, rect.right, rect.top,
-                          pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest), y.value if has_y else None))
+                          pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest), y.value if has_y else None,
+                          x.value if has_x else None))
     return links
 
 
+# Unicode accents that PDFium returns as separate glyphs after (or before) the letter they sit on.
+SPACING_ACCENTS = {"\u00a8": "\u0308", "\u00b4": "\u0301", "`": "\u0300", "\u02c6": "\u0302", "^": "\u0302",
+                   "\u02dc": "\u0303", "~": "\u0303", "\u02c7": "\u030c", "\u00b8": "\u0327", "\u02da": "\u030a",
+                   "\u02d8": "\u0306", "\u02d9": "\u0307", "\u00af": "\u0304", "\u02dd": "\u030b", "\u02db": "\u0328"}
+
+
+def clean_code(code: int, next_code: int) -> tuple[str, int]:
+    """One character from PDFium's UTF-16 code units: (text, code units used).
+
+    A surrogate pair becomes one character; a lone surrogate, a control
+    character or a private-use code (a TeX glyph PDFium could not map) becomes
+    "" so that no string the XML writer refuses ever leaves this module.
+    """
+    if 0xD800 <= code < 0xDC00:
+        if 0xDC00 <= next_code < 0xE000:
+            return chr(0x10000 + ((code - 0xD800) << 10) + (next_code - 0xDC00)), 2
+        return "", 1
+    if 0xDC00 <= code < 0xE000 or 0xE000 <= code < 0xF900 or code in (0xFFFD, 0xFFFE, 0xFFFF):
+        return "", 1
+    if code == 2:
+        return "\x02", 1  # PDFium's mark for a hyphen it saw at a line end
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        return ("\n" if code in (0x0A, 0x0D) else " " if code == 0x09 else ""), 1
+    return chr(code), 1
+
+
 def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[Link]]:
-    """Text lines of one page (in content order, which LaTeX writes in reading order) and its links."""
+    """Text lines of one page in reading order (columns one after the other) and its links."""
     page = doc[index]
     width, height = page.get_size()
     textpage = page.get_textpage()
     links = _page_links(doc, page)
+    buckets: dict[int, list[int]] = {}
+    for k, ln in enumerate(links):
+        for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
+            buckets.setdefault(y, []).append(k)
+    tp = textpage.raw
+    # ctypes calls are the cost of this loop: bind them once, reuse the out-parameters
+    get_size, get_matrix = pdfium_c.FPDFText_GetFontSize, pdfium_c.FPDFText_GetMatrix
+    get_box, get_origin, get_weight = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetCharOrigin, \
+        pdfium_c.FPDFText_GetFontWeight
+    matrix = pdfium_c.FS_MATRIX()
+    m_ref = ctypes.byref(matrix)
+    ox, oy, bl, br, bb, bt = (ctypes.c_double() for _ in range(6))
+    o_refs = (ctypes.byref(ox), ctypes.byref(oy))
+    b_refs = (ctypes.byref(bl), ctypes.byref(br), ctypes.byref(bb), ctypes.byref(bt))
+    weight = 400
     lines: list[Line] = []
     current: list[Char] = []
-    base = None
-    prev_right = None
-    for i in range(textpage.count_chars()):
-        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, i)
-        ch = chr(code) if code else ""
-        if ch in ("\r", "\n", ""):
+    base = size_now = 0.0
+    prev_right = 0.0
+    n = textpage.count_chars()
+    # one call a character: FPDFText_GetText would be one call a page, but it drops control codes and so
+    # loses the 1:1 match between its code units and the character indices
+    get_unicode = pdfium_c.FPDFText_GetUnicode
+    codes = [get_unicode(tp, i) for i in range(n)] + [0]
+    i = 0
+    while i < n:
+        code = codes[i]
+        if 0x20 < code < 0x7F:  # the common case, no cleaning needed
+            ch, used = chr(code), 1
+        else:
+            ch, used = clean_code(code, codes[i + 1])
+        j = i
+        i += used
+        if not ch or ch == "\n":
             continue
-        left, bottom, right, top = textpage.get_charbox(i)
-        size = pdfium_c.FPDFText_GetFontSize(textpage.raw, i)
-        if ch.isspace():
+        size = get_size(tp, j)
+        if get_matrix(tp, j, m_ref):
+            # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
+            a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+            if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
+                continue  # rotated text: arXiv's side stamp, rotated table headers
+            scale = abs(a * d - b * c) ** 0.5
+            if scale > 0:
+                size *= scale
+        if ch == " " or ch.isspace():
             if current and current[-1].text != " ":
-                current.append(Char(" ", current[-1].right, current[-1].bottom, current[-1].right, current[-1].top,
-                                    size, index))
+                last = current[-1]
+                current.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, index, -1,
+                                    last.base, last.weight, last.sup))
             continue
-        # A new line starts when the baseline moves by more than half a character,
-        # or when the text jumps back to the left (next line, or the next column).
-        if current and (abs(bottom - base) > 0.5 * max(size, 1.0) or left < prev_right - 3 * max(size, 1.0)):
-            lines.append(Line(index, _strip(current), height, width))
-            current = []
+        get_box(tp, j, *b_refs)
+        left, right, bottom, top = bl.value, br.value, bb.value, bt.value
+        # lines are grouped by the glyph origin's baseline, which does not move with descenders
+        # (box bottoms split "Recognising" into "Reco g nisin g")
+        get_origin(tp, j, *o_refs)
+        y = oy.value
+        em = size if size > 1.0 else 1.0
+        sup = False
+        if current:
+            line_em = size_now if size_now > 1.0 else 1.0
+            raised = y - base
+            if size < 0.85 * size_now and 0.15 * line_em < raised < 0.7 * line_em and left >= prev_right - line_em:
+                sup = True  # a superscript: same line
+            elif size < 0.85 * size_now and -0.45 * line_em < raised < 0 and left >= prev_right - line_em:
+                pass  # a subscript: same line
+            elif (ch in SPACING_ACCENTS or "\u0300" <= ch <= "\u036f") and abs(raised) < line_em \
+                    and current[0].left - 1 <= left <= prev_right + 1:
+                pass  # an accent drawn back over a letter of this line: merge_accents puts it on the letter
+            elif abs(raised) > 0.45 * min(em, line_em) or left < prev_right - 1.5 * line_em \
+                    or left > prev_right + 1.2 * line_em:
+                lines.append(Line(index, _strip(current), height, width))
+                current = []
         if not current:
-            base = bottom
+            base, size_now = y, size
         link = -1
-        cx, cy = (left + right) / 2, (bottom + top) / 2
-        for k, ln in enumerate(links):
-            if ln.left - 0.5 <= cx <= ln.right + 0.5 and ln.bottom - 0.5 <= cy <= ln.top + 0.5:
-                link = k
-                break
-        current.append(Char(ch, left, bottom, right, top, size, index, link))
+        if buckets:
+            cx, cy = (left + right) / 2, (bottom + top) / 2
+            for k in buckets.get(int(cy // 10), ()):
+                ln = links[k]
+                if ln.left - 0.5 <= cx <= ln.right + 0.5 and ln.bottom - 0.5 <= cy <= ln.top + 0.5:
+                    link = k
+                    break
+        if not current or current[-1].text == " " or not ch.isalpha() or not current[-1].text.isalpha():
+            weight = get_weight(tp, j)  # read once a word: bold changes between words
+        current.append(Char(ch, left, bottom, right, top, size, index, link, y, weight, sup))
         prev_right = right
     if current:
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
     page.close()
-    return [ln for ln in lines if ln.chars], links
+    lines = [merge_accents(ln) for ln in lines if ln.chars]
+    return reading_order([ln for ln in lines if ln.chars], width), links
 
 
 def _strip(chars: list[Char]) -> list[Char]:
@@ -176,6 +281,94 @@ def _strip(chars: list[Char]) -> list[Char]:
     while chars and chars[0].text == " ":
         chars = chars[1:]
     return chars
+
+
+def merge_accents(line: Line) -> Line:
+    """Put a separately drawn accent ("Schölkopf" drawn as "Scholkopf ¨") onto the letter under it, NFC."""
+    chars = line.chars
+    if not any(c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f" for c in chars):
+        return line
+    out = [c for c in chars]
+    for acc in [c for c in chars if c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f"]:
+        if acc.text in "`^~" and acc.bottom < line.chars[0].base + 0.3 * acc.size:
+            continue  # a real backtick, caret or tilde on the baseline
+        centre = (acc.left + acc.right) / 2
+        under = [c for c in out if c is not acc and c.text.isalpha() and c.left - 0.5 <= centre <= c.right + 0.5]
+        if not under:
+            continue
+        mark = SPACING_ACCENTS.get(acc.text, acc.text)
+        under[0].text = unicodedata.normalize("NFC", under[0].text + mark)
+        out.remove(acc)
+    # drop a space left between the letters where the accent stood
+    cleaned = []
+    for k, c in enumerate(out):
+        if c.text == " " and cleaned and k + 1 < len(out) and out[k + 1].left - cleaned[-1].right < 0.15 * c.size:
+            continue
+        cleaned.append(c)
+    return Line(line.page, _strip(cleaned), line.page_height, line.page_width)
+
+
+def find_gutter(lines: list[Line], width: float) -> float | None:
+    """The x of the gap between two columns: the place in the middle of the page that the fewest lines
+    cross, with text on both sides; None on a one-column page."""
+    spans = [(ln.x0, ln.x1, len(ln.text)) for ln in lines]
+    best: list[float] = []
+    best_cross = None
+    for step in range(0, 31):
+        x = width * (0.35 + 0.01 * step)
+        cross = sum(1 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1)
+        if best_cross is None or cross < best_cross:
+            best, best_cross = [x], cross
+        elif cross == best_cross:
+            best.append(x)
+    if not best:
+        return None
+    x = best[len(best) // 2]
+    left = [n for x0, x1, n in spans if x1 <= x + 1 and n > 3]
+    right = [n for x0, x1, n in spans if x0 >= x - 1 and n > 3]
+    if len(left) < 5 or len(right) < 5 or sum(right) < 200 or sum(left) < 200 \
+            or best_cross > 0.3 * (len(left) + len(right)):
+        return None
+    return x
+
+
+def reading_order(lines: list[Line], width: float) -> list[Line]:
+    """Two-column pages read column by column between the lines that span both; others keep PDF order.
+    Pieces of one line split by a wide gap (a hanging label "1." and its text) are put back together."""
+    gutter = find_gutter(lines, width)
+    if gutter is None:
+        return _merge_same_baseline(lines)
+    for ln in lines:
+        ln.column = 0 if ln.x1 <= gutter + 1 else 1 if ln.x0 >= gutter - 1 else -1
+    # A line spanning both columns (title, abstract, a wide figure) cuts the page into bands.
+    ordered: list[Line] = []
+    band: list[Line] = []
+    for ln in sorted(lines, key=lambda ln: -ln.top):
+        if ln.column == -1 and len(ln.text) > 3:
+            ordered.extend(sorted(band, key=lambda l: (l.column, -round(l.base), l.x0)))
+            ordered.append(ln)
+            band = []
+        else:
+            band.append(ln)
+    ordered.extend(sorted(band, key=lambda l: (max(l.column, 0), -round(l.base), l.x0)))
+    return _merge_same_baseline(ordered)
+
+
+def _merge_same_baseline(lines: list[Line]) -> list[Line]:
+    out: list[Line] = []
+    for ln in lines:
+        prev = out[-1] if out else None
+        if prev is not None and prev.column == ln.column and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) \
+                and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, prev.size, 1) \
+                and re.fullmatch(r"\[?\d{1,3}[.\]]?|[IVX]{1,5}\.|[A-H]\.|\d{1,2}(\.\d{1,2})*\.?", prev.text.strip()):
+            last = prev.chars[-1]
+            merged = Line(prev.page, prev.chars + [Char(" ", last.right, last.bottom, last.right, last.top, last.size,
+                                                          last.page, -1, last.base, last.weight)] + ln.chars,
+                          prev.page_height, prev.page_width, prev.column)
+            out[-1] = merged
+            continue
+        out.append(ln)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -212,22 +405,39 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Layout: headings, paragraphs, the references section
 # ---------------------------------------------------------------------------
 
-REFERENCES_HEADING = re.compile(r"^(\d+\.?\s*)?(references|bibliography|literature cited|works cited|reference list)$", re.I)
+REFERENCES_HEADING = re.compile(r"^((\d+|[IVX]+|[A-Z])\.?\s*)?"
+                                r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
+                                r"works cited|reference list|notes and references)[.:]?$", re.I)
 ABSTRACT_HEADING = re.compile(r"^abstract[.:]?$", re.I)
-FIRST_SECTION = re.compile(r"^(introduction|background|motivation|overview)$", re.I)
-NUMBERED_HEADING = re.compile(r"^(\d+(\.\d+)*\.?|[IVX]+\.|[A-H]\.?)\s+[A-Z]")
+FIRST_SECTION = re.compile(r"^((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
+NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
 
 
-def is_heading(line: Line, body_size: float) -> bool:
-    """A short line set larger than the body text, or numbered like '2.1 Methods'."""
+def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
+    """A section title: a short line set larger than the body, or one at body size that is numbered,
+    bold or in capitals and does not run to the end of the column (acmart, revtex, IEEE, Word)."""
     text = line.text.strip()
     words = text.split()
-    if not words or len(words) > 14 or text.endswith((",", ";")):
+    if not words or len(words) > 14 or len(text) > 100 or text.endswith((",", ";")):
         return False
     if REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text):
         return True
-    larger = line.size >= body_size * 1.08
-    return larger and (NUMBERED_HEADING.match(text) is not None or len(words) <= 8) and not text.endswith(".")
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 3:
+        return False
+    numbered = NUMBERED_HEADING.match(text) is not None
+    ends_sentence = text.endswith(".") and not re.fullmatch(r"[\dIVX.]+", words[-1])
+    if line.size >= body_size * 1.12 and not ends_sentence and len(words) <= 12:
+        return True
+    width = line.x1 - line.x0
+    short = column_width <= 0 or width < 0.8 * column_width
+    caps = sum(c.isupper() for c in letters) >= 0.8 * len(letters) and len(letters) >= 4
+    emphasised = line.bold or caps or line.size >= body_size * 1.05
+    if line.size < body_size * (0.7 if caps else 0.92):  # IEEE's small capitals are smaller than the body
+        return False
+    if numbered and short and not ends_sentence and (emphasised or len(words) <= 6):
+        return not re.match(r"^\d+\.?\s+[A-Z][a-z]*\s+(et al|and)\b", text)
+    return emphasised and short and len(words) <= 8 and not ends_sentence and text[0].isupper()
 
 
 def _column_lefts(lines: list[Line]) -> list[float]:
@@ -246,22 +456,48 @@ def _is_indented(line: Line, lefts: list[float]) -> bool:
 # Hyphenation across lines
 # ---------------------------------------------------------------------------
 
-def join_lines(parts: list[list[Char]], vocabulary: set[str]) -> list[Char]:
+@lru_cache(maxsize=65536)
+def _zipf(word: str) -> float:
+    return zipf_frequency(word, "en")
+
+
+class Vocabulary:
+    """Decides whether a word broken at a line end by a hyphen is one word or a hyphenated compound:
+    the document's own usage first, then how common each reading is in English (``wordfreq``)."""
+
+    def __init__(self, text: str):
+        self.words = Counter(re.findall(r"[a-z][a-z\-]*[a-z]", text.lower()))
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.words
+
+    def keep_hyphen(self, head: str, tail: str) -> bool:
+        joined, compound = f"{head}{tail}".lower(), f"{head}-{tail}".lower()
+        if self.words.get(joined):
+            return False
+        if self.words.get(compound):
+            return True
+        if _zipf(joined) >= 1.0:
+            return False
+        # "board-level": two words that are words on their own, and no such word as "boardlevel"
+        return len(head) > 1 and len(tail) > 1 and _zipf(head.lower()) >= 2.0 and _zipf(tail.lower()) >= 2.0
+
+
+def join_lines(parts: list[list[Char]], vocabulary: Vocabulary) -> list[Char]:
     """Join the chars of consecutive lines with a space, or with nothing where a
-    word was hyphenated at the line end (decided by whether the document uses
-    the joined word or the hyphenated compound elsewhere)."""
+    word was hyphenated at the line end (``Vocabulary.keep_hyphen`` decides)."""
     out: list[Char] = []
     for part in parts:
         if not part:
             continue
         if out:
             last = out[-1]
-            if last.text in ("-", "\x02") and len(out) > 1 and out[-2].text.isalpha() and part[0].text.islower():
-                head = re.findall(r"[A-Za-z]+$", "".join(c.text for c in out[-30:-1]))
-                tail = re.findall(r"^[a-z]+", "".join(c.text for c in part[:30]))
-                head_w, tail_w = (head[0] if head else ""), (tail[0] if tail else "")
-                compound = f"{head_w}-{tail_w}".lower()
-                if compound in vocabulary and f"{head_w}{tail_w}".lower() not in vocabulary:
+            if last.text in ("-", "\x02", "\u2010") and len(out) > 1 and out[-2].text.isalpha() \
+                    and (part[0].text.islower() or (out[-2].text.isupper() and part[0].text.isupper()
+                                                    and part[1:2] and part[1].text.isupper())):
+                head = re.findall(r"[^\W\d_]+$", "".join(c.text for c in out[-30:-1]))
+                tail = re.findall(r"^[^\W\d_]+", "".join(c.text for c in part[:30]))
+                if head and tail and vocabulary.keep_hyphen(head[0], tail[0]):
                     last.text = "-"
                 else:
                     out.pop()
@@ -269,7 +505,7 @@ def join_lines(parts: list[list[Char]], vocabulary: set[str]) -> list[Char]:
                 continue
             if last.text == "\x02":
                 last.text = "-"
-            out.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, last.page))
+            out.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, last.page, -1, last.base))
         out.extend(part)
     if out and out[-1].text == "\x02":
         out[-1].text = "-"
@@ -293,7 +529,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     for m in re.finditer(r"[.?!]+\s+", text):
         word = re.findall(r"[\w\-.]+$", text[start:m.start()])
         if word and (INITIAL.match(word[0].split(".")[-1] or "X") or INITIAL.match(word[0].rstrip("."))):
-            continue
+            # Vancouver "Doe K. A title": an initial after a bare surname (no comma) ends the author list
+            vancouver = re.search(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$",
+                                  text[start:m.start()]) is not None \
+                and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5])
+            if not vancouver:
+                continue
         spans.append((start, m.start() + 1))
         start = m.end()
     if start < len(text):
@@ -320,40 +561,74 @@ def parse_reference(raw: str) -> dict:
     if m := ARXIV_RE.search(raw):
         fields["arxiv"] = (m.start(1), m.end(1))
     blocked = [fields[k] for k in ("doi", "arxiv") if k in fields]
+    # a year is never part of an arXiv id or DOI, nor the first or last page of a range ("pp. 1703–1710")
     years = [m for m in YEAR_RE.finditer(raw)
-             if not any(s <= m.start() < e for s, e in blocked) and m.start() >= offset]
+             if not any(s <= m.start() < e for s, e in blocked) and m.start() >= offset
+             and not re.match(r"\s?[–-]\s?\d", raw[m.end():m.end() + 3])
+             and not re.search(r"(?:pp?\.|pages|[–-])\s?$", raw[max(0, m.start() - 6):m.start()])]
     paren_year = next((m for m in years if raw[m.start() - 1:m.start()] == "("), None)
     if paren_year or years:
         y = paren_year or years[-1]
         fields["year"] = (y.start(1), y.end(1))
 
     body = raw[offset:]
-    parts = [(s + offset, e + offset) for s, e in _sentences(body)]
-    if not parts:
-        return fields
-    a_start, a_end = parts[0]
-    authors_text = raw[a_start:a_end]
-    if paren_year and a_start <= paren_year.start() < a_end:  # "Smith, J. (2020)."
-        a_end = paren_year.start() - 1
-        authors_text = raw[a_start:a_end]
-    fields["authors"] = _author_spans(authors_text.rstrip(". "), a_start)
-    quoted = re.search(r"[\"“]([^\"”]{8,})[\"”]", raw[a_end:])
-    if quoted:
-        fields["title"] = (a_end + quoted.start(1), a_end + quoted.end(1))
-        rest_start = a_end + quoted.end()
-    elif len(parts) > 1:
-        t_start, t_end = parts[1]
-        if raw[t_start:t_end].rstrip(".").isdigit():  # "(2020)." left alone
-            parts = parts[1:]
-            t_start, t_end = parts[1] if len(parts) > 1 else parts[0]
+    quoted = re.search(r"[\"“”]([^\"“”]{8,})[\"”“]", body)
+    colon = re.match(r"^([^:()\[\]]{3,250}?):\s+(?=[A-Z0-9“\"])", body)
+    lncs = colon if colon and _only_names(colon.group(1)) else None
+    surname_first = SURNAME_FIRST_LIST.match(body)
+    if quoted and len(body[:quoted.start()].strip(" ,.:")) > 1:
+        # IEEE: Authors, “Title,” Venue — the quotes delimit the title, the authors are what precedes it
+        a_start, a_end = offset, offset + len(body[:quoted.start()].rstrip(" ,.:"))
+        if inside := next((m for m in years if a_start < m.start() < a_end), None):
+            a_end = inside.start() - (1 if raw[inside.start() - 1:inside.start()] == "(" else 0)
+        title_end = offset + quoted.end(1)
+        while raw[title_end - 1] in ",.;: ":
+            title_end -= 1
+        fields["authors"] = _author_spans(raw[a_start:a_end], a_start)
+        fields["title"] = (offset + quoted.start(1), title_end)
+        rest_start = offset + quoted.end()
+    elif lncs:
+        # LNCS: "Authors: Title. In: Venue"
+        a_start, a_end = offset, offset + lncs.end(1)
+        fields["authors"] = _author_spans(raw[a_start:a_end], a_start)
+        t_start = offset + lncs.end()
+        t_parts = _sentences(raw[t_start:])
+        t_end = t_start + (t_parts[0][1] if t_parts else len(raw) - t_start)
         fields["title"] = (t_start, t_end - 1 if raw[t_end - 1] == "." else t_end)
         rest_start = t_end
     else:
-        return fields
+        parts = [(s + offset, e + offset) for s, e in _sentences(body)]
+        if not parts:
+            return fields
+        a_start, a_end = parts[0]
+        if surname_first and surname_first.end() < len(body) and offset + surname_first.end() < a_end:
+            # "AILAMAKI, A., DEWITT, D. J., AND SKOUNAKIS, M. Weaving relations…": the initials hid the full stop
+            a_end = offset + surname_first.end()
+            parts = [(a_start, a_end)] + [(s + a_end, e + a_end) for s, e in _sentences(raw[a_end:])]
+        # "Smith, J. (2020)." and "SMITH, J. AND DOE, K. 2004." (ACM): the year ends the authors
+        inside = next((m for m in years if a_start < m.start() < a_end and "year" in fields
+                       and m.start(1) == fields["year"][0]), None)
+        if inside is not None:
+            after = inside.end() + len(re.match(r"[a-z]?[).,:\s]*", raw[inside.end():]).group())
+            a_end = inside.start() - (1 if raw[inside.start() - 1:inside.start()] == "(" else 0)
+            parts = [(a_start, a_end)] + [(s + after, e + after) for s, e in _sentences(raw[after:])]
+        fields["authors"] = _author_spans(raw[a_start:a_end].rstrip(".,( "), a_start)
+        rest = [p for p in parts[1:] if not re.fullmatch(r"[\s(]*\d{4}[a-z]?[).,\s]*", raw[p[0]:p[1]])]
+        if not rest:
+            return fields
+        t_start, t_end = rest[0]
+        rest_start = t_end
+        candidate = raw[t_start:t_end].rstrip(".")
+        if _looks_like_title(candidate):
+            fields["title"] = (t_start, t_end - 1 if raw[t_end - 1] == "." else t_end)
+        else:
+            rest_start = t_start  # physics style: no title, the venue follows the authors
     venue_text = raw[rest_start:]
     m = re.match(r"\s*(?:In\s+)?", venue_text)
     v_start = rest_start + (m.end() if m else 0)
-    stop = re.search(r",\s*(?=\d|pages|pp\.|vol\.|volume)|\.\s|\.$|,\s*((?:1[6-9]|20)\d{2})", raw[v_start:])
+    stop = re.search(r",\s*(?=\d|pages|pp\.|vol\.|volume)|\.\s|\.$|;|,\s*((?:1[6-9]|20)\d{2})"
+                     r"|\s(?=(?:1[6-9]|20)\d{2}\b)",
+                     raw[v_start:])
     v_end = v_start + (stop.start() if stop else len(raw) - v_start)
     venue = raw[v_start:v_end].strip()
     if venue and not DOI_RE.match(venue) and not venue.lower().startswith("doi"):
@@ -371,6 +646,31 @@ def parse_reference(raw: str) -> dict:
     return fields
 
 
+SURNAME_FIRST_LIST = re.compile(
+    r"^(?:(?:[A-Z][\w'’\-]+(?:\s[A-Z][\w'’\-]+)?),\s+(?:[A-Z]\.[\s-]?)+"
+    r"(?:,\s*(?:and\s+|AND\s+|&\s+)?|\s+(?:and|AND|&)\s+|\s*$)?)+")
+NAME_WORDS = {"and", "van", "von", "der", "den", "de", "da", "di", "del", "la", "le", "et", "al", "al.", "jr", "jr."}
+
+
+def _only_names(text: str) -> bool:
+    """Is this an author list ("Büchler, A.O., Zimmermann, O. and Miksovic, C."), not a title?"""
+    words = re.findall(r"[^\s,;&]+", text)
+    return bool(words) and len(words) <= 60 and ("," in text or " and " in text or len(words) <= 3) \
+        and all(w[0].isupper() or w.lower() in NAME_WORDS for w in words)
+
+
+def _looks_like_title(text: str) -> bool:
+    """A title has words; a journal abbreviation with volume and page ("Phys. Rev. D 74 123507"), a URL or
+    a bare year does not."""
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    if len(words) < 3 or text.lower().startswith(("http", "www.", "doi")):
+        return False
+    if re.search(r"\b\d{1,4}\s+\d{1,6}\b|\[SPIRES\]", text):
+        return False
+    abbreviations = len(re.findall(r"\b[A-Z][a-z]{0,5}\.", text))
+    return abbreviations < 0.5 * len(words)
+
+
 def _author_spans(text: str, base: int) -> list[dict]:
     """Each author's (given, surname) spans; 'N. Taylor, K. Osei, and E. Lindqvist' or 'Taylor, N., Osei, K.'."""
     authors = []
@@ -382,7 +682,7 @@ def _author_spans(text: str, base: int) -> list[dict]:
                             "given": (base + m.start(2), base + m.end(2) - (1 if m.group(2).endswith(" ") else 0))})
         return authors
     # " and " separates names like a comma does; mask it so positions stay aligned with ``text``
-    masked = re.sub(r"\s+and\s+", lambda m: "," + " " * (len(m.group()) - 1), text)
+    masked = re.sub(r"\s+(?:and|AND|&)\s+", lambda m: "," + " " * (len(m.group()) - 1), text)
     for m in re.finditer(r"[^,;&]+", masked):
         chunk = text[m.start():m.end()]
         chunk_start = m.start() + len(chunk) - len(chunk.lstrip())
@@ -394,6 +694,13 @@ def _author_spans(text: str, base: int) -> list[dict]:
         words = chunk.replace("~", " ").split()
         if len(words) == 1:
             authors.append({"surname": (c_start, c_start + len(chunk))})
+            continue
+        if re.fullmatch(r"[A-Z]{1,3}\.?", words[-1]) and len(words) >= 2 and not re.fullmatch(r"[A-Z]\.", words[0]):
+            # Vancouver "van Stokkum IHM", "Eddy SR", "Jones K."
+            initials = words[-1]
+            i_off = chunk.rfind(initials)
+            authors.append({"surname": (c_start, c_start + len(chunk[:i_off].rstrip())),
+                            "given": (c_start + i_off, c_start + i_off + len(initials))})
             continue
         surname = words[-1]
         s_off = chunk.rfind(surname)
@@ -440,7 +747,11 @@ def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[
     found = []
     if by_label:
         for m in NUMERIC_MARKER.finditer(text):
-            idx = [by_label[n] for n in expand_numbers(m.group(1)) if n in by_label]
+            numbers = expand_numbers(m.group(1))
+            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
+            if not numbers or 0 in listed or len(set(listed)) < len(listed) or any(n not in by_label for n in numbers):
+                continue  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval: not citations
+            idx = [by_label[n] for n in numbers]
             if idx:
                 found.append((m.start(1), m.end(1), idx))
     if by_author_year:
@@ -504,7 +815,11 @@ def read_pdf(path: Path) -> Document:
     try:
         pages, links = [], {}
         for i in range(len(doc)):
-            lines, page_links = _page_lines(doc, i)
+            try:
+                lines, page_links = _page_lines(doc, i)
+            except pdfium.PdfiumError as exc:
+                raise ExtractionError(f"PDFium cannot read page {i + 1} ({exc}): the file is damaged; "
+                                      f"download it again or convert it with --backend grobid") from exc
             pages.append(lines)
             links[i] = page_links
     finally:
@@ -513,21 +828,77 @@ def read_pdf(path: Path) -> Document:
         raise ExtractionError("no text layer (a scanned PDF?)")
     pages = drop_page_furniture(pages)
     all_lines = [ln for lines in pages for ln in lines]
-    body_size = statistics.median([c.size for ln in all_lines for c in ln.chars if not c.text.isspace()] or [10])
+    # The body size is the commonest size before the bibliography (a long bibliography in small type
+    # would otherwise outvote the body).
+    last_refs = next((i for i in range(len(all_lines) - 1, -1, -1)
+                      if REFERENCES_HEADING.match(all_lines[i].text.strip())), len(all_lines))
+    before = all_lines[:last_refs] if last_refs > 0.3 * len(all_lines) else all_lines
+    sizes = Counter(round(c.size * 2) / 2 for ln in before for c in ln.chars if not c.text.isspace() and not c.sup)
+    body_size = sizes.most_common(1)[0][0] if sizes else 10.0
+    weights = Counter(c.weight for ln in all_lines for c in ln.chars if c.text.isalpha())
+    bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
+    for ln in all_lines:
+        ln.bold_from = bold_from
     lefts = {i: _column_lefts(lines) for i, lines in enumerate(pages)}
+    column_width = {}
+    for i, lines in enumerate(pages):
+        widths = sorted(ln.x1 - ln.x0 for ln in lines if abs(ln.size - body_size) < 0.6)
+        column_width[i] = widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
 
     first = [ln for ln in pages[0] if ln.text.strip()] if pages else []
     title = ""
     if first:
-        biggest = max(ln.size for ln in first[:8])
+        top_lines = first[:12]
+        biggest = max(ln.size for ln in top_lines)
         if biggest > body_size * 1.15:
-            title = " ".join(ln.text.strip() for ln in first[:8] if abs(ln.size - biggest) < 0.5)
+            title = " ".join(ln.text.strip() for ln in top_lines if abs(ln.size - biggest) < 0.5)
 
-    vocabulary = set(re.findall(r"[a-z][a-z\-]+[a-z]", " ".join(ln.text.lower() for ln in all_lines)))
-    sections: list[str] = []
-    paragraphs: list[Paragraph] = []
+    vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
+    headings = [is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
+    # The bibliography starts at the last "References" heading (a table of contents lists it too).
+    ref_start = next((i for i in range(len(all_lines) - 1, -1, -1)
+                      if headings[i] and REFERENCES_HEADING.match(all_lines[i].text.strip())), None)
+    if ref_start is None:
+        ref_start = find_unheaded_bibliography(all_lines)
+    paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
+    if not paragraphs:
+        # No section heading recognised: read everything between the title block and the bibliography.
+        paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary,
+                                     strict=False)
     ref_lines: list[Line] = []
-    mode = "front"
+    if ref_start is not None:
+        for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
+            ln = all_lines[i]
+            text = ln.text.strip()
+            if headings[i] and re.match(r"^(appendix|appendices|supplementary|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
+                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2:
+                break
+            ref_lines.append(ln)
+
+    references = split_references(ref_lines, links, vocabulary)
+    return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
+                    links=links, n_pages=len(pages))
+
+
+def find_unheaded_bibliography(lines: list[Line]) -> int | None:
+    """Where a bibliography without a heading starts: the last line labelled [1] or 1. followed by [2] or 2."""
+    for i in range(len(lines) - 1, len(lines) // 3, -1):
+        m = re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text)
+        if not m:
+            continue
+        nxt = "[2]" if m.group(1) == "[1]" else "2."
+        if any(ln.text.lstrip().startswith(nxt) for ln in lines[i + 1:i + 12]):
+            return i
+    return None
+
+
+def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
+          lefts: dict[int, list[float]], vocabulary: Vocabulary, strict: bool) -> tuple[list[Paragraph], list[str]]:
+    """Paragraphs and section titles of the body. ``strict``: the body starts at its first real section
+    heading; otherwise at the first body-size line after the title block."""
+    sections: list[str] = [] if strict else ["Body"]
+    paragraphs: list[Paragraph] = []
+    mode = "front" if strict else "body"
     current: list[list[Char]] = []
     prev: Line | None = None
 
@@ -539,26 +910,19 @@ def read_pdf(path: Path) -> Document:
                 paragraphs.append(Paragraph(len(sections) - 1, chars))
         current = []
 
-    for ln in all_lines:
+    end = ref_start if ref_start is not None else len(all_lines)
+    for i in range(end):
+        ln = all_lines[i]
         text = ln.text.strip()
-        if mode == "refs":
-            if is_heading(ln, body_size) and re.match(r"^(appendix|[A-Z]\.?\s+[A-Z])", text, re.I) and \
-                    not LABEL_RE.match(text):
-                mode = "after"
-            else:
-                ref_lines.append(ln)
+        if not strict and ln.page == 0 and title and text in title:
             continue
-        if mode == "after":
-            continue
-        if is_heading(ln, body_size) and (not title or text not in title):
-            if mode == "front" and not (NUMBERED_HEADING.match(text) or REFERENCES_HEADING.match(text)
-                                        or ABSTRACT_HEADING.match(text) or FIRST_SECTION.match(text)):
+        if headings[i] and (not title or text not in title):
+            if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
+                                                   or FIRST_SECTION.match(text)):
                 continue  # author names, affiliations: larger than body text, but not sections
             flush()
-            if REFERENCES_HEADING.match(text):
-                mode = "refs"
-            elif ABSTRACT_HEADING.match(text):
-                mode = "abstract"
+            if ABSTRACT_HEADING.match(text):
+                mode = "abstract" if strict else mode
             else:
                 mode = "body"
                 sections.append(re.sub(r"^(\d+(\.\d+)*\.?|[IVX]+\.)\s+", "", text))
@@ -566,45 +930,50 @@ def read_pdf(path: Path) -> Document:
             continue
         if mode != "body":
             continue
-        gap = prev is not None and (prev.page != ln.page or prev.bottom - ln.top > 1.2 * ln.size + 2) \
-            and prev.page == ln.page and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
+        if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
+            continue  # footnotes, captions, figure labels: smaller than the body
+        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > 1.65 * ln.size + 1 \
+            and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
         if current and (_is_indented(ln, lefts[ln.page]) or gap):
             flush()
         current.append(list(ln.chars))
         prev = ln
     flush()
-
-    references = split_references(ref_lines, links, vocabulary)
-    return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
-                    links=links, n_pages=len(pages))
+    return paragraphs, sections
 
 
-def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary: set[str]) -> list[Reference]:
+def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary: Vocabulary) -> list[Reference]:
     """Split the reference section into entries: at link targets when the PDF has
     them, else at printed labels, else at hanging indents."""
     if not lines:
         return []
-    targets = {(ln.target_page, round(ln.target_y, 1)) for page_links in links.values() for ln in page_links
-               if ln.target_y is not None}
+    targets = {(ln.target_page, round(ln.target_y, 1), None if ln.target_x is None else round(ln.target_x, 1))
+               for page_links in links.values() for ln in page_links if ln.target_y is not None}
     starts: set[int] = set()
     if targets:
-        for page, y in targets:
-            # The destination sits at (or just above) the first line of its entry.
-            candidates = [i for i, ln in enumerate(lines) if ln.page == page and ln.bottom <= y + 2]
+        for page, y, x in targets:
+            # The destination sits at (or just above) the first line of its entry, in the column of its x.
+            candidates = [i for i, ln in enumerate(lines) if ln.page == page and ln.top <= y + 2
+                          and y - ln.top < 3 * ln.size + 4]
+            in_column = [i for i in candidates if x is not None and lines[i].x0 - 40 <= x <= lines[i].x1]
+            candidates = in_column or candidates
             if candidates:
-                starts.add(min(candidates, key=lambda i: y - lines[i].top if lines[i].top <= y + 2 else 1e9))
+                starts.add(min(candidates, key=lambda i: y - lines[i].top))
     labelled = [i for i, ln in enumerate(lines) if LABEL_RE.match(ln.text)]
     if len(labelled) >= max(2, len(starts)):
         starts = set(labelled)
-    if not starts:
-        lefts_by_page: dict[int, float] = {}
-        for ln in lines:
-            lefts_by_page[ln.page] = min(lefts_by_page.get(ln.page, 1e9), ln.x0)
-        starts = {i for i, ln in enumerate(lines) if abs(ln.x0 - lefts_by_page[ln.page]) < 2}
-        # in a two-column layout the right column has its own left edge
+    else:
+        # Hanging indents, column by column: an entry starts at the column's left edge, its other lines are
+        # indented. Added to the link destinations, which mark only the entries that are cited.
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, ln in enumerate(lines):
-            if i and (ln.page != lines[i - 1].page or ln.top > lines[i - 1].top + 5) and ln.x0 > ln.page_width / 2:
-                starts.add(i)
+            groups.setdefault((ln.page, max(ln.column, 0)), []).append(i)
+        for members in groups.values():
+            edge = min(lines[i].x0 for i in members)
+            if any(3 < lines[i].x0 - edge < 40 for i in members):
+                starts.update(i for i in members if lines[i].x0 - edge <= 3)
+            elif not starts:
+                starts.update(members)  # no indents, no links: one entry a line is the best guess left
     starts.add(0)
     order = sorted(starts)
     refs = []
@@ -614,7 +983,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         raw = normalise("".join(c.text for c in chars)).strip()
         if not raw:
             continue
-        ref = Reference(raw=raw, page=lines[s].page, top=lines[s].top)
+        ref = Reference(raw=raw, page=lines[s].page, top=lines[s].top, left=lines[s].x0,
+                        right=max(ln.x1 for ln in lines[s:e]))
         ref.fields = parse_reference(raw)
         if "label" in ref.fields:
             ref.label = raw[slice(*ref.fields["label"])]
@@ -641,7 +1011,12 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
         for k, ln in enumerate(page_links):
             if ln.target_y is None:
                 continue
-            same_page = [i for i, r in enumerate(refs) if r.page == ln.target_page and r.top <= ln.target_y + 3]
+            x = ln.target_x
+            same_page = [i for i, r in enumerate(refs) if r.page == ln.target_page and r.top <= ln.target_y + 3
+                         and ln.target_y - r.top < 40]
+            # the destination's x names the column (it may sit in the margin just left of it)
+            in_column = [i for i in same_page if x is not None and refs[i].left - 40 <= x <= refs[i].right]
+            same_page = in_column or same_page
             if same_page:
                 result[(page, k)] = min(same_page, key=lambda i: ln.target_y - refs[i].top)
     return result
@@ -684,6 +1059,55 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
             keys = list(dict.fromkeys(extra or keys))
         out.append((text, keys))
     return out
+
+
+def labels_of(refs: list[Reference]) -> dict[int, int]:
+    """Printed number -> reference index, for bibliographies numbered [1], 1. or 1."""
+    by_label = {}
+    for i, ref in enumerate(refs):
+        digits = re.sub(r"\D", "", ref.label)
+        if digits:
+            by_label.setdefault(int(digits), i)
+    return by_label
+
+
+SUPERSCRIPT_MARKER = re.compile(r"\d{1,3}(?:\s?[,–—-]\s?\d{1,3}|\s\d{1,3}|(?<=\d)e\d{1,3})*")
+
+
+def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]) -> list[tuple[str, list[int]]]:
+    """A paragraph without citation links as (text, reference indices) runs: superscript numbers
+    (``shown before.1,3``) by the references' labels, then bracketed and author-year markers by pattern."""
+    pieces: list[tuple[str, bool]] = []
+    chars = par.chars
+    for k, ch in enumerate(chars):
+        sup = ch.sup and (not ch.text.isspace() or (pieces and pieces[-1][1]))
+        if sup and (not pieces or pieces[-1][1] is False) and (k == 0 or chars[k - 1].text.isspace()):
+            sup = False  # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation
+        if pieces and pieces[-1][1] == sup:
+            pieces[-1] = (pieces[-1][0] + ch.text, sup)
+        else:
+            pieces.append((ch.text, sup))
+    runs: list[tuple[str, list[int]]] = []
+    for n, (text, sup) in enumerate(pieces):
+        glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
+        text = normalise(text)  # "¹H", "10³m": not a citation
+        if sup and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
+            # Elsevier's fonts map the en dash of "1–3" to "e"
+            spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
+            numbers = expand_numbers(spec)
+            if numbers and all(n in by_label for n in numbers):
+                runs.append((text, list(dict.fromkeys(by_label[n] for n in numbers))))
+                continue
+        if sup:
+            runs.append((text, []))
+            continue
+        pos = 0
+        for s, e, idx in find_markers(text, refs):
+            runs.append((text[pos:s], []))
+            runs.append((text[s:e], idx))
+            pos = e
+        runs.append((text[pos:], []))
+    return [(t, k) for t, k in runs if t]
 
 
 def _move_brackets(runs: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
@@ -770,6 +1194,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     targets = link_target_index(doc) if use_links else {}
     linked_pdf = bool(targets)
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
+    by_label = labels_of(doc.references)
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
@@ -788,15 +1213,17 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                 else:
                     _add_text(p, text)
         else:
-            text = normalise("".join(c.text for c in par.chars))
-            pos = 0
-            for s, e, idx in find_markers(text, doc.references):
-                _add_text(p, text[pos:s])
-                x = etree.SubElement(p, "xref", {"ref-type": "bibr", "rid": " ".join(f"ref{k + 1}" for k in idx)})
-                x.text = text[s:e]
-                stats["n_citations"] += 1
-                pos = e
-            _add_text(p, text[pos:])
+            for text, idx in pattern_runs(par, doc.references, by_label):
+                if idx:
+                    lead, core, trail = re.match(r"^(\s*)(.*?)(\s*)$", text, re.S).groups()
+                    _add_text(p, lead)
+                    x = etree.SubElement(p, "xref", {"ref-type": "bibr",
+                                                     "rid": " ".join(f"ref{k + 1}" for k in idx)})
+                    x.text = core
+                    x.tail = trail or None
+                    stats["n_citations"] += 1
+                else:
+                    _add_text(p, text)
     back = etree.SubElement(article, "back")
     ref_list = etree.SubElement(back, "ref-list")
     for n, ref in enumerate(doc.references):
@@ -810,6 +1237,10 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
 def convert(path: Path) -> tuple[bytes, dict]:
     """PDF file -> (JATS bytes, stats). Raises ExtractionError for PDFs that cannot be read."""
     doc = read_pdf(path)
-    xml, stats = to_jats(doc)
+    try:
+        xml, stats = to_jats(doc)
+    except ValueError as exc:  # lxml refuses a string: a character the sanitising missed
+        raise ExtractionError(f"text the XML writer refuses ({exc}); please report this PDF — "
+                              f"--backend grobid or cermine can convert it meanwhile") from exc
     stats["n_pages"] = doc.n_pages
     return xml, stats

@@ -1,0 +1,173 @@
+"""Stage 03's built-in backend on what real producers write (issue 12): each test builds a small PDF the way
+Distiller, Word, ACM or arXiv lay it out, and checks one class of problem seen on real papers."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from lxml import etree
+
+from helpers import REPO, load_stage
+
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+import raw_pdf  # noqa: E402
+
+builtin = load_stage("03").builtin_backend
+BODY = "This paragraph is ordinary body text of a paper and it goes on for a while"
+
+
+def xml_of(tmp_path: Path, pages: list[raw_pdf.Page]) -> etree._Element:
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", pages)
+    xml, _ = builtin.convert(pdf)
+    return etree.fromstring(xml)
+
+
+def cited(root: etree._Element) -> list[tuple[str, str]]:
+    """(marker text, raw text of the first reference it names) for every linked marker in the body."""
+    refs = {r.get("id"): "".join(r.itertext()).strip() for r in root.iter("ref")}
+    return [(x.text, refs[x.get("rid").split()[0]]) for x in root.iter("xref")]
+
+
+def numbered_paper(body_lines: list[str], references: list[str], then=None, **kw) -> raw_pdf.Page:
+    """One page: title, "1 Introduction", body lines, then ``then(page)`` (drawn before the bibliography in
+    content order, as a footnote or a stamp would be), then "References" and its entries."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18, **kw)
+    page.text(72, 700, "1 Introduction", size=12, font="F2", **kw)
+    y = 680
+    for line in body_lines:
+        page.text(72, y, line, **kw)
+        y -= 12
+    if then is not None:
+        then(page)
+    page.text(72, y - 20, "References", size=12, font="F2", **kw)
+    y -= 40
+    for ref in references:
+        page.text(72, y, ref, **kw)
+        y -= 12
+    return page
+
+
+def test_surrogate_pairs_are_combined_and_control_codes_dropped():
+    assert builtin.clean_code(0xD835, 0xDF07) == ("\U0001d707", 2)  # mathematical italic mu, as acmart writes it
+    assert builtin.clean_code(0xD835, 0x41)[0] == ""  # a lone high surrogate
+    assert builtin.clean_code(0x0F, 0)[0] == "" and builtin.clean_code(0x00, 0)[0] == ""  # unmapped TeX glyphs
+    assert builtin.clean_code(0xE001, 0)[0] == ""  # private use: a glyph without a Unicode meaning
+    assert builtin.clean_code(0x02, 0)[0] == "\x02"  # PDFium's own line-end hyphen mark, resolved later
+
+
+def test_font_size_carried_by_the_text_matrix_finds_headings_and_keeps_words_whole(tmp_path):
+    # Distiller: "/F1 1 Tf 10 0 0 10 x y Tm" — FPDFText_GetFontSize says 1.0 for every glyph
+    page = numbered_paper([f"{BODY}; recognising it is the subject of prior work [1].", f"{BODY} again."],
+                          ["[1] A. Author. Recognising glyphs in typeset pages. Journal of Tests, 2019."],
+                          via_matrix=True)
+    root = xml_of(tmp_path, [page])
+    assert [t.text for t in root.iter("title") if t.getparent().tag == "sec"] == ["Introduction"]
+    body = "".join(root.find("body").itertext())
+    assert "recognising it is the subject" in body  # letters with descenders stay on their line
+    assert cited(root) == [("1", "[1] A. Author. Recognising glyphs in typeset pages. Journal of Tests, 2019.")]
+
+
+def test_numbered_capitals_heading_at_body_size_starts_a_section(tmp_path):
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 INTRODUCTION", size=10)  # acmart: body size, capitals, numbered
+    page.text(72, 685, f"{BODY} as shown before [1].")
+    page.text(72, 660, "2 RELATED WORK", size=10)
+    page.text(72, 645, f"{BODY} and then some more.")
+    page.text(72, 620, "REFERENCES", size=10)
+    page.text(72, 605, "[1] B. Writer. A study of headings. Proceedings of Layout, 2018.")
+    root = xml_of(tmp_path, [page])
+    assert [t.text for t in root.iter("title") if t.getparent().tag == "sec"] == ["INTRODUCTION", "RELATED WORK"]
+    assert len(cited(root)) == 1
+
+
+def test_arxiv_side_stamp_is_not_text(tmp_path):
+    def stamp(page):
+        page.text(30, 300, "arXiv:2501.01234v1 [cs.CL] 3 Jan 2025", size=20, font="F3", rotated=True)
+
+    root = xml_of(tmp_path, [numbered_paper([f"{BODY} as before [1]."],
+                                            ["[1] C. Person. Stamps in margins. Journal, 2017."], then=stamp)])
+    assert [t.text for t in root.iter("title") if t.getparent().tag == "sec"] == ["Introduction"]
+    body = "".join(root.find("body").itertext())
+    assert "2501" not in body and "arXiv" not in body
+
+
+def test_two_column_bibliography_links_by_the_destination_column(tmp_path):
+    """Author-year entries side by side at the same height: only the destination's x tells them apart."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "A Paper Title Set Large", size=18)
+    body.text(72, 700, "1 Introduction", size=12, font="F2")
+    body.text(72, 680, "Devlin et al. (2019) trained sentence encoders on a lot of text.")
+    body.link((72, 677, 160, 690), page=1, x=310, y=712)  # right column
+    body.text(72, 665, "Kiros et al. (2015) came first with skip vectors trained on books.")
+    body.link((72, 662, 155, 675), page=1, x=64, y=712)  # left column, the destination in the margin
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    left = ["Kiros, R., Zhu, Y. (2015).", "    Skip-thought vectors.", "    In Advances in NIPS.",
+            "Lee, K., Park, J. (2016).", "    A left column entry.", "    In Journal of Tests."]
+    right = ["Devlin, J., Chang, M. (2019).", "    BERT: pre-training of deep", "    bidirectional transformers.",
+             "Zhang, L., Wu, Q. (2018).", "    A right column entry.", "    In Journal of Tests."]
+    for k, (a, b) in enumerate(zip(left, right)):
+        refs.text(72 + (8 if a.startswith(" ") else 0), 700 - 12 * k, a.strip(), size=9)
+        # the right column sits 2 pt higher: a destination's height alone would pick the wrong column
+        refs.text(320 + (8 if b.startswith(" ") else 0), 702 - 12 * k, b.strip(), size=9)
+    for k in range(8):  # enough left-column text for the page to read as two columns
+        refs.text(72, 600 - 12 * k, f"Author{k}, A. ({2000 + k}). Filler entry number {k}.", size=9)
+        refs.text(320, 600 - 12 * k, f"Writer{k}, B. ({2010 + k}). Another filler entry {k}.", size=9)
+    root = xml_of(tmp_path, [body, refs])
+    # each marker reaches its own entry, split from its neighbour across the gutter and from the next entry
+    assert {marker.split()[0]: ref for marker, ref in cited(root)} == {
+        "Devlin": "Devlin, J., Chang, M. (2019). BERT: pre-training of deep bidirectional transformers.",
+        "Kiros": "Kiros, R., Zhu, Y. (2015). Skip-thought vectors. In Advances in NIPS."}
+
+
+def test_links_to_figures_are_not_citations(tmp_path):
+    page = numbered_paper([f"{BODY} and it goes on.", "Figure 1 shows the results of the method.",
+                           "[1] says so too, in other words."],
+                          ["[1] D. Maker. Figures are not papers. Journal, 2016."])
+    # "Figure 1" (line 2) points at the figure, high on the page; "[1]" (line 3) at the first entry
+    page.link((72, 665, 108, 678), page=0, x=72, y=725)
+    page.link((72, 653, 86, 666), page=0, x=72, y=616)
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("1", "ref1")]
+
+
+def test_vector_in_brackets_is_not_a_citation(tmp_path):
+    page = numbered_paper([f"{BODY} with the mask [1, 1, 1, 0] and the method of [2].", f"{BODY} [1, 2] too."],
+                          ["[1] E. First. One. Journal, 2015.", "[2] F. Second. Two. Journal, 2014."])
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in cited(root)] == ["2", "1, 2"]
+
+
+def test_line_end_hyphen_kept_for_compounds_and_dropped_inside_words(tmp_path):
+    vocabulary = builtin.Vocabulary("a paper about chips")
+    assert vocabulary.keep_hyphen("board", "level")  # "boardlevel" is not a word
+    assert not vocabulary.keep_hyphen("recog", "nition")
+    assert builtin.Vocabulary("the sub-network and the subnetwork").keep_hyphen("sub", "network") is False
+    page = numbered_paper(["We measured the board-", "level power and the recog-",
+                           "nition rate as reported in [1]."], ["[1] G. Third. Power. Journal, 2013."])
+    body = " ".join("".join(root_p.itertext()) for root_p in xml_of(tmp_path, [page]).iter("p"))
+    assert "board-level power" in body and "recognition rate" in body
+
+
+def test_accent_drawn_apart_is_put_on_its_letter(tmp_path):
+    # TeX draws "ö" as "o" plus a separate diaeresis glyph; PDFium returns them as two characters
+    page = numbered_paper([f"{BODY} after Scholkopf and Smola (2002) wrote about kernels."],
+                          ["Scholkopf, B. and Smola, A. (2002). Learning with kernels. MIT Press."])
+    page.text(300, 600, "Scholkopf", size=10)
+    page.text(300 + 10 * (667 + 500 + 556) / 1000 + 10 * (556 - 333) / 2000, 602, "\xa8", size=10)
+    lines, _ = builtin._page_lines(pdfium.PdfDocument(str(raw_pdf.write_pdf(tmp_path / "a.pdf", [page]))), 0)
+    assert [ln.text for ln in lines if ln.x0 >= 299] == ["Schölkopf"]
+
+
+def test_footnote_in_small_type_stays_out_of_the_paragraph(tmp_path):
+    def footnote(page):
+        page.text(72, 90, "1 This footnote is set small at the foot of the page and is not body text", size=7)
+
+    page = numbered_paper([f"{BODY} as shown before [1].", f"{BODY} and it ends here."],
+                          ["[1] H. Fourth. Notes at the foot. Journal, 2012."], then=footnote)
+    root = xml_of(tmp_path, [page])
+    body = " ".join("".join(p.itertext()) for p in root.find("body").iter("p"))
+    assert "footnote" not in body and "as shown before" in body
