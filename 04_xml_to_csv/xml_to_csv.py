@@ -11,6 +11,9 @@ is the sentence with every citation marker removed (rule in the README).
 """
 from __future__ import annotations
 
+import bisect
+import codecs
+import gzip
 import hashlib
 import json
 import re
@@ -19,6 +22,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +33,7 @@ from tqdm import tqdm  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARSER_VERSION = "3"  # bump when the output for the same XML changes, to invalidate the cache
+PARSER_VERSION = "4"  # bump when the output for the same XML changes, to invalidate the cache
 
 
 @dataclass
@@ -37,9 +41,15 @@ class Config:
     """Extract citing sentences and their references from JATS / TEI XML."""
 
     input_dir: Path = HERE.parent / "03_cermine_extract" / "output"
-    """Stage 03's output (*.cermxml, *.tei.xml)."""
+    """Stage 03's output (*.cermxml, *.tei.xml); with --input-format unarxive/s2orc a folder of *.jsonl[.gz] or one file."""
     output_dir: Path = HERE / "output"
     """Where the per-paper CSVs go."""
+    input_format: Literal["xml", "unarxive", "s2orc"] = "xml"
+    """xml: stage 03's JATS/TEI; unarxive / s2orc: a JSONL dump with cite spans and bibliography (skips stages 01-03)."""
+    max_file_mb: float = 25.0
+    """Skip (with a reason) an XML file or JSONL record larger than this; real papers are well under 5 MB."""
+    max_seconds_per_paper: float = 120.0
+    """Skip (with a reason) a paper still unfinished after this many seconds, so one file cannot block the rest."""
     include_captions: bool = False
     """Also take sentences from figure and table captions."""
     all_sentences: bool = False
@@ -124,44 +134,70 @@ class Paragraph:
     markers: list[Marker] = field(default_factory=list)
 
 
-def _append_text(par: Paragraph, text: str) -> None:
-    if par.markers and par.markers[-1].end == len(par.text):
-        text = re.sub(r"^\s+(?=[\]),;.])", "", text)  # "[<xref>1</xref>\n ]" -> "[1]", "2019 ;" -> "2019;"
-    if not par.text or par.text.endswith(" "):
-        text = text.lstrip()
-    par.text += text
+class ParagraphBuilder:
+    """Text and marker spans appended piece by piece in linear time (a growing ``str`` attribute
+    re-scanned at every marker made one long paragraph quadratic)."""
 
+    def __init__(self, section: str):
+        self.section, self.parts, self.length, self.markers = section, [], 0, []
 
-def _append_marker(par: Paragraph, text: str, keys: list[str]) -> None:
-    par.text = re.sub(r"(?<=[\[(])\s+$", "", par.text)  # "[\n <xref>" -> "["
-    if par.text and not par.text.endswith((" ", "[", "(")) and re.match(r"\w", text) and par.text[-1].isalnum():
-        par.text += " "
-    start = len(par.text)
-    par.text += text
-    par.markers.append(Marker(start, len(par.text), keys))
+    def _last_char(self) -> str:
+        for part in reversed(self.parts):
+            if part:
+                return part[-1]
+        return ""
+
+    def text(self, text: str) -> None:
+        if self.markers and self.markers[-1].end == self.length:
+            text = re.sub(r"^\s+(?=[\]),;.])", "", text)  # "[<xref>1</xref>\n ]" -> "[1]", "2019 ;" -> "2019;"
+        if not self.length or self._last_char() == " ":
+            text = text.lstrip()
+        if text:
+            self.parts.append(text)
+            self.length += len(text)
+
+    def marker(self, text: str, keys: list[str]) -> None:
+        # "[\n <xref>" -> "[": drop whitespace that follows an opening bracket
+        i = len(self.parts) - 1
+        while i >= 0 and not self.parts[i].strip():
+            i -= 1
+        if i >= 0:
+            stripped = self.parts[i].rstrip()
+            if stripped[-1:] in ("[", "(") and (stripped != self.parts[i] or i < len(self.parts) - 1):
+                self.length -= sum(len(x) for x in self.parts[i:]) - len(stripped)
+                self.parts[i:] = [stripped]
+        last = self._last_char()
+        if last and last not in " [(" and re.match(r"\w", text) and last.isalnum():
+            self.parts.append(" ")
+            self.length += 1
+        self.parts.append(text)
+        self.markers.append(Marker(self.length, self.length + len(text), keys))
+        self.length += len(text)
+
+    def build(self) -> Paragraph:
+        return Paragraph(self.section, "".join(self.parts).rstrip(), self.markers)
 
 
 def walk_paragraph(p: etree._Element, section: str, is_marker, keys_of, vocabulary: set[str],
                    skip) -> Paragraph:
     """Flatten one <p> into text and marker spans; ``is_marker(el)`` says which elements are citations."""
-    par = Paragraph(section)
+    par = ParagraphBuilder(section)
 
     def visit(el: etree._Element) -> None:
         if el.text:
-            _append_text(par, clean_text(el.text, vocabulary))
+            par.text(clean_text(el.text, vocabulary))
         for child in el:
             if not isinstance(child.tag, str) or skip(child):
                 pass
             elif is_marker(child):
-                _append_marker(par, squash(clean_text("".join(child.itertext()), vocabulary)), keys_of(child))
+                par.marker(squash(clean_text("".join(child.itertext()), vocabulary)), keys_of(child))
             else:
                 visit(child)
             if child.tail:
-                _append_text(par, clean_text(child.tail, vocabulary))
+                par.text(clean_text(child.tail, vocabulary))
 
     visit(p)
-    par.text = par.text.rstrip()
-    return par
+    return par.build()
 
 
 # ---------------------------------------------------------------------------
@@ -352,13 +388,34 @@ def tei_reference(bib: etree._Element, vocabulary: set[str]) -> dict:
             "venue": venue, "doi": doi, "arxiv_id": arxiv, "raw": raw}
 
 
-def read_paper(path: Path, config: Config) -> Paper:
+XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+LIBXML_NATIVE = {"utf-8", "utf8", "utf-16", "utf16"}
+
+
+def to_utf8(data: bytes) -> bytes:
+    """XML whose declaration names an encoding by a Python alias libxml2 does not know ("latin-1",
+    "iso_8859_15") is decoded here and handed on as UTF-8 with the declaration rewritten."""
+    m = XML_DECLARATION.match(data[:300])
+    if not m or m.group(1).decode().lower() in LIBXML_NATIVE:
+        return data
+    name = m.group(1).decode()
+    try:
+        text = data.decode(codecs.lookup(name).name)
+    except LookupError:
+        raise PaperError(f"unknown encoding {name!r} in the XML declaration") from None
+    except UnicodeDecodeError as exc:
+        raise PaperError(f"bytes that are not {name}: {exc}") from None
+    declaration = m.group(0).decode(name)
+    return (re.sub(r"""encoding\s*=\s*["'][^"']+["']""", 'encoding="UTF-8"', declaration)
+            + text[len(declaration):]).encode("utf-8")
+
+
+def read_paper(data: bytes, config: Config) -> Paper:
     """Parse one XML file safely (no entities, no network); raises PaperError with the reason."""
-    data = path.read_bytes()
     if not data.strip():
         raise PaperError("empty file")
     try:
-        root = etree.fromstring(data, SAFE_PARSER)
+        root = etree.fromstring(to_utf8(data), SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
         raise PaperError(f"malformed XML: {exc}") from exc
     if root is None:
@@ -371,16 +428,167 @@ def read_paper(path: Path, config: Config) -> Paper:
 
 
 # ---------------------------------------------------------------------------
+# unarXive and S2ORC JSONL: paragraphs with cite spans, bibliography entries
+# ---------------------------------------------------------------------------
+
+PLACEHOLDER = re.compile(r"\{\{(cite|formula|figure|table):([^{}]*)\}\}")
+
+
+def _json_paragraph(par: dict, section: str, render, cite_key) -> Paragraph:
+    """One paragraph of a JSON record as text + marker spans. Adjacent cite spans joined only by "," or
+    ";" are one marker. ``render(kind, ref_id)`` replaces an unarXive placeholder (a cite span's own
+    placeholders become "[n, m]"); S2ORC's printed markers are kept as they are ("[13, 15]")."""
+    text = par.get("text") or ""
+    spans = sorted((s for s in (par.get("cite_spans") or []) if isinstance(s, dict)
+                    and isinstance(s.get("start"), int) and isinstance(s.get("end"), int)),
+                   key=lambda s: s["start"])
+    builder = ParagraphBuilder(section)
+    pos, group_start, group = 0, 0, []  # group: the cite spans of one marker
+
+    def flush() -> None:
+        if not group:
+            return
+        pieces = [text[s["start"]:s["end"]] for s in group]
+        if all(PLACEHOLDER.fullmatch(piece) for piece in pieces):
+            marker = "[" + ", ".join(render("cite", PLACEHOLDER.fullmatch(x).group(2)) for x in pieces) + "]"
+        else:
+            marker = squash(text[group_start:group[-1]["end"]])
+        builder.marker(marker, list(dict.fromkeys(k for k in (cite_key(s.get("ref_id")) for s in group) if k)))
+        group.clear()
+
+    def plain(chunk: str) -> None:
+        chunk = PLACEHOLDER.sub(lambda m: render(m.group(1), m.group(2)), chunk)
+        if chunk.strip():
+            builder.text((" " if chunk[0].isspace() else "") + squash(chunk) + (" " if chunk[-1].isspace() else ""))
+        elif chunk:
+            builder.text(" ")
+
+    for span in spans:
+        start, end = span["start"], span["end"]
+        if start < pos or end > len(text) or end <= start:
+            continue
+        if group and not re.fullmatch(r"\s*[,;]?\s*", text[pos:start]):
+            flush()
+        if not group:
+            plain(text[pos:start])
+            group_start = start
+        group.append(span)
+        pos = end
+    flush()
+    plain(text[pos:])
+    return builder.build()
+
+
+def read_unarxive(record: dict, config: Config) -> Paper:
+    """An unarXive record: ``{{cite:id}}`` placeholders become numbered markers "[n]" (n: the entry's
+    place in the bibliography), formulas "[formula]"; figure and table floats are dropped."""
+    bib = record.get("bib_entries") or {}
+    if not isinstance(bib, dict):
+        raise PaperError("bib_entries is not an object")
+    number = {key: str(i) for i, key in enumerate(bib, start=1)}
+    paper = Paper([], [json_reference(key, entry) for key, entry in bib.items()])
+
+    def render(kind: str, ref_id: str) -> str:
+        if kind == "cite":
+            return number.get(ref_id, "?")
+        return "[formula]" if kind == "formula" else " "
+
+    def cite_key(ref_id) -> str:
+        if ref_id not in bib:
+            paper.dangling.append(str(ref_id))
+            return ""
+        return ref_id
+
+    for par in _body(record):
+        paper.paragraphs.append(_json_paragraph(par, str(par.get("section") or ""), render, cite_key))
+    return paper
+
+
+def read_s2orc(record: dict, config: Config) -> Paper:
+    """An S2ORC ``pdf_parses`` record (or doc2json output): printed markers with ``cite_spans``;
+    a span whose ``ref_id`` is null counts as an unresolved marker."""
+    bib = record.get("bib_entries") or {}
+    if not isinstance(bib, dict):
+        raise PaperError("bib_entries is not an object")
+    paper = Paper([], [json_reference(key, entry) for key, entry in bib.items()])
+
+    def cite_key(ref_id) -> str:
+        if ref_id is None:
+            paper.unresolved_markers += 1
+            return ""
+        if ref_id not in bib:
+            paper.dangling.append(str(ref_id))
+            return ""
+        return ref_id
+
+    for par in _body(record):
+        paper.paragraphs.append(_json_paragraph(par, str(par.get("section") or ""), lambda k, r: "", cite_key))
+    return paper
+
+
+def _body(record: dict) -> list[dict]:
+    body = record.get("body_text")
+    if body is None and isinstance(record.get("pdf_parse"), dict):  # S2ORC's newer nesting
+        body = record["pdf_parse"].get("body_text")
+    if not isinstance(body, list):
+        raise PaperError("no body_text list in the record")
+    return [p for p in body if isinstance(p, dict)]
+
+
+def json_reference(key: str, entry: dict) -> dict:
+    """One bibliography entry of either dump as a references.csv row; the ids it carries (DOI, arXiv)
+    are kept for stage 06 to confirm."""
+    entry = entry if isinstance(entry, dict) else {}
+    raw = squash(str(entry.get("bib_entry_raw") or entry.get("raw_text") or ""))
+    ids = entry.get("ids") if isinstance(entry.get("ids"), dict) else {}
+    other = entry.get("other_ids") if isinstance(entry.get("other_ids"), dict) else {}
+
+    def first(value) -> str:
+        if isinstance(value, list):
+            value = next((v for v in value if v), "")
+        return str(value or "").strip()
+
+    doi = normalise_doi(first(ids.get("doi")) or first(other.get("DOI")) or raw)
+    arxiv = first(ids.get("arxiv_id")) or first(other.get("arXiv")) or first(entry.get("contained_arXiv_ids"))
+    if not arxiv and (m := ARXIV_RE.search(raw)):
+        arxiv = m.group(1)
+    authors = []
+    for a in entry.get("authors") or []:
+        if isinstance(a, dict):
+            given = " ".join([a.get("first") or ""] + list(a.get("middle") or [])).strip()
+            last = (a.get("last") or "").strip()
+            if last or given:
+                authors.append(f"{last}, {given}".strip(", "))
+    title = squash(str(entry.get("title") or ""))
+    year = str(entry.get("year") or "")
+    year = next(iter(YEAR_RE.findall(year)), "") or next(iter(YEAR_RE.findall(raw)), "")
+    if not raw:
+        raw = ". ".join(x for x in ("; ".join(authors), title, squash(str(entry.get("venue") or "")), year) if x)
+    return {"ref_key": str(key), "title": title, "year": year, "authors": pu.join_list(authors),
+            "venue": squash(str(entry.get("venue") or "")), "doi": doi,
+            "arxiv_id": re.sub(r"^arxiv:\s*", "", arxiv, flags=re.I), "raw": raw}
+
+
+JSON_READERS = {"unarxive": read_unarxive, "s2orc": read_s2orc}
+
+
+# ---------------------------------------------------------------------------
 # Sentences
 # ---------------------------------------------------------------------------
 
+# "Eq. 3", "eq. (3)", "Refs. 4-6": syntok knows most abbreviations, not all of science's, in either case
 ABBREVIATION_END = re.compile(
-    r"\b(?:Eqs?|Figs?|Sec|Secs|Ref|Refs|Tab|Tabs|Tbl|No|Nos|approx|cf|resp|vs|al|ca|Ch|Vol|pp|Suppl|Dr|Prof|"
-    r"Inc|Ltd|Co|[A-Z]|i\.e|e\.g)\.\s*$")
+    r"(?:\b(?i:Eqs?|Eqns?|Figs?|Sec|Secs|Sect|Refs?|Tab|Tabs|Tbl|No|Nos|approx|cf|resp|vs|al|ca|Ch|Chap|Vol|pp|"
+    r"Suppl|Dr|Prof|Inc|Ltd|Co|Thm|Lem|Prop|Def|Cor|App|i\.e|e\.g)|\b[A-Z])\.\s*$")
+MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
+
+
+def _bracket_balance(text: str) -> tuple[int, int]:
+    return text.count("(") - text.count(")"), text.count("[") - text.count("]")
 
 
 def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
-    """Sentence spans of a paragraph: syntok, then citation-aware fixes."""
+    """Sentence spans of a paragraph: syntok, then citation-aware fixes. Linear in the paragraph's length."""
     text = par.text
     spans: list[list[int]] = []
     for paragraph in syntok_segmenter.analyze(text):
@@ -390,31 +598,48 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             spans.append([start, last.offset + len(last.value)])
     if not spans:
         return []
-    # 1. A boundary inside a marker or inside open brackets is no boundary ("(Smith et al.,\n2020)").
+    starts = [m.start for m in par.markers]
+    marker_at = {m.start: m for m in par.markers}
+
+    def inside_marker(pos: int) -> bool:
+        i = bisect.bisect_right(starts, pos) - 1
+        return i >= 0 and par.markers[i].start < pos < par.markers[i].end
+
+    # 1. A boundary inside a marker or inside open brackets is no boundary ("(Smith et al.,\n2020)"),
+    #    nor one after an abbreviation when the next "sentence" starts in lower case or with a digit.
     fixed = [spans[0]]
+    balance = _bracket_balance(text[spans[0][0]:spans[0][1]])
     for start, end in spans[1:]:
         prev = fixed[-1]
-        inside_marker = any(m.start < start < m.end for m in par.markers)
-        chunk = text[prev[0]:prev[1]]
-        unbalanced = chunk.count("(") > chunk.count(")") or chunk.count("[") > chunk.count("]")
-        # syntok knows most abbreviations, not all of science's ("Eq. 3"); a "sentence"
-        # that starts in lower case or with a digit right after one is no sentence
-        abbreviation = ABBREVIATION_END.search(chunk) and re.match(r"\s*[a-z0-9(]", text[start:end])
-        if inside_marker or unbalanced or abbreviation:
+        unbalanced = (balance[0] > 0 or balance[1] > 0) and prev[1] - prev[0] < MAX_GLUE
+        abbreviation = ABBREVIATION_END.search(text[max(prev[0], prev[1] - 12):prev[1]]) and \
+            re.match(r"\s*[a-z0-9(\[]", text[start:end])
+        if inside_marker(start) or unbalanced or abbreviation:
+            gap = _bracket_balance(text[prev[1]:end])
+            balance = (balance[0] + gap[0], balance[1] + gap[1])
             prev[1] = end
         else:
             fixed.append([start, end])
-    # 2. A marker opening a sentence closes the previous one: "... nations. [1] Next" / "... al. [2]. Next".
+            balance = _bracket_balance(text[start:end])
+    # 2. Boundaries syntok misses next to citations: "case.[73] Additionally", "(see Sec. 2). Next", "etc. Next".
+    fixed = [piece for s, e in fixed for piece in _missed_boundaries(text, s, e, marker_at)]
+    # 3. A marker opening a sentence closes the previous one: "... nations. [1] Next" / "... al. [2]. Next".
     for i in range(1, len(fixed)):
         start, end = fixed[i]
-        m = re.match(r"\s*[\[(]?\s*", text[start:end])
-        first = next((mk for mk in par.markers if mk.start == start + m.end()), None)
+        m = re.match(r"\s*", text[start:end])
+        first = marker_at.get(start + m.end())
+        if first is None:
+            m = re.match(r"\s*[\[(]?\s*", text[start:end])
+            first = marker_at.get(start + m.end())
         if first is None:
             continue
         marker_text = text[first.start:first.end]
         bracketed = bool(m.group().strip()) or marker_text[:1] in "[(" or not re.search(r"[A-Za-z]{2}", marker_text)
         if not bracketed:
             continue  # "Lind and Haraldson (2018) describe ...": a textual citation is the new sentence's subject
+        if not re.match(r"[\])]?[.;,]?\s*$", text[first.end:end]) and re.match(r"[\])]?[,;]?\s+[a-z]",
+                                                                               text[first.end:end]):
+            continue  # "[7] applies to ...": the marker is this sentence's subject
         tail = re.match(r"[\])]?[.;,]?\s*", text[first.end:end])
         cut = first.end + tail.end()
         fixed[i - 1][1] = cut if text[cut - 1:cut] != " " else cut - 1
@@ -422,48 +647,166 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
     return [(s, e) for s, e in fixed if text[s:e].strip()]
 
 
-FILLER = r"(?:see(?:\s+also)?|e\.g\.,?|cf\.|also|for\s+example|for\s+a\s+review|and|or|,|;|\s)*"
+def _missed_boundaries(text: str, start: int, end: int, marker_at: dict[int, Marker]) -> list[list[int]]:
+    """Split one span where a sentence ends but syntok saw none: a period followed by a citation group
+    and a capital ("case.[73] Additionally"), a closing bracket and a period ("(see Sec. 2). Next",
+    "eq. (3). Then"), or "etc." before a capital."""
+    pieces, piece_start, balance, scanned = [], start, [0, 0], start
+    for m in re.finditer(r"[.!?]", text[start:end]):
+        p = start + m.start()
+        gap = _bracket_balance(text[scanned:p])
+        balance = [balance[0] + gap[0], balance[1] + gap[1]]
+        scanned = p
+        q, cited = p + 1, False
+        while True:  # step over a citation group that follows the period: "[73]", "[3, 7]", " [12]"
+            ws = re.match(r"[\s,;]*", text[q:end])
+            mk = marker_at.get(q + ws.end())
+            if mk is None:
+                ws = re.match(r"[\s,;]*[\[(]\s*", text[q:end])
+                mk = marker_at.get(q + ws.end()) if ws else None
+            if mk is None or mk.end > end:
+                break
+            q, cited = mk.end, True
+            q += re.match(r"\s*[\])]?", text[q:end]).end() if text[mk.start - 1:mk.start] in "[(" else 0
+        if cited and text[q:q + 1] == ".":
+            q += 1
+        before = text[max(start, p - 12):p + 1]
+        sentence_end = text[p - 1:p] in ")]" and balance[0] <= 0 and balance[1] <= 0 or \
+            re.search(r"[A-Za-z]*[a-z][A-Za-z]*\.$", before) and not ABBREVIATION_END.search(before)
+        if cited and sentence_end and re.match(r"\s+[a-z]", text[q:end]):
+            # "... models). [95] developed a model": the marker is the subject of the next sentence
+            pieces.append([piece_start, p + 1])
+            piece_start = p + 1 + len(text[p + 1:q]) - len(text[p + 1:q].lstrip())
+            balance, scanned = [0, 0], piece_start
+            continue
+        nxt = re.match(r"\s+(?:[\"“(]?[A-Z]|\[formula\])", text[q:end])
+        if not nxt:
+            continue
+        if re.search(r"\betc\.$", before):
+            ok = True
+        elif text[p - 1:p] in ")]" and not cited:
+            ok = balance[0] <= 0 and balance[1] <= 0
+        elif cited:
+            ok = not ABBREVIATION_END.search(before) and not re.search(r"\d\.$", before)
+        else:  # "100 keV. Our": a word of two letters or more with a lower-case one ends a sentence
+            ok = bool(re.match(r"\s+(?:[A-Z][a-z]|\[formula\])", text[q:end])) and bool(sentence_end) and \
+                not re.search(r"\b[A-Z][a-z]?\.$", before)
+        if ok:
+            pieces.append([piece_start, q])
+            piece_start = q + len(nxt.group()) - len(nxt.group().lstrip())
+            balance, scanned = [0, 0], piece_start
+    pieces.append([piece_start, end])
+    return pieces
+
+
+FILLER = r"(?:see(?:\s+also)?|e\.g\.,?|i\.e\.,?|cf\.|also|for\s+example|for\s+instance|for\s+a\s+review|" \
+         r"and\s+references\s+therein|and|or|,|;|\s)*"
 _NAME = r"[A-Z][A-Za-z'’\-]+"
-# "Munim et al. [2]", "Lind and Haraldson (2018)": names that make a marker a textual citation
-STRONG_NAMES_END = re.compile(rf"\b{_NAME}(?:\s+et\s+al\.?|\s+(?:and|&)\s+{_NAME})\s*$")
-ANY_NAMES_END = re.compile(rf"\b{_NAME}(?:\s+et\s+al\.?|\s+(?:and|&)\s+{_NAME})?\s*$")
+# "Munim et al. [2]", "Lind and Haraldson (2018)", "Alazard, Lazar, and Nguyen [1]": names that make a marker textual
+STRONG_NAMES_END = re.compile(
+    rf"\b{_NAME}(?:\s+et\s+al\.?|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+{_NAME})\s*(?:['’]s\s*)?$")
+ANY_NAMES_END = re.compile(rf"\b{_NAME}(?:\s+et\s+al\.?|(?:,\s+{_NAME})*,?\s+(?:and|&)\s+{_NAME})?\s*$")
 YEAR_ONLY = re.compile(r"(?:1[89]|20)\d{2}[a-z]?")
+# Words after which a removed marker would leave a hole ("given in [7].", "In [7], we", "see [7]"):
+# there the marker becomes the noun phrase "prior work"
+GOVERNING = {"in", "of", "by", "from", "see", "to", "with", "at", "on", "for", "than", "as", "like", "via",
+             "following", "including", "unlike", "within", "into", "under", "after", "before", "between",
+             "among", "over", "beyond", "through", "about", "against", "and", "or", "also", "per", "cf", "follow",
+             "follows", "followed", "extend", "extends", "extended", "adopt", "adopts", "generalize", "generalizes",
+             "generalise", "generalises", "consult", "use", "uses", "using", "recall", "to", "e.g", "i.e"}
+# "Ref. [7]", "references [3, 4]": the word itself goes with the marker
+REFERENCE_WORD = re.compile(r"\b(?:Refs?\.|[Rr]eferences?)\s*$")
+SENTENCE_STARTING_FILLER = re.compile(r"^[\s\"“‘'(]*$")
+
+
+def _group_markers(text: str, markers: list[Marker]) -> list[tuple[int, int, bool]]:
+    """Adjacent markers joined only by brackets and connectors ("[3], [7]", "[3] and [7]", "Olsen, 2019;
+    Lind, 2018") are one citation group: (start, end, whether any holds author names)."""
+    groups: list[list] = []
+    for m in markers:
+        names = re.search(r"[A-Za-z]{2}", text[m.start:m.end]) is not None
+        if groups and re.fullmatch(r"[\s\])]*(?:[,;]|,?\s*(?:and|or|&))?[\s\[(]*", text[groups[-1][1]:m.start]):
+            groups[-1][1] = m.end
+            groups[-1][2] = groups[-1][2] or names
+        else:
+            groups.append([m.start, m.end, names])
+    return [tuple(g) for g in groups]
 
 
 def clean_sentence(text: str, markers: list[Marker]) -> str:
     """The sentence without citation markers (the rule is in the README).
 
-    Parenthetical markers go, with brackets left holding only fillers ("[1-3]",
-    "(Smith et al., 2020)", "(see [4])"); brackets holding other words stay
-    ("(reviewed in [4, 5])" -> "(reviewed in)"). A textual citation, where the
-    authors are part of the sentence ("Lind and Haraldson (2018) describe",
-    "as reviewed by Munim et al. [2]"), becomes "prior work", so the sentence
-    stays fluent and no author name is left.
+    A marker that only points ("... data [1-3].", "(Smith et al., 2020)", "(see [4])") goes, with brackets
+    left holding only fillers. A marker that is part of the grammar becomes the noun phrase "prior work":
+    a textual citation ("Lind and Haraldson (2018) describe", "Munim et al. [2]"), a marker after a
+    preposition or governing word ("given in [7]", "In [7], we", "Ref. [7]", "(reviewed in [4, 5])"), or
+    one that opens the sentence ("[7] applies"). No author name and no hole is left.
     """
     out, pos = [], 0
-    for m in markers:
-        if m.start < pos:
+    stack: list[int] = []  # open brackets before the current group, for "inside ( ... )" tests
+    scanned = 0
+    for g_start, g_end, has_names in _group_markers(text, markers):
+        if g_start < pos:
             continue
-        before, marker = text[pos:m.start], text[m.start:m.end]
-        has_names = re.search(r"[A-Za-z]{2}", marker) is not None
-        inside_brackets = re.search(r"[\[(][^\])]*$", "".join(out) + before) is not None or marker[:1] in "[("
-        if has_names and not inside_brackets:  # the marker is "Lind and Haraldson (2018)" itself
-            out.append(before + "prior work")
-            pos = m.end
-            if year := re.match(r"\s*\(\s*(?:1[89]|20)\d{2}[a-z]?\s*\)", text[pos:]):
-                pos += year.end()
+        for i in range(scanned, g_start):
+            ch = text[i]
+            if ch in "([":
+                stack.append(i)
+            elif ch in ")]" and stack:
+                stack.pop()
+        scanned = g_start
+        marker = text[g_start:g_end]
+        own_brackets = marker[:1] in "[(" and marker[-1:] in "])"
+        opening = re.search(r"([\[(])\s*$", text[pos:g_start])
+        closing = re.match(r"\s*[\])]", text[g_end:])
+        bracketed = own_brackets or bool(opening and closing)
+        if own_brackets or not (opening and closing):
+            opening = None
+        outer = [i for i in stack if opening is None or i < pos + opening.start()]
+        head_end = pos + opening.start() if opening else g_start
+        after = g_end + (closing.end() if opening else 0)
+        head = text[pos:head_end]
+        replace_from = None  # where in ``head`` the replaced words begin (names, "Ref.")
+        if has_names and not bracketed and not outer:
+            # "Lind and Haraldson (2018) describe": the marker itself names the authors
+            replace_from = len(head)
+            if year := re.match(r"\s*\(\s*(?:1[89]|20)\d{2}[a-z]?\s*\)", text[after:]):
+                after += year.end()
+        elif not has_names and (names := (ANY_NAMES_END if YEAR_ONLY.fullmatch(marker.strip("[]() "))
+                                          else STRONG_NAMES_END).search(head)):
+            replace_from = names.start()  # "Munim et al. [2]", "Olsen and Tran (2019)"
+        else:
+            filler = re.search(r",?\s*(?:e\.g\.|i\.e\.|cf\.)\s*,?\s*$", head)  # "see, e.g., [7]"
+            trimmed = head[:filler.start()] if filler else head
+            word = re.search(r"([A-Za-z][A-Za-z.]*)\s*,?\s*$", trimmed)  # "translation in , [4]": a stray comma
+            enclosed_inner = text[outer[-1] + 1:head_end] if outer else None
+            if enclosed_inner is not None and re.fullmatch(FILLER, _without_markers(enclosed_inner, markers,
+                                                                                    outer[-1] + 1)) \
+                    and re.match(r"[\s\])]*[,;]?\s*[\])]", text[after:]):
+                pass  # "(see [4])": the brackets held nothing else and go too
+            elif ref_word := REFERENCE_WORD.search(head):
+                replace_from = ref_word.start()  # "Ref. [7]" -> "prior work"
+            elif word and word.group(1).lower().rstrip(".") in GOVERNING:
+                replace_from = word.end(1) if not filler else len(trimmed)
+            elif SENTENCE_STARTING_FILLER.match(head) and not out and not enclosed_inner \
+                    and re.match(r"[\s\])]*(?:[,;]\s*)?[A-Za-z]", text[after:]):
+                replace_from = len(head)  # "[7] applies ...": the marker is the subject
+            elif re.search(r"[,;:]\s*$", head) and (verb := re.match(r"\s+([a-z]+)\b", text[after:])) \
+                    and _looks_like_verb(verb.group(1)):
+                replace_from = len(head)  # "For example, [22] aggregates ...": the subject of the clause
+        if replace_from is None:
+            if not outer and (filler := re.search(r",?\s*(?:e\.g\.|cf\.)\s*,?\s*$", head)):
+                head = head[:filler.start()] + " "  # "... the plasma, e.g. [7]." -> "... the plasma."
+            out.append(head + text[head_end:g_start])
+            pos = g_end
             continue
-        opening = re.search(r"([\[(])\s*$", before)
-        closing = re.match(r"\s*[\])]", text[m.end:])
-        if opening and closing and not has_names:
-            head = before[:opening.start()]
-            names = (ANY_NAMES_END if YEAR_ONLY.fullmatch(marker.strip()) else STRONG_NAMES_END).search(head)
-            if names:
-                out.append(head[:names.start()] + "prior work")
-                pos = m.end + closing.end()
-                continue
-        out.append(before)
-        pos = m.end
+        phrase = "prior work"
+        if has_names or replace_from < len(head):  # the authors were the subject: "Munim et al. [2] argue"
+            if (verb := re.match(r"\s+([a-z]+)\b", text[after:])) and singular_verb(verb.group(1)) != verb.group(1):
+                phrase += " " + singular_verb(verb.group(1))
+                after += verb.end()
+        out.append(head[:replace_from].rstrip() + (" " if head[:replace_from].strip() else "") + phrase)
+        pos = after
     out.append(text[pos:])
     clean = "".join(out)
     prev = None
@@ -473,21 +816,58 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
         clean = re.sub(rf"\s*\({FILLER}\)", "", clean)
     clean = re.sub(r"\s+([,.;:!?)\]])", r"\1", clean)
     clean = re.sub(r"([(\[])\s+", r"\1", clean)
-    clean = re.sub(r",\s*([.;:])", r"\1", clean)
+    clean = re.sub(r"[,;]\s*([.;:)\]])", r"\1", clean)
+    clean = re.sub(r",(?:\s*,)+", ",", clean)
     clean = re.sub(r"(?<!\.)\.\.(?!\.)", ".", clean)
+    clean = re.sub(r"\bprior work(?:(?:,| and| or)\s+prior work)+\b", "prior work", clean)
     clean = re.sub(r"\s{2,}", " ", clean).strip()
-    if clean.startswith("prior work"):
-        clean = "P" + clean[1:]
+    if m := re.match(r"^([\"“‘'(]*)prior work", clean):
+        clean = m.group(1) + "P" + clean[m.end(1) + 1:]
         # "Lind and Haraldson describe" -> "Prior work describes": the subject is now singular
-        clean = re.sub(r"^Prior work (\w+)", lambda m: "Prior work " + singular_verb(m.group(1)), clean)
+        clean = re.sub(r"^([\"“‘'(]*Prior work) (\w+)", lambda v: v.group(1) + " " + singular_verb(v.group(2)), clean)
     return clean
+
+
+NOT_VERBS = {"as", "this", "thus", "its", "us", "his", "less", "unless", "whereas", "across", "besides", "perhaps",
+             "alias", "bias", "basis", "analysis", "gas", "yes", "was", "is", "has", "does", "needed", "based", "used",
+             "called", "related", "proposed", "mentioned", "cited", "detailed", "discussed", "described", "listed"}
+
+
+def _looks_like_verb(word: str) -> bool:
+    """'aggregates', 'applies', 'showed', 'show': a finite verb right after a marker makes it a subject."""
+    if word in NOT_VERBS or word.endswith(("ous", "ss", "ness", "ics")):
+        return word in ("was", "is", "has", "does")
+    return word.endswith(("s", "ed")) or word in PLURAL_VERBS or word in IRREGULAR or word in OTHER_VERBS
+
+
+# auxiliaries, adverbs that open a predicate, and irregular past forms: "However, [7] did not find", "[7] gave"
+OTHER_VERBS = {"did", "do", "can", "could", "will", "would", "may", "might", "should", "must", "also", "first",
+               "further", "recently", "then", "later", "independently", "successfully", "previously", "found", "gave",
+               "made", "took", "saw", "wrote", "built", "led", "held", "brought", "began", "chose", "drew", "knew",
+               "thought", "showed", "shown", "put", "set", "had", "were", "are", "have"}
+
+
+def _without_markers(inner: str, markers: list[Marker], offset: int) -> str:
+    """``inner`` (text starting at ``offset``) with the citation markers inside it cut out."""
+    pieces, pos = [], 0
+    for m in markers:
+        s, e = m.start - offset, m.end - offset
+        if e <= 0 or s >= len(inner):
+            continue
+        pieces.append(inner[pos:max(s, pos)])
+        pos = max(pos, e)
+    pieces.append(inner[pos:])
+    return re.sub(r"[\[\]()]", " ", "".join(pieces))
 
 
 IRREGULAR = {"have": "has", "are": "is", "were": "was", "do": "does", "go": "goes"}
 PLURAL_VERBS = {"describe", "argue", "show", "find", "propose", "report", "note", "suggest", "demonstrate", "present",
                 "discuss", "introduce", "develop", "use", "apply", "study", "examine", "investigate", "compare",
                 "analyse", "analyze", "evaluate", "review", "highlight", "emphasise", "emphasize", "observe", "conclude",
-                "claim", "identify", "measure", "estimate", "provide", "define", "reach", "focus", "address", "extend"}
+                "claim", "identify", "measure", "estimate", "provide", "define", "reach", "focus", "address", "extend",
+                "conjecture", "prove", "obtain", "consider", "derive", "construct", "give", "establish", "suggest",
+                "point", "state", "predict", "decide", "explore", "employ", "adopt", "assume", "model", "treat",
+                "demonstrate", "generalize", "generalise", "introduce", "reveal", "indicate", "compute", "calculate"}
 
 
 def singular_verb(word: str) -> str:
@@ -504,29 +884,32 @@ def singular_verb(word: str) -> str:
     return word + "s"
 
 
-def paper_rows(paper_id: str, paper: Paper, config: Config) -> tuple[list[dict], int]:
+def paper_rows(paper_id: str, paper: Paper, config: Config, deadline: float = float("inf")) -> tuple[list[dict], int]:
     """The sentence rows of one paper, and how many citing sentences had no resolvable reference."""
-    rows, unlinked = [], [0]
+    rows, unlinked = [], 0
     for p_no, par in enumerate(paper.paragraphs, start=1):
         if not par.markers and not config.all_sentences:
             continue  # nothing cites here: no need to pay for sentence splitting
+        if time.monotonic() > deadline:
+            raise PaperError(f"still unfinished after {config.max_seconds_per_paper:g} s (--max-seconds-per-paper)")
+        starts = [m.start for m in par.markers]
         for s_no, (start, end) in enumerate(split_sentences(par), start=1):
-            inside = [Marker(m.start - start, m.end - start, m.keys) for m in par.markers
-                      if start <= m.start < end]
+            lo, hi = bisect.bisect_left(starts, start), bisect.bisect_left(starts, end)
+            inside = [Marker(m.start - start, m.end - start, m.keys) for m in par.markers[lo:hi]]
             keys = list(dict.fromkeys(k for m in inside for k in m.keys))
             if not keys and not config.all_sentences:
                 if inside:
-                    unlinked[0] += 1  # it cites, but no marker resolves to a reference
+                    unlinked += 1  # it cites, but no marker resolves to a reference
                 continue
             sentence = par.text[start:end]
             rows.append({"paper_id": paper_id, "sentence_id": f"{paper_id}:{p_no}.{s_no}", "section": par.section,
                          "sentence": squash(sentence), "sentence_clean": clean_sentence(sentence, inside),
                          "ref_keys": pu.join_list(keys)})
-    return rows, unlinked[0]
+    return rows, unlinked
 
 
 # ---------------------------------------------------------------------------
-# main
+# Inputs: one XML file per paper, or JSONL records
 # ---------------------------------------------------------------------------
 
 def paper_id_of(path: Path) -> str:
@@ -537,12 +920,18 @@ def paper_id_of(path: Path) -> str:
     return path.stem
 
 
-def main(config: Config) -> dict:
-    """Convert every changed XML file; returns the summary."""
-    log = pu.setup_logging(config.verbose)
-    input_dir, out = Path(config.input_dir), Path(config.output_dir)
-    if not input_dir.is_dir():
-        raise SystemExit(f"error: input folder {input_dir} not found: run stage 03 first (or pass --input-dir)")
+@dataclass
+class Item:
+    """One paper to convert: its id, where it came from (for messages), and its bytes (or why none)."""
+    paper_id: str
+    source: str
+    data: bytes = b""
+    error: str = ""
+    record: dict | None = None
+
+
+def xml_items(input_dir: Path, config: Config):
+    """Stage 03's files, each checked against the size limit before it is read."""
     files = sorted(list(input_dir.glob("*.cermxml")) + list(input_dir.glob("*.tei.xml")))
     if not files:
         raise SystemExit(f"error: no *.cermxml or *.tei.xml in {input_dir}: run stage 03 first")
@@ -550,60 +939,164 @@ def main(config: Config) -> dict:
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise SystemExit(f"error: {input_dir} holds both a .cermxml and a .tei.xml for {', '.join(dup)}; keep one")
+    limit = config.max_file_mb * 1e6
+    for path, paper_id in zip(files, ids):
+        try:
+            size = path.stat().st_size
+            if size > limit:
+                yield Item(paper_id, path.name, error=f"{size / 1e6:.3g} MB, over the {config.max_file_mb:g} MB "
+                                                       "limit (--max-file-mb)")
+            else:
+                yield Item(paper_id, path.name, path.read_bytes())
+        except OSError as exc:
+            yield Item(paper_id, path.name, error=f"unreadable: {exc}")
+
+
+def json_items(input_path: Path, config: Config):
+    """One item per line of every *.jsonl / *.jsonl.gz (streamed: a dump of any size fits in memory)."""
+    files = [input_path] if input_path.is_file() else sorted(
+        list(input_path.glob("*.jsonl")) + list(input_path.glob("*.jsonl.gz")))
+    if not files:
+        raise SystemExit(f"error: no *.jsonl or *.jsonl.gz in {input_path} (--input-format {config.input_format})")
+    limit = config.max_file_mb * 1e6
+    for path in files:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        try:
+            with opener(path, "rb") as fh:
+                for n, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    source = f"{path.name}:{n}"
+                    if len(line) > limit:
+                        yield Item(f"{path.name}:{n}", source, error=f"record of {len(line) / 1e6:.3g} MB, over the "
+                                                                     f"{config.max_file_mb:g} MB limit (--max-file-mb)")
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        yield Item(f"{path.name}:{n}", source, error=f"not valid JSON: {exc}")
+                        continue
+                    raw_id = str(record.get("paper_id") or "") if isinstance(record, dict) else ""
+                    try:
+                        paper_id = pu.paper_id_from_arxiv_id(raw_id)
+                    except ValueError:
+                        yield Item(f"{path.name}:{n}", source, error=f"no usable paper_id ({raw_id[:40]!r})")
+                        continue
+                    yield Item(paper_id, source, line, record=record)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            yield Item(f"{path.name}:end", path.name, error=f"file cut short or unreadable: {exc}")
+
+
+def convert(item: Item, config: Config, deadline: float) -> Paper:
+    """Parse one item in its format; raises PaperError with the reason."""
+    if config.input_format == "xml":
+        return read_paper(item.data, config)
+    return JSON_READERS[config.input_format](item.record, config)
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+def main(config: Config) -> dict:
+    """Convert every changed paper; returns the summary."""
+    started_wall = time.time()
+    log = pu.setup_logging(config.verbose)
+    input_dir, out = Path(config.input_dir), Path(config.output_dir)
+    if config.input_format == "xml" and not input_dir.is_dir():
+        raise SystemExit(f"error: input folder {input_dir} not found: run stage 03 first (or pass --input-dir)")
+    if config.input_format != "xml" and not input_dir.exists():
+        raise SystemExit(f"error: {input_dir} not found (--input-dir: a JSONL file or a folder of them)")
+    items = xml_items(input_dir, config) if config.input_format == "xml" else json_items(input_dir, config)
+    first = next(items, None)  # raises SystemExit before anything is written when there is no input file
+    if first is None:
+        raise SystemExit(f"error: no records in {input_dir}")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / ".manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    settings = f"{PARSER_VERSION}:{config.include_captions}:{config.all_sentences}"
+    settings = f"{PARSER_VERSION}:{config.input_format}:{config.include_captions}:{config.all_sentences}"
 
-    summary = {"papers_in": len(files), "converted": 0, "unchanged": 0, "failed": {}, "sentences": 0,
+    summary = {"papers_in": 0, "converted": 0, "unchanged": 0, "failed": {}, "sentences": 0,
                "references": 0, "dangling_rids": 0, "unresolved_markers": 0,
                "citing_sentences_without_reference": 0,
                "papers_without_citing_sentences": []}
     started = time.perf_counter()
-    for path, paper_id in tqdm(list(zip(files, ids)), desc="xml to csv", unit="paper"):
-        digest = hashlib.sha256(path.read_bytes() + settings.encode()).hexdigest()
-        s_path, r_path = out / f"{paper_id}.sentences.csv", out / f"{paper_id}.references.csv"
-        if not config.force and manifest.get(paper_id, {}).get("sha256") == digest and s_path.exists() and r_path.exists():
+    seen: set[str] = set()
+
+    def fail(item: Item, reason: str) -> None:
+        summary["failed"][item.source] = reason
+        log.warning("%s: %s; skipped", item.source, reason)
+        # a paper that fails now keeps nothing from an earlier run: stage 05 must not merge stale rows
+        for suffix in (".sentences.csv", ".references.csv"):
+            try:
+                pu.safe_child(out, item.paper_id + suffix).unlink(missing_ok=True)
+            except ValueError:
+                pass  # an id that is no file name never had CSVs
+        manifest.pop(item.paper_id, None)
+
+    for item in tqdm(_chain(first, items), desc="papers to csv", unit="paper"):
+        summary["papers_in"] += 1
+        if item.error:
+            fail(item, item.error)
+            continue
+        if item.paper_id in seen:
+            summary["failed"][item.source] = f"paper_id {item.paper_id} seen before in this input; skipped"
+            log.warning("%s: paper_id %s seen before in this input; skipped", item.source, item.paper_id)
+            continue
+        seen.add(item.paper_id)
+        digest = hashlib.sha256(item.data + settings.encode()).hexdigest()
+        s_path, r_path = out / f"{item.paper_id}.sentences.csv", out / f"{item.paper_id}.references.csv"
+        if not config.force and manifest.get(item.paper_id, {}).get("sha256") == digest and s_path.exists() \
+                and r_path.exists():
             summary["unchanged"] += 1
-            summary["sentences"] += manifest[paper_id]["sentences"]
-            summary["references"] += manifest[paper_id]["references"]
+            summary["sentences"] += manifest[item.paper_id]["sentences"]
+            summary["references"] += manifest[item.paper_id]["references"]
             continue
+        deadline = time.monotonic() + config.max_seconds_per_paper
         try:
-            paper = read_paper(path, config)
+            paper = convert(item, config, deadline)
+            if time.monotonic() > deadline:
+                raise PaperError(f"still unfinished after {config.max_seconds_per_paper:g} s (--max-seconds-per-paper)")
+            rows, unlinked = paper_rows(item.paper_id, paper, config, deadline)
         except (PaperError, OSError) as exc:
-            summary["failed"][path.name] = str(exc)
-            log.warning("%s: %s; skipped", path.name, exc)
+            fail(item, str(exc))
             continue
-        rows, unlinked = paper_rows(paper_id, paper, config)
         summary["citing_sentences_without_reference"] += unlinked
         for key in dict.fromkeys(paper.dangling):
-            log.warning("%s: citation points to rid %r, which names no reference; dropped", path.name, key)
+            log.warning("%s: citation points to rid %r, which names no reference; dropped", item.source, key)
         summary["dangling_rids"] += len(paper.dangling)
         summary["unresolved_markers"] += paper.unresolved_markers
         pu.atomic_write_csv(s_path, rows, SENTENCE_COLUMNS)
         for ref in paper.references:
-            ref["paper_id"] = paper_id
+            ref["paper_id"] = item.paper_id
         pu.atomic_write_csv(r_path, paper.references, REFERENCE_COLUMNS)
         if not rows:
-            summary["papers_without_citing_sentences"].append(paper_id)
-        manifest[paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(paper.references)}
+            summary["papers_without_citing_sentences"].append(item.paper_id)
+        manifest[item.paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(paper.references)}
         summary["converted"] += 1
         if summary["converted"] % 50 == 0:  # an interrupted run keeps most of what it did
             pu.atomic_write_json(manifest_path, manifest)
         summary["sentences"] += len(rows)
         summary["references"] += len(paper.references)
-    # Drop the CSVs of papers no longer in the input, so the output reflects it exactly.
-    current = set(ids)
+    # Drop the CSVs of papers no longer in the input (or failed now), so the output reflects it exactly.
     for csv_path in list(out.glob("*.sentences.csv")) + list(out.glob("*.references.csv")):
-        if csv_path.name.rsplit(".", 2)[0] not in current:
+        if csv_path.name.rsplit(".", 2)[0] not in seen or csv_path.name.rsplit(".", 2)[0] not in manifest:
             csv_path.unlink()
-    manifest = {k: v for k, v in manifest.items() if k in current}
+    manifest = {k: v for k, v in manifest.items() if k in seen}
     pu.atomic_write_json(manifest_path, manifest)
     elapsed = time.perf_counter() - started
     summary["seconds"] = round(elapsed, 3)
     summary["papers_per_second"] = round(summary["converted"] / elapsed, 1) if elapsed and summary["converted"] else 0.0
-    pu.print_summary("stage 04: XML to CSV", summary)
+    pu.print_summary("stage 04: papers to CSV", summary)
+    pu.write_run_json(out, "04_xml_to_csv", config, [input_dir], summary, started_wall)
+    if summary["failed"] and not summary["converted"] and not summary["unchanged"]:
+        raise SystemExit(f"error: all {len(summary['failed'])} input papers failed (reasons above); nothing written")
     return summary
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 if __name__ == "__main__":

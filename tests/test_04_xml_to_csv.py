@@ -70,7 +70,7 @@ def test_abbreviations_decimals_and_versions_do_not_split_sentences(cermine):
     _, _, df = cermine
     row = row_with(df, "Sensor data are shared")
     assert row.sentence.endswith("approx. 2.5 per cent (reviewed in [4,5]).")
-    assert row.sentence_clean.endswith("approx. 2.5 per cent (reviewed in).")
+    assert row.sentence_clean.endswith("approx. 2.5 per cent (reviewed in prior work).")
     row = row_with(df, "Several monitoring approaches")
     assert "J. Smith and colleagues, see Fig. 2 and Eq. 3, where version 2.1.3 of the model vs. its predecessor" \
         in row.sentence
@@ -176,7 +176,7 @@ def test_shared_cermine_sample_reads_cleanly(tmp_path):
     df = sentences(cfg, "cermine_jats_bmc_sample")
     first = df.iloc[0]
     assert first.ref_keys == "ref1|ref2|ref3" and first.sentence.endswith("alternative splicing [1-3].")
-    assert row_with(df, "RNA turnover").sentence_clean.endswith("RNA turnover (reviewed in).")
+    assert row_with(df, "RNA turnover").sentence_clean.endswith("RNA turnover (reviewed in prior work).")
     assert not df.sentence_clean.str.contains(r"\[\d").any()
     assert summary["dangling_rids"] == 0
 
@@ -212,3 +212,129 @@ def test_singular_verb_after_prior_work():
                                 [stage.Marker(0, 25, ["r1"])]) == "Prior work describes the concept."
     assert stage.singular_verb("study") == "studies" and stage.singular_verb("have") == "has"
     assert stage.singular_verb("discuss") == "discusses" and stage.singular_verb("recently") == "recently"
+
+
+# --- real citing text: sentence boundaries and sentence_clean without holes (issue 11, items 12-13) ---------
+
+def paragraph(text, *markers):
+    """A paragraph whose markers are the given bracketed substrings, in order."""
+    spans, pos = [], 0
+    for m in markers:
+        start = text.index(m, pos)
+        spans.append(stage.Marker(start, start + len(m), [f"r{len(spans) + 1}"]))
+        pos = start + len(m)
+    return stage.Paragraph("Intro", text, spans)
+
+
+def sentences_of(par):
+    return [par.text[s:e] for s, e in stage.split_sentences(par)]
+
+
+def test_citation_right_after_a_full_stop_closes_that_sentence():
+    par = paragraph("It holds in this case.[73] Additionally, we show more.", "[73]")
+    assert sentences_of(par) == ["It holds in this case.[73]", "Additionally, we show more."]
+
+
+def test_bracket_group_after_a_citation_and_etc_end_sentences():
+    par = paragraph("It was shown [7] (see Sec. 2). Next we go on. Ports, ships, etc. Next comes rail [8].", "[7]", "[8]")
+    assert sentences_of(par) == ["It was shown [7] (see Sec. 2).", "Next we go on.", "Ports, ships, etc.",
+                                 "Next comes rail [8]."]
+
+
+def test_lower_case_eq_abbreviation_does_not_split():
+    par = paragraph("The bound follows from eq. 3 and the rest [2]. The next one is loose.", "[2]")
+    assert sentences_of(par) == ["The bound follows from eq. 3 and the rest [2].", "The next one is loose."]
+    par = paragraph("The bound in eq. (3). is tight [2].", "[2]")
+    assert sentences_of(par) == ["The bound in eq. (3). is tight [2]."]
+
+
+def test_marker_as_subject_opens_the_next_sentence():
+    par = paragraph("This was quantified (see [24]). [95] developed a model of a cavity.", "[24]", "[95]")
+    assert sentences_of(par) == ["This was quantified (see [24]).", "[95] developed a model of a cavity."]
+
+
+@pytest.mark.parametrize("text, markers, clean", [
+    ("More results are given in [22].", ["[22]"], "More results are given in prior work."),
+    ("In [4], we extend it to liner networks.", ["[4]"], "In prior work, we extend it to liner networks."),
+    ("The estimate of Ref. [5] holds for tankers.", ["[5]"], "The estimate of prior work holds for tankers."),
+    ("[6] applies the method to bulk carriers.", ["[6]"], "Prior work applies the method to bulk carriers."),
+    ("For example, [2] aggregates arrival data.", ["[2]"], "For example, prior work aggregates arrival data."),
+    ("Olsen, Tran, and Lind [1] show that congestion falls.", ["[1]"], "Prior work shows that congestion falls."),
+    ("In their study, Koyuncu et al. [15] decide to rank bugs.", ["[15]"], "In their study, prior work decides to rank bugs."),
+    ("It is extracted from [11, 13], and [20].", ["[11, 13]", "[20]"], "It is extracted from prior work."),
+    ("The plasma is probed, e.g. [5, 6].", ["[5, 6]"], "The plasma is probed."),
+    ("It grows (see [24, 95], where this was shown).", ["[24, 95]"], "It grows (see prior work, where this was shown)."),
+])
+def test_grammatical_markers_become_a_noun_phrase_never_a_hole(text, markers, clean):
+    par = paragraph(text, *markers)
+    assert stage.clean_sentence(par.text, par.markers) == clean
+
+
+def test_grobid_marker_with_its_own_brackets_keeps_no_author_names(tmp_path):
+    tei = (FIX / "grobid" / "sample.tei.xml").read_text().replace(
+        "Anomaly detection on AIS tracks was studied with recurrent autoencoders",
+        "Koyuncu et al. <ref type=\"bibr\" target=\"#b5\">[6]</ref> decide that anomaly detection on AIS tracks "
+        "works with recurrent autoencoders").replace(' <ref type="bibr" target="#b5">[6]</ref>.</p>', ".</p>")
+    (tmp_path / "k.tei.xml").write_text(tei)
+    cfg, _ = run(tmp_path, [tmp_path / "k.tei.xml"])
+    row = row_with(sentences(cfg, "k"), "Koyuncu")
+    assert row.sentence_clean.startswith("Prior work decides that anomaly detection") and row.ref_keys == "b5"
+
+
+# --- unarXive / S2ORC JSONL (issue 17) ------------------------------------------------------------------
+
+def test_unarxive_records_give_sentences_with_their_references_and_ids(tmp_path):
+    cfg = stage.Config(input_dir=FIX / "jsonl" / "unarxive_sample.jsonl", output_dir=tmp_path / "out",
+                       input_format="unarxive")
+    summary = stage.main(cfg)
+    assert summary["converted"] == 1 and summary["sentences"] == 8
+    df = sentences(cfg, "2212.00001")
+    assert row_with(df, "single case").sentence == "Port call data sharing was first studied for a single case.[1]"
+    assert row_with(df, "single case").ref_keys == "b1"
+    assert row_with(df, "arrival data").sentence_clean == \
+        "For example, prior work aggregates arrival data from [formula] ports."
+    refs = references(cfg, "2212.00001").set_index("ref_key")
+    assert refs.loc["b1", "doi"] == "10.5555/mdig.2019.0105" and refs.loc["b2", "arxiv_id"] == "2213.04417"
+    assert refs.loc["b3", "year"] == "2020" and refs.loc["b3", "raw"].startswith("N. Taylor. Bounds on fleet")
+    assert (cfg.output_dir / "run.json").is_file()
+
+
+def test_s2orc_records_glue_split_markers_and_count_unresolved_ones(tmp_path):
+    cfg = stage.Config(input_dir=FIX / "jsonl", output_dir=tmp_path / "out", input_format="s2orc")
+    (tmp_path / "only").mkdir()
+    shutil.copyfile(FIX / "jsonl" / "s2orc_sample.jsonl", tmp_path / "only" / "s2orc_sample.jsonl")
+    cfg.input_dir = tmp_path / "only"
+    summary = stage.main(cfg)
+    assert summary["unresolved_markers"] == 1
+    df = sentences(cfg, "77490025")
+    assert row_with(df, "common practice").ref_keys == "BIBREF0|BIBREF1"
+    assert row_with(df, "common practice").sentence == "Shore-based monitoring is common practice [1, 2]."
+    assert row_with(df, "Digital twins").sentence_clean == \
+        "Digital twins are one approach, and data-driven models another."
+    refs = references(cfg, "77490025").set_index("ref_key")
+    assert refs.loc["BIBREF1", "doi"] == "10.5555/mdig.2020.0125" and refs.loc["BIBREF2", "arxiv_id"] == "2213.04417"
+    assert refs.loc["BIBREF1", "authors"] == "Poulsen, R T"
+
+
+def test_every_cite_span_of_the_real_sample_reaches_its_reference(tmp_path):
+    real = REPO.parent / "shared" / "realtext" / "unarxive_dev.jsonl"
+    if not real.is_file():
+        pytest.skip("../shared/realtext is not on this machine")
+    import json
+
+    cfg = stage.Config(input_dir=real, output_dir=tmp_path / "out", input_format="unarxive")
+    stage.main(cfg)
+    for line in real.open(encoding="utf-8"):
+        record = json.loads(line)
+        df = sentences(cfg, record["paper_id"]) if record["body_text"] else None
+        cited = {k for cell in df.ref_keys for k in cell.split("|")} if df is not None else set()
+        wanted = {s["ref_id"] for p in record["body_text"] for s in p["cite_spans"] if s["ref_id"] in record["bib_entries"]}
+        assert wanted <= cited, record["paper_id"]
+
+
+def test_run_json_records_the_run(cermine):
+    import json
+
+    cfg, _, _ = cermine
+    run_json = json.loads((cfg.output_dir / "run.json").read_text())
+    assert run_json["stage"] == "04_xml_to_csv" and run_json["summary"]["converted"] == 1

@@ -139,3 +139,53 @@ def test_missing_column_and_bad_rows_are_named(tmp_path, corpus):
 def test_no_input_is_one_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="run stage 04 first"):
         stage.main(stage.Config(input_dir=tmp_path, output_dir=tmp_path / "out"))
+
+
+def test_raw_only_references_of_two_papers_merge_to_one_work_each(tmp_path):
+    """ResNet, BERT and the Transformer, printed in two styles with no parsed title (issue 11, item 14)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    raws = {
+        "a": ["K. He, X. Zhang, S. Ren, and J. Sun. Deep residual learning for image recognition. In CVPR, "
+              "pages 770-778, 2016.",
+              "J. Devlin, M.-W. Chang, K. Lee, and K. Toutanova. BERT: Pre-training of deep bidirectional "
+              "transformers for language understanding. In NAACL-HLT, pages 4171-4186, 2019.",
+              "A. Vaswani, N. Shazeer, N. Parmar, J. Uszkoreit, L. Jones, A. N. Gomez, L. Kaiser, and I. Polosukhin. "
+              "Attention is all you need. In Advances in Neural Information Processing Systems, pages 5998-6008, 2017."],
+        "b": ["He, K., Zhang, X., Ren, S., Sun, J.: Deep residual learning for image recognition. In: Proceedings of "
+              "the IEEE Conference on Computer Vision and Pattern Recognition, pp. 770-778 (2016)",
+              "Devlin J, Chang MW, Lee K, Toutanova K (2019) BERT: pre-training of deep bidirectional transformers "
+              "for language understanding. In: Proc. NAACL, pp 4171-4186",
+              "Vaswani, A., Shazeer, N., Parmar, N., Uszkoreit, J., Jones, L., Gomez, A.N., Kaiser, L., Polosukhin, "
+              "I.: Attention is all you need. In: NIPS (2017)"]}
+    for pid, texts in raws.items():
+        write(d / f"{pid}.sentences.csv", stage.SENTENCE_IN, [sentence(pid, 1, LONG + ".", "r1|r2|r3")])
+        write(d / f"{pid}.references.csv", stage.REFERENCE_IN,
+              [{"paper_id": pid, "ref_key": f"r{i}", "raw": raw} for i, raw in enumerate(texts, start=1)])
+    report, s, r = run(tmp_path, d, drop_duplicates=False)
+    uids = s.set_index("paper_id").ref_uids
+    assert uids["a"] == uids["b"]
+    assert report["references"]["distinct_works"] == 3 and (r.n_papers == "2").all()
+
+
+def test_stale_csv_of_a_paper_stage_04_no_longer_lists_is_not_merged(tmp_path, corpus):
+    (corpus / ".manifest.json").write_text(json.dumps({"p1": {"sha256": "x", "sentences": 6, "references": 3}}))
+    report, s, _ = run(tmp_path, corpus)
+    assert set(s.paper_id) == {"p1"}
+    assert "p2.sentences.csv: not in stage 04's manifest (stale from an earlier run); skipped" in report["warnings"]
+
+
+def test_ftfy_runs_only_on_cells_that_look_broken(tmp_path, corpus, monkeypatch):
+    calls = []
+    real_fix = stage.ftfy.fix_text
+    monkeypatch.setattr(stage.ftfy, "fix_text", lambda text, **kw: calls.append(text) or real_fix(text, **kw))
+    assert stage.fix_text("The port of Tromsø – “Åland”") == "The port of Tromsø – “Åland”"
+    assert stage.fix_text("Caf\u00c3\u00a9 data and \ufb01ne tuning") == "Café data and fine tuning"
+    assert stage.fix_text("plain ASCII text  here") == "plain ASCII text here"
+    assert calls == ["Caf\u00c3\u00a9 data and \ufb01ne tuning"]
+
+
+def test_run_json_is_written(tmp_path, corpus):
+    run(tmp_path, corpus)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["stage"] == "05_merge_clean" and record["summary"]["sentences"]["in"] == 9
