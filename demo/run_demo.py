@@ -43,11 +43,11 @@ def main(run_dir: Path | None = None) -> int:
     with ArxivStandIn(load_demo_papers()) as arxiv_api:
         stage("01_arxiv_download/arxiv_download.py",
               "--base-url", f"{arxiv_api.url}/api/query", "--output-dir", str(RUN / "01_arxiv_download"),
-              "--max-results", "20", "--delay-seconds", "0.2")
+              "--max-results", "20", "--delay-seconds", "0.05")
     stage("02_manual_curation/curate.py",
           "--input-dir", str(RUN / "01_arxiv_download"), "--sheet", str(RUN / "curation.csv"),
           "--output-dir", str(RUN / "02_manual_curation"))
-    stage("03_cermine_extract/cermine_extract.py", "--backend", "builtin",
+    stage("03_cermine_extract/cermine_extract.py", "--backend", "auto",
           "--input-dir", str(RUN / "02_manual_curation"), "--output-dir", str(RUN / "03_cermine_extract"))
     stage("04_xml_to_csv/xml_to_csv.py",
           "--input-dir", str(RUN / "03_cermine_extract"), "--output-dir", str(RUN / "04_xml_to_csv"))
@@ -55,20 +55,29 @@ def main(run_dir: Path | None = None) -> int:
           "--input-dir", str(RUN / "04_xml_to_csv"), "--output-dir", str(RUN / "05_merge_clean"))
     with CrossrefStandIn(load_demo_works()) as crossref:
         stage("06_crossref_doi/crossref_doi.py", "--base-url", crossref.url, "--mailto", "demo@example.org",
-              "--cache-path", str(RUN / "crossref_cache.sqlite"),
+              "--cache-path", str(RUN / "crossref_cache.sqlite"), "--overrides-path", str(RUN / "doi_overrides.csv"),
               "--input-dir", str(RUN / "05_merge_clean"), "--output-dir", str(RUN / "06_crossref_doi"))
-    stage("07_qa_formatting/qa_formatting.py", "--backend", "template",
+    stage("07_qa_formatting/qa_formatting.py", "--backend", "template", "--grounded", "--candidates", "10",
           "--cache-path", str(RUN / "llm_cache.sqlite"),
           "--input-dir", str(RUN / "06_crossref_doi"), "--output-dir", str(RUN / "07_qa_formatting"))
     # A tiny model built here (no hub): the demo shows the mechanics, not a useful assistant.
-    tiny = build_tiny_model(RUN / "tiny-model", layers=4, hidden=128)
-    stage("08_finetune/finetune.py", "--model", str(tiny), "--run-name", "tiny-demo", "--num-train-epochs", "8",
-          "--learning-rate", "2e-3", "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
-          "--early-stopping-patience", "0", "--no-gradient-checkpointing",
-          "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "08_finetune"))
-    stage("09_evaluate/evaluate.py", "--model", str(tiny), "--adapter", str(RUN / "08_finetune" / "tiny-demo"),
+    tiny = build_tiny_model(RUN / "tiny-model", layers=4, hidden=128, positions=2048)  # grounded prompts are long
+    train = ["--model", str(tiny), "--num-train-epochs", "8", "--learning-rate", "2e-3",
+             "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
+             "--early-stopping-patience", "0", "--no-gradient-checkpointing",
+             "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "08_finetune")]
+    stage("08_finetune/finetune.py", "--run-name", "tiny-demo", *train)
+    stage("08_finetune/finetune.py", "--run-name", "tiny-demo-grounded", "--data", "grounded", *train)
+    stage("09_evaluate/evaluate.py", "--model", str(tiny),
+          "--adapter", str(RUN / "08_finetune" / "tiny-demo"),
+          "--grounded-adapter", str(RUN / "08_finetune" / "tiny-demo-grounded"),
+          "--catalogue-csv", str(RUN / "06_crossref_doi" / "catalogue.csv"),
           "--references-csv", str(RUN / "06_crossref_doi" / "references.csv"), "--bootstrap", "500",
+          "--num-beams", "2", "--max-new-tokens", "48", "--candidates", "10", "--cpu-threads", "1",
           "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "09_evaluate"))
+    stage("10_ask/ask.py", "--catalogue", str(RUN / "06_crossref_doi" / "catalogue.csv"),
+          "--adapter", str(RUN / "08_finetune" / "tiny-demo-grounded"), "--candidates", "10", "--num-beams", "2",
+          "where can I read about digital twins for ship operations?")
     print(f"\ndemo finished: every stage's output is under {RUN}/; the evaluation report is "
           f"{RUN / '09_evaluate' / 'report.md'}")
     return 0

@@ -27,7 +27,7 @@ CORPUS = [
 ] + [f"10.5555/mdig.{2000 + i}.{i:04d}" for i in range(120)]
 
 
-def build_tiny_model(folder: Path, layers: int = 2, hidden: int = 64, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, layers: int = 2, hidden: int = 64, seed: int = 0, positions: int = 512) -> Path:
     """Train the tokenizer, initialise the model, save both to ``folder``; returns ``folder``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -49,7 +49,7 @@ def build_tiny_model(folder: Path, layers: int = 2, hidden: int = 64, seed: int 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+                         max_position_embeddings=positions, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                          pad_token_id=fast.pad_token_id, tie_word_embeddings=False)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = fast.pad_token_id

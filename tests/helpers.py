@@ -17,6 +17,7 @@ SCRIPTS = {
     "07": "07_qa_formatting/qa_formatting.py",
     "08": "08_finetune/finetune.py",
     "09": "09_evaluate/evaluate.py",
+    "10": "10_ask/ask.py",
 }
 
 
