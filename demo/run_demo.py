@@ -34,7 +34,8 @@ def stage(script: str, *args: str) -> None:
     print(f"({script} took {time.perf_counter() - started:.1f} s)", flush=True)
 
 
-def main(run_dir: Path | None = None) -> int:
+def main(run_dir: Path | None = None, epochs: int = 8) -> int:
+    """The whole demo in ``run_dir``; ``epochs`` of fine-tuning per adapter (the test uses fewer)."""
     global RUN
     RUN = Path(run_dir) if run_dir else RUN
     if RUN.exists():
@@ -57,14 +58,14 @@ def main(run_dir: Path | None = None) -> int:
         stage("06_crossref_doi/crossref_doi.py", "--base-url", crossref.url, "--mailto", "demo@example.org",
               "--cache-path", str(RUN / "crossref_cache.sqlite"), "--overrides-path", str(RUN / "doi_overrides.csv"),
               "--input-dir", str(RUN / "05_merge_clean"), "--output-dir", str(RUN / "06_crossref_doi"))
-    stage("07_qa_formatting/qa_formatting.py", "--backend", "template", "--grounded", "--candidates", "10",
+    stage("07_qa_formatting/qa_formatting.py", "--backend", "template", "--grounded", "--candidates", "5",
           "--cache-path", str(RUN / "llm_cache.sqlite"),
           "--input-dir", str(RUN / "06_crossref_doi"), "--output-dir", str(RUN / "07_qa_formatting"))
     # A tiny model built here (no hub): the demo shows the mechanics, not a useful assistant.
     tiny = build_tiny_model(RUN / "tiny-model", layers=4, hidden=128, positions=2048)  # grounded prompts are long
-    train = ["--model", str(tiny), "--num-train-epochs", "8", "--learning-rate", "2e-3",
+    train = ["--model", str(tiny), "--num-train-epochs", str(epochs), "--learning-rate", "2e-3",
              "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "1",
-             "--early-stopping-patience", "0", "--no-gradient-checkpointing",
+             "--early-stopping-patience", "0", "--no-gradient-checkpointing", "--recall-max-new-tokens", "24",
              "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "08_finetune")]
     stage("08_finetune/finetune.py", "--run-name", "tiny-demo", *train)
     stage("08_finetune/finetune.py", "--run-name", "tiny-demo-grounded", "--data", "grounded", *train)
@@ -73,10 +74,10 @@ def main(run_dir: Path | None = None) -> int:
           "--grounded-adapter", str(RUN / "08_finetune" / "tiny-demo-grounded"),
           "--catalogue-csv", str(RUN / "06_crossref_doi" / "catalogue.csv"),
           "--references-csv", str(RUN / "06_crossref_doi" / "references.csv"), "--bootstrap", "500",
-          "--num-beams", "2", "--max-new-tokens", "48", "--candidates", "10", "--cpu-threads", "1",
+          "--num-beams", "2", "--max-new-tokens", "32", "--candidates", "5",
           "--input-dir", str(RUN / "07_qa_formatting"), "--output-dir", str(RUN / "09_evaluate"))
     stage("10_ask/ask.py", "--catalogue", str(RUN / "06_crossref_doi" / "catalogue.csv"),
-          "--adapter", str(RUN / "08_finetune" / "tiny-demo-grounded"), "--candidates", "10", "--num-beams", "2",
+          "--adapter", str(RUN / "08_finetune" / "tiny-demo-grounded"), "--candidates", "5", "--num-beams", "2",
           "where can I read about digital twins for ship operations?")
     print(f"\ndemo finished: every stage's output is under {RUN}/; the evaluation report is "
           f"{RUN / '09_evaluate' / 'report.md'}")
