@@ -35,7 +35,7 @@ test: venv
 
 # Every stage's benchmark (stage 08's measures the demo's pairs, so the demo runs first).
 bench: demo
-	@for b in 0*/bench.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in 0*/bench.py 03_cermine_extract/bench_latex.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # One target per stage, on the default (real) folders; pass ARGS="--flag value".
 stage01: venv ; $(PY) 01_arxiv_download/arxiv_download.py $(ARGS)
