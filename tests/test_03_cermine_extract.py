@@ -201,16 +201,6 @@ def test_missing_input_is_one_clear_error(tmp_path):
 
 # --------------------------------------------------------------------------- CERMINE
 
-@pytest.fixture(scope="module")
-def cermine_classes(tmp_path_factory):
-    if not shutil.which("javac"):
-        pytest.skip("javac not installed: the CERMINE stand-in cannot be compiled")
-    out = tmp_path_factory.mktemp("cermine")
-    src = FIXTURES / "cermine_standin" / "pl" / "edu" / "icm" / "cermine" / "ContentExtractor.java"
-    subprocess.run(["javac", "-d", str(out), str(src)], check=True)
-    return out
-
-
 def test_cermine_hang_and_crash_do_not_take_the_batch_down(tmp_path, cermine_classes):
     pdfs = tmp_path / "named"
     pdfs.mkdir()

@@ -143,16 +143,6 @@ def test_kill_9_of_the_stage_leaves_no_worker_running(tmp_path):
             proc.kill()
 
 
-@pytest.fixture(scope="module")
-def cermine_classes(tmp_path_factory):
-    if not shutil.which("javac"):
-        pytest.skip("javac not installed: the CERMINE stand-in cannot be compiled")
-    out = tmp_path_factory.mktemp("cermine")
-    src = FIXTURES / "cermine_standin" / "pl" / "edu" / "icm" / "cermine" / "ContentExtractor.java"
-    subprocess.run(["javac", "-d", str(out), str(src)], check=True)
-    return out
-
-
 def test_kill_9_during_cermine_leaves_no_jvm_running(tmp_path, cermine_classes):
     root = pdf_input(tmp_path, {"a_hang": DEMO_PDFS[0]})  # the stand-in hangs on a name holding "hang"
     proc = start_stage("--input-dir", str(root), "--output-dir", str(tmp_path / "out"), "--backend", "cermine",
