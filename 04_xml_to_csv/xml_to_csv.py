@@ -614,7 +614,13 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         unbalanced = (balance[0] > 0 or balance[1] > 0) and prev[1] - prev[0] < MAX_GLUE
         abbreviation = ABBREVIATION_END.search(text[max(prev[0], prev[1] - 12):prev[1]]) and \
             re.match(r"\s*[a-z0-9(\[]", text[start:end])
-        if inside_marker(start) or unbalanced or abbreviation:
+        # syntok sometimes ends a long sentence at a semicolon or before a bracket ("... of the system
+        # (e.g., Smith et al., 2010; Jones, 2012)."): no sentence ends without . ! ? or a colon before it
+        tail = text[prev[0]:prev[1]].rstrip()
+        continues = prev[1] - prev[0] < MAX_GLUE and (
+            tail.endswith((";", ",")) or (re.search(r"[\w\-–—]$", tail) is not None
+                                          and re.match(r"\s*[(\[a-z]", text[start:end]) is not None))
+        if inside_marker(start) or unbalanced or abbreviation or continues:
             gap = _bracket_balance(text[prev[1]:end])
             balance = (balance[0] + gap[0], balance[1] + gap[1])
             prev[1] = end

@@ -253,6 +253,25 @@ def test_marker_as_subject_opens_the_next_sentence():
     assert sentences_of(par) == ["This was quantified (see [24]).", "[95] developed a model of a cavity."]
 
 
+def test_no_sentence_ends_at_a_semicolon_or_before_a_bracket_without_a_full_stop():
+    # A real sentence (araa-gps, natbib author-year) on which syntok ends a sentence before "(e.g.," and at each
+    # semicolon of the citation group; glued, the group stays with the clause it supports.
+    groups = ["Kozłowski et al., 2010; MacLeod et al., 2010; MacLeod et al., 2012",
+              "Kelly et al., 2014; Zhang et al., 2022; Yu et al., 2022",
+              "Kozłowski et al., 2010; MacLeod et al., 2010; MacLeod et al., 2012; Kelly et al., 2014; Kasliwal et al., "
+              "2017; Moreno et al., 2019; Stone et al., 2022; Zhang et al., 2022; Yu et al., 2022"]
+    first = (f"The standard approach is to fit a GP model to the light curve\u2014typically using a \u201cdamped random "
+             f"walk\u201d kernel (e.g., {groups[0]}), or the more general \u201ccontinuous-time autoregressive moving "
+             f"average\u201d (CARMA) kernel (e.g., {groups[1]}), since these permit efficient computations even with "
+             f"large datasets\u2014and then to use the inferred hyperparameter values to constrain the variability "
+             f"amplitudes and timescales of the system (e.g., {groups[2]}).")
+    par = paragraph(first + " These amplitudes and timescales correlate with the mass.", *groups)
+    assert sentences_of(par) == [first, "These amplitudes and timescales correlate with the mass."]
+    # a list written as one sentence, one item per line, keeps its items together
+    items = "We wrap QUADPACK [1] for integration; FFTPACK [2] for Fourier transforms; ARPACK [3] for eigenproblems."
+    assert sentences_of(paragraph(items + " Next.", "[1]", "[2]", "[3]")) == [items, "Next."]
+
+
 @pytest.mark.parametrize("text, markers, clean", [
     ("More results are given in [22].", ["[22]"], "More results are given in prior work."),
     ("In [4], we extend it to liner networks.", ["[4]"], "In prior work, we extend it to liner networks."),
