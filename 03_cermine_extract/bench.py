@@ -17,7 +17,8 @@ hyperref links and on the same papers compiled without them.
 Stage 04's own reader turns each JATS into citing sentences; a (sentence,
 reference) pair is right when a marker printed in the sentence names that
 reference: a numeric marker holding the reference's printed label, or a
-surname and year that both appear in the reference. Recall = right pairs /
+surname and year that both appear in the reference (an entry dated "2007b"
+only when the sentence prints 2007b, or "2007a, b"). Recall = right pairs /
 ``citation_markers``, precision = right pairs / pairs written. Title accuracy
 compares our titles with CERMINE's on the papers in ``reference_outputs``
 (matched by printed label), case and punctuation aside.
@@ -119,6 +120,15 @@ def pair_is_right(sentence: str, raw: str) -> bool:
     cited_years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", sentence)) & years
     if not cited_years:
         return False
+    # "2007a" and "2007b" are two works: an entry whose year carries a letter is named only by that letter
+    # ("Wang 2007a, b" names both)
+    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)}
+    if lettered:
+        printed = set()
+        for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z](?:\s*,\s*[a-z](?![a-z]))*)(?![a-z])", sentence):
+            printed.update(m.group(1) + letter for letter in re.findall(r"[a-z]", m.group(2)))
+        if not lettered & printed:
+            return False
     head = raw[:max(raw.find(y) for y in cited_years)] or raw
     names = {w for w in re.findall(r"[A-Z][\w'’\-]{1,}", head)
              if w not in {"The", "In", "And", "Proc", "Journal", "Vol"}}

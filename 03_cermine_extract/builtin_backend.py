@@ -358,9 +358,12 @@ def _merge_same_baseline(lines: list[Line]) -> list[Line]:
     out: list[Line] = []
     for ln in lines:
         prev = out[-1] if out else None
+        label = prev.text.strip() if prev is not None else ""
+        # a bibliography label set apart by a tab (Word: "5.<tab>Panwar, M.") may stand up to 6 em from its entry
+        reach = 6 if re.fullmatch(r"\[\d{1,3}\]|\d{1,3}\.", label) else 3
         if prev is not None and prev.column == ln.column and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) \
-                and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, prev.size, 1) \
-                and re.fullmatch(r"\[?\d{1,3}[.\]]?|[IVX]{1,5}\.|[A-H]\.|\d{1,2}(\.\d{1,2})*\.?", prev.text.strip()):
+                and 0 <= ln.x0 - prev.x1 < reach * max(ln.size, prev.size, 1) \
+                and re.fullmatch(r"\[?\d{1,3}[.\]]?|[IVX]{1,5}\.|[A-H]\.|\d{1,2}(\.\d{1,2})*\.?", label):
             last = prev.chars[-1]
             merged = Line(prev.page, prev.chars + [Char(" ", last.right, last.bottom, last.right, last.top, last.size,
                                                           last.page, -1, last.base, last.weight)] + ln.chars,
@@ -376,25 +379,43 @@ def _merge_same_baseline(lines: list[Line]) -> list[Line]:
 # ---------------------------------------------------------------------------
 
 def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
-    """Remove page numbers and lines repeated in the top or bottom margin of most pages."""
+    """Remove page numbers and running headers/footers: lines repeated in the top or bottom margin of most
+    pages, or repeated at the same height in the top/bottom 15% of most pages of one parity (two-sided
+    journals alternate "Journal of Statistical Software | 3" and "4 | TIMP: Modeling…", and set them
+    lower than 8% from the edge)."""
     def margin(line: Line) -> bool:
         return line.top > 0.92 * line.page_height or line.bottom < 0.08 * line.page_height
+
+    def band(line: Line) -> bool:
+        return line.top > 0.85 * line.page_height or line.bottom < 0.15 * line.page_height
 
     def norm(text: str) -> str:
         return re.sub(r"\d+", "#", text.strip().lower())
 
     repeated = Counter()
-    for lines in pages:
+    placed = [Counter(), Counter()]  # per page parity: (text, height) of lines in the wider band
+    for n, lines in enumerate(pages):
         for key in {norm(ln.text) for ln in lines if margin(ln)}:
             repeated[key] += 1
+        for key in {(norm(ln.text), round(ln.top)) for ln in lines if band(ln)}:
+            placed[n % 2][key] += 1
     threshold = max(2, (len(pages) + 1) // 2)
+    parity_threshold = [max(2, (len(pages[k::2]) + 1) // 2) for k in (0, 1)]
+
+    def running(line: Line, n: int) -> bool:
+        key, top = norm(line.text), round(line.top)
+        same_place = sum(placed[n % 2][(key, t)] for t in range(top - 2, top + 3))
+        return same_place >= parity_threshold[n % 2]
+
     kept_pages = []
-    for lines in pages:
+    for n, lines in enumerate(pages):
         kept = []
         for ln in lines:
             text = ln.text.strip()
             if margin(ln) and (re.fullmatch(r"(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?", text, re.I)
                                or (len(pages) > 1 and repeated[norm(text)] >= threshold)):
+                continue
+            if len(pages) > 2 and band(ln) and running(ln, n):
                 continue
             kept.append(ln)
         kept_pages.append(kept)
@@ -714,9 +735,33 @@ def _author_spans(text: str, base: int) -> list[dict]:
 # ---------------------------------------------------------------------------
 
 NUMERIC_MARKER = re.compile(r"\[(\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\]")
-AUTHOR = r"[A-Z][A-Za-z'’\-]+(?:\s+(?:et\s+al\.?|and\s+[A-Z][A-Za-z'’\-]+|&\s+[A-Z][A-Za-z'’\-]+))?"
-PAREN_GROUP = re.compile(r"\(([^()]*?(?:1[89]|20)\d{2}[a-z]?[^()]*)\)")
-TEXTUAL = re.compile(rf"({AUTHOR})\s+\(((?:1[89]|20)\d{{2}})[a-z]?\)")
+# A surname may carry particles ("van der Maaten", "De Cao") and letters beyond ASCII ("Schölkopf", "Čech").
+NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os|[Ll]a|[Ll]e)\s+)*" \
+       r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]*(?:['’\-][^\W\d_]+)*"
+AUTHOR = rf"{NAME}(?:\s+et\s+al\.?|(?:,\s+{NAME})*,?\s+(?:and|&)\s+{NAME})?"
+# "2003", "2003a, b", "1972, 1973": one author's works in one marker
+YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
+PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
+# "Smith and Lee (2019)", "Smith et al. [2003]" (ACM), "Golub and Pereyra (1972, 1973)"
+TEXTUAL = re.compile(rf"({AUTHOR})\s+[(\[]({YEARS})[)\]]")
+
+
+def _surname_key(name: str) -> str:
+    """The word an author-year marker and a reference entry share: the first author's surname without its
+    particles ("van Stokkum" and "Stokkum" both give "stokkum")."""
+    first = re.split(r"\s+et\s+al|,|\s+and\s+|\s+&\s+", name.strip())[0].split()
+    return first[-1].lower() if first else ""
+
+
+def _years(spec: str) -> list[str]:
+    """"2003a, b" -> ["2003a", "2003b"]; "1972, 1973" -> ["1972", "1973"]."""
+    out: list[str] = []
+    for part in re.split(r"\s*,\s*", spec.strip()):
+        if re.fullmatch(r"\d{4}[a-z]?", part):
+            out.append(part)
+        elif re.fullmatch(r"[a-z]", part) and out:
+            out.append(out[-1][:4] + part)
+    return out
 
 
 def expand_numbers(spec: str) -> list[int]:
@@ -740,10 +785,14 @@ def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[
         if digits:
             by_label[int(digits)] = i
     by_author_year: dict[tuple[str, str], list[int]] = {}
+    suffix: dict[int, str] = {}  # "2003a": the letter that tells one author's works of a year apart
     for i, ref in enumerate(refs):
-        first = ref.fields.get("first_surname", "").lower()
+        first = _surname_key(ref.fields.get("first_surname", ""))
         if first and ref.fields.get("year_text"):
             by_author_year.setdefault((first, ref.fields["year_text"]), []).append(i)
+            # the year parsed may be a later mention ("… RTE 2007"): the letter follows the first one with it
+            letter = re.search(rf"(?<!\d){ref.fields['year_text']}([a-z])(?![a-z])", ref.raw)
+            suffix[i] = letter.group(1) if letter else ""
     found = []
     if by_label:
         for m in NUMERIC_MARKER.finditer(text):
@@ -755,14 +804,18 @@ def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[
             if idx:
                 found.append((m.start(1), m.end(1), idx))
     if by_author_year:
-        def lookup(name: str, year: str) -> list[int]:
-            surname = name.split()[0].lower()
-            return by_author_year.get((surname, year), [])
+        def lookup(name: str, years: str) -> list[int]:
+            key, idx = _surname_key(name), []
+            for year in _years(years):
+                candidates = by_author_year.get((key, year[:4]), [])
+                exact = [i for i in candidates if suffix.get(i) == year[4:]]
+                idx.extend(exact or candidates)
+            return list(dict.fromkeys(idx))
 
         for m in PAREN_GROUP.finditer(text):
             idx = []
             for cite in re.split(r";", m.group(1)):
-                if c := re.search(rf"({AUTHOR}),?\s+((?:1[89]|20)\d{{2}})", cite):
+                if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
                     idx.extend(lookup(c.group(1), c.group(2)))
             if idx:
                 found.append((m.start(1), m.end(1), list(dict.fromkeys(idx))))
@@ -872,6 +925,12 @@ def read_pdf(path: Path) -> Document:
             text = ln.text.strip()
             if headings[i] and re.match(r"^(appendix|appendices|supplementary|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
                                         text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2:
+                # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
+                # text, and their citations count like any other
+                more, more_sections = _body(all_lines, headings, None, title, body_size, lefts, vocabulary,
+                                            strict=False, begin=i)
+                paragraphs += [Paragraph(par.section + len(sections), par.chars) for par in more]
+                sections += more_sections
                 break
             ref_lines.append(ln)
 
@@ -893,10 +952,12 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
 
 
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
-          lefts: dict[int, list[float]], vocabulary: Vocabulary, strict: bool) -> tuple[list[Paragraph], list[str]]:
+          lefts: dict[int, list[float]], vocabulary: Vocabulary, strict: bool,
+          begin: int = 0) -> tuple[list[Paragraph], list[str]]:
     """Paragraphs and section titles of the body. ``strict``: the body starts at its first real section
-    heading; otherwise at the first body-size line after the title block."""
-    sections: list[str] = [] if strict else ["Body"]
+    heading; otherwise at the first body-size line after the title block. ``begin`` > 0: read from that
+    line (the heading that ends the bibliography: appendices after it)."""
+    sections: list[str] = [] if strict or begin else ["Body"]
     paragraphs: list[Paragraph] = []
     mode = "front" if strict else "body"
     current: list[list[Char]] = []
@@ -911,7 +972,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         current = []
 
     end = ref_start if ref_start is not None else len(all_lines)
-    for i in range(end):
+    for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
         if not strict and ln.page == 0 and title and text in title:
@@ -959,7 +1020,12 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             candidates = in_column or candidates
             if candidates:
                 starts.add(min(candidates, key=lambda i: y - lines[i].top))
-    labelled = [i for i, ln in enumerate(lines) if LABEL_RE.match(ln.text)]
+    # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
+    labelled = [i for i, ln in enumerate(lines)
+                if LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)]
+    in_order = _label_sequence(labelled, lines)
+    if len(in_order) >= max(2, len(starts)):
+        labelled = in_order
     if len(labelled) >= max(2, len(starts)):
         starts = set(labelled)
     else:
@@ -994,6 +1060,23 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
         refs.append(ref)
     return refs
+
+
+def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
+    """The labelled lines that start entries. Numbered labels run 1, 2, 3…: a continuation line that
+    happens to begin with a number and a full stop ("300. ACM, New York, 1998.", the last page of a
+    range broken across lines) is out of that run and does not start an entry."""
+    numbers = [re.match(r"^\s*\[?(\d{1,3})[\].]", lines[i].text) for i in labelled]
+    if sum(m is not None for m in numbers) < 0.8 * len(labelled):
+        return labelled  # "[Smi05]" and other non-numeric labels: no order to check
+    kept, last = [], 0
+    for i, m in zip(labelled, numbers):
+        n = int(m.group(1)) if m else None
+        if n is not None and kept and not last < n <= last + 10 and n != 1:  # 1: a second list starts
+            continue
+        kept.append(i)
+        last = n if n is not None else last
+    return kept
 
 
 def normalise(text: str) -> str:

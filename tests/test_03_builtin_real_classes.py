@@ -171,3 +171,100 @@ def test_footnote_in_small_type_stays_out_of_the_paragraph(tmp_path):
     root = xml_of(tmp_path, [page])
     body = " ".join("".join(p.itertext()) for p in root.find("body").iter("p"))
     assert "footnote" not in body and "as shown before" in body
+
+
+def test_bibliography_label_set_apart_by_a_tab_starts_its_own_entry(tmp_path):
+    """Word sets "5.<tab>Panwar, M." as two runs 3-6 em apart: the label still starts its entry."""
+    page = numbered_paper([f"{BODY} as reported before.[2]", f"{BODY} and also here [3]."], [])
+    page.text(72, 560, "1. Alpha, A. 2005. The first work. J. Tests 1, 1-2.")
+    page.text(72, 548, "2.")
+    page.text(110, 548, "Beta, B. 2006. The second work, set after a tab. J. Tests 2, 3-4.")
+    page.text(72, 536, "3. Gamma, C. 2007. The third work. J. Tests 3, 5-6.")
+    root = xml_of(tmp_path, [page])
+    assert len(list(root.iter("ref"))) == 3
+    assert cited(root) == [("2", "2. Beta, B. 2006. The second work, set after a tab. J. Tests 2, 3-4."),
+                           ("3", "3. Gamma, C. 2007. The third work. J. Tests 3, 5-6.")]
+
+
+def test_running_headers_alternating_on_odd_and_even_pages_stay_out_of_the_text(tmp_path):
+    """Two-sided journals (JSS) print "Journal of Tests | 3" and "4 | Running Title" on alternate pages,
+    lower than the 8% margin band: neither is body text nor a reference entry."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    pages = []
+    for n, word in enumerate(words):
+        page = raw_pdf.Page()
+        if n == 0:
+            page.text(72, 740, "A Paper Title Set Large", size=18)
+            page.text(72, 700, "1 Introduction", size=12, font="F2")
+        elif n % 2:
+            page.text(72, 715, f"{n + 1}      Modeling Spectra: A Running Title", size=10)
+        else:
+            page.text(72, 715, f"Journal of Tests      {n + 1}", size=10)
+        for k in range(6):
+            page.text(72, 680 - 12 * k, f"Paragraph {word} line {words[k]} of ordinary body text that goes on")
+        if n == len(words) - 1:
+            page.text(72, 560, "It was shown before [1].")
+            page.text(72, 530, "References", size=12, font="F2")
+            page.text(72, 515, "[1] I. Fifth. Headers in journals. Journal of Tests, 2011.")
+        pages.append(page)
+    root = xml_of(tmp_path, pages)
+    text = " ".join(root.itertext())
+    assert "Running Title" not in text and "Journal of Tests 3" not in text and "Journal of Tests 5" not in text
+    assert [" ".join("".join(x.itertext()).split()) for x in root.iter("mixed-citation")] == \
+        ["[1] I. Fifth. Headers in journals. Journal of Tests, 2011."]
+    assert cited(root) == [("1", "[1] I. Fifth. Headers in journals. Journal of Tests, 2011.")]
+
+
+def test_appendix_after_the_bibliography_is_body_and_its_citations_are_linked(tmp_path):
+    """NeurIPS, ICML and arXiv papers put appendices after the references."""
+    refs = ["[1] J. Sixth. Main results. Journal, 2010.", "[2] K. Seventh. A lemma used in the proof. Journal, 2009.",
+            "[3] L. Eighth. Other work. Journal, 2008."]
+    page = numbered_paper([f"{BODY} as shown in [1]."], refs)
+    page.text(72, 560, "A Proofs of the Theorems", size=12, font="F2")
+    page.text(72, 540, f"{BODY}; the bound follows from the lemma of [2].")
+    root = xml_of(tmp_path, [page])
+    assert [t.text for t in root.iter("title") if t.getparent().tag == "sec"] == \
+        ["Introduction", "A Proofs of the Theorems"]
+    assert [m for m, _ in cited(root)] == ["1", "2"]
+    assert cited(root)[1][1] == refs[1]
+    assert len(list(root.iter("ref"))) == 3
+
+
+def test_reference_line_starting_with_a_page_number_or_a_marker_does_not_start_an_entry(tmp_path):
+    """"… pages 291–" / "300. ACM, New York, 1998.": the label run 1, 2, 3 has no 300; and body text read
+    into the bibliography (revtex's other column) that begins "[2], [3]. We …" is no entry either."""
+    page = numbered_paper([f"{BODY} as in [2] and [3]."], [
+        "[1] M. Ninth. Optimizing code by inlining. In Proceedings of the Conference, pages 291-",
+        "300. ACM, New York, 1998.",
+        "[2], [3]. We have shown that the tracing pays off, as the other column says.",
+        "[2] N. Tenth. Trace trees. Journal of Tests, 2001.",
+        "[3] O. Eleventh. Tracing JITs. Journal of Tests, 2002."])
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 3 and "pages 291-300. ACM, New York, 1998." in raws[0]
+    assert raws[1:] == ["[2] N. Tenth. Trace trees. Journal of Tests, 2001.",
+                        "[3] O. Eleventh. Tracing JITs. Journal of Tests, 2002."]
+    assert [r for _, r in cited(root)] == raws[1:]
+
+
+def test_author_year_without_links_particles_suffixes_year_lists_and_brackets(tmp_path):
+    page = numbered_paper([
+        "Embeddings were drawn as by van der Maaten and Hinton (2008) and are",
+        "edited as before (Smith 2003a, b; De Cao et al., 2021). Golub and Pereyra (1972, 1973)",
+        "solved it, and Smith et al. [2003b] say so."], [
+        "De Cao, N., Aziz, W. and Titov, I. (2021). Editing factual knowledge. In EMNLP.",
+        "Golub, G. and Pereyra, V. (1972). The differentiation of pseudo-inverses. SIAM J. Numer. Anal.",
+        "Golub, G. and Pereyra, V. (1973). Pseudo-inverses, part two. SIAM J. Numer. Anal.",
+        "Smith, J. (2003a). First work on topics. Journal of Tests.",
+        "Smith, J. (2003b). Second work on topics. Journal of Tests.",
+        "van der Maaten, L. and Hinton, G. (2008). Visualizing data using t-SNE. JMLR."])
+    root = xml_of(tmp_path, [page])
+    refs = {r.get("id"): "".join(r.itertext()).strip().split(".")[0] for r in root.iter("ref")}
+    found = [(x.text, [refs[k] for k in x.get("rid").split()]) for x in root.iter("xref")]
+    assert found == [
+        ("van der Maaten and Hinton (2008)", ["van der Maaten, L"]),
+        ("Smith 2003a, b; De Cao et al., 2021", ["Smith, J", "Smith, J", "De Cao, N"]),
+        ("Golub and Pereyra (1972, 1973)", ["Golub, G", "Golub, G"]),
+        ("Smith et al. [2003b]", ["Smith, J"])]
+    rid = {x.text: x.get("rid") for x in root.iter("xref")}
+    assert rid["Smith et al. [2003b]"] == "ref5" and rid["Golub and Pereyra (1972, 1973)"] == "ref2 ref3"
