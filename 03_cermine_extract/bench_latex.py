@@ -3,6 +3,7 @@ and seconds per paper on one core.
 
     .venv/bin/python 03_cermine_extract/bench_latex.py                     # ../shared/realtex
     .venv/bin/python 03_cermine_extract/bench_latex.py --data-dir DIR --runs 3
+    .venv/bin/python 03_cermine_extract/bench_latex.py --mutations         # robustness to how submissions differ
 
 Each folder of DATA_DIR (listed in its MANIFEST.csv) is packed as arXiv serves a multi-file source (a gzipped tar)
 into a temporary stage-02 folder; stage 03 runs with ``--backend latex --workers 1``, stage 04 reads its JATS, and
@@ -27,19 +28,33 @@ Two further figures put the judge's number in its place:
   reference on every link: one row per ``\cite`` holding the 400 characters before it (what the judge's window
   reads), and one row per ``\cite`` holding the source sentence around it. The first is the judge's "ideal output";
   the second is the best any sentence-level output can score.
+
+``--mutations`` repacks every source once per variation that real arXiv submissions show (``MUTATIONS``: the main
+file renamed beside a response letter, the letter named ``main.tex``, a top folder, CRLF, Latin-1, only the ``.bib``
+or only the ``.bbl``, one flattened file served as a single gzipped ``.tex``, ``\input file`` without braces or
+extension, bibliography file names that differ from ``\bibliography{...}``, leftover text after ``\endinput``, a
+supplement with its own ``\documentclass`` and an ``00README.XXX`` naming the top-level file, macros kept in the
+authors' own ``.sty``, citation keys spaced and broken over lines),
+runs stage 03 and 04 once on each, and reports the judge's and the sentence-clipped judge's figures, crashes and
+fallbacks against the unmutated sources, and in how many papers stage 04's sentences and links are exactly those of
+the unmutated source (``same``). Only a copy is mutated and nothing that changes which keys are cited or their
+entries: the judge still reads the original folders.
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib.util
+import io
 import re
 import statistics
 import sys
 import tarfile
 import tempfile
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -56,6 +71,8 @@ class Config:
     """Folder of real sources: MANIFEST.csv, one folder per paper, judge/check.py."""
     runs: int = 3
     """Timed runs of stage 03 (the median is reported)."""
+    mutations: bool = False
+    """Instead: score every source repacked with each arXiv-typical variation (one run each) against the original."""
 
 
 def load(path: Path, name: str):
@@ -76,6 +93,8 @@ def main(config: Config) -> dict:
     stage04 = load(REPO / "04_xml_to_csv" / "xml_to_csv.py", "bench_stage04")
     sys.path.insert(0, str(data / "judge"))
     judge = load(data / "judge" / "check.py", "bench_judge")
+    if config.mutations:
+        return mutation_report(data, slugs, stage03, stage04, judge)
     with tempfile.TemporaryDirectory(prefix="bench-latex-") as tmp:
         tmp = Path(tmp)
         sources = tmp / "in" / "sources"
@@ -313,6 +332,358 @@ def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> 
         kinds[kind] = kinds.get(kind, 0) + 1
     kinds["links judged wrong only by the window"] = window_links
     return kinds
+
+# ---------------------------------------------------------------------------
+# --mutations: the ways real submissions differ from these six
+# ---------------------------------------------------------------------------
+
+TEXT_FILES = (".tex", ".bbl", ".bib")
+LETTER = (b"\\documentclass{article}\n\\begin{document}\nResponse to the referees. We thank both referees for their "
+          b"careful reading and have revised the manuscript as follows.\n\\end{document}\n")
+_INPUT_BRACED = re.compile(r"\\input\s*\{([^}]+)\}")
+_INPUT_ANY = re.compile(r"\\(?:input|include)(?![A-Za-z@])(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\%]+))")
+_BIB_COMMAND = re.compile(r"\\bibliography\s*\{[^}]*\}")
+
+
+def _is_text(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in TEXT_FILES
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return str(PurePosixPath(name).with_suffix(suffix))
+
+
+def mutate_renamed_main(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The main file renamed (its .bbl with it, as arXiv's are) and a response letter, a document of its own, beside
+    it."""
+    new = str(PurePosixPath(main).with_name("arxiv_main.tex"))
+    renames = {main: new, _with_suffix(main, ".bbl"): _with_suffix(new, ".bbl")}
+    out = {renames.get(name, name): data for name, data in files.items()}
+    out[str(PurePosixPath(main).with_name("response_to_referees.tex"))] = LETTER
+    return out
+
+
+def mutate_letter_named_main(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """As ``mutate_renamed_main``, the letter named ``main.tex`` (a conventional main-file name) and the paper
+    ``arxiv_main.tex`` without a .bbl of its own name."""
+    new = str(PurePosixPath(main).with_name("arxiv_main.tex"))
+    out = {(new if name == main else name): data for name, data in files.items()}
+    out[str(PurePosixPath(main).with_name("main.tex"))] = LETTER
+    return out
+
+
+def mutate_top_folder(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """Everything one folder down, as many arXiv tars are."""
+    return {f"paper-arxiv/{name}": data for name, data in files.items()}
+
+
+def mutate_crlf(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """Windows line endings in every text file."""
+    return {name: data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if _is_text(name) else data
+            for name, data in files.items()}
+
+
+def mutate_latin1(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """Every text file that Latin-1 can represent re-encoded to it, and the main file declaring
+    ``\\usepackage[latin1]{inputenc}`` (a file Latin-1 cannot hold stays UTF-8, as in mixed real sources)."""
+    out = {}
+    for name, data in files.items():
+        if _is_text(name):
+            text = data.decode("utf-8")
+            if name == main:
+                if re.search(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", text):
+                    text = re.sub(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", r"\\usepackage[latin1]{inputenc}", text)
+                else:
+                    text = re.sub(r"(\\documentclass[^\n]*\n)",
+                                  lambda m: m.group(1) + "\\usepackage[latin1]{inputenc}\n", text, count=1)
+            try:
+                data = text.encode("latin-1")
+            except UnicodeEncodeError:
+                data = text.encode("utf-8")
+        out[name] = data
+    return out
+
+
+def mutate_no_bbl(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The .bbl removed where a .bib is there too (the .bib alone must do)."""
+    if not any(n.endswith(".bib") for n in files):
+        return files
+    return {n: d for n, d in files.items() if not n.endswith(".bbl")}
+
+
+def mutate_no_bib(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The .bib removed where a .bbl is there too (what arXiv itself needs)."""
+    if not any(n.endswith(".bbl") for n in files):
+        return files
+    return {n: d for n, d in files.items() if not n.endswith(".bib")}
+
+
+def _resolve(files: dict[str, bytes], folder: PurePosixPath, name: str) -> str | None:
+    for cand in (name, name + ".tex"):
+        path = str(PurePosixPath(re.sub(r"/\./|^\./", "/", str(folder / cand))))
+        parts: list[str] = []
+        for part in path.split("/"):
+            if part == "..":
+                parts = parts[:-1]
+            elif part and part != ".":
+                parts.append(part)
+        key = "/".join(parts)
+        if key in files:
+            return key
+    return None
+
+
+def mutate_single_file(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """One flattened .tex, as arXiv's single-file submissions are: every ``\\input``/``\\include`` inlined (a file
+    the source lacks stays a command), the .bbl pasted in place of ``\\bibliography``, or the .bib files carried in
+    ``filecontents*`` environments before ``\\documentclass`` where there is no .bbl. Served gzipped, not as a tar."""
+    folder = PurePosixPath(main).parent
+
+    def inline(text: str, depth: int) -> str:
+        def repl(m: re.Match) -> str:
+            line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+            if re.search(r"(?<!\\)%", line) or depth > 10:
+                return m.group(0)
+            target = _resolve(files, folder, (m.group(1) or m.group(2)).strip())
+            if target is None:
+                return m.group(0)
+            return "\n" + inline(files[target].decode("utf-8"), depth + 1) + "\n"
+        return _INPUT_ANY.sub(repl, text)
+
+    text = inline(files[main].decode("utf-8"), 0)
+    bbls = [n for n in files if n.endswith(".bbl")]
+    if bbls:
+        bbl = files.get(_with_suffix(main, ".bbl")) or files[bbls[0]]
+        text = _BIB_COMMAND.sub(lambda m: bbl.decode("utf-8"), text)
+    else:
+        carried = "".join(f"\\begin{{filecontents*}}{{{PurePosixPath(n).relative_to(folder)}}}\n"
+                          f"{files[n].decode('utf-8')}\n\\end{{filecontents*}}\n"
+                          for n in files if n.endswith(".bib") and PurePosixPath(n).is_relative_to(folder))
+        text = carried + text
+    return {"main.tex": text.encode("utf-8")}
+
+
+def mutate_bare_input(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """``\\input{sections/intro.tex}`` written as TeX's own ``\\input sections/intro`` (no braces, no extension)."""
+    def bare(m: re.Match) -> str:
+        name = m.group(1).strip()
+        return f"\\input {name[:-4] if name.endswith('.tex') else name} "
+    return {n: _INPUT_BRACED.sub(bare, d.decode("utf-8")).encode("utf-8") if n.endswith(".tex") else d
+            for n, d in files.items()}
+
+
+_FIRST_CITE = re.compile(r"\\(?:cite[a-z]*|autocite|parencite|textcite)\*?(?:\[[^\]]*\]){0,2}\{([^,}]+)")
+
+
+def mutate_endinput(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """Every included file that cites ends with ``\\endinput`` followed by leftover draft text citing one of its keys
+    again (TeX stops reading a file at ``\\endinput``; arXiv's PDF has none of it)."""
+    out = {}
+    for name, data in files.items():
+        if name != main and name.endswith(".tex") and (m := _FIRST_CITE.search(data.decode("utf-8"))):
+            data += (f"\n\\endinput\nLeftover notes from an earlier draft that were never typeset, "
+                     f"as before \\cite{{{m.group(1)}}}.\n").encode("utf-8")
+        out[name] = data
+    return out
+
+
+def mutate_readme_toplevel(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The main file renamed ``arxiv_main.tex`` beside a supplement with its own ``\\documentclass`` that cites more
+    than the paper (arXiv compiles supplements separately), and an ``00README.XXX`` naming the top-level file, as
+    arXiv asks when a source holds several documents."""
+    new = str(PurePosixPath(main).with_name("arxiv_main.tex"))
+    out = {(new if name == main else name): data for name, data in files.items()}
+    keys = [m.group(1) for name, data in files.items() if name.endswith(".tex")
+            for m in _FIRST_CITE.finditer(data.decode("utf-8"))]
+    supplement = ("\\documentclass{article}\n\\begin{document}\n\\section{Supplementary material}\n"
+                  + "".join(f"Further detail on this point is given in \\cite{{{k}}}.\n" for k in keys + keys[:1])
+                  + "\\end{document}\n")
+    out[str(PurePosixPath(main).with_name("supplement.tex"))] = supplement.encode("utf-8")
+    out["00README.XXX"] = f"{new} toplevelfile\nnohypertex\n".encode("utf-8")
+    return out
+
+
+_ONE_LINE_DEFINITION = re.compile(r"^[ \t]*\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|def|let)\b"
+                                  r"[^\n]*\n", re.M)
+
+
+def _balanced(line: str) -> bool:
+    depth = 0
+    for c in re.sub(r"\\.", "", line.split("%")[0]):
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def mutate_local_sty(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The main file's one-line macro definitions moved into the authors' own ``arxivmacros.sty`` beside it,
+    loaded with ``\\usepackage{arxivmacros}`` (many submissions keep their macros in a package of their own)."""
+    text = files[main].decode("utf-8")
+    head, sep, body = text.partition("\\begin{document}")
+    moved = [m.group(0) for m in _ONE_LINE_DEFINITION.finditer(head) if _balanced(m.group(0))]
+    if not moved or not sep:
+        return files
+    for line in moved:
+        head = head.replace(line, "", 1)
+    head = re.sub(r"(\\documentclass[^\n]*\n)", lambda m: m.group(1) + "\\usepackage{arxivmacros}\n", head, count=1)
+    out = dict(files)
+    out[main] = (head + sep + body).encode("utf-8")
+    out[str(PurePosixPath(main).with_name("arxivmacros.sty"))] = \
+        ("\\NeedsTeXFormat{LaTeX2e}\n\\ProvidesPackage{arxivmacros}\n" + "".join(moved)).encode("utf-8")
+    return out
+
+
+_CITE_KEYS = re.compile(r"(\\(?:[Cc]ite[a-zA-Z]*|[Pp]arencite|[Tt]extcite|[Aa]utocite|[Ff]ootcite[a-z]*|onlinecite)\*?)"
+                        r"((?:\[[^\]]*\])*)\{([^{}]*)\}")
+
+
+def mutate_cite_spacing(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """Citation commands written loosely, as TeX allows: a space before the optional and key arguments, keys
+    separated by ``, `` and broken over lines with a ``%`` comment (the same keys, the same output)."""
+    def loose(m: re.Match) -> str:
+        keys = [k.strip() for k in m.group(3).split(",")]
+        line = m.string[m.string.rfind("\n", 0, m.start()) + 1:m.start()]
+        if not all(keys) or re.search(r"(?<!\\)%", line):  # a commented-out command stays on its line
+            return m.group(0)
+        opts = " ".join(re.findall(r"\[[^\]]*\]", m.group(2)))
+        return f"{m.group(1)} {opts + ' ' if opts else ''}{{{keys[0]}" + "".join(
+            f",%\n   {k}" if i % 2 else f", {k}" for i, k in enumerate(keys[1:])) + "}"
+    return {n: _CITE_KEYS.sub(loose, d.decode("utf-8")).encode("utf-8") if n.endswith(".tex") else d
+            for n, d in files.items()}
+
+
+def mutate_bib_names(files: dict[str, bytes], main: str) -> dict[str, bytes]:
+    """The .bib and .bbl files named other than ``\\bibliography{...}``/``\\addbibresource`` and the main file say
+    (an author's own library name, a .bbl kept from an earlier main file)."""
+    out = {}
+    for name, data in files.items():
+        if name.endswith((".bib", ".bbl")):
+            path = PurePosixPath(name)
+            name = str(path.with_name(f"{path.stem}-arxiv{path.suffix}"))
+        out[name] = data
+    return out
+
+
+MUTATIONS = {
+    "main renamed + response letter": mutate_renamed_main,
+    "letter named main.tex": mutate_letter_named_main,
+    "one folder down": mutate_top_folder,
+    "CRLF line endings": mutate_crlf,
+    "Latin-1 + inputenc": mutate_latin1,
+    "only .bib (no .bbl)": mutate_no_bbl,
+    "only .bbl (no .bib)": mutate_no_bib,
+    "single gzipped .tex": mutate_single_file,
+    "\\input file (no braces)": mutate_bare_input,
+    "bib/bbl names differ": mutate_bib_names,
+    "text after \\endinput": mutate_endinput,
+    "00README.XXX + citing supplement": mutate_readme_toplevel,
+    "macros in a local .sty": mutate_local_sty,
+    "cite keys spaced over lines": mutate_cite_spacing,
+}
+
+
+def pack(files: dict[str, bytes], target: Path) -> Path:
+    """A gzipped tar as arXiv serves a multi-file source, or a gzipped .tex for a single file."""
+    if list(files) == ["main.tex"]:
+        path = target.with_name(target.name + ".gz")
+        path.write_bytes(gzip.compress(files["main.tex"], mtime=0))
+        return path
+    path = target.with_name(target.name + ".tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def score_variant(data: Path, slugs: list[str], manifest: dict[str, str], packed: dict[str, dict[str, bytes]],
+                  stage03, stage04, judge, tmp: Path) -> dict:
+    """Stage 03 (``--backend latex``) and 04 once over the packed sources; the judges' figures, crashes (converter
+    errors), fallbacks (no conversion, the reason) and cited keys reported without an entry."""
+    (tmp / "in" / "sources").mkdir(parents=True)
+    for slug in slugs:
+        pack(packed[slug], tmp / "in" / "sources" / slug)
+    quiet = io.StringIO()
+    with redirect_stdout(quiet), redirect_stderr(quiet):
+        try:
+            stage03.main(stage03.Config(input_dir=tmp / "in", output_dir=tmp / "03", backend="latex", workers=1,
+                                        force=True))
+        except SystemExit:
+            pass
+        try:
+            stage04.main(stage04.Config(input_dir=tmp / "03", output_dir=tmp / "04", force=True))
+        except SystemExit:
+            pass
+    with open(tmp / "03" / "extraction_log.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = {r["paper_id"]: r for r in csv.DictReader(fh)}
+    scores = judge.judge(data, tmp / "04")
+    clipped, output = {}, {}
+    for slug in slugs:
+        if (tmp / "04" / f"{slug}.sentences.csv").exists():
+            clipped[slug] = sentence_judge(data / slug, manifest[slug], tmp / "04", slug)
+            with open(tmp / "04" / f"{slug}.sentences.csv", encoding="utf-8-sig", newline="") as fh:
+                output[slug] = [(r["sentence"], r["ref_keys"]) for r in csv.DictReader(fh)]
+        else:  # nothing converted: every key of the paper is missed
+            from truth import bibliography, cited_keys
+
+            primary = bibliography(data / slug)[1]
+            clipped[slug] = {"keys": len({k for k in cited_keys(data / slug, manifest[slug]) if k in primary}),
+                             "reached": 0, "links": 0, "right": 0}
+    keys = sum(c["keys"] for c in clipped.values()) or 1
+    links = sum(c["links"] for c in clipped.values()) or 1
+    failed = {s: rows.get(s, {}).get("error") or rows.get(s, {}).get("fallback_reason") or "no log row"
+              for s in slugs if rows.get(s, {}).get("status") != "ok"}
+    missing = sum(int(m.group(1)) for s in slugs
+                  if (m := re.match(r"(\d+) cited key\(s\) without", rows.get(s, {}).get("error", ""))))
+    return {
+        "judge_recall": round(scores.reached.sum() / max(1, scores["keys"].sum()), 4),
+        "judge_precision": round(scores.right.sum() / max(1, scores.links.sum()), 4),
+        "sentence_judge_recall": round(sum(c["reached"] for c in clipped.values()) / keys, 4),
+        "sentence_judge_precision": round(sum(c["right"] for c in clipped.values()) / links, 4),
+        "crashes": {s: r for s, r in failed.items() if r.startswith("LaTeX converter error")},
+        "fallbacks": {s: r for s, r in failed.items() if not r.startswith("LaTeX converter error")},
+        "missing_keys": missing,
+        "per_paper": {s: (clipped[s]["reached"], clipped[s]["right"]) for s in slugs},
+        "output": output,
+    }
+
+
+def mutation_report(data: Path, slugs: list[str], stage03, stage04, judge) -> dict:
+    """Every variation in MUTATIONS over every source, against the unmutated sources."""
+    manifest = {r["slug"]: r["main_tex"] for r in pu.read_csv_rows(data / "MANIFEST.csv")}
+    originals = {s: {str(p.relative_to(data / s)): p.read_bytes() for p in sorted((data / s).rglob("*"))
+                     if p.is_file()} for s in slugs}
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-latex-mut-") as tmp:
+        base = score_variant(data, slugs, manifest, originals, stage03, stage04, judge, Path(tmp) / "base")
+        results["unmutated"] = {**base, "changed": 0, "same_output": len(slugs)}
+        for i, (name, mutate) in enumerate(MUTATIONS.items()):
+            packed = {s: mutate(dict(originals[s]), manifest[s]) for s in slugs}
+            res = score_variant(data, slugs, manifest, packed, stage03, stage04, judge, Path(tmp) / f"m{i}")
+            results[name] = {**res, "changed": sum(packed[s] != originals[s] for s in slugs),
+                             "same_output": sum(res["output"].get(s) == base["output"].get(s) for s in slugs)}
+    print(f"\n{'variation':<34}{'papers':>7}{'same':>6}{'judge R':>9}{'judge P':>9}{'sent R':>8}{'sent P':>8}"
+          f"{'crash':>6}{'fallbk':>7}{'missing':>8}  below the unmutated figure")
+    for name, r in results.items():
+        worse = [f"{s} {r['per_paper'][s][0] - base['per_paper'][s][0]:+d} reached "
+                 f"{r['per_paper'][s][1] - base['per_paper'][s][1]:+d} right"
+                 for s in slugs if any(a < b for a, b in zip(r["per_paper"][s], base["per_paper"][s]))]
+        reasons = [f"{s}: {why[:90]}" for s, why in {**r["crashes"], **r["fallbacks"]}.items()]
+        print(f"{name:<34}{r['changed']:>7}{r['same_output']:>6}{r['judge_recall']:>9.3f}{r['judge_precision']:>9.3f}"
+              f"{r['sentence_judge_recall']:>8.3f}{r['sentence_judge_precision']:>8.3f}{len(r['crashes']):>6}"
+              f"{len(r['fallbacks']):>7}{r['missing_keys']:>8}  {'; '.join(worse + reasons)}")
+    summary = {name: {k: (len(v) if isinstance(v, dict) and k != "per_paper" else v)
+                      for k, v in r.items() if k not in ("per_paper", "output")} for name, r in results.items()}
+    summary["below_unmutated"] = [name for name, r in results.items()
+                                  if r["sentence_judge_recall"] < base["sentence_judge_recall"]
+                                  or r["sentence_judge_precision"] < base["sentence_judge_precision"]
+                                  or r["crashes"] or r["fallbacks"]]
+    summary["loadavg"] = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ""
+    print(f"\nbelow the unmutated figure, crashed or fell back: {', '.join(summary['below_unmutated']) or 'none'} "
+          f"(load average {' '.join(summary['loadavg'])})")
+    return summary
 
 
 if __name__ == "__main__":

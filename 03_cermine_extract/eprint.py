@@ -21,6 +21,8 @@ import pipeline_utils as pu
 # Only what a LaTeX source needs is written out; figures are skipped (their size still counts towards the cap).
 TEXT_SUFFIXES = {".tex", ".ltx", ".latex", ".bbl", ".bib", ".sty", ".cls", ".def", ".cfg", ".clo", ".bst", ".txt",
                  ".inc", ".tikz", ".pgf", ""}
+# arXiv's own instructions (which file is the top-level one, which to ignore), read by latex_backend.arxiv_readme
+ARXIV_README = {"00readme.xxx", "00readme.json", "00readme.yaml", "00readme.yml"}
 
 
 class EprintError(Exception):
@@ -114,7 +116,9 @@ def _untar(data: bytes, dest: Path, limits: Limits) -> Eprint:
                 if not member.isfile():  # links inside the folder, fifos: never created, never needed by LaTeX
                     eprint.skipped.append(member.name)
                     continue
-                if Path(member.name).suffix.lower() not in TEXT_SUFFIXES or member.size > limits.max_file_bytes:
+                wanted = Path(member.name).suffix.lower() in TEXT_SUFFIXES or \
+                    Path(member.name).name.lower() in ARXIV_README
+                if not wanted or member.size > limits.max_file_bytes:
                     eprint.skipped.append(member.name)
                     continue
                 fh = tar.extractfile(member)

@@ -3,12 +3,15 @@
 In the source every citation is an explicit ``\\cite{key}`` and every reference a ``\\bibitem{key}`` (``.bbl``) or a
 ``.bib`` entry, so nothing has to be guessed from layout. The steps, each a function below:
 
-1. ``find_main_file``: the ``.tex`` with ``\\documentclass`` and ``\\begin{document}`` (several: the one with a
-   matching ``.bbl``, not ``\\input`` by another, conventional name, largest).
-2. ``load_document``: decoded (UTF-8, else charset-normalizer's guess), comments and ``\\iffalse`` blocks dropped,
+1. ``find_main_file``: the ``.tex`` with ``\\documentclass`` and ``\\begin{document}`` (several: one that
+   cites, then with a matching ``.bbl``, not ``\\input`` by another, conventional name, most citations, largest);
+   files carried in ``filecontents`` environments are written out first, as LaTeX does.
+2. ``load_document``: decoded (UTF-8, else the declared ``inputenc``, else charset-normalizer's guess; CR and
+   CRLF made LF), comments and ``\\iffalse`` blocks dropped,
    ``\\input``/``\\include``/``\\subfile``/``\\import`` followed (paths checked with ``safe_path_under``).
 3. ``collect_macros`` + ``expand_macros``: user ``\\newcommand``/``\\def``/``\\let`` expanded, so a macro wrapping
-   ``\\cite`` becomes the ``\\cite`` it stands for.
+   ``\\cite`` becomes the ``\\cite`` it stands for (``local_package_macros``: also those of the authors' own
+   ``.sty`` files shipped with the source).
 4. ``Converter``: a single left-to-right pass over the body that keeps text, turns math into ``[formula]``, drops
    floats (their captions kept apart), moves footnotes out of their sentence, and records each citation command
    with its keys and optional notes. Symbol and accent macros come from pylatexenc's tables.
@@ -22,6 +25,7 @@ times the 0.2 s budget; the single regex-driven pass here does it in a few hundr
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import unicodedata
@@ -42,12 +46,20 @@ class LatexError(Exception):
 # Reading files
 # ---------------------------------------------------------------------------
 
-def decode(data: bytes) -> str:
-    """Source bytes as text: UTF-8 (BOM allowed), else the encoding charset-normalizer finds, else Latin-1."""
+def decode(data: bytes, encoding: str | None = None) -> str:
+    """Source bytes as text: UTF-8 (BOM allowed), else the encoding the document declares (``encoding``, from
+    ``declared_encoding``), else the one charset-normalizer finds, else Latin-1; line ends made ``\\n`` (TeX ends a
+    line at CR, CRLF or LF alike, and every pattern here reads ``\\n``)."""
+    return _decode(data, encoding).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode(data: bytes, encoding: str | None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    if encoding:
+        return data.decode(encoding, errors="replace")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:200_000]).best()
@@ -57,6 +69,38 @@ def decode(data: bytes) -> str:
         except (UnicodeDecodeError, LookupError):
             pass
     return data.decode("latin-1")
+
+
+# inputenc's names -> Python's codecs (a short Latin-1 file is often taken for cp1250 or Big5 by a detector: the
+# declaration is what LaTeX itself goes by)
+INPUTENC = {"latin1": "latin-1", "latin2": "iso8859-2", "latin3": "iso8859-3", "latin4": "iso8859-4",
+            "latin5": "iso8859-9", "latin9": "iso8859-15", "latin10": "iso8859-16", "l7xenc": "iso8859-13",
+            "ansinew": "cp1252", "cp1252": "cp1252", "cp1250": "cp1250", "cp1251": "cp1251", "cp1255": "cp1255",
+            "cp1257": "cp1257", "cp437": "cp437", "cp437de": "cp437", "cp850": "cp850", "cp852": "cp852",
+            "cp855": "cp855", "cp858": "cp858", "cp865": "cp865", "cp866": "cp866", "applemac": "mac_roman",
+            "macce": "mac_latin2", "koi8-r": "koi8_r", "koi8-u": "koi8_u", "koi8-ru": "koi8_u",
+            "decmulti": "latin-1", "next": "latin-1", "utf8": "utf-8", "utf8x": "utf-8"}
+_INPUTENC = re.compile(rb"^[^%\n]*?\\(?:usepackage\s*\[([^\]]*)\]\s*\{inputenc\}|inputencoding\s*\{([^}]*)\})", re.M)
+
+
+def declared_encoding(main: Path, folder: Path) -> str | None:
+    """The Python codec of the ``inputenc`` encoding the document declares (the main file first, then the other
+    ``.tex`` files: a shared preamble may hold it); None when it declares none LaTeX and Python both know."""
+    paths = [main] + [p for p in sorted(Path(folder).rglob("*.tex")) if p != main]
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"inputenc" not in data:
+            continue
+        for m in _INPUTENC.finditer(data):
+            options = (m.group(1) or m.group(2) or b"").decode("ascii", "replace")
+            # inputenc takes the last option it knows
+            known = [INPUTENC[o.strip().lower()] for o in options.split(",") if o.strip().lower() in INPUTENC]
+            if known:
+                return known[-1]
+    return None
 
 
 # a % starts a comment unless escaped (an odd number of backslashes before it); it eats its newline and the next
@@ -192,54 +236,167 @@ _INPUT = re.compile(r"\\(input|include|subfile|InputIfFileExists|import|subimpor
                     r"(?![A-Za-z@])")
 
 
-def _read_source(path: Path, cache: dict[Path, str]) -> str:
+# LaTeX writes a filecontents environment's body out as a file and typesets nothing of it; at the start of a line
+# only (a commented-out one is not an environment)
+_FILECONTENTS = re.compile(r"^[ \t]*\\begin\s*\{filecontents(\*?)\}\s*(?:\[([^\]]*)\])?\s*\{([^}]+)\}[^\n]*\n(.*?)"
+                           r"^[ \t]*\\end\s*\{filecontents\1\}", re.S | re.M)
+
+
+# TeX stops reading a file at \endinput (leftover draft text after it is never typeset); one inside a conditional
+# (a guard against reading a file twice) is not at the start of its line and is left alone
+_ENDINPUT = re.compile(r"^[ \t]*\\endinput(?![A-Za-z@])", re.M)
+
+
+def _read_source(path: Path, cache: dict[Path, str], encoding: str | None = None) -> str:
     if path not in cache:
-        cache[path] = strip_comments(decode(path.read_bytes()))
+        text = decode(path.read_bytes(), encoding)
+        if "filecontents" in text:
+            text = _FILECONTENTS.sub("", text)
+        if "\\endinput" in text and (m := _ENDINPUT.search(text)):
+            text = text[:m.start()]
+        cache[path] = strip_comments(text)
     return cache[path]
 
 
-def find_main_file(folder: Path) -> Path:
-    """The main ``.tex`` of a source tree; raises LatexError when there is none."""
+def write_filecontents(folder: Path) -> list[str]:
+    """Write out the files that ``filecontents`` environments carry, as LaTeX does when it compiles: a single-file
+    submission keeps its ``.bib`` (or a style, a table) that way. An existing file is kept unless the option asks
+    to overwrite it (LaTeX's own rule); names are checked with ``safe_path_under``. Returns the names written."""
     folder = Path(folder)
-    candidates = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in TEX_SUFFIXES
-                  and not p.name.startswith(".")]
+    written = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in TEX_SUFFIXES or path.name.startswith("."):
+            continue
+        data = path.read_bytes()
+        if b"filecontents" not in data:
+            continue
+        for m in _FILECONTENTS.finditer(decode(data)):
+            options, name, content = m.group(2) or "", m.group(3).strip(), m.group(4)
+            try:
+                target = pu.safe_path_under(folder, os.path.relpath(path.parent / name, folder))
+            except (ValueError, OSError):
+                continue
+            if target.exists() and not re.search(r"\b(?:force|overwrite)\b", options):
+                continue
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content, encoding="utf-8")
+            except OSError:  # a name the file system refuses: LaTeX would fail on it too; the rest still converts
+                continue
+            written.append(name)
+    return written
+
+
+_CITES_IN_FILE = re.compile(r"\\(?:[Cc]ite|[Pp]arencite|[Tt]extcite|[Aa]utocite|[Ff]ootcite|[Ss]martcite|[Ss]upercite|"
+                            r"onlinecite)[a-zA-Z]*\*?\s*[\[{]")
+
+
+README_NAMES = ("00readme.xxx", "00readme.json", "00readme.yaml", "00readme.yml", "00readme")
+
+
+def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
+    """The top-level files and the ignored files an arXiv ``00README`` declares (legacy ``00README.XXX`` lines
+    ``main.tex toplevelfile`` / ``x.tex ignore``, or the JSON/YAML ``sources`` list with ``usage``); arXiv compiles
+    only the declared top-level files when there is one. Names are relative to the README; absent files dropped."""
+    folder = Path(folder)
+    readmes = sorted((p for p in folder.rglob("*") if p.is_file() and p.name.lower() in README_NAMES),
+                     key=lambda p: (len(p.parts), str(p)))
+    if not readmes or readmes[0].stat().st_size > 1_000_000:
+        return [], set()
+    text = decode(readmes[0].read_bytes())
+    declared: list[tuple[str, str]] = []  # (file name, usage)
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = {}
+        sources = data.get("sources") if isinstance(data, dict) else None
+        declared = [(str(x.get("filename")), str(x.get("usage"))) for x in sources or []
+                    if isinstance(x, dict) and x.get("filename")]
+    elif re.search(r"^\s*sources\s*:", text, re.M):  # the YAML form: "- filename: x.tex" / "usage: toplevel"
+        for entry in re.split(r"^\s*-\s+", text, flags=re.M)[1:]:
+            name = re.search(r"filename\s*:\s*[\"']?([^\"'\n]+?)[\"']?\s*$", entry, re.M)
+            usage = re.search(r"usage\s*:\s*[\"']?(\w+)", entry)
+            if name and usage:
+                declared.append((name.group(1), usage.group(1)))
+    else:
+        declared = [(parts[0], parts[1]) for parts in map(str.split, text.splitlines()) if len(parts) == 2]
+    top, ignored = [], set()
+    for name, usage in declared:
+        if usage not in ("toplevel", "toplevelfile", "ignore"):
+            continue
+        try:
+            path = pu.safe_path_under(folder, os.path.relpath(readmes[0].parent / name, folder))
+        except (ValueError, OSError):
+            continue
+        if path.is_file():
+            (ignored.add(path.resolve()) if usage == "ignore" else top.append(path.resolve()))
+    return top, ignored
+
+
+def find_main_file(folder: Path) -> Path:
+    """The main ``.tex`` of a source tree; raises LatexError when there is none. An arXiv ``00README`` that
+    declares the top-level file decides; otherwise the heuristics below."""
+    folder = Path(folder)
+    top, ignored = arxiv_readme(folder)
+    if len(top) == 1:
+        return top[0]
+    candidates = top or [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in TEX_SUFFIXES
+                         and not p.name.startswith(".") and p.resolve() not in ignored]
     texts: dict[Path, str] = {}
-    mains = []
+    mains, split = [], []
     for path in candidates:
         if path.stat().st_size > 20_000_000:
             continue
-        head = path.read_bytes()[:400_000]
-        if b"\\document" not in head or b"\\begin{document}" not in path.read_bytes():
+        # the whole file: a single-file submission may carry its .bib in filecontents before \documentclass
+        data = path.read_bytes()
+        if b"\\document" not in data:
             continue
         text = _read_source(path, texts)
         m = _DOCCLASS.search(text)
-        if not m or "\\begin{document}" not in text or m.group(1).strip() in ("subfiles", "standalone"):
+        if not m or m.group(1).strip() in ("subfiles", "standalone"):
             continue
-        mains.append(path)
+        (mains if "\\begin{document}" in text else split).append(path)
+    if not mains:  # \begin{document} may sit in an \input file (preamble in one file, body in another)
+        for path in split:
+            try:
+                if "\\begin{document}" in load_document(path, folder):
+                    mains.append(path)
+            except (LatexError, OSError, RecursionError):
+                continue
     if not mains:
         raise LatexError("no main file (no .tex with \\documentclass and \\begin{document})")
     if len(mains) == 1:
         return mains[0]
     included = set()
     for path in mains:
-        for m in re.finditer(r"\\(?:input|include|subfile)\s*\{([^}]+)\}", texts[path]):
-            included.add(Path(m.group(1).strip()).stem)
+        for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
+            included.add(Path((m.group(1) or m.group(2)).strip()).stem)
+
+    cites = {}
+    for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
+        try:
+            cites[path] = len(_CITES_IN_FILE.findall(load_document(path, folder)))
+        except (LatexError, OSError, RecursionError):
+            cites[path] = len(_CITES_IN_FILE.findall(texts[path]))
 
     def score(path: Path) -> tuple:
-        return (path.with_suffix(".bbl").exists(), path.stem not in included,
-                path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"),
-                texts[path].count("\\cite"), path.stat().st_size)
+        # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
+        return (cites[path] > 0, path.with_suffix(".bbl").exists(), path.stem not in included,
+                path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
+                path.stat().st_size)
 
     return max(mains, key=score)
 
 
-def _resolve_input(name: str, base: Path, root: Path) -> Path | None:
-    """The file an ``\\input{name}`` means (with or without ``.tex``), searched beside the including file and
-    at the root; None when absent or outside the source folder."""
+def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = None) -> Path | None:
+    """The file an ``\\input{name}`` means (with or without ``.tex``), searched beside the including file, in the
+    main file's folder (where TeX runs, so a nested ``\\input`` names its file from there) and at the root; None
+    when absent or outside the source folder."""
     name = name.strip().strip('"')
     if not name or len(name) > 255 or any(c in name for c in "\n\\{}%$#"):  # an unbalanced brace, not a name
         return None
-    for folder in (base, root):
+    for folder in dict.fromkeys((base, main_dir or base, root)):
         for suffix in ("", ".tex"):
             try:
                 path = pu.safe_path_under(root, os.path.relpath(folder / (name + suffix), root))
@@ -250,18 +407,21 @@ def _resolve_input(name: str, base: Path, root: Path) -> Path | None:
     return None
 
 
-def load_document(main: Path, root: Path, max_chars: int = 20_000_000) -> str:
-    """The main file with every ``\\input``-like command replaced by the file it names, recursively."""
+def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding: str | None = None) -> str:
+    """The main file with every ``\\input``-like command replaced by the file it names, recursively; files that are
+    not UTF-8 are read in ``encoding`` (the document's declared one) where given."""
     cache: dict[Path, str] = {}
     root = Path(root).resolve()
     budget = {"chars": 0}
 
     def expand(path: Path, depth: int, stack: tuple) -> str:
-        text = _read_source(path, cache)
+        text = _read_source(path, cache, encoding)
         budget["chars"] += len(text)
         if budget["chars"] > max_chars:
             raise LatexError(f"source too large after \\input expansion (over {max_chars} characters)")
-        if depth and "\\begin{document}" in text:  # a \subfile is a document of its own: keep its body
+        # a \subfile is a document of its own (its \documentclass says so): keep its body; a file that only holds
+        # the main document's \begin{document} ... \end{document} is read whole
+        if depth and "\\begin{document}" in text and _DOCCLASS.search(text):
             text = text.split("\\begin{document}", 1)[1].split("\\end{document}", 1)[0]
         out, pos = [], 0
         for m in _INPUT.finditer(text):
@@ -288,7 +448,7 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000) -> str:
                     g = read_group(text, end)
                     if g is not None:
                         end = g[1]
-            target = _resolve_input(name, folder, root)
+            target = _resolve_input(name, folder, root, main_dir)
             out.append(text[pos:m.start()])
             if target is not None and target not in stack and depth < 12:
                 out.append("\n" + expand(target, depth + 1, stack + (target,)) + "\n")
@@ -296,6 +456,7 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000) -> str:
         out.append(text[pos:])
         return "".join(out)
 
+    main_dir = Path(main).resolve().parent
     return expand(Path(main).resolve(), 0, (Path(main).resolve(),))
 
 
@@ -395,6 +556,35 @@ def collect_macros(text: str) -> tuple[dict[str, Macro], list[tuple[int, int]]]:
 
 
 _PARAM = re.compile(r"##|#([1-9])")
+
+
+_USEPACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+
+
+def local_package_macros(preamble: str, main: Path, root: Path, encoding: str | None = None,
+                         max_bytes: int = 500_000) -> dict[str, Macro]:
+    """The macros of the authors' own packages shipped with the source (``\\usepackage{mymacros}`` with
+    ``mymacros.sty`` beside the main file), followed through their ``\\RequirePackage``. Only what an author
+    defines for the text is taken: not a citation command, no ``@`` internals in the name or the body (a journal's
+    style shipped along redefines ``\\maketitle`` and friends with those), so TeX's own packages shipped as files
+    change nothing; the document's own definitions win."""
+    macros: dict[str, Macro] = {}
+    seen: set[Path] = set()
+    queue = [preamble]
+    while queue and len(seen) < 50:
+        for m in _USEPACKAGE.finditer(queue.pop(0)):
+            for name in m.group(1).split(","):
+                path = _resolve_input(name.strip() + ".sty", main.parent, root, main.parent) if name.strip() else None
+                if path is None or path in seen or path.stat().st_size > max_bytes:
+                    continue
+                seen.add(path)
+                text = _read_source(path, {}, encoding)
+                queue.append(text)
+                for key, macro in collect_macros(text)[0].items():
+                    if key not in macros and "@" not in key and "@" not in macro.body and \
+                            not (CITE_RE.fullmatch(key) and key not in _NOT_CITES):
+                        macros[key] = macro
+    return macros
 
 
 def expand_macros(text: str, macros: dict[str, Macro], limit: int) -> str:
@@ -1492,14 +1682,15 @@ def format_reference(ref: Reference, et_al: bool = False) -> str:
 
 
 def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str, Macro],
-                      cited: list[str]) -> tuple[dict[str, Reference], str]:
-    """Entries for the cited keys: ``.bbl`` first, inline ``thebibliography``, then ``.bib`` for what is left.
+                      cited: list[str], encoding: str | None = None) -> tuple[dict[str, Reference], str]:
+    """Entries for the cited keys: ``.bbl`` first, inline ``thebibliography``, then ``.bib`` for what is left
+    (read in the document's declared ``encoding`` when not UTF-8: LaTeX reads the .bbl as it reads the text).
     Returns the entries by key and where they came from."""
     refs: dict[str, Reference] = {}
     sources = []
     bbls = sorted(root.rglob("*.bbl"), key=lambda p: (p.stem != main.stem, len(p.parts), str(p)))
     for bbl in bbls:
-        text = strip_comments(decode(bbl.read_bytes()))
+        text = strip_comments(decode(bbl.read_bytes(), encoding))
         found = parse_biblatex_bbl(text) if "\\entry{" in text else \
             [r for c in re.findall(r"\\begin\{thebibliography\}(.*?)(?:\\end\{thebibliography\}|$)", text, re.S)
              for r in parse_thebibliography(c, macros)]
@@ -1529,7 +1720,7 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                     continue
         bibs = list(dict.fromkeys(named)) or sorted(root.rglob("*.bib"))
         for bib in bibs:
-            for r in parse_bib(decode(bib.read_bytes()), missing):
+            for r in parse_bib(decode(bib.read_bytes(), encoding), missing):
                 if r.key not in refs:
                     refs[r.key] = r
                     if missing is not None:
@@ -1813,13 +2004,16 @@ class Result:
 def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     """An unpacked source tree -> JATS; raises LatexError with the reason when it cannot."""
     folder = Path(folder).resolve()
+    write_filecontents(folder)
     main = find_main_file(folder)
-    document = load_document(main, folder, max_chars)
+    encoding = declared_encoding(main, folder)
+    document = load_document(main, folder, max_chars, encoding)
     if "\\begin{document}" not in document:
         raise LatexError(f"{main.name}: no \\begin{{document}}")
     preamble, body = document.split("\\begin{document}", 1)
     body = body.split("\\end{document}", 1)[0]
     macros, spans = collect_macros(document)
+    macros = {**local_package_macros(preamble, main, folder, encoding), **macros}
     if spans:  # definitions in the body are not text
         pre_len = len(preamble) + len("\\begin{document}")
         cut, pos = [], 0
@@ -1841,7 +2035,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     conv.end_paragraph()
     conv.blocks = keep_needed_rows(conv.blocks)
     cited = list(dict.fromkeys(conv.cited))
-    refs, bib_source = read_bibliography(folder, main, conv, macros, cited)
+    refs, bib_source = read_bibliography(folder, main, conv, macros, cited, encoding)
     if not refs:
         raise LatexError("no bibliography in the source (no .bbl, thebibliography or .bib entries)")
     if cited and not any(k in refs for k in cited):

@@ -508,3 +508,155 @@ refs & \cite{bare}
     # numpy is cited in the text, so its row stays out; the "refs" row is a bare number, no context
     assert sorted(paragraphs) == ["Arrays are everywhere <numpy>.  ",
                                   "sparse – incorporate sparse arrays from the Sparse package <sparse>"]
+
+
+# --------------------------------------------------------------------------- how real submissions differ
+# (each found by `bench_latex.py --mutations` on real sources, or by probing the class it belongs to)
+
+def test_single_gzipped_tex_carrying_its_bib_in_filecontents(tmp_path):
+    # a single-file submission keeps its .bib in a filecontents environment before \documentclass; a large one
+    # pushes \documentclass far into the file; a % inside the .bib is data, not a comment
+    padding = "".join(f"@misc{{pad{i}, title = {{Padding entry number {i}}}, year = 2001}}\n" for i in range(9000))
+    bib = BIB.replace("year = 2020,", "year = 2020, url = {https://example.org/a%20b},") + padding
+    tex = (f"\\begin{{filecontents*}}{{refs.bib}}\n{bib}\\end{{filecontents*}}\n"
+           + MAIN.replace(r"\input{sections/method}", METHOD).replace("[authoryear,round]", "[numbers]"))
+    assert tex.index(r"\documentclass") > 400_000
+    root = stage_input(tmp_path, {"single.gz": gzip.compress(tex.encode())})
+    cfg, _ = run(tmp_path, root)
+    assert read_log(cfg)["single"]["status"] == "ok"
+    cites, refs = citations(cfg.output_dir / "single.cermxml")
+    assert len(cites) == 6 and sorted(refs) == ["lee2019", "smith2020"]
+    smith = refs["smith2020"].find("mixed-citation")
+    assert smith.find("pub-id[@pub-id-type='doi']").text == "10.5555/jme.2020.0004"
+    assert "Padding entry" not in body_text(cfg.output_dir / "single.cermxml")
+
+
+def test_filecontents_keeps_an_existing_file_unless_told_to_overwrite(tmp_path):
+    (tmp_path / "refs.bib").write_text("@misc{kept, title = {Kept}}\n")
+    (tmp_path / "main.tex").write_text("\\begin{filecontents}{refs.bib}\n@misc{new, title = {New}}\n"
+                                       "\\end{filecontents}\n\\begin{filecontents*}[overwrite]{table.tex}\nA & B\n"
+                                       "\\end{filecontents*}\n"
+                                       "\\begin{filecontents*}{../outside.bib}\nx\n\\end{filecontents*}\n")
+    assert latex.write_filecontents(tmp_path) == ["table.tex"]
+    assert "kept" in (tmp_path / "refs.bib").read_text() and not (tmp_path.parent / "outside.bib").exists()
+
+
+def _paragraphs_and_links(xml_path: Path) -> list:
+    root = etree.parse(str(xml_path)).getroot()
+    return [("".join(p.itertext()), [x.get("rid") for x in p.iter("xref")]) for p in root.find("body").iter("p")]
+
+
+def test_crlf_line_endings_read_as_the_same_document(tmp_path):
+    # a blank line is \r\n\r\n and a comment ends at \r\n: paragraphs and comments must not run together
+    files = {"main.tex": MAIN + "\n", "sections/method.tex": METHOD + "\nA second paragraph % with a comment\n"
+             "    starts here \\cite{smith2020}.\n\nA third one.\n", "main.bbl": BBL}
+    crlf = {name: text.replace("\n", "\r\n") for name, text in files.items()}
+    mac = {name: text.replace("\n", "\r") for name, text in files.items()}
+    root = stage_input(tmp_path, {"lf.tar.gz": targz(files), "crlf.tar.gz": targz(crlf), "cr.tar.gz": targz(mac)})
+    cfg, summary = run(tmp_path, root)
+    assert summary["by_status"] == {"ok": 3}
+    lf = _paragraphs_and_links(cfg.output_dir / "lf.cermxml")
+    assert any(text.startswith("A second paragraph starts here") for text, _ in lf)
+    assert _paragraphs_and_links(cfg.output_dir / "crlf.cermxml") == lf
+    assert _paragraphs_and_links(cfg.output_dir / "cr.cermxml") == lf
+
+
+def test_declared_inputenc_decides_the_encoding_of_short_files(tmp_path):
+    # charset-normalizer takes these short Latin-1 texts for cp1250 ("modčle") and Big5; LaTeX reads every file
+    # of the document, the .bbl included, in the encoding the preamble declares
+    main = MAIN.replace(r"\usepackage[authoryear,round]{natbib}",
+                        "\\usepackage[T1]{fontenc}\n% \\usepackage[cp1250]{inputenc}\n"
+                        "\\usepackage[utf8,latin1]{inputenc}\n\\usepackage[authoryear,round]{natbib}")
+    method = "\\section{Résumé}\nLe modèle de Kozlowski est décrit à la page 3 \\cite{lee2019}.\n"
+    bbl = BBL.replace("J.~Lee and S.~Kim.", "J.~Lee and Å.~Ångström.")
+    root = stage_input(tmp_path, {"enc.tar.gz": targz({"main.tex": main, "main.bbl": bbl.encode("latin-1"),
+                                                       "sections/method.tex": method.encode("latin-1")})})
+    cfg, _ = run(tmp_path, root)
+    assert "Le modèle de Kozlowski est décrit à la page 3" in body_text(cfg.output_dir / "enc.cermxml")
+    _, refs = citations(cfg.output_dir / "enc.cermxml")
+    assert "Ångström" in "".join(refs["lee2019"].itertext())
+
+
+def test_nested_input_is_named_from_the_main_files_folder(tmp_path):
+    # TeX runs in the main file's folder: an \input inside sections/intro.tex names tables/results from there,
+    # also when the whole source sits one folder down in the tar; \input without braces or extension too
+    main = MAIN.replace(r"\input{sections/method}", "\\input sections/intro\n")
+    intro = "\\section{Intro}\nIntro text.\n\\input{tables/results}\n"
+    results = "Results read from a nested input \\cite{lee2019}.\n"
+    root = stage_input(tmp_path, {"nest.tar.gz": targz({"paper-v2/main.tex": main, "paper-v2/main.bbl": BBL,
+                                                        "paper-v2/sections/intro.tex": intro,
+                                                        "paper-v2/tables/results.tex": results})})
+    cfg, _ = run(tmp_path, root)
+    assert "Results read from a nested input" in body_text(cfg.output_dir / "nest.cermxml")
+
+
+def test_main_file_is_the_document_that_cites_not_a_letter_beside_it(tmp_path):
+    # the response letter has the conventional name and the .bbl named after it; the paper's own file holds only
+    # its preamble and \input commands, so its citations are counted with its inputs
+    letter = "\\documentclass{article}\n\\begin{document}\nResponse to the referees.\n\\end{document}\n"
+    paper = MAIN.replace(r"\input{sections/method}", r"\input{body}").split(r"\section{Introduction}")
+    paper, body = paper[0] + "\\input{intro}\n\\bibliography{refs}\n\\end{document}\n", \
+        "\\section{Introduction}" + paper[1].split(r"\bibliographystyle")[0]
+    root = stage_input(tmp_path, {"letter.tar.gz": targz({"main.tex": letter, "main.bbl": BBL, "arxiv_ms.tex": paper,
+                                                          "intro.tex": body.replace("\\mycite", "\\citep"),
+                                                          "body.tex": METHOD})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "letter.cermxml")
+    assert "Digital twins of propulsion systems" in text and "Response to the referees" not in text
+
+
+def test_text_after_endinput_is_not_read(tmp_path):
+    # TeX stops reading a file at \endinput: leftover draft text after it is never typeset; a guard inside a
+    # conditional is not at the start of its line and does not end the file
+    method = ("\\ifdefined\\methodread \\endinput \\fi\n" + METHOD
+              + "\\endinput\nLeftover draft text that cites \\cite{smith2020} again.\n")
+    root = stage_input(tmp_path, {"end.tar.gz": targz({"main.tex": MAIN, "sections/method.tex": method,
+                                                       "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "end.cermxml")
+    assert "works" in text and "Leftover draft" not in text
+
+
+@pytest.mark.parametrize("readme_name, readme", [
+    ("00README.XXX", "paper/arxiv_ms.tex toplevelfile\nsupplement.tex ignore\nnohypertex\n"),
+    ("00README.json", '{"process": {"compiler": "pdflatex"}, "sources": [{"filename": "paper/arxiv_ms.tex", '
+                      '"usage": "toplevel"}, {"filename": "fig.png", "usage": "append"}]}'),
+    ("00README.yaml", "process:\n  compiler: pdflatex\nsources:\n"
+                      "  - filename: paper/arxiv_ms.tex\n    usage: toplevel\n"),
+])
+def test_arxiv_00readme_names_the_top_level_file(tmp_path, readme_name, readme):
+    # a supplement compiled on its own cites more than the paper; arXiv compiles what its 00README declares
+    supplement = ("\\documentclass{article}\n\\begin{document}\n"
+                  + "Supplementary detail \\cite{lee2019}.\n" * 12 + "\\end{document}\n")
+    root = stage_input(tmp_path, {"readme.tar.gz": targz({readme_name: readme, "supplement.tex": supplement,
+                                                          "paper/arxiv_ms.tex": MAIN, "paper/main.bbl": BBL,
+                                                          "paper/sections/method.tex": METHOD})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "readme.cermxml")
+    assert "Digital twins of propulsion systems" in text and "Supplementary detail" not in text
+
+
+def test_begin_document_in_an_input_file(tmp_path):
+    # the preamble in the main file, \begin{document} ... \end{document} in the file it \inputs
+    head, body = MAIN.split("\\begin{document}")
+    root = stage_input(tmp_path, {"split.tar.gz": targz({"main.tex": head + "\\input{body}\n", "main.bbl": BBL,
+                                                         "body.tex": "\\begin{document}" + body,
+                                                         "sections/method.tex": METHOD})})
+    cfg, _ = run(tmp_path, root)
+    assert read_log(cfg)["split"]["status"] == "ok"
+    assert "Digital twins of propulsion systems" in body_text(cfg.output_dir / "split.cermxml")
+
+
+def test_macros_from_the_authors_own_package_are_expanded(tmp_path):
+    # \usepackage{mymacros} with mymacros.sty in the source: its text and citation macros are the document's;
+    # a journal style shipped along (internals with @, its own \citep) changes nothing
+    sty = ("\\ProvidesPackage{mymacros}\n\\RequirePackage{moremacros}\n\\newcommand{\\tool}{Eureqa}\n"
+           "\\renewcommand{\\maketitle}{\\@maketitle\\hrule}\n\\DeclareRobustCommand\\citep[1]{BROKEN}\n")
+    more = "\\newcommand{\\rcite}[1]{\\citep{#1}}\n"
+    main = MAIN.replace("\\usepackage[authoryear,round]{natbib}", "\\usepackage[authoryear,round]{natbib,mymacros}")
+    main = main.replace("Port call data sharing", "Port call data sharing with \\tool{} \\rcite{lee2019}")
+    root = stage_input(tmp_path, {"sty.tar.gz": targz({"main.tex": main, "mymacros.sty": sty, "main.bbl": BBL,
+                                                       "moremacros.sty": more, "sections/method.tex": METHOD})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "sty.cermxml")
+    assert "Port call data sharing with Eureqa (Lee and Kim, 2019)" in text and "BROKEN" not in text
