@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import hashlib
 import html
 import json
 import os
@@ -43,7 +44,7 @@ from tqdm import tqdm  # noqa: E402
 
 import pipeline_utils as pu  # noqa: E402
 from crossref_client import SELECT, CrossrefClient, CrossrefStop, RequestFailed  # noqa: E402,F401 (SELECT re-exported)
-from snapshot_index import SnapshotIndex  # noqa: E402
+from snapshot_index import AnswerCache, SnapshotIndex  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 USER_AGENT = "doi-citation-pipeline/1.0 (stage 06; https://github.com/; research use)"
@@ -665,15 +666,27 @@ def main(config: Config) -> dict:
         if not path.is_file():
             raise SystemExit(f"error: {path} not found: run stage 05 first (or pass --input-dir)")
     columns = csv_header(ref_path)
-    total = sum(1 for _ in csv_rows(ref_path))
     missing = {"ref_uid", "title", "year", "authors", "raw", "doi", "arxiv_id"} - set(columns)
-    if not total:
-        raise SystemExit(f"error: {ref_path} holds no reference: nothing to resolve (run stage 05 first)")
     if missing:
         raise SystemExit(f"error: {ref_path} lacks column(s) {', '.join(sorted(missing))}")
     overrides, override_problems = read_overrides(Path(config.overrides_path), log)
 
     index = open_snapshot(config, log) if config.backend != "api" else None
+    stamp = snapshot_run_stamp(config, index, [ref_path, sent_path, Path(config.overrides_path)]) \
+        if config.backend == "snapshot" else ""
+    if stamp and not (config.refresh or config.force) and (report := unchanged_report(out, stamp, index)):
+        index.close()
+        log.info("inputs, settings and snapshot unchanged since the last run: its output in %s stands "
+                 "(--force redoes it)", out)
+        pu.write_run_json(out, "06_crossref_doi", config, [ref_path, sent_path, Path(config.overrides_path)],
+                          report, started)
+        pu.print_summary("stage 06: Crossref DOIs (unchanged)", printable(report))
+        return report
+    total = sum(1 for _ in csv_rows(ref_path))
+    if not total:
+        if index is not None:
+            index.close()
+        raise SystemExit(f"error: {ref_path} holds no reference: nothing to resolve (run stage 05 first)")
 
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".staging-*"):  # left by a run that was killed
@@ -690,8 +703,7 @@ def main(config: Config) -> dict:
         counts = resolve_all(config, client, index, overrides, columns, total, ref_path, sent_path, staging, log)
         if counts["by_status"].get("error", 0) == total:
             raise StageStopped(f"every one of the {total} references failed; last error: {counts['last_error']}")
-        names = ["references.csv", "sentences.csv", "review.csv", "catalogue.csv", "references.bib", "references.ris"]
-        for name in names:
+        for name in OUTPUT_NAMES:
             os.replace(staging / name, out / name)
     except CrossrefStop as exc:
         raise SystemExit(f"error: stopped: {exc}. Every answer so far is cached: rerun the same command to resume; "
@@ -741,14 +753,18 @@ def main(config: Config) -> dict:
                        "ambiguity_margin": config.ambiguity_margin},
     }
     if index is not None:
-        report["snapshot"] = {"works": index.works, **index.stats, "database": str(index.db_path)}
+        report["snapshot"] = {"works": index.works, **index.stats, "database": str(index.db_path),
+                              "answers_from_cache": index.answers.hits}
+        if stamp:  # what the next run compares, to skip a rerun on the same inputs
+            report["snapshot"]["run_stamp"] = stamp
+            report["snapshot"]["outputs"] = output_marks(out)
     if report["overrides"]["unknown_ref_uids"]:
         log.warning("%d ref_uid(s) in %s are not in this run's references: %s", report["overrides"]["unknown_ref_uids"],
                     config.overrides_path, ", ".join(sorted(set(overrides) - counts["overridden"])[:5]))
     pu.atomic_write_json(out / "match_report.json", report)
     pu.write_run_json(out, "06_crossref_doi", config, [ref_path, sent_path, Path(config.overrides_path)], report,
                       started)
-    pu.print_summary("stage 06: Crossref DOIs", report)
+    pu.print_summary("stage 06: Crossref DOIs", printable(report))
     return report
 
 
@@ -770,7 +786,63 @@ def open_snapshot(config: Config, log) -> SnapshotIndex:
         index.close()
         raise SystemExit(f"error: the snapshot holds no usable work (database {db})")
     log.info("snapshot: %d works in %s", index.works, db)
+    index.answers = AnswerCache(db.with_name(db.name + ".answers.sqlite"), [
+        index.fingerprint(), code_digest(), config.snapshot_candidates, config.title_threshold,
+        config.raw_threshold, config.year_tolerance, config.author_threshold, config.ambiguity_margin])
     return index
+
+
+OUTPUT_NAMES = ["references.csv", "sentences.csv", "review.csv", "catalogue.csv", "references.bib", "references.ris"]
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """The code that decides an answer (this stage, the snapshot index, the client's record checks):
+    an edit to any of it makes cached snapshot answers stale."""
+    digest = hashlib.sha256()
+    for path in (Path(__file__), HERE / "snapshot_index.py", HERE.parent / "crossref_client.py"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def snapshot_run_stamp(config: Config, index: SnapshotIndex, inputs: list[Path]) -> str:
+    """The content of everything a --backend snapshot run's output depends on."""
+    digest = hashlib.sha256()
+    for path in inputs:
+        digest.update((pu.sha256_file(path) if path.is_file() else "absent").encode())
+    settings = {k: getattr(config, k) for k in ("backend", "snapshot_candidates", "title_threshold", "raw_threshold",
+                                                "year_tolerance", "author_threshold", "ambiguity_margin")}
+    digest.update(json.dumps([settings, index.fingerprint(), code_digest()], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def output_marks(out: Path) -> dict[str, list[int]]:
+    """Size and modification time of each output file (an output edited or deleted since is redone)."""
+    marks = {}
+    for name in OUTPUT_NAMES:
+        st = (out / name).stat() if (out / name).is_file() else None
+        marks[name] = [st.st_size, st.st_mtime_ns] if st else []
+    return marks
+
+
+def printable(report: dict) -> dict:
+    """The report without the rerun bookkeeping (a hash and file marks nobody reads on screen)."""
+    snap = {k: v for k, v in (report.get("snapshot") or {}).items() if k not in ("run_stamp", "outputs")}
+    return {**report, "snapshot": snap} if "snapshot" in report else report
+
+
+def unchanged_report(out: Path, stamp: str, index: SnapshotIndex) -> dict | None:
+    """The last run's report when it had the same stamp and its outputs are as it left them; else None."""
+    try:
+        previous = json.loads((out / "match_report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    snap = previous.get("snapshot") or {}
+    if snap.get("run_stamp") != stamp or snap.get("outputs") != output_marks(out):
+        return None
+    snap.update(works=index.works, **index.stats, answers_from_cache=previous.get("references", 0))
+    previous["unchanged_since_last_run"] = True
+    return previous
 
 
 def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | None, overrides: dict[str, dict],
@@ -842,12 +914,18 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
     try:
         with tqdm(total=total, desc=config.backend, unit="ref") as bar:
             for chunk in batched(csv_rows(ref_path), config.snapshot_batch if index is not None else 1):
+                known, fresh = {}, []
                 if index is not None:
+                    # answered by an earlier run with the same reference, settings, snapshot and code: skipped
+                    keys = {r["ref_uid"]: index.answers.key(r) for r in chunk if r["ref_uid"] not in overrides}
+                    if not (config.refresh or config.force):
+                        known = index.answers.get_many(list(dict.fromkeys(keys.values())))
+                    todo = [r for r in chunk if keys.get(r["ref_uid"]) not in known]
                     index.prefetch([(bibliographic_query(r), r["title"] or r["raw"],
                                      int(r["year"]) if str(r.get("year", "")).isdigit() else None)
-                                    for r in chunk if r["title"] or r["raw"]], config.snapshot_candidates)
-                    index.prefetch_works([r["doi"] for r in chunk if r["doi"]]
-                                         + [overrides[r["ref_uid"]]["doi"] for r in chunk if r["ref_uid"] in overrides])
+                                    for r in todo if r["title"] or r["raw"]], config.snapshot_candidates)
+                    index.prefetch_works([r["doi"] for r in todo if r["doi"]]
+                                         + [overrides[r["ref_uid"]]["doi"] for r in todo if r["ref_uid"] in overrides])
                 for ref in chunk:
                     override = overrides.get(ref["ref_uid"])
                     if override is not None:
@@ -855,9 +933,16 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                     if index is None:
                         pending.append((ref, pool.submit(resolve, ref, client, config, override)))
                     else:
-                        result = resolve(ref, index, snap_config, override)
-                        if result["doi_source"] == "crossref":
-                            result["doi_source"] = "snapshot"
+                        key = keys.get(ref["ref_uid"])
+                        if key in known:
+                            result = known[key]
+                            index.answers.hits += 1
+                        else:
+                            result = resolve(ref, index, snap_config, override)
+                            if result["doi_source"] == "crossref":
+                                result["doi_source"] = "snapshot"
+                            if key is not None:
+                                fresh.append((key, result))
                         if config.backend == "snapshot+api" and result["match_status"] == "not_found" \
                                 and override is None:
                             pending.append((ref, pool.submit(resolve, ref, client, config, None)))
@@ -869,6 +954,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                         finish(ref_done, fut.result(), done)
                         bar.update(1)
                 if index is not None:
+                    index.answers.put_many(fresh)
                     index.forget()
             while pending:
                 ref_done, fut = pending.popleft()

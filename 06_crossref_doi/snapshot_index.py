@@ -7,16 +7,23 @@ it, and an interrupted load resumes where it stopped (progress is committed per 
 Candidates are found through a blocking key, not a hand-made index: every pair of adjacent content
 words of a title ("ship propulsion", "propulsion systems"...) is a key, so a title with a typo or a
 dropped subtitle still shares most keys with its record, and a raw reference string (which holds the
-title's words in order) shares them too. DuckDB's full-text extension would do as well but is
+title's words in order) shares them too. Keys are stored as 64-bit hashes and works by integer id:
+each batch of searches is one hash join over the whole key table, and with integers (and records parsed
+only when checked) a batch of 5,000 at 1M works takes 1.0 s instead of 2.8 s (README). DuckDB's full-text extension would do as well but is
 downloaded on first use, which an offline machine cannot do. The candidates then face exactly the
 same checks as Crossref's search results (stage 06's ``check_candidate``).
+
+``AnswerCache`` keeps the stage's decisions per reference, keyed by the reference's content, the
+checks' settings, the snapshot's state and the deciding code, so a rerun skips what it has answered.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import re
+import sqlite3
 import unicodedata
 import zlib
 from pathlib import Path
@@ -28,6 +35,7 @@ log = logging.getLogger("pipeline")
 
 STOPWORDS = set("""a an and are as at be by for from has have in into is it its of on or our over that the their
 this to towards toward under using via we what when which with without within new based study approach""".split())
+SCHEMA = "2"  # integer work ids, hashed keys
 OPENALEX_TYPES = {"article": "journal-article", "preprint": "posted-content", "book-chapter": "book-chapter",
                   "book": "book", "dissertation": "dissertation", "report": "report", "standard": "standard",
                   "review": "journal-article", "letter": "journal-article", "editorial": "journal-article",
@@ -48,6 +56,11 @@ def blocking_keys(text: str) -> list[str]:
     if len(content) < 2:
         return [" ".join(words)] if words else []
     return list(dict.fromkeys(f"{a} {b}" for a, b in zip(content, content[1:])))
+
+
+def key_hash(key: str) -> int:
+    """A blocking key as a signed 64-bit integer (stable across processes and versions, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def _abstract_from_inverted_index(index: dict | None) -> str:
@@ -139,12 +152,22 @@ class SnapshotIndex:
         self._run(f"SET memory_limit = '{memory_limit}'")
         self._run(f"SET threads = {int(threads)}")
         self._run("SET preserve_insertion_order = false")
-        self._run("CREATE TABLE IF NOT EXISTS works (doi VARCHAR, year INTEGER, record VARCHAR)")
-        self._run("CREATE TABLE IF NOT EXISTS keys (key VARCHAR, doi VARCHAR, year INTEGER)")
+        tables = {row[0] for row in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        schema = (self.con.execute("SELECT value FROM meta WHERE name = 'schema'").fetchall() or [[None]])[0][0] \
+            if "meta" in tables else None
+        if "works" in tables and schema != SCHEMA:
+            self.con.close()
+            raise SystemExit(f"error: {self.db_path} was built by an older version of stage 06; delete it to load "
+                             "the snapshot afresh")
+        self._run("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
+        self._run("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", [SCHEMA])
+        self._run("CREATE TABLE IF NOT EXISTS works (id INTEGER, doi VARCHAR, year INTEGER, record VARCHAR)")
+        self._run("CREATE TABLE IF NOT EXISTS keys (key BIGINT, id INTEGER, year SMALLINT)")
         self._run("CREATE TABLE IF NOT EXISTS loaded (file VARCHAR PRIMARY KEY, size BIGINT, "
                          "lines BIGINT, complete BOOLEAN)")
-        self._found: dict[str, list[dict]] = {}
+        self._found: dict[str, list[tuple[str, int]]] = {}
         self._records: dict[str, dict | None] = {}
+        self.answers: AnswerCache | None = None  # opened by the stage once the snapshot is loaded
         self.stats = {"loaded_works": 0, "skipped_lines": 0, "truncated_files": 0}
 
     def _run(self, sql: str, params: list | None = None) -> None:
@@ -174,17 +197,18 @@ class SnapshotIndex:
                 self._run("INSERT INTO loaded VALUES (?, ?, 0, false)", [str(path), size])
             works, keys = [], []
             n = start
+            next_id = self.con.execute("SELECT coalesce(max(id) + 1, 0) FROM works").fetchall()[0][0]
             bar = tqdm(desc=f"loading {path.name}", unit=" works", initial=start, disable=not progress)
 
             def commit() -> None:
                 self._run("BEGIN TRANSACTION")
                 if works:
-                    self.con.register("w_batch", pd.DataFrame(works, columns=["doi", "year", "record"]))
-                    self._run("INSERT INTO works SELECT doi, year, record FROM w_batch")
+                    self.con.register("w_batch", pd.DataFrame(works, columns=["id", "doi", "year", "record"]))
+                    self._run("INSERT INTO works SELECT id, doi, year, record FROM w_batch")
                     self.con.unregister("w_batch")
                 if keys:
-                    self.con.register("k_batch", pd.DataFrame(keys, columns=["key", "doi", "year"]))
-                    self._run("INSERT INTO keys SELECT key, doi, year FROM k_batch")
+                    self.con.register("k_batch", pd.DataFrame(keys, columns=["key", "id", "year"]))
+                    self._run("INSERT INTO keys SELECT key, id, year FROM k_batch")
                     self.con.unregister("k_batch")
                 self._run("UPDATE loaded SET lines = ? WHERE file = ?", [n, str(path)])
                 self._run("COMMIT")
@@ -208,8 +232,9 @@ class SnapshotIndex:
                     else:
                         doi, year = record["DOI"], _year(record)
                         title = (record.get("title") or [""])[0]
-                        works.append((doi, year, json.dumps(record, ensure_ascii=False)))
-                        keys.extend((k, doi, year) for k in blocking_keys(title))
+                        works.append((next_id, doi, year, json.dumps(record, ensure_ascii=False)))
+                        keys.extend((key_hash(k), next_id, year) for k in blocking_keys(title))
+                        next_id += 1
                     if n % batch == 0:
                         commit()
             except (EOFError, zlib.error, OSError) as exc:
@@ -227,31 +252,30 @@ class SnapshotIndex:
     # -- lookups ------------------------------------------------------------
     def prefetch(self, queries: Iterable[tuple[str, str, int | None]], rows: int) -> None:
         """Answer a batch of searches in one DuckDB query: (the query ``search`` will be asked, the text
-        to key it by (the title, or the raw reference), the year or None)."""
+        to key it by (the title, or the raw reference), the year or None). The records are kept as
+        JSON text until ``search`` asks for them (a batch of parsed records would dominate memory)."""
         import pandas as pd
 
         queries = [q for q in dict.fromkeys(queries) if q[0] not in self._found]
         if not queries:
             return
-        pairs = [(i, key, year) for i, (_, text, year) in enumerate(queries) for key in blocking_keys(text)]
-        found: dict[int, list[dict]] = {i: [] for i in range(len(queries))}
+        pairs = [(i, key_hash(key), year) for i, (_, text, year) in enumerate(queries) for key in blocking_keys(text)]
+        found: dict[int, list[tuple[str, int]]] = {i: [] for i in range(len(queries))}
         if pairs:
             self.con.register("q_batch", pd.DataFrame(pairs, columns=["qid", "key", "year"]))
             result = self.con.execute("""
                 WITH hits AS (
-                    SELECT q.qid, k.doi, count(*) AS shared,
+                    SELECT q.qid, k.id, count(*) AS shared,
                            min(CASE WHEN q.year IS NULL OR k.year IS NULL THEN 1 ELSE abs(q.year - k.year) END) AS gap
                     FROM q_batch q JOIN keys k ON k.key = q.key
-                    GROUP BY q.qid, k.doi),
-                ranked AS (
-                    SELECT *, row_number() OVER (PARTITION BY qid ORDER BY shared DESC, gap, doi) AS rn FROM hits)
-                SELECT r.qid, w.record, r.shared FROM ranked r JOIN works w ON w.doi = r.doi
-                WHERE r.rn <= ? ORDER BY r.qid, r.rn""", [rows]).fetchall()
+                    GROUP BY q.qid, k.id
+                    QUALIFY row_number() OVER (PARTITION BY q.qid ORDER BY count(*) DESC, min(CASE WHEN q.year IS NULL
+                        OR k.year IS NULL THEN 1 ELSE abs(q.year - k.year) END), k.id) <= ?)
+                SELECT h.qid, w.record, h.shared FROM hits h JOIN works w ON w.id = h.id
+                ORDER BY h.qid, h.shared DESC, h.gap, h.id""", [rows]).fetchall()
             self.con.unregister("q_batch")
             for qid, record, shared in result:
-                item = json.loads(record)
-                item["score"] = float(shared)
-                found[qid].append(item)
+                found[qid].append((record, shared))
         for i, (query, _, _) in enumerate(queries):
             self._found[query] = found[i]
 
@@ -277,7 +301,18 @@ class SnapshotIndex:
     def search(self, query: str, rows: int = 5, select: str = "") -> list[dict]:
         if query not in self._found:
             self.prefetch([(query, query, None)], rows)
-        return self._found[query][:rows]
+        items = []
+        for record, shared in self._found[query][:rows]:
+            item = json.loads(record)
+            item["score"] = float(shared)
+            items.append(item)
+        return items
+
+    def fingerprint(self) -> str:
+        """What the snapshot holds: its files as loaded (name, size, lines, complete) and its work count."""
+        rows = self.con.execute("SELECT file, size, lines, complete FROM loaded ORDER BY file").fetchall()
+        works = self.con.execute("SELECT count(*) FROM works").fetchall()[0][0]
+        return json.dumps([SCHEMA, works, [[Path(f).name, *rest] for f, *rest in rows]])
 
     def work(self, doi: str) -> dict | None:
         doi = doi.lower()
@@ -288,4 +323,43 @@ class SnapshotIndex:
     lookup = work
 
     def close(self) -> None:
+        if self.answers is not None:
+            self.answers.close()
         self.con.close()
+
+
+class AnswerCache:
+    """The stage's answer per reference (SQLite beside the snapshot database), keyed by content: the
+    reference's fields, the checks' settings, the snapshot's state and the code that decides, so a
+    rerun skips every reference it has answered and anything that could change an answer asks again."""
+
+    def __init__(self, path: Path, context: object):
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, result TEXT) WITHOUT ROWID")
+        self.context = json.dumps(context, sort_keys=True, default=str)
+        self.hits = 0  # references answered from here in this run
+
+    def key(self, ref: dict) -> str:
+        fields = [ref.get(k, "") for k in ("title", "raw", "year", "authors", "venue", "doi", "arxiv_id")]
+        return hashlib.blake2b(json.dumps([self.context, fields]).encode(), digest_size=16).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        """The answers held for these keys (999 at a time: SQLite's limit on parameters)."""
+        found: dict[str, dict] = {}
+        for i in range(0, len(keys), 900):
+            part = keys[i:i + 900]
+            marks = ",".join("?" * len(part))
+            for key, result in self.db.execute(f"SELECT key, result FROM answers WHERE key IN ({marks})", part):
+                found[key] = json.loads(result)
+        return found
+
+    def put_many(self, answers: list[tuple[str, dict]]) -> None:
+        """Store a batch in one transaction (an interrupted run keeps every batch it finished)."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?)",
+                                [(key, json.dumps(result, ensure_ascii=False)) for key, result in answers])
+
+    def close(self) -> None:
+        self.db.close()

@@ -9,7 +9,7 @@ import pytest
 
 from demo.standins import CrossrefStandIn
 from helpers import load_stage
-from test_06_crossref_doi import PILOT, RECORDS, run
+from test_06_crossref_doi import PILOT, RECORDS, REFS, ref, run
 
 stage = load_stage("06")
 snapshot_index = __import__("snapshot_index")  # on sys.path once stage 06 is loaded
@@ -122,3 +122,63 @@ def test_snapshot_then_api_asks_the_api_only_for_what_the_snapshot_cannot_settle
     # the two the snapshot could not settle (and the one nobody registered) went to the API; nothing else
     assert searched == sorted(["A. Heikkila ", "Port call op", "A study nobo"])
     assert report["by_source"]["snapshot"] == 2 and report["by_status"]["matched"] == 6
+
+
+def counting_resolve(monkeypatch):
+    """Count the references the stage actually matches (not answered from a cache)."""
+    calls = []
+    real = stage.resolve
+
+    def counted(ref, *args, **kwargs):
+        calls.append(ref["ref_uid"])
+        return real(ref, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "resolve", counted)
+    return calls
+
+
+def test_a_rerun_on_unchanged_inputs_keeps_the_output_without_matching_again(tmp_path, monkeypatch):
+    snap = write_snapshot(tmp_path / "snap.gz", RECORDS)
+    cfg, first, _ = run(tmp_path, dead_service(), backend="snapshot", snapshot=snap)
+    before = {p.name: p.read_bytes() for p in cfg.output_dir.glob("*.csv")}
+    calls = counting_resolve(monkeypatch)
+    again = stage.main(cfg)
+    assert calls == [] and again["unchanged_since_last_run"] is True
+    assert again["by_status"] == first["by_status"] and again["snapshot"]["loaded_works"] == 0
+    assert {p.name: p.read_bytes() for p in cfg.output_dir.glob("*.csv")} == before
+    # an output edited by hand is not trusted: the stage runs again (every answer from its cache)
+    (cfg.output_dir / "references.csv").write_text("edited\n")
+    third = stage.main(cfg)
+    assert "unchanged_since_last_run" not in third and calls == []
+    assert third["snapshot"]["answers_from_cache"] == len(REFS)
+    assert {p.name: p.read_bytes() for p in cfg.output_dir.glob("*.csv")} == before
+
+
+def test_answers_are_reused_per_reference_and_only_new_references_are_matched(tmp_path, monkeypatch):
+    snap = write_snapshot(tmp_path / "snap.gz", RECORDS)
+    cfg, first, refs = run(tmp_path, dead_service(), backend="snapshot", snapshot=snap)
+    assert first["snapshot"]["answers_from_cache"] == 0
+    calls = counting_resolve(monkeypatch)
+    new = ref("new", "Ship performance monitoring with onboard sensor networks", "2021", "Fonseca, I")
+    _, second, again = run(tmp_path, dead_service(), backend="snapshot", snapshot=snap, refs=REFS + [new])
+    assert calls == ["new"] and second["snapshot"]["answers_from_cache"] == len(REFS)
+    assert again.loc["new", "doi"] == "10.5555/sensors.2021"
+    assert again.drop(index="new").equals(refs)  # the cached answers give the same rows
+    # a setting of the checks is part of the key: every reference is decided again
+    calls.clear()
+    run(tmp_path, dead_service(), backend="snapshot", snapshot=snap, refs=REFS + [new], title_threshold=0.95)
+    assert len(calls) == len(REFS) + 1
+    # and --force decides everything again
+    calls.clear()
+    run(tmp_path, dead_service(), backend="snapshot", snapshot=snap, refs=REFS + [new], force=True)
+    assert len(calls) == len(REFS) + 1
+
+
+def test_a_database_from_the_older_layout_is_refused_with_the_fix(tmp_path):
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("CREATE TABLE works (doi VARCHAR, year INTEGER, record VARCHAR)")
+    con.close()
+    with pytest.raises(SystemExit, match="older version of stage 06; delete it"):
+        snapshot_index.SnapshotIndex(tmp_path / "old.duckdb")
