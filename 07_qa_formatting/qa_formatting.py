@@ -177,6 +177,16 @@ INTERNAL_REFERENCE = re.compile(
     r"\b(?:equations?|figures?|sections?|tables?|theorems?|lemmas?|lemmata|corollar(?:y|ies)|propositions?|"
     r"definitions?|appendi(?:x|ces)|algorithms?|chapters?|remarks?|conjectures?|assumptions?|examples?|claims?)"
     r"\s*[(\[]?(?:\d|(?-i:[IVX]+\b|[A-Z]\b(?!['’])))", re.I)
+# a LaTeX label printed as text where the source's \\ref was not resolved ("fig:normalizationerror shows ...")
+LABEL_KEY = re.compile(r"\b(?:fig|figure|figs|tab|table|tbl|eq|eqn|eqs|equation|sec|section|subsec|ssec|app|appx|appendix|"
+                       r"thm|theorem|lem|lemma|def|defn|prop|cor|alg|algo|chap|ch|lst|listing|rem|conj|assump)"
+                       r"\.?:[A-Za-z0-9_.:-]*[A-Za-z0-9]", re.I)
+# a claim that is only a prepositional phrase ("... whether by Serre duality.", "... that with the modified GI
+# model?"): the frame's that/whether/how, a preposition, and no comma and no finite verb after it
+FRAGMENT = re.compile(r"^.{0,70}?\b(?:that|whether|how)\s+(?:from|by|with|via|through|under|between|among|for|of|"
+                      r"into|upon|within|without|using)\s+(?P<rest>[^,]*)$", re.I)
+FINITE = re.compile(r"\b(?:is|are|was|were|be|been|has|have|had|can|could|may|might|will|would|shall|should|must|"
+                    r"does|do|did)\b|(?<!\bthe )(?<!\ba )(?<!\ban )\b\w{3,}ed\b", re.I)  # "the modified model": an adjective
 FIRST_PERSON = re.compile(r"\b(?:[Ww]e|WE|[Oo]ur|OUR|[Oo]urs|us|[Oo]urselves)\b")
 THIS_PAPER = re.compile(r"\b(?:this|the present|the current)\s+(?:paper|article|manuscript|thesis|note|work|study|"
                         r"section|chapter)\b", re.I)
@@ -479,7 +489,7 @@ def check_request(request: str, sentence: str, works: list[dict], config: Config
         return "not_a_request"
     if PLACEHOLDER.search(text) or REF_WORD.search(text):
         return "placeholder"
-    if INTERNAL_REFERENCE.search(text):
+    if INTERNAL_REFERENCE.search(text) or LABEL_KEY.search(text):
         return "internal_reference"
     if NUMERIC_MARKER.search(text) or AUTHOR_MARKER.search(text):
         return "citation_marker"
@@ -508,6 +518,8 @@ def check_request(request: str, sentence: str, works: list[dict], config: Config
         return "dangling_end"
     if GAP.search(text.rstrip("?.! ")):
         return "gap"
+    if (m := FRAGMENT.match(text.rstrip("?.! "))) and not FINITE.search(m.group("rest")):
+        return "fragment"
     limit = config.template_max_similarity if config.backend == "template" else config.max_similarity
     if fuzz.ratio(re.sub(r"\W+", " ", lowered), re.sub(r"\W+", " ", sentence.lower())) / 100 > limit:
         return "copy_of_sentence"

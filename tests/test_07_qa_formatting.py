@@ -339,6 +339,16 @@ WORKS = [{"surnames": ["Mardare", "Panangaden"], "year": "2016", "title": "Quant
     ("Could you point me to studies on the reasoning introduced by Mardare, Panangaden?", "author_name"),
     ("Could you point me to the calculus of Mardare et. al. on quantitative reasoning?", "citation_marker"),
     ("Could you point me to the approach of earlier work on quantitative reasoning?", "citation_marker"),
+    ("Are there studies finding that fig:normalizationerror shows a normalisation error in retrieval?",
+     "internal_reference"),
+    ("I need references on using the same architecture. table:activitynet summarize the results.", "internal_reference"),
+    ("Which papers discuss how by Serre duality?", "fragment"),
+    ("Are there studies finding that with the modified quark model?", "fragment"),
+    ("I'm looking for research on whether for a recent review of such observations.", "fragment"),
+    # a clause that opens with a preposition but has its verb is a request, and so is "how to ..."
+    ("Which papers discuss how by default the magnetic field of the detector is used?", ""),
+    ("Could you point me to studies showing that with enough data, convolutional models localise bugs?", ""),
+    ("I'm looking for research on how to extract colour-dependent kernels from two-loop calculations.", ""),
 ])
 def test_checks_refuse_the_defects_found_in_real_citing_text(request_text, reason):
     # the sentence names the authors: a surname in the request is refused all the same
