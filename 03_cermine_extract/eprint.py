@@ -22,7 +22,7 @@ import pipeline_utils as pu
 TEXT_SUFFIXES = {".tex", ".ltx", ".latex", ".bbl", ".bib", ".sty", ".cls", ".def", ".cfg", ".clo", ".bst", ".txt",
                  ".inc", ".tikz", ".pgf", ""}
 # arXiv's own instructions (which file is the top-level one, which to ignore), read by latex_backend.arxiv_readme
-ARXIV_README = {"00readme.xxx", "00readme.json", "00readme.yaml", "00readme.yml"}
+ARXIV_README = {"00readme.xxx", "00readme.json", "00readme.yaml", "00readme.yml", "00readme"}
 
 
 class EprintError(Exception):

@@ -36,6 +36,7 @@ from pathlib import Path
 from lxml import etree
 
 import pipeline_utils as pu
+from eprint import ARXIV_README  # the stage's folder is on sys.path, as for this module
 
 
 class LatexError(Exception):
@@ -291,7 +292,6 @@ _CITES_IN_FILE = re.compile(r"\\(?:[Cc]ite|[Pp]arencite|[Tt]extcite|[Aa]utocite|
                             r"onlinecite)[a-zA-Z]*\*?\s*[\[{]")
 
 
-README_NAMES = ("00readme.xxx", "00readme.json", "00readme.yaml", "00readme.yml", "00readme")
 
 
 def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
@@ -299,7 +299,7 @@ def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
     ``main.tex toplevelfile`` / ``x.tex ignore``, or the JSON/YAML ``sources`` list with ``usage``); arXiv compiles
     only the declared top-level files when there is one. Names are relative to the README; absent files dropped."""
     folder = Path(folder)
-    readmes = sorted((p for p in folder.rglob("*") if p.is_file() and p.name.lower() in README_NAMES),
+    readmes = sorted((p for p in folder.rglob("*") if p.is_file() and p.name.lower() in ARXIV_README),
                      key=lambda p: (len(p.parts), str(p)))
     if not readmes or readmes[0].stat().st_size > 1_000_000:
         return [], set()
