@@ -262,11 +262,17 @@ def read_jats(root: etree._Element, config: Config) -> Paper:
                 paper.dangling.append(key)
         return [k for k in keys if k in known]
 
+    # lxml's find() scans every child of the section, so it is asked once per section, not once per
+    # paragraph (a 4 MB one-section paper has thousands of paragraphs: quadratic otherwise)
+    titles: dict[etree._Element, str] = {}
     for p in body.iter("p"):
         if any(skip(a) for a in p.iterancestors()) or any(a.tag == "p" for a in p.iterancestors()):
             continue
         sec = next((a for a in p.iterancestors("sec")), None)
-        title = squash("".join(sec.find("title").itertext())) if sec is not None and sec.find("title") is not None else ""
+        if sec is not None and sec not in titles:
+            head = sec.find("title")
+            titles[sec] = squash("".join(head.itertext())) if head is not None else ""
+        title = titles[sec] if sec is not None else ""
         paper.paragraphs.append(walk_paragraph(p, title, is_marker, keys_of, vocabulary, skip))
     return paper
 
@@ -331,12 +337,14 @@ def read_tei(root: etree._Element, config: Config) -> Paper:
                 paper.dangling.append(key)
         return [k for k in dict.fromkeys(keys) if k in known]
 
+    heads: dict[etree._Element, str] = {}
     for p in body.iter(f"{TEI}p"):
         if any(skip(a) for a in p.iterancestors()):
             continue
         div = next((a for a in p.iterancestors(f"{TEI}div")), None)
-        head = div.find(f"{TEI}head") if div is not None else None
-        paragraph = walk_paragraph(p, _text(head), is_marker, keys_of, vocabulary, skip)
+        if div is not None and div not in heads:  # once per division, as in read_jats
+            heads[div] = _text(div.find(f"{TEI}head"))
+        paragraph = walk_paragraph(p, heads[div] if div is not None else "", is_marker, keys_of, vocabulary, skip)
         paper.paragraphs.append(paragraph)
     # GROBID writes one <ref> per number of a group ("[1,", "2]"): merge adjacent markers.
     for par in paper.paragraphs:
