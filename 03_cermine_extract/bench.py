@@ -1,7 +1,8 @@
 """Benchmark of stage 03's builtin backend: speed and citation-linking quality.
 
     .venv/bin/python 03_cermine_extract/bench.py [--repeat 5]
-    .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf devsets/pdf [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --latex devsets/latex [--repeat 3]
 
 Speed: pages and papers per second on one core (no process pool), on the five
 demo PDFs and on a 14-page paper (tests/fixtures/pdf/long_paper.pdf).
@@ -11,7 +12,7 @@ reference identified by its closest true title), and the share of references
 whose title and year are parsed exactly, character for character; on PDFs with
 hyperref links and on the same papers compiled without them.
 
-``--real DIR`` measures on real published PDFs instead (a folder laid out as
+``--real DIR [DIR ...]`` measures on real published PDFs instead (a folder laid out as
 ``../shared/realpdf/``: PDFs, ``truth.csv`` with ``citation_markers`` per file,
 ``broken/`` files that must be reported, ``reference_outputs/*.cermine.xml``).
 Stage 04's own reader turns each JATS into citing sentences; a (sentence,
@@ -21,7 +22,21 @@ surname and year that both appear in the reference (an entry dated "2007b"
 only when the sentence prints 2007b, or "2007a, b"). Recall = right pairs /
 ``citation_markers``, precision = right pairs / pairs written. Title accuracy
 compares our titles with CERMINE's on the papers in ``reference_outputs``
-(matched by printed label), case and punctuation aside.
+(matched by printed label), case and punctuation aside. A folder may hold a
+``MANIFEST.csv`` (as ``devsets/pdf/``) instead of ``truth.csv``: its ``file``,
+``pages``, ``citation_markers`` columns are read the same way, rows with
+``kept=no`` are skipped. Each paper is also given a producer class read from the
+PDF's own metadata (pdfTeX/LuaTeX/XeTeX, dvips+Ghostscript, Word, publisher
+pipelines such as Distiller/InDesign/XPP, other), and the figures are printed per
+class; papers with a bibliography (``references`` > 0) that come out with no
+reference or no linked marker are listed as reported empty.
+
+``--latex DIR`` judges the PDF route on source + PDF pairs (``devsets/latex/``:
+``MANIFEST.csv`` with ``slug`` and ``main_tex``, ``<slug>/paper.pdf`` beside the
+source) by the source's own ``\cite`` keys: the builtin backend converts
+``paper.pdf``, stage 04 writes its CSVs, and ``../shared/realtex/judge/check.py``
+judges them (its ``map_refs`` matches each extracted reference's text to the
+source's bibliography entries).
 """
 from __future__ import annotations
 
@@ -156,18 +171,53 @@ def title_sample(ours: bytes, cermine: Path) -> tuple[int, int]:
     return right, len(truth)
 
 
-def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
+def producer_class(pdf: Path) -> str:
+    """The class of program that made the PDF, from its Producer and Creator metadata."""
+    import pypdfium2 as pdfium
+    try:
+        doc = pdfium.PdfDocument(str(pdf))
+        meta = doc.get_metadata_dict()
+        doc.close()
+    except Exception:  # noqa: BLE001 - a broken file has no class
+        return "unreadable"
+    text = f"{meta.get('Producer', '')} {meta.get('Creator', '')}".lower()
+    for cls, words in (("pdfTeX/LuaTeX/XeTeX", ("pdftex", "luatex", "xetex", "xdvipdfmx")),
+                       ("dvips/dvipdfm + Ghostscript", ("dvips", "dvipdfm", "ghostscript", "tex output")),
+                       ("Word/Office", ("word", "office", "libreoffice", "openoffice", "quartz")),
+                       ("publisher pipeline (Distiller/InDesign/XPP/PDFlib)",
+                        ("distiller", "indesign", "xpp", "pdflib", "arbortext", "3b2", "elsevier", "itext",
+                         "adobe pdf library", "servigistics", "pdf-xchange", "apogee", "acrobat"))):
+        if any(w in text for w in words):
+            return cls
+    return "other/unknown"
+
+
+def read_truth(folder: Path) -> dict[str, dict]:
+    """file -> truth row, from truth.csv (../shared/realpdf) or MANIFEST.csv (devsets/pdf, kept rows)."""
+    for name in ("truth.csv", "MANIFEST.csv"):
+        if (folder / name).is_file():
+            rows = csv.DictReader(open(folder / name, encoding="utf-8-sig"))
+            return {r["file"]: r for r in rows if (r.get("kept") or "yes").strip().lower() != "no"}
+    raise SystemExit(f"error: {folder} has neither truth.csv nor MANIFEST.csv")
+
+
+def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
     stage04 = load_stage04()
-    truth = {r["file"]: r for r in csv.DictReader(open(folder / "truth.csv", encoding="utf-8-sig"))}
-    samples = {p.name.split(".cermine")[0]: p for p in (folder / "reference_outputs").glob("*.cermine.xml")}
-    print(f"{'pdf':36} {'pages':>5} {'s/paper':>8} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
-          f"{'prec.':>6}  status")
+    print(f"{'pdf':36} {'pages':>5} {'CPU s':>6} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
+          f"{'prec.':>6}  class / status")
     tot = {"markers": 0, "pairs": 0, "right": 0, "capped": 0}
-    seconds, cpu_seconds, failed, titles = [], [], [], [0, 0]
-    config = stage04.Config(input_dir=folder, output_dir=folder)
-    for pdf in sorted(folder.glob(only or "*.pdf")):
-        row = truth.get(pdf.name, {})
+    seconds, cpu_seconds, failed, titles, empty = [], [], [], [0, 0], []
+    by_class: dict[str, list[int]] = {}
+    items = []
+    for folder in folders:
+        truth = read_truth(folder)
+        samples = {p.name.split(".cermine")[0]: p for p in (folder / "reference_outputs").glob("*.cermine.xml")}
+        items += [(folder, pdf, truth.get(pdf.name, {}), samples) for pdf in sorted(folder.glob(only or "*.pdf"))
+                  if pdf.name in truth or (folder / "truth.csv").is_file()]
+    for folder, pdf, row, samples in items:
+        config = stage04.Config(input_dir=folder, output_dir=folder)
         pages = int(row.get("pages") or 0)
+        cls = producer_class(pdf)
         times, cpu_times = [], []
         try:
             for _ in range(repeat):
@@ -177,10 +227,12 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
                 cpu_times.append(time.process_time() - cpu)
         except Exception as exc:  # a crash is a figure here, not the end of the benchmark
             failed.append(pdf.name)
-            print(f"{pdf.name:36} {pages:5d} {'':8} {row.get('citation_markers', ''):>7}  FAILED: "
+            print(f"{pdf.name:36} {pages:5d} {'':6} {row.get('citation_markers', ''):>7}  FAILED: "
                   f"{exc.__class__.__name__}: {exc}")
             continue
         per_paper = statistics.median(times)
+        if int(row.get("references") or 0) > 0 and (not stats["n_references"] or not stats["n_citations"]):
+            empty.append(f"{pdf.name} ({stats['n_references']} references, {stats['n_citations']} markers linked)")
         if next(iter(inspect.signature(stage04.read_paper).parameters)) == "data":
             paper = stage04.read_paper(xml, config)
         else:  # stage 04's older reader takes a path
@@ -207,16 +259,18 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
             tot["pairs"] += len(pairs)
             tot["right"] += right
             tot["capped"] += min(right, markers)
+            c = by_class.setdefault(cls, [0, 0, 0, 0])
+            c[0] += 1; c[1] += markers; c[2] += len(pairs); c[3] += right  # noqa: E702
         if pdf.stem in samples:
             r, n = title_sample(xml, samples[pdf.stem])
             titles[0] += r
             titles[1] += n
         recall = f"{right / markers:.2f}" if markers else "-"
         precision = f"{right / len(pairs):.2f}" if pairs else "-"
-        print(f"{pdf.name:36} {pages:5d} {per_paper:8.3f} {markers:7d} {len(pairs):6d} {right:6d} {recall:>7} "
-              f"{precision:>6}  {'' if counted else f'(under {min_pages} pages, not counted)'}")
+        print(f"{pdf.name[:36]:36} {pages:5d} {statistics.median(cpu_times):6.3f} {markers:7d} {len(pairs):6d} "
+              f"{right:6d} {recall:>7} {precision:>6}  {cls}{'' if counted else f' (under {min_pages} pages, not counted)'}")
     broken = []
-    for pdf in sorted((folder / "broken").glob("*.pdf")):
+    for pdf in sorted(p for folder in folders for p in (folder / "broken").glob("*.pdf")):
         try:
             builtin_backend.convert(pdf)
             broken.append(f"{pdf.name}: converted (should have been reported)")
@@ -233,22 +287,135 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
         print(f"seconds per paper (median of {repeat} runs each, 1 core): median {statistics.median(seconds):.3f}, "
               f"max {max(seconds):.3f}; CPU time median {statistics.median(cpu_seconds):.3f} "
               f"(load average {open('/proc/loadavg').read().split()[0]})")
+    print("per producer class (papers counted): recall, precision")
+    for cls, (n, m, pairs, r) in sorted(by_class.items()):
+        print(f"  {cls:62} {n:3d} papers  recall {r}/{m} = {r / max(m, 1):.3f}  precision {r}/{pairs} = "
+              f"{r / max(pairs, 1):.3f}")
+    print(f"papers with a bibliography reported empty: {len(empty)} {empty}")
     if titles[1]:
-        print(f"titles equal to CERMINE's on {', '.join(sorted(samples))}: {titles[0]}/{titles[1]}")
+        print(f"titles equal to CERMINE's on the reference_outputs papers: {titles[0]}/{titles[1]}")
     print("broken files:")
     for line in broken:
         print(f"  {line}")
     return 0
 
 
+BIB_HEADING = re.compile(r"(?m)^\s*(?:\d+\.?\s*)?(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY|Literature Cited|"
+                         r"LITERATURE CITED|References and Notes|REFERENCES AND NOTES)\s*$")
+COUNT_NUMERIC = re.compile(r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
+COUNT_AUTHOR_YEAR = re.compile(r"\([^()]{0,200}?[A-Z][a-z]+[^()]{0,200}?(?:19|20)\d{2}[a-z]?[^()]{0,100}\)"
+                               r"|[A-Z][a-z]+(?: et al\.| and [A-Z][a-z]+)? \((?:19|20)\d{2}[a-z]?\)")
+
+
+def count_truth(pdf: Path) -> dict:
+    """Citation units and bibliography entries counted by pattern over the PDF's text (as
+    ../shared/realpdf/truth.csv counts, without its check by hand): the body is the text before the
+    last bibliography heading; a unit is one bracket group ``[3]``, ``[1, 4-6]`` or, when the paper has
+    none, one author-year group ``(Smith et al., 2001; Lee 2003)`` or ``Smith (2001)``; the entries are
+    the printed labels ``[n]``/``n.`` at line starts after the heading, else its lines that start with a
+    capitalised surname followed by a comma."""
+    import pypdfium2 as pdfium
+    doc = pdfium.PdfDocument(str(pdf))
+    text = "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    pages = len(doc)
+    doc.close()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    heads = list(BIB_HEADING.finditer(text))
+    if not heads:  # revtex and others print no heading: the bibliography starts at the last "[1]"
+        first = [m for m in re.finditer(r"(?m)^\s*\[1\]\s", text) if m.start() > len(text) // 3]
+        heads = first[-1:]
+    body, bib = (text[:heads[-1].start()], text[heads[-1].start():]) if heads else (text, "")
+    numeric = len(COUNT_NUMERIC.findall(body))
+    author_year = len(COUNT_AUTHOR_YEAR.findall(body))
+    labels = re.findall(r"(?m)^\s*(?:\[(\d{1,3})\]|(\d{1,3})\.\s)", bib)
+    numbers = [int(a or b) for a, b in labels]
+    run, last = 0, 0  # the labels that run 1, 2, 3, … (a page number or a volume is out of that run)
+    for n in numbers:
+        if n == last + 1:
+            run, last = run + 1, n
+    references = run if run >= 3 else len(re.findall(r"(?m)^[A-Z][A-Za-z'’\-]+,\s", bib))
+    style = "numeric" if numeric >= max(3, author_year / 2) else ("author-year" if author_year >= 3 else "?")
+    return {"pages": pages, "citation_style": style,
+            "citation_markers": numeric if style == "numeric" else author_year if style == "author-year" else 0,
+            "references": references if heads else 0}
+
+
+def run_latex(folder: Path, repeat: int) -> int:
+    """The builtin backend on PDFs compiled from LaTeX sources, judged by the sources' own \\cite keys."""
+    import shutil
+    judge_dir = REPO.parent / "shared" / "realtex" / "judge"
+    sys.path.insert(0, str(judge_dir))
+    import check  # noqa: E402  (../shared/realtex/judge/check.py: the judge, read, never copied)
+    stage04 = load_stage04()
+    manifest = list(csv.DictReader(open(folder / "MANIFEST.csv", encoding="utf-8-sig")))
+    print(f"{'paper':30} {'pages':>5} {'CPU s':>6} {'keys':>5} {'reached':>7} {'links':>6} {'right':>6} "
+          f"{'recall':>7} {'prec.':>6}  class / status")
+    tot, cpu_seconds, empty, by_class = [0, 0, 0, 0], [], [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        xml_dir, csv_dir = Path(tmp) / "xml", Path(tmp) / "csv"
+        xml_dir.mkdir()
+        for m in manifest:
+            pdf = folder / m["slug"] / "paper.pdf"
+            if not pdf.is_file():
+                print(f"{m['slug'][:30]:30} no paper.pdf: not measured")
+                continue
+            cls = producer_class(pdf)
+            cpu_times = []
+            try:
+                for _ in range(repeat):
+                    cpu = time.process_time()
+                    xml, stats = builtin_backend.convert(pdf)
+                    cpu_times.append(time.process_time() - cpu)
+            except Exception as exc:  # a crash is a figure here
+                print(f"{m['slug'][:30]:30} FAILED: {exc.__class__.__name__}: {exc}")
+                empty.append(f"{m['slug']} (failed)")
+                continue
+            (xml_dir / f"{m['slug']}.cermxml").write_bytes(xml)
+            stage04.main(stage04.Config(input_dir=xml_dir, output_dir=csv_dir, force=True))
+            (xml_dir / f"{m['slug']}.cermxml").unlink()
+            r = check.judge_paper(folder / m["slug"], m["main_tex"], csv_dir, m["slug"])
+            if not stats["n_references"] or not stats["n_citations"]:
+                empty.append(f"{m['slug']} ({stats['n_references']} references, {stats['n_citations']} linked)")
+            cpu_seconds.append(statistics.median(cpu_times))
+            for i, k in enumerate(("keys", "reached", "links", "right")):
+                tot[i] += r[k]
+            c = by_class.setdefault(cls, [0, 0, 0, 0, 0])
+            c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
+            print(f"{m['slug'][:30]:30} {stats['n_pages']:5d} {cpu_seconds[-1]:6.3f} {r['keys']:5d} {r['reached']:7d} "
+                  f"{r['links']:6d} {r['right']:6d} {r['reached'] / max(r['keys'], 1):7.2f} "
+                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} {r['note']}")
+            shutil.rmtree(csv_dir, ignore_errors=True)
+    keys, reached, links, right = tot
+    print(f"\nrecall (cited keys reached by a right link) {reached}/{keys} = {reached / max(keys, 1):.3f}, "
+          f"precision {right}/{links} = {right / max(links, 1):.3f}")
+    for cls, (n, k, rc, lk, rt) in sorted(by_class.items()):
+        print(f"  {cls:62} {n:3d} papers  recall {rc / max(k, 1):.3f}  precision {rt / max(lk, 1):.3f}")
+    print(f"papers reported empty: {len(empty)} {empty}")
+    if cpu_seconds:
+        print(f"CPU seconds per paper (median of {repeat} runs each): median {statistics.median(cpu_seconds):.3f}, "
+              f"max {max(cpu_seconds):.3f} (load average {open('/proc/loadavg').read().split()[0]})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=None, help="timed passes over each set (5; 3 with --real)")
-    parser.add_argument("--real", type=Path, default=None, help="folder of real PDFs laid out as ../shared/realpdf")
+    parser.add_argument("--real", type=Path, nargs="+", default=None,
+                        help="folders of real PDFs laid out as ../shared/realpdf or devsets/pdf")
+    parser.add_argument("--latex", type=Path, default=None,
+                        help="folder of LaTeX source + paper.pdf pairs laid out as devsets/latex")
     parser.add_argument("--show-wrong", action="store_true", help="--real: print each pair judged wrong")
     parser.add_argument("--only", default="", help="--real: a glob of the PDFs to measure (default: all)")
     parser.add_argument("--min-pages", type=int, default=3, help="--real: papers shorter than this are not counted")
+    parser.add_argument("--count", type=Path, nargs="+", default=None,
+                        help="print the pattern counts (pages, style, citation_markers, references) of these PDFs")
     args = parser.parse_args()
+    if args.count:
+        for pdf in args.count:
+            print(pdf.name, count_truth(pdf), producer_class(pdf))
+        return 0
+    if args.latex is not None:
+        return run_latex(args.latex, args.repeat or 3)
     if args.real is not None:
         return run_real(args.real, args.repeat or 3, args.min_pages, args.show_wrong, args.only)
     args.repeat = args.repeat or 5
