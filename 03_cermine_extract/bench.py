@@ -321,6 +321,10 @@ def count_truth(pdf: Path) -> dict:
     doc.close()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     heads = list(BIB_HEADING.finditer(text))
+    # a running head "References" over later pages of the bibliography is not its start: the heading is the
+    # last one that the first label follows
+    opening = [h for h in heads if re.match(r"\s*(?:\[1\]|1\.)\s", text[h.end():h.end() + 300])]
+    heads = opening[-1:] or heads
     if not heads:  # revtex and others print no heading: the bibliography starts at the last "[1]"
         first = [m for m in re.finditer(r"(?m)^\s*\[1\]\s", text) if m.start() > len(text) // 3]
         heads = first[-1:]

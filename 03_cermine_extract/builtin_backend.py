@@ -17,6 +17,7 @@ because it is the one piece of stage 03 with real parsing logic.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -908,13 +909,24 @@ def read_pdf(path: Path) -> Document:
 
     vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
     headings = [is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
-    # The bibliography starts at the last "References" heading (a table of contents lists it too).
-    ref_start = next((i for i in range(len(all_lines) - 1, -1, -1)
-                      if headings[i] and REFERENCES_HEADING.match(all_lines[i].text.strip())), None)
+    # The bibliography starts at the last "References" heading (a table of contents lists it too), unless
+    # that one is a running head naming the section ("References 11" over each page of the bibliography:
+    # CMS, JHEP, Springer) whose first entry below continues a numbered list that an earlier heading opened.
+    candidates = [i for i in range(len(all_lines) - 1, -1, -1)
+                  if headings[i] and REFERENCES_HEADING.match(all_lines[i].text.strip())]
+    ref_start = candidates[0] if candidates else None
+    # A heading with no entry under it before the next heading (the head of a page holding only a figure,
+    # or the page before an appendix) is passed over the same way.
+    for n, i in enumerate(candidates[:-1]):
+        below = list(itertools.takewhile(lambda k: not headings[k], range(i + 1, min(i + 7, len(all_lines)))))
+        first = next((m for k in below if (m := re.match(r"^\s*\[?(\d{1,3})[\].]\s", all_lines[k].text))), None)
+        if len(below) >= 2 and (first is None or int(first.group(1)) <= 1):
+            break
+        ref_start = candidates[n + 1]
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
-    if not paragraphs:
+    if not paragraphs or sections == [""]:
         # No section heading recognised: read everything between the title block and the bibliography.
         paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary,
                                      strict=False)
@@ -951,6 +963,23 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     return None
 
 
+def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
+    """Do four lines from ``i`` read as running prose: same page, left edges aligned, body size, about as wide
+    as one another, mostly lower-case words, and at least one sentence end among them?"""
+    run = lines[i:min(i + 4, end)]
+    if len(run) < 4 or len({ln.page for ln in run}) > 1:
+        return False
+    widths = [ln.x1 - ln.x0 for ln in run]
+    if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
+        return False
+    if any(abs(ln.size - body_size) > 0.6 for ln in run):
+        return False
+    text = " ".join(ln.text for ln in run)
+    letters = [c for c in text if c.isalpha()]
+    return (len(letters) > 200 and sum(c.islower() for c in letters) >= 0.85 * len(letters)
+            and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
+
+
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
           lefts: dict[int, list[float]], vocabulary: Vocabulary, strict: bool,
           begin: int = 0) -> tuple[list[Paragraph], list[str]]:
@@ -960,6 +989,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     sections: list[str] = [] if strict or begin else ["Body"]
     paragraphs: list[Paragraph] = []
     mode = "front" if strict else "body"
+    abstract_shape: tuple[int, float] | None = None  # page and line width of the abstract's first line
     current: list[list[Char]] = []
     prev: Line | None = None
 
@@ -989,6 +1019,16 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 sections.append(re.sub(r"^(\d+(\.\d+)*\.?|[IVX]+\.)\s+", "", text))
             prev = None
             continue
+        if mode == "abstract" and abstract_shape is None:
+            abstract_shape = (ln.page, ln.x1 - ln.x0)
+        if strict and (mode == "front" or mode == "abstract" and abstract_shape is not None and (
+                ln.page > abstract_shape[0] or abs((ln.x1 - ln.x0) - abstract_shape[1]) > 0.1 * abstract_shape[1])) \
+                and _opens_unheaded_body(all_lines, i, end, body_size):
+            # CMS/ATLAS papers, revtex letters and Nature-style papers begin the text without a heading:
+            # four full lines of prose at body size in one column (after the abstract: on a later page or
+            # in lines of another width) are body text, not authors, affiliations or the abstract
+            mode = "body"
+            sections.append("")
         if mode != "body":
             continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):

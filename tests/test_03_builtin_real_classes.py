@@ -268,3 +268,73 @@ def test_author_year_without_links_particles_suffixes_year_lists_and_brackets(tm
         ("Smith et al. [2003b]", ["Smith, J"])]
     rid = {x.text: x.get("rid") for x in root.iter("xref")}
     assert rid["Smith et al. [2003b]"] == "ref5" and rid["Golub and Pereyra (1972, 1973)"] == "ref2 ref3"
+
+
+def test_running_head_naming_the_references_section_is_not_where_the_bibliography_starts(tmp_path):
+    """CMS, JHEP and Springer print the section's name in the running head ("References 11") over each
+    page of the bibliography, and a collaboration's author list may follow it: the bibliography starts at
+    the heading, not at the last page whose head says "References"."""
+    pages = []
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY}, as predicted [1] and measured [2].")
+    page.text(72, 668, f"{BODY}, and combined [3].")
+    pages.append(page)
+    for n in range(4):
+        page = raw_pdf.Page()
+        page.text(72, 760, "Results", font="F2")
+        for k in range(5):
+            page.text(72, 700 - 12 * k, f"{BODY} on page {n + 2}, line {k + 1}.")
+        pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 730, "References", size=14, font="F2")
+    page.text(72, 710, "[1] F. Englert. Broken symmetry. Phys. Rev. Lett. 13 (1964) 321.")
+    page.text(72, 698, "[2] P. Higgs. Broken symmetries and masses. Phys. Rev. Lett. 13 (1964) 508.")
+    pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 710, "[3] G. Guralnik. Global conservation laws. Phys. Rev. Lett. 13 (1964) 585.")
+    pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 730, "A The Collaboration", size=14, font="F2")
+    page.text(72, 710, "G. Aad, B. Abbott, J. Abdallah, O. Abdinov, R. Aben, M. Abolins, O. AbouZeid")
+    pages.append(page)
+    root = xml_of(tmp_path, pages)
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 3 and raws[0].startswith("[1] F. Englert") and raws[2].startswith("[3] G. Guralnik")
+    assert [r[:3] for _, r in cited(root)] == ["[1]", "[2]", "[3]"]
+
+
+def test_text_that_begins_without_a_heading_after_the_abstract_is_body(tmp_path):
+    """CMS/ATLAS papers, revtex letters and Nature-style papers start the text with no "Introduction"
+    heading: the prose after the abstract (on the next page here) is body text, and its markers are linked;
+    the author and affiliation lines of the title block stay out."""
+    first = raw_pdf.Page()
+    first.text(72, 740, "A Paper Title Set Large", size=18)
+    first.text(72, 712, "The First and Second Collaborations, Some Lab, Some City [2]", size=12)
+    first.text(72, 690, "Abstract", size=12, font="F2")
+    for k in range(3):
+        first.text(100, 672 - 12 * k, "A measurement is presented; the results are consistent among themselves.")
+    second = raw_pdf.Page()
+    prose = [f"{BODY} about the mechanism [1], here line one.",
+             f"{BODY}. The discovery was shown [2], line two.",
+             f"{BODY} and the mass is not predicted, line three.",
+             f"{BODY}; all properties are predicted, line four.",
+             f"{BODY} as the measurements have established [3]."]
+    for k, line in enumerate(prose):
+        second.text(72, 740 - 12 * k, line)
+    second.text(72, 660, "2 Results", size=12, font="F2")
+    second.text(72, 640, f"{BODY}, as measured before [3].")
+    second.text(72, 610, "References", size=12, font="F2")
+    refs = ["[1] A. First. The mechanism. Phys. Rev. Lett. 13 (1964) 321.",
+            "[2] B. Second. The discovery. Phys. Lett. B 716 (2012) 1.",
+            "[3] C. Third. The measurements. Eur. Phys. J. C 75 (2015) 212."]
+    for k, ref in enumerate(refs):
+        second.text(72, 590 - 12 * k, ref)
+    root = xml_of(tmp_path, [first, second])
+    assert [r for _, r in cited(root)] == [refs[0], refs[1], refs[2], refs[2]]
+    text = " ".join(root.find("body").itertext())
+    assert "Some Lab" not in text and "A measurement is presented" not in text
