@@ -429,7 +429,9 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 
 REFERENCES_HEADING = re.compile(r"^((\d+|[IVX]+|[A-Z])\.?\s*)?"
                                 r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
-                                r"works cited|reference list|notes and references)[.:]?$", re.I)
+                                r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
+                                r"r[ée]f[ée]rences|referencias|bibliograf[ií]a|literaturverzeichnis|literatur)[.:]?$",
+                                re.I)
 ABSTRACT_HEADING = re.compile(r"^abstract[.:]?$", re.I)
 FIRST_SECTION = re.compile(r"^((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
 NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
@@ -1177,11 +1179,29 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
     by_label = {int(re.sub(r"\D", "", r.label)): i for i, r in enumerate(refs) if re.sub(r"\D", "", r.label)}
     out = []
     for text, keys in _move_brackets(merged):
-        if keys and by_label and re.fullmatch(r"[\d\s,–-]+", text):
-            extra = [by_label[n] for n in expand_numbers(text.replace("–", "-")) if n in by_label]
+        before = out[-1][0] if out else ""
+        if keys and REFERENCES_HEADING.match(re.sub(r"[\s.\divxlc]+$", "", text.strip())):
+            keys = []  # a table of contents' "References ... 82" links to the bibliography, citing nothing
+        if keys and (CROSS_REFERENCE.search(before[-24:]) or CROSS_REFERENCE_TEXT.match(text)):
+            # "Figure 1", "Eq. (3)", "Table 2": a link to a figure, a table or an equation that sits where
+            # the reader takes it for an entry (captions printed after the bibliography) is no citation
+            keys = []
+        # the printed numbers decide over the destinations ("[7][8]" of two links, each anchored a line high)
+        numbers = re.sub(r"\]\s*[,;]?\s*\[", ",", text).strip("[] ")
+        if keys and by_label and re.fullmatch(r"[\d\s,–-]+", numbers):
+            extra = [by_label[n] for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
             keys = list(dict.fromkeys(extra or keys))
-        out.append((text, keys))
+        if out and not keys and not out[-1][1]:
+            out[-1] = (out[-1][0] + text, [])
+        else:
+            out.append((text, keys))
     return out
+
+
+CROSS_REFERENCE_WORDS = r"(?:Fig(?:ure)?s?|Tab(?:le)?s?|Eqs?|Eqns?|Equations?|Sections?|Sec|Secs|Appendix|Appendices|" \
+                        r"Algorithm|Theorem|Lemma|Corollary|Proposition|Definition|Chapter|Panel|§)"
+CROSS_REFERENCE = re.compile(rf"\b{CROSS_REFERENCE_WORDS}\.?\s*\(?$|§\s*$")
+CROSS_REFERENCE_TEXT = re.compile(rf"^\s*\(?{CROSS_REFERENCE_WORDS}\.?\s*\(?\d")
 
 
 def labels_of(refs: list[Reference]) -> dict[int, int]:

@@ -338,3 +338,71 @@ def test_text_that_begins_without_a_heading_after_the_abstract_is_body(tmp_path)
     assert [r for _, r in cited(root)] == [refs[0], refs[1], refs[2], refs[2]]
     text = " ".join(root.find("body").itertext())
     assert "Some Lab" not in text and "A measurement is presented" not in text
+
+
+def test_link_on_a_figure_number_whose_caption_follows_the_bibliography_is_no_citation(tmp_path):
+    """AASTeX and other preprints print the figures and their captions after the references: a link on
+    "2" in "shown in Figure 2" (or on all of "Eq. 3") then lands among the entries, and must not become a
+    citation."""
+    def paper() -> raw_pdf.Page:
+        return numbered_paper(["[1] is where it was shown first, in other words.",
+                               "The objects are shown in Figure 2 of this paper.", "Eq. 3 gives the rate of motion."],
+                              ["[1] D. Maker. Surveys of small bodies. Journal, 2016.",
+                               "Figure 2. Postage stamps of several objects (23.0) observed by us, with a caption",
+                               "that runs on to a second line, as captions do."])
+
+    # where "2" of "Figure 2" is drawn: read from the same page written once without links
+    probe = raw_pdf.write_pdf(tmp_path / "probe.pdf", [paper()])
+    textpage = pdfium.PdfDocument(probe)[0].get_textpage()
+    at = textpage.get_text_range().index("Figure 2") + len("Figure ")
+    left, bottom, right, top = textpage.get_charbox(at)
+    page = paper()
+    page.link((72, 677, 86, 690), page=0, x=72, y=628)  # "[1]" -> the first entry
+    page.link((left - 0.5, bottom - 1, right + 0.5, top + 1), page=0, x=72, y=616)  # "2" -> the caption
+    page.link((72, 653, 95, 666), page=0, x=72, y=616)  # all of "Eq. 3" -> the same place
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("1", "ref1")]
+
+
+def _charbox(tmp_path: Path, page: raw_pdf.Page, needle: str, offset: int = 0) -> tuple[float, float, float, float]:
+    """The box of one character of ``needle`` as PDFium reads it back from ``page`` (a link's rectangle)."""
+    textpage = pdfium.PdfDocument(raw_pdf.write_pdf(tmp_path / "probe.pdf", [page]))[0].get_textpage()
+    left, bottom, right, top = textpage.get_charbox(textpage.get_text_range().index(needle) + offset)
+    return left - 0.5, bottom - 1, right + 0.5, top + 1
+
+
+def test_adjacent_bracketed_links_follow_their_printed_numbers_when_anchors_sit_a_line_high(tmp_path):
+    """dvipdfm theses anchor each entry one entry too high, and "[7][8]" is two links side by side: the
+    printed numbers name the entries, not the destinations."""
+    refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 5)]
+
+    def paper() -> raw_pdf.Page:
+        return numbered_paper([f"{BODY} as H1[2][3] found.", "It was shown in [4] before."], refs)
+
+    first, second = _charbox(tmp_path, paper(), "[2][3]", 1), _charbox(tmp_path, paper(), "[2][3]", 4)
+    single = _charbox(tmp_path, paper(), "[4]", 1)
+    page = paper()
+    # entries start at y = 640, 628, 616, 604 (tops about 9 higher): each destination is one entry high
+    page.link(first, page=0, x=72, y=661)
+    page.link(second, page=0, x=72, y=649)
+    page.link(single, page=0, x=72, y=637)
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("2][3", "ref2 ref3"), ("4", "ref4")]
+
+
+def test_table_of_contents_link_to_the_references_is_no_citation(tmp_path):
+    """A thesis' table of contents links "Referências 2" to the bibliography: no sentence cites by it."""
+    toc = raw_pdf.Page()
+    toc.text(72, 740, "A Thesis Title Set Large", size=18)
+    toc.text(72, 700, "1 Introduction", size=12, font="F2")
+    toc.text(72, 680, f"{BODY}, as in [1].")
+    toc.text(72, 668, "Referências 2")
+    marker = _charbox(tmp_path, toc, "[1]", 1)
+    toc.link((72, 665, 140, 678), page=1, x=72, y=700)
+    toc.link(marker, page=1, x=72, y=690)
+    refs = raw_pdf.Page()
+    refs.text(72, 700, "Referências", size=12, font="F2")
+    refs.text(72, 680, "[1] A. Autor. Um trabalho. Revista, 2001.")
+    root = xml_of(tmp_path, [toc, refs])
+    assert all("Refer" not in (x.text or "") for x in root.iter("xref"))
+    assert [x.text for x in root.iter("xref")] == ["1"]
