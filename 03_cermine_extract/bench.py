@@ -204,7 +204,7 @@ def read_truth(folder: Path) -> dict[str, dict]:
 def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
     stage04 = load_stage04()
     print(f"{'pdf':36} {'pages':>5} {'CPU s':>6} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
-          f"{'prec.':>6}  class / status")
+          f"{'prec.':>6} {'exp.pairs':>9}  class / status")
     tot = {"markers": 0, "pairs": 0, "right": 0, "capped": 0}
     seconds, cpu_seconds, failed, titles, empty = [], [], [], [0, 0], []
     by_class: dict[str, list[int]] = {}
@@ -251,6 +251,7 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
                 if not pair_is_right(sentence, raws.get(key, "")):
                     print(f"    wrong: {sentence[:200]!r} -> {raws.get(key, '')[:80]!r}")
         markers = int(row.get("citation_markers") or 0)
+        expected_pairs = count_truth(pdf)["citation_pairs"]
         counted = pages >= min_pages
         if counted:
             seconds.append(per_paper)
@@ -259,8 +260,11 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
             tot["pairs"] += len(pairs)
             tot["right"] += right
             tot["capped"] += min(right, markers)
-            c = by_class.setdefault(cls, [0, 0, 0, 0])
+            tot["expected_pairs"] = tot.get("expected_pairs", 0) + expected_pairs
+            tot["pairs_capped"] = tot.get("pairs_capped", 0) + min(right, expected_pairs)
+            c = by_class.setdefault(cls, [0, 0, 0, 0, 0, 0])
             c[0] += 1; c[1] += markers; c[2] += len(pairs); c[3] += right  # noqa: E702
+            c[4] += expected_pairs; c[5] += min(right, expected_pairs)  # noqa: E702
         if pdf.stem in samples:
             r, n = title_sample(xml, samples[pdf.stem])
             titles[0] += r
@@ -268,7 +272,8 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
         recall = f"{right / markers:.2f}" if markers else "-"
         precision = f"{right / len(pairs):.2f}" if pairs else "-"
         print(f"{pdf.name[:36]:36} {pages:5d} {statistics.median(cpu_times):6.3f} {markers:7d} {len(pairs):6d} "
-              f"{right:6d} {recall:>7} {precision:>6}  {cls}{'' if counted else f' (under {min_pages} pages, not counted)'}")
+              f"{right:6d} {recall:>7} {precision:>6} {expected_pairs:9d}  {cls}"
+              f"{'' if counted else f' (under {min_pages} pages, not counted)'}")
     broken = []
     for pdf in sorted(p for folder in folders for p in (folder / "broken").glob("*.pdf")):
         try:
@@ -287,9 +292,12 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
         print(f"seconds per paper (median of {repeat} runs each, 1 core): median {statistics.median(seconds):.3f}, "
               f"max {max(seconds):.3f}; CPU time median {statistics.median(cpu_seconds):.3f} "
               f"(load average {open('/proc/loadavg').read().split()[0]})")
-    print("per producer class (papers counted): recall, precision")
-    for cls, (n, m, pairs, r) in sorted(by_class.items()):
-        print(f"  {cls:62} {n:3d} papers  recall {r}/{m} = {r / max(m, 1):.3f}  precision {r}/{pairs} = "
+    if tot.get("expected_pairs"):
+        print(f"pair recall (right pairs, each paper capped at the pairs its markers name by pattern, over those "
+              f"pairs): {tot['pairs_capped']}/{tot['expected_pairs']} = {tot['pairs_capped'] / tot['expected_pairs']:.3f}")
+    print("per producer class (papers counted): pair recall, precision")
+    for cls, (n, m, pairs, r, ep, pc) in sorted(by_class.items()):
+        print(f"  {cls:52} {n:3d} papers  pair recall {pc}/{ep} = {pc / max(ep, 1):.3f}  precision {r}/{pairs} = "
               f"{r / max(pairs, 1):.3f}")
     print(f"papers with a bibliography reported empty: {len(empty)} {empty}")
     if titles[1]:
@@ -313,7 +321,9 @@ def count_truth(pdf: Path) -> dict:
     last bibliography heading; a unit is one bracket group ``[3]``, ``[1, 4-6]`` or, when the paper has
     none, one author-year group ``(Smith et al., 2001; Lee 2003)`` or ``Smith (2001)``; the entries are
     the printed labels ``[n]``/``n.`` at line starts after the heading, else its lines that start with a
-    capitalised surname followed by a comma."""
+    capitalised surname followed by a comma. ``citation_pairs``: the (marker, reference) pairs those units
+    name ("[1, 4-6]" names 4, "(Smith 2001, 2003; Lee 2003)" 3), the denominator of the pair recall. A numbered bibliography without bracket groups whose body
+    prints numbers in parentheses counts each "(8–10)" group (equation numbers included: an upper bound)."""
     import pypdfium2 as pdfium
     doc = pdfium.PdfDocument(str(pdf))
     text = "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
@@ -331,6 +341,9 @@ def count_truth(pdf: Path) -> dict:
     body, bib = (text[:heads[-1].start()], text[heads[-1].start():]) if heads else (text, "")
     numeric = len(COUNT_NUMERIC.findall(body))
     author_year = len(COUNT_AUTHOR_YEAR.findall(body))
+    numeric_pairs = sum(len(printed_numbers(m.group(0))) for m in COUNT_NUMERIC.finditer(body))
+    author_year_pairs = sum(max(1, len(re.findall(r"(?:19|20)\d{2}[a-z]?|(?<=, )[a-z]\b", m.group(0))))
+                            for m in COUNT_AUTHOR_YEAR.finditer(body))
     labels = re.findall(r"(?m)^\s*(?:\[(\d{1,3})\]|(\d{1,3})\.\s)", bib)
     numbers = [int(a or b) for a, b in labels]
     run, last = 0, 0  # the labels that run 1, 2, 3, … (a page number or a volume is out of that run)
@@ -339,8 +352,14 @@ def count_truth(pdf: Path) -> dict:
             run, last = run + 1, n
     references = run if run >= 3 else len(re.findall(r"(?m)^[A-Z][A-Za-z'’\-]+,\s", bib))
     style = "numeric" if numeric >= max(3, author_year / 2) else ("author-year" if author_year >= 3 else "?")
-    return {"pages": pages, "citation_style": style,
-            "citation_markers": numeric if style == "numeric" else author_year if style == "author-year" else 0,
+    markers = numeric if style == "numeric" else author_year if style == "author-year" else 0
+    pairs = numeric_pairs if style == "numeric" else author_year_pairs if style == "author-year" else 0
+    if style != "numeric" and run >= 5:  # a numbered bibliography cited "(8–10)" (Vancouver): one unit a group
+        groups = re.findall(r"\(\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\)", body)
+        if len(groups) >= max(5, author_year):
+            style, markers = "numeric in parentheses", len(groups)
+            pairs = sum(len(printed_numbers(g)) for g in groups)
+    return {"pages": pages, "citation_style": style, "citation_markers": markers, "citation_pairs": pairs,
             "references": references if heads else 0}
 
 

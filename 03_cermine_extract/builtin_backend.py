@@ -780,8 +780,36 @@ def expand_numbers(spec: str) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
-def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[int]]]:
-    """Citation markers in ``text`` found by pattern: (start, end, reference indices)."""
+PAREN_NUMERIC = re.compile(r"\((\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\)")
+
+
+def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int]) -> bool:
+    """Does this paper cite by numbers in parentheses, "(8–10)" (Vancouver, as medical journals print it)?
+    Only when the evidence is strong, since "(3)" is as often an equation or an item: no bracketed markers,
+    a numbered bibliography of 5 or more entries, the numbers in parentheses naming at least half of
+    them, and most of them first named in the order of the bibliography, as Vancouver numbers them."""
+    if len(by_label) < 5 or sum(len(NUMERIC_MARKER.findall(t)) for t in texts) > 2:
+        return False
+    first_seen: list[int] = []
+    seen: set[int] = set()
+    for text in texts:
+        for m in PAREN_NUMERIC.finditer(text):
+            for n in expand_numbers(m.group(1)):
+                if n in by_label and n not in seen:
+                    seen.add(n)
+                    first_seen.append(n)
+    if len(seen) < 0.5 * len(by_label):
+        return False
+    in_order, highest = 0, 0
+    for n in first_seen:
+        in_order += n <= highest + 2
+        highest = max(highest, n)
+    return in_order >= 0.7 * len(first_seen)
+
+
+def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
     by_label = {}
     for i, ref in enumerate(refs):
         digits = re.sub(r"\D", "", ref.label)
@@ -806,6 +834,15 @@ def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[
             idx = [by_label[n] for n in numbers]
             if idx:
                 found.append((m.start(1), m.end(1), idx))
+        for m in PAREN_NUMERIC.finditer(text) if parens else ():
+            numbers = expand_numbers(m.group(1))
+            if not numbers or any(n not in by_label for n in numbers):
+                continue
+            around = text[max(0, m.start() - 24):m.start()]
+            if CROSS_REFERENCE.search(around.rstrip()) or re.search(r"[=<>+]\s*$", around) \
+                    or re.match(r"\s*[=<>]", text[m.end():]):
+                continue  # "Eq. (3)", "Fig. (2)", "x = (4)": not a citation
+            found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
     if by_author_year:
         def lookup(name: str, years: str) -> list[int]:
             key, idx = _surname_key(name), []
@@ -1217,7 +1254,8 @@ def labels_of(refs: list[Reference]) -> dict[int, int]:
 SUPERSCRIPT_MARKER = re.compile(r"\d{1,3}(?:\s?[,–—-]\s?\d{1,3}|\s\d{1,3}|(?<=\d)e\d{1,3})*")
 
 
-def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]) -> list[tuple[str, list[int]]]:
+def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int],
+                 parens: bool = False) -> list[tuple[str, list[int]]]:
     """A paragraph without citation links as (text, reference indices) runs: superscript numbers
     (``shown before.1,3``) by the references' labels, then bracketed and author-year markers by pattern."""
     pieces: list[tuple[str, bool]] = []
@@ -1245,7 +1283,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             runs.append((text, []))
             continue
         pos = 0
-        for s, e, idx in find_markers(text, refs):
+        for s, e, idx in find_markers(text, refs, parens):
             runs.append((text[pos:s], []))
             runs.append((text[s:e], idx))
             pos = e
@@ -1338,6 +1376,8 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     linked_pdf = bool(targets)
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
     by_label = labels_of(doc.references)
+    parens = not linked_pdf and parenthesised_numbers_cite(
+        [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs], by_label)
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
@@ -1356,7 +1396,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                 else:
                     _add_text(p, text)
         else:
-            for text, idx in pattern_runs(par, doc.references, by_label):
+            for text, idx in pattern_runs(par, doc.references, by_label, parens):
                 if idx:
                     lead, core, trail = re.match(r"^(\s*)(.*?)(\s*)$", text, re.S).groups()
                     _add_text(p, lead)

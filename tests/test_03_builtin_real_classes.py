@@ -406,3 +406,19 @@ def test_table_of_contents_link_to_the_references_is_no_citation(tmp_path):
     root = xml_of(tmp_path, [toc, refs])
     assert all("Refer" not in (x.text or "") for x in root.iter("xref"))
     assert [x.text for x in root.iter("xref")] == ["1"]
+
+
+def test_numbers_in_parentheses_cite_only_where_the_whole_paper_cites_that_way(tmp_path):
+    """Medical journals (Vancouver) cite "(8–10)": read as citations when the numbers in parentheses name
+    most of a numbered bibliography, first named in its order; "Eq. (2)" and "x = (3)" stay text. A paper
+    whose "(1)", "(2)" are items of a list keeps them as text."""
+    refs = [f"{n}. Author{n} A. Surveillance work number {n}. Emerg Infect Dis 20{n:02d};3:1-9." for n in range(1, 7)]
+    body = ["Surveillance systems were reviewed before (1) and since (2,3), as the reader knows.",
+            "Bioterrorism-related syndromes were defined (4-6), and Eq. (2) gives the rate.",
+            "The count is x = (3) for each system in the sample, and (5) agrees."]
+    root = xml_of(tmp_path, [numbered_paper(body, refs)])
+    assert [x.text for x in root.iter("xref")] == ["1", "2,3", "4-6", "5"]
+    listing = ["The method has two steps: (1) collect the data, and (2) count the cases in it.",
+               "Both steps are described in Author1 and Author2, as the reader knows."]
+    root = xml_of(tmp_path, [numbered_paper(listing, refs)])
+    assert [x.text for x in root.iter("xref")] == []
