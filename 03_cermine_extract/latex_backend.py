@@ -1999,6 +1999,67 @@ class Result:
     missing_keys: list[str]
     bibliography: str
     style: str
+    partial: str = ""  # why the conversion yields far less than its source ("" when it does not)
+    source_keys: int = 0  # distinct keys the source's \\cite commands name
+    linked_keys: int = 0  # of them, those that became links to an entry
+    text_ratio: float = 1.0  # printed body text against the source body's own text
+
+
+# A conversion is partial when it yields far less than its source: fewer than this share of the keys that the
+# source's \cite commands name became links (a key without an entry, a body cut short), or less than this share of
+# the source body's own text came out (a macro or environment that swallowed the rest). Only where the source is
+# big enough for a share to mean something.
+MIN_LINKED_SHARE = 0.6
+MIN_LINKED_KEYS = 5
+MIN_TEXT_SHARE = 0.3
+MIN_SOURCE_TEXT = 4000
+_SOURCE_CITE = re.compile(r"\\(" + CITE_RE.pattern + r")\*?(?![A-Za-z@])((?:\s*\[[^\]]*\]){0,2}(?:\s*\{[^{}]*\})+)")
+_SOURCE_ENVS_NOT_TEXT = re.compile(r"\\begin\s*\{(equation|align|eqnarray|gather|multline|tabular|figure|table|"
+                                   r"verbatim|lstlisting|algorithm|tikzpicture|thebibliography|displaymath|math)"
+                                   r"(\*?)\}.*?\\end\s*\{\1\2\}", re.S)
+
+
+def source_citation_keys(body: str) -> set[str]:
+    """The distinct keys that the \\cite-family commands of a source body name (``\\nocite`` excluded), read
+    with a plain pattern, independently of the converter: what a complete conversion links."""
+    keys: set[str] = set()
+    for m in _SOURCE_CITE.finditer(body):
+        if m.group(1) in _NOT_CITES or m.group(1).startswith(("citeauthor", "citeyear", "citetitle", "citeurl")):
+            continue
+        for group in re.findall(r"\{([^{}]*)\}", m.group(2)):
+            keys.update(k.strip() for k in group.split(",") if k.strip() and "\\" not in k and " " not in k.strip())
+    return keys
+
+
+def source_text_size(body: str) -> int:
+    """Characters of running text in a source body: math, tables, floats, verbatim and commands left out."""
+    text = _SOURCE_ENVS_NOT_TEXT.sub(" ", body)
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]", " ", text, flags=re.S)
+    text = re.sub(r"\\(?:label|ref|eqref|cref|Cref|autoref|url|href|includegraphics|bibliography\w*|"
+                  r"[A-Za-z]*cite[a-zA-Z]*)\*?\s*(?:\[[^\]]*\])*\s*\{[^{}]*\}", " ", text)
+    text = re.sub(r"\\[A-Za-z@]+\*?|[{}&~^_#]", " ", text)
+    return len(re.sub(r"\s+", " ", text).strip())
+
+
+def completeness(body: str, cited: list[str], refs: dict, xml: bytes) -> tuple[str, int, int, float]:
+    """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share)."""
+    from lxml import etree
+
+    wanted = source_citation_keys(body)
+    linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
+    root = etree.fromstring(xml)
+    body_el = root.find("body")
+    printed = len(re.sub(r"\s+", " ", " ".join(body_el.itertext()) if body_el is not None else "").strip())
+    size = source_text_size(body)
+    ratio = printed / size if size else 1.0
+    reasons = []
+    if len(wanted) >= MIN_LINKED_KEYS and len(linked) < MIN_LINKED_SHARE * len(wanted):
+        without = len([k for k in wanted if k not in refs])
+        reasons.append(f"only {len(linked)} of the {len(wanted)} keys the source cites became links"
+                       + (f" ({without} without a bibliography entry)" if without else ""))
+    if size >= MIN_SOURCE_TEXT and ratio < MIN_TEXT_SHARE:
+        reasons.append(f"body text {printed} characters against the source's {size} ({ratio:.0%})")
+    return "; ".join(reasons), len(wanted), len(linked), round(ratio, 3)
 
 
 def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
@@ -2012,6 +2073,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
         raise LatexError(f"{main.name}: no \\begin{{document}}")
     preamble, body = document.split("\\begin{document}", 1)
     body = body.split("\\end{document}", 1)[0]
+    raw_body = body  # what the source holds, before any macro is expanded: the measure of a complete conversion
     macros, spans = collect_macros(document)
     macros = {**local_package_macros(preamble, main, folder, encoding), **macros}
     if spans:  # definitions in the body are not text
@@ -2051,4 +2113,6 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     style = citation_style(preamble, refs)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
-    return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style)
+    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, xml)
+    return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
+                  n_source, n_linked, ratio)
