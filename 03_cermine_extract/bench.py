@@ -312,6 +312,7 @@ BIB_HEADING = re.compile(r"(?m)^\s*(?:\d+\.?\s*)?(?:References|REFERENCES|Biblio
                          r"LITERATURE CITED|References and Notes|REFERENCES AND NOTES)\s*$")
 COUNT_NUMERIC = re.compile(r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
 COUNT_AUTHOR_YEAR = re.compile(r"\([^()]{0,200}?[A-Z][a-z]+[^()]{0,200}?(?:19|20)\d{2}[a-z]?[^()]{0,100}\)"
+                               r"|\[[^\[\]]{0,200}?[A-Z][a-z]+[^\[\]]{0,200}?(?:19|20)\d{2}[a-z]?[^\[\]]{0,100}\]"
                                r"|[A-Z][a-z]+(?: et al\.| and [A-Z][a-z]+)? \((?:19|20)\d{2}[a-z]?\)")
 
 
@@ -319,7 +320,7 @@ def count_truth(pdf: Path) -> dict:
     """Citation units and bibliography entries counted by pattern over the PDF's text (as
     ../shared/realpdf/truth.csv counts, without its check by hand): the body is the text before the
     last bibliography heading; a unit is one bracket group ``[3]``, ``[1, 4-6]`` or, when the paper has
-    none, one author-year group ``(Smith et al., 2001; Lee 2003)`` or ``Smith (2001)``; the entries are
+    none, one author-year group ``(Smith et al., 2001; Lee 2003)``, ``[Smith, 2001]`` or ``Smith (2001)``; the entries are
     the printed labels ``[n]``/``n.`` at line starts after the heading, else its lines that start with a
     capitalised surname followed by a comma. ``citation_pairs``: the (marker, reference) pairs those units
     name ("[1, 4-6]" names 4, "(Smith 2001, 2003; Lee 2003)" 3), the denominator of the pair recall. A numbered bibliography without bracket groups whose body
@@ -350,7 +351,9 @@ def count_truth(pdf: Path) -> dict:
     for n in numbers:
         if n == last + 1:
             run, last = run + 1, n
-    references = run if run >= 3 else len(re.findall(r"(?m)^[A-Z][A-Za-z'’\-]+,\s", bib))
+    bracketed = len(re.findall(r"(?m)^\s*\[[A-Z][^\]]{1,60}(?:19|20)\d{2}[a-z]?\]", bib))
+    references = run if run >= 3 else bracketed if bracketed >= 3 else \
+        len(re.findall(r"(?m)^[A-Z][A-Za-z'’\-]+,\s", bib))
     style = "numeric" if numeric >= max(3, author_year / 2) else ("author-year" if author_year >= 3 else "?")
     markers = numeric if style == "numeric" else author_year if style == "author-year" else 0
     pairs = numeric_pairs if style == "numeric" else author_year_pairs if style == "author-year" else 0
@@ -379,8 +382,7 @@ def run_latex(folder: Path, repeat: int) -> int:
         xml_dir.mkdir()
         for m in manifest:
             pdf = folder / m["slug"] / "paper.pdf"
-            if not pdf.is_file():
-                print(f"{m['slug'][:30]:30} no paper.pdf: not measured")
+            if not pdf.is_file():  # a source without its compiled PDF judges the LaTeX route only
                 continue
             cls = producer_class(pdf)
             cpu_times = []

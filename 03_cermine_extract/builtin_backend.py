@@ -543,7 +543,7 @@ def join_lines(parts: list[list[Char]], vocabulary: Vocabulary) -> list[Char]:
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
-LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\d{1,3}\.(?=\s))\s*")
+LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s))\s*")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
 
 

@@ -422,3 +422,21 @@ def test_numbers_in_parentheses_cite_only_where_the_whole_paper_cites_that_way(t
                "Both steps are described in Author1 and Author2, as the reader knows."]
     root = xml_of(tmp_path, [numbered_paper(listing, refs)])
     assert [x.text for x in root.iter("xref")] == []
+
+
+def test_bibliography_labelled_by_author_and_year_in_brackets_is_split_and_cited(tmp_path):
+    """IJCAI and AAAI print "[Lin and Pantel, 2001] D. Lin and P. Pantel. …" and cite "[Lin and Pantel,
+    2001; Etzioni et al., 2005]": each bracketed author-year label starts an entry."""
+    refs = ["[Etzioni et al., 2005] O. Etzioni, M. Cafarella, and D. Downey. Unsupervised named-entity",
+            "extraction from the web. Artificial Intelligence, 165(1):91-134, 2005.",
+            "[Kambhatla, 2004] N. Kambhatla. Combining lexical, syntactic and semantic features. In",
+            "Proceedings of ACL, 2004.",
+            "[Lin and Pantel, 2001] D. Lin and P. Pantel. Discovery of inference rules from text. In",
+            "Proceedings of KDD, 2001."]
+    body = [f"{BODY}, with maximum-entropy models [Kambhatla,", "2004] and co-occurrence statistics [Lin and Pantel,",
+            "2001; Etzioni et al., 2005] over small corpora."]
+    root = xml_of(tmp_path, [numbered_paper(body, refs)])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r.split("]")[0] for r in raws] == ["[Etzioni et al., 2005", "[Kambhatla, 2004", "[Lin and Pantel, 2001"]
+    assert sorted(r.split("]")[0] for _, r in cited(root)) == ["[Kambhatla, 2004", "[Lin and Pantel, 2001"]
+    assert [sorted(x.get("rid").split()) for x in root.iter("xref")] == [["ref2"], ["ref1", "ref3"]]
