@@ -377,7 +377,8 @@ def unresolved_citations(pdf: Path) -> int:
     return n
 
 
-def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> dict:
+def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
+                    show_wrong: bool = False) -> dict:
     """check.judge_paper, with one addition to its reference mapping for what a PDF prints: a reference
     that matches no entry by check.map_refs' rule (60% of the entry's words in the reference) is mapped to
     the entry whose fields (all of them, read with bibtexparser) hold 70% of the reference's own words. Styles that print no title
@@ -429,10 +430,14 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
             if hit:
                 right += 1
                 reached |= hit
+            elif show_wrong:
+                raw = refs.loc[refs.ref_key == rk, "raw"]
+                print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
+                      f"(mapped to {sorted(ref_map.get(rk, set()))})")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
 
 
-def run_latex(folder: Path, repeat: int) -> int:
+def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "") -> int:
     """The builtin backend on PDFs compiled from LaTeX sources, judged by the sources' own \\cite keys."""
     import shutil
     judge_dir = REPO.parent / "shared" / "realtex" / "judge"
@@ -448,7 +453,7 @@ def run_latex(folder: Path, repeat: int) -> int:
         xml_dir.mkdir()
         for m in manifest:
             pdf = folder / m["slug"] / "paper.pdf"
-            if not pdf.is_file():  # a source without its compiled PDF judges the LaTeX route only
+            if not pdf.is_file() or (only and not Path(m["slug"]).match(only)):  # a source without its compiled PDF judges the LaTeX route only
                 continue
             cls = producer_class(pdf)
             cpu_times = []
@@ -471,7 +476,7 @@ def run_latex(folder: Path, repeat: int) -> int:
                       f"[?]): not counted")
                 no_bibliography.append(m["slug"])
                 continue
-            r = judge_pdf_paper(check, folder / m["slug"], m["main_tex"], csv_dir, m["slug"])
+            r = judge_pdf_paper(check, folder / m["slug"], m["main_tex"], csv_dir, m["slug"], show_wrong)
             if not stats["n_references"] or not stats["n_citations"]:
                 empty.append(f"{m['slug']} ({stats['n_references']} references, {stats['n_citations']} linked)")
             cpu_seconds.append(statistics.median(cpu_times))
@@ -503,8 +508,8 @@ def main() -> int:
                         help="folders of real PDFs laid out as ../shared/realpdf or devsets/pdf")
     parser.add_argument("--latex", type=Path, default=None,
                         help="folder of LaTeX source + paper.pdf pairs laid out as devsets/latex")
-    parser.add_argument("--show-wrong", action="store_true", help="--real: print each pair judged wrong")
-    parser.add_argument("--only", default="", help="--real: a glob of the PDFs to measure (default: all)")
+    parser.add_argument("--show-wrong", action="store_true", help="--real, --latex: print each pair judged wrong")
+    parser.add_argument("--only", default="", help="--real, --latex: a glob of the PDFs (or slugs) to measure (default: all)")
     parser.add_argument("--min-pages", type=int, default=3, help="--real: papers shorter than this are not counted")
     parser.add_argument("--count", type=Path, nargs="+", default=None,
                         help="print the pattern counts (pages, style, citation_markers, references) of these PDFs")
@@ -514,7 +519,7 @@ def main() -> int:
             print(pdf.name, count_truth(pdf), producer_class(pdf))
         return 0
     if args.latex is not None:
-        return run_latex(args.latex, args.repeat or 3)
+        return run_latex(args.latex, args.repeat or 3, args.show_wrong, args.only)
     if args.real is not None:
         return run_real(args.real, args.repeat or 3, args.min_pages, args.show_wrong, args.only)
     args.repeat = args.repeat or 5

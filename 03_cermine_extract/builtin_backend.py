@@ -1255,7 +1255,7 @@ SUPERSCRIPT_MARKER = re.compile(r"\d{1,3}(?:\s?[,–—-]\s?\d{1,3}|\s\d{1,3}|(?
 
 
 def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int],
-                 parens: bool = False) -> list[tuple[str, list[int]]]:
+                 parens: bool = False, superscripts: bool = True) -> list[tuple[str, list[int]]]:
     """A paragraph without citation links as (text, reference indices) runs: superscript numbers
     (``shown before.1,3``) by the references' labels, then bracketed and author-year markers by pattern."""
     pieces: list[tuple[str, bool]] = []
@@ -1272,7 +1272,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     for n, (text, sup) in enumerate(pieces):
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
         text = normalise(text)  # "¹H", "10³m": not a citation
-        if sup and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
+        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
             # Elsevier's fonts map the en dash of "1–3" to "e"
             spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
             numbers = expand_numbers(spec)
@@ -1376,8 +1376,11 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     linked_pdf = bool(targets)
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
     by_label = labels_of(doc.references)
-    parens = not linked_pdf and parenthesised_numbers_cite(
-        [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs], by_label)
+    texts = [] if linked_pdf else [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs]
+    parens = not linked_pdf and parenthesised_numbers_cite(texts, by_label)
+    # A paper that cites in brackets "[2]" does not also cite by superscripts: its raised numbers are
+    # exponents ("(y − ŷ)²") and footnote marks
+    superscripts = sum(len(NUMERIC_MARKER.findall(t)) for t in texts) < 3
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
@@ -1396,7 +1399,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                 else:
                     _add_text(p, text)
         else:
-            for text, idx in pattern_runs(par, doc.references, by_label, parens):
+            for text, idx in pattern_runs(par, doc.references, by_label, parens, superscripts):
                 if idx:
                     lead, core, trail = re.match(r"^(\s*)(.*?)(\s*)$", text, re.S).groups()
                     _add_text(p, lead)

@@ -440,3 +440,19 @@ def test_bibliography_labelled_by_author_and_year_in_brackets_is_split_and_cited
     assert [r.split("]")[0] for r in raws] == ["[Etzioni et al., 2005", "[Kambhatla, 2004", "[Lin and Pantel, 2001"]
     assert sorted(r.split("]")[0] for _, r in cited(root)) == ["[Kambhatla, 2004", "[Lin and Pantel, 2001"]
     assert [sorted(x.get("rid").split()) for x in root.iter("xref")] == [["ref2"], ["ref1", "ref3"]]
+
+
+def test_raised_numbers_are_exponents_in_a_paper_that_cites_in_brackets(tmp_path):
+    """dynoNet and other numeric-bracket papers print "(y − ŷ)²" and "q²": with citations in brackets,
+    a raised number is an exponent, never a citation of entry 2."""
+    refs = ["[1] A. First. Networks. Journal, 2001.", "[2] B. Second. Convolutions. Journal, 2002.",
+            "[3] C. Third. Systems. Journal, 2003."]
+
+    def paper(then=None) -> raw_pdf.Page:
+        return numbered_paper([f"{BODY} as in [1] and [2].", f"{BODY}, see [3].",
+                               "The fit is measured by the squared error (ymeas - y)"], refs, then=then)
+
+    left, bottom, right, top = _charbox(tmp_path, paper(), "- y)", 3)
+    # drawn right after its line, as TeX draws an exponent
+    root = xml_of(tmp_path, [paper(then=lambda page: page.text(right + 0.5, 656 + 4, "2", size=6))])
+    assert [x.text for x in root.iter("xref")] == ["1", "2", "3"]
