@@ -1378,9 +1378,14 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     by_label = labels_of(doc.references)
     texts = [] if linked_pdf else [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs]
     parens = not linked_pdf and parenthesised_numbers_cite(texts, by_label)
-    # A paper that cites in brackets "[2]" does not also cite by superscripts: its raised numbers are
-    # exponents ("(y − ŷ)²") and footnote marks
-    superscripts = sum(len(NUMERIC_MARKER.findall(t)) for t in texts) < 3
+    # A paper that cites in brackets "[2]" does not also cite by superscripts: where its bracketed markers
+    # that name entries outnumber its raised numbers twice over, those are exponents ("(y − ŷ)²") and
+    # footnote marks
+    brackets = sum(1 for t in texts for m in NUMERIC_MARKER.finditer(t)
+                   if all(n in by_label for n in expand_numbers(m.group(1))))
+    raised = sum(1 for par in ([] if linked_pdf else doc.paragraphs) for k, c in enumerate(par.chars)
+                 if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
+    superscripts = brackets < 3 or brackets < 2 * raised
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
