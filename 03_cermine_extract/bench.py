@@ -381,7 +381,8 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                     show_wrong: bool = False) -> dict:
     """check.judge_paper, with one addition to its reference mapping for what a PDF prints: a reference
     that matches no entry by check.map_refs' rule (60% of the entry's words in the reference) is mapped to
-    the entry whose fields (all of them, read with bibtexparser) hold 70% of the reference's own words. Styles that print no title
+    the entry with the DOI it prints, else the entry whose fields (all of them, read with bibtexparser) hold
+    70% of the reference's own words. Styles that print no title
     (AASTeX, physics journals: "Angus, R., … 2015, MNRAS, 450, 1787") never reach 60% of a .bib entry that
     has one."""
     import pandas as pd
@@ -410,8 +411,17 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
             if entry.key in cited:
                 full[entry.key] = " ".join(str(f.value) for f in entry.fields)
     truth_toks = {k: tokens(full[k]) for k in cited}
+    dois = {}
+    for k in cited:
+        for doi in re.findall(r"10\.\d{4,9}/[^\s,}\\]+", full[k]):
+            dois.setdefault(doi.lower().rstrip("."), set()).add(k)
     for r in refs.itertuples():
         if ref_map.get(str(r.ref_key)):
+            continue
+        found = {k for doi in re.findall(r"10\.\d{4,9}/[^\s,]+", str(r.raw) + " " + str(getattr(r, "doi", "")))
+                 for k in dois.get(doi.lower().rstrip("."), set())}
+        if found:  # the same DOI printed in the reference and written in the entry
+            ref_map[str(r.ref_key)] = found
             continue
         got = tokens(str(r.raw))
         if len(got) < 4:
