@@ -993,6 +993,12 @@ def read_pdf(path: Path) -> Document:
 def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     """Where a bibliography without a heading starts: the last line labelled [1] or 1. followed by [2] or 2."""
     for i in range(len(lines) - 1, len(lines) // 3, -1):
+        if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
+            # AIP and revtex-like journals set each label as a raised number on a line of its own
+            if any(ln.text.strip() == "2" and _is_bare_label(lines, k)
+                   for k, ln in enumerate(lines[i + 1:i + 12], start=i + 1)):
+                return i
+            continue
         m = re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text)
         if not m:
             continue
@@ -1000,6 +1006,15 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
         if any(ln.text.lstrip().startswith(nxt) for ln in lines[i + 1:i + 12]):
             return i
     return None
+
+
+def _is_bare_label(lines: list[Line], i: int) -> bool:
+    """A bibliography label set as a raised number alone on its line ("8" above-left of "P. C. Chaumet, …",
+    AIP): a number of up to 3 digits, smaller than the entry text that follows it on the same page."""
+    if not re.fullmatch(r"\s*\d{1,3}\s*", lines[i].text) or i + 1 >= len(lines):
+        return False
+    nxt = lines[i + 1]
+    return nxt.page == lines[i].page and lines[i].size < 0.8 * nxt.size and not re.fullmatch(r"\s*\d+\s*", nxt.text)
 
 
 def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
@@ -1101,7 +1116,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 starts.add(min(candidates, key=lambda i: y - lines[i].top))
     # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
     labelled = [i for i, ln in enumerate(lines)
-                if LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)]
+                if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text))
+                or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
@@ -1128,6 +1144,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         raw = normalise("".join(c.text for c in chars)).strip()
         if not raw:
             continue
+        if _is_bare_label(lines, s):
+            raw = re.sub(r"^(\d{1,3})\s*", r"\1. ", raw)  # the raised label, written as the label it is
         ref = Reference(raw=raw, page=lines[s].page, top=lines[s].top, left=lines[s].x0,
                         right=max(ln.x1 for ln in lines[s:e]))
         ref.fields = parse_reference(raw)

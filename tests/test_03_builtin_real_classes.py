@@ -456,3 +456,33 @@ def test_raised_numbers_are_exponents_in_a_paper_that_cites_in_brackets(tmp_path
     # drawn right after its line, as TeX draws an exponent
     root = xml_of(tmp_path, [paper(then=lambda page: page.text(right + 0.5, 656 + 4, "2", size=6))])
     assert [x.text for x in root.iter("xref")] == ["1", "2", "3"]
+
+
+def test_bibliography_without_heading_whose_labels_are_raised_numbers_on_their_own_lines(tmp_path):
+    """AIP journals (J. Appl. Phys.) print no "References" heading and set each label as a small raised
+    number on a line of its own, above-left of its entry: each starts an entry, labelled by that number,
+    and the body's superscript markers link to it."""
+    def paper(then=None) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 740, "A Paper Title Set Large", size=18)
+        page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+        page.text(72, 680, f"{BODY}, and the torque was computed before.")
+        if then:
+            then(page)
+        page.text(72, 668, f"{BODY}, and it goes on to the end of the text.")
+        y = 600
+        for n, entry in enumerate(["A. First, Phys. Rev. B 71, 045425 (2005).",
+                                   "B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                                   "D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."], start=1):
+            page.text(66, y + 3, str(n), size=5.5)
+            page.text(72, y, entry, size=8)
+            y -= 12
+        return page
+
+    left, bottom, right, top = _charbox(tmp_path, paper(), "computed before.", 15)
+    root = xml_of(tmp_path, [paper(then=lambda page: page.text(right + 0.3, 680 + 4, "2", size=6))])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert raws == ["1. A. First, Phys. Rev. B 71, 045425 (2005).",
+                    "2. B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                    "3. D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."]
+    assert cited(root) == [("2", raws[1])]
