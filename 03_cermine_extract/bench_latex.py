@@ -102,7 +102,11 @@ def producer_class(paper_dir: Path, main_tex: str) -> str:
     """The paper's class and citation system as its main file declares them: ``revtex4-2 / natbib / bbl``."""
     from truth import read
 
-    text = re.sub(r"(?<!\\)%[^\n]*", "", read(paper_dir / main_tex) or "")
+    from truth import expand
+
+    text = expand(paper_dir / PurePosixPath(main_tex).parent, PurePosixPath(main_tex).name) or \
+        re.sub(r"(?<!\\)%[^\n]*", "", read(paper_dir / main_tex) or "")
+    text = text.split("\\begin{document}")[0]
     m = re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", text)
     cls = re.sub(r"[\d-]+$", "", m.group(1).strip()) if m else "?"
     if re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bbiblatex\b", text) or "\\addbibresource" in text:
@@ -204,9 +208,12 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
             ideal = judge_set(judge, data, rows_m, tmp / f"ideal-{mode}")
             ceilings[mode] = (round(ideal.reached.sum() / max(1, ideal["keys"].sum()), 4),
                               round(ideal.right.sum() / max(1, ideal.links.sum()), 4))
-    print(f"\n{data}")
+            if mode == "sentence":  # per paper: what the judge gives the source's own sentences
+                ideal_paper = {r.paper: (r.reached / r.keys if r.keys else float("nan"),
+                                         r.right / r.links if r.links else float("nan")) for r in ideal.itertuples()}
+    print(f"\n{data}   (ideal R/P: the judge's score of the source's own sentences, each linked right)")
     print(f"{'paper':<30}{'status':<20}{'keys':>6}{'reached':>8}{'recall':>8}{'links':>7}{'right':>7}"
-          f"{'precision':>10}{'cpu s':>7}{'wall s':>8}  class; misses; log")
+          f"{'precision':>10}{'ideal R/P':>12}{'cpu s':>7}{'wall s':>8}  class; misses; log")
     total = {"keys": 0, "reached": 0, "links": 0, "right": 0}
     crashes, statuses = 0, {}
     for r in scores.itertuples():
@@ -222,7 +229,8 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
         cls = producer_class(data / r.paper, manifest[r.paper])
         note = (log.get("error") or log.get("fallback_reason") or "")[:80]
         print(f"{r.paper:<30}{status:<20}{r.keys:>6}{r.reached:>8}{recall:>8.3f}{r.links:>7}{r.right:>7}"
-              f"{precision:>10.3f}{med_cpu:>7.3f}{med:>8.3f}  {cls}; {kinds}; {note}")
+              f"{precision:>10.3f}{ideal_paper[r.paper][0]:>6.2f}/{ideal_paper[r.paper][1]:<5.2f}{med_cpu:>7.3f}"
+              f"{med:>8.3f}  {cls}; {kinds}; {note}")
         for k in total:
             total[k] += getattr(r, k)
         c = classes.setdefault(cls, {"papers": 0, "keys": 0, "reached": 0, "links": 0, "right": 0})

@@ -109,12 +109,25 @@ def declared_encoding(main: Path, folder: Path) -> str | None:
 _COMMENT = re.compile(r"%[^\n]*(?:\n[ \t]*+(?!\n))?")
 
 
+# \url{...}, \href{...}, \path{...} read their argument verbatim: a % in it is the URL's (percent-encoding), not a
+# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document
+_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{[^{}\n]*$")
+_VERB_OPEN = re.compile(r"\\(?:verb|lstinline)\*?([^\sA-Za-z*{\[])(?:(?!\1).)*$")
+
+
 def _comment(m: re.Match) -> str:
     text, start = m.string, m.start()
     k = start
     while k > 0 and text[k - 1] == "\\":
         k -= 1
     if (start - k) % 2 == 0:
+        line = text[text.rfind("\n", 0, start) + 1:start]
+        if "\\" in line:
+            rest = m.group(0)
+            verb = _VERB_OPEN.search(line)
+            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(line) else -1
+            if close > 0:  # the argument goes on to its closing brace (or delimiter); a comment may follow it
+                return rest[:close + 1] + _COMMENT.sub(_comment, rest[close + 1:])
         return ""
     rest = m.group(0)[1:]  # "\%" is a percent sign; a real comment may still follow on the line
     cut = re.search(r"(?<!\\)%", rest)
@@ -1446,7 +1459,8 @@ def parse_thebibliography(content: str, macros: dict[str, Macro]) -> list[Refere
             ref.year = ref.year or ref.label_year or next(iter(YEAR_RE.findall(text)[-1:]), "")
         else:
             _fields_from_text(ref, text, blocks)
-        ref.label_year = re.sub(r"[a-z]$", "", ref.label_year) if ref.label_year[:4].isdigit() else ref.label_year
+        # the label keeps natbib's 2001a / 2001b (two works of one author and year print apart); the year is the year
+        ref.year = re.sub(r"[a-z]$", "", ref.year) if ref.year[:4].isdigit() else ref.year
         refs.append(ref)
     return refs
 

@@ -660,3 +660,123 @@ def test_macros_from_the_authors_own_package_are_expanded(tmp_path):
     cfg, _ = run(tmp_path, root)
     text = body_text(cfg.output_dir / "sty.cermxml")
     assert "Port call data sharing with Eureqa (Lee and Kim, 2019)" in text and "BROKEN" not in text
+
+
+# --------------------------------------------------------------------------- classes seen on papers not tuned on
+
+NATBIB_BRACED_BBL = r"""\begin{thebibliography}{6}
+\expandafter\ifx\csname natexlab\endcsname\relax\def\natexlab#1{#1}\fi
+\providecommand{\url}[1]{\href{#1}{#1}}
+\providecommand{\dodoi}[1]{doi:~\href{http://doi.org/#1}{\nolinkurl{#1}}}
+
+\bibitem[{{Abbott} {et~al.}(2016){Abbott}, {Abbott}, {Abbott}, {Abernathy},
+  {Acernese}, {Ackley}, {Adams}, {Adams}, {Addesso}, {Adhikari},
+  {et~al.}}]{abbott16}
+{Abbott}, B.~P., {Abbott}, R., {Abbott}, T.~D., et~al. 2016, Observation of
+  gravitational waves from a binary black hole merger, PRL, 116, 061102
+
+\bibitem[{Smith \emph{et~al.}(2001{\natexlab{a}})Smith, Jones,
+  and Brown}]{smith01a}
+Smith, A., Jones, B., \& Brown, C. 2001{\natexlab{a}}, Merging galaxies in
+  rich clusters, ApJ, 550, 1
+
+\bibitem[{Smith \emph{et~al.}(2001{\natexlab{b}})Smith, Jones,%
+  and Brown}]{smith01b}
+Smith, A., Jones, B., \& Brown, C. 2001{\natexlab{b}}, Tidal tails of merging
+  galaxies, ApJ, 551, 2
+
+\bibitem[{{van der Walt} {\em et~al.}(2011){van der Walt}, Colbert,
+  and Varoquaux}]{vdw11}
+{van der Walt}, S., Colbert, S.~C., \& Varoquaux, G. 2011, The NumPy array: a
+  structure for efficient numerical computation, CSE, 13, 22
+
+\bibitem[{\citenamefont{Abeyesinghe}
+  \emph{et~al.}(2006)\citenamefont{Abeyesinghe, Devetak, Hayden, and
+  Winter}}]{abey06}
+Abeyesinghe, A., Devetak, I., Hayden, P., \& Winter, A. 2006, The mother of all
+  protocols, Proc. R. Soc. A, 465, 2537
+
+\bibitem[{Brown \& Green(2005)}]{brown05}
+Brown, C., \& Green, D. 2005, Halo growth across cosmic time, MNRAS, 360, 2
+\end{thebibliography}
+"""
+NATBIB_BRACED_TEX = r"""\documentclass{article}
+\usepackage{natbib}
+\begin{document}
+\section{Introduction}
+Gravitational waves were detected \citep{abbott16}. Galaxies merge in clusters \citep{smith01a,smith01b}.
+As \citet{vdw11} showed, arrays are efficient. Protocols unify \citep{abey06}, and halos grow \citep{brown05}.
+\bibliographystyle{aasjournal}
+\bibliography{refs}
+\end{document}
+"""
+
+
+def test_natbib_label_in_braces_across_lines_is_read(tmp_path):
+    # what several journals' .bst files write: the label in braces, spanning lines, holding \emph{et~al.},
+    # {\em et~al.}, \natexlab{a}, \citenamefont and a % at a line's end; every entry is read, every cite linked
+    root = stage_input(tmp_path, {"braced.tar.gz": targz({"ms.tex": NATBIB_BRACED_TEX, "ms.bbl": NATBIB_BRACED_BBL})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["braced"]
+    assert (row["status"], row["n_references"], row["error"]) == ("ok", "6", "")
+    cites, refs = citations(cfg.output_dir / "braced.cermxml")
+    assert [c for c, _ in cites] == ["Abbott et al., 2016", "Smith et al., 2001a; Smith et al., 2001b", "van der Walt et al. (2011)",
+                                     "Abeyesinghe et al., 2006", "Brown & Green, 2005"]
+    assert sorted(refs) == ["abbott16", "abey06", "brown05", "smith01a", "smith01b", "vdw11"]
+
+
+STALE_BBL_TEX = r"""\documentclass{article}
+\begin{document}
+\section{Introduction}
+Digital twins support monitoring \cite{smith2020}. Port calls are shared \cite{lee2019}.
+Sensors drift \cite{k1}, models age \cite{k2}, data leak \cite{k3}, and fleets grow \cite{k4,k5,k6}.
+\bibliographystyle{plain}
+\bibliography{refs}
+\end{document}
+"""
+
+
+def test_a_conversion_that_links_few_of_the_cited_keys_is_partial_with_the_reason(tmp_path):
+    # a stale .bbl holding 2 of the 8 keys the source cites, no .bib: converted, but flagged, not "ok"
+    root = stage_input(tmp_path, {"stale.tar.gz": targz({"main.tex": STALE_BBL_TEX, "main.bbl": BBL})})
+    cfg, summary = run(tmp_path, root)
+    row = read_log(cfg)["stale"]
+    assert (row["backend"], row["status"]) == ("latex", "partial")
+    assert row["error"].startswith("partial conversion: only 2 of the 8 keys the source cites became links "
+                                   "(6 without a bibliography entry)")
+    assert summary["by_status"] == {"partial": 1} and list(summary["partial"]) == ["stale"]
+    cfg, summary = run(tmp_path, root)  # a rerun of the unchanged e-print keeps the flag
+    assert read_log(cfg)["stale"]["status"] == "partial" and summary["unchanged"] == 1
+
+
+def test_a_partial_conversion_falls_back_to_the_pdf_where_there_is_one(tmp_path):
+    root = stage_input(tmp_path, {"stale.tar.gz": targz({"main.tex": STALE_BBL_TEX, "main.bbl": BBL})},
+                       pdfs={"stale": DEMO_PDF})
+    cfg, summary = run(tmp_path, root, backend="auto", java="no-java-here")
+    row = read_log(cfg)["stale"]
+    assert (row["backend"], row["status"]) == ("builtin", "ok")
+    assert row["fallback_reason"].startswith("LaTeX conversion partial: only 2 of the 8 keys")
+
+
+def test_body_text_far_shorter_than_the_source_is_flagged():
+    sentence = "The rotating frame keeps every sensor aligned with the hull during the long sea trials. "
+    body = "\\section{Intro}\n" + sentence * 80 + " See \\cite{a}."
+    short = b"<article><body><sec><p>The rotating frame keeps every sensor aligned.</p></sec></body></article>"
+    reason, n_source, n_linked, ratio = latex.completeness(body, ["a"], {"a": object()}, short)
+    assert reason.startswith("body text 46 characters against the source's") and ratio < 0.05
+    full = ("<article><body><sec><p>" + sentence * 80 + "See [1].</p></sec></body></article>").encode()
+    assert latex.completeness(body, ["a"], {"a": object()}, full)[0] == ""
+
+
+def test_percent_in_a_url_is_not_a_comment_that_swallows_the_rest(tmp_path):
+    # \url{...%20...} reads its argument verbatim: read as a comment, the % left the brace open and the URL's
+    # argument took the rest of the document (its citations and text) with it
+    tex = MAIN.replace("\\input{sections/method}",
+                       "Data are at \\url{https://doi.org/10.5061/dryad.a%2Fb%20c} and \\verb|50%| of them "
+                       "\\citep{lee2019}. % a real comment \\cite{ghost2001}\nThe rest of the paper \\citet{smith2020}.")
+    root = stage_input(tmp_path, {"url.tar.gz": targz({"main.tex": tex, "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    assert read_log(cfg)["url"]["status"] == "ok"
+    text = body_text(cfg.output_dir / "url.cermxml")
+    assert "https://doi.org/10.5061/dryad.a%2Fb%20c" in text and "The rest of the paper Smith et al. (2020)" in text
+    assert "ghost" not in text and "real comment" not in text
