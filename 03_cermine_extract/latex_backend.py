@@ -1761,6 +1761,10 @@ AUTHOR_YEAR_BST = re.compile(r"^(?:plainnat|abbrvnat|apalike|apa\w*|chicago\w*|a
                              r"frontiersinSCNS_ENG_HUMS|tmlr|jmlr|colm\w*|COLM\w*|rlc)$", re.I)
 
 
+AUTHOR_YEAR_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*(?:aastex\d*|emulateapj|mnras|aa|"
+                               r"agujournal\w*|copernicus\w*)\s*\}")
+
+
 def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     """'numeric' or 'author-year', from the packages, the bibliography style and the labels."""
     bl = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{biblatex\}", preamble)
@@ -1771,6 +1775,9 @@ def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     nat_numbers = bool(nat and re.search(r"numbers|super", nat.group(1) or "")) or \
         bool(re.search(r"\\setcitestyle\{[^}]*numbers", preamble))
     revtex = re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{revtex", preamble)
+    # classes that load natbib author-year themselves (AAS, MNRAS, A&A, AGU, Copernicus): no \usepackage{natbib}
+    if AUTHOR_YEAR_CLASS.search(preamble) and not nat_numbers and not (nat and re.search(r"numbers", nat.group(1) or "")):
+        return "author-year"
     labelled = [r for r in refs.values() if r.printed_label]
     if labelled and sum(1 for r in labelled if r.label_year) >= max(1, len(labelled) // 2) and not nat_numbers \
             and not revtex:

@@ -780,3 +780,15 @@ def test_percent_in_a_url_is_not_a_comment_that_swallows_the_rest(tmp_path):
     text = body_text(cfg.output_dir / "url.cermxml")
     assert "https://doi.org/10.5061/dryad.a%2Fb%20c" in text and "The rest of the paper Smith et al. (2020)" in text
     assert "ghost" not in text and "real comment" not in text
+
+
+def test_aas_and_mnras_classes_cite_author_year_without_loading_natbib(tmp_path):
+    # aastex and mnras load natbib themselves: \citep prints (Smith et al., 2020), not [2]
+    for cls in ("aastex631", "mnras"):
+        tex = MAIN.replace("\\documentclass{article}\n\\usepackage[authoryear,round]{natbib}",
+                           f"\\documentclass{{{cls}}}").replace("\\input{sections/method}", "")
+        tex = tex.replace("\\bibliographystyle{plainnat}", "")
+        root = stage_input(tmp_path / cls, {"aas.tar.gz": targz({"ms.tex": tex, "ms.bib": BIB})})
+        cfg, _ = run(tmp_path / cls, root)
+        cites, _ = citations(cfg.output_dir / "aas.cermxml")
+        assert cites[0][0] == "Smith et al., 2020", cls
