@@ -347,6 +347,9 @@ def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
     return top, ignored
 
 
+_BIB_NAMES = re.compile(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+
+
 def find_main_file(folder: Path) -> Path:
     """The main ``.tex`` of a source tree; raises LatexError when there is none. An arXiv ``00README`` that
     declares the top-level file decides; otherwise the heuristics below."""
@@ -386,16 +389,22 @@ def find_main_file(folder: Path) -> Path:
         for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
             included.add(Path((m.group(1) or m.group(2)).strip()).stem)
 
-    cites = {}
+    cites, has_bib = {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
         try:
-            cites[path] = len(_CITES_IN_FILE.findall(load_document(path, folder)))
+            document = load_document(path, folder)
         except (LatexError, OSError, RecursionError):
-            cites[path] = len(_CITES_IN_FILE.findall(texts[path]))
+            document = texts[path]
+        cites[path] = len(_CITES_IN_FILE.findall(document))
+        # its bibliography is in the source: an inline thebibliography, or a .bib it names that is there (a draft
+        # beside the submitted file often names a .bib the authors did not ship)
+        named = [n.strip() for m in _BIB_NAMES.finditer(document) for n in m.group(1).split(",") if n.strip()]
+        has_bib[path] = "\\begin{thebibliography}" in document or any(
+            (base / (n if n.endswith(".bib") else n + ".bib")).is_file() for n in named for base in (path.parent, folder))
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), path.stem not in included,
+        return (cites[path] > 0, path.with_suffix(".bbl").exists(), has_bib[path], path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
 
@@ -688,7 +697,8 @@ SECTIONS = {"part": 0, "chapter": 0, "section": 1, "subsection": 2, "subsubsecti
 # environments whose content is not running text (a caption inside is kept apart)
 FLOATS = {"figure", "figure*", "table", "table*", "wrapfigure", "wraptable", "sidewaysfigure", "sidewaystable",
           "subfigure", "SCfigure", "algorithm", "algorithm*", "listing", "longtable", "longtable*", "supertabular",
-          "sidewaysfigure*", "sidewaystable*", "margintable", "marginfigure", "floatrow"}
+          "sidewaysfigure*", "sidewaystable*", "margintable", "marginfigure", "floatrow",
+          "deluxetable", "deluxetable*", "splitdeluxetable", "splitdeluxetable*"}  # AAS tables
 SKIPPED_ENVS = {"tabular", "tabular*", "tabularx", "tabulary", "array", "verbatim", "verbatim*", "lstlisting",
                 "minted", "comment", "tikzpicture", "picture", "pspicture", "algorithmic", "filecontents",
                 "filecontents*", "titlepage", "abstract", "keywords", "keyword", "IEEEkeywords", "frontmatter",
@@ -1193,7 +1203,9 @@ class Converter:
             if env == "thebibliography":
                 self.inline_bibliography.append(content)
             elif env in FLOATS:
-                for cap in re.finditer(r"\\caption(?:of\s*\{[^}]*\})?\s*(?:\[[^\]]*\])?\s*(?=\{)", content):
+                # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references)
+                for cap in re.finditer(r"\\(?:caption(?:of\s*\{[^}]*\})?|tablecaption|tablecomments)\s*"
+                                       r"(?:\[[^\]]*\])?\s*(?=\{)", content):
                     g2 = read_group(content, cap.end())
                     if g2:
                         self.float_paragraph(self.inline(g2[0]))
@@ -1201,7 +1213,7 @@ class Converter:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 for row in re.split(r"\\\\(?:\[[^\]]*\])?", _TABLE_HEAD.sub(" ", content)):
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
-                        if "\\caption" in row:
+                        if re.search(r"\\(?:caption|tablecaption|tablecomments)\b", row):
                             continue
                         cells = [c.strip() for c in re.split(r"(?<!\\)&", row) if c.strip()]
                         parts = self.inline(" – ".join(cells))

@@ -792,3 +792,32 @@ def test_aas_and_mnras_classes_cite_author_year_without_loading_natbib(tmp_path)
         cfg, _ = run(tmp_path / cls, root)
         cites, _ = citations(cfg.output_dir / "aas.cermxml")
         assert cites[0][0] == "Smith et al., 2020", cls
+
+
+def test_a_draft_beside_the_paper_that_names_an_absent_bib_is_not_the_main_file(tmp_path):
+    # ms.tex (the conventional name) is an older draft whose .bib was not shipped; ms63.tex has its .bib
+    draft = MAIN.replace("\\input{sections/method}", "").replace("\\bibliography{refs}", "\\bibliography{bib}")
+    paper = MAIN.replace("\\input{sections/method}", "")
+    root = stage_input(tmp_path, {"two.tar.gz": targz({"ms.tex": draft, "ms63.tex": paper, "refs.bib": BIB})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["two"]
+    assert (row["status"], row["n_references"]) == ("ok", "2")
+
+
+def test_aas_deluxetable_is_a_table_and_its_comments_a_caption(tmp_path):
+    tex = MAIN.replace("\\input{sections/method}", r"""
+\begin{deluxetable}{lcc}
+\tablecaption{Ports in the sample.}
+\tablehead{\colhead{Port} & \colhead{Calls} & \colhead{Ref}}
+\startdata
+Rotterdam & 1204 & 1 \\
+Hamburg & 877 & 2 \\
+\enddata
+\tablecomments{References: (1) \citet{lee2019}; (2) \citet{smith2020}}
+\end{deluxetable}
+""")
+    root = stage_input(tmp_path, {"aas.tar.gz": targz({"main.tex": tex, "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "aas.cermxml")
+    assert "Rotterdam" not in text and "1204" not in text
+    assert "References: (1) Lee and Kim (2019); (2) Smith et al. (2020)" in text
