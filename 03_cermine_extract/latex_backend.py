@@ -744,6 +744,8 @@ THEOREMS = {"theorem", "lemma", "proof", "definition", "remark", "corollary", "p
             "lem", "prop", "cor", "defn", "rem"}
 PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright", "minipage", "verse", "abstract*",
                         "boxedminipage", "framed", "mdframed", "tcolorbox", "adjustbox", "multicols", "spacing"}
+# a table cell that holds only citations (the row above names what they cite)
+_CITE_ONLY = re.compile(r"(?:\s*\\[A-Za-z]*cite[a-zA-Z]*\*?\s*(?:\[[^\]]*\]\s*)*\{[^{}]*\}\s*[,;]?)+")
 # \begin{tabular}{p{3cm}l} (with its column spec) or \end{tabular}: not part of the first or last row
 _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}"
                          r"(?:\s*\{(?:[^{}]|\{[^{}]*\})*\}){0,2}|end\s*\{(?:tabular|tabularx|tabulary|longtable|"
@@ -1211,11 +1213,27 @@ class Converter:
                         self.float_paragraph(self.inline(g2[0]))
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
-                for row in re.split(r"\\\\(?:\[[^\]]*\])?", _TABLE_HEAD.sub(" ", content)):
+                previous = ""
+                rows_text = _TABLE_HEAD.sub(" ", content)
+                for cap in reversed(list(re.finditer(r"\\(?:caption|tablecaption|tablecomments)\s*(?:\[[^\]]*\])?"
+                                                     r"\s*(?=\{)", rows_text))):
+                    g2 = read_group(rows_text, cap.end())  # the caption is read above: not a row
+                    rows_text = rows_text[:cap.start()] + " " + rows_text[g2[1] if g2 else cap.end():]
+                # an algorithm's lines end at \; (algorithm2e), a table's rows at \\
+                row_end = r"\\\\(?:\[[^\]]*\])?|\\;" if env.startswith("algorithm") else r"\\\\(?:\[[^\]]*\])?"
+                for row in re.split(row_end, rows_text):
+                    row_before, previous = previous, row
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
                         if re.search(r"\\(?:caption|tablecaption|tablecomments)\b", row):
                             continue
-                        cells = [c.strip() for c in re.split(r"(?<!\\)&", row) if c.strip()]
+                        all_cells = [c.strip() for c in re.split(r"(?<!\\)&", row)]
+                        above = [c.strip() for c in re.split(r"(?<!\\)&", re.sub(r"\\hline|\\[a-z]*rule\b", " ",
+                                                                                    row_before))]
+                        if all_cells and _CITE_ONLY.fullmatch(all_cells[0]) and len(above) == len(all_cells) and \
+                                "cite" not in row_before.lower() and any(above):
+                            # an entry set on two rows, its name above and the \cite under it: the rows are one
+                            all_cells = [f"{a} {c}".strip() for a, c in zip(above, all_cells)]
+                        cells = [c for c in all_cells if c]
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
                             self.blocks.append(Block("row", parts))

@@ -821,3 +821,36 @@ Hamburg & 877 & 2 \\
     text = body_text(cfg.output_dir / "aas.cermxml")
     assert "Rotterdam" not in text and "1204" not in text
     assert "References: (1) Lee and Kim (2019); (2) Smith et al. (2020)" in text
+
+
+def test_a_table_entry_on_two_rows_joins_its_name_to_its_citation():
+    body = r"""\begin{table}\begin{tabular}{llll}
+Xerces-C & C++ validating & config parsing & Apache \\
+\cite{xerces} & XML parser & sequence tree & \\
+\hline
+\end{tabular}\caption{Libraries.}\end{table}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    assert ["".join(p if isinstance(p, str) else f"<{','.join(p.keys)}>" for p in b.parts) for b in rows] == \
+        ["Xerces-C <xerces> – C++ validating XML parser – config parsing sequence tree – Apache"]
+
+
+def test_an_algorithm_line_that_cites_is_read_even_with_its_caption_inside():
+    body = r"""\begin{algorithm}[h]
+\For{each iteration $j$}{
+  solve for the search direction using the PARDISO solver \cite{pardiso}\;
+  backtracking line search with the Armijo rule \cite{armijo}\;
+}
+\caption{Descent steps}
+\end{algorithm}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    keys = [[p.keys for p in b.parts if not isinstance(p, str)] for b in rows]
+    assert keys == [[["pardiso"]], [["armijo"]]]
+    assert "Armijo rule" in "".join(p for p in rows[1].parts if isinstance(p, str))
