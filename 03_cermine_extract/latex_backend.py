@@ -1202,6 +1202,7 @@ class Converter:
         if env in FLOATS or env in SKIPPED_ENVS:
             start, stop = self._find_end(s, env, j)
             content = s[j:start]
+            caption = ""  # the float's first caption, as text: what a table row that says little is part of
             if env == "thebibliography":
                 self.inline_bibliography.append(content)
             elif env in FLOATS:
@@ -1210,7 +1211,10 @@ class Converter:
                                        r"(?:\[[^\]]*\])?\s*(?=\{)", content):
                     g2 = read_group(content, cap.end())
                     if g2:
-                        self.float_paragraph(self.inline(g2[0]))
+                        cap_parts = self.inline(g2[0])
+                        self.float_paragraph(cap_parts)
+                        if not caption and "tablecomments" not in cap.group(0):
+                            caption = squash("".join(p for p in cap_parts if isinstance(p, str))).rstrip(" .:")
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
@@ -1236,6 +1240,9 @@ class Converter:
                         cells = [c for c in all_cells if c]
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
+                            words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+                            if len(words) < 4 and caption:  # "Isochrone & 35.5 & \citet{x}": the caption says of what
+                                parts = [caption + ": "] + parts
                             self.blocks.append(Block("row", parts))
             return stop
         if env in LISTS or env in PARA_ENVS:

@@ -854,3 +854,19 @@ def test_an_algorithm_line_that_cites_is_read_even_with_its_caption_inside():
     keys = [[p.keys for p in b.parts if not isinstance(p, str)] for b in rows]
     assert keys == [[["pardiso"]], [["armijo"]]]
     assert "Armijo rule" in "".join(p for p in rows[1].parts if isinstance(p, str))
+
+
+def test_a_table_row_that_says_little_takes_its_tables_caption():
+    body = r"""\begin{table}\caption{Previously reported ages of the cluster.}
+\begin{tabular}{lll}
+Isochrone & $35.5$ & \citet{bossini} \\
+MSTO isochrone & $41-46$ & \citet{david} \\
+\end{tabular}\end{table}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    texts = ["".join(p for p in b.parts if isinstance(p, str)) for b in rows]
+    assert [t.split(" – ")[0] for t in texts] == ["Previously reported ages of the cluster: Isochrone",
+                                                  "Previously reported ages of the cluster: MSTO isochrone"]
