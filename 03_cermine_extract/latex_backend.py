@@ -728,7 +728,7 @@ DROP_ARGS = {
     "IEEEpeerreviewmaketitle": 0, "correspondingauthor": 1, "corref": 1, "cortext": 1, "tnotetext": 1,
     "fntext": 1, "ead": 1, "runningtitle": 1, "runningauthor": 1, "addcontentsline": 3, "numberwithin": 2,
     "captionsetup": 1, "lstset": 1, "definecolor": 3, "setminted": 1, "AtBeginDocument": 1, "bibpunct": 1,
-    "pdfbookmark": 2, "belowpdfbookmark": 2, "textcolor": 1, "colorbox": 1, "fcolorbox": 2, "foreignlanguage": 1,
+    "pdfbookmark": 2, "belowpdfbookmark": 2, "textcolor": 1, "mintinline": 1, "colorbox": 1, "fcolorbox": 2, "foreignlanguage": 1,
     "selectlanguage": 1, "resizebox": 2, "scalebox": 1, "rotatebox": 1, "raisebox": 1, "makebox": 0,
     "renewcommand": 0, "affiliations": 1, "orcidlink": 1, "acknowledgments": 0, "bibitem": 0,
     "BibitemShut": 1, "BibitemOpen": 0, "bibAnnoteFile": 1, "bibAnnote": 2, "urlprefix": 0, "doibase": 0,
@@ -1214,7 +1214,9 @@ class Converter:
                         cap_parts = self.inline(g2[0])
                         self.float_paragraph(cap_parts)
                         if not caption and "tablecomments" not in cap.group(0):
-                            caption = squash("".join(p for p in cap_parts if isinstance(p, str))).rstrip(" .:")
+                            # its first sentence, when short: a title ("Engines selected"), not a description
+                            first = re.split(r"(?<=[.!?])\s", squash("".join(p for p in cap_parts if isinstance(p, str))))[0]
+                            caption = first.rstrip(" .:") if len(first.split()) <= 15 else ""
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
@@ -1241,7 +1243,9 @@ class Converter:
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-                            if len(words) < 4 and caption:  # "Isochrone & 35.5 & \citet{x}": the caption says of what
+                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
+                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
+                            if len(words) < 4 and caption and sum(isinstance(p, Cite) for p in parts) == 1:
                                 parts = [caption + ": "] + parts
                             self.blocks.append(Block("row", parts))
             return stop

@@ -870,3 +870,24 @@ MSTO isochrone & $41-46$ & \citet{david} \\
     texts = ["".join(p for p in b.parts if isinstance(p, str)) for b in rows]
     assert [t.split(" – ")[0] for t in texts] == ["Previously reported ages of the cluster: Isochrone",
                                                   "Previously reported ages of the cluster: MSTO isochrone"]
+
+
+def test_a_row_of_citations_does_not_take_the_caption_and_a_long_caption_is_not_a_title():
+    body = r"""\begin{table}\caption{Methods compared.}
+\begin{tabular}{lll}
+References & \cite{a,b} & \cite{c} \\
+\end{tabular}\end{table}
+\begin{table}\caption{Dashed rectangles under the columns show the tests that were used for the transplantation
+of every engine, whereas the others show the remaining ones in full detail.}
+\begin{tabular}{ll}
+Duktape & \cite{d} \\
+\end{tabular}\end{table}
+The minted helper prints \mintinline{haskell}{Const} as code.
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    texts = ["".join(p for p in b.parts if isinstance(p, str)) for b in latex.keep_needed_rows(conv.blocks)
+             if b.kind == "p"]
+    assert not any(t.startswith(("Methods compared", "Dashed")) for t in texts)
+    assert "The minted helper prints Const as code." in " ".join(texts)
