@@ -2103,15 +2103,11 @@ def source_text_size(body: str) -> int:
     return len(re.sub(r"\s+", " ", text).strip())
 
 
-def completeness(body: str, cited: list[str], refs: dict, xml: bytes) -> tuple[str, int, int, float]:
+def completeness(body: str, cited: list[str], refs: dict, printed_text: str) -> tuple[str, int, int, float]:
     """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share)."""
-    from lxml import etree
-
     wanted = source_citation_keys(body)
     linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
-    root = etree.fromstring(xml)
-    body_el = root.find("body")
-    printed = len(re.sub(r"\s+", " ", " ".join(body_el.itertext()) if body_el is not None else "").strip())
+    printed = len(_SPACES.sub(" ", printed_text).strip())
     size = source_text_size(body)
     ratio = printed / size if size else 1.0
     reasons = []
@@ -2175,6 +2171,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     style = citation_style(preamble, refs)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
-    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, xml)
+    printed = " ".join(p for b in conv.blocks for p in b.parts if isinstance(p, str))
+    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed)
     return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
                   n_source, n_linked, ratio)

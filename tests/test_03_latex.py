@@ -761,10 +761,10 @@ def test_a_partial_conversion_falls_back_to_the_pdf_where_there_is_one(tmp_path)
 def test_body_text_far_shorter_than_the_source_is_flagged():
     sentence = "The rotating frame keeps every sensor aligned with the hull during the long sea trials. "
     body = "\\section{Intro}\n" + sentence * 80 + " See \\cite{a}."
-    short = b"<article><body><sec><p>The rotating frame keeps every sensor aligned.</p></sec></body></article>"
+    short = "The rotating frame keeps every sensor aligned."
     reason, n_source, n_linked, ratio = latex.completeness(body, ["a"], {"a": object()}, short)
     assert reason.startswith("body text 46 characters against the source's") and ratio < 0.05
-    full = ("<article><body><sec><p>" + sentence * 80 + "See [1].</p></sec></body></article>").encode()
+    full = sentence * 80 + "See [1]."
     assert latex.completeness(body, ["a"], {"a": object()}, full)[0] == ""
 
 
