@@ -2064,7 +2064,8 @@ class Result:
     partial: str = ""  # why the conversion yields far less than its source ("" when it does not)
     source_keys: int = 0  # distinct keys the source's \\cite commands name
     linked_keys: int = 0  # of them, those that became links to an entry
-    text_ratio: float = 1.0  # printed body text against the source body's own text
+    text_ratio: float | None = None  # printed body text against the source body's own text (None: not needed,
+    # the printed text is at least MIN_TEXT_SHARE of the raw source body)
 
 
 # A conversion is partial when it yields far less than its source: fewer than this share of the keys that the
@@ -2103,21 +2104,23 @@ def source_text_size(body: str) -> int:
     return len(re.sub(r"\s+", " ", text).strip())
 
 
-def completeness(body: str, cited: list[str], refs: dict, printed_text: str) -> tuple[str, int, int, float]:
+def completeness(body: str, cited: list[str], refs: dict, printed_text: str) -> tuple[str, int, int, float | None]:
     """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share)."""
     wanted = source_citation_keys(body)
     linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
     printed = len(_SPACES.sub(" ", printed_text).strip())
-    size = source_text_size(body)
-    ratio = printed / size if size else 1.0
+    # the source's own text is never longer than the source: where the printed text reaches the share of the raw
+    # body, it reaches it of the text too, and the (costlier) measure of the text is not needed
+    size = source_text_size(body) if printed < MIN_TEXT_SHARE * len(body) else 0
+    ratio = printed / size if size else None
     reasons = []
     if len(wanted) >= MIN_LINKED_KEYS and len(linked) < MIN_LINKED_SHARE * len(wanted):
         without = len([k for k in wanted if k not in refs])
         reasons.append(f"only {len(linked)} of the {len(wanted)} keys the source cites became links"
                        + (f" ({without} without a bibliography entry)" if without else ""))
-    if size >= MIN_SOURCE_TEXT and ratio < MIN_TEXT_SHARE:
+    if size >= MIN_SOURCE_TEXT and ratio is not None and ratio < MIN_TEXT_SHARE:
         reasons.append(f"body text {printed} characters against the source's {size} ({ratio:.0%})")
-    return "; ".join(reasons), len(wanted), len(linked), round(ratio, 3)
+    return "; ".join(reasons), len(wanted), len(linked), None if ratio is None else round(ratio, 3)
 
 
 def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
