@@ -2104,11 +2104,11 @@ def source_text_size(body: str) -> int:
     return len(re.sub(r"\s+", " ", text).strip())
 
 
-def completeness(body: str, cited: list[str], refs: dict, printed_text: str) -> tuple[str, int, int, float | None]:
-    """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share)."""
+def completeness(body: str, cited: list[str], refs: dict, printed: int) -> tuple[str, int, int, float | None]:
+    """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share), from
+    the source body and the number of characters the conversion printed."""
     wanted = source_citation_keys(body)
     linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
-    printed = len(_SPACES.sub(" ", printed_text).strip())
     # the source's own text is never longer than the source: where the printed text reaches the share of the raw
     # body, it reaches it of the text too, and the (costlier) measure of the text is not needed
     size = source_text_size(body) if printed < MIN_TEXT_SHARE * len(body) else 0
@@ -2174,7 +2174,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     style = citation_style(preamble, refs)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
-    printed = " ".join(p for b in conv.blocks for p in b.parts if isinstance(p, str))
+    printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))
     partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed)
     return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
                   n_source, n_linked, ratio)
