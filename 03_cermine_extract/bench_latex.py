@@ -1,13 +1,17 @@
 r"""Measure the LaTeX route on real arXiv sources: citation recall and precision as the judge counts them, crashes,
 and seconds per paper on one core.
 
-    .venv/bin/python 03_cermine_extract/bench_latex.py                     # ../shared/realtex
-    .venv/bin/python 03_cermine_extract/bench_latex.py --data-dir DIR --runs 3
+    .venv/bin/python 03_cermine_extract/bench_latex.py                     # ../shared/realtex and devsets/latex
+    .venv/bin/python 03_cermine_extract/bench_latex.py --data-dir devsets/latex --runs 1
     .venv/bin/python 03_cermine_extract/bench_latex.py --mutations         # robustness to how submissions differ
 
-Each folder of DATA_DIR (listed in its MANIFEST.csv) is packed as arXiv serves a multi-file source (a gzipped tar)
-into a temporary stage-02 folder; stage 03 runs with ``--backend latex --workers 1``, stage 04 reads its JATS, and
-``DATA_DIR/judge/check.py`` scores stage 04's CSVs. Seconds per paper: the median over ``--runs`` of the CPU time
+Each paper of each DATA_DIR (listed in its MANIFEST.csv; a row with kept=no has no folder and is skipped) is packed
+as arXiv serves a multi-file source (a gzipped tar; a compiled ``paper.pdf`` beside it is left out) into a temporary
+stage-02 folder; stage 03 runs with ``--backend latex --workers 1``, stage 04 reads its JATS, and the shared judge
+(``--judge-dir``, ``../shared/realtex/judge/check.py``) scores stage 04's CSVs. Each folder is reported paper by
+paper (with the judge's own score of the source's sentences linked right, ``ideal R/P``: the ceiling the judge sets
+on that paper) and in total, then both together per producer class (document class / citation package / ``.bbl``
+or ``.bib``, as the main file declares them). Seconds per paper: the median over ``--runs`` of the CPU time
 of one paper's conversion (unpacking included) in this process, and of the wall time stage 03 logs with one worker
 (wall time grows with the machine's load; CPU time is what one core spends).
 
@@ -18,12 +22,12 @@ sits within the first few words of its sentence, which no sentence-level output 
 keys`` (covered once the bib keys of the ``\cite`` commands just before it, which the judge reads as words, are
 counted: "materials,~\cite{a,b} optimize reactions,~\cite{c}"), or ``other``.
 
-Two further figures put the judge's number in its place:
+(The classes were named when the judge read a 12-word window; the shared judge now reads the source sentence, so
+most misses are ``other``.) Two further figures put the judge's number in its place:
 
-- ``sentence_judge``: the same judge with its window clipped to the source sentence that holds the ``\cite`` (up to 8
-  words before it and 8 after, never across a sentence end), read from the source by the judge's own ``truth.py``: a
-  link is right when the printed sentence holds half of those words. This is the issue's "a citing sentence linked to
-  the right reference", which the 12-word window cannot ask of a ``\cite`` in a sentence's first words.
+- ``sentence_judge`` (``--mutations`` only): the judge with its window clipped to the source sentence that holds the
+  ``\cite`` by this bench's own sentence reader (up to 8 words before it and 8 after), as the shared judge now does
+  with its own.
 - ``ceiling``: the judge's score of two outputs built straight from the source with its own reader, the right
   reference on every link: one row per ``\cite`` holding the 400 characters before it (what the judge's window
   reads), and one row per ``\cite`` holding the source sentence around it. The first is the judge's "ideal output";
@@ -102,7 +106,11 @@ def producer_class(paper_dir: Path, main_tex: str) -> str:
     """The paper's class and citation system as its main file declares them: ``revtex4-2 / natbib / bbl``."""
     from truth import read
 
-    text = re.sub(r"(?<!\\)%[^\n]*", "", read(paper_dir / main_tex) or "")
+    from truth import expand
+
+    text = expand(paper_dir / PurePosixPath(main_tex).parent, PurePosixPath(main_tex).name) or \
+        re.sub(r"(?<!\\)%[^\n]*", "", read(paper_dir / main_tex) or "")
+    text = text.split("\\begin{document}")[0]
     m = re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", text)
     cls = re.sub(r"[\d-]+$", "", m.group(1).strip()) if m else "?"
     if re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bbiblatex\b", text) or "\\addbibresource" in text:
@@ -204,9 +212,12 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
             ideal = judge_set(judge, data, rows_m, tmp / f"ideal-{mode}")
             ceilings[mode] = (round(ideal.reached.sum() / max(1, ideal["keys"].sum()), 4),
                               round(ideal.right.sum() / max(1, ideal.links.sum()), 4))
-    print(f"\n{data}")
+            if mode == "sentence":  # per paper: what the judge gives the source's own sentences
+                ideal_paper = {r.paper: (r.reached / r.keys if r.keys else float("nan"),
+                                         r.right / r.links if r.links else float("nan")) for r in ideal.itertuples()}
+    print(f"\n{data}   (ideal R/P: the judge's score of the source's own sentences, each linked right)")
     print(f"{'paper':<30}{'status':<20}{'keys':>6}{'reached':>8}{'recall':>8}{'links':>7}{'right':>7}"
-          f"{'precision':>10}{'cpu s':>7}{'wall s':>8}  class; misses; log")
+          f"{'precision':>10}{'ideal R/P':>12}{'cpu s':>7}{'wall s':>8}  class; misses; log")
     total = {"keys": 0, "reached": 0, "links": 0, "right": 0}
     crashes, statuses = 0, {}
     for r in scores.itertuples():
@@ -222,7 +233,8 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
         cls = producer_class(data / r.paper, manifest[r.paper])
         note = (log.get("error") or log.get("fallback_reason") or "")[:80]
         print(f"{r.paper:<30}{status:<20}{r.keys:>6}{r.reached:>8}{recall:>8.3f}{r.links:>7}{r.right:>7}"
-              f"{precision:>10.3f}{med_cpu:>7.3f}{med:>8.3f}  {cls}; {kinds}; {note}")
+              f"{precision:>10.3f}{ideal_paper[r.paper][0]:>6.2f}/{ideal_paper[r.paper][1]:<5.2f}{med_cpu:>7.3f}"
+              f"{med:>8.3f}  {cls}; {kinds}; {note}")
         for k in total:
             total[k] += getattr(r, k)
         c = classes.setdefault(cls, {"papers": 0, "keys": 0, "reached": 0, "links": 0, "right": 0})
