@@ -117,6 +117,9 @@ class Config:
     verbose: bool = False
     """Debug logging."""
 
+    def backend_name(self) -> str:
+        return "the snapshot" if self.backend == "snapshot" else "Crossref"
+
 
 # Crossref types a cited work can be. Journals, issues, series, components, grants,
 # peer reviews and datasets are not what a reference list cites as a work.
@@ -417,7 +420,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
     ``_candidates`` the best rejected candidates (for review.csv)."""
     out = {"printed_doi": ref.get("doi", ""), "doi": "", "doi_source": "", "match_score": "", "title_similarity": "",
            "matched_title": "", "matched_year": "", "match_status": "not_found", "note": "",
-           "_record": None, "_candidates": []}
+           "_record": None, "_candidates": [], "_asked": False}
     notes = []
     try:
         if override is not None:
@@ -447,6 +450,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
             ref = {**ref, "arxiv_id": ref.get("arxiv_id") or printed[len("10.48550/arxiv."):]}
             printed = ""
         if printed:
+            out["_asked"] = True
             record = client.work(printed)
             if record is None:
                 notes.append(f"printed DOI {printed} not in {getattr(client, 'name', 'Crossref')}")
@@ -474,6 +478,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
         if not (ref["title"] or ref["raw"]):
             out["note"] = "; ".join(notes + ["nothing to search with (no title, no raw text)"])
             return out
+        out["_asked"] = True
         items = client.search(bibliographic_query(ref), config.rows)
         passing, rejected = [], []
         for item in items:
@@ -821,8 +826,14 @@ def main(config: Config) -> dict:
                             user_agent=USER_AGENT)
     try:
         counts = resolve_all(config, client, index, overrides, columns, total, ref_path, sent_path, staging, log)
-        if counts["by_status"].get("error", 0) == total:
+        errors = counts["by_status"].get("error", 0)
+        if errors == total:
             raise StageStopped(f"every one of the {total} references failed; last error: {counts['last_error']}")
+        if errors and errors == counts["asked"]:
+            # the others were settled without the service (hand fixes, arXiv ids, nothing to search with):
+            # nothing that needed Crossref was decided, whatever --error-window and --max-error-rate say
+            raise StageStopped(f"every one of the {errors} references that needed {config.backend_name()} failed "
+                               f"({total - errors} others needed no request); last error: {counts['last_error']}")
         for name in OUTPUT_NAMES:
             os.replace(staging / name, out / name)
     except CrossrefStop as exc:
@@ -973,7 +984,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                    + [c for c in columns if c not in REF_FIRST and c not in ("doi", "raw")]
                    + [c for c in RESULT_KEYS if c not in REF_FIRST] + (["raw"] if "raw" in columns else []))
     counts = {"by_status": {}, "by_source": {}, "overrides_applied": 0, "overridden": set(), "review_rows": 0,
-              "last_error": ""}
+              "last_error": "", "asked": 0}
     doi_of: dict[str, str] = {}
     catalogue = Catalogue(staging / "catalogue.sqlite")
     recent: deque = deque()
@@ -993,6 +1004,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
         row.update({k: result[k] for k in RESULT_KEYS})
         ref_writer.writerow(row)
         counts["by_status"][status] = counts["by_status"].get(status, 0) + 1
+        counts["asked"] += bool(result.get("_asked"))
         if result["doi_source"]:
             counts["by_source"][result["doi_source"]] = counts["by_source"].get(result["doi_source"], 0) + 1
         if result["doi_source"] == "manual":
