@@ -23,7 +23,8 @@ scale: a generated snapshot of N works and N references with known answers
 (see write_scale_inputs); the stage runs as a subprocess with --backend snapshot
 three times (loading the snapshot and matching; the same inputs again; one
 sentence added, so that every reference is answered from the per-reference
-cache), and prints the time and peak RSS of each (the child's own VmHWM), precision,
+cache), and prints the time and peak RSS of each (the child's own VmHWM), the first run's CPU
+time (user + system: what the load of a shared machine does not inflate), precision,
 recall and the 1-minute load average before and after, per size.
 
 realrefs: real raw reference strings (GROBID from PubMed Central PDFs) with the
@@ -407,14 +408,14 @@ def write_scale_inputs(tmp: Path, n: int, seed: int = 11) -> dict[str, str]:
     return truth
 
 
-def own_peak_mb(pid: int) -> tuple[int, float]:
-    """(exit status, peak RSS in MB) of a child, from its VmHWM sampled until it exits. Not ``ru_maxrss``:
-    the kernel counts the forked copy of this (large) process before the exec in it."""
+def own_peak_mb(pid: int) -> tuple[int, float, float]:
+    """(exit status, peak RSS in MB, CPU seconds user + system) of a child, its VmHWM sampled until it exits.
+    Not ``ru_maxrss``: the kernel counts the forked copy of this (large) process before the exec in it."""
     peak = 0.0
     while True:
-        done, status, _ = os.wait4(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status, peak
+            return status, peak, usage.ru_utime + usage.ru_stime
         try:
             with open(f"/proc/{pid}/status") as fh:
                 hwm = next((line for line in fh if line.startswith("VmHWM:")), "")
@@ -432,7 +433,7 @@ def scale(sizes: list[int]) -> None:
     def load() -> str:
         return open("/proc/loadavg").read().split()[0]
 
-    print(f"{'works=refs':>10} {'generate':>9} {'load+match':>11} {'peak MB':>8} {'rerun':>7} {'peak MB':>8} "
+    print(f"{'works=refs':>10} {'generate':>9} {'load+match':>11} {'CPU':>7} {'peak MB':>8} {'rerun':>7} {'peak MB':>8} "
           f"{'answers cached':>15} {'peak MB':>8} {'precision':>9} {'recall':>7} {'load avg':>10}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -453,10 +454,10 @@ def scale(sizes: list[int]) -> None:
                         fh.write("pX,sX,Intro,One more [1].,One more.,b0,r0\n")
                 began = time.perf_counter()
                 proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                status, peak = own_peak_mb(proc.pid)
+                status, peak, cpu = own_peak_mb(proc.pid)
                 if status:
                     raise SystemExit(f"stage 06 failed at n={n} (status {status})")
-                runs.append((time.perf_counter() - began, peak))
+                runs.append((time.perf_counter() - began, peak, cpu))
             tp = fp = fn = 0
             with open(tmp / "out" / "references.csv", encoding="utf-8-sig", newline="") as fh:
                 for row in csv.DictReader(fh):
@@ -465,7 +466,8 @@ def scale(sizes: list[int]) -> None:
                     fp += bool(got) and got != true
                     fn += bool(true) and got != true
         p, r = tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 0.0
-        print(f"{n:>10,} {generated:8.1f}s {runs[0][0]:10.1f}s {runs[0][1]:8.0f} {runs[1][0]:6.1f}s {runs[1][1]:8.0f} "
+        print(f"{n:>10,} {generated:8.1f}s {runs[0][0]:10.1f}s {runs[0][2]:6.1f}s {runs[0][1]:8.0f} {runs[1][0]:6.1f}s "
+              f"{runs[1][1]:8.0f} "
               f"{runs[2][0]:14.1f}s {runs[2][1]:8.0f} {p:9.4f} {r:7.4f} {load_before:>4}->{load():<5}", flush=True)
 
 

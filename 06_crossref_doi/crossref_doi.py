@@ -174,29 +174,45 @@ FIELD_BREAK = re.compile(r"(?<=[.?!:;])\s+|\s*\((?:1[89]|20)\d\d[a-z]?\)[.,:;]?\
 JOURNAL_STOPWORDS = {"of", "the", "and", "in", "for", "on", "de", "la", "et", "und", "der"}
 
 
-@dataclass(frozen=True)
 class RawFields:
-    """What a raw reference string prints, found without a parser: its normalised text, its fields
-    (the text between sentence punctuation or a parenthesised year, normalised), the years and the numbers."""
+    """What a raw reference string prints, found without a parser, each part worked out on first use (most
+    candidates need only some): its normalised text, with GROBID's line-break hyphens ('car- otid') joined
+    (``text``) or kept as hyphens (``hyphenated``); its fields (the text between sentence punctuation or a
+    parenthesised year, normalised, and each two adjacent ones: a title and its subtitle); its years; its numbers."""
 
-    text: str
-    fields: tuple[str, ...]
-    years: tuple[int, ...]
-    numbers: frozenset
-    hyphenated: str  # the text with GROBID's line-break hyphens kept as hyphens ("mast cell- dependent")
+    def __init__(self, raw: str):
+        self.raw = raw or ""
+
+    @functools.cached_property
+    def joined(self) -> str:
+        return re.sub(r"(?<=[a-z])- (?=[a-z])", "", self.raw)
+
+    @functools.cached_property
+    def text(self) -> str:
+        return norm(self.joined)
+
+    @functools.cached_property
+    def hyphenated(self) -> str:
+        return norm(re.sub(r"(?<=[a-z])- (?=[a-z])", "-", self.raw))
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
+        fields = [f for f in (norm(part) for part in FIELD_BREAK.split(self.joined) if part) if f]
+        return tuple(fields + [f"{a} {b}" for a, b in zip(fields, fields[1:])])
+
+    @functools.cached_property
+    def years(self) -> tuple[int, ...]:
+        return tuple(int(y) for y in YEAR_TOKEN.findall(self.raw))
+
+    @functools.cached_property
+    def numbers(self) -> frozenset:
+        return frozenset(n.lstrip("0") or "0" for n in re.findall(r"\d+", self.raw))
 
 
 @functools.lru_cache(maxsize=1 << 12)  # every candidate of a reference reads the same raw string
 def raw_fields(raw: str) -> RawFields:
-    """The printed fields of a raw reference (GROBID's line-break hyphens 'car- otid' joined first)."""
-    hyphenated = norm(re.sub(r"(?<=[a-z])- (?=[a-z])", "-", raw or ""))
-    raw = re.sub(r"(?<=[a-z])- (?=[a-z])", "", raw or "")
-    fields = [norm(f) for f in FIELD_BREAK.split(raw) if f and norm(f)]
-    # a title with a subtitle is printed as two fields ("Maraviroc: a review ..."): each pair is one too
-    fields += [f"{a} {b}" for a, b in zip(fields, fields[1:])]
-    years = tuple(int(y) for y in YEAR_TOKEN.findall(raw))
-    numbers = frozenset(n.lstrip("0") or "0" for n in re.findall(r"\d+", raw))
-    return RawFields(norm(raw), tuple(fields), years, numbers, hyphenated)
+    """The printed fields of a raw reference."""
+    return RawFields(raw)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -230,18 +246,19 @@ def author_zone(info: RawFields, item: dict) -> str:
     return zone if re.search(r"[a-z]{2}", zone) else ""
 
 
-def printed_agreement(info: RawFields, item: dict) -> dict[str, bool | None]:
-    """Per field, whether the candidate's volume, first page, journal and first author are printed in the
-    raw reference (True), absent from it (False), or unknown (None: the record lacks the field)."""
+def printed_agreement(info: RawFields, item: dict, author: bool = True) -> dict[str, bool | None]:
+    """Per field, whether the candidate's volume, first page, journal and first author (``author``: looked
+    for) are printed in the raw reference (True), absent from it (False), or unknown (None: the record
+    lacks the field, or it was not looked for)."""
     volume = re.sub(r"\D", "", str(item.get("volume") or "")).lstrip("0")
     page = first_page(item)
     container = ((item.get("container-title") or [""]) or [""])[0]
     pattern = journal_pattern(container) if container else None
     family = norm(next((a.get("family") or a.get("name") or "" for a in (item.get("author") or [])), ""))
     family = family.replace(" ", "")
+    zone = author_zone(info, item) if author and len(family) >= 3 else ""
     author = None
-    zone = author_zone(info, item)
-    if len(family) >= 3 and zone:
+    if zone:
         # spaces out: GROBID splits accented names ("Płaz´nik", "Kamin´ski") into pieces
         author = fuzz.partial_ratio(family, zone.replace(" ", "")) >= 85
     return {"volume": (volume in info.numbers) if volume else None,
@@ -349,7 +366,8 @@ def check_candidate(ref: dict, item: dict, config: Config) -> tuple[bool, float,
     info = raw_fields(ref["raw"]) if ref.get("raw") else None
     year = year_of(item)
     ref_years = [int(ref["year"])] if str(ref.get("year", "")).isdigit() else list(info.years if info else ())
-    agree = printed_agreement(info, item) if info is not None else {}
+    # the first author is looked for in the raw text only when stage 05 parsed no authors (it is checked above)
+    agree = printed_agreement(info, item, author=not first_surname(ref)) if info is not None else {}
     if ref_years and year:
         # a record whose volume and first page are both printed in the reference is that publication, whatever
         # its year says (Crossref records carry an online-first year, or a wrong one); a reprint has another volume
@@ -377,7 +395,8 @@ def check_candidate(ref: dict, item: dict, config: Config) -> tuple[bool, float,
         return False, sim, "a short title that no printed volume, page, journal or author confirms"
     score += 0.02 * bool(agree["volume"]) + 0.02 * bool(agree["page"]) + 0.01 * bool(agree["journal"])
     score += 0.01 * bool(agree["author"] and not surname)
-    score += 0.01 * fuzz.token_set_ratio(as_citation(item), info.text) / 100.0
+    if not ref["title"]:  # a parsed reference has its fields compared one by one above
+        score += 0.01 * fuzz.token_set_ratio(as_citation(item), info.text) / 100.0
     return True, score, ""
 
 
@@ -1053,7 +1072,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                     if not (config.refresh or config.force):
                         known = index.answers.get_many(list(dict.fromkeys(keys.values())))
                     todo = [r for r in chunk if keys.get(r["ref_uid"]) not in known]
-                    index.prefetch([(bibliographic_query(r), r["title"] or r["raw"], reference_year(r))
+                    index.prefetch([(bibliographic_query(r), r["title"] or r["raw"], reference_year(r), not r["title"])
                                     for r in todo if r["title"] or r["raw"]], config.snapshot_candidates)
                     index.prefetch_works([r["doi"] for r in todo if r["doi"]]
                                          + [overrides[r["ref_uid"]]["doi"] for r in todo if r["ref_uid"] in overrides])

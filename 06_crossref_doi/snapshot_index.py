@@ -265,17 +265,18 @@ class SnapshotIndex:
         return self.stats
 
     # -- lookups ------------------------------------------------------------
-    def prefetch(self, queries: Iterable[tuple[str, str, int | None]], rows: int) -> None:
+    def prefetch(self, queries: Iterable[tuple], rows: int) -> None:
         """Answer a batch of searches in one DuckDB query: (the query ``search`` will be asked, the text
-        to key it by (the title, or the raw reference), the year or None). The records are kept as
-        JSON text until ``search`` asks for them (a batch of parsed records would dominate memory)."""
+        to key it by (the title, or the raw reference), the year or None[, whether the text is a raw string
+        whose one-word title must be found too: default True]). The records are kept as JSON text until
+        ``search`` asks for them (a batch of parsed records would dominate memory)."""
         import pandas as pd
 
         queries = [q for q in dict.fromkeys(queries) if q[0] not in self._found]
         if not queries:
             return
-        pairs = [(i, key_hash(key), year) for i, (_, text, year) in enumerate(queries)
-                 for key in blocking_keys(text, unigrams=True)]
+        pairs = [(i, key_hash(key), q[2]) for i, q in enumerate(queries)
+                 for key in blocking_keys(q[1], unigrams=q[3] if len(q) > 3 else True)]
         found: dict[int, list[tuple[str, int]]] = {i: [] for i in range(len(queries))}
         if pairs:
             self.con.register("q_batch", pd.DataFrame(pairs, columns=["qid", "key", "year"]))
@@ -294,8 +295,8 @@ class SnapshotIndex:
             self.con.unregister("q_batch")
             for qid, record, shared in result:
                 found[qid].append((record, shared))
-        for i, (query, _, _) in enumerate(queries):
-            self._found[query] = found[i]
+        for i, q in enumerate(queries):
+            self._found[q[0]] = found[i]
 
     def prefetch_works(self, dois: Iterable[str]) -> None:
         """Read the records of a batch of DOIs (printed ones, hand-fixed ones) in one query."""
