@@ -214,6 +214,17 @@ def test_singular_verb_after_prior_work():
     assert stage.singular_verb("discuss") == "discusses" and stage.singular_verb("recently") == "recently"
 
 
+def test_the_prior_work_stage_04_substitutes_is_marked_and_the_authors_own_is_not():
+    text = "In [7], we extend prior work on berth allocation, as Lind and Haraldson (2018) suggest."
+    markers = [stage.Marker(3, 6, ["r1"]), stage.Marker(text.index("Lind"), text.index(" suggest"), ["r2"])]
+    clean, substituted = stage.clean_sentence_marked(text, markers)
+    assert clean == "In prior work, we extend prior work on berth allocation, as prior work suggests."
+    assert substituted == "1|3"  # the first and the third; the second is the author's words
+    natural = "Recent work on berth allocation reports large gains for operators [3]."
+    assert stage.clean_sentence_marked(natural, [stage.Marker(natural.index("["), natural.index("."), ["r3"])]) == \
+        ("Recent work on berth allocation reports large gains for operators.", "")
+
+
 # --- real citing text: sentence boundaries and sentence_clean without holes (issue 11, items 12-13) ---------
 
 def paragraph(text, *markers):
