@@ -210,6 +210,11 @@ FUNCTION_WORDS = {"a", "an", "the", "and", "or", "but", "nor", "that", "which", 
                   "e.g", "i.e", "cf", "namely", "not", "very", "also", "then", "thus", "hence", "let", "how", "why",
                   "what"}
 DANGLING = PREPOSITIONS | FUNCTION_WORDS
+# a model that answers the retry note instead of the task ("I'm looking for a different request that follows every
+# rule."): the request talks about the request, not about research
+INSTRUCTIONS_ECHO = re.compile(r"\b(?:(?:a|another|different|new|better|rewritten)\s+(?:research\s+)?request|"
+                               r"follows?\s+(?:every|all|the|each)\s+rules?|previous\s+(?:answer|request)|"
+                               r"was\s+rejected|rewrite\s+(?:the|this)\s+sentence|citing\s+sentence)\b", re.I)
 GAP = re.compile(r"\b(?:" + "|".join(sorted(PREPOSITIONS | {"the", "an", "and", "or", "see"})) +
                  r")\s*[,;:.?!)]|\s[,;:](?!\S)|\(\s*\)|\[\s*\]|,\s*[,.;:?]|\(\s*[,;]|^\s*[,;:]")
 
@@ -639,6 +644,8 @@ def check_request(request: str, sentence: str, works: list[dict], config: Config
         return "placeholder"
     if INTERNAL_REFERENCE.search(text) or LABEL_KEY.search(text):
         return "internal_reference"
+    if INSTRUCTIONS_ECHO.search(text):
+        return "instructions_echo"
     if _citation_marker(text, own_work_phrases(sentence, substituted)):
         return "citation_marker"
     if FIRST_PERSON.search(text) or THIS_PAPER.search(text):

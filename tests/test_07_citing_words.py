@@ -139,3 +139,16 @@ def test_an_older_stage_04_csv_still_runs_and_falls_back(tmp_path):
     assert set(rows.clean_substitutions) == {"unknown"}  # stage 05 says it does not know
     summary, qa, _ = run07(tmp_path, input_dir, backend="template")
     assert summary["pairs"] == len(qa) == len(NATURAL) + 1  # the template removes the phrases either way
+
+
+@pytest.mark.parametrize("echo", [
+    "I'm looking for a different request that follows every rule.",
+    "Could you give me another request about the citing sentence?",
+    "Please rewrite the sentence as a research request that follows all the rules.",
+])
+def test_a_model_answer_that_echoes_the_retry_note_is_refused_as_instructions_echo(echo):
+    sentence = "Recent work on berth allocation reports large gains for terminal operators."
+    assert stage07.check_request(echo, sentence, [], stage07.Config(backend="openai"), "") == "instructions_echo"
+    # a request about research that happens to use the word is kept
+    ok = "Could you point me to studies on request scheduling for berth allocation at container terminals?"
+    assert stage07.check_request(ok, sentence, [], stage07.Config(backend="openai"), "") == ""
