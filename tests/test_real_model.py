@@ -18,7 +18,7 @@ import pytest
 
 import citation_tools as ct
 import pipeline_utils as pu
-from helpers import load_stage
+from helpers import import_bitsandbytes_offline, load_stage
 
 finetune, evaluate, ask = load_stage("08"), load_stage("09"), load_stage("10")
 
@@ -133,6 +133,7 @@ def smollm2(tmp_path_factory):
     before, threads = os.environ.get(ct.MODEL_CACHE_ENV), torch.get_num_threads()
     os.environ[ct.MODEL_CACHE_ENV] = str(cache)
     torch.set_num_threads(1)
+    import_bitsandbytes_offline()
     try:
         yield Path(ct.resolve_model("smollm2"))
     finally:
