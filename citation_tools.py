@@ -417,6 +417,8 @@ def resolve_model(spec: str) -> str:
     are), a ``.gguf`` file or a packaged alias (``smollm2``): the GGUF converted once to an ordinary
     Hugging Face folder in the model cache. Raises SystemExit with one line when it cannot be had."""
     spec = str(spec).strip()
+    if Path(spec).expanduser().is_dir():  # a folder named like an alias is still that folder
+        return spec
     if spec.lower() in PACKAGED_MODELS:
         path, digest = packaged_model_file(spec)
     elif spec.lower().endswith(".gguf"):
