@@ -90,7 +90,7 @@ class Config:
     cpu_4bit: bool = False
     """Without CUDA, quantise to 4-bit too, through bitsandbytes' CPU backend (QLoRA on the CPU): about a quarter of fp32's memory for the base weights (an 8B model in ~6 GB, estimated); off by default, so that a CPU run trains the weights as they are (see the README)."""
     cpu_compute_dtype: Literal["bf16", "fp32"] = "bf16"
-    """Compute dtype of 4-bit training on the CPU (bf16 was ~1.5x faster than fp32 here, see the README); a GPU uses bf16 (fp16 without bf16 support)."""
+    """Compute dtype of 4-bit training on the CPU (bf16 was ~1.6x faster than fp32 here, see the README); a GPU uses bf16 (fp16 without bf16 support)."""
     gradient_checkpointing: bool = True
     """Recompute activations in the backward pass: much less memory, ~30% slower."""
     packing: bool = False
