@@ -12,7 +12,7 @@ import torch
 
 import pipeline_utils as pu
 from demo.tiny_model import build_tiny_model
-from helpers import load_stage
+from helpers import import_bitsandbytes_offline, load_stage
 
 stage = load_stage("08")
 SYSTEM = "You are a research assistant. Answer with DOIs, one per line."
@@ -151,6 +151,7 @@ def test_on_the_cpu_4bit_is_asked_for_with_cpu_4bit_and_what_runs_is_recorded(tm
     plain = stage.precision(stage.Config(), cuda=False)
     assert not plain["quantise"] and plain["label"] == "fp32 (CPU)" and "--cpu-4bit" in plain["reason"]
     assert stage.precision(stage.Config(load_in_4bit=False, cpu_4bit=True), cuda=False)["label"] == "fp32 (CPU)"
+    import_bitsandbytes_offline()
     if stage.cpu_4bit_unsupported():
         pytest.skip(f"bitsandbytes has no 4-bit CPU backend here: {stage.cpu_4bit_unsupported()}")
     metrics = stage.main(cfg(tmp_path, data, tiny, num_train_epochs=1, eval_strategy="no", cpu_4bit=True))
