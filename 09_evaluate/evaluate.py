@@ -497,6 +497,10 @@ def reading(setting: str, block: dict, k: int) -> list[str]:
     if block["unseen_gold"] and block["unseen_reachable"] == 0:
         lines.append(f"No unseen gold work is in the `{setting}` catalogue, so unseen recall is 0 for every "
                      "system by construction, not a finding.")
+    if block.get("not_decoded_zero_by_construction"):
+        lines.append(f"{', '.join(block['not_decoded_zero_by_construction'])}: no gold work of the test set is in "
+                     f"the `{setting}` catalogue and these systems answer only its DOIs, so each scores 0 by "
+                     "construction; they were not decoded (their answers count as empty).")
     for group in ("seen", "unseen"):
         caveat = group_comparable(block, group, block.get("min_group_requests", 20))
         if caveat:
@@ -762,6 +766,8 @@ def main(config: Config) -> dict:
     skipped: dict[str, str] = {}
     candidates: dict[str, list[list[str]]] = {}  # setting -> the rag prompt's candidate DOIs per request
     model_picks: dict[str, dict[str, list[list[str]]]] = {s: {} for s in catalogues}  # rag: what the model wrote
+    unreachable: dict[str, list[str]] = {}  # setting -> catalogue-bound model systems not decoded (0 by construction)
+    gold_all = {d for ex in test for d in ex["dois"]}
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     def timed(setting: str, name: str, fn):
@@ -867,6 +873,14 @@ def main(config: Config) -> dict:
                     seconds[setting][name] = spent
                 continue
             for setting, works in catalogues.items():
+                if not gold_all & {w["doi"] for w in works}:
+                    # every answer is a catalogue DOI and no gold work is in this catalogue: the score is 0 by
+                    # construction, so the (slow) decoding is not run; the answers count as empty lists
+                    answers[setting][name] = [[] for _ in test]
+                    unreachable.setdefault(setting, []).append(name)
+                    log.info("%s (%s): no gold work is in this catalogue; scored 0 by construction, not decoded",
+                             name, setting)
+                    continue
                 bar = tqdm(total=len(test), desc=f"{name} ({setting})", unit="example")
                 t0 = time.perf_counter()
                 if name == "constrained":  # the trie is built inside: its time is part of examples/s
@@ -904,6 +918,10 @@ def main(config: Config) -> dict:
                                       "filled_from_retrieval": bool(config.rag_fill),
                                       "picked_only": score_system(chosen, test, seen, k)["total"]["means"]}
     metrics["catalogue_source"] = catalogue_source
+    for setting, names in unreachable.items():
+        metrics["settings"][setting]["not_decoded_zero_by_construction"] = names
+        for name in names:  # no answer was decoded: what it "names" is not a finding
+            metrics["settings"][setting]["results"][name].pop("answers", None)
     metrics["examples"] = example_answers(test, answers, library, seen, config)
     if config.crossref_check and raw:
         outside = {d for s in answers.values() for n in FREE if n in s for a in s[n] for d in a
