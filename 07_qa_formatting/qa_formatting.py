@@ -54,7 +54,7 @@ class Config:
     backend: Literal["openai", "transformers", "template"] = "openai"
     """openai: any OpenAI-compatible API; transformers: a local instruct model; template: no model."""
     model: str = pu.topic_value("models.request_writer", "gpt-4o-mini")
-    """Chat model (openai backend) or Hugging Face model id / local folder (transformers backend); default from topic.toml."""
+    """Chat model (openai backend) or Hugging Face model id / local folder / .gguf file / smollm2 (transformers backend); default from topic.toml."""
     base_url: str = ""
     """OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama; empty: OpenAI."""
     prompt_file: Path = HERE / "prompt.md"
@@ -640,13 +640,16 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        import citation_tools as ct
+
         self.torch = torch
         self.config = config
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        weights = ct.resolve_model(config.model)  # a .gguf file or smollm2: the folder converted from it
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+            self.tokenizer = AutoTokenizer.from_pretrained(weights)
             self.model = AutoModelForCausalLM.from_pretrained(
-                config.model, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device)
+                weights, dtype=torch.bfloat16 if device == "cuda" else torch.float32).to(device)
         except OSError as exc:
             raise SystemExit(f"error: cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from exc
         self.model.eval()

@@ -3,6 +3,7 @@ and the length of a grounded prompt (20 candidate works) in Llama 3.1 tokens, es
 
     .venv/bin/python 08_finetune/bench.py [--data demo/run/07_qa_formatting] [--epochs 3]
     .venv/bin/python 08_finetune/bench.py --grounded-length [--realtext ../shared/realtext/unarxive_dev.jsonl]
+    .venv/bin/python 08_finetune/bench.py --precision [--model smollm2] [--steps 4] [--repeats 3] [--threads 1]
 
 The first runs the real stage on stage 07's demo pairs (run `make demo` first, or
 point --data at your own) with the tiny local model the tests use (4 layers,
@@ -17,6 +18,14 @@ own pre-tokenizer pattern: every piece it splits off is at least one token of th
 128k-entry vocabulary, so the count is a lower bound; the estimate adds 20% for
 words the vocabulary splits further (names, technical terms). The Llama 3.1
 tokenizer itself is gated and cannot be fetched here.
+
+The third trains a real model (default: the packaged SmolLM2-135M-Instruct, `--model smollm2`) for a few
+steps in each precision the CPU offers: fp32 LoRA, and QLoRA (4-bit NF4 base weights through bitsandbytes'
+CPU backend, `--cpu-4bit`) with bf16 and with fp32 compute. The pairs are generated here (a request and five
+candidate works, ~250 tokens each: the data is by construction, only the speed is measured), LoRA on all
+linear layers, batch 4. Each setting runs --repeats times, interleaved; it prints the median tokens/s over the
+training wall time, the median tokens per CPU-second of training (steadier on a shared machine) and the load
+average before and after.
 """
 from __future__ import annotations
 
@@ -81,6 +90,91 @@ def grounded_length(realtext: Path, candidates: int = 20) -> int:
     return 0
 
 
+def precision_bench(model: str, steps: int, repeats: int, threads: int, fp32_compute_repeats: int) -> int:
+    """Print tokens/s of fp32 LoRA and 4-bit QLoRA (bf16 and fp32 compute) on the CPU, medians of the repeats."""
+    import json
+    import os
+    import statistics
+    import time
+
+    import torch
+
+    import citation_tools as ct
+
+    stage = load_stage("08")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    cpu_seconds: list[float] = []
+    build = stage.build_trainer
+
+    def timed_build(*args, **kwargs):  # CPU time of trainer.train() alone, not of loading or saving
+        trainer, tokenizer = build(*args, **kwargs)
+        train = trainer.train
+
+        def timed_train(*a, **k):
+            started = time.process_time()
+            try:
+                return train(*a, **k)
+            finally:
+                cpu_seconds.append(time.process_time() - started)
+
+        trainer.train = timed_train
+        return trainer, tokenizer
+
+    stage.build_trainer = timed_build
+    works = [{"doi": f"10.5555/bench.{2000 + i}.{i:04d}", "title": f"{t} in maritime logistics, part {i}",
+              "authors": [f"Author{i}, A."], "year": str(2000 + i % 24)}
+             for i, t in enumerate(["Port call optimisation", "Digital twins of ship engines", "GNSS spoofing",
+                                    "Autonomous ferries", "Ship emissions monitoring", "Bills of lading"] * 4)]
+    system = "You are a research assistant for maritime digitalisation. Answer with DOIs, one per line."
+    settings = {"fp32 LoRA": {"cpu_4bit": False},
+                "4-bit NF4 QLoRA, bf16 compute": {"cpu_4bit": True, "cpu_compute_dtype": "bf16"},
+                "4-bit NF4 QLoRA, fp32 compute": {"cpu_4bit": True, "cpu_compute_dtype": "fp32"}}
+    why = stage.cpu_4bit_unsupported()
+    if why:
+        print(f"4-bit on this CPU: no ({why}); measuring fp32 LoRA only")
+        settings = {"fp32 LoRA": settings["fp32 LoRA"]}
+    results: dict[str, list[tuple[float, float, str]]] = {name: [] for name in settings}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "qa"
+        data.mkdir()
+        rows = []
+        for i in range(4 * steps):
+            shown = [works[(i + j) % len(works)] for j in range(5)]
+            rows.append({"prompt": [{"role": "system", "content": system},
+                                    {"role": "user", "content": ct.grounded_user_message(
+                                        f"Could you point me to studies on {works[i % len(works)]['title'].lower()}?",
+                                        shown)}],
+                         "completion": [{"role": "assistant", "content": shown[0]["doi"]}]})
+        (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        weights = ct.resolve_model(model)  # converted (once) before any timing
+        print(f"model {model} ({weights}); {len(rows)} generated pairs, batch 4, {steps} steps, "
+              f"torch threads {torch.get_num_threads()}; load average before: {os.getloadavg()[0]:.2f}")
+        for repeat in range(max(repeats, fp32_compute_repeats)):
+            for name, extra in settings.items():
+                if repeat >= (fp32_compute_repeats if "fp32 compute" in name else repeats):
+                    continue
+                cfg = stage.Config(input_dir=data, output_dir=Path(tmp) / "runs", model=model, run_name="bench",
+                                   max_steps=steps, per_device_train_batch_size=4, gradient_accumulation_steps=1,
+                                   max_length=512, eval_strategy="no", gradient_checkpointing=False,
+                                   logging_steps=1, overwrite=True, **extra)
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    logging.disable(logging.WARNING)
+                    m = stage.main(cfg)
+                    logging.disable(logging.NOTSET)
+                results[name].append((m["tokens_per_second"], m["tokens_seen"] / cpu_seconds[-1], m["quantization"]))
+                print(f"  run {repeat + 1} {name}: {m['tokens_per_second']:.1f} tokens/s, "
+                      f"{m['tokens_seen'] / cpu_seconds[-1]:.1f} tokens/CPU-s, {m['tokens_seen']} tokens, "
+                      f"loss {m['mean_train_loss']:.3f} ({m['quantization']}); "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"{'setting':32} {'runs':>4} {'tokens/s':>9} {'tokens/CPU-s':>13}  precision recorded in metrics.json")
+    for name, runs in results.items():
+        print(f"{name:32} {len(runs):4d} {statistics.median(r[0] for r in runs):9.1f} "
+              f"{statistics.median(r[1] for r in runs):13.1f}  {runs[0][2]}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent / "demo" / "run" / "07_qa_formatting")
@@ -88,9 +182,18 @@ def main() -> int:
     parser.add_argument("--grounded-length", action="store_true", help="estimate a grounded prompt's length")
     parser.add_argument("--realtext", type=Path,
                         default=HERE.parent.parent / "shared" / "realtext" / "unarxive_dev.jsonl")
+    parser.add_argument("--precision", action="store_true", help="fp32 LoRA vs 4-bit QLoRA on a real model, CPU")
+    parser.add_argument("--model", default="smollm2", help="--precision: the model (default the packaged SmolLM2)")
+    parser.add_argument("--steps", type=int, default=4, help="--precision: optimiser steps per run")
+    parser.add_argument("--repeats", type=int, default=3, help="--precision: runs per setting")
+    parser.add_argument("--fp32-compute-repeats", type=int, default=1,
+                        help="--precision: runs of 4-bit with fp32 compute (about 6x slower than bf16)")
+    parser.add_argument("--threads", type=int, default=1, help="--precision: torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.grounded_length:
         return grounded_length(args.realtext)
+    if args.precision:
+        return precision_bench(args.model, args.steps, args.repeats, args.threads, args.fp32_compute_repeats)
     if not (args.data / "train.jsonl").exists():
         raise SystemExit(f"error: {args.data}/train.jsonl not found: run `make demo` first or pass --data")
     stage = load_stage("08")

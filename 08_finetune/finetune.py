@@ -50,7 +50,7 @@ class Config:
     data: Literal["plain", "grounded"] = "plain"
     """Which pairs to train on: plain (request -> DOIs) or grounded (request + retrieved candidate works -> DOIs)."""
     model: str = pu.topic_value("models.base_model", "meta-llama/Llama-3.1-8B-Instruct")
-    """Base model: a Hugging Face id (gated models need `hf auth login` and the licence accepted) or a local folder."""
+    """Base model: a Hugging Face id (gated models need `hf auth login` and the licence accepted), a local folder, a .gguf file (converted once to a folder in the model cache) or smollm2 (the packaged SmolLM2-135M-Instruct, see the README)."""
     run_name: str = ""
     """Name of the run's folder; empty: <model>-<data>-ep<epochs>-lr<learning rate>-r<lora r>."""
     num_train_epochs: float = 3.0
@@ -84,7 +84,11 @@ class Config:
     seed: int = 42
     """Seed of data order, LoRA initialisation and dropout."""
     load_in_4bit: bool = True
-    """QLoRA: 4-bit NF4 base weights (CUDA only; ignored with a warning on the CPU)."""
+    """QLoRA: 4-bit NF4 base weights (bitsandbytes) on CUDA; on the CPU only with --cpu-4bit, else fp32 with a warning."""
+    cpu_4bit: bool = False
+    """Without CUDA, quantise to 4-bit too, through bitsandbytes' CPU backend: a quarter of fp32's memory for the base weights (an 8B model in ~6 GB), but slower than fp32 LoRA on a small model (see the README)."""
+    cpu_compute_dtype: Literal["bf16", "fp32"] = "bf16"
+    """Compute dtype of 4-bit training on the CPU (bf16: ~6x faster than fp32 here, see the README); a GPU uses bf16 (fp16 without bf16 support)."""
     gradient_checkpointing: bool = True
     """Recompute activations in the backward pass: much less memory, ~30% slower."""
     packing: bool = False
@@ -188,6 +192,7 @@ def drop_long_examples(train: list[dict], val: list[dict], train_lengths: list[i
 
 def default_run_name(config: Config) -> str:
     base = Path(config.model).name if Path(config.model).exists() else config.model.split("/")[-1]
+    base = base[:-len(".gguf")] if base.lower().endswith(".gguf") else base
     length = f"steps{config.max_steps}" if config.max_steps > 0 else f"ep{config.num_train_epochs:g}"
     data = "-grounded" if config.data == "grounded" else ""
     return f"{base}{data}-{length}-lr{config.learning_rate:g}-r{config.lora_r}"
@@ -311,18 +316,20 @@ def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int
 # Training
 # ---------------------------------------------------------------------------
 
-def load_tokenizer(model: str):
-    """The base model's tokenizer (with a pad token); a model without a chat template is refused."""
+def load_tokenizer(model: str, shown_as: str = ""):
+    """The base model's tokenizer (with a pad token); a model without a chat template is refused.
+    ``model`` is what ``from_pretrained`` takes (``ct.resolve_model``'s answer); ``shown_as`` names it in errors."""
     from transformers import AutoTokenizer
 
+    shown_as = shown_as or model
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as exc:
-        raise SystemExit(model_error(model, exc)) from exc
+        raise SystemExit(model_error(shown_as, exc)) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
-        raise SystemExit(f"error: {model} has no chat template: use an instruct/chat model")
+        raise SystemExit(f"error: {shown_as} has no chat template: use an instruct/chat model")
     return tokenizer
 
 
@@ -334,23 +341,24 @@ def answer_budget(examples: list[dict], tokenizer) -> int:
 
 
 def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: Path, cuda: bool, log,
-                  tokenizer=None):
-    """The configured SFTTrainer (model loaded, 4-bit on CUDA, LoRA attached, recall@k on validation)."""
+                  tokenizer=None, weights: str = ""):
+    """The configured SFTTrainer (model loaded, 4-bit on CUDA, LoRA attached, recall@k on validation).
+    ``weights``: what ``from_pretrained`` loads for ``config.model`` (``ct.resolve_model``; resolved when empty)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import BitsAndBytesConfig, EarlyStoppingCallback
     from trl import SFTConfig, SFTTrainer
 
-    tokenizer = tokenizer or load_tokenizer(config.model)
-    quantise = config.load_in_4bit and cuda
-    # bf16 needs an Ampere-class GPU or newer; a T4 or V100 computes in fp16 instead
-    half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    if config.load_in_4bit and not cuda:
-        log.warning("no CUDA GPU: 4-bit quantisation is off, training in full precision (fp32) on the CPU")
+    weights = weights or ct.resolve_model(config.model)
+    tokenizer = tokenizer or load_tokenizer(weights, config.model)
+    plan = precision(config, cuda)
+    quantise, half = plan["quantise"], plan["compute"]
+    if plan["reason"]:
+        log.warning("%s", plan["reason"])
     bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                              bnb_4bit_compute_dtype=half) if quantise else None
-    model_kwargs = {"dtype": (half if cuda else torch.float32)}
+    model_kwargs = {"dtype": half}
     if cuda:
         model_kwargs["device_map"] = {"": torch.cuda.current_device()}
     targets = config.target_modules if config.target_modules == "all-linear" else \
@@ -393,8 +401,8 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         logging_steps=logging_steps,
         report_to=check_report_to(config.report_to) or "none",
         seed=config.seed,
-        bf16=cuda and half == torch.bfloat16,
-        fp16=cuda and half == torch.float16,
+        bf16=half == torch.bfloat16,  # on the CPU: autocast to bf16 (4-bit with --cpu-compute-dtype bf16)
+        fp16=half == torch.float16,
         use_cpu=not cuda,
         model_init_kwargs=model_kwargs,
         include_num_input_tokens_seen="non_padding",
@@ -419,7 +427,7 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
 
     try:
         trainer = SFTTrainer(
-            model=config.model, args=args, train_dataset=as_pairs(train),
+            model=weights, args=args, train_dataset=as_pairs(train),
             eval_dataset=as_pairs(val) if evaluate else None, processing_class=tokenizer,
             peft_config=lora, quantization_config=bnb, callbacks=callbacks)
     except (OSError, SafetensorError) as exc:  # missing, gated, unreachable or broken weights
@@ -435,6 +443,65 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
     return trainer, tokenizer
 
 
+def cpu_4bit_unsupported() -> str:
+    """Why bitsandbytes cannot quantise to 4-bit NF4 on this CPU ('' when it can), found by round-tripping a
+    small matrix through its CPU backend (older releases and some platforms have none)."""
+    try:
+        import bitsandbytes.functional as bnbf
+        import torch
+
+        weight = torch.randn(64, 64)
+        packed, state = bnbf.quantize_4bit(weight, quant_type="nf4", compress_statistics=True)
+        back = bnbf.dequantize_4bit(packed, state)
+        if back.shape != weight.shape or not torch.isfinite(back).all() or (back - weight).abs().mean() > 0.5:
+            return "bitsandbytes' CPU backend returns wrong 4-bit values here"
+    except Exception as exc:  # ImportError, NotImplementedError, RuntimeError: no CPU kernel
+        return f"bitsandbytes cannot quantise on this CPU ({exc.__class__.__name__}: {str(exc).splitlines()[0][:100]})"
+    return ""
+
+
+def precision(config: Config, cuda: bool) -> dict:
+    """How the run computes: ``quantise`` (4-bit NF4 base weights), ``compute`` (torch dtype), ``label`` (for
+    metrics.json and the model card) and ``reason`` (a warning when --load-in-4bit cannot be honoured)."""
+    import torch
+
+    if cuda:
+        # bf16 needs an Ampere-class GPU or newer; a T4 or V100 computes in fp16 instead
+        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        name = "bf16" if half == torch.bfloat16 else "fp16"
+        if config.load_in_4bit:
+            return {"quantise": True, "compute": half, "reason": "",
+                    "label": f"4-bit NF4, double quantisation, {name} compute"}
+        return {"quantise": False, "compute": half, "label": name, "reason": ""}
+    if not config.load_in_4bit:
+        return {"quantise": False, "compute": torch.float32, "label": "fp32 (CPU)", "reason": ""}
+    if not config.cpu_4bit:
+        return {"quantise": False, "compute": torch.float32, "label": "fp32 (CPU)",
+                "reason": "no CUDA GPU: 4-bit quantisation is off, training in full precision (fp32) on the CPU "
+                          "(--cpu-4bit quantises through bitsandbytes' CPU backend)"}
+    why = cpu_4bit_unsupported()
+    if why:
+        return {"quantise": False, "compute": torch.float32, "label": "fp32 (CPU)",
+                "reason": f"no CUDA GPU and {why}: 4-bit quantisation is off, training in fp32 on the CPU"}
+    half = torch.bfloat16 if config.cpu_compute_dtype == "bf16" else torch.float32
+    return {"quantise": True, "compute": half, "reason": "",
+            "label": f"4-bit NF4, double quantisation, {config.cpu_compute_dtype} compute (CPU, bitsandbytes)"}
+
+
+def record_base_model(run_dir: Path, spec: str) -> None:
+    """Name the base model in ``adapter_config.json`` as the user gave it (a Hub id, a folder, smollm2; a .gguf
+    file by its absolute path), not as the model cache's folder it was loaded from, so that stages 09 and 10
+    find it again on any machine: they resolve it the same way. Done after saving: PEFT reads the config of
+    the base model it records while it saves, and the cache folder is where that config is."""
+    if spec.lower().endswith(".gguf") and Path(spec).expanduser().is_file():
+        spec = str(Path(spec).expanduser().resolve())
+    path = run_dir / "adapter_config.json"
+    adapter = json.loads(path.read_text(encoding="utf-8"))
+    if adapter.get("base_model_name_or_path") != spec:
+        adapter["base_model_name_or_path"] = spec
+        pu.atomic_write_text(path, json.dumps(adapter, indent=2, sort_keys=True) + "\n")
+
+
 def model_error(model: str, exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     hint = ""
@@ -444,6 +511,12 @@ def model_error(model: str, exc: Exception) -> str:
     elif "offline" in str(exc).lower() or "connect" in str(exc).lower():
         hint = " — not in the local cache and the hub is unreachable: download it first or pass a local folder"
     return f"error: cannot load model {model!r}: {text}{hint}"
+
+
+def is_4bit(model) -> bool:
+    """Whether the base weights under the adapter are bitsandbytes 4-bit ones."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return bool(getattr(base, "is_loaded_in_4bit", False))
 
 
 def parameter_counts(model) -> tuple[int, int]:
@@ -630,7 +703,8 @@ def main(config: Config) -> dict:
     if finished and not (config.overwrite or config.force):
         raise SystemExit(f"error: run {run_dir} exists; choose another --run-name or pass --overwrite")
 
-    tokenizer = load_tokenizer(config.model)
+    weights = ct.resolve_model(config.model)  # a .gguf file or smollm2: the folder converted from it
+    tokenizer = load_tokenizer(weights, config.model)
     max_length = config.max_length or DEFAULT_MAX_LENGTH[config.data]
     train_lengths, val_lengths = example_lengths(train, tokenizer), example_lengths(val, tokenizer)
     prompt_tokens = percentiles(prompt_lengths(train + val, tokenizer))
@@ -656,7 +730,7 @@ def main(config: Config) -> dict:
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        metrics = train_run(config, run_name, run_dir, train, val, tokenizer, resume, log)
+        metrics = train_run(config, run_name, run_dir, train, val, tokenizer, resume, log, weights)
     except BaseException:
         # a run that failed before its first checkpoint leaves nothing behind; one with
         # checkpoints is kept so that starting it again resumes
@@ -678,7 +752,7 @@ def main(config: Config) -> dict:
 
 
 def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], val: list[dict], tokenizer,
-              resume: bool, log) -> dict:
+              resume: bool, log, weights: str = "") -> dict:
     """Build the trainer, train (resuming from the last checkpoint if asked), keep the best adapter;
     returns the run's measured figures."""
     import torch
@@ -688,10 +762,12 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
     if resume:
         resumed_from = max((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])).name
         log.info("run %s was interrupted: resuming from %s", run_name, resumed_from)
-    trainer, tokenizer = build_trainer(config, train, val, run_dir, cuda, log, tokenizer)
+    weights = weights or ct.resolve_model(config.model)
+    trainer, tokenizer = build_trainer(config, train, val, run_dir, cuda, log, tokenizer, weights)
     trainable, total = parameter_counts(trainer.model)
-    log.info("trainable parameters: %d of %d (%.2f%%); device: %s; 4-bit: %s", trainable, total,
-             100 * trainable / total, "cuda" if cuda else "cpu", config.load_in_4bit and cuda)
+    plan = precision(config, cuda)
+    log.info("trainable parameters: %d of %d (%.2f%%); device: %s; precision: %s", trainable, total,
+             100 * trainable / total, "cuda" if cuda else "cpu", plan["label"])
     pad_share = padding_share(trainer)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -704,11 +780,11 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
                          "--load-in-4bit and --gradient-checkpointing on, or use a smaller --model") from exc
     wall = time.perf_counter() - started
     trainer.save_model(str(run_dir))  # the best checkpoint's adapter (load_best_model_at_end)
+    record_base_model(run_dir, config.model)
     tokenizer.save_pretrained(str(run_dir))
     history = trainer.state.log_history
     losses = epoch_losses(history)
     evaluated = trainer.args.eval_strategy != "no"
-    compute = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp16"
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     recall_key = f"eval_recall_at_{config.recall_k}"
     best_step = trainer.state.best_global_step
@@ -718,8 +794,8 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
         "model": config.model,
         "data": config.data,
         "device": torch.cuda.get_device_name() if cuda else "cpu",
-        "quantization": (f"4-bit NF4, double quantisation, {compute} compute" if config.load_in_4bit and cuda
-                         else (compute if cuda else "fp32 (CPU)")),
+        "quantization": plan["label"],
+        "base_weights_4bit": is_4bit(trainer.model),  # read off the trained model, not the plan
         "train_examples": len(train),
         "val_examples": len(val),
         "recall_examples": (min(len(val), config.recall_examples) if config.recall_examples > 0 else len(val))
@@ -749,7 +825,7 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
                                                       "libraries": library_versions()})
     write_loss_plot(run_dir / "loss.png", history)
     if config.merge:
-        merge_adapter(config.model, run_dir, log)
+        merge_adapter(weights, run_dir, log)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the best adapter is saved; checkpoints are spent
     return metrics
 

@@ -60,7 +60,7 @@ class Config:
     references_csv: Path = HERE.parent / "06_crossref_doi" / "output" / "references.csv"
     """Stage 06's references.csv: where the catalogue is looked for, and its resolved rows when there is none."""
     model: str = ""
-    """The base model; empty: the one the adapter was trained on, else topic.toml's models.base_model."""
+    """The base model (a Hub id, a folder, a .gguf file or smollm2); empty: the one the adapter was trained on, else topic.toml's models.base_model."""
     adapter: tyro.conf.UseAppendAction[tuple[Path, ...]] = ()
     """A stage 08 run folder (plain pairs); repeat for several runs: finetuned:<run> for each after the first."""
     grounded_adapter: Path | None = None

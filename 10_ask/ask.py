@@ -54,7 +54,7 @@ class Config:
     no_adapter: bool = False
     """Use the base model alone, shown the candidates (retrieval-augmented, no fine-tuning)."""
     model: str = ""
-    """Base model; empty: the one the adapter was trained on, else topic.toml's models.base_model. With --base-url: the served model's name."""
+    """Base model (a Hub id, a folder, a .gguf file or smollm2); empty: the one the adapter was trained on, else topic.toml's models.base_model. With --base-url: the served model's name."""
     base_url: str = ""
     """An OpenAI-compatible server (vLLM, Ollama, ...) to ask instead of loading the model here; key from OPENAI_API_KEY."""
     timeout: float = 120.0

@@ -32,3 +32,19 @@ def load_stage(number: str):
     sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
     return module
+
+
+def import_bitsandbytes_offline() -> bool:
+    """Import bitsandbytes with the Hub switched off: on a CPU with AVX512-BF16 its CPU backend asks the Hub
+    for a kernel when it is imported (kernels-community/quantization-bitsandbytes), and tests never reach the
+    network. Without it bitsandbytes uses its own CPU kernels. False when bitsandbytes is not installed."""
+    import huggingface_hub.constants as hub
+
+    offline, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+    try:
+        import bitsandbytes  # noqa: F401
+        return True
+    except ImportError:
+        return False
+    finally:
+        hub.HF_HUB_OFFLINE = offline

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 import shutil
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 import pipeline_utils as pu
 from demo.tiny_model import build_tiny_model
-from helpers import load_stage
+from helpers import import_bitsandbytes_offline, load_stage
 
 stage = load_stage("08")
 SYSTEM = "You are a research assistant. Answer with DOIs, one per line."
@@ -144,6 +145,37 @@ def test_default_config_is_the_real_qlora_recipe():
     assert c.load_in_4bit and c.target_modules == "all-linear"
     assert 1e-4 <= c.learning_rate <= 2e-4 and c.gradient_checkpointing
     assert c.select_best_by == "recall" and c.data == "plain"
+
+
+def test_on_the_cpu_4bit_is_asked_for_with_cpu_4bit_and_what_runs_is_recorded(tmp_path, data, tiny):
+    plain = stage.precision(stage.Config(), cuda=False)
+    assert not plain["quantise"] and plain["label"] == "fp32 (CPU)" and "--cpu-4bit" in plain["reason"]
+    assert stage.precision(stage.Config(load_in_4bit=False, cpu_4bit=True), cuda=False)["label"] == "fp32 (CPU)"
+    import_bitsandbytes_offline()
+    if stage.cpu_4bit_unsupported():
+        pytest.skip(f"bitsandbytes has no 4-bit CPU backend here: {stage.cpu_4bit_unsupported()}")
+    metrics = stage.main(cfg(tmp_path, data, tiny, num_train_epochs=1, eval_strategy="no", cpu_4bit=True))
+    assert metrics["base_weights_4bit"] is True
+    assert metrics["quantization"] == "4-bit NF4, double quantisation, bf16 compute (CPU, bitsandbytes)"
+    assert metrics["quantization"] in (tmp_path / "runs" / "t" / "README.md").read_text()
+    assert all(math.isfinite(v) for v in metrics["train_loss"])
+
+
+def test_a_gguf_model_is_recorded_in_the_adapter_by_its_absolute_path(tmp_path, data, tiny, monkeypatch):
+    """The adapter names the base model as the user gave it, so that stages 09 and 10 resolve it again; the
+    folder it was loaded from (the model cache) is not recorded."""
+    gguf = tmp_path / "models" / "m.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"stands for a GGUF file")
+    monkeypatch.setattr(stage.ct, "resolve_model", lambda spec: str(tiny) if spec.endswith(".gguf") else spec)
+    monkeypatch.chdir(tmp_path)
+    stage.main(cfg(tmp_path, data, tiny, model="models/m.gguf", run_name="", num_train_epochs=1,
+                   eval_strategy="no"))
+    run = next((tmp_path / "runs").iterdir())
+    assert run.name.startswith("m-ep1-")  # named after the file, without .gguf
+    adapter = json.loads((run / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(gguf.resolve())
+    assert stage.ct.base_model_of(run) == str(gguf.resolve())
 
 
 def test_merge_writes_a_standalone_model(tmp_path, data, tiny):
