@@ -32,6 +32,10 @@ over the tokenised DOIs, a DOI never repeated, a separator of any number of toke
 ``dois_in(generated_ids)`` reads the whole DOIs back (a DOI cut by the token limit is dropped).
 ``generate_constrained`` runs beam search with ``num_return_sequences = num_beams`` and merges
 the returned answers, best first, into one list of distinct DOIs (``merge_ranked``).
+
+Which model (stages 07, 08, 09, 10): ``resolve_model(spec)`` gives what ``from_pretrained`` loads for a Hub id
+or a folder (themselves), a ``.gguf`` file or ``smollm2`` (the packaged SmolLM2-135M-Instruct, SHA-256 checked):
+the GGUF converted once to an ordinary folder under ``model_cache_dir()`` ($PIPELINE_MODEL_CACHE).
 """
 from __future__ import annotations
 
@@ -584,6 +588,8 @@ def resolve_model(spec: str) -> str:
     are), a ``.gguf`` file or a packaged alias (``smollm2``): the GGUF converted once to an ordinary
     Hugging Face folder in the model cache. Raises SystemExit with one line when it cannot be had."""
     spec = str(spec).strip()
+    if Path(spec).expanduser().is_dir():  # a folder named like an alias is still that folder
+        return spec
     if spec.lower() in PACKAGED_MODELS:
         path, digest = packaged_model_file(spec)
     elif spec.lower().endswith(".gguf"):

@@ -1,7 +1,8 @@
 """Benchmark of stage 03's builtin backend: speed and citation-linking quality.
 
     .venv/bin/python 03_cermine_extract/bench.py [--repeat 5]
-    .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf devsets/pdf [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --latex devsets/latex [--repeat 3]
 
 Speed: pages and papers per second on one core (no process pool), on the five
 demo PDFs and on a 14-page paper (tests/fixtures/pdf/long_paper.pdf).
@@ -11,7 +12,7 @@ reference identified by its closest true title), and the share of references
 whose title and year are parsed exactly, character for character; on PDFs with
 hyperref links and on the same papers compiled without them.
 
-``--real DIR`` measures on real published PDFs instead (a folder laid out as
+``--real DIR [DIR ...]`` measures on real published PDFs instead (a folder laid out as
 ``../shared/realpdf/``: PDFs, ``truth.csv`` with ``citation_markers`` per file,
 ``broken/`` files that must be reported, ``reference_outputs/*.cermine.xml``).
 Stage 04's own reader turns each JATS into citing sentences; a (sentence,
@@ -21,12 +22,28 @@ surname and year that both appear in the reference (an entry dated "2007b"
 only when the sentence prints 2007b, or "2007a, b"). Recall = right pairs /
 ``citation_markers``, precision = right pairs / pairs written. Title accuracy
 compares our titles with CERMINE's on the papers in ``reference_outputs``
-(matched by printed label), case and punctuation aside.
+(matched by printed label), case and punctuation aside. A folder may hold a
+``MANIFEST.csv`` (as ``devsets/pdf/``) instead of ``truth.csv``: its ``file``,
+``pages``, ``citation_markers`` columns are read the same way, rows with
+``kept=no`` are skipped. Each paper is also given a producer class read from the
+PDF's own metadata (pdfTeX/LuaTeX/XeTeX, dvips+Ghostscript, Word, publisher
+pipelines such as Distiller/InDesign/XPP, other), and the figures are printed per
+class; papers with a bibliography (``references`` > 0) that come out with no
+reference or no linked marker are listed as reported empty.
+
+``--latex DIR`` judges the PDF route on source + PDF pairs (``devsets/latex/``:
+``MANIFEST.csv`` with ``slug`` and ``main_tex``, ``<slug>/paper.pdf`` beside the
+source) by the source's own ``\cite`` keys: the builtin backend converts
+``paper.pdf``, stage 04 writes its CSVs, and ``../shared/realtex/judge/check.py``
+judges them (its ``map_refs`` matches each extracted reference's text to the
+source's bibliography entries).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import importlib.util
 import inspect
 import json
@@ -156,18 +173,53 @@ def title_sample(ours: bytes, cermine: Path) -> tuple[int, int]:
     return right, len(truth)
 
 
-def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
+def producer_class(pdf: Path) -> str:
+    """The class of program that made the PDF, from its Producer and Creator metadata."""
+    import pypdfium2 as pdfium
+    try:
+        doc = pdfium.PdfDocument(str(pdf))
+        meta = doc.get_metadata_dict()
+        doc.close()
+    except Exception:  # noqa: BLE001 - a broken file has no class
+        return "unreadable"
+    text = f"{meta.get('Producer', '')} {meta.get('Creator', '')}".lower()
+    for cls, words in (("pdfTeX/LuaTeX/XeTeX", ("pdftex", "luatex", "xetex", "xdvipdfmx")),
+                       ("dvips/dvipdfm + Ghostscript", ("dvips", "dvipdfm", "ghostscript", "tex output")),
+                       ("Word/Office", ("word", "office", "libreoffice", "openoffice", "quartz")),
+                       ("publisher pipeline (Distiller/InDesign/XPP/PDFlib)",
+                        ("distiller", "indesign", "xpp", "pdflib", "arbortext", "3b2", "elsevier", "itext",
+                         "adobe pdf library", "servigistics", "pdf-xchange", "apogee", "acrobat"))):
+        if any(w in text for w in words):
+            return cls
+    return "other/unknown"
+
+
+def read_truth(folder: Path) -> dict[str, dict]:
+    """file -> truth row, from truth.csv (../shared/realpdf) or MANIFEST.csv (devsets/pdf, kept rows)."""
+    for name in ("truth.csv", "MANIFEST.csv"):
+        if (folder / name).is_file():
+            rows = csv.DictReader(open(folder / name, encoding="utf-8-sig"))
+            return {r["file"]: r for r in rows if (r.get("kept") or "yes").strip().lower() != "no"}
+    raise SystemExit(f"error: {folder} has neither truth.csv nor MANIFEST.csv")
+
+
+def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool = False, only: str = "") -> int:
     stage04 = load_stage04()
-    truth = {r["file"]: r for r in csv.DictReader(open(folder / "truth.csv", encoding="utf-8-sig"))}
-    samples = {p.name.split(".cermine")[0]: p for p in (folder / "reference_outputs").glob("*.cermine.xml")}
-    print(f"{'pdf':36} {'pages':>5} {'s/paper':>8} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
-          f"{'prec.':>6}  status")
+    print(f"{'pdf':36} {'pages':>5} {'CPU s':>6} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
+          f"{'prec.':>6} {'exp.pairs':>9}  class / status")
     tot = {"markers": 0, "pairs": 0, "right": 0, "capped": 0}
-    seconds, cpu_seconds, failed, titles = [], [], [], [0, 0]
-    config = stage04.Config(input_dir=folder, output_dir=folder)
-    for pdf in sorted(folder.glob(only or "*.pdf")):
-        row = truth.get(pdf.name, {})
+    seconds, cpu_seconds, failed, titles, empty = [], [], [], [0, 0], []
+    by_class: dict[str, list[int]] = {}
+    items = []
+    for folder in folders:
+        truth = read_truth(folder)
+        samples = {p.name.split(".cermine")[0]: p for p in (folder / "reference_outputs").glob("*.cermine.xml")}
+        items += [(folder, pdf, truth.get(pdf.name, {}), samples) for pdf in sorted(folder.glob(only or "*.pdf"))
+                  if pdf.name in truth or (folder / "truth.csv").is_file()]
+    for folder, pdf, row, samples in items:
+        config = stage04.Config(input_dir=folder, output_dir=folder)
         pages = int(row.get("pages") or 0)
+        cls = producer_class(pdf)
         times, cpu_times = [], []
         try:
             for _ in range(repeat):
@@ -177,10 +229,12 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
                 cpu_times.append(time.process_time() - cpu)
         except Exception as exc:  # a crash is a figure here, not the end of the benchmark
             failed.append(pdf.name)
-            print(f"{pdf.name:36} {pages:5d} {'':8} {row.get('citation_markers', ''):>7}  FAILED: "
+            print(f"{pdf.name:36} {pages:5d} {'':6} {row.get('citation_markers', ''):>7}  FAILED: "
                   f"{exc.__class__.__name__}: {exc}")
             continue
         per_paper = statistics.median(times)
+        if int(row.get("references") or 0) > 0 and (not stats["n_references"] or not stats["n_citations"]):
+            empty.append(f"{pdf.name} ({stats['n_references']} references, {stats['n_citations']} markers linked)")
         if next(iter(inspect.signature(stage04.read_paper).parameters)) == "data":
             paper = stage04.read_paper(xml, config)
         else:  # stage 04's older reader takes a path
@@ -199,6 +253,7 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
                 if not pair_is_right(sentence, raws.get(key, "")):
                     print(f"    wrong: {sentence[:200]!r} -> {raws.get(key, '')[:80]!r}")
         markers = int(row.get("citation_markers") or 0)
+        expected_pairs = count_truth(pdf)["citation_pairs"]
         counted = pages >= min_pages
         if counted:
             seconds.append(per_paper)
@@ -207,16 +262,22 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
             tot["pairs"] += len(pairs)
             tot["right"] += right
             tot["capped"] += min(right, markers)
+            tot["expected_pairs"] = tot.get("expected_pairs", 0) + expected_pairs
+            tot["pairs_capped"] = tot.get("pairs_capped", 0) + min(right, expected_pairs)
+            c = by_class.setdefault(cls, [0, 0, 0, 0, 0, 0])
+            c[0] += 1; c[1] += markers; c[2] += len(pairs); c[3] += right  # noqa: E702
+            c[4] += expected_pairs; c[5] += min(right, expected_pairs)  # noqa: E702
         if pdf.stem in samples:
             r, n = title_sample(xml, samples[pdf.stem])
             titles[0] += r
             titles[1] += n
         recall = f"{right / markers:.2f}" if markers else "-"
         precision = f"{right / len(pairs):.2f}" if pairs else "-"
-        print(f"{pdf.name:36} {pages:5d} {per_paper:8.3f} {markers:7d} {len(pairs):6d} {right:6d} {recall:>7} "
-              f"{precision:>6}  {'' if counted else f'(under {min_pages} pages, not counted)'}")
+        print(f"{pdf.name[:36]:36} {pages:5d} {statistics.median(cpu_times):6.3f} {markers:7d} {len(pairs):6d} "
+              f"{right:6d} {recall:>7} {precision:>6} {expected_pairs:9d}  {cls}"
+              f"{'' if counted else f' (under {min_pages} pages, not counted)'}")
     broken = []
-    for pdf in sorted((folder / "broken").glob("*.pdf")):
+    for pdf in sorted(p for folder in folders for p in (folder / "broken").glob("*.pdf")):
         try:
             builtin_backend.convert(pdf)
             broken.append(f"{pdf.name}: converted (should have been reported)")
@@ -233,22 +294,242 @@ def run_real(folder: Path, repeat: int, min_pages: int, show_wrong: bool = False
         print(f"seconds per paper (median of {repeat} runs each, 1 core): median {statistics.median(seconds):.3f}, "
               f"max {max(seconds):.3f}; CPU time median {statistics.median(cpu_seconds):.3f} "
               f"(load average {open('/proc/loadavg').read().split()[0]})")
+    if tot.get("expected_pairs"):
+        print(f"pair recall (right pairs, each paper capped at the pairs its markers name by pattern, over those "
+              f"pairs): {tot['pairs_capped']}/{tot['expected_pairs']} = {tot['pairs_capped'] / tot['expected_pairs']:.3f}")
+    print("per producer class (papers counted): pair recall, precision")
+    for cls, (n, m, pairs, r, ep, pc) in sorted(by_class.items()):
+        print(f"  {cls:52} {n:3d} papers  pair recall {pc}/{ep} = {pc / max(ep, 1):.3f}  precision {r}/{pairs} = "
+              f"{r / max(pairs, 1):.3f}")
+    print(f"papers with a bibliography reported empty: {len(empty)} {empty}")
     if titles[1]:
-        print(f"titles equal to CERMINE's on {', '.join(sorted(samples))}: {titles[0]}/{titles[1]}")
+        print(f"titles equal to CERMINE's on the reference_outputs papers: {titles[0]}/{titles[1]}")
     print("broken files:")
     for line in broken:
         print(f"  {line}")
     return 0
 
 
+BIB_HEADING = re.compile(r"(?m)^\s*(?:\d+\.?\s*)?(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY|Literature Cited|"
+                         r"LITERATURE CITED|References and Notes|REFERENCES AND NOTES)\s*$")
+COUNT_NUMERIC = re.compile(r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
+COUNT_AUTHOR_YEAR = re.compile(r"\([^()]{0,200}?[A-Z][a-z]+[^()]{0,200}?(?:19|20)\d{2}[a-z]?[^()]{0,100}\)"
+                               r"|\[[^\[\]]{0,200}?[A-Z][a-z]+[^\[\]]{0,200}?(?:19|20)\d{2}[a-z]?[^\[\]]{0,100}\]"
+                               r"|[A-Z][a-z]+(?: et al\.| and [A-Z][a-z]+)? \((?:19|20)\d{2}[a-z]?\)")
+
+
+def count_truth(pdf: Path) -> dict:
+    """Citation units and bibliography entries counted by pattern over the PDF's text (as
+    ../shared/realpdf/truth.csv counts, without its check by hand): the body is the text before the
+    last bibliography heading; a unit is one bracket group ``[3]``, ``[1, 4-6]`` or, when the paper has
+    none, one author-year group ``(Smith et al., 2001; Lee 2003)``, ``[Smith, 2001]`` or ``Smith (2001)``; the entries are
+    the printed labels ``[n]``/``n.`` at line starts after the heading, else its lines that start with a
+    capitalised surname followed by a comma. ``citation_pairs``: the (marker, reference) pairs those units
+    name ("[1, 4-6]" names 4, "(Smith 2001, 2003; Lee 2003)" 3), the denominator of the pair recall. A numbered bibliography without bracket groups whose body
+    prints numbers in parentheses counts each "(8–10)" group (equation numbers included: an upper bound)."""
+    import pypdfium2 as pdfium
+    doc = pdfium.PdfDocument(str(pdf))
+    text = "\n".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    pages = len(doc)
+    doc.close()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    heads = list(BIB_HEADING.finditer(text))
+    # a running head "References" over later pages of the bibliography is not its start: the heading is the
+    # last one that the first label follows
+    opening = [h for h in heads if re.match(r"\s*(?:\[1\]|1\.)\s", text[h.end():h.end() + 300])]
+    heads = opening[-1:] or heads
+    if not heads:  # revtex and others print no heading: the bibliography starts at the last "[1]"
+        first = [m for m in re.finditer(r"(?m)^\s*\[1\]\s", text) if m.start() > len(text) // 3]
+        heads = first[-1:]
+    body, bib = (text[:heads[-1].start()], text[heads[-1].start():]) if heads else (text, "")
+    numeric = len(COUNT_NUMERIC.findall(body))
+    author_year = len(COUNT_AUTHOR_YEAR.findall(body))
+    numeric_pairs = sum(len(printed_numbers(m.group(0))) for m in COUNT_NUMERIC.finditer(body))
+    author_year_pairs = sum(max(1, len(re.findall(r"(?:19|20)\d{2}[a-z]?|(?<=, )[a-z]\b", m.group(0))))
+                            for m in COUNT_AUTHOR_YEAR.finditer(body))
+    labels = re.findall(r"(?m)^\s*(?:\[(\d{1,3})\]|(\d{1,3})\.\s)", bib)
+    numbers = [int(a or b) for a, b in labels]
+    run, last = 0, 0  # the labels that run 1, 2, 3, … (a page number or a volume is out of that run)
+    for n in numbers:
+        if n == last + 1:
+            run, last = run + 1, n
+    bracketed = len(re.findall(r"(?m)^\s*\[[A-Z][^\]]{1,60}(?:19|20)\d{2}[a-z]?\]", bib))
+    references = run if run >= 3 else bracketed if bracketed >= 3 else \
+        len(re.findall(r"(?m)^[A-Z][A-Za-z'’\-]+,\s", bib))
+    style = "numeric" if numeric >= max(3, author_year / 2) else ("author-year" if author_year >= 3 else "?")
+    markers = numeric if style == "numeric" else author_year if style == "author-year" else 0
+    pairs = numeric_pairs if style == "numeric" else author_year_pairs if style == "author-year" else 0
+    if style != "numeric" and run >= 5:  # a numbered bibliography cited "(8–10)" (Vancouver): one unit a group
+        groups = re.findall(r"\(\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\)", body)
+        if len(groups) >= max(5, author_year):
+            style, markers = "numeric in parentheses", len(groups)
+            pairs = sum(len(printed_numbers(g)) for g in groups)
+    return {"pages": pages, "citation_style": style, "citation_markers": markers, "citation_pairs": pairs,
+            "references": references if heads else 0}
+
+
+def unresolved_citations(pdf: Path) -> int:
+    """How many "[?]" (citations LaTeX could not resolve) the PDF prints."""
+    import pypdfium2 as pdfium
+    doc = pdfium.PdfDocument(str(pdf))
+    n = sum(doc[i].get_textpage().get_text_range().count("[?]") for i in range(len(doc)))
+    doc.close()
+    return n
+
+
+def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
+                    show_wrong: bool = False) -> dict:
+    """check.judge_paper, with one addition to its reference mapping for what a PDF prints: a reference
+    that matches no entry by check.map_refs' rule (60% of the entry's words in the reference) is mapped to
+    the entry with the DOI it prints, else the entry whose fields (all of them, read with bibtexparser) hold
+    70% of the reference's own words. Styles that print no title
+    (AASTeX, physics journals: "Angus, R., … 2015, MNRAS, 450, 1787") never reach 60% of a .bib entry that
+    has one."""
+    import pandas as pd
+    bib, primary = check.bibliography(paper_dir)
+    from truth import cited_keys, tokens
+    keys = cited_keys(paper_dir, main_tex)
+    cited = {k for k in keys if k in bib}
+    counted = {k for k in keys if k in primary}
+    ctx = check.contexts(paper_dir, main_tex)
+    sp, rp = csv_dir / f"{pid}.sentences.csv", csv_dir / f"{pid}.references.csv"
+    if not sp.exists() or not rp.exists():
+        return dict(paper=pid, keys=len(counted), reached=0, links=0, right=0, note="no stage 04 output")
+    sents = pd.read_csv(sp, dtype=str).fillna("")
+    refs = pd.read_csv(rp, dtype=str).fillna("")
+    ref_map = check.map_refs(refs, bib, cited)
+    # the judge reads only a .bib entry's title: for the fallback, every field of the entry (authors, year,
+    # journal, volume, pages, DOI), read with bibtexparser
+    import bibtexparser
+    full = dict(bib)
+    for path in paper_dir.rglob("*.bib"):
+        try:
+            library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
+        except Exception:  # noqa: BLE001 - a .bib bibtexparser cannot read keeps the judge's text
+            continue
+        for entry in library.entries:
+            if entry.key in cited:
+                full[entry.key] = " ".join(str(f.value) for f in entry.fields)
+    truth_toks = {k: tokens(full[k]) for k in cited}
+    dois = {}
+    for k in cited:
+        for doi in re.findall(r"10\.\d{4,9}/[^\s,}\\]+", full[k]):
+            dois.setdefault(doi.lower().rstrip("."), set()).add(k)
+    for r in refs.itertuples():
+        if ref_map.get(str(r.ref_key)):
+            continue
+        found = {k for doi in re.findall(r"10\.\d{4,9}/[^\s,]+", str(r.raw) + " " + str(getattr(r, "doi", "")))
+                 for k in dois.get(doi.lower().rstrip("."), set())}
+        if found:  # the same DOI printed in the reference and written in the entry
+            ref_map[str(r.ref_key)] = found
+            continue
+        got = tokens(str(r.raw))
+        if len(got) < 4:
+            continue
+        scored = [(len(t & got), k) for k, t in truth_toks.items() if len(t & got) >= 0.7 * len(got)]
+        best = max((n for n, _ in scored), default=0)
+        ref_map[str(r.ref_key)] = {k for n, k in scored if n == best and best > 0}
+    reached, links, right = set(), 0, 0
+    for row in sents.itertuples():
+        stoks = {w.lower() for w in re.findall(r"[A-Za-z0-9]{3,}", row.sentence)}
+        for rk in [x for x in row.ref_keys.split(check.SEP) if x]:
+            links += 1
+            hit = {k for k in ref_map.get(rk, set())
+                   if not [c for c in ctx.get(k, []) if len(c) >= 3]
+                   or any(len(c & stoks) >= 0.5 * len(c) for c in ctx[k] if len(c) >= 3)}
+            if hit:
+                right += 1
+                reached |= hit
+            elif show_wrong:
+                raw = refs.loc[refs.ref_key == rk, "raw"]
+                print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
+                      f"(mapped to {sorted(ref_map.get(rk, set()))})")
+    return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
+
+
+def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "") -> int:
+    """The builtin backend on PDFs compiled from LaTeX sources, judged by the sources' own \\cite keys."""
+    import shutil
+    judge_dir = REPO.parent / "shared" / "realtex" / "judge"
+    sys.path.insert(0, str(judge_dir))
+    import check  # noqa: E402  (../shared/realtex/judge/check.py: the judge, read, never copied)
+    stage04 = load_stage04()
+    manifest = list(csv.DictReader(open(folder / "MANIFEST.csv", encoding="utf-8-sig")))
+    print(f"{'paper':30} {'pages':>5} {'CPU s':>6} {'keys':>5} {'reached':>7} {'links':>6} {'right':>6} "
+          f"{'recall':>7} {'prec.':>6}  class / status")
+    tot, cpu_seconds, empty, by_class, no_bibliography = [0, 0, 0, 0], [], [], {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        xml_dir, csv_dir = Path(tmp) / "xml", Path(tmp) / "csv"
+        xml_dir.mkdir()
+        for m in manifest:
+            pdf = folder / m["slug"] / "paper.pdf"
+            if not pdf.is_file() or (only and not Path(m["slug"]).match(only)):  # a source without its compiled PDF judges the LaTeX route only
+                continue
+            cls = producer_class(pdf)
+            cpu_times = []
+            try:
+                for _ in range(repeat):
+                    cpu = time.process_time()
+                    xml, stats = builtin_backend.convert(pdf)
+                    cpu_times.append(time.process_time() - cpu)
+            except Exception as exc:  # a crash is a figure here
+                print(f"{m['slug'][:30]:30} FAILED: {exc.__class__.__name__}: {exc}")
+                empty.append(f"{m['slug']} (failed)")
+                continue
+            (xml_dir / f"{m['slug']}.cermxml").write_bytes(xml)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                stage04.main(stage04.Config(input_dir=xml_dir, output_dir=csv_dir, force=True))
+            (xml_dir / f"{m['slug']}.cermxml").unlink()
+            if not stats["n_references"] and unresolved_citations(pdf) >= 3:
+                # compiled without its bibliography: every marker prints "[?]", the PDF has nothing to link
+                print(f"{m['slug'][:30]:30} {stats['n_pages']:5d} PDF without a bibliography (its markers print "
+                      f"[?]): not counted")
+                no_bibliography.append(m["slug"])
+                continue
+            r = judge_pdf_paper(check, folder / m["slug"], m["main_tex"], csv_dir, m["slug"], show_wrong)
+            if not stats["n_references"] or not stats["n_citations"]:
+                empty.append(f"{m['slug']} ({stats['n_references']} references, {stats['n_citations']} linked)")
+            cpu_seconds.append(statistics.median(cpu_times))
+            for i, k in enumerate(("keys", "reached", "links", "right")):
+                tot[i] += r[k]
+            c = by_class.setdefault(cls, [0, 0, 0, 0, 0])
+            c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
+            print(f"{m['slug'][:30]:30} {stats['n_pages']:5d} {cpu_seconds[-1]:6.3f} {r['keys']:5d} {r['reached']:7d} "
+                  f"{r['links']:6d} {r['right']:6d} {r['reached'] / max(r['keys'], 1):7.2f} "
+                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} {r['note']}")
+            shutil.rmtree(csv_dir, ignore_errors=True)
+    keys, reached, links, right = tot
+    print(f"\nrecall (cited keys reached by a right link) {reached}/{keys} = {reached / max(keys, 1):.3f}, "
+          f"precision {right}/{links} = {right / max(links, 1):.3f}")
+    for cls, (n, k, rc, lk, rt) in sorted(by_class.items()):
+        print(f"  {cls:62} {n:3d} papers  recall {rc / max(k, 1):.3f}  precision {rt / max(lk, 1):.3f}")
+    print(f"papers reported empty: {len(empty)} {empty}; PDFs without a bibliography (not counted): "
+          f"{no_bibliography}")
+    if cpu_seconds:
+        print(f"CPU seconds per paper (median of {repeat} runs each): median {statistics.median(cpu_seconds):.3f}, "
+              f"max {max(cpu_seconds):.3f} (load average {open('/proc/loadavg').read().split()[0]})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=None, help="timed passes over each set (5; 3 with --real)")
-    parser.add_argument("--real", type=Path, default=None, help="folder of real PDFs laid out as ../shared/realpdf")
-    parser.add_argument("--show-wrong", action="store_true", help="--real: print each pair judged wrong")
-    parser.add_argument("--only", default="", help="--real: a glob of the PDFs to measure (default: all)")
+    parser.add_argument("--real", type=Path, nargs="+", default=None,
+                        help="folders of real PDFs laid out as ../shared/realpdf or devsets/pdf")
+    parser.add_argument("--latex", type=Path, default=None,
+                        help="folder of LaTeX source + paper.pdf pairs laid out as devsets/latex")
+    parser.add_argument("--show-wrong", action="store_true", help="--real, --latex: print each pair judged wrong")
+    parser.add_argument("--only", default="", help="--real, --latex: a glob of the PDFs (or slugs) to measure (default: all)")
     parser.add_argument("--min-pages", type=int, default=3, help="--real: papers shorter than this are not counted")
+    parser.add_argument("--count", type=Path, nargs="+", default=None,
+                        help="print the pattern counts (pages, style, citation_markers, references) of these PDFs")
     args = parser.parse_args()
+    if args.count:
+        for pdf in args.count:
+            print(pdf.name, count_truth(pdf), producer_class(pdf))
+        return 0
+    if args.latex is not None:
+        return run_latex(args.latex, args.repeat or 3, args.show_wrong, args.only)
     if args.real is not None:
         return run_real(args.real, args.repeat or 3, args.min_pages, args.show_wrong, args.only)
     args.repeat = args.repeat or 5

@@ -1,13 +1,17 @@
 r"""Measure the LaTeX route on real arXiv sources: citation recall and precision as the judge counts them, crashes,
 and seconds per paper on one core.
 
-    .venv/bin/python 03_cermine_extract/bench_latex.py                     # ../shared/realtex
-    .venv/bin/python 03_cermine_extract/bench_latex.py --data-dir DIR --runs 3
+    .venv/bin/python 03_cermine_extract/bench_latex.py                     # ../shared/realtex and devsets/latex
+    .venv/bin/python 03_cermine_extract/bench_latex.py --data-dir devsets/latex --runs 1
     .venv/bin/python 03_cermine_extract/bench_latex.py --mutations         # robustness to how submissions differ
 
-Each folder of DATA_DIR (listed in its MANIFEST.csv) is packed as arXiv serves a multi-file source (a gzipped tar)
-into a temporary stage-02 folder; stage 03 runs with ``--backend latex --workers 1``, stage 04 reads its JATS, and
-``DATA_DIR/judge/check.py`` scores stage 04's CSVs. Seconds per paper: the median over ``--runs`` of the CPU time
+Each paper of each DATA_DIR (listed in its MANIFEST.csv; a row with kept=no has no folder and is skipped) is packed
+as arXiv serves a multi-file source (a gzipped tar; a compiled ``paper.pdf`` beside it is left out) into a temporary
+stage-02 folder; stage 03 runs with ``--backend latex --workers 1``, stage 04 reads its JATS, and the shared judge
+(``--judge-dir``, ``../shared/realtex/judge/check.py``) scores stage 04's CSVs. Each folder is reported paper by
+paper (with the judge's own score of the source's sentences linked right, ``ideal R/P``: the ceiling the judge sets
+on that paper) and in total, then both together per producer class (document class / citation package / ``.bbl``
+or ``.bib``, as the main file declares them). Seconds per paper: the median over ``--runs`` of the CPU time
 of one paper's conversion (unpacking included) in this process, and of the wall time stage 03 logs with one worker
 (wall time grows with the machine's load; CPU time is what one core spends).
 
@@ -18,12 +22,12 @@ sits within the first few words of its sentence, which no sentence-level output 
 keys`` (covered once the bib keys of the ``\cite`` commands just before it, which the judge reads as words, are
 counted: "materials,~\cite{a,b} optimize reactions,~\cite{c}"), or ``other``.
 
-Two further figures put the judge's number in its place:
+(The classes were named when the judge read a 12-word window; the shared judge now reads the source sentence, so
+most misses are ``other``.) Two further figures put the judge's number in its place:
 
-- ``sentence_judge``: the same judge with its window clipped to the source sentence that holds the ``\cite`` (up to 8
-  words before it and 8 after, never across a sentence end), read from the source by the judge's own ``truth.py``: a
-  link is right when the printed sentence holds half of those words. This is the issue's "a citing sentence linked to
-  the right reference", which the 12-word window cannot ask of a ``\cite`` in a sentence's first words.
+- ``sentence_judge`` (``--mutations`` only): the judge with its window clipped to the source sentence that holds the
+  ``\cite`` by this bench's own sentence reader (up to 8 words before it and 8 after), as the shared judge now does
+  with its own.
 - ``ceiling``: the judge's score of two outputs built straight from the source with its own reader, the right
   reference on every link: one row per ``\cite`` holding the 400 characters before it (what the judge's window
   reads), and one row per ``\cite`` holding the source sentence around it. The first is the judge's "ideal output";
@@ -63,16 +67,24 @@ sys.path.insert(0, str(REPO))
 import pipeline_utils as pu  # noqa: E402
 
 
+DEVSET = REPO / "devsets" / "latex"
+SHARED = REPO.parent / "shared" / "realtex"
+
+
 @dataclass
 class Config:
-    """Benchmark the LaTeX route against a folder of real sources with a judge."""
+    """Benchmark the LaTeX route against folders of real sources with the shared judge."""
 
-    data_dir: Path = REPO.parent / "shared" / "realtex"
-    """Folder of real sources: MANIFEST.csv, one folder per paper, judge/check.py."""
+    data_dir: tuple[Path, ...] = (SHARED, DEVSET)
+    """Folders of real sources, each with MANIFEST.csv and one folder per paper (rows with kept=no are skipped);
+    every folder is reported on its own and per producer class."""
+    judge_dir: Path = SHARED / "judge"
+    """The judge (check.py, truth.py) that scores every folder."""
     runs: int = 3
     """Timed runs of stage 03 (the median is reported)."""
     mutations: bool = False
-    """Instead: score every source repacked with each arXiv-typical variation (one run each) against the original."""
+    """Instead: score every source of the first folder repacked with each arXiv-typical variation (one run each)
+    against the original."""
 
 
 def load(path: Path, name: str):
@@ -84,27 +96,89 @@ def load(path: Path, name: str):
     return module
 
 
+def kept_rows(data: Path) -> list[dict]:
+    """The manifest's papers that are in the folder (a paper measured and not kept has kept=no and no folder)."""
+    return [r for r in pu.read_csv_rows(data / "MANIFEST.csv")
+            if r.get("kept", "yes") != "no" and (data / r["slug"]).is_dir()]
+
+
+def producer_class(paper_dir: Path, main_tex: str) -> str:
+    """The paper's class and citation system as its main file declares them: ``revtex4-2 / natbib / bbl``."""
+    from truth import read
+
+    from truth import expand
+
+    text = expand(paper_dir / PurePosixPath(main_tex).parent, PurePosixPath(main_tex).name) or \
+        re.sub(r"(?<!\\)%[^\n]*", "", read(paper_dir / main_tex) or "")
+    text = text.split("\\begin{document}")[0]
+    m = re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", text)
+    cls = re.sub(r"[\d-]+$", "", m.group(1).strip()) if m else "?"
+    if re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bbiblatex\b", text) or "\\addbibresource" in text:
+        system = "biblatex"
+    elif re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bnatbib\b", text) or \
+            cls.startswith(("aastex", "revtex", "elsarticle", "mnras", "sn-jnl", "svjour", "acmart")):
+        system = "natbib"
+    else:
+        system = "cite"
+    source = "bbl" if any(paper_dir.rglob("*.bbl")) else "bib"
+    return f"{cls} / {system} / {source}"
+
+
+def judge_set(judge, data: Path, rows: list[dict], csv_dir: Path):
+    """The shared judge's figures for the kept papers of one folder."""
+    import pandas as pd
+
+    return pd.DataFrame([judge.judge_paper(data / r["slug"], r["main_tex"], csv_dir, r["slug"]) for r in rows])
+
+
 def main(config: Config) -> dict:
-    data = Path(config.data_dir)
-    if not (data / "MANIFEST.csv").is_file():
-        raise SystemExit(f"error: {data}/MANIFEST.csv not found (pass --data-dir)")
-    slugs = [r["slug"] for r in pu.read_csv_rows(data / "MANIFEST.csv")]
+    folders = [Path(d) for d in (config.data_dir if isinstance(config.data_dir, (tuple, list)) else [config.data_dir])]
+    for data in folders:
+        if not (data / "MANIFEST.csv").is_file():
+            raise SystemExit(f"error: {data}/MANIFEST.csv not found (pass --data-dir)")
+    if not (Path(config.judge_dir) / "check.py").is_file():
+        raise SystemExit(f"error: {config.judge_dir}/check.py not found (pass --judge-dir)")
     stage03 = load(HERE / "cermine_extract.py", "bench_stage03")
     stage04 = load(REPO / "04_xml_to_csv" / "xml_to_csv.py", "bench_stage04")
-    sys.path.insert(0, str(data / "judge"))
-    judge = load(data / "judge" / "check.py", "bench_judge")
+    sys.path.insert(0, str(config.judge_dir))
+    judge = load(Path(config.judge_dir) / "check.py", "bench_judge")
     if config.mutations:
-        return mutation_report(data, slugs, stage03, stage04, judge)
+        return mutation_report(folders[0], [r["slug"] for r in kept_rows(folders[0])], stage03, stage04, judge)
+    summary: dict = {}
+    classes: dict[str, dict[str, int]] = {}
+    for data in folders:
+        name = data.name if data.name != "latex" else "devsets/latex"
+        summary[name] = run_set(data, config.runs, stage03, stage04, judge, classes)
+    print(f"\n{'producer class':<44}{'papers':>7}{'keys':>6}{'recall':>8}{'links':>7}{'precision':>10}")
+    for cls, t in sorted(classes.items()):
+        print(f"{cls:<44}{t['papers']:>7}{t['keys']:>6}{t['reached'] / max(1, t['keys']):>8.3f}{t['links']:>7}"
+              f"{t['right'] / max(1, t['links']):>10.3f}")
+    summary["per_producer_class"] = {cls: f"{t['papers']} papers, recall {t['reached'] / max(1, t['keys']):.3f}, "
+                                          f"precision {t['right'] / max(1, t['links']):.3f}"
+                                     for cls, t in sorted(classes.items())}
+    summary["loadavg"] = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ""
+    pu.print_summary("LaTeX route on real sources", summary)
+    return summary
+
+
+def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> dict:
+    """Stage 03 (``--backend latex``) ``runs`` times and stage 04 once over one folder; the judge's figures per
+    paper, the folder's totals, and each paper's figures added to ``classes`` under its producer class."""
+    rows_m = kept_rows(data)
+    slugs = [r["slug"] for r in rows_m]
+    manifest = {r["slug"]: r["main_tex"] for r in rows_m}
     with tempfile.TemporaryDirectory(prefix="bench-latex-") as tmp:
         tmp = Path(tmp)
         sources = tmp / "in" / "sources"
         sources.mkdir(parents=True)
         for slug in slugs:
             with tarfile.open(sources / f"{slug}.tar.gz", "w:gz") as tar:
-                tar.add(data / slug, arcname=".")
+                for path in sorted((data / slug).rglob("*")):
+                    if path.is_file() and path.suffix.lower() != ".pdf":  # the compiled PDF is not the source
+                        tar.add(path, arcname=str(path.relative_to(data / slug)))
         seconds: dict[str, list[float]] = {s: [] for s in slugs}
         rows = {}
-        for run in range(max(1, config.runs)):
+        for run in range(max(1, runs)):
             cfg = stage03.Config(input_dir=tmp / "in", output_dir=tmp / "03", backend="latex", workers=1,
                                  force=True)
             try:
@@ -119,75 +193,80 @@ def main(config: Config) -> dict:
         cpu: dict[str, list[float]] = {s: [] for s in slugs}
         limits = stage03.eprint.Limits()
         (tmp / "work").mkdir()
-        for _ in range(max(1, config.runs)):
+        for _ in range(max(1, runs)):
             for slug in slugs:
                 began = time.process_time()
-                stage03.convert_latex(str(sources / f"{slug}.tar.gz"), str(tmp / "work"), limits, 600)
+                try:
+                    stage03.convert_latex(str(sources / f"{slug}.tar.gz"), str(tmp / "work"), limits, 600)
+                except Exception:  # noqa: BLE001 - a crash is counted from stage 03's log
+                    pass
                 cpu[slug].append(time.process_time() - began)
         stage04.main(stage04.Config(input_dir=tmp / "03", output_dir=tmp / "04", force=True))
-        scores = judge.judge(data, tmp / "04")
+        scores = judge_set(judge, data, rows_m, tmp / "04")
         stage04.main(stage04.Config(input_dir=tmp / "03", output_dir=tmp / "04all", force=True, all_sentences=True))
-        manifest = {r["slug"]: r["main_tex"] for r in pu.read_csv_rows(data / "MANIFEST.csv")}
-        misses = {slug: classify_misses(data / slug, manifest[slug], tmp / "04all", slug) for slug in slugs}
-        clipped = {slug: sentence_judge(data / slug, manifest[slug], tmp / "04", slug) for slug in slugs}
+        misses = {slug: classify_misses(data / slug, manifest[slug], tmp / "04all", slug)
+                  if (tmp / "04all" / f"{slug}.sentences.csv").exists() else {} for slug in slugs}
         ceilings = {}
         for mode in ("window", "sentence"):
             write_ideal_output(data, manifest, tmp / f"ideal-{mode}", mode)
-            ideal = judge.judge(data, tmp / f"ideal-{mode}")
-            ceilings[mode] = (round(ideal.reached.sum() / ideal["keys"].sum(), 4),
-                              round(ideal.right.sum() / ideal.links.sum(), 4))
-    print(f"\n{'paper':<22}{'status':<20}{'keys':>6}{'reached':>8}{'recall':>8}{'links':>7}{'right':>7}"
-          f"{'precision':>10}{'cpu s':>7}{'wall s':>8}  misses")
+            ideal = judge_set(judge, data, rows_m, tmp / f"ideal-{mode}")
+            ceilings[mode] = (round(ideal.reached.sum() / max(1, ideal["keys"].sum()), 4),
+                              round(ideal.right.sum() / max(1, ideal.links.sum()), 4))
+            if mode == "sentence":  # per paper: what the judge gives the source's own sentences
+                ideal_paper = {r.paper: (r.reached / r.keys if r.keys else float("nan"),
+                                         r.right / r.links if r.links else float("nan")) for r in ideal.itertuples()}
+    print(f"\n{data}   (ideal R/P: the judge's score of the source's own sentences, each linked right)")
+    print(f"{'paper':<30}{'status':<20}{'keys':>6}{'reached':>8}{'recall':>8}{'links':>7}{'right':>7}"
+          f"{'precision':>10}{'ideal R/P':>12}{'cpu s':>7}{'wall s':>8}  class; misses; log")
     total = {"keys": 0, "reached": 0, "links": 0, "right": 0}
-    crashes = 0
+    crashes, statuses = 0, {}
     for r in scores.itertuples():
-        status = rows.get(r.paper, {}).get("status", "missing")
+        log = rows.get(r.paper, {})
+        status = log.get("status", "missing")
+        statuses[status] = statuses.get(status, 0) + 1
         crashes += status == "failed"
         med = statistics.median(seconds[r.paper]) if seconds[r.paper] else float("nan")
         med_cpu = statistics.median(cpu[r.paper])
         recall = r.reached / r.keys if r.keys else float("nan")
         precision = r.right / r.links if r.links else float("nan")
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(misses[r.paper].items()))
-        print(f"{r.paper:<22}{status:<20}{r.keys:>6}{r.reached:>8}{recall:>8.3f}{r.links:>7}{r.right:>7}"
-              f"{precision:>10.3f}{med_cpu:>7.3f}{med:>8.3f}  {kinds}")
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(misses[r.paper].items()) if n and "only by the window" not in k)
+        cls = producer_class(data / r.paper, manifest[r.paper])
+        note = (log.get("error") or log.get("fallback_reason") or "")[:80]
+        print(f"{r.paper:<30}{status:<20}{r.keys:>6}{r.reached:>8}{recall:>8.3f}{r.links:>7}{r.right:>7}"
+              f"{precision:>10.3f}{ideal_paper[r.paper][0]:>6.2f}/{ideal_paper[r.paper][1]:<5.2f}{med_cpu:>7.3f}"
+              f"{med:>8.3f}  {cls}; {kinds}; {note}")
         for k in total:
             total[k] += getattr(r, k)
+        c = classes.setdefault(cls, {"papers": 0, "keys": 0, "reached": 0, "links": 0, "right": 0})
+        c["papers"] += 1
+        for k in total:
+            c[k] += getattr(r, k)
     all_seconds = [statistics.median(v) for v in seconds.values() if v]
     all_cpu = [statistics.median(v) for v in cpu.values()]
     kinds: dict[str, int] = {}
     for per_paper in misses.values():
         for kind, n in per_paper.items():
             kinds[kind] = kinds.get(kind, 0) + n
-    window_links = kinds.pop("links judged wrong only by the window", 0)
-    for per_paper in misses.values():
-        per_paper.pop("links judged wrong only by the window", None)
-    summary = {
+    kinds.pop("links judged wrong only by the window", 0)
+    print(f"{'total':<50}{total['keys']:>6}{total['reached']:>8}"
+          f"{total['reached'] / max(1, total['keys']):>8.3f}{total['links']:>7}{total['right']:>7}"
+          f"{total['right'] / max(1, total['links']):>10.3f}")
+    return {
         "papers": len(slugs),
+        "statuses": statuses,
         "crashes": crashes,
         "recall": round(total["reached"] / total["keys"], 4) if total["keys"] else 0.0,
         "precision": round(total["right"] / total["links"], 4) if total["links"] else 0.0,
+        "keys": total["keys"],
+        "links": total["links"],
         "misses": kinds,
-        "recall_without_window_misses": round((total["reached"] + kinds.get("window crosses a sentence", 0)
-                                               + kinds.get("window holds cite keys", 0)) / total["keys"], 4)
-        if total["keys"] else 0.0,
-        "precision_without_window_misses": round((total["right"] + window_links) / total["links"], 4)
-        if total["links"] else 0.0,
-        "sentence_judge_recall": round(sum(c["reached"] for c in clipped.values())
-                                       / max(1, sum(c["keys"] for c in clipped.values())), 4),
-        "sentence_judge_precision": round(sum(c["right"] for c in clipped.values())
-                                          / max(1, sum(c["links"] for c in clipped.values())), 4),
         "judge_on_ideal_400_char_windows": "recall %.4f, precision %.4f" % ceilings["window"],
         "judge_on_ideal_source_sentences": "recall %.4f, precision %.4f" % ceilings["sentence"],
-        "median_cpu_seconds_per_paper": round(statistics.median(all_cpu), 3),
-        "max_cpu_seconds_per_paper": round(max(all_cpu), 3),
+        "median_cpu_seconds_per_paper": round(statistics.median(all_cpu), 3) if all_cpu else 0.0,
+        "max_cpu_seconds_per_paper": round(max(all_cpu), 3) if all_cpu else 0.0,
         "median_wall_seconds_per_paper": round(statistics.median(all_seconds), 3) if all_seconds else 0.0,
-        "runs": config.runs,
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "",
+        "runs": runs,
     }
-    print(f"{'total':<42}{total['keys']:>6}{total['reached']:>8}{summary['recall']:>8.3f}{total['links']:>7}"
-          f"{total['right']:>7}{summary['precision']:>10.3f}")
-    pu.print_summary("LaTeX route on real sources", summary)
-    return summary
 
 
 # A sentence ends at . ! ? followed by a capital or a command, unless the dot closes an abbreviation or an initial;
@@ -618,7 +697,7 @@ def score_variant(data: Path, slugs: list[str], manifest: dict[str, str], packed
             pass
     with open(tmp / "03" / "extraction_log.csv", encoding="utf-8-sig", newline="") as fh:
         rows = {r["paper_id"]: r for r in csv.DictReader(fh)}
-    scores = judge.judge(data, tmp / "04")
+    scores = judge_set(judge, data, [{"slug": s, "main_tex": manifest[s]} for s in slugs], tmp / "04")
     clipped, output = {}, {}
     for slug in slugs:
         if (tmp / "04" / f"{slug}.sentences.csv").exists():

@@ -17,6 +17,7 @@ because it is the one piece of stage 03 with real parsing logic.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -428,7 +429,9 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 
 REFERENCES_HEADING = re.compile(r"^((\d+|[IVX]+|[A-Z])\.?\s*)?"
                                 r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
-                                r"works cited|reference list|notes and references)[.:]?$", re.I)
+                                r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
+                                r"r[ée]f[ée]rences|referencias|bibliograf[ií]a|literaturverzeichnis|literatur)[.:]?$",
+                                re.I)
 ABSTRACT_HEADING = re.compile(r"^abstract[.:]?$", re.I)
 FIRST_SECTION = re.compile(r"^((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
 NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
@@ -540,7 +543,7 @@ def join_lines(parts: list[list[Char]], vocabulary: Vocabulary) -> list[Char]:
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
-LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\d{1,3}\.(?=\s))\s*")
+LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s))\s*")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
 
 
@@ -777,8 +780,36 @@ def expand_numbers(spec: str) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
-def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[int]]]:
-    """Citation markers in ``text`` found by pattern: (start, end, reference indices)."""
+PAREN_NUMERIC = re.compile(r"\((\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\)")
+
+
+def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int]) -> bool:
+    """Does this paper cite by numbers in parentheses, "(8–10)" (Vancouver, as medical journals print it)?
+    Only when the evidence is strong, since "(3)" is as often an equation or an item: no bracketed markers,
+    a numbered bibliography of 5 or more entries, the numbers in parentheses naming at least half of
+    them, and most of them first named in the order of the bibliography, as Vancouver numbers them."""
+    if len(by_label) < 5 or sum(len(NUMERIC_MARKER.findall(t)) for t in texts) > 2:
+        return False
+    first_seen: list[int] = []
+    seen: set[int] = set()
+    for text in texts:
+        for m in PAREN_NUMERIC.finditer(text):
+            for n in expand_numbers(m.group(1)):
+                if n in by_label and n not in seen:
+                    seen.add(n)
+                    first_seen.append(n)
+    if len(seen) < 0.5 * len(by_label):
+        return False
+    in_order, highest = 0, 0
+    for n in first_seen:
+        in_order += n <= highest + 2
+        highest = max(highest, n)
+    return in_order >= 0.7 * len(first_seen)
+
+
+def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
     by_label = {}
     for i, ref in enumerate(refs):
         digits = re.sub(r"\D", "", ref.label)
@@ -803,6 +834,15 @@ def find_markers(text: str, refs: list[Reference]) -> list[tuple[int, int, list[
             idx = [by_label[n] for n in numbers]
             if idx:
                 found.append((m.start(1), m.end(1), idx))
+        for m in PAREN_NUMERIC.finditer(text) if parens else ():
+            numbers = expand_numbers(m.group(1))
+            if not numbers or any(n not in by_label for n in numbers):
+                continue
+            around = text[max(0, m.start() - 24):m.start()]
+            if CROSS_REFERENCE.search(around.rstrip()) or re.search(r"[=<>+]\s*$", around) \
+                    or re.match(r"\s*[=<>]", text[m.end():]):
+                continue  # "Eq. (3)", "Fig. (2)", "x = (4)": not a citation
+            found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
     if by_author_year:
         def lookup(name: str, years: str) -> list[int]:
             key, idx = _surname_key(name), []
@@ -908,13 +948,24 @@ def read_pdf(path: Path) -> Document:
 
     vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
     headings = [is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
-    # The bibliography starts at the last "References" heading (a table of contents lists it too).
-    ref_start = next((i for i in range(len(all_lines) - 1, -1, -1)
-                      if headings[i] and REFERENCES_HEADING.match(all_lines[i].text.strip())), None)
+    # The bibliography starts at the last "References" heading (a table of contents lists it too), unless
+    # that one is a running head naming the section ("References 11" over each page of the bibliography:
+    # CMS, JHEP, Springer) whose first entry below continues a numbered list that an earlier heading opened.
+    candidates = [i for i in range(len(all_lines) - 1, -1, -1)
+                  if headings[i] and REFERENCES_HEADING.match(all_lines[i].text.strip())]
+    ref_start = candidates[0] if candidates else None
+    # A heading with no entry under it before the next heading (the head of a page holding only a figure,
+    # or the page before an appendix) is passed over the same way.
+    for n, i in enumerate(candidates[:-1]):
+        below = list(itertools.takewhile(lambda k: not headings[k], range(i + 1, min(i + 7, len(all_lines)))))
+        first = next((m for k in below if (m := re.match(r"^\s*\[?(\d{1,3})[\].]\s", all_lines[k].text))), None)
+        if len(below) >= 2 and (first is None or int(first.group(1)) <= 1):
+            break
+        ref_start = candidates[n + 1]
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
-    if not paragraphs:
+    if not paragraphs or sections == [""]:
         # No section heading recognised: read everything between the title block and the bibliography.
         paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary,
                                      strict=False)
@@ -942,6 +993,12 @@ def read_pdf(path: Path) -> Document:
 def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     """Where a bibliography without a heading starts: the last line labelled [1] or 1. followed by [2] or 2."""
     for i in range(len(lines) - 1, len(lines) // 3, -1):
+        if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
+            # AIP and revtex-like journals set each label as a raised number on a line of its own
+            if any(ln.text.strip() == "2" and _is_bare_label(lines, k)
+                   for k, ln in enumerate(lines[i + 1:i + 12], start=i + 1)):
+                return i
+            continue
         m = re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text)
         if not m:
             continue
@@ -949,6 +1006,32 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
         if any(ln.text.lstrip().startswith(nxt) for ln in lines[i + 1:i + 12]):
             return i
     return None
+
+
+def _is_bare_label(lines: list[Line], i: int) -> bool:
+    """A bibliography label set as a raised number alone on its line ("8" above-left of "P. C. Chaumet, …",
+    AIP): a number of up to 3 digits, smaller than the entry text that follows it on the same page."""
+    if not re.fullmatch(r"\s*\d{1,3}\s*", lines[i].text) or i + 1 >= len(lines):
+        return False
+    nxt = lines[i + 1]
+    return nxt.page == lines[i].page and lines[i].size < 0.8 * nxt.size and not re.fullmatch(r"\s*\d+\s*", nxt.text)
+
+
+def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
+    """Do four lines from ``i`` read as running prose: same page, left edges aligned, body size, about as wide
+    as one another, mostly lower-case words, and at least one sentence end among them?"""
+    run = lines[i:min(i + 4, end)]
+    if len(run) < 4 or len({ln.page for ln in run}) > 1:
+        return False
+    widths = [ln.x1 - ln.x0 for ln in run]
+    if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
+        return False
+    if any(abs(ln.size - body_size) > 0.6 for ln in run):
+        return False
+    text = " ".join(ln.text for ln in run)
+    letters = [c for c in text if c.isalpha()]
+    return (len(letters) > 200 and sum(c.islower() for c in letters) >= 0.85 * len(letters)
+            and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
 
 
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
@@ -960,6 +1043,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     sections: list[str] = [] if strict or begin else ["Body"]
     paragraphs: list[Paragraph] = []
     mode = "front" if strict else "body"
+    abstract_shape: tuple[int, float] | None = None  # page and line width of the abstract's first line
     current: list[list[Char]] = []
     prev: Line | None = None
 
@@ -989,6 +1073,16 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 sections.append(re.sub(r"^(\d+(\.\d+)*\.?|[IVX]+\.)\s+", "", text))
             prev = None
             continue
+        if mode == "abstract" and abstract_shape is None:
+            abstract_shape = (ln.page, ln.x1 - ln.x0)
+        if strict and (mode == "front" or mode == "abstract" and abstract_shape is not None and (
+                ln.page > abstract_shape[0] or abs((ln.x1 - ln.x0) - abstract_shape[1]) > 0.1 * abstract_shape[1])) \
+                and _opens_unheaded_body(all_lines, i, end, body_size):
+            # CMS/ATLAS papers, revtex letters and Nature-style papers begin the text without a heading:
+            # four full lines of prose at body size in one column (after the abstract: on a later page or
+            # in lines of another width) are body text, not authors, affiliations or the abstract
+            mode = "body"
+            sections.append("")
         if mode != "body":
             continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
@@ -1022,7 +1116,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 starts.add(min(candidates, key=lambda i: y - lines[i].top))
     # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
     labelled = [i for i, ln in enumerate(lines)
-                if LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)]
+                if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text))
+                or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
@@ -1049,6 +1144,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         raw = normalise("".join(c.text for c in chars)).strip()
         if not raw:
             continue
+        if _is_bare_label(lines, s):
+            raw = re.sub(r"^(\d{1,3})\s*", r"\1. ", raw)  # the raised label, written as the label it is
         ref = Reference(raw=raw, page=lines[s].page, top=lines[s].top, left=lines[s].x0,
                         right=max(ln.x1 for ln in lines[s:e]))
         ref.fields = parse_reference(raw)
@@ -1137,11 +1234,29 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
     by_label = {int(re.sub(r"\D", "", r.label)): i for i, r in enumerate(refs) if re.sub(r"\D", "", r.label)}
     out = []
     for text, keys in _move_brackets(merged):
-        if keys and by_label and re.fullmatch(r"[\d\s,–-]+", text):
-            extra = [by_label[n] for n in expand_numbers(text.replace("–", "-")) if n in by_label]
+        before = out[-1][0] if out else ""
+        if keys and REFERENCES_HEADING.match(re.sub(r"[\s.\divxlc]+$", "", text.strip())):
+            keys = []  # a table of contents' "References ... 82" links to the bibliography, citing nothing
+        if keys and (CROSS_REFERENCE.search(before[-24:]) or CROSS_REFERENCE_TEXT.match(text)):
+            # "Figure 1", "Eq. (3)", "Table 2": a link to a figure, a table or an equation that sits where
+            # the reader takes it for an entry (captions printed after the bibliography) is no citation
+            keys = []
+        # the printed numbers decide over the destinations ("[7][8]" of two links, each anchored a line high)
+        numbers = re.sub(r"\]\s*[,;]?\s*\[", ",", text).strip("[] ")
+        if keys and by_label and re.fullmatch(r"[\d\s,–-]+", numbers):
+            extra = [by_label[n] for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
             keys = list(dict.fromkeys(extra or keys))
-        out.append((text, keys))
+        if out and not keys and not out[-1][1]:
+            out[-1] = (out[-1][0] + text, [])
+        else:
+            out.append((text, keys))
     return out
+
+
+CROSS_REFERENCE_WORDS = r"(?:Fig(?:ure)?s?|Tab(?:le)?s?|Eqs?|Eqns?|Equations?|Sections?|Sec|Secs|Appendix|Appendices|" \
+                        r"Algorithm|Theorem|Lemma|Corollary|Proposition|Definition|Chapter|Panel|§)"
+CROSS_REFERENCE = re.compile(rf"\b{CROSS_REFERENCE_WORDS}\.?\s*\(?$|§\s*$")
+CROSS_REFERENCE_TEXT = re.compile(rf"^\s*\(?{CROSS_REFERENCE_WORDS}\.?\s*\(?\d")
 
 
 def labels_of(refs: list[Reference]) -> dict[int, int]:
@@ -1157,7 +1272,8 @@ def labels_of(refs: list[Reference]) -> dict[int, int]:
 SUPERSCRIPT_MARKER = re.compile(r"\d{1,3}(?:\s?[,–—-]\s?\d{1,3}|\s\d{1,3}|(?<=\d)e\d{1,3})*")
 
 
-def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]) -> list[tuple[str, list[int]]]:
+def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int],
+                 parens: bool = False, superscripts: bool = True) -> list[tuple[str, list[int]]]:
     """A paragraph without citation links as (text, reference indices) runs: superscript numbers
     (``shown before.1,3``) by the references' labels, then bracketed and author-year markers by pattern."""
     pieces: list[tuple[str, bool]] = []
@@ -1174,7 +1290,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     for n, (text, sup) in enumerate(pieces):
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
         text = normalise(text)  # "¹H", "10³m": not a citation
-        if sup and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
+        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
             # Elsevier's fonts map the en dash of "1–3" to "e"
             spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
             numbers = expand_numbers(spec)
@@ -1185,7 +1301,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             runs.append((text, []))
             continue
         pos = 0
-        for s, e, idx in find_markers(text, refs):
+        for s, e, idx in find_markers(text, refs, parens):
             runs.append((text[pos:s], []))
             runs.append((text[s:e], idx))
             pos = e
@@ -1278,6 +1394,16 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     linked_pdf = bool(targets)
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
     by_label = labels_of(doc.references)
+    texts = [] if linked_pdf else [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs]
+    parens = not linked_pdf and parenthesised_numbers_cite(texts, by_label)
+    # A paper that cites in brackets "[2]" does not also cite by superscripts: where its bracketed markers
+    # that name entries outnumber its raised numbers twice over, those are exponents ("(y − ŷ)²") and
+    # footnote marks
+    brackets = sum(1 for t in texts for m in NUMERIC_MARKER.finditer(t)
+                   if all(n in by_label for n in expand_numbers(m.group(1))))
+    raised = sum(1 for par in ([] if linked_pdf else doc.paragraphs) for k, c in enumerate(par.chars)
+                 if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
+    superscripts = brackets < 3 or brackets < 2 * raised
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
@@ -1296,7 +1422,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                 else:
                     _add_text(p, text)
         else:
-            for text, idx in pattern_runs(par, doc.references, by_label):
+            for text, idx in pattern_runs(par, doc.references, by_label, parens, superscripts):
                 if idx:
                     lead, core, trail = re.match(r"^(\s*)(.*?)(\s*)$", text, re.S).groups()
                     _add_text(p, lead)

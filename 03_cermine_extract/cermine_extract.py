@@ -279,7 +279,9 @@ def convert_latex(source: str, work_dir: str, limits: eprint.Limits, timeout: fl
             return None, {"pdf_only": True}, "the e-print is PDF-only", time.perf_counter() - began
         result = latex_backend.convert_source(folder)
         stats = {"main_file": result.main_file, "missing_keys": result.missing_keys, "style": result.style,
-                 "bibliography": result.bibliography, "source_kind": unpacked.kind}
+                 "bibliography": result.bibliography, "source_kind": unpacked.kind, "partial": result.partial,
+                 "source_keys": result.source_keys, "linked_keys": result.linked_keys,
+                 "text_ratio": result.text_ratio}
         return result.xml, stats, "", time.perf_counter() - began
     except (eprint.EprintError, latex_backend.LatexError) as exc:
         return None, {}, str(exc), time.perf_counter() - began
@@ -495,7 +497,7 @@ def main(config: Config) -> dict:
             # the status is read again from the file: a log from before `empty` existed said `ok` for an empty paper
             n_refs, n_cites, n_pars = count_jats(target.read_bytes())
             status, note = classify(n_refs, n_cites, n_pars)
-            if prev and prev.get("status") == status:
+            if prev and (prev.get("status") == status or prev.get("status") == "partial" and status == "ok"):
                 log_rows[pid] = {c: prev.get(c, "") for c in LOG_COLUMNS}
             else:
                 log_rows[pid] = {"paper_id": pid, "backend": (prev or {}).get("backend") or backend, "status": status,
@@ -520,9 +522,17 @@ def main(config: Config) -> dict:
     converted: set[str] = set()
     started = time.perf_counter()
 
+    partial_latex: dict[str, tuple[bytes, dict, float, str]] = {}  # partial conversions that fell back to the PDF
+
     def on_result(pid: str, xml: bytes | None, stats: dict, error: str, seconds: float, used: str,
                   input_sha: str) -> None:
         seconds += tried_latex.get(pid, 0.0)  # a paper that fell back also spent the LaTeX attempt
+        if used != "latex" and pid in partial_latex:
+            pdf_status = classify(*count_jats(xml))[0] if xml is not None else "failed"
+            if pdf_status != "ok":  # the PDF gives less still: the partial LaTeX conversion is the better one
+                reasons[pid] = f"{reasons.get(pid, '')}; the {used} backend gave {pdf_status} ({error or pdf_status})"
+                xml, stats, latex_seconds, input_sha = partial_latex[pid]
+                used, error, seconds = "latex", "", seconds + latex_seconds - tried_latex.get(pid, 0.0)
         row = {"paper_id": pid, "backend": used, "seconds": f"{seconds:.2f}", "error": error,
                "fallback_reason": reasons.get(pid, "")}
         if xml is None:
@@ -531,6 +541,8 @@ def main(config: Config) -> dict:
         else:
             n_refs, n_cites, n_pars = count_jats(xml)
             status, note = classify(n_refs, n_cites, n_pars)
+            if status == "ok" and stats.get("partial"):  # converted, but far less than the source holds
+                status, note = "partial", f"partial conversion: {stats['partial']}"
             missing = stats.get("missing_keys") or []
             if missing:
                 note = "; ".join(filter(None, [note, f"{len(missing)} cited key(s) without a bibliography entry: "
@@ -554,10 +566,19 @@ def main(config: Config) -> dict:
             for fut in as_completed(futures):
                 pid = futures[fut]
                 xml, stats, error, seconds = fut.result()
+                pdf = pdfs.get(pid)
+                if xml is not None and stats.get("partial") and backend == "auto" and pdf is not None:
+                    # far less than the source holds: the PDF route may do better (kept if it does not)
+                    partial_latex[pid] = (xml, stats, seconds, sha(sources[pid]))
+                    reasons[pid] = f"LaTeX conversion partial: {stats['partial']}"
+                    tried_latex[pid] = seconds
+                    todo_pdf.append((pid, pdf))
+                    bar.total += 1
+                    bar.update(1)
+                    continue
                 if xml is not None:
                     on_result(pid, xml, stats, "", seconds, "latex", sha(sources[pid]))
                     continue
-                pdf = pdfs.get(pid)
                 if pdf is None and stats.get("pdf_only"):
                     pdf = sources[pid]  # the e-print is the paper's PDF
                 if backend == "auto" and pdf is not None:
@@ -640,6 +661,7 @@ def main(config: Config) -> dict:
         "failed": {r["paper_id"]: r["error"] for r in rows if r["status"] == "failed"},
         "empty": [r["paper_id"] for r in rows if r["status"] == "empty"],
         "no_citation_linked": [r["paper_id"] for r in rows if r["status"] == "no_citation_linked"],
+        "partial": {r["paper_id"]: r["error"] for r in rows if r["status"] == "partial"},
         "seconds": round(elapsed, 2),
         "papers_per_second": round(len(todo_ids) / elapsed, 2) if todo_ids and elapsed else 0.0,
     }
@@ -648,7 +670,7 @@ def main(config: Config) -> dict:
     pu.print_summary("stage 03: papers to XML", summary)
     inputs = [p for p in (input_dir / "pdfs", input_dir / "sources", input_dir / "metadata.csv") if p.exists()]
     pu.write_run_json(out, "03_cermine_extract", config, inputs or [input_dir], summary, started_wall)
-    usable = statuses.get("ok", 0) + statuses.get("no_citation_linked", 0)
+    usable = statuses.get("ok", 0) + statuses.get("no_citation_linked", 0) + statuses.get("partial", 0)
     if not usable:
         raise SystemExit(f"error: no paper converted ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))});"
                          f" the reasons are in {log_path}")

@@ -109,12 +109,25 @@ def declared_encoding(main: Path, folder: Path) -> str | None:
 _COMMENT = re.compile(r"%[^\n]*(?:\n[ \t]*+(?!\n))?")
 
 
+# \url{...}, \href{...}, \path{...} read their argument verbatim: a % in it is the URL's (percent-encoding), not a
+# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document
+_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{[^{}\n]*$")
+_VERB_OPEN = re.compile(r"\\(?:verb|lstinline)\*?([^\sA-Za-z*{\[])(?:(?!\1).)*$")
+
+
 def _comment(m: re.Match) -> str:
     text, start = m.string, m.start()
     k = start
     while k > 0 and text[k - 1] == "\\":
         k -= 1
     if (start - k) % 2 == 0:
+        line = text[text.rfind("\n", 0, start) + 1:start]
+        if "\\" in line:
+            rest = m.group(0)
+            verb = _VERB_OPEN.search(line)
+            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(line) else -1
+            if close > 0:  # the argument goes on to its closing brace (or delimiter); a comment may follow it
+                return rest[:close + 1] + _COMMENT.sub(_comment, rest[close + 1:])
         return ""
     rest = m.group(0)[1:]  # "\%" is a percent sign; a real comment may still follow on the line
     cut = re.search(r"(?<!\\)%", rest)
@@ -334,6 +347,9 @@ def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
     return top, ignored
 
 
+_BIB_NAMES = re.compile(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+
+
 def find_main_file(folder: Path) -> Path:
     """The main ``.tex`` of a source tree; raises LatexError when there is none. An arXiv ``00README`` that
     declares the top-level file decides; otherwise the heuristics below."""
@@ -373,16 +389,22 @@ def find_main_file(folder: Path) -> Path:
         for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
             included.add(Path((m.group(1) or m.group(2)).strip()).stem)
 
-    cites = {}
+    cites, has_bib = {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
         try:
-            cites[path] = len(_CITES_IN_FILE.findall(load_document(path, folder)))
+            document = load_document(path, folder)
         except (LatexError, OSError, RecursionError):
-            cites[path] = len(_CITES_IN_FILE.findall(texts[path]))
+            document = texts[path]
+        cites[path] = len(_CITES_IN_FILE.findall(document))
+        # its bibliography is in the source: an inline thebibliography, or a .bib it names that is there (a draft
+        # beside the submitted file often names a .bib the authors did not ship)
+        named = [n.strip() for m in _BIB_NAMES.finditer(document) for n in m.group(1).split(",") if n.strip()]
+        has_bib[path] = "\\begin{thebibliography}" in document or any(
+            (base / (n if n.endswith(".bib") else n + ".bib")).is_file() for n in named for base in (path.parent, folder))
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), path.stem not in included,
+        return (cites[path] > 0, path.with_suffix(".bbl").exists(), has_bib[path], path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
 
@@ -675,7 +697,8 @@ SECTIONS = {"part": 0, "chapter": 0, "section": 1, "subsection": 2, "subsubsecti
 # environments whose content is not running text (a caption inside is kept apart)
 FLOATS = {"figure", "figure*", "table", "table*", "wrapfigure", "wraptable", "sidewaysfigure", "sidewaystable",
           "subfigure", "SCfigure", "algorithm", "algorithm*", "listing", "longtable", "longtable*", "supertabular",
-          "sidewaysfigure*", "sidewaystable*", "margintable", "marginfigure", "floatrow"}
+          "sidewaysfigure*", "sidewaystable*", "margintable", "marginfigure", "floatrow",
+          "deluxetable", "deluxetable*", "splitdeluxetable", "splitdeluxetable*"}  # AAS tables
 SKIPPED_ENVS = {"tabular", "tabular*", "tabularx", "tabulary", "array", "verbatim", "verbatim*", "lstlisting",
                 "minted", "comment", "tikzpicture", "picture", "pspicture", "algorithmic", "filecontents",
                 "filecontents*", "titlepage", "abstract", "keywords", "keyword", "IEEEkeywords", "frontmatter",
@@ -705,7 +728,7 @@ DROP_ARGS = {
     "IEEEpeerreviewmaketitle": 0, "correspondingauthor": 1, "corref": 1, "cortext": 1, "tnotetext": 1,
     "fntext": 1, "ead": 1, "runningtitle": 1, "runningauthor": 1, "addcontentsline": 3, "numberwithin": 2,
     "captionsetup": 1, "lstset": 1, "definecolor": 3, "setminted": 1, "AtBeginDocument": 1, "bibpunct": 1,
-    "pdfbookmark": 2, "belowpdfbookmark": 2, "textcolor": 1, "colorbox": 1, "fcolorbox": 2, "foreignlanguage": 1,
+    "pdfbookmark": 2, "belowpdfbookmark": 2, "textcolor": 1, "mintinline": 1, "colorbox": 1, "fcolorbox": 2, "foreignlanguage": 1,
     "selectlanguage": 1, "resizebox": 2, "scalebox": 1, "rotatebox": 1, "raisebox": 1, "makebox": 0,
     "renewcommand": 0, "affiliations": 1, "orcidlink": 1, "acknowledgments": 0, "bibitem": 0,
     "BibitemShut": 1, "BibitemOpen": 0, "bibAnnoteFile": 1, "bibAnnote": 2, "urlprefix": 0, "doibase": 0,
@@ -721,6 +744,8 @@ THEOREMS = {"theorem", "lemma", "proof", "definition", "remark", "corollary", "p
             "lem", "prop", "cor", "defn", "rem"}
 PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright", "minipage", "verse", "abstract*",
                         "boxedminipage", "framed", "mdframed", "tcolorbox", "adjustbox", "multicols", "spacing"}
+# a table cell that holds only citations (the row above names what they cite)
+_CITE_ONLY = re.compile(r"(?:\s*\\[A-Za-z]*cite[a-zA-Z]*\*?\s*(?:\[[^\]]*\]\s*)*\{[^{}]*\}\s*[,;]?)+")
 # \begin{tabular}{p{3cm}l} (with its column spec) or \end{tabular}: not part of the first or last row
 _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}"
                          r"(?:\s*\{(?:[^{}]|\{[^{}]*\})*\}){0,2}|end\s*\{(?:tabular|tabularx|tabulary|longtable|"
@@ -1177,22 +1202,51 @@ class Converter:
         if env in FLOATS or env in SKIPPED_ENVS:
             start, stop = self._find_end(s, env, j)
             content = s[j:start]
+            caption = ""  # the float's first caption, as text: what a table row that says little is part of
             if env == "thebibliography":
                 self.inline_bibliography.append(content)
             elif env in FLOATS:
-                for cap in re.finditer(r"\\caption(?:of\s*\{[^}]*\})?\s*(?:\[[^\]]*\])?\s*(?=\{)", content):
+                # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references)
+                for cap in re.finditer(r"\\(?:caption(?:of\s*\{[^}]*\})?|tablecaption|tablecomments)\s*"
+                                       r"(?:\[[^\]]*\])?\s*(?=\{)", content):
                     g2 = read_group(content, cap.end())
                     if g2:
-                        self.float_paragraph(self.inline(g2[0]))
+                        cap_parts = self.inline(g2[0])
+                        self.float_paragraph(cap_parts)
+                        if not caption and "tablecomments" not in cap.group(0):
+                            # its first sentence, when short: a title ("Engines selected"), not a description
+                            first = re.split(r"(?<=[.!?])\s", squash("".join(p for p in cap_parts if isinstance(p, str))))[0]
+                            caption = first.rstrip(" .:") if len(first.split()) <= 15 else ""
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
-                for row in re.split(r"\\\\(?:\[[^\]]*\])?", _TABLE_HEAD.sub(" ", content)):
+                previous = ""
+                rows_text = _TABLE_HEAD.sub(" ", content)
+                for cap in reversed(list(re.finditer(r"\\(?:caption|tablecaption|tablecomments)\s*(?:\[[^\]]*\])?"
+                                                     r"\s*(?=\{)", rows_text))):
+                    g2 = read_group(rows_text, cap.end())  # the caption is read above: not a row
+                    rows_text = rows_text[:cap.start()] + " " + rows_text[g2[1] if g2 else cap.end():]
+                # an algorithm's lines end at \; (algorithm2e), a table's rows at \\
+                row_end = r"\\\\(?:\[[^\]]*\])?|\\;" if env.startswith("algorithm") else r"\\\\(?:\[[^\]]*\])?"
+                for row in re.split(row_end, rows_text):
+                    row_before, previous = previous, row
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
-                        if "\\caption" in row:
+                        if re.search(r"\\(?:caption|tablecaption|tablecomments)\b", row):
                             continue
-                        cells = [c.strip() for c in re.split(r"(?<!\\)&", row) if c.strip()]
+                        all_cells = [c.strip() for c in re.split(r"(?<!\\)&", row)]
+                        above = [c.strip() for c in re.split(r"(?<!\\)&", re.sub(r"\\hline|\\[a-z]*rule\b", " ",
+                                                                                    row_before))]
+                        if all_cells and _CITE_ONLY.fullmatch(all_cells[0]) and len(above) == len(all_cells) and \
+                                "cite" not in row_before.lower() and any(above):
+                            # an entry set on two rows, its name above and the \cite under it: the rows are one
+                            all_cells = [f"{a} {c}".strip() for a, c in zip(above, all_cells)]
+                        cells = [c for c in all_cells if c]
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
+                            words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
+                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
+                            if len(words) < 4 and caption and sum(isinstance(p, Cite) for p in parts) == 1:
+                                parts = [caption + ": "] + parts
                             self.blocks.append(Block("row", parts))
             return stop
         if env in LISTS or env in PARA_ENVS:
@@ -1446,7 +1500,8 @@ def parse_thebibliography(content: str, macros: dict[str, Macro]) -> list[Refere
             ref.year = ref.year or ref.label_year or next(iter(YEAR_RE.findall(text)[-1:]), "")
         else:
             _fields_from_text(ref, text, blocks)
-        ref.label_year = re.sub(r"[a-z]$", "", ref.label_year) if ref.label_year[:4].isdigit() else ref.label_year
+        # the label keeps natbib's 2001a / 2001b (two works of one author and year print apart); the year is the year
+        ref.year = re.sub(r"[a-z]$", "", ref.year) if ref.year[:4].isdigit() else ref.year
         refs.append(ref)
     return refs
 
@@ -1747,6 +1802,10 @@ AUTHOR_YEAR_BST = re.compile(r"^(?:plainnat|abbrvnat|apalike|apa\w*|chicago\w*|a
                              r"frontiersinSCNS_ENG_HUMS|tmlr|jmlr|colm\w*|COLM\w*|rlc)$", re.I)
 
 
+AUTHOR_YEAR_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*(?:aastex\d*|emulateapj|mnras|aa|"
+                               r"agujournal\w*|copernicus\w*)\s*\}")
+
+
 def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     """'numeric' or 'author-year', from the packages, the bibliography style and the labels."""
     bl = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{biblatex\}", preamble)
@@ -1757,6 +1816,9 @@ def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     nat_numbers = bool(nat and re.search(r"numbers|super", nat.group(1) or "")) or \
         bool(re.search(r"\\setcitestyle\{[^}]*numbers", preamble))
     revtex = re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{revtex", preamble)
+    # classes that load natbib author-year themselves (AAS, MNRAS, A&A, AGU, Copernicus): no \usepackage{natbib}
+    if AUTHOR_YEAR_CLASS.search(preamble) and not nat_numbers and not (nat and re.search(r"numbers", nat.group(1) or "")):
+        return "author-year"
     labelled = [r for r in refs.values() if r.printed_label]
     if labelled and sum(1 for r in labelled if r.label_year) >= max(1, len(labelled) // 2) and not nat_numbers \
             and not revtex:
@@ -1999,6 +2061,66 @@ class Result:
     missing_keys: list[str]
     bibliography: str
     style: str
+    partial: str = ""  # why the conversion yields far less than its source ("" when it does not)
+    source_keys: int = 0  # distinct keys the source's \\cite commands name
+    linked_keys: int = 0  # of them, those that became links to an entry
+    text_ratio: float | None = None  # printed body text against the source body's own text (None: not needed,
+    # the printed text is at least MIN_TEXT_SHARE of the raw source body)
+
+
+# A conversion is partial when it yields far less than its source: fewer than this share of the keys that the
+# source's \cite commands name became links (a key without an entry, a body cut short), or less than this share of
+# the source body's own text came out (a macro or environment that swallowed the rest). Only where the source is
+# big enough for a share to mean something.
+MIN_LINKED_SHARE = 0.6
+MIN_LINKED_KEYS = 5
+MIN_TEXT_SHARE = 0.3
+MIN_SOURCE_TEXT = 4000
+_SOURCE_CITE = re.compile(r"\\(" + CITE_RE.pattern + r")\*?(?![A-Za-z@])((?:\s*\[[^\]]*\]){0,2}(?:\s*\{[^{}]*\})+)")
+_SOURCE_ENVS_NOT_TEXT = re.compile(r"\\begin\s*\{(equation|align|eqnarray|gather|multline|tabular|figure|table|"
+                                   r"verbatim|lstlisting|algorithm|tikzpicture|thebibliography|displaymath|math)"
+                                   r"(\*?)\}.*?\\end\s*\{\1\2\}", re.S)
+
+
+def source_citation_keys(body: str) -> set[str]:
+    """The distinct keys that the \\cite-family commands of a source body name (``\\nocite`` excluded), read
+    with a plain pattern, independently of the converter: what a complete conversion links."""
+    keys: set[str] = set()
+    for m in _SOURCE_CITE.finditer(body):
+        if m.group(1) in _NOT_CITES or m.group(1).startswith(("citeauthor", "citeyear", "citetitle", "citeurl")):
+            continue
+        for group in re.findall(r"\{([^{}]*)\}", m.group(2)):
+            keys.update(k.strip() for k in group.split(",") if k.strip() and "\\" not in k and " " not in k.strip())
+    return keys
+
+
+def source_text_size(body: str) -> int:
+    """Characters of running text in a source body: math, tables, floats, verbatim and commands left out."""
+    text = _SOURCE_ENVS_NOT_TEXT.sub(" ", body)
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]", " ", text, flags=re.S)
+    text = re.sub(r"\\(?:label|ref|eqref|cref|Cref|autoref|url|href|includegraphics|bibliography\w*|"
+                  r"[A-Za-z]*cite[a-zA-Z]*)\*?\s*(?:\[[^\]]*\])*\s*\{[^{}]*\}", " ", text)
+    text = re.sub(r"\\[A-Za-z@]+\*?|[{}&~^_#]", " ", text)
+    return len(re.sub(r"\s+", " ", text).strip())
+
+
+def completeness(body: str, cited: list[str], refs: dict, printed: int) -> tuple[str, int, int, float | None]:
+    """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share), from
+    the source body and the number of characters the conversion printed."""
+    wanted = source_citation_keys(body)
+    linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
+    # the source's own text is never longer than the source: where the printed text reaches the share of the raw
+    # body, it reaches it of the text too, and the (costlier) measure of the text is not needed
+    size = source_text_size(body) if printed < MIN_TEXT_SHARE * len(body) else 0
+    ratio = printed / size if size else None
+    reasons = []
+    if len(wanted) >= MIN_LINKED_KEYS and len(linked) < MIN_LINKED_SHARE * len(wanted):
+        without = len([k for k in wanted if k not in refs])
+        reasons.append(f"only {len(linked)} of the {len(wanted)} keys the source cites became links"
+                       + (f" ({without} without a bibliography entry)" if without else ""))
+    if size >= MIN_SOURCE_TEXT and ratio is not None and ratio < MIN_TEXT_SHARE:
+        reasons.append(f"body text {printed} characters against the source's {size} ({ratio:.0%})")
+    return "; ".join(reasons), len(wanted), len(linked), None if ratio is None else round(ratio, 3)
 
 
 def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
@@ -2012,6 +2134,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
         raise LatexError(f"{main.name}: no \\begin{{document}}")
     preamble, body = document.split("\\begin{document}", 1)
     body = body.split("\\end{document}", 1)[0]
+    raw_body = body  # what the source holds, before any macro is expanded: the measure of a complete conversion
     macros, spans = collect_macros(document)
     macros = {**local_package_macros(preamble, main, folder, encoding), **macros}
     if spans:  # definitions in the body are not text
@@ -2051,4 +2174,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     style = citation_style(preamble, refs)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
-    return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style)
+    printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))
+    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed)
+    return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
+                  n_source, n_linked, ratio)

@@ -33,7 +33,7 @@ from tqdm import tqdm  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARSER_VERSION = "4"  # bump when the output for the same XML changes, to invalidate the cache
+PARSER_VERSION = "5"  # bump when the output for the same XML changes, to invalidate the cache
 
 
 @dataclass
@@ -60,7 +60,8 @@ class Config:
     """Debug logging."""
 
 
-SENTENCE_COLUMNS = ["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys"]
+SENTENCE_COLUMNS = ["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys",
+                    "clean_substitutions"]
 REFERENCE_COLUMNS = ["paper_id", "ref_key", "title", "year", "authors", "venue", "doi", "arxiv_id", "raw"]
 TEI = "{http://www.tei-c.org/ns/1.0}"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
@@ -262,11 +263,17 @@ def read_jats(root: etree._Element, config: Config) -> Paper:
                 paper.dangling.append(key)
         return [k for k in keys if k in known]
 
+    # lxml's find() scans every child of the section, so it is asked once per section, not once per
+    # paragraph (a 4 MB one-section paper has thousands of paragraphs: quadratic otherwise)
+    titles: dict[etree._Element, str] = {}
     for p in body.iter("p"):
         if any(skip(a) for a in p.iterancestors()) or any(a.tag == "p" for a in p.iterancestors()):
             continue
         sec = next((a for a in p.iterancestors("sec")), None)
-        title = squash("".join(sec.find("title").itertext())) if sec is not None and sec.find("title") is not None else ""
+        if sec is not None and sec not in titles:
+            head = sec.find("title")
+            titles[sec] = squash("".join(head.itertext())) if head is not None else ""
+        title = titles[sec] if sec is not None else ""
         paper.paragraphs.append(walk_paragraph(p, title, is_marker, keys_of, vocabulary, skip))
     return paper
 
@@ -331,12 +338,14 @@ def read_tei(root: etree._Element, config: Config) -> Paper:
                 paper.dangling.append(key)
         return [k for k in dict.fromkeys(keys) if k in known]
 
+    heads: dict[etree._Element, str] = {}
     for p in body.iter(f"{TEI}p"):
         if any(skip(a) for a in p.iterancestors()):
             continue
         div = next((a for a in p.iterancestors(f"{TEI}div")), None)
-        head = div.find(f"{TEI}head") if div is not None else None
-        paragraph = walk_paragraph(p, _text(head), is_marker, keys_of, vocabulary, skip)
+        if div is not None and div not in heads:  # once per division, as in read_jats
+            heads[div] = _text(div.find(f"{TEI}head"))
+        paragraph = walk_paragraph(p, heads[div] if div is not None else "", is_marker, keys_of, vocabulary, skip)
         paper.paragraphs.append(paragraph)
     # GROBID writes one <ref> per number of a group ("[1,", "2]"): merge adjacent markers.
     for par in paper.paragraphs:
@@ -739,8 +748,20 @@ def _group_markers(text: str, markers: list[Marker]) -> list[tuple[int, int, boo
     return [tuple(g) for g in groups]
 
 
+# Stage 04's own "prior work" carries this invisible separator instead of its space until the sentence is tidied,
+# so it can be told from the author's words ("Recent work on berth allocation reports ...", "prior work shows")
+SUBSTITUTED = "prior\u2063work"
+PRIOR_WORK = re.compile("\\bprior[ \u2063]work\\b", re.I)
+
+
 def clean_sentence(text: str, markers: list[Marker]) -> str:
-    """The sentence without citation markers (the rule is in the README).
+    """The sentence without citation markers (the rule is in the README)."""
+    return clean_sentence_marked(text, markers)[0]
+
+
+def clean_sentence_marked(text: str, markers: list[Marker]) -> tuple[str, str]:
+    """The sentence without citation markers, and which occurrences of "prior work" in it stage 04 put in
+    place of a marker (1 for the first occurrence, joined by ``|``; empty: none), for stage 07.
 
     A marker that only points ("... data [1-3].", "(Smith et al., 2020)", "(see [4])") goes, with brackets
     left holding only fillers. A marker that is part of the grammar becomes the noun phrase "prior work":
@@ -748,6 +769,16 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
     preposition or governing word ("given in [7]", "In [7], we", "Ref. [7]", "(reviewed in [4, 5])"), or
     one that opens the sentence ("[7] applies"). No author name and no hole is left.
     """
+    return _mark_substitutions(_clean(text.replace("\u2063", " "), markers))
+
+
+def _mark_substitutions(clean: str) -> tuple[str, str]:
+    ordinals = [str(i) for i, m in enumerate(PRIOR_WORK.finditer(clean), start=1) if "\u2063" in m.group()]
+    return clean.replace("\u2063", " "), pu.join_list(ordinals)
+
+
+def _clean(text: str, markers: list[Marker]) -> str:
+    """``clean_sentence_marked``'s sentence, with stage 04's own "prior work" written as ``SUBSTITUTED``."""
     out, pos = [], 0
     stack: list[int] = []  # open brackets before the current group, for "inside ( ... )" tests
     scanned = 0
@@ -806,7 +837,7 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
             out.append(head + text[head_end:g_start])
             pos = g_end
             continue
-        phrase = "prior work"
+        phrase = SUBSTITUTED
         if has_names or replace_from < len(head):  # the authors were the subject: "Munim et al. [2] argue"
             if (verb := re.match(r"\s+([a-z]+)\b", text[after:])) and singular_verb(verb.group(1)) != verb.group(1):
                 phrase += " " + singular_verb(verb.group(1))
@@ -825,12 +856,15 @@ def clean_sentence(text: str, markers: list[Marker]) -> str:
     clean = re.sub(r"[,;]\s*([.;:)\]])", r"\1", clean)
     clean = re.sub(r",(?:\s*,)+", ",", clean)
     clean = re.sub(r"(?<!\.)\.\.(?!\.)", ".", clean)
-    clean = re.sub(r"\bprior work(?:(?:,| and| or)\s+prior work)+\b", "prior work", clean)
+    # "from [11, 13], and [20]" -> one "prior work"; stage 04's if either was
+    clean = re.sub(r"\bprior[ \u2063]work(?:(?:,| and| or)\s+prior[ \u2063]work)+\b",
+                   lambda m: SUBSTITUTED if "\u2063" in m.group() else "prior work", clean)
     clean = re.sub(r"\s{2,}", " ", clean).strip()
-    if m := re.match(r"^([\"“‘'(]*)prior work", clean):
+    if m := re.match(f"^([\"“‘'(]*){SUBSTITUTED}", clean):
         clean = m.group(1) + "P" + clean[m.end(1) + 1:]
         # "Lind and Haraldson describe" -> "Prior work describes": the subject is now singular
-        clean = re.sub(r"^([\"“‘'(]*Prior work) (\w+)", lambda v: v.group(1) + " " + singular_verb(v.group(2)), clean)
+        clean = re.sub(f"^([\"“‘'(]*P{SUBSTITUTED[1:]}) (\\w+)",
+                       lambda v: v.group(1) + " " + singular_verb(v.group(2)), clean)
     return clean
 
 
@@ -908,9 +942,10 @@ def paper_rows(paper_id: str, paper: Paper, config: Config, deadline: float = fl
                     unlinked += 1  # it cites, but no marker resolves to a reference
                 continue
             sentence = par.text[start:end]
+            clean, substituted = clean_sentence_marked(sentence, inside)
             rows.append({"paper_id": paper_id, "sentence_id": f"{paper_id}:{p_no}.{s_no}", "section": par.section,
-                         "sentence": squash(sentence), "sentence_clean": clean_sentence(sentence, inside),
-                         "ref_keys": pu.join_list(keys)})
+                         "sentence": squash(sentence), "sentence_clean": clean, "ref_keys": pu.join_list(keys),
+                         "clean_substitutions": substituted})
     return rows, unlinked
 
 

@@ -71,7 +71,10 @@ class Config:
 
 SENTENCE_IN = ["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys"]
 REFERENCE_IN = ["paper_id", "ref_key", "title", "year", "authors", "venue", "doi", "arxiv_id", "raw"]
-SENTENCE_OUT = SENTENCE_IN + ["ref_uids"]
+# which "prior work"s of sentence_clean stage 04 put in place of a marker (stage 07 tells them from the
+# author's words); a stage-04 CSV written before the column existed gives UNKNOWN, and stage 07 then falls back
+SENTENCE_OPTIONAL = {"clean_substitutions": "unknown"}
+SENTENCE_OUT = SENTENCE_IN + ["ref_uids"] + list(SENTENCE_OPTIONAL)
 REFERENCE_OUT = ["ref_uid", "title", "year", "authors", "venue", "doi", "arxiv_id", "raw", "n_papers", "cited_as"]
 
 
@@ -79,9 +82,9 @@ REFERENCE_OUT = ["ref_uid", "title", "year", "authors", "venue", "doi", "arxiv_i
 # Reading, with every problem named
 # ---------------------------------------------------------------------------
 
-def iter_csv(path: Path, columns: list[str], warnings: list[str]):
-    """The rows of one CSV as dicts of ``columns``; a file missing a column is skipped with a warning, a
-    row with too many cells is reported by line. The csv module, not pandas: per-file DataFrames were
+def iter_csv(path: Path, columns: list[str], warnings: list[str], optional: dict[str, str] | None = None):
+    """The rows of one CSV as dicts of ``columns`` and ``optional`` (a column the file lacks gets its value
+    there); a file missing a column is skipped with a warning, a row with too many cells is reported by line. The csv module, not pandas: per-file DataFrames were
     most of this stage's time on a corpus of many small files."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -94,6 +97,8 @@ def iter_csv(path: Path, columns: list[str], warnings: list[str]):
                 warnings.append(f"{path.name}: missing column(s) {', '.join(missing)}; file skipped")
                 return
             index = [header.index(c) for c in columns]
+            extra = {c: header.index(c) for c in (optional or {}) if c in header}
+            fixed = {c: v for c, v in (optional or {}).items() if c not in header}
             width = len(header)
             for cells in reader:
                 if len(cells) > width:
@@ -102,7 +107,11 @@ def iter_csv(path: Path, columns: list[str], warnings: list[str]):
                 if not cells:
                     continue
                 cells += [""] * (width - len(cells))
-                yield {c: cells[i] for c, i in zip(columns, index)}
+                row = {c: cells[i] for c, i in zip(columns, index)}
+                if optional:
+                    row.update(fixed)
+                    row.update({c: cells[i] for c, i in extra.items()})
+                yield row
     except (UnicodeDecodeError, csv.Error, OSError) as exc:
         warnings.append(f"{path.name}: unreadable, rest of the file skipped ({exc.__class__.__name__}: "
                         f"{str(exc)[:120]})")
@@ -396,7 +405,7 @@ def _merge(con, config: Config, s_paths: list[Path], r_paths: list[Path], out: P
         batch_size = max(1, config.chunk_papers)
         for b in tqdm(range(0, len(s_paths), batch_size), desc="sentences", unit="batch",
                       disable=len(s_paths) < 2000):
-            batch = [row for path in s_paths[b:b + batch_size] for row in iter_csv(path, SENTENCE_IN, warnings)]
+            batch = [row for path in s_paths[b:b + batch_size] for row in iter_csv(path, SENTENCE_IN, warnings, SENTENCE_OPTIONAL)]
             if not batch:
                 continue
             for row in batch:

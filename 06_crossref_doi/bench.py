@@ -4,6 +4,7 @@
     .venv/bin/python 06_crossref_doi/bench.py --part quality
     .venv/bin/python 06_crossref_doi/bench.py --part speed --references 90
     .venv/bin/python 06_crossref_doi/bench.py --scale 10000,100000   # --backend snapshot: time, peak memory
+    .venv/bin/python 06_crossref_doi/bench.py --realrefs ../shared/realrefs --api-sample 500 --api-rate 50
 
 quality: a labelled set of references (true DOI, or "not in Crossref") built
 from a generated Crossref corpus with hard negatives (same title other year,
@@ -22,8 +23,18 @@ scale: a generated snapshot of N works and N references with known answers
 (see write_scale_inputs); the stage runs as a subprocess with --backend snapshot
 three times (loading the snapshot and matching; the same inputs again; one
 sentence added, so that every reference is answered from the per-reference
-cache), and prints the time and peak RSS of each (the child's own VmHWM), precision,
+cache), and prints the time and peak RSS of each (the child's own VmHWM), the first run's CPU
+time (user + system: what the load of a shared machine does not inflate), precision,
 recall and the 1-minute load average before and after, per size.
+
+realrefs: real raw reference strings (GROBID from PubMed Central PDFs) with the
+DOIs of their NLM records (../shared/realrefs; its build.py writes the snapshot,
+with hard negatives, and stage-05 rows holding the raw text only). The snapshot
+path runs on all of them (precision, recall against the NLM DOI, CPU per
+reference); the API path runs through the Crossref stand-in serving the same
+snapshot on a seeded sample (--api-sample, default 500) at --api-rate searches/s
+(default Crossref's 3/s: 500 references take about 3 minutes; all 8,508 would
+take 47), and both are printed side by side on that sample.
 """
 from __future__ import annotations
 
@@ -397,14 +408,14 @@ def write_scale_inputs(tmp: Path, n: int, seed: int = 11) -> dict[str, str]:
     return truth
 
 
-def own_peak_mb(pid: int) -> tuple[int, float]:
-    """(exit status, peak RSS in MB) of a child, from its VmHWM sampled until it exits. Not ``ru_maxrss``:
-    the kernel counts the forked copy of this (large) process before the exec in it."""
+def own_peak_mb(pid: int) -> tuple[int, float, float]:
+    """(exit status, peak RSS in MB, CPU seconds user + system) of a child, its VmHWM sampled until it exits.
+    Not ``ru_maxrss``: the kernel counts the forked copy of this (large) process before the exec in it."""
     peak = 0.0
     while True:
-        done, status, _ = os.wait4(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status, peak
+            return status, peak, usage.ru_utime + usage.ru_stime
         try:
             with open(f"/proc/{pid}/status") as fh:
                 hwm = next((line for line in fh if line.startswith("VmHWM:")), "")
@@ -422,7 +433,7 @@ def scale(sizes: list[int]) -> None:
     def load() -> str:
         return open("/proc/loadavg").read().split()[0]
 
-    print(f"{'works=refs':>10} {'generate':>9} {'load+match':>11} {'peak MB':>8} {'rerun':>7} {'peak MB':>8} "
+    print(f"{'works=refs':>10} {'generate':>9} {'load+match':>11} {'CPU':>7} {'peak MB':>8} {'rerun':>7} {'peak MB':>8} "
           f"{'answers cached':>15} {'peak MB':>8} {'precision':>9} {'recall':>7} {'load avg':>10}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -443,10 +454,10 @@ def scale(sizes: list[int]) -> None:
                         fh.write("pX,sX,Intro,One more [1].,One more.,b0,r0\n")
                 began = time.perf_counter()
                 proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                status, peak = own_peak_mb(proc.pid)
+                status, peak, cpu = own_peak_mb(proc.pid)
                 if status:
                     raise SystemExit(f"stage 06 failed at n={n} (status {status})")
-                runs.append((time.perf_counter() - began, peak))
+                runs.append((time.perf_counter() - began, peak, cpu))
             tp = fp = fn = 0
             with open(tmp / "out" / "references.csv", encoding="utf-8-sig", newline="") as fh:
                 for row in csv.DictReader(fh):
@@ -455,8 +466,147 @@ def scale(sizes: list[int]) -> None:
                     fp += bool(got) and got != true
                     fn += bool(true) and got != true
         p, r = tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 0.0
-        print(f"{n:>10,} {generated:8.1f}s {runs[0][0]:10.1f}s {runs[0][1]:8.0f} {runs[1][0]:6.1f}s {runs[1][1]:8.0f} "
+        print(f"{n:>10,} {generated:8.1f}s {runs[0][0]:10.1f}s {runs[0][2]:6.1f}s {runs[0][1]:8.0f} {runs[1][0]:6.1f}s "
+              f"{runs[1][1]:8.0f} "
               f"{runs[2][0]:14.1f}s {runs[2][1]:8.0f} {p:9.4f} {r:7.4f} {load_before:>4}->{load():<5}", flush=True)
+
+
+# ---------------------------------------------------------------------------
+# realrefs: real raw reference strings (GROBID from PMC PDFs) with their NLM DOIs, ../shared/realrefs
+# ---------------------------------------------------------------------------
+
+def printed_volume_and_page(raw: str, record: dict | None) -> bool:
+    """Whether a record's volume and first page are both printed in a raw reference (the paper it names)."""
+    import re
+
+    if not record:
+        return False
+    numbers = set(re.findall(r"\d+", raw))
+    volume = re.sub(r"\D", "", str(record.get("volume") or ""))
+    page = (re.findall(r"\d+", str(record.get("page") or "").split("-")[0]) or [""])[0]
+    return bool(volume and page) and volume in numbers and page in numbers
+
+
+def score_realrefs(out_dir: Path, truth: dict[str, str], records: dict[str, dict], uids: set[str] | None = None) -> dict:
+    """Precision and recall of stage 06's output against the NLM DOIs, with the disagreements split into
+    those where the answer's volume and page are printed in the reference and the NLM record's are not
+    (the NLM DOI names another paper: the set's own README warns of these) and the rest."""
+    tp = fp = fn = 0
+    status: dict[str, int] = {}
+    nlm_suspect, others = [], []
+    with open(out_dir / "references.csv", encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if uids is not None and row["ref_uid"] not in uids:
+                continue
+            status[row["match_status"]] = status.get(row["match_status"], 0) + 1
+            true, got = truth[row["ref_uid"]], row["doi"] if row["match_status"] == "matched" else ""
+            tp += bool(got) and got == true
+            if got and got != true:
+                fp += 1
+                answer_printed = printed_volume_and_page(row["raw"], records.get(got))
+                nlm_printed = printed_volume_and_page(row["raw"], records.get(true))
+                (nlm_suspect if answer_printed and not nlm_printed else others).append((row["ref_uid"], got, true))
+            fn += bool(true) and got != true
+    return {"n": sum(status.values()), "tp": tp, "fp": fp, "fn": fn, "by_status": status,
+            "precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+            "fp_nlm_doi_suspect": nlm_suspect, "fp_other": others}
+
+
+def realrefs(folder: Path, repeat: int, api_sample: int, api_rate: float, seed: int) -> None:
+    """Both paths on the real set: --backend snapshot on every reference (a subprocess, timed), and the API
+    path through the Crossref stand-in serving the same snapshot, on a seeded sample, paced at ``api_rate``."""
+    import contextlib
+    import gzip
+    import io
+    import json
+    import logging
+    import resource
+    import subprocess
+
+    source = folder / "references-dev.json.gz"
+    if not (folder / "build.py").is_file() or not source.is_file():
+        raise SystemExit(f"error: {folder} needs build.py and references-dev.json.gz (../shared/realrefs)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        subprocess.run([sys.executable, str(folder / "build.py"), str(source), str(tmp / "set")], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(tmp / "set" / "truth.csv", encoding="utf-8", newline="") as fh:
+            truth = {r["ref_uid"]: r["truth_doi"] for r in csv.DictReader(fh)}
+        with gzip.open(tmp / "set" / "snapshot.jsonl.gz", "rt", encoding="utf-8") as fh:
+            records = {w["DOI"].lower(): w for w in map(json.loads, fh)}
+        print(f"realrefs: {len(truth):,} real raw references, snapshot of {len(records):,} distinct DOIs (NLM records + "
+              f"hard negatives), built by {folder / 'build.py'}")
+        script = HERE / "crossref_doi.py"
+        timings = []
+        for attempt in range(repeat):
+            run_dir = tmp / f"snap{attempt}"
+            cmd = [sys.executable, str(script), "--backend", "snapshot", "--snapshot", str(tmp / "set" / "snapshot.jsonl.gz"),
+                   "--input-dir", str(tmp / "set" / "in"), "--output-dir", str(run_dir / "out"), "--cache-path",
+                   str(run_dir / "cache.sqlite"), "--overrides-path", str(tmp / "none.csv"), "--mailto", "b@example.org"]
+            load_before = open("/proc/loadavg").read().split()[0]
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            began = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wall = time.perf_counter() - began
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+            timings.append((wall, cpu, load_before, open("/proc/loadavg").read().split()[0]))
+        snap = score_realrefs(tmp / "snap0" / "out", truth, records)
+        n = snap["n"]
+        walls, cpus = sorted(t[0] for t in timings), sorted(t[1] for t in timings)
+        print(f"\nsnapshot path, all {n:,} references (first run: loads the snapshot, then matches; {repeat} run(s)):")
+        print(f"  precision {snap['precision']:.4f}  recall {snap['recall']:.4f}  (tp {snap['tp']}, fp {snap['fp']}, "
+              f"fn {snap['fn']})  {snap['by_status']}")
+        print(f"  wall {walls[len(walls) // 2]:.1f} s (runs {', '.join(f'{t[0]:.1f}' for t in timings)}), CPU "
+              f"{cpus[len(cpus) // 2]:.1f} s = {1000 * cpus[len(cpus) // 2] / n:.2f} ms CPU per reference (median; "
+              f"includes the interpreter's start and loading the snapshot); load average "
+              f"{', '.join(f'{t[2]}->{t[3]}' for t in timings)}")
+        print(f"  'wrong' by the NLM DOI: {snap['fp']}, of which {len(snap['fp_nlm_doi_suspect'])} name the paper "
+              "whose volume and first page the reference prints while the NLM record's are not printed")
+        for uid, got, true in snap["fp_other"][:10]:
+            print(f"    other: {uid} answered {got}, NLM {true}")
+
+        if api_sample <= 0:
+            return
+        rng = random.Random(seed)
+        sample = set(rng.sample(sorted(truth), min(api_sample, len(truth))))
+        api_in = tmp / "api_in"
+        api_in.mkdir()
+        with open(tmp / "set" / "in" / "references.csv", encoding="utf-8", newline="") as fh, \
+                open(api_in / "references.csv", "w", encoding="utf-8", newline="") as out:
+            reader = csv.DictReader(fh)
+            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(r for r in reader if r["ref_uid"] in sample)
+        with open(tmp / "set" / "in" / "sentences.csv", encoding="utf-8", newline="") as fh, \
+                open(api_in / "sentences.csv", "w", encoding="utf-8", newline="") as out:
+            reader = csv.DictReader(fh)
+            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(r for r in reader if r["ref_uids"] in sample)
+        limit = max(1, int(api_rate))
+        with CrossrefStandIn.from_snapshot(tmp / "set" / "snapshot.jsonl.gz", search_limit=limit,
+                                           lookup_limit=limit, concurrency=3) as server:
+            cfg = stage.Config(input_dir=api_in, output_dir=tmp / "api_out", base_url=server.url,
+                               mailto="bench@example.org", cache_path=tmp / "api_cache.sqlite",
+                               overrides_path=tmp / "none.csv", search_rate=api_rate, lookup_rate=api_rate)
+            stage.pu.setup_logging()
+            logging.getLogger("pipeline").setLevel(logging.ERROR)
+            began = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                report = stage.main(cfg)
+            elapsed = time.perf_counter() - began
+        api = score_realrefs(tmp / "api_out", truth, records)
+        same = score_realrefs(tmp / "snap0" / "out", truth, records, uids=sample)
+        print(f"\nAPI path through the Crossref stand-in serving the snapshot (rapidfuzz relevance, not Crossref's "
+              f"Elasticsearch), a seeded sample of {len(sample)} (seed {seed}), paced at {api_rate:g} searches/s "
+              f"(the stand-in announces and enforces it; Crossref's polite pool is 3/s):")
+        print(f"  {'path':9} {'precision':>9} {'recall':>7} {'fp':>4} {'fn':>4}  by status")
+        for name, s in (("snapshot", same), ("api", api)):
+            print(f"  {name:9} {s['precision']:9.4f} {s['recall']:7.4f} {s['fp']:4d} {s['fn']:4d}  {s['by_status']}")
+        print(f"  api: {report['requests']['search']} searches in {elapsed:.1f} s "
+              f"({report['achieved_per_second']['search']:.1f}/s), 429s {report['requests']['rate_limited_429']}; "
+              f"'wrong' by the NLM DOI {api['fp']}, of which {len(api['fp_nlm_doi_suspect'])} name the printed paper")
 
 
 def main() -> int:
@@ -465,7 +615,20 @@ def main() -> int:
     parser.add_argument("--references", type=int, default=60, help="references in the speed run")
     parser.add_argument("--scale", nargs="?", const="10000,100000", default=None,
                         help="snapshot backend at these sizes (comma-separated; bare --scale: 10000,100000)")
+    parser.add_argument("--realrefs", type=Path, default=None,
+                        help="real raw references: the folder holding build.py and references-dev.json.gz "
+                             "(../shared/realrefs); both paths, side by side")
+    parser.add_argument("--repeat", type=int, default=3, help="snapshot-path runs on the real set (timing median)")
+    parser.add_argument("--api-sample", type=int, default=500,
+                        help="references of the real set sent through the API path (seeded sample; 0: none)")
+    parser.add_argument("--api-rate", type=float, default=3.0,
+                        help="searches/s the stand-in announces and enforces on the real set's API path "
+                             "(Crossref's polite pool: 3; raise it to finish sooner)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the API path's sample")
     args = parser.parse_args()
+    if args.realrefs:
+        realrefs(args.realrefs, args.repeat, args.api_sample, args.api_rate, args.seed)
+        return 0
     if args.scale:
         scale([int(x) for x in args.scale.split(",")])
         return 0

@@ -117,13 +117,17 @@ class Config:
     verbose: bool = False
     """Debug logging."""
 
+    def backend_name(self) -> str:
+        return "the snapshot" if self.backend == "snapshot" else "Crossref"
+
 
 # Crossref types a cited work can be. Journals, issues, series, components, grants,
 # peer reviews and datasets are not what a reference list cites as a work.
 ACCEPTED_TYPES = {"journal-article", "proceedings-article", "book", "book-chapter", "book-part", "book-section",
                   "monograph", "edited-book", "reference-book", "report", "report-component", "posted-content",
                   "dissertation", "reference-entry", "standard", "other", "book-track"}
-CORRECTION = re.compile(r"^\s*(erratum|errata|corrigendum|correction|retraction|retracted|addendum)\b", re.I)
+CORRECTION = re.compile(r"^\s*(erratum|errata|corrigendum|correction|retraction|retracted|addendum|reply to|"
+                        r"in reply|response to|comment on)\b", re.I)
 DOI_SHAPE = re.compile(r"^10\.\d{4,9}/\S+$")
 # the columns a person checks first, long text last (people open references.csv in a spreadsheet)
 REF_FIRST = ["ref_uid", "match_status", "doi", "doi_source", "note", "title", "authors", "year", "venue",
@@ -163,6 +167,114 @@ def year_of(item: dict) -> int | None:
     return None
 
 
+# A year printed in a reference: not part of a page range ("1989-1995") or a volume:page ("13:1998")
+YEAR_TOKEN = re.compile(r"(?<![\d:\-\u2013/.])(1[89]\d\d|20[0-3]\d)(?:[a-z])?(?![\d\-\u2013])")
+# where a field of a printed reference ends: sentence punctuation, or a year in parentheses
+FIELD_BREAK = re.compile(r"(?<=[.?!:;])\s+|\s*\((?:1[89]|20)\d\d[a-z]?\)[.,:;]?\s*")
+JOURNAL_STOPWORDS = {"of", "the", "and", "in", "for", "on", "de", "la", "et", "und", "der"}
+
+
+class RawFields:
+    """What a raw reference string prints, found without a parser, each part worked out on first use (most
+    candidates need only some): its normalised text, with GROBID's line-break hyphens ('car- otid') joined
+    (``text``) or kept as hyphens (``hyphenated``); its fields (the text between sentence punctuation or a
+    parenthesised year, normalised, and each two adjacent ones: a title and its subtitle); its years; its numbers."""
+
+    def __init__(self, raw: str):
+        self.raw = raw or ""
+
+    @functools.cached_property
+    def joined(self) -> str:
+        return re.sub(r"(?<=[a-z])- (?=[a-z])", "", self.raw)
+
+    @functools.cached_property
+    def text(self) -> str:
+        return norm(self.joined)
+
+    @functools.cached_property
+    def hyphenated(self) -> str:
+        return norm(re.sub(r"(?<=[a-z])- (?=[a-z])", "-", self.raw))
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
+        fields = [f for f in (norm(part) for part in FIELD_BREAK.split(self.joined) if part) if f]
+        return tuple(fields + [f"{a} {b}" for a, b in zip(fields, fields[1:])])
+
+    @functools.cached_property
+    def years(self) -> tuple[int, ...]:
+        return tuple(int(y) for y in YEAR_TOKEN.findall(self.raw))
+
+    @functools.cached_property
+    def numbers(self) -> frozenset:
+        return frozenset(n.lstrip("0") or "0" for n in re.findall(r"\d+", self.raw))
+
+
+@functools.lru_cache(maxsize=1 << 12)  # every candidate of a reference reads the same raw string
+def raw_fields(raw: str) -> RawFields:
+    """The printed fields of a raw reference."""
+    return RawFields(raw)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def journal_pattern(container: str) -> re.Pattern | None:
+    """A journal's name, written out or abbreviated word by word ("American Journal of Cardiology" /
+    "Am J Cardiol"), as a pattern over normalised text; None when the name has no word to match."""
+    words = [w for w in norm(container).split() if w not in JOURNAL_STOPWORDS]
+    if not words:
+        return None
+    if len(words) == 1:  # "Nature", "Lancet": the word itself
+        return re.compile(rf"\b{re.escape(words[0])}\b")
+    parts = ["(?:" + "|".join(re.escape(w[:k]) for k in range(len(w), 0, -1)) + ")" for w in words]
+    return re.compile(r"\b" + r"\s+(?:(?:of|the|and|in|for|on)\s+)?".join(parts) + r"\b")
+
+
+def first_page(item: dict) -> str:
+    """The first page (or article number) of a record, digits only: '3923-3931' -> '3923', 'e1234' -> '1234'."""
+    match = re.search(r"\d+", str(item.get("page") or "").split("-")[0])
+    return match.group().lstrip("0") if match else ""
+
+
+def author_zone(info: RawFields, item: dict) -> str:
+    """The normalised text printed before the candidate's title (where the authors are), or '' when the
+    title opens the reference (GROBID sometimes loses the authors) or the title cannot be found in it."""
+    title = norm((item.get("title") or [""])[0])
+    if not title:
+        return ""
+    where = fuzz.partial_ratio_alignment(title, info.text)
+    zone = info.text[:where.dest_start] if where is not None else ""
+    zone = re.sub(r"\b(?:1[89]|20)\d\d[a-z]?\b", " ", zone)  # "2009b. A safe operating space ...": no author
+    return zone if re.search(r"[a-z]{2}", zone) else ""
+
+
+def printed_agreement(info: RawFields, item: dict, author: bool = True) -> dict[str, bool | None]:
+    """Per field, whether the candidate's volume, first page, journal and first author (``author``: looked
+    for) are printed in the raw reference (True), absent from it (False), or unknown (None: the record
+    lacks the field, or it was not looked for)."""
+    volume = re.sub(r"\D", "", str(item.get("volume") or "")).lstrip("0")
+    page = first_page(item)
+    container = ((item.get("container-title") or [""]) or [""])[0]
+    pattern = journal_pattern(container) if container else None
+    family = norm(next((a.get("family") or a.get("name") or "" for a in (item.get("author") or [])), ""))
+    family = family.replace(" ", "")
+    zone = author_zone(info, item) if author and len(family) >= 3 else ""
+    author = None
+    if zone:
+        # spaces out: GROBID splits accented names ("Płaz´nik", "Kamin´ski") into pieces
+        author = fuzz.partial_ratio(family, zone.replace(" ", "")) >= 85
+    return {"volume": (volume in info.numbers) if volume else None,
+            "page": (page in info.numbers) if page else None,
+            "journal": bool(pattern.search(info.text)) if pattern is not None else None,
+            "author": author}
+
+
+def as_citation(item: dict) -> str:
+    """The candidate written out as a reference list prints it: first author, title, journal, year, volume, page."""
+    family = next((a.get("family") or a.get("name") or "" for a in (item.get("author") or [])), "")
+    container = ((item.get("container-title") or [""]) or [""])[0]
+    return norm(" ".join(str(x) for x in (family, title_of(item), container, year_of(item) or "",
+                                          item.get("volume") or "", first_page(item)) if x))
+
+
 def title_similarity(ref: dict, item: dict) -> float:
     """0-1: the reference's title against the candidate's (with and without its subtitle);
     without a title, the candidate's title against the best-matching span of the raw text."""
@@ -183,10 +295,12 @@ def title_similarity(ref: dict, item: dict) -> float:
         if len(own_head.split()) >= 4 and own_head != mine:
             best = max(best, fuzz.ratio(own_head, cand_main))
         return best / 100.0
-    raw = norm(ref["raw"])
+    info = raw_fields(ref["raw"])
     if len(cand_main.split()) < 3:
-        return 0.0  # a two-word title "found" inside a raw string proves nothing
-    return fuzz.partial_ratio(cand_main, raw) / 100.0
+        # a short title ("Adult scurvy", "Madarosis") must be a whole printed field: found inside another
+        # title ("... of rheumatoid arthritis.") it proves nothing
+        return max((fuzz.ratio(cand_main, field) for field in info.fields), default=0.0) / 100.0
+    return max(fuzz.partial_ratio(cand_main, info.text), fuzz.partial_ratio(cand_main, info.hyphenated)) / 100.0
 
 
 def raw_span(raw: str, item: dict) -> str:
@@ -244,17 +358,24 @@ def check_candidate(ref: dict, item: dict, config: Config) -> tuple[bool, float,
     if sim < threshold:
         return False, sim, f"title similarity {sim:.2f}"
     cand_title = title_of(item)
-    if CORRECTION.match(cand_title) and not CORRECTION.match(ref["title"] or ref["raw"]):
+    if CORRECTION.match(cand_title) and not CORRECTION.match(ref["title"] or raw_span(ref["raw"], item)):
         return False, sim, "an erratum/correction of the work, not the work"
     if swap := substituted_word(ref["title"] or raw_span(ref["raw"], item), cand_title):
         return False, sim, f"a different word in the title ({swap})"
     score = sim
+    info = raw_fields(ref["raw"]) if ref.get("raw") else None
     year = year_of(item)
-    ref_year = int(ref["year"]) if str(ref.get("year", "")).isdigit() else None
-    if ref_year and year:
-        if abs(year - ref_year) > config.year_tolerance:
-            return False, sim, f"year {year} vs {ref_year}"
-        score += 0.03 if year == ref_year else 0.0
+    ref_years = [int(ref["year"])] if str(ref.get("year", "")).isdigit() else list(info.years if info else ())
+    # the first author is looked for in the raw text only when stage 05 parsed no authors (it is checked above)
+    agree = printed_agreement(info, item, author=not first_surname(ref)) if info is not None else {}
+    if ref_years and year:
+        # a record whose volume and first page are both printed in the reference is that publication, whatever
+        # its year says (Crossref records carry an online-first year, or a wrong one); a reprint has another volume
+        if min(abs(year - y) for y in ref_years) > config.year_tolerance \
+                and not (agree.get("volume") and agree.get("page")):
+            shown = ref_years[0] if len(ref_years) == 1 else "/".join(map(str, ref_years))
+            return False, sim, f"year {year} vs {shown}"
+        score += 0.03 if year in ref_years else 0.0
     surname = first_surname(ref)
     families = [norm(a.get("family") or a.get("name") or "") for a in (item.get("author") or [])[:3]]
     families = [f for f in families if f]
@@ -263,7 +384,28 @@ def check_candidate(ref: dict, item: dict, config: Config) -> tuple[bool, float,
         if best < config.author_threshold and not any(surname in f.split() for f in families):
             return False, sim, f"first author {surname} not among {', '.join(families)}"
         score += 0.01
+    if info is None:
+        return True, score, ""
+    # what else the reference prints decides between works of the same title (a reprint, a preprint, a
+    # dataset): the volume, the first page, the journal, the first author, the whole citation
+    if not ref["title"] and not surname and agree["author"] is False:
+        return False, sim, f"first author {families[0] if families else '?'} not in the reference"
+    if not ref["title"] and len(norm((item.get("title") or [""])[0]).split()) < 3 \
+            and not (agree["volume"] or agree["page"] or (agree["journal"] and agree["author"])):
+        return False, sim, "a short title that no printed volume, page, journal or author confirms"
+    score += 0.02 * bool(agree["volume"]) + 0.02 * bool(agree["page"]) + 0.01 * bool(agree["journal"])
+    score += 0.01 * bool(agree["author"] and not surname)
+    if not ref["title"]:  # a parsed reference has its fields compared one by one above
+        score += 0.01 * fuzz.token_set_ratio(as_citation(item), info.text) / 100.0
     return True, score, ""
+
+
+def reference_year(ref: dict) -> int | None:
+    """The reference's year: its own column, else the last year its raw text prints (candidates are ranked by it)."""
+    if str(ref.get("year", "")).isdigit():
+        return int(ref["year"])
+    years = raw_fields(ref["raw"]).years if ref.get("raw") else ()
+    return years[-1] if years else None
 
 
 def bibliographic_query(ref: dict) -> str:
@@ -297,7 +439,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
     ``_candidates`` the best rejected candidates (for review.csv)."""
     out = {"printed_doi": ref.get("doi", ""), "doi": "", "doi_source": "", "match_score": "", "title_similarity": "",
            "matched_title": "", "matched_year": "", "match_status": "not_found", "note": "",
-           "_record": None, "_candidates": []}
+           "_record": None, "_candidates": [], "_asked": False}
     notes = []
     try:
         if override is not None:
@@ -327,6 +469,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
             ref = {**ref, "arxiv_id": ref.get("arxiv_id") or printed[len("10.48550/arxiv."):]}
             printed = ""
         if printed:
+            out["_asked"] = True
             record = client.work(printed)
             if record is None:
                 notes.append(f"printed DOI {printed} not in {getattr(client, 'name', 'Crossref')}")
@@ -354,6 +497,7 @@ def resolve(ref: dict, client: CrossrefClient, config: Config, override: dict | 
         if not (ref["title"] or ref["raw"]):
             out["note"] = "; ".join(notes + ["nothing to search with (no title, no raw text)"])
             return out
+        out["_asked"] = True
         items = client.search(bibliographic_query(ref), config.rows)
         passing, rejected = [], []
         for item in items:
@@ -701,8 +845,14 @@ def main(config: Config) -> dict:
                             user_agent=USER_AGENT)
     try:
         counts = resolve_all(config, client, index, overrides, columns, total, ref_path, sent_path, staging, log)
-        if counts["by_status"].get("error", 0) == total:
+        errors = counts["by_status"].get("error", 0)
+        if errors == total:
             raise StageStopped(f"every one of the {total} references failed; last error: {counts['last_error']}")
+        if errors and errors == counts["asked"]:
+            # the others were settled without the service (hand fixes, arXiv ids, nothing to search with):
+            # nothing that needed Crossref was decided, whatever --error-window and --max-error-rate say
+            raise StageStopped(f"every one of the {errors} references that needed {config.backend_name()} failed "
+                               f"({total - errors} others needed no request); last error: {counts['last_error']}")
         for name in OUTPUT_NAMES:
             os.replace(staging / name, out / name)
     except CrossrefStop as exc:
@@ -853,7 +1003,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                    + [c for c in columns if c not in REF_FIRST and c not in ("doi", "raw")]
                    + [c for c in RESULT_KEYS if c not in REF_FIRST] + (["raw"] if "raw" in columns else []))
     counts = {"by_status": {}, "by_source": {}, "overrides_applied": 0, "overridden": set(), "review_rows": 0,
-              "last_error": ""}
+              "last_error": "", "asked": 0}
     doi_of: dict[str, str] = {}
     catalogue = Catalogue(staging / "catalogue.sqlite")
     recent: deque = deque()
@@ -873,6 +1023,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
         row.update({k: result[k] for k in RESULT_KEYS})
         ref_writer.writerow(row)
         counts["by_status"][status] = counts["by_status"].get(status, 0) + 1
+        counts["asked"] += bool(result.get("_asked"))
         if result["doi_source"]:
             counts["by_source"][result["doi_source"]] = counts["by_source"].get(result["doi_source"], 0) + 1
         if result["doi_source"] == "manual":
@@ -921,8 +1072,7 @@ def resolve_all(config: Config, client: CrossrefClient, index: SnapshotIndex | N
                     if not (config.refresh or config.force):
                         known = index.answers.get_many(list(dict.fromkeys(keys.values())))
                     todo = [r for r in chunk if keys.get(r["ref_uid"]) not in known]
-                    index.prefetch([(bibliographic_query(r), r["title"] or r["raw"],
-                                     int(r["year"]) if str(r.get("year", "")).isdigit() else None)
+                    index.prefetch([(bibliographic_query(r), r["title"] or r["raw"], reference_year(r), not r["title"])
                                     for r in todo if r["title"] or r["raw"]], config.snapshot_candidates)
                     index.prefetch_works([r["doi"] for r in todo if r["doi"]]
                                          + [overrides[r["ref_uid"]]["doi"] for r in todo if r["ref_uid"] in overrides])

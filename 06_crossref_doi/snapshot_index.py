@@ -35,7 +35,7 @@ log = logging.getLogger("pipeline")
 
 STOPWORDS = set("""a an and are as at be by for from has have in into is it its of on or our over that the their
 this to towards toward under using via we what when which with without within new based study approach""".split())
-SCHEMA = "2"  # integer work ids, hashed keys
+SCHEMA = "3"  # integer work ids, hashed keys, one-word keys and each title's key count
 OPENALEX_TYPES = {"article": "journal-article", "preprint": "posted-content", "book-chapter": "book-chapter",
                   "book": "book", "dissertation": "dissertation", "report": "report", "standard": "standard",
                   "review": "journal-article", "letter": "journal-article", "editorial": "journal-article",
@@ -48,14 +48,28 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text).strip()
 
 
-def blocking_keys(text: str) -> list[str]:
-    """Adjacent content-word pairs of a title (or of a raw reference); a title of fewer than
-    two content words is keyed by its whole normalised form."""
+LINE_BREAK_HYPHEN = re.compile(r"(?<=[a-z])- (?=[a-z])")  # GROBID keeps a line break's hyphen: "bio- materials"
+
+
+def blocking_keys(text: str, unigrams: bool = False) -> list[str]:
+    """Adjacent content-word pairs of a title (or of a raw reference). A title of one content word is keyed
+    by that word (``1 scurvy``) and one of none by its whole normalised form; a query (``unigrams``) adds
+    every content word as such a key too, so that a one-word title printed inside a raw string is found."""
+    if unigrams and LINE_BREAK_HYPHEN.search(text or ""):
+        # a raw string's "bio- materials" may be one word broken across lines or a hyphenated pair: both
+        joined = blocking_keys(LINE_BREAK_HYPHEN.sub("", text), unigrams=True)
+        return list(dict.fromkeys(joined + blocking_keys(LINE_BREAK_HYPHEN.sub("-", text), unigrams=True)))
     words = _norm(text).split()
     content = [w for w in words if len(w) > 2 and w not in STOPWORDS and not w.isdigit()]
-    if len(content) < 2:
-        return [" ".join(words)] if words else []
-    return list(dict.fromkeys(f"{a} {b}" for a, b in zip(content, content[1:])))
+    if len(content) >= 2:
+        keys = [f"{a} {b}" for a, b in zip(content, content[1:])]
+    elif content:
+        keys = [f"1 {content[0]}"]
+    else:
+        keys = [" ".join(words)] if words else []
+    if unigrams:
+        keys += [f"1 {w}" for w in content]
+    return list(dict.fromkeys(keys))
 
 
 def key_hash(key: str) -> int:
@@ -162,7 +176,7 @@ class SnapshotIndex:
         self._run("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
         self._run("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", [SCHEMA])
         self._run("CREATE TABLE IF NOT EXISTS works (id INTEGER, doi VARCHAR, year INTEGER, record VARCHAR)")
-        self._run("CREATE TABLE IF NOT EXISTS keys (key BIGINT, id INTEGER, year SMALLINT)")
+        self._run("CREATE TABLE IF NOT EXISTS keys (key BIGINT, id INTEGER, year SMALLINT, n SMALLINT)")
         self._run("CREATE TABLE IF NOT EXISTS loaded (file VARCHAR PRIMARY KEY, size BIGINT, "
                          "lines BIGINT, complete BOOLEAN)")
         self._found: dict[str, list[tuple[str, int]]] = {}
@@ -207,8 +221,8 @@ class SnapshotIndex:
                     self._run("INSERT INTO works SELECT id, doi, year, record FROM w_batch")
                     self.con.unregister("w_batch")
                 if keys:
-                    self.con.register("k_batch", pd.DataFrame(keys, columns=["key", "id", "year"]))
-                    self._run("INSERT INTO keys SELECT key, id, year FROM k_batch")
+                    self.con.register("k_batch", pd.DataFrame(keys, columns=["key", "id", "year", "n"]))
+                    self._run("INSERT INTO keys SELECT key, id, year, n FROM k_batch")
                     self.con.unregister("k_batch")
                 self._run("UPDATE loaded SET lines = ? WHERE file = ?", [n, str(path)])
                 self._run("COMMIT")
@@ -233,7 +247,8 @@ class SnapshotIndex:
                         doi, year = record["DOI"], _year(record)
                         title = (record.get("title") or [""])[0]
                         works.append((next_id, doi, year, json.dumps(record, ensure_ascii=False)))
-                        keys.extend((key_hash(k), next_id, year) for k in blocking_keys(title))
+                        own = blocking_keys(title)
+                        keys.extend((key_hash(k), next_id, year, len(own)) for k in own)
                         next_id += 1
                     if n % batch == 0:
                         commit()
@@ -250,34 +265,38 @@ class SnapshotIndex:
         return self.stats
 
     # -- lookups ------------------------------------------------------------
-    def prefetch(self, queries: Iterable[tuple[str, str, int | None]], rows: int) -> None:
+    def prefetch(self, queries: Iterable[tuple], rows: int) -> None:
         """Answer a batch of searches in one DuckDB query: (the query ``search`` will be asked, the text
-        to key it by (the title, or the raw reference), the year or None). The records are kept as
-        JSON text until ``search`` asks for them (a batch of parsed records would dominate memory)."""
+        to key it by (the title, or the raw reference), the year or None[, whether the text is a raw string
+        whose one-word title must be found too: default True]). The records are kept as JSON text until
+        ``search`` asks for them (a batch of parsed records would dominate memory)."""
         import pandas as pd
 
         queries = [q for q in dict.fromkeys(queries) if q[0] not in self._found]
         if not queries:
             return
-        pairs = [(i, key_hash(key), year) for i, (_, text, year) in enumerate(queries) for key in blocking_keys(text)]
+        pairs = [(i, key_hash(key), q[2]) for i, q in enumerate(queries)
+                 for key in blocking_keys(q[1], unigrams=q[3] if len(q) > 3 else True)]
         found: dict[int, list[tuple[str, int]]] = {i: [] for i in range(len(queries))}
         if pairs:
             self.con.register("q_batch", pd.DataFrame(pairs, columns=["qid", "key", "year"]))
+            # a work all of whose title keys the query holds comes first (a one-word title inside a raw string
+            # shares one key, as does any long title it happens to touch), then the most keys shared, the year
             result = self.con.execute("""
                 WITH hits AS (
-                    SELECT q.qid, k.id, count(*) AS shared,
+                    SELECT q.qid, k.id, count(*) AS shared, count(*) >= min(k.n) AS whole,
                            min(CASE WHEN q.year IS NULL OR k.year IS NULL THEN 1 ELSE abs(q.year - k.year) END) AS gap
                     FROM q_batch q JOIN keys k ON k.key = q.key
                     GROUP BY q.qid, k.id
-                    QUALIFY row_number() OVER (PARTITION BY q.qid ORDER BY count(*) DESC, min(CASE WHEN q.year IS NULL
-                        OR k.year IS NULL THEN 1 ELSE abs(q.year - k.year) END), k.id) <= ?)
+                    QUALIFY row_number() OVER (PARTITION BY q.qid ORDER BY count(*) >= min(k.n) DESC, count(*) DESC,
+                        min(CASE WHEN q.year IS NULL OR k.year IS NULL THEN 1 ELSE abs(q.year - k.year) END), k.id) <= ?)
                 SELECT h.qid, w.record, h.shared FROM hits h JOIN works w ON w.id = h.id
-                ORDER BY h.qid, h.shared DESC, h.gap, h.id""", [rows]).fetchall()
+                ORDER BY h.qid, h.whole DESC, h.shared DESC, h.gap, h.id""", [rows]).fetchall()
             self.con.unregister("q_batch")
             for qid, record, shared in result:
                 found[qid].append((record, shared))
-        for i, (query, _, _) in enumerate(queries):
-            self._found[query] = found[i]
+        for i, q in enumerate(queries):
+            self._found[q[0]] = found[i]
 
     def prefetch_works(self, dois: Iterable[str]) -> None:
         """Read the records of a batch of DOIs (printed ones, hand-fixed ones) in one query."""

@@ -1,6 +1,7 @@
-"""Stage 07 benchmark: how often a template request has a defect a researcher would notice, on real citing text.
+"""Stage 07 benchmark: how often a request has a defect a researcher would notice, on real citing text.
 
     python 07_qa_formatting/bench.py --real ../shared/realtext       # unarXive JSONL -> stages 04, 05 -> stage 07
+    python 07_qa_formatting/bench.py --backend transformers --model smollm2 --sample 120   # + a local model
 
 The real text (unarXive's JSONL of arXiv papers parsed from LaTeX) goes through stage 04
 (``--input-format unarxive``) and stage 05 as in the pipeline; stage 06's DOIs are taken from
@@ -9,6 +10,13 @@ Stage 07 then runs with the template backend. Every request, kept or not, is jud
 defect detector below, written apart from the stage's checks (its own patterns and word
 lists), so the figure does not just restate them. Run it three times: it prints the timing
 of each and the median, with the load average.
+
+With ``--backend transformers`` a local instruct model (``--model``) writes the requests too, on
+the same sentences (``--sample N`` draws N of them with ``--seed``: a small model on a CPU takes
+seconds per request), and the template runs on that sample again so the two stand side by side:
+pairs kept, the detector's defect share of the kept requests and of every first try, and how many
+first tries stage 07's own checks refused and had regenerated (and how many of those were kept).
+Greedy decoding by default (``--temperature 0``), so the model's figures are deterministic too.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -40,6 +49,23 @@ class Config:
     """Runs of stage 07 (the defect figures are deterministic; the timing is reported as a median)."""
     examples: int = 0
     """Print this many defective requests of each kind (to look at them)."""
+    backend: Literal["template", "transformers"] = "template"
+    """template: the template alone; transformers: also the local model --model, beside the template."""
+    model: str = "smollm2"
+    """The local instruct model (transformers): a name citation_tools.resolve_model knows, a hub id or a folder."""
+    sample: int = 0
+    """Sentences the model writes requests for, drawn with --seed from those with a DOI (0: all of them)."""
+    seed: int = 42
+    """Seed of the sample."""
+    batch_size: int = 16
+    """Prompts per generation batch (transformers)."""
+    threads: int = 1
+    """torch's CPU threads for the model (on 2 cores shared with other jobs, 2 threads spin against each other:
+    a decode step took 1.9 s with 2, 0.24 s with 1, batch 8, load average 5.5)."""
+    max_tokens: int = 64
+    """Longest request the model may write, in tokens."""
+    temperature: float = 0.0
+    """Sampling temperature of the model (0: greedy, deterministic figures)."""
 
 
 # ---------------------------------------------------------------------------
@@ -148,23 +174,81 @@ def load_stage07():
     return module
 
 
+class CheckRecorder:
+    """Wraps stage 07's ``check_request`` to keep each verdict in the order made: the first verdict on a
+    sentence is its first try, a second one its regeneration."""
+
+    def __init__(self, stage):
+        self.stage, self.original, self.calls = stage, stage.check_request, []
+
+    def __enter__(self):
+        def recording(request, sentence, works, config, *rest):
+            reason = self.original(request, sentence, works, config, *rest)
+            self.calls.append((sentence, request, reason))
+            return reason
+        self.stage.check_request = recording
+        return self
+
+    def __exit__(self, *exc):
+        self.stage.check_request = self.original
+
+    def tries(self) -> dict:
+        """first tries: {sentence_clean: (request, reason)}; regenerations likewise."""
+        first, second = {}, {}
+        for sentence, request, reason in self.calls:
+            (second if sentence in first else first).setdefault(sentence, (request, reason))
+        return {"first": first, "second": second}
+
+
+def run_backend(stage, input_dir: Path, work: Path, name: str, **kw) -> dict:
+    """One stage-07 run on ``input_dir`` with its checks recorded; wall and CPU seconds."""
+    cfg = stage.Config(input_dir=input_dir, output_dir=work / name, force=True, cache_path=work / f"{name}.sqlite",
+                       context_dir=work / "none", metadata_csv=work / "none.csv", min_keep_share=0.0, **kw)
+    with CheckRecorder(stage) as recorder:
+        wall, cpu = time.perf_counter(), time.process_time()
+        summary = stage.main(cfg)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"summary": summary, "kept": pu.read_csv_rows(cfg.output_dir / "qa.csv"), "tries": recorder.tries(),
+            "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1)}
+
+
+def count_tokens(stage) -> list[int]:
+    """Counts the tokens the transformers backend generates (its own tokenizer), by wrapping its generate."""
+    counted = [0]
+    original = stage.TransformersBackend.generate
+
+    def generate(self, prompts, on_result):
+        def counting(i, answer, error):
+            if answer:
+                counted[0] += len(self.tokenizer(answer, add_special_tokens=False)["input_ids"])
+            on_result(i, answer, error)
+        return original(self, prompts, counting)
+
+    stage.TransformersBackend.generate = generate
+    return counted
+
+
 def main(config: Config) -> dict:
     stage = load_stage07()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         input_dir = prepare(Path(config.real), work)
-        timings, summary = [], {}
+        timings, cpu, summary = [], [], {}
         for run in range(config.runs):
             cfg = stage.Config(input_dir=input_dir, output_dir=work / "07", backend="template", force=True,
                                cache_path=work / f"cache{run}.sqlite", context_dir=work / "none",
                                metadata_csv=work / "none.csv", min_keep_share=0.0)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             summary = stage.main(cfg)
             timings.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
         sentences = {(r["paper_id"], r["sentence_id"]): r for r in pu.read_csv_rows(input_dir / "sentences.csv")}
         raws = {r["ref_uid"]: r.get("raw", "") for r in pu.read_csv_rows(input_dir / "references.csv")}
         kept = pu.read_csv_rows(work / "07" / "qa.csv")
         dropped = pu.read_csv_rows(work / "07" / "dropped.csv")
+        side_by_side = None
+        if config.backend == "transformers":
+            side_by_side = model_beside_template(stage, config, input_dir, work)
 
     def judge(rows: list[dict], text_of) -> dict:
         counts: dict[str, int] = {}
@@ -196,13 +280,81 @@ def main(config: Config) -> dict:
         "all_first_try_requests": first_try,
         "seconds_per_run": [round(t, 3) for t in timings],
         "median_seconds": round(statistics.median(timings), 3),
+        "cpu_seconds_per_run": [round(t, 3) for t in cpu],
+        "median_cpu_seconds": round(statistics.median(cpu), 3),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else [],
     }
+    if side_by_side:
+        result["loadavg_before_model"] = side_by_side["loadavg"]
+    if side_by_side:
+        result["same_sentences"] = {
+            "sentences": side_by_side["sentences"],
+            "template": side_by_side["template"](judge),
+            config.model: side_by_side["model"](judge),
+        }
     if not config.examples:
         for part in ("kept_requests", "all_first_try_requests"):
             result[part].pop("examples")
+        for part in result.get("same_sentences", {}).values():
+            if isinstance(part, dict):
+                for judged in ("kept_requests", "all_first_try_requests"):
+                    part[judged].pop("examples")
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return result
+
+
+def model_beside_template(stage, config: Config, input_dir: Path, work: Path) -> dict:
+    """The model and the template on the same (sampled) sentences; each part is judged later by ``judge``."""
+    import random
+
+    rows = pu.read_csv_rows(input_dir / "sentences.csv")
+    with_doi = [r for r in rows if r["dois"]]
+    chosen = with_doi if not config.sample or config.sample >= len(with_doi) else \
+        random.Random(config.seed).sample(with_doi, config.sample)
+    sample_dir = work / "06-sample"
+    pu.atomic_write_csv(sample_dir / "sentences.csv", chosen, list(rows[0].keys()))
+    (sample_dir / "references.csv").write_bytes((input_dir / "references.csv").read_bytes())
+    template = run_backend(stage, sample_dir, work, "07-template", backend="template")
+    loadavg = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    tokens = count_tokens(stage)
+    import torch
+
+    torch.set_num_threads(max(1, config.threads))
+    model = run_backend(stage, sample_dir, work, "07-model", backend="transformers", model=config.model,
+                        batch_size=config.batch_size, max_tokens=config.max_tokens, temperature=config.temperature,
+                        seed=config.seed)
+    model["tokens"] = tokens[0]
+    by_clean = {r["sentence_clean"]: r for r in chosen}
+
+    def part(run: dict):
+        def judged(judge) -> dict:
+            first, second = run["tries"]["first"], run["tries"]["second"]
+            refused: dict[str, int] = {}
+            for _, reason in first.values():
+                if reason:
+                    refused[reason] = refused.get(reason, 0) + 1
+            first_rows = [{**by_clean[c], "input": req} for c, (req, _) in first.items() if c in by_clean]
+            out = {
+                "pairs_kept": len(run["kept"]),
+                "kept_share": round(len(run["kept"]) / max(1, len(chosen)), 3),
+                "dropped_by_reason": run["summary"].get("dropped", {}),
+                "first_tries_refused_by_checks": sum(refused.values()),
+                "first_tries_refused_by_reason": dict(sorted(refused.items(), key=lambda kv: -kv[1])),
+                "regenerated": len(second),
+                "kept_after_regeneration": sum(1 for _, reason in second.values() if not reason),
+                "kept_requests": judge(run["kept"], lambda row, s, names: row["input"]),
+                "all_first_try_requests": judge(first_rows, lambda row, s, names: row["input"]),
+                "seconds": run["seconds"],
+                "cpu_seconds": run["cpu_seconds"],
+            }
+            if "tokens" in run:
+                out["generated_tokens"] = run["tokens"]
+                out["tokens_per_second"] = round(run["tokens"] / max(run["seconds"], 1e-9), 1)
+                out["requests_per_second"] = run["summary"].get("requests_per_second")
+            return out
+        return judged
+
+    return {"sentences": len(chosen), "template": part(template), "model": part(model), "loadavg": loadavg}
 
 
 if __name__ == "__main__":

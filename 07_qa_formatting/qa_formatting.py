@@ -40,7 +40,7 @@ import pipeline_utils as pu  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SYSTEM_MESSAGE = ("You are a research assistant for maritime digitalisation. Answer a request for literature with "
                   "the DOIs of the papers that address it, one per line, and nothing else.")
-TEMPLATE_VERSION = "template:2"  # bump when template_request changes, so cached template answers are redone
+TEMPLATE_VERSION = "template:3"  # bump when template_request changes, so cached template answers are redone
 
 
 @dataclass
@@ -201,6 +201,8 @@ THIS_PAPER = re.compile(r"\b(?:this|the present|the current)\s+(?:paper|article|
                         r"section|chapter)\b", re.I)
 AUTHOR_MARKER = re.compile(r"\bet\.?\s*al\b\.?|\band\s+(?:colleagues|co-?workers|collaborators)\b|"
                            r"\b(?:prior|earlier|previous|recent)\s+works?\b", re.I)
+WORK_PHRASE = re.compile(r"\b(?:prior|earlier|previous|recent)\s+works?\b", re.I)
+STAGE04_PHRASE = re.compile(r"\bprior work\b", re.I)  # what stage 04 puts where a marker was part of the grammar
 NUMERIC_MARKER = re.compile(r"\[\s*\d+(?:\s*[-–,]\s*\d+)*\s*\]|\(\s*[A-Z][A-Za-z'’-]+[^()]*\d{4}[a-z]?\s*\)")
 DOI_OR_URL = re.compile(
     r"\b10\.\d{4,9}/\S+|\bdoi\s*:|\bdoi\.org\b|https?://|\bwww\.|\b[a-z0-9-]+\.(?:com|org|net|edu|io)/|"
@@ -217,6 +219,11 @@ FUNCTION_WORDS = {"a", "an", "the", "and", "or", "but", "nor", "that", "which", 
                   "e.g", "i.e", "cf", "namely", "not", "very", "also", "then", "thus", "hence", "let", "how", "why",
                   "what"}
 DANGLING = PREPOSITIONS | FUNCTION_WORDS
+# a model that answers the retry note instead of the task ("I'm looking for a different request that follows every
+# rule."): the request talks about the request, not about research
+INSTRUCTIONS_ECHO = re.compile(r"\b(?:(?:a|another|different|new|better|rewritten)\s+(?:research\s+)?request|"
+                               r"follows?\s+(?:every|all|the|each)\s+rules?|previous\s+(?:answer|request)|"
+                               r"was\s+rejected|rewrite\s+(?:the|this)\s+sentence|citing\s+sentence)\b", re.I)
 GAP = re.compile(r"\b(?:" + "|".join(sorted(PREPOSITIONS | {"the", "an", "and", "or", "see"})) +
                  r")\s*[,;:.?!)]|\s[,;:](?!\S)|\(\s*\)|\[\s*\]|,\s*[,.;:?]|\(\s*[,;]|^\s*[,;:]")
 
@@ -281,6 +288,21 @@ OPENINGS = [
     "Please suggest work examining whether {clause}.",
     "I need references on how {clause}.",
 ]
+# "Could you point me to studies [on berth allocation] reporting large gains for operators?"
+GERUND_OPENINGS = [
+    "Could you point me to work {clause}?",
+    "I'm looking for research {clause}.",
+    "Are there papers {clause}?",
+    "Can you recommend literature {clause}?",
+    "I need papers {clause}.",
+]
+# "Related work on just-in-time arrival suggests that ports and carriers must share data"
+TOPIC_STATEMENT_OPENINGS = [
+    "Could you point me to studies on {topic} showing that {clause}?",
+    "Are there papers on {topic} finding that {clause}?",
+    "I'm looking for research on {topic} showing that {clause}.",
+    "Can you recommend literature on {topic} suggesting that {clause}?",
+]
 TOPIC_OPENINGS = [
     "Could you point me to studies on {clause}?",
     "I'm looking for research on {clause}.",
@@ -321,6 +343,92 @@ TOPIC_VERBS = (r"(?:has\s+|have\s+|had\s+)?(?:also\s+|recently\s+|first\s+|even\
 CLAUSE_SPLIT = re.compile(r"\s*[;:]\s+|\s+[—–]\s+|,\s+(?=(?:and|but|while|whereas|which|where|so|although|though|since|"
                           r"because|yet|thus|hence|whereby|however|while|as well as|we|it|they|this|these|see|"
                           r"e\.g\.|i\.e\.|cf\.|including|such as|namely|(?:prior|earlier|previous|recent) work)\b)", re.I)
+# Verbs a sentence's "Recent work on X ..." / "Several studies ..." goes on with: those that can take a that-clause
+# ("Several studies report that X"), then the others ("Much recent work focuses on Y" -> "studies focusing on Y")
+THAT_VERBS = ["show", "find", "report", "suggest", "demonstrate", "indicate", "reveal", "argue", "note", "observe",
+              "confirm", "conclude", "prove", "establish", "claim", "predict", "state", "highlight", "emphasize",
+              "emphasise", "verify", "recognize", "recognise", "point out", "agree", "assume", "hypothesize"]
+ACTION_VERBS = ["explore", "address", "focus", "build", "tackle", "compare", "evaluate", "assess", "employ", "leverage",
+                "utilize", "utilise", "achieve", "improve", "outperform", "yield", "identify", "model", "train",
+                "combine", "incorporate", "integrate", "exploit", "propose", "introduce", "develop", "study",
+                "consider", "use", "investigate", "examine", "analyze", "analyse", "present", "describe", "review",
+                "discuss", "define", "construct", "obtain", "derive", "give", "provide", "adopt", "apply", "extend",
+                "generalize", "generalise", "treat", "compute", "estimate", "measure", "simulate", "rely", "solve",
+                "characterize", "characterise", "classify", "conduct", "perform", "distinguish", "create", "design",
+                "implement", "test", "learn", "recommend", "advocate", "quantify", "document", "discover", "detect",
+                "attempt", "aim", "seek", "deploy", "formulate", "adapt", "reduce", "increase", "enhance", "attribute",
+                "link", "relate", "associate", "deal", "look", "concentrate", "target", "emphasise", "cover", "survey",
+                "benchmark", "capture", "optimize", "optimise", "forecast", "finetune", "fine-tune", "distill",
+                "match", "assign", "categorize", "categorise", "explain"]
+IRREGULAR_FORMS = {"found": "find", "shown": "show", "gave": "give", "given": "give", "built": "build",
+                   "sought": "seek", "dealt": "deal", "made": "make", "took": "take", "taken": "take", "led": "lead"}
+
+
+def _verb_forms(base: str) -> list[str]:
+    """'study' -> study, studies, studied; 'focus' -> focus, focuses, focused, focussed; multi-word verbs too."""
+    head, _, tail = base.partition(" ")
+    if head.endswith("y") and head[-2:-1] not in "aeiou":
+        forms = [head, head[:-1] + "ies", head[:-1] + "ied"]
+    elif head.endswith("e"):
+        forms = [head, head + "s", head + "d"]
+    elif head.endswith(("s", "sh", "ch", "x", "z")):
+        forms = [head, head + "es", head + "ed", head + head[-1] + "ed"]
+    else:
+        forms = [head, head + "s", head + "ed", head + head[-1] + "ed"]
+    return [f + (" " + tail if tail else "") for f in forms]
+
+
+BASE_OF = {form: base for base in THAT_VERBS + ACTION_VERBS for form in _verb_forms(base)}
+BASE_OF.update(IRREGULAR_FORMS)
+VERB_FORM = "|".join(sorted(map(re.escape, BASE_OF), key=len, reverse=True))
+WORK_NOUNS = r"(?:works?|stud(?:y|ies)|research|papers?|literature|authors|researchers|efforts|investigations|" \
+             r"publications|articles|experiments|analyses|surveys|reviews)"
+WORK_SUBJECT = re.compile(
+    r"^(?:(?:many|several|some|numerous|various|a\s+few|a\s+number\s+of|"
+    r"a\s+(?:large\s+|growing\s+|substantial\s+|vast\s+|considerable\s+)?body\s+of|much|most|other|the|these)\s+)?"
+    r"(?:(?:recent|prior|earlier|previous|past|related|existing|other|empirical|theoretical|numerical|"
+    r"experimental)\s+)*" + WORK_NOUNS +
+    r"(?:\s+(?:on|in|into|about|of|regarding|concerning|related\s+to|addressing)\s+(?P<topic>[^,;]+?)"
+    r"(?<!\bthe)(?<!\ba)(?<!\ban)(?<!\bof)(?<!\bto)(?<!\bin)(?<!\band))?"
+    r"\s*,?\s+(?:(?:has|have|had)\s+)?(?:(?:also|recently|already|further|successfully|extensively|widely|first|"
+    r"only|often|repeatedly|consistently|mainly|mostly)\s+)?(?P<verb>" + VERB_FORM + r")\b(?!\s+(?:of|by)\b)"
+    r"(?P<that>\s+that\b)?\s*", re.I)
+
+
+def _gerund(verb: str) -> str:
+    """'reports' -> reporting, 'focused' -> focusing, 'applies' -> applying, 'stop' -> stopping: the base from the
+    verb lists, the spelling the commonest in English (wordfreq)."""
+    from wordfreq import zipf_frequency
+
+    head, _, tail = verb.lower().partition(" ")
+    base = BASE_OF.get(head, head).partition(" ")[0]
+    options = [base + "ing", base + base[-1] + "ing"]
+    if base.endswith("e") and not base.endswith(("ee", "ye", "oe")):
+        options.append(base[:-1] + "ing")
+    if base.endswith("ie"):
+        options.append(base[:-2] + "ying")
+    return max(options, key=lambda w: zipf_frequency(w, "en")) + (" " + tail if tail else "")
+
+
+def _work_subject(clause: str) -> tuple[str, str, str] | None:
+    """A clause whose subject is the cited works in the author's words ("Recent work on berth allocation
+    reports ...", "Several studies report that ...", "Much recent work focuses on ...") or stage 04's "Prior
+    work": (the claim, its kind, the topic named with the subject, or ''). The kind is 'statement' after a
+    that-clause verb, else 'gerund' ('reporting large gains for operators')."""
+    m = WORK_SUBJECT.match(clause)
+    if not m or len(clause[m.end():].split()) < 2:
+        return None
+    topic = (m.group("topic") or "").strip()
+    if re.fullmatch(rf"(?:the\s+)?{WORK}", topic):
+        topic = ""  # "The authors of prior work created ...": the topic is the citation itself
+    if m.group("that") and BASE_OF.get(m.group("verb").lower()) in THAT_VERBS:
+        return clause[m.end():], "statement", topic
+    # "... and finetune their models", "... and distills": the verbs it goes on with become gerunds too
+    rest = re.sub(rf"\b(and|or)\s+({VERB_FORM})\b", lambda v: f"{v.group(1)} {_gerund(v.group(2))}",
+                  clause[m.end("verb"):].strip(), flags=re.I)
+    return f"{_gerund(m.group('verb'))} {rest}", "gerund", topic
+
+
 MARKER_IN_RAW = re.compile(r"\[[^\[\]]*\d[^\[\]]*\]|\{\{\s*cite\s*:[^}]*\}\}|\([^()]*\d{4}[a-z]?\)|"
                            r"\b[A-Z][A-Za-z'’-]+\s+et\.?\s*al\.?")
 
@@ -413,16 +521,28 @@ GERUNDS = {"appl": "applying", "use": "using", "used": "using", "employ": "emplo
            "exploit": "exploiting", "extend": "extending", "combine": "combining"}
 
 
-def _claim(clause: str, surnames: list[str], max_clause_words: int) -> tuple[str, bool]:
-    """(the claim as a researcher would ask about it, whether it is a topic rather than a statement)."""
+def _claim(clause: str, surnames: list[str], max_clause_words: int) -> tuple[str, str, str]:
+    """(the claim as a researcher would ask about it, its kind: 'statement', 'topic' or 'gerund', and the topic
+    the cited works were named with: "Recent work on berth allocation reports ..." -> 'berth allocation')."""
     clause = re.sub(rf"^(?:(?:and|but|while|whereas|so|yet|thus|hence|since|because|although|though)\s+)", "",
                     clause, flags=re.I)
     topic = False
     # "As shown in prior work, X" / "X, as shown by Smith et al." / "Following prior work, we ..."
     clause = re.sub(rf"^(?:as\s+\w+\s+(?:in|by)|following|in|see|cf\.?|according\s+to|like|unlike)\s+{WORK},?\s*",
                     "", clause, flags=re.I)
-    clause = re.sub(rf",?\s*(?:as\s+\w+\s+)?(?:in|by|from|of|see|to)\s+(?:the\s+)?{WORK}\b", "", clause, flags=re.I)
     for _ in range(3):
+        clause = LEADING.sub("", clause.lstrip(" ,;:"), count=1)
+    clause = clause.lstrip(" ,;:")
+    if found := _work_subject(clause):
+        # the cited works are the subject, in the author's words or stage 04's: "Several studies report that X"
+        claim, kind, on = found
+        claim = _trim_dangling(_shorten(_strip_names(claim, surnames), max_clause_words))
+        on = _trim_dangling(_strip_names(on, surnames))
+        if kind == "gerund" and on:
+            claim = f"on {on} {claim}"
+        return claim, kind, on if kind == "statement" else ""
+    clause = re.sub(rf",?\s*(?:as\s+\w+\s+)?(?:in|by|from|of|see|to)\s+(?:the\s+)?{WORK}\b", "", clause, flags=re.I)
+    for _ in range(3):  # "Following earlier work in prior work, X" -> ", X" -> "X"
         clause = LEADING.sub("", clause.lstrip(" ,;:"), count=1)
     clause = clause.lstrip(" ,;:")
     # "Prior work showed that X" -> X ; "Smith et al. proposed Y" -> topic Y ; "We show that X" -> X
@@ -439,6 +559,8 @@ def _claim(clause: str, surnames: list[str], max_clause_words: int) -> tuple[str
                 break
     elif m := re.match(rf"^(?:{WORK}|{AUTHORS})\s*(?:,|$)", clause):
         clause = clause[m.end():]
+    if topic:  # "This builds on earlier work on terminal appointment systems" -> terminal appointment systems
+        clause = re.sub(rf"^(?:the\s+)?{WORK}\s+(?:on|in|of|about|into|related\s+to)\s+", "", clause)
     clause = _strip_names(clause, surnames)
     clause = re.sub(r"^(?:that|the fact that)\s+", "", clause, flags=re.I)
     if re.match(r"^(?:a|an|the|many|several|various|different|new|some)?\s*(?:\w+\s+){0,3}"
@@ -451,7 +573,7 @@ def _claim(clause: str, surnames: list[str], max_clause_words: int) -> tuple[str
         clause = clause[0].lower() + clause[1:]  # "Ships" -> "ships"; "AIS", "GNSS", "McKay" stay
     clause = re.sub(r"\s+(is|are|remains?|was|were)\s+(still\s+)?(debated|unclear|unknown|open|an open question|"
                     r"controversial|disputed)$", "", clause)
-    return clause, topic
+    return clause, "topic" if topic else "statement", ""
 
 
 def template_request(clean: str, raw: str, surnames: list[str], attempt: int, seed: int,
@@ -462,26 +584,57 @@ def template_request(clean: str, raw: str, surnames: list[str], attempt: int, se
     text = re.sub(r"\s*\([^()]*\)", "", clean or "").strip()
     text = re.sub(r"\s*\[[^\[\]]*\]", lambda m: m.group() if FORMULA.fullmatch(m.group().strip()) else "", text)
     text = _strip_formulas(text).rstrip(".;:!? ")
-    clause, topic = _claim(_claim_clause(text, raw), surnames, max_clause_words)
+    clause, kind, on = _claim(_claim_clause(text, raw), surnames, max_clause_words)
     if len(clause.split()) < 3:  # the clause was all citation ("By prior work, ..."): the whole sentence then
-        clause, topic = _claim(text, surnames, max_clause_words)
+        clause, kind, on = _claim(text, surnames, max_clause_words)
     rng = random.Random(f"{seed}:{clean}")
-    if topic:
+    if kind == "gerund":
+        frames = GERUND_OPENINGS[:]
+    elif kind == "topic":
         frames = TOPIC_OPENINGS[:]
+    elif on:
+        frames = TOPIC_STATEMENT_OPENINGS[:]
     elif re.match(r"(whether|how|why|what|which|when)\b", clause):
         frames = TOPIC_OPENINGS[:4]
     else:
         frames = OPENINGS[:]
     rng.shuffle(frames)
-    return frames[attempt % len(frames)].format(clause=clause)
+    return frames[attempt % len(frames)].format(clause=clause, topic=on)
 
 
 # ---------------------------------------------------------------------------
 # Checking a request
 # ---------------------------------------------------------------------------
 
-def check_request(request: str, sentence: str, works: list[dict], config: Config) -> str:
-    """'' when the request is acceptable, else the reason it is not (the README lists them)."""
+def own_work_phrases(sentence: str, substituted: str | None) -> list[str]:
+    """The phrases like "recent work" that the author wrote in ``sentence`` (stage 04's ``sentence_clean``),
+    lower case, one per occurrence. ``substituted`` is the row's ``clean_substitutions``: which "prior work"s
+    stage 04 put in place of a marker (``1|3``); None (an older stage 04 did not record it): no phrase is known
+    to be the author's, so every one counts as a marker, as before."""
+    if substituted is None or substituted.strip() == "unknown":
+        return []
+    stage04 = {int(n) for n in pu.split_list(substituted) if n.strip().isdigit()}
+    ours = {m.start() for i, m in enumerate(STAGE04_PHRASE.finditer(sentence), start=1) if i in stage04}
+    return [" ".join(m.group().lower().split()) for m in WORK_PHRASE.finditer(sentence) if m.start() not in ours]
+
+
+def _citation_marker(text: str, own_phrases: list[str]) -> bool:
+    """A marker, "et al." or "prior work" that stands for a citation; "recent work" the author wrote is words."""
+    if NUMERIC_MARKER.search(text):
+        return True
+    left = list(own_phrases)
+    for m in AUTHOR_MARKER.finditer(text):
+        phrase = " ".join(m.group().lower().split())
+        if phrase not in left:
+            return True
+        left.remove(phrase)
+    return False
+
+
+def check_request(request: str, sentence: str, works: list[dict], config: Config,
+                  substituted: str | None = None) -> str:
+    """'' when the request is acceptable, else the reason it is not (the README lists them). ``substituted``:
+    the row's ``clean_substitutions`` from stage 04 (see ``own_work_phrases``)."""
     text = request.strip().strip('"').strip()
     if not text:
         return "empty"
@@ -500,7 +653,9 @@ def check_request(request: str, sentence: str, works: list[dict], config: Config
         return "placeholder"
     if INTERNAL_REFERENCE.search(text) or LABEL_KEY.search(text):
         return "internal_reference"
-    if NUMERIC_MARKER.search(text) or AUTHOR_MARKER.search(text):
+    if INSTRUCTIONS_ECHO.search(text):
+        return "instructions_echo"
+    if _citation_marker(text, own_work_phrases(sentence, substituted)):
         return "citation_marker"
     if FIRST_PERSON.search(text) or THIS_PAPER.search(text):
         return "first_person"
@@ -1089,7 +1244,8 @@ def main(config: Config) -> dict:
                 continue
             request = clean_request(requests[key])
             last_request[key] = request
-            reason = check_request(request, row["sentence_clean"], works_of(row), config)
+            reason = check_request(request, row["sentence_clean"], works_of(row), config,
+                                   row.get("clean_substitutions"))
             if reason:
                 reasons[key] = reason
                 requests.pop(key)

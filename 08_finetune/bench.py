@@ -22,7 +22,7 @@ tokenizer itself is gated and cannot be fetched here.
 The third trains a real model (default: the packaged SmolLM2-135M-Instruct, `--model smollm2`) for a few
 steps in each precision the CPU offers: fp32 LoRA, and QLoRA (4-bit NF4 base weights through bitsandbytes'
 CPU backend, `--cpu-4bit`) with bf16 and with fp32 compute. The pairs are generated here (a request and five
-candidate works, ~250 tokens each: the data is by construction, only the speed is measured), LoRA on all
+candidate works, ~330 tokens each: the data is by construction, only the speed is measured), LoRA on all
 linear layers, batch 4. Each setting runs --repeats times, interleaved; it prints the median tokens/s over the
 training wall time, the median tokens per CPU-second of training (steadier on a shared machine) and the load
 average before and after.
@@ -90,7 +90,7 @@ def grounded_length(realtext: Path, candidates: int = 20) -> int:
     return 0
 
 
-def precision_bench(model: str, steps: int, repeats: int, threads: int, fp32_compute_repeats: int) -> int:
+def precision_bench(model: str, steps: int, repeats: int, threads: int) -> int:
     """Print tokens/s of fp32 LoRA and 4-bit QLoRA (bf16 and fp32 compute) on the CPU, medians of the repeats."""
     import json
     import os
@@ -150,10 +150,8 @@ def precision_bench(model: str, steps: int, repeats: int, threads: int, fp32_com
         weights = ct.resolve_model(model)  # converted (once) before any timing
         print(f"model {model} ({weights}); {len(rows)} generated pairs, batch 4, {steps} steps, "
               f"torch threads {torch.get_num_threads()}; load average before: {os.getloadavg()[0]:.2f}")
-        for repeat in range(max(repeats, fp32_compute_repeats)):
+        for repeat in range(repeats):
             for name, extra in settings.items():
-                if repeat >= (fp32_compute_repeats if "fp32 compute" in name else repeats):
-                    continue
                 cfg = stage.Config(input_dir=data, output_dir=Path(tmp) / "runs", model=model, run_name="bench",
                                    max_steps=steps, per_device_train_batch_size=4, gradient_accumulation_steps=1,
                                    max_length=512, eval_strategy="no", gradient_checkpointing=False,
@@ -186,14 +184,12 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2", help="--precision: the model (default the packaged SmolLM2)")
     parser.add_argument("--steps", type=int, default=4, help="--precision: optimiser steps per run")
     parser.add_argument("--repeats", type=int, default=3, help="--precision: runs per setting")
-    parser.add_argument("--fp32-compute-repeats", type=int, default=1,
-                        help="--precision: runs of 4-bit with fp32 compute (about 6x slower than bf16)")
     parser.add_argument("--threads", type=int, default=1, help="--precision: torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.grounded_length:
         return grounded_length(args.realtext)
     if args.precision:
-        return precision_bench(args.model, args.steps, args.repeats, args.threads, args.fp32_compute_repeats)
+        return precision_bench(args.model, args.steps, args.repeats, args.threads)
     if not (args.data / "train.jsonl").exists():
         raise SystemExit(f"error: {args.data}/train.jsonl not found: run `make demo` first or pass --data")
     stage = load_stage("08")

@@ -12,7 +12,9 @@ tokens only (stage 07 writes prompt-completion data). Each epoch it evaluates on
 the validation split: the loss, and the recall@k of the DOIs the model writes
 for the validation requests (greedy decoding); the checkpoint that cites best is
 kept, not the one with the lowest loss, which rises as DOIs are memorised.
-Without CUDA the same script trains in full precision on the CPU (how the tests run it).
+Without CUDA the same script trains in full precision on the CPU (how the tests run it), or with
+--cpu-4bit in 4-bit NF4 through bitsandbytes' CPU backend. --model also takes a .gguf file or smollm2
+(the packaged SmolLM2-135M-Instruct), converted once to an ordinary model folder (citation_tools.resolve_model).
 """
 from __future__ import annotations
 
@@ -86,9 +88,9 @@ class Config:
     load_in_4bit: bool = True
     """QLoRA: 4-bit NF4 base weights (bitsandbytes) on CUDA; on the CPU only with --cpu-4bit, else fp32 with a warning."""
     cpu_4bit: bool = False
-    """Without CUDA, quantise to 4-bit too, through bitsandbytes' CPU backend: a quarter of fp32's memory for the base weights (an 8B model in ~6 GB), but slower than fp32 LoRA on a small model (see the README)."""
+    """Without CUDA, quantise to 4-bit too, through bitsandbytes' CPU backend (QLoRA on the CPU): about a quarter of fp32's memory for the base weights (an 8B model in ~6 GB, estimated); off by default, so that a CPU run trains the weights as they are (see the README)."""
     cpu_compute_dtype: Literal["bf16", "fp32"] = "bf16"
-    """Compute dtype of 4-bit training on the CPU (bf16: ~6x faster than fp32 here, see the README); a GPU uses bf16 (fp16 without bf16 support)."""
+    """Compute dtype of 4-bit training on the CPU (bf16 was ~1.6x faster than fp32 here, see the README); a GPU uses bf16 (fp16 without bf16 support)."""
     gradient_checkpointing: bool = True
     """Recompute activations in the backward pass: much less memory, ~30% slower."""
     packing: bool = False

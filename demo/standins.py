@@ -416,8 +416,10 @@ class CrossrefStandIn(LoopbackServer):
     delay to every answer (Crossref's is ~150 ms to seconds).
 
     Search relevance is approximated with rapidfuzz over title, authors,
-    container and year; like Crossref, it always returns its best candidates,
-    right or wrong: telling them apart is the client's job.
+    container, year, volume and first page (a raw reference string prints them
+    all); like Crossref, it always returns its best candidates, right or wrong:
+    telling them apart is the client's job. ``from_snapshot(path)`` serves the
+    works of a Crossref-format snapshot (gzipped JSON Lines, one work a line).
     """
 
     def __init__(self, records: list[dict], search_limit: int = 3, lookup_limit: int = 10, interval: float = 1.0,
@@ -433,13 +435,33 @@ class CrossrefStandIn(LoopbackServer):
         self._in_flight = {"search": 0, "lookup": 0}
         self.max_in_flight = {"search": 0, "lookup": 0}
         self.rejected = 0
-        self._index = [(doi, self._haystack(r)) for doi, r in self.records.items()]
+        self._dois = list(self.records)
+        self._haystacks = [self._haystack(r) for r in self.records.values()]
+
+    @classmethod
+    def from_snapshot(cls, path: Path, **kwargs) -> "CrossrefStandIn":
+        """A stand-in holding every work of a Crossref-format snapshot file (``.jsonl`` or ``.jsonl.gz``)."""
+        import gzip
+
+        opener = gzip.open if str(path).endswith(".gz") else open
+        records = []
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a damaged line: Crossref would not hold it either
+                if isinstance(record, dict) and record.get("DOI") and isinstance(record.get("title"), list):
+                    records.append(record)
+        return cls(records, **kwargs)
 
     @staticmethod
     def _haystack(r: dict) -> str:
         names = " ".join(a.get("family", "") for a in r.get("author", []))
         year = str(r.get("issued", {}).get("date-parts", [[""]])[0][0])
-        return " ".join([" ".join(r.get("title", [])), names, " ".join(r.get("container-title", [])), year]).lower()
+        numbers = [str(r.get("volume") or ""), str(r.get("page") or "").split("-")[0]]
+        return " ".join([" ".join(r.get("title", [])), names, " ".join(r.get("container-title", [])), year,
+                         *numbers]).lower()
 
     # Scripted faults of a misbehaving Crossref (queue them with ``fail_next("/works", ...)``).
     WRONG_SHAPES = {
@@ -509,12 +531,14 @@ class CrossrefStandIn(LoopbackServer):
         return Reply(200, json.dumps(body).encode(), self._headers("lookup"))
 
     def _search(self, request: Request) -> Reply:
-        from rapidfuzz import fuzz
+        from rapidfuzz import fuzz, process
 
         query = (request.query.get("query.bibliographic") or request.query.get("query") or [""])[0].lower()
         rows = int((request.query.get("rows") or ["20"])[0])
         select = [f for f in (request.query.get("select") or [""])[0].split(",") if f]
-        scored = sorted(((fuzz.token_set_ratio(query, hay), doi) for doi, hay in self._index), reverse=True)
+        # rapidfuzz's own loop (C): a stand-in serving a real snapshot's 10,000s of works answers in milliseconds
+        found = process.extract(query, self._haystacks, scorer=fuzz.token_set_ratio, limit=None, score_cutoff=30)
+        scored = sorted(((score, self._dois[i]) for _, score, i in found), reverse=True)
         items = []
         for score, doi in scored[:rows]:
             if score < 30:

@@ -268,3 +268,221 @@ def test_author_year_without_links_particles_suffixes_year_lists_and_brackets(tm
         ("Smith et al. [2003b]", ["Smith, J"])]
     rid = {x.text: x.get("rid") for x in root.iter("xref")}
     assert rid["Smith et al. [2003b]"] == "ref5" and rid["Golub and Pereyra (1972, 1973)"] == "ref2 ref3"
+
+
+def test_running_head_naming_the_references_section_is_not_where_the_bibliography_starts(tmp_path):
+    """CMS, JHEP and Springer print the section's name in the running head ("References 11") over each
+    page of the bibliography, and a collaboration's author list may follow it: the bibliography starts at
+    the heading, not at the last page whose head says "References"."""
+    pages = []
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY}, as predicted [1] and measured [2].")
+    page.text(72, 668, f"{BODY}, and combined [3].")
+    pages.append(page)
+    for n in range(4):
+        page = raw_pdf.Page()
+        page.text(72, 760, "Results", font="F2")
+        for k in range(5):
+            page.text(72, 700 - 12 * k, f"{BODY} on page {n + 2}, line {k + 1}.")
+        pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 730, "References", size=14, font="F2")
+    page.text(72, 710, "[1] F. Englert. Broken symmetry. Phys. Rev. Lett. 13 (1964) 321.")
+    page.text(72, 698, "[2] P. Higgs. Broken symmetries and masses. Phys. Rev. Lett. 13 (1964) 508.")
+    pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 710, "[3] G. Guralnik. Global conservation laws. Phys. Rev. Lett. 13 (1964) 585.")
+    pages.append(page)
+    page = raw_pdf.Page()
+    page.text(72, 760, "References", font="F2")
+    page.text(72, 730, "A The Collaboration", size=14, font="F2")
+    page.text(72, 710, "G. Aad, B. Abbott, J. Abdallah, O. Abdinov, R. Aben, M. Abolins, O. AbouZeid")
+    pages.append(page)
+    root = xml_of(tmp_path, pages)
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 3 and raws[0].startswith("[1] F. Englert") and raws[2].startswith("[3] G. Guralnik")
+    assert [r[:3] for _, r in cited(root)] == ["[1]", "[2]", "[3]"]
+
+
+def test_text_that_begins_without_a_heading_after_the_abstract_is_body(tmp_path):
+    """CMS/ATLAS papers, revtex letters and Nature-style papers start the text with no "Introduction"
+    heading: the prose after the abstract (on the next page here) is body text, and its markers are linked;
+    the author and affiliation lines of the title block stay out."""
+    first = raw_pdf.Page()
+    first.text(72, 740, "A Paper Title Set Large", size=18)
+    first.text(72, 712, "The First and Second Collaborations, Some Lab, Some City [2]", size=12)
+    first.text(72, 690, "Abstract", size=12, font="F2")
+    for k in range(3):
+        first.text(100, 672 - 12 * k, "A measurement is presented; the results are consistent among themselves.")
+    second = raw_pdf.Page()
+    prose = [f"{BODY} about the mechanism [1], here line one.",
+             f"{BODY}. The discovery was shown [2], line two.",
+             f"{BODY} and the mass is not predicted, line three.",
+             f"{BODY}; all properties are predicted, line four.",
+             f"{BODY} as the measurements have established [3]."]
+    for k, line in enumerate(prose):
+        second.text(72, 740 - 12 * k, line)
+    second.text(72, 660, "2 Results", size=12, font="F2")
+    second.text(72, 640, f"{BODY}, as measured before [3].")
+    second.text(72, 610, "References", size=12, font="F2")
+    refs = ["[1] A. First. The mechanism. Phys. Rev. Lett. 13 (1964) 321.",
+            "[2] B. Second. The discovery. Phys. Lett. B 716 (2012) 1.",
+            "[3] C. Third. The measurements. Eur. Phys. J. C 75 (2015) 212."]
+    for k, ref in enumerate(refs):
+        second.text(72, 590 - 12 * k, ref)
+    root = xml_of(tmp_path, [first, second])
+    assert [r for _, r in cited(root)] == [refs[0], refs[1], refs[2], refs[2]]
+    text = " ".join(root.find("body").itertext())
+    assert "Some Lab" not in text and "A measurement is presented" not in text
+
+
+def test_link_on_a_figure_number_whose_caption_follows_the_bibliography_is_no_citation(tmp_path):
+    """AASTeX and other preprints print the figures and their captions after the references: a link on
+    "2" in "shown in Figure 2" (or on all of "Eq. 3") then lands among the entries, and must not become a
+    citation."""
+    def paper() -> raw_pdf.Page:
+        return numbered_paper(["[1] is where it was shown first, in other words.",
+                               "The objects are shown in Figure 2 of this paper.", "Eq. 3 gives the rate of motion."],
+                              ["[1] D. Maker. Surveys of small bodies. Journal, 2016.",
+                               "Figure 2. Postage stamps of several objects (23.0) observed by us, with a caption",
+                               "that runs on to a second line, as captions do."])
+
+    # where "2" of "Figure 2" is drawn: read from the same page written once without links
+    probe = raw_pdf.write_pdf(tmp_path / "probe.pdf", [paper()])
+    textpage = pdfium.PdfDocument(probe)[0].get_textpage()
+    at = textpage.get_text_range().index("Figure 2") + len("Figure ")
+    left, bottom, right, top = textpage.get_charbox(at)
+    page = paper()
+    page.link((72, 677, 86, 690), page=0, x=72, y=628)  # "[1]" -> the first entry
+    page.link((left - 0.5, bottom - 1, right + 0.5, top + 1), page=0, x=72, y=616)  # "2" -> the caption
+    page.link((72, 653, 95, 666), page=0, x=72, y=616)  # all of "Eq. 3" -> the same place
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("1", "ref1")]
+
+
+def _charbox(tmp_path: Path, page: raw_pdf.Page, needle: str, offset: int = 0) -> tuple[float, float, float, float]:
+    """The box of one character of ``needle`` as PDFium reads it back from ``page`` (a link's rectangle)."""
+    textpage = pdfium.PdfDocument(raw_pdf.write_pdf(tmp_path / "probe.pdf", [page]))[0].get_textpage()
+    left, bottom, right, top = textpage.get_charbox(textpage.get_text_range().index(needle) + offset)
+    return left - 0.5, bottom - 1, right + 0.5, top + 1
+
+
+def test_adjacent_bracketed_links_follow_their_printed_numbers_when_anchors_sit_a_line_high(tmp_path):
+    """dvipdfm theses anchor each entry one entry too high, and "[7][8]" is two links side by side: the
+    printed numbers name the entries, not the destinations."""
+    refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 5)]
+
+    def paper() -> raw_pdf.Page:
+        return numbered_paper([f"{BODY} as H1[2][3] found.", "It was shown in [4] before."], refs)
+
+    first, second = _charbox(tmp_path, paper(), "[2][3]", 1), _charbox(tmp_path, paper(), "[2][3]", 4)
+    single = _charbox(tmp_path, paper(), "[4]", 1)
+    page = paper()
+    # entries start at y = 640, 628, 616, 604 (tops about 9 higher): each destination is one entry high
+    page.link(first, page=0, x=72, y=661)
+    page.link(second, page=0, x=72, y=649)
+    page.link(single, page=0, x=72, y=637)
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("2][3", "ref2 ref3"), ("4", "ref4")]
+
+
+def test_table_of_contents_link_to_the_references_is_no_citation(tmp_path):
+    """A thesis' table of contents links "Referências 2" to the bibliography: no sentence cites by it."""
+    toc = raw_pdf.Page()
+    toc.text(72, 740, "A Thesis Title Set Large", size=18)
+    toc.text(72, 700, "1 Introduction", size=12, font="F2")
+    toc.text(72, 680, f"{BODY}, as in [1].")
+    toc.text(72, 668, "Referências 2")
+    marker = _charbox(tmp_path, toc, "[1]", 1)
+    toc.link((72, 665, 140, 678), page=1, x=72, y=700)
+    toc.link(marker, page=1, x=72, y=690)
+    refs = raw_pdf.Page()
+    refs.text(72, 700, "Referências", size=12, font="F2")
+    refs.text(72, 680, "[1] A. Autor. Um trabalho. Revista, 2001.")
+    root = xml_of(tmp_path, [toc, refs])
+    assert all("Refer" not in (x.text or "") for x in root.iter("xref"))
+    assert [x.text for x in root.iter("xref")] == ["1"]
+
+
+def test_numbers_in_parentheses_cite_only_where_the_whole_paper_cites_that_way(tmp_path):
+    """Medical journals (Vancouver) cite "(8–10)": read as citations when the numbers in parentheses name
+    most of a numbered bibliography, first named in its order; "Eq. (2)" and "x = (3)" stay text. A paper
+    whose "(1)", "(2)" are items of a list keeps them as text."""
+    refs = [f"{n}. Author{n} A. Surveillance work number {n}. Emerg Infect Dis 20{n:02d};3:1-9." for n in range(1, 7)]
+    body = ["Surveillance systems were reviewed before (1) and since (2,3), as the reader knows.",
+            "Bioterrorism-related syndromes were defined (4-6), and Eq. (2) gives the rate.",
+            "The count is x = (3) for each system in the sample, and (5) agrees."]
+    root = xml_of(tmp_path, [numbered_paper(body, refs)])
+    assert [x.text for x in root.iter("xref")] == ["1", "2,3", "4-6", "5"]
+    listing = ["The method has two steps: (1) collect the data, and (2) count the cases in it.",
+               "Both steps are described in Author1 and Author2, as the reader knows."]
+    root = xml_of(tmp_path, [numbered_paper(listing, refs)])
+    assert [x.text for x in root.iter("xref")] == []
+
+
+def test_bibliography_labelled_by_author_and_year_in_brackets_is_split_and_cited(tmp_path):
+    """IJCAI and AAAI print "[Lin and Pantel, 2001] D. Lin and P. Pantel. …" and cite "[Lin and Pantel,
+    2001; Etzioni et al., 2005]": each bracketed author-year label starts an entry."""
+    refs = ["[Etzioni et al., 2005] O. Etzioni, M. Cafarella, and D. Downey. Unsupervised named-entity",
+            "extraction from the web. Artificial Intelligence, 165(1):91-134, 2005.",
+            "[Kambhatla, 2004] N. Kambhatla. Combining lexical, syntactic and semantic features. In",
+            "Proceedings of ACL, 2004.",
+            "[Lin and Pantel, 2001] D. Lin and P. Pantel. Discovery of inference rules from text. In",
+            "Proceedings of KDD, 2001."]
+    body = [f"{BODY}, with maximum-entropy models [Kambhatla,", "2004] and co-occurrence statistics [Lin and Pantel,",
+            "2001; Etzioni et al., 2005] over small corpora."]
+    root = xml_of(tmp_path, [numbered_paper(body, refs)])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r.split("]")[0] for r in raws] == ["[Etzioni et al., 2005", "[Kambhatla, 2004", "[Lin and Pantel, 2001"]
+    assert sorted(r.split("]")[0] for _, r in cited(root)) == ["[Kambhatla, 2004", "[Lin and Pantel, 2001"]
+    assert [sorted(x.get("rid").split()) for x in root.iter("xref")] == [["ref2"], ["ref1", "ref3"]]
+
+
+def test_raised_numbers_are_exponents_in_a_paper_that_cites_in_brackets(tmp_path):
+    """dynoNet and other numeric-bracket papers print "(y − ŷ)²" and "q²": with citations in brackets,
+    a raised number is an exponent, never a citation of entry 2."""
+    refs = ["[1] A. First. Networks. Journal, 2001.", "[2] B. Second. Convolutions. Journal, 2002.",
+            "[3] C. Third. Systems. Journal, 2003."]
+
+    def paper(then=None) -> raw_pdf.Page:
+        return numbered_paper([f"{BODY} as in [1] and [2].", f"{BODY}, see [3].",
+                               "The fit is measured by the squared error (ymeas - y)"], refs, then=then)
+
+    left, bottom, right, top = _charbox(tmp_path, paper(), "- y)", 3)
+    # drawn right after its line, as TeX draws an exponent
+    root = xml_of(tmp_path, [paper(then=lambda page: page.text(right + 0.5, 656 + 4, "2", size=6))])
+    assert [x.text for x in root.iter("xref")] == ["1", "2", "3"]
+
+
+def test_bibliography_without_heading_whose_labels_are_raised_numbers_on_their_own_lines(tmp_path):
+    """AIP journals (J. Appl. Phys.) print no "References" heading and set each label as a small raised
+    number on a line of its own, above-left of its entry: each starts an entry, labelled by that number,
+    and the body's superscript markers link to it."""
+    def paper(then=None) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 740, "A Paper Title Set Large", size=18)
+        page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+        page.text(72, 680, f"{BODY}, and the torque was computed before.")
+        if then:
+            then(page)
+        page.text(72, 668, f"{BODY}, and it goes on to the end of the text.")
+        y = 600
+        for n, entry in enumerate(["A. First, Phys. Rev. B 71, 045425 (2005).",
+                                   "B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                                   "D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."], start=1):
+            page.text(66, y + 3, str(n), size=5.5)
+            page.text(72, y, entry, size=8)
+            y -= 12
+        return page
+
+    left, bottom, right, top = _charbox(tmp_path, paper(), "computed before.", 15)
+    root = xml_of(tmp_path, [paper(then=lambda page: page.text(right + 0.3, 680 + 4, "2", size=6))])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert raws == ["1. A. First, Phys. Rev. B 71, 045425 (2005).",
+                    "2. B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                    "3. D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."]
+    assert cited(root) == [("2", raws[1])]

@@ -660,3 +660,234 @@ def test_macros_from_the_authors_own_package_are_expanded(tmp_path):
     cfg, _ = run(tmp_path, root)
     text = body_text(cfg.output_dir / "sty.cermxml")
     assert "Port call data sharing with Eureqa (Lee and Kim, 2019)" in text and "BROKEN" not in text
+
+
+# --------------------------------------------------------------------------- classes seen on papers not tuned on
+
+NATBIB_BRACED_BBL = r"""\begin{thebibliography}{6}
+\expandafter\ifx\csname natexlab\endcsname\relax\def\natexlab#1{#1}\fi
+\providecommand{\url}[1]{\href{#1}{#1}}
+\providecommand{\dodoi}[1]{doi:~\href{http://doi.org/#1}{\nolinkurl{#1}}}
+
+\bibitem[{{Abbott} {et~al.}(2016){Abbott}, {Abbott}, {Abbott}, {Abernathy},
+  {Acernese}, {Ackley}, {Adams}, {Adams}, {Addesso}, {Adhikari},
+  {et~al.}}]{abbott16}
+{Abbott}, B.~P., {Abbott}, R., {Abbott}, T.~D., et~al. 2016, Observation of
+  gravitational waves from a binary black hole merger, PRL, 116, 061102
+
+\bibitem[{Smith \emph{et~al.}(2001{\natexlab{a}})Smith, Jones,
+  and Brown}]{smith01a}
+Smith, A., Jones, B., \& Brown, C. 2001{\natexlab{a}}, Merging galaxies in
+  rich clusters, ApJ, 550, 1
+
+\bibitem[{Smith \emph{et~al.}(2001{\natexlab{b}})Smith, Jones,%
+  and Brown}]{smith01b}
+Smith, A., Jones, B., \& Brown, C. 2001{\natexlab{b}}, Tidal tails of merging
+  galaxies, ApJ, 551, 2
+
+\bibitem[{{van der Walt} {\em et~al.}(2011){van der Walt}, Colbert,
+  and Varoquaux}]{vdw11}
+{van der Walt}, S., Colbert, S.~C., \& Varoquaux, G. 2011, The NumPy array: a
+  structure for efficient numerical computation, CSE, 13, 22
+
+\bibitem[{\citenamefont{Abeyesinghe}
+  \emph{et~al.}(2006)\citenamefont{Abeyesinghe, Devetak, Hayden, and
+  Winter}}]{abey06}
+Abeyesinghe, A., Devetak, I., Hayden, P., \& Winter, A. 2006, The mother of all
+  protocols, Proc. R. Soc. A, 465, 2537
+
+\bibitem[{Brown \& Green(2005)}]{brown05}
+Brown, C., \& Green, D. 2005, Halo growth across cosmic time, MNRAS, 360, 2
+\end{thebibliography}
+"""
+NATBIB_BRACED_TEX = r"""\documentclass{article}
+\usepackage{natbib}
+\begin{document}
+\section{Introduction}
+Gravitational waves were detected \citep{abbott16}. Galaxies merge in clusters \citep{smith01a,smith01b}.
+As \citet{vdw11} showed, arrays are efficient. Protocols unify \citep{abey06}, and halos grow \citep{brown05}.
+\bibliographystyle{aasjournal}
+\bibliography{refs}
+\end{document}
+"""
+
+
+def test_natbib_label_in_braces_across_lines_is_read(tmp_path):
+    # what several journals' .bst files write: the label in braces, spanning lines, holding \emph{et~al.},
+    # {\em et~al.}, \natexlab{a}, \citenamefont and a % at a line's end; every entry is read, every cite linked
+    root = stage_input(tmp_path, {"braced.tar.gz": targz({"ms.tex": NATBIB_BRACED_TEX, "ms.bbl": NATBIB_BRACED_BBL})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["braced"]
+    assert (row["status"], row["n_references"], row["error"]) == ("ok", "6", "")
+    cites, refs = citations(cfg.output_dir / "braced.cermxml")
+    assert [c for c, _ in cites] == ["Abbott et al., 2016", "Smith et al., 2001a; Smith et al., 2001b", "van der Walt et al. (2011)",
+                                     "Abeyesinghe et al., 2006", "Brown & Green, 2005"]
+    assert sorted(refs) == ["abbott16", "abey06", "brown05", "smith01a", "smith01b", "vdw11"]
+
+
+STALE_BBL_TEX = r"""\documentclass{article}
+\begin{document}
+\section{Introduction}
+Digital twins support monitoring \cite{smith2020}. Port calls are shared \cite{lee2019}.
+Sensors drift \cite{k1}, models age \cite{k2}, data leak \cite{k3}, and fleets grow \cite{k4,k5,k6}.
+\bibliographystyle{plain}
+\bibliography{refs}
+\end{document}
+"""
+
+
+def test_a_conversion_that_links_few_of_the_cited_keys_is_partial_with_the_reason(tmp_path):
+    # a stale .bbl holding 2 of the 8 keys the source cites, no .bib: converted, but flagged, not "ok"
+    root = stage_input(tmp_path, {"stale.tar.gz": targz({"main.tex": STALE_BBL_TEX, "main.bbl": BBL})})
+    cfg, summary = run(tmp_path, root)
+    row = read_log(cfg)["stale"]
+    assert (row["backend"], row["status"]) == ("latex", "partial")
+    assert row["error"].startswith("partial conversion: only 2 of the 8 keys the source cites became links "
+                                   "(6 without a bibliography entry)")
+    assert summary["by_status"] == {"partial": 1} and list(summary["partial"]) == ["stale"]
+    cfg, summary = run(tmp_path, root)  # a rerun of the unchanged e-print keeps the flag
+    assert read_log(cfg)["stale"]["status"] == "partial" and summary["unchanged"] == 1
+
+
+def test_a_partial_conversion_falls_back_to_the_pdf_where_there_is_one(tmp_path):
+    root = stage_input(tmp_path, {"stale.tar.gz": targz({"main.tex": STALE_BBL_TEX, "main.bbl": BBL})},
+                       pdfs={"stale": DEMO_PDF})
+    cfg, summary = run(tmp_path, root, backend="auto", java="no-java-here")
+    row = read_log(cfg)["stale"]
+    assert (row["backend"], row["status"]) == ("builtin", "ok")
+    assert row["fallback_reason"].startswith("LaTeX conversion partial: only 2 of the 8 keys")
+
+
+def test_body_text_far_shorter_than_the_source_is_flagged():
+    sentence = "The rotating frame keeps every sensor aligned with the hull during the long sea trials. "
+    body = "\\section{Intro}\n" + sentence * 80 + " See \\cite{a}."
+    short = "The rotating frame keeps every sensor aligned."
+    reason, n_source, n_linked, ratio = latex.completeness(body, ["a"], {"a": object()}, len(short))
+    assert reason.startswith("body text 46 characters against the source's") and ratio < 0.05
+    full = sentence * 80 + "See [1]."
+    assert latex.completeness(body, ["a"], {"a": object()}, len(full))[0] == ""
+
+
+def test_percent_in_a_url_is_not_a_comment_that_swallows_the_rest(tmp_path):
+    # \url{...%20...} reads its argument verbatim: read as a comment, the % left the brace open and the URL's
+    # argument took the rest of the document (its citations and text) with it
+    tex = MAIN.replace("\\input{sections/method}",
+                       "Data are at \\url{https://doi.org/10.5061/dryad.a%2Fb%20c} and \\verb|50%| of them "
+                       "\\citep{lee2019}. % a real comment \\cite{ghost2001}\nThe rest of the paper \\citet{smith2020}.")
+    root = stage_input(tmp_path, {"url.tar.gz": targz({"main.tex": tex, "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    assert read_log(cfg)["url"]["status"] == "ok"
+    text = body_text(cfg.output_dir / "url.cermxml")
+    assert "https://doi.org/10.5061/dryad.a%2Fb%20c" in text and "The rest of the paper Smith et al. (2020)" in text
+    assert "ghost" not in text and "real comment" not in text
+
+
+def test_aas_and_mnras_classes_cite_author_year_without_loading_natbib(tmp_path):
+    # aastex and mnras load natbib themselves: \citep prints (Smith et al., 2020), not [2]
+    for cls in ("aastex631", "mnras"):
+        tex = MAIN.replace("\\documentclass{article}\n\\usepackage[authoryear,round]{natbib}",
+                           f"\\documentclass{{{cls}}}").replace("\\input{sections/method}", "")
+        tex = tex.replace("\\bibliographystyle{plainnat}", "")
+        root = stage_input(tmp_path / cls, {"aas.tar.gz": targz({"ms.tex": tex, "ms.bib": BIB})})
+        cfg, _ = run(tmp_path / cls, root)
+        cites, _ = citations(cfg.output_dir / "aas.cermxml")
+        assert cites[0][0] == "Smith et al., 2020", cls
+
+
+def test_a_draft_beside_the_paper_that_names_an_absent_bib_is_not_the_main_file(tmp_path):
+    # ms.tex (the conventional name) is an older draft whose .bib was not shipped; ms63.tex has its .bib
+    draft = MAIN.replace("\\input{sections/method}", "").replace("\\bibliography{refs}", "\\bibliography{bib}")
+    paper = MAIN.replace("\\input{sections/method}", "")
+    root = stage_input(tmp_path, {"two.tar.gz": targz({"ms.tex": draft, "ms63.tex": paper, "refs.bib": BIB})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["two"]
+    assert (row["status"], row["n_references"]) == ("ok", "2")
+
+
+def test_aas_deluxetable_is_a_table_and_its_comments_a_caption(tmp_path):
+    tex = MAIN.replace("\\input{sections/method}", r"""
+\begin{deluxetable}{lcc}
+\tablecaption{Ports in the sample.}
+\tablehead{\colhead{Port} & \colhead{Calls} & \colhead{Ref}}
+\startdata
+Rotterdam & 1204 & 1 \\
+Hamburg & 877 & 2 \\
+\enddata
+\tablecomments{References: (1) \citet{lee2019}; (2) \citet{smith2020}}
+\end{deluxetable}
+""")
+    root = stage_input(tmp_path, {"aas.tar.gz": targz({"main.tex": tex, "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    text = body_text(cfg.output_dir / "aas.cermxml")
+    assert "Rotterdam" not in text and "1204" not in text
+    assert "References: (1) Lee and Kim (2019); (2) Smith et al. (2020)" in text
+
+
+def test_a_table_entry_on_two_rows_joins_its_name_to_its_citation():
+    body = r"""\begin{table}\begin{tabular}{llll}
+Xerces-C & C++ validating & config parsing & Apache \\
+\cite{xerces} & XML parser & sequence tree & \\
+\hline
+\end{tabular}\caption{Libraries.}\end{table}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    assert ["".join(p if isinstance(p, str) else f"<{','.join(p.keys)}>" for p in b.parts) for b in rows] == \
+        ["Xerces-C <xerces> – C++ validating XML parser – config parsing sequence tree – Apache"]
+
+
+def test_an_algorithm_line_that_cites_is_read_even_with_its_caption_inside():
+    body = r"""\begin{algorithm}[h]
+\For{each iteration $j$}{
+  solve for the search direction using the PARDISO solver \cite{pardiso}\;
+  backtracking line search with the Armijo rule \cite{armijo}\;
+}
+\caption{Descent steps}
+\end{algorithm}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    keys = [[p.keys for p in b.parts if not isinstance(p, str)] for b in rows]
+    assert keys == [[["pardiso"]], [["armijo"]]]
+    assert "Armijo rule" in "".join(p for p in rows[1].parts if isinstance(p, str))
+
+
+def test_a_table_row_that_says_little_takes_its_tables_caption():
+    body = r"""\begin{table}\caption{Previously reported ages of the cluster.}
+\begin{tabular}{lll}
+Isochrone & $35.5$ & \citet{bossini} \\
+MSTO isochrone & $41-46$ & \citet{david} \\
+\end{tabular}\end{table}
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
+    texts = ["".join(p for p in b.parts if isinstance(p, str)) for b in rows]
+    assert [t.split(" – ")[0] for t in texts] == ["Previously reported ages of the cluster: Isochrone",
+                                                  "Previously reported ages of the cluster: MSTO isochrone"]
+
+
+def test_a_row_of_citations_does_not_take_the_caption_and_a_long_caption_is_not_a_title():
+    body = r"""\begin{table}\caption{Methods compared.}
+\begin{tabular}{lll}
+References & \cite{a,b} & \cite{c} \\
+\end{tabular}\end{table}
+\begin{table}\caption{Dashed rectangles under the columns show the tests that were used for the transplantation
+of every engine, whereas the others show the remaining ones in full detail.}
+\begin{tabular}{ll}
+Duktape & \cite{d} \\
+\end{tabular}\end{table}
+The minted helper prints \mintinline{haskell}{Const} as code.
+"""
+    conv = latex.Converter()
+    conv.run(body)
+    conv.end_paragraph()
+    texts = ["".join(p for p in b.parts if isinstance(p, str)) for b in latex.keep_needed_rows(conv.blocks)
+             if b.kind == "p"]
+    assert not any(t.startswith(("Methods compared", "Dashed")) for t in texts)
+    assert "The minted helper prints Const as code." in " ".join(texts)

@@ -214,6 +214,17 @@ def test_singular_verb_after_prior_work():
     assert stage.singular_verb("discuss") == "discusses" and stage.singular_verb("recently") == "recently"
 
 
+def test_the_prior_work_stage_04_substitutes_is_marked_and_the_authors_own_is_not():
+    text = "In [7], we extend prior work on berth allocation, as Lind and Haraldson (2018) suggest."
+    markers = [stage.Marker(3, 6, ["r1"]), stage.Marker(text.index("Lind"), text.index(" suggest"), ["r2"])]
+    clean, substituted = stage.clean_sentence_marked(text, markers)
+    assert clean == "In prior work, we extend prior work on berth allocation, as prior work suggests."
+    assert substituted == "1|3"  # the first and the third; the second is the author's words
+    natural = "Recent work on berth allocation reports large gains for operators [3]."
+    assert stage.clean_sentence_marked(natural, [stage.Marker(natural.index("["), natural.index("."), ["r3"])]) == \
+        ("Recent work on berth allocation reports large gains for operators.", "")
+
+
 # --- real citing text: sentence boundaries and sentence_clean without holes (issue 11, items 12-13) ---------
 
 def paragraph(text, *markers):
@@ -357,3 +368,30 @@ def test_run_json_records_the_run(cermine):
     cfg, _, _ = cermine
     run_json = json.loads((cfg.output_dir / "run.json").read_text())
     assert run_json["stage"] == "04_xml_to_csv" and run_json["summary"]["converted"] == 1
+
+
+def test_each_paragraph_gets_its_nearest_sections_title_looked_up_once_per_section(tmp_path):
+    # The section title is looked up once per section (lxml's find() walks every child of the <sec>, so
+    # asking it once per paragraph made a one-section paper of thousands of paragraphs quadratic).
+    def para(word, n):
+        return (f'<p>The {word} result {n} was shown before '
+                f'[<xref ref-type="bibr" rid="r1">1</xref>].</p>')
+
+    def paper(n_paragraphs):
+        body = "".join(para("first", n) for n in range(n_paragraphs))
+        return ('<article><body><sec><title>Methods</title>' + body
+                + '<sec><title>Inner part</title>' + para("inner", 0) + '</sec>'
+                + '<sec>' + para("untitled", 0) + '</sec></sec></body>'
+                '<back><ref-list><ref id="r1"><mixed-citation>1. A. Author. A title. J. X, 2001.</mixed-citation>'
+                '</ref></ref-list></back></article>')
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.cermxml").write_text(paper(3))
+    cfg = stage.Config(input_dir=src, output_dir=tmp_path / "out")
+    stage.main(cfg)
+    df = sentences(cfg, "p")
+    assert set(df[df.sentence.str.contains("first")].section) == {"Methods"}
+    assert list(df[df.sentence.str.contains("inner")].section) == ["Inner part"]
+    assert list(df[df.sentence.str.contains("untitled")].section) == [""]
+

@@ -188,3 +188,15 @@ def test_references_reach_the_pool_through_a_bounded_window_not_all_at_once(tmp_
         _, report, _ = run(tmp_path, server, refs=many, concurrency=2, search_rate=500.0)
     assert report["by_status"] == {"not_found": 120}
     assert max(ahead) <= 8 * 2  # the window: 8 x concurrency references held at once, whatever the input's length
+
+
+def test_a_run_where_every_request_failed_exits_non_zero_even_when_some_references_needed_none(tmp_path, crossref):
+    # an arXiv id and a reference with nothing to search settle without Crossref; the two that needed it
+    # get a malformed reply to every request: nothing was decided, so the stage stops with one line,
+    # however wide the error-rate window is and whatever rate it allows
+    refs = [REFS[0], REFS[1], REFS[6], ref("empty", raw="")]
+    crossref.fail_next("/works", *[CrossrefStandIn.wrong_shape("oops")] * 20)
+    with pytest.raises(SystemExit, match=r"every one of the 2 references that needed Crossref failed \(2 others "
+                                         r"needed no request\); last error: .*malformed answer"):
+        run(tmp_path, crossref, refs=refs, retries=1, concurrency=1, error_window=1000, max_error_rate=1.0)
+    assert not (tmp_path / "out" / "references.csv").exists()

