@@ -572,18 +572,13 @@ def realrefs(folder: Path, repeat: int, api_sample: int, api_rate: float, seed: 
         sample = set(rng.sample(sorted(truth), min(api_sample, len(truth))))
         api_in = tmp / "api_in"
         api_in.mkdir()
-        with open(tmp / "set" / "in" / "references.csv", encoding="utf-8", newline="") as fh, \
-                open(api_in / "references.csv", "w", encoding="utf-8", newline="") as out:
-            reader = csv.DictReader(fh)
-            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
-            writer.writeheader()
-            writer.writerows(r for r in reader if r["ref_uid"] in sample)
-        with open(tmp / "set" / "in" / "sentences.csv", encoding="utf-8", newline="") as fh, \
-                open(api_in / "sentences.csv", "w", encoding="utf-8", newline="") as out:
-            reader = csv.DictReader(fh)
-            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
-            writer.writeheader()
-            writer.writerows(r for r in reader if r["ref_uids"] in sample)
+        for name, column in (("references.csv", "ref_uid"), ("sentences.csv", "ref_uids")):
+            with open(tmp / "set" / "in" / name, encoding="utf-8", newline="") as fh, \
+                    open(api_in / name, "w", encoding="utf-8", newline="") as out:
+                reader = csv.DictReader(fh)
+                writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+                writer.writeheader()
+                writer.writerows(r for r in reader if r[column] in sample)
         limit = max(1, int(api_rate))
         with CrossrefStandIn.from_snapshot(tmp / "set" / "snapshot.jsonl.gz", search_limit=limit,
                                            lookup_limit=limit, concurrency=3) as server:
