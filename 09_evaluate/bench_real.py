@@ -88,9 +88,10 @@ class Config:
     """Free generation (base, finetuned): longest answer in tokens."""
     batch_size: int = 16
     """Requests generated at once in stage 09."""
-    cpu_4bit: bool = False
-    """Stage 08's QLoRA path on the CPU (4-bit NF4 through bitsandbytes, --cpu-4bit): off, since on a 135M
-    model it is slower than fp32 LoRA; metrics.json and the report say which precision ran."""
+    cpu_4bit: bool = True
+    """Stage 08's QLoRA path on the CPU (4-bit NF4 through bitsandbytes with bf16 compute, stage 08's --cpu-4bit;
+    1.6-2.1x the tokens per CPU-second of fp32 LoRA on SmolLM2 in 08_finetune/bench.py --precision on a CPU with
+    bf16 instructions); --no-cpu-4bit trains in fp32. metrics.json and the report say which precision ran."""
     asks: int = 3
     """Real requests of the test papers answered by stage 10."""
     bootstrap: int = 1000
