@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -257,14 +258,16 @@ def recall_at_k(predicted: list[str], gold: list[str], k: int) -> float:
     return len(gold_set & {ct.normalise_doi(d) for d in predicted[:k]}) / len(gold_set)
 
 
-def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int) -> list[str]:
+def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
+                     synced_gpus: bool = False, device=None) -> list[str]:
     """Greedy answers of ``model`` to chat prompts, batched with left padding (the trainer's own tokenizer
-    and its padding side are left untouched)."""
+    and its padding side are left untouched). ``synced_gpus``: keep stepping until every process is done
+    (sharded weights, see ``generate_everywhere``); ``device``: where the inputs go (default: the model's)."""
     import torch
 
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = device or next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     answers = []
     try:
@@ -278,7 +281,8 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
                 # the trainer turns the model's cache off for training (args.use_cache): without it every new
                 # token would recompute the whole prompt, which for a 1,000-token grounded prompt is ~60x slower
                 out = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                     do_sample=False, num_beams=1, pad_token_id=pad, use_cache=True)
+                                     do_sample=False, num_beams=1, pad_token_id=pad, use_cache=True,
+                                     **({"synced_gpus": True} if synced_gpus else {}))
             answers.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
     finally:
         if was_training:
@@ -297,11 +301,13 @@ def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int
             self.examples, self.tokenizer, self.k = examples, tokenizer, k
             self.key = f"eval_recall_at_{k}"
             self.log = None  # the trainer's log(), set once it exists: the score reaches log_history and tensorboard
+            self.wrapped = None  # the trainer's model as accelerate wrapped it (FSDP needs it to generate)
             self.last_answers: list[str] = []
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-            answers = generate_answers(model, tokenizer, [ex["prompt"] for ex in examples], max_new_tokens,
-                                       batch_size)
+            # under accelerate launch each process decodes a share and all get every answer: the same score everywhere
+            answers = generate_everywhere(model, tokenizer, [ex["prompt"] for ex in examples], max_new_tokens,
+                                          batch_size, self.wrapped() if self.wrapped else None)
             self.last_answers = answers
             score = sum(recall_at_k(ct.extract_dois(a), ex["dois"], k) for a, ex in zip(answers, examples))
             score = round(score / len(examples), 4) if examples else 0.0
@@ -358,11 +364,18 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
     quantise, half = plan["quantise"], plan["compute"]
     if plan["reason"]:
         log.warning("%s", plan["reason"])
+    fsdp = under_fsdp()
+    # FSDP shards only floating-point tensors: the packed 4-bit weights are stored in the compute dtype, the
+    # dtype the model loads in too (PEFT's and bitsandbytes' "FSDP-QLoRA" guides)
+    storage = {"bnb_4bit_quant_storage": half} if fsdp else {}
     bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                             bnb_4bit_compute_dtype=half) if quantise else None
+                             bnb_4bit_compute_dtype=half, **storage) if quantise else None
     model_kwargs = {"dtype": half}
-    if cuda:
-        model_kwargs["device_map"] = {"": torch.cuda.current_device()}
+    processes = process_state()
+    if cuda and not fsdp:
+        # a whole copy of the model on this process's GPU: one per process under accelerate launch (DDP), as
+        # PEFT's and TRL's guides place QLoRA; FSDP places and shards the weights itself, so it gets no map
+        model_kwargs["device_map"] = {"": processes.local_process_index}
     targets = config.target_modules if config.target_modules == "all-linear" else \
         [m.strip() for m in config.target_modules.split(",") if m.strip()]
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -370,8 +383,10 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
     evaluate = config.eval_strategy != "no" and bool(val)
     by_recall = evaluate and config.select_best_by == "recall"
     recall_key = f"eval_recall_at_{config.recall_k}"
-    # log at least twice per epoch, so that every epoch has a training loss in metrics.json
-    steps_per_epoch = max(1, -(-len(train) // (config.per_device_train_batch_size * config.gradient_accumulation_steps)))
+    # log at least twice per epoch, so that every epoch has a training loss in metrics.json; a step takes
+    # batch x accumulation x processes examples
+    steps_per_epoch = max(1, -(-len(train) // (config.per_device_train_batch_size * config.gradient_accumulation_steps
+                                               * processes.num_processes)))
     logging_steps = max(1, min(config.logging_steps, steps_per_epoch // 2 or 1))
     max_length = config.max_length or DEFAULT_MAX_LENGTH[config.data]
     args = SFTConfig(
@@ -409,7 +424,8 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         model_init_kwargs=model_kwargs,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=False,  # the progress bar is the main process's only
+        ddp_find_unused_parameters=False,  # every LoRA weight has a gradient at every step: no search for unused ones
     )
     recall = None
     callbacks = []
@@ -436,6 +452,7 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         raise SystemExit(model_error(config.model, exc)) from exc
     if recall is not None:
         recall.log = trainer.log
+        recall.wrapped = lambda: trainer.model_wrapped
     # tensorboard's default folder sits under checkpoints/, which is removed when the run ends
     from transformers.integrations import TensorBoardCallback
 
@@ -541,6 +558,7 @@ def padding_share(trainer, batches: int = 20) -> float:
             continue
         pads += int((mask == 0).sum())
         total += mask.numel()
+    pads, total = all_sum([pads, total])  # over the batches of every process
     return pads / total if total else 0.0
 
 
@@ -622,7 +640,9 @@ def model_card(config: Config, metrics: dict, topic: str) -> str:
         "quantisation": metrics["quantization"], "LoRA": f"r={config.lora_r}, alpha={config.lora_alpha}, "
         f"dropout={config.lora_dropout}, target {config.target_modules}",
         "learning rate": f"{config.learning_rate:g}, {config.lr_scheduler_type}, warm-up {config.warmup_ratio:g}",
-        "batch": f"{config.per_device_train_batch_size} x {config.gradient_accumulation_steps} accumulation",
+        "batch": f"{config.per_device_train_batch_size} x {config.gradient_accumulation_steps} accumulation"
+        + (f" x {metrics['processes']} processes = {metrics['effective_batch_size']}"
+           if metrics.get("processes", 1) > 1 else ""),
         "epochs / steps": f"{metrics['epochs']} epochs, {metrics['steps']} steps",
         "max length": f"{metrics['max_length']} tokens (drop long: {config.drop_long})",
         "loss": "answer tokens only (completion-only loss)",
@@ -684,10 +704,87 @@ def model_card(config: Config, metrics: dict, topic: str) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------
+# Several processes (accelerate launch): one per GPU, or per CPU process with gloo
+# ---------------------------------------------------------------------------
+
+def process_state():
+    """accelerate's view of this process (its rank, the number of processes, its device); started by
+    ``accelerate launch``, one process otherwise. Made first, so that all processes agree on the run folder."""
+    import torch
+    from accelerate import PartialState
+
+    # without CUDA the trainer trains on the CPU (use_cpu): asked the same way, accelerate joins the processes
+    # with gloo, where it would otherwise see one process alone
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def under_fsdp() -> bool:
+    """Whether ``accelerate launch`` runs this script with FSDP (its config's ``distributed_type: FSDP``)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true", "yes")
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """``values`` summed over all processes (as they are with one process)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(values)
+    total = torch.tensor(values, dtype=torch.float64, device=process_state().device)
+    dist.all_reduce(total)
+    return total.tolist()
+
+
+def generate_everywhere(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
+                        wrapped=None) -> list[str]:
+    """``generate_answers`` shared among the processes of an ``accelerate launch`` run: each decodes an equal
+    slice of the prompts and every process gets all the answers, in order, so that a score computed from them is
+    the same in each (early stopping and the choice of the best checkpoint act on it in every process). With
+    sharded weights (FSDP, DeepSpeed ZeRO-3) every forward pass is a collective: all processes run the same
+    number of batches (a short slice is filled up with the first prompt, its answers dropped) and generate with
+    ``synced_gpus``; under FSDP 1 the root's own weights are gathered first (``wrapped``: the trainer's
+    ``model_wrapped``), as TRL's trainers do to generate. One process: ``generate_answers`` as it is."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1 or not prompts:
+        return generate_answers(model, tokenizer, prompts, max_new_tokens, batch_size)
+    from contextlib import nullcontext
+
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    try:
+        from torch.distributed.fsdp import FSDPModule  # FSDP 2 (torch >= 2.6)
+    except ImportError:
+        FSDPModule = ()
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    share = -(-len(prompts) // world)
+    mine = prompts[rank * share:(rank + 1) * share]
+    fsdp1 = isinstance(wrapped, FSDP)
+    sharded = fsdp1 or is_deepspeed_zero3_enabled() or any(isinstance(m, FSDPModule) for m in model.modules())
+    padded = mine + [prompts[0]] * (share - len(mine)) if sharded else mine
+    with FSDP.summon_full_params(wrapped, recurse=False, writeback=False) if fsdp1 else nullcontext():
+        answers = generate_answers(model, tokenizer, padded, max_new_tokens, batch_size, synced_gpus=sharded,
+                                   device=process_state().device) if padded else []
+    gathered: list[list[str]] = [[] for _ in range(world)]
+    dist.all_gather_object(gathered, answers[:len(mine)])
+    return [a for part in gathered for a in part]
+
+
 def main(config: Config) -> dict:
     """Train one run; returns its metrics."""
     started_at = time.time()
     log = pu.setup_logging(config.verbose)
+    state = process_state()  # under accelerate launch: this process among several, each running all of main()
+    if not state.is_main_process:
+        # every process reads the same data and would say the same: only the main one logs and shows progress
+        import datasets
+        import transformers
+
+        log.setLevel(logging.ERROR)
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
     check_report_to(config.report_to)  # before any folder is made
     run_name, run_dir = resolve_run_dir(config)
     input_dir = Path(config.input_dir)
@@ -726,17 +823,24 @@ def main(config: Config) -> dict:
     if not train:
         raise SystemExit(f"error: no training example fits in --max-length {max_length} tokens")
 
-    if finished:
-        shutil.rmtree(run_dir)
-    resume = run_dir.exists() and any((run_dir / "checkpoints").glob("checkpoint-*"))
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # the main process decides whether the run resumes and prepares its folder; the others take its decision
+    # (nothing has been changed yet, so all read the same folder) and wait until the folder is ready
+    from accelerate.utils import broadcast_object_list
+
+    resume = not finished and any((run_dir / "checkpoints").glob("checkpoint-*"))
+    created = finished or not run_dir.exists()
+    resume, created = broadcast_object_list([resume, created], from_process=0)
+    if state.is_main_process:
+        if finished:
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    state.wait_for_everyone()
     try:
         metrics = train_run(config, run_name, run_dir, train, val, tokenizer, resume, log, weights)
     except BaseException:
         # a run that failed before its first checkpoint leaves nothing behind; one with
         # checkpoints is kept so that starting it again resumes
-        if created and not any((run_dir / "checkpoints").glob("checkpoint-*")):
+        if state.is_main_process and created and not any((run_dir / "checkpoints").glob("checkpoint-*")):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     metrics.update({
@@ -745,11 +849,13 @@ def main(config: Config) -> dict:
         "example_tokens": percentiles([n for n in train_lengths + val_lengths]),
         "train_distinct_dois": len({d for ex in train for d in ex["dois"]}),
     })
-    topic = pu.topic_value("topic.name", "the research topic")
-    pu.atomic_write_text(run_dir / "README.md", model_card(config, metrics, topic))
-    pu.atomic_write_json(run_dir / "metrics.json", metrics)
-    pu.write_run_json(run_dir, "08_finetune", config, [train_path, val_path], metrics, started_at)
-    pu.print_summary(f"stage 08: fine-tuning run {run_name}", metrics)
+    if state.is_main_process:  # one model card, one metrics.json, one run.json, whatever the processes
+        topic = pu.topic_value("topic.name", "the research topic")
+        pu.atomic_write_text(run_dir / "README.md", model_card(config, metrics, topic))
+        pu.atomic_write_json(run_dir / "metrics.json", metrics)
+        pu.write_run_json(run_dir, "08_finetune", config, [train_path, val_path], metrics, started_at)
+        pu.print_summary(f"stage 08: fine-tuning run {run_name}", metrics)
+    state.wait_for_everyone()  # when main() returns in any process, the run folder is complete
     return metrics
 
 
@@ -781,9 +887,17 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
                          "--gradient-accumulation-steps to keep the effective batch), lower --max-length, keep "
                          "--load-in-4bit and --gradient-checkpointing on, or use a smaller --model") from exc
     wall = time.perf_counter() - started
-    trainer.save_model(str(run_dir))  # the best checkpoint's adapter (load_best_model_at_end)
-    record_base_model(run_dir, config.model)
-    tokenizer.save_pretrained(str(run_dir))
+    state = process_state()
+    if trainer.is_fsdp_enabled:  # one whole adapter, not a shard per process (PEFT's FSDP guide)
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    # the best checkpoint's adapter (load_best_model_at_end); every process takes part (FSDP gathers the
+    # weights), the main one writes
+    trainer.save_model(str(run_dir))
+    # each process loaded the best checkpoint from checkpoints/ by itself: all are done before it is removed
+    state.wait_for_everyone()
+    if state.is_main_process:
+        record_base_model(run_dir, config.model)
+        tokenizer.save_pretrained(str(run_dir))
     history = trainer.state.log_history
     losses = epoch_losses(history)
     evaluated = trainer.args.eval_strategy != "no"
@@ -796,6 +910,9 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
         "model": config.model,
         "data": config.data,
         "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "processes": state.num_processes,  # accelerate launch: one per GPU (DDP or FSDP)
+        "effective_batch_size": trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+        * state.num_processes,
         "quantization": plan["label"],
         "base_weights_4bit": is_4bit(trainer.model),  # read off the trained model, not the plan
         "train_examples": len(train),
@@ -820,6 +937,8 @@ def train_run(config: Config, run_name: str, run_dir: Path, train: list[dict], v
         "trainable_parameters": trainable,
         "total_parameters": total,
     }
+    if not state.is_main_process:
+        return metrics
     resolved = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     pu.atomic_write_json(run_dir / "run_config.json", {"config": resolved, "run_name": run_name,
                                                       "system_message": train[0]["prompt"][0]["content"]
