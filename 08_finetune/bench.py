@@ -4,6 +4,7 @@ and the length of a grounded prompt (20 candidate works) in Llama 3.1 tokens, es
     .venv/bin/python 08_finetune/bench.py [--data demo/run/07_qa_formatting] [--epochs 3]
     .venv/bin/python 08_finetune/bench.py --grounded-length [--realtext ../shared/realtext/unarxive_dev.jsonl]
     .venv/bin/python 08_finetune/bench.py --precision [--model smollm2] [--steps 4] [--repeats 3] [--threads 1]
+    .venv/bin/python 08_finetune/bench.py --processes [--repeats 3]
 
 The first runs the real stage on stage 07's demo pairs (run `make demo` first, or
 point --data at your own) with the tiny local model the tests use (4 layers,
@@ -26,6 +27,13 @@ candidate works, ~330 tokens each: the data is by construction, only the speed i
 linear layers, batch 4. Each setting runs --repeats times, interleaved; it prints the median tokens/s over the
 training wall time, the median tokens per CPU-second of training (steadier on a shared machine) and the load
 average before and after.
+
+The fourth compares one process with two under `accelerate launch` (the shipped accelerate_ddp.yaml, on the CPU:
+gloo) at the same global batch of 8, with the tests' tiny model and 24 generated pairs (by construction; only
+the agreement of the losses and the cost are measured): the per-epoch training and validation losses with LoRA
+dropout on (0.05) and off, with validation batches of 16 and of one, and one process at batch 4 (another global
+batch) for scale; then --repeats timed runs of each, interleaved: wall and CPU seconds of the whole run (a launch
+includes starting both processes) and of trainer.train() alone.
 """
 from __future__ import annotations
 
@@ -173,6 +181,89 @@ def precision_bench(model: str, steps: int, repeats: int, threads: int) -> int:
     return 0
 
 
+def processes_bench(repeats: int) -> int:
+    """Print the losses of one process and of two (accelerate launch, CPU) at the same global batch, and the cost."""
+    import json
+    import os
+    import resource
+    import socket
+    import statistics
+    import subprocess
+    import time
+
+    stage = load_stage("08")
+    topics = ["digital twins of ship engines", "port call optimisation", "GNSS spoofing on ships",
+              "autonomous ferries", "ship emissions monitoring", "electronic bills of lading"]
+    dois = [f"10.5555/mdig.{2019 + i % 4}.{102 + 3 * i:04d}" for i in range(6)]
+
+    def pair(i: int) -> dict:
+        k = i % 6
+        answer = dois[k] if i % 3 else f"{dois[k]}\n{dois[(k + 1) % 6]}"
+        return {"prompt": [{"role": "system", "content": "You are a research assistant. Answer with DOIs."},
+                           {"role": "user", "content": f"Could you point me to studies on {topics[k]}?"}],
+                "completion": [{"role": "assistant", "content": answer}], "dois": answer.split("\n")}
+
+    def one(cfg: dict, batch: int) -> tuple[dict, float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            logging.disable(logging.WARNING)
+            m = stage.main(stage.Config(run_name="one", per_device_train_batch_size=batch, overwrite=True, **cfg))
+            logging.disable(logging.NOTSET)
+        return m, time.perf_counter() - wall, time.process_time() - cpu
+
+    def two(cfg: dict) -> tuple[dict, float, float]:
+        flags = []
+        for key, value in cfg.items():
+            name = "--" + key.replace("_", "-")
+            flags += ([name] if value else [f"--no-{name[2:]}"]) if isinstance(value, bool) else [name, str(value)]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                        str(HERE / "accelerate_ddp.yaml"), "--num_processes", "2", "--main_process_port", str(port),
+                        str(HERE / "finetune.py"), *flags, "--run-name", "two", "--per-device-train-batch-size", "4",
+                        "--overwrite"], check=True, capture_output=True, cwd=HERE.parent,
+                       env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        return json.loads((Path(cfg["output_dir"]) / "two" / "metrics.json").read_text()), wall, cpu
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "qa"
+        data.mkdir()
+        (data / "train.jsonl").write_text("".join(json.dumps(pair(i)) + "\n" for i in range(24)))
+        (data / "val.jsonl").write_text("".join(json.dumps(pair(i)) + "\n" for i in range(6)))
+        base = dict(input_dir=str(data), output_dir=str(Path(tmp) / "runs"),
+                    model=str(build_tiny_model(Path(tmp) / "tiny")), num_train_epochs=2, learning_rate=5e-3,
+                    gradient_accumulation_steps=1, lora_r=8, lora_alpha=16, max_length=128,
+                    early_stopping_patience=0, gradient_checkpointing=False, recall_max_new_tokens=8)
+        print(f"24 pairs, 6 validation, 2 epochs, global batch 8; load average before: {os.getloadavg()[0]:.2f}")
+        print(f"{'LoRA dropout, validation batch':32} {'run':24} {'train loss by epoch':22} {'validation loss':18}")
+        for dropout in (0.05, 0.0):
+            for eval_batch in (16, 1):
+                cfg = dict(base, lora_dropout=dropout, per_device_eval_batch_size=eval_batch)
+                runs = {"1 process, batch 8": one(cfg, 8)[0], "2 processes, batch 4 each": two(cfg)[0]}
+                if (dropout, eval_batch) == (0.0, 1):
+                    runs["1 process, batch 4 (global 4)"] = one(cfg, 4)[0]
+                for name, m in runs.items():
+                    print(f"{f'{dropout:g}, {eval_batch}':32} {name:24} {str(m['train_loss']):22} {m['eval_loss']}")
+        cfg = dict(base, lora_dropout=0.0, per_device_eval_batch_size=1)
+        timed: dict[str, list[tuple[float, float, float]]] = {"1 process": [], "2 processes": []}
+        for _ in range(repeats):
+            for name, run in (("1 process", lambda: one(cfg, 8)), ("2 processes", lambda: two(cfg))):
+                m, wall, cpu = run()
+                timed[name].append((wall, cpu, m["wall_seconds"]))
+        print(f"{'timed (median of ' + str(repeats) + ')':20} {'run wall s':>10} {'run CPU s':>10} {'train() wall s':>15}")
+        for name, rows in timed.items():
+            print(f"{name:20} {statistics.median(r[0] for r in rows):10.1f} {statistics.median(r[1] for r in rows):10.1f}"
+                  f" {statistics.median(r[2] for r in rows):15.1f}")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent / "demo" / "run" / "07_qa_formatting")
@@ -185,7 +276,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="--precision: optimiser steps per run")
     parser.add_argument("--repeats", type=int, default=3, help="--precision: runs per setting")
     parser.add_argument("--threads", type=int, default=1, help="--precision: torch threads (0: torch's default)")
+    parser.add_argument("--processes", action="store_true",
+                        help="one process against two under accelerate launch (CPU, gloo): losses and cost")
     args = parser.parse_args()
+    if args.processes:
+        return processes_bench(args.repeats)
     if args.grounded_length:
         return grounded_length(args.realtext)
     if args.precision:
