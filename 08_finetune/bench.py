@@ -4,7 +4,7 @@ and the length of a grounded prompt (20 candidate works) in Llama 3.1 tokens, es
     .venv/bin/python 08_finetune/bench.py [--data demo/run/07_qa_formatting] [--epochs 3]
     .venv/bin/python 08_finetune/bench.py --grounded-length [--realtext ../shared/realtext/unarxive_dev.jsonl]
     .venv/bin/python 08_finetune/bench.py --precision [--model smollm2] [--steps 4] [--repeats 3] [--threads 1]
-    .venv/bin/python 08_finetune/bench.py --processes [--repeats 3]
+    .venv/bin/python 08_finetune/bench.py --processes [--repeats 3] [--threads 1]
 
 The first runs the real stage on stage 07's demo pairs (run `make demo` first, or
 point --data at your own) with the tiny local model the tests use (4 layers,
@@ -32,8 +32,8 @@ The fourth compares one process with two under `accelerate launch` (the shipped 
 gloo) at the same global batch of 8, with the tests' tiny model and 24 generated pairs (by construction; only
 the agreement of the losses and the cost are measured): the per-epoch training and validation losses with LoRA
 dropout on (0.05) and off, with validation batches of 16 and of one, and one process at batch 4 (another global
-batch) for scale; then --repeats timed runs of each, interleaved: wall and CPU seconds of the whole run (a launch
-includes starting both processes) and of trainer.train() alone.
+batch) for scale; then --repeats timed runs of each, interleaved, every process on --threads torch threads: wall
+and CPU seconds of the whole run (a launch includes starting both processes) and the wall time of trainer.train().
 """
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def precision_bench(model: str, steps: int, repeats: int, threads: int) -> int:
     return 0
 
 
-def processes_bench(repeats: int) -> int:
+def processes_bench(repeats: int, threads: int) -> int:
     """Print the losses of one process and of two (accelerate launch, CPU) at the same global batch, and the cost."""
     import json
     import os
@@ -191,7 +191,11 @@ def processes_bench(repeats: int) -> int:
     import subprocess
     import time
 
+    import torch
+
     stage = load_stage("08")
+    if threads > 0:  # the launched processes get one thread each (torchrun's OMP_NUM_THREADS=1): so does this one
+        torch.set_num_threads(threads)
     topics = ["digital twins of ship engines", "port call optimisation", "GNSS spoofing on ships",
               "autonomous ferries", "ship emissions monitoring", "electronic bills of lading"]
     dois = [f"10.5555/mdig.{2019 + i % 4}.{102 + 3 * i:04d}" for i in range(6)]
@@ -256,10 +260,10 @@ def processes_bench(repeats: int) -> int:
             for name, run in (("1 process", lambda: one(cfg, 8)), ("2 processes", lambda: two(cfg))):
                 m, wall, cpu = run()
                 timed[name].append((wall, cpu, m["wall_seconds"]))
-        print(f"{'timed (median of ' + str(repeats) + ')':20} {'run wall s':>10} {'run CPU s':>10} {'train() wall s':>15}")
+        print(f"{f'timed (median of {repeats})':20} {'run wall s':>10} {'run CPU s':>10} {'train() wall s':>15}")
         for name, rows in timed.items():
-            print(f"{name:20} {statistics.median(r[0] for r in rows):10.1f} {statistics.median(r[1] for r in rows):10.1f}"
-                  f" {statistics.median(r[2] for r in rows):15.1f}")
+            wall, cpu, train_wall = (statistics.median(r[i] for r in rows) for i in range(3))
+            print(f"{name:20} {wall:10.1f} {cpu:10.1f} {train_wall:15.1f}")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
@@ -274,13 +278,14 @@ def main() -> int:
     parser.add_argument("--precision", action="store_true", help="fp32 LoRA vs 4-bit QLoRA on a real model, CPU")
     parser.add_argument("--model", default="smollm2", help="--precision: the model (default the packaged SmolLM2)")
     parser.add_argument("--steps", type=int, default=4, help="--precision: optimiser steps per run")
-    parser.add_argument("--repeats", type=int, default=3, help="--precision: runs per setting")
-    parser.add_argument("--threads", type=int, default=1, help="--precision: torch threads (0: torch's default)")
+    parser.add_argument("--repeats", type=int, default=3, help="--precision, --processes: runs per setting")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="--precision, --processes: torch threads (0: torch's default)")
     parser.add_argument("--processes", action="store_true",
                         help="one process against two under accelerate launch (CPU, gloo): losses and cost")
     args = parser.parse_args()
     if args.processes:
-        return processes_bench(args.repeats)
+        return processes_bench(args.repeats, args.threads)
     if args.grounded_length:
         return grounded_length(args.realtext)
     if args.precision:

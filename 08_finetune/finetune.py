@@ -4,6 +4,8 @@
     python 08_finetune/finetune.py --data grounded --run-name llama8b-grounded  # requests with 20 candidate works
     python 08_finetune/finetune.py --num-train-epochs 5 --run-name llama8b-ep5  # a second run beside the first
     python 08_finetune/finetune.py --model Qwen/Qwen2.5-0.5B-Instruct --max-steps 50
+    accelerate launch --config_file 08_finetune/accelerate_ddp.yaml 08_finetune/finetune.py --gradient-accumulation-steps 1
+                                                                          # 2 GPUs (DDP; FSDP: accelerate_fsdp.yaml)
 
 TRL's SFTTrainer does the training; this script configures it: 4-bit NF4 with
 double quantisation and bf16 compute on CUDA, LoRA on all linear layers,
@@ -15,6 +17,8 @@ kept, not the one with the lowest loss, which rises as DOIs are memorised.
 Without CUDA the same script trains in full precision on the CPU (how the tests run it), or with
 --cpu-4bit in 4-bit NF4 through bitsandbytes' CPU backend. --model also takes a .gguf file or smollm2
 (the packaged SmolLM2-135M-Instruct), converted once to an ordinary model folder (citation_tools.resolve_model).
+Under `accelerate launch` every process runs all of main() and trains its share of each batch; the main process
+alone decides whether to resume and writes the run (see the README, "Several GPUs").
 """
 from __future__ import annotations
 
