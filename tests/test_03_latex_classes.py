@@ -1,0 +1,124 @@
+"""Stage 03's LaTeX route: classes of source that the development set devsets/latex showed (issue 25), each on a
+source the test writes itself."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from helpers import load_stage
+
+latex = load_stage("03").latex_backend
+
+BIB = r"""@article{schmidt2020,
+  author = {Schmidt, S. J. and Malz, A. I. and Soo, J. Y. H.},
+  title = {Evaluation of probabilistic photometric redshift estimation approaches},
+  journal = {Monthly Notices of the Royal Astronomical Society}, year = {2020}, volume = {499}}
+@article{lee2019,
+  author = {Lee, J. and Kim, S.}, title = {Port call optimisation with shared arrival times},
+  journal = {Maritime Policy Review}, year = {2019}}
+@misc{joss2022,
+  author = {Wagg, T. and Breivik, K.}, title = {LEGWORK: A python package for LISA sources},
+  howpublished = {Journal of Open Source Software}, year = {2022}}
+@misc{v8, author = {Google}, title = {V8 JavaScript engine}, year = {2018}}
+@misc{duktape, author = {Vaarala, S.}, title = {Duktape embeddable JavaScript engine}, year = {2018}}
+"""
+
+
+def convert(tmp_path: Path, body: str, preamble: str = "", cls: str = "article", bib: str = BIB,
+            files: dict[str, str] | None = None) -> etree._Element:
+    """Write main.tex (natbib, author-year) and refs.bib into a folder, convert it, return the JATS root."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "main.tex").write_text(
+        f"\\documentclass{{{cls}}}\n\\usepackage[authoryear,round]{{natbib}}\n{preamble}\n\\begin{{document}}\n"
+        f"{body}\n\\bibliographystyle{{plainnat}}\n\\bibliography{{refs}}\n\\end{{document}}\n", encoding="utf-8")
+    (folder / "refs.bib").write_text(bib, encoding="utf-8")
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return etree.fromstring(latex.convert_source(folder).xml)
+
+
+def paragraphs(root: etree._Element) -> list[str]:
+    return [" ".join("".join(p.itertext()).split()) for p in root.find("body").iter("p")]
+
+
+def linked(root: etree._Element) -> list[tuple[str, str]]:
+    """(marker text, rid) of every body citation, in order."""
+    return [(x.text, x.get("rid")) for x in root.find("body").iter("xref")]
+
+
+def test_inline_tikz_drawing_in_a_table_row_prints_no_text(tmp_path):
+    # a macro that marks a cell for an overlay (\tikz[overlay] \node ... ;) is a drawing, not words: a row that
+    # cites keeps its cells and none of the TikZ path
+    preamble = r"""\usepackage{tikz}
+\newcommand\markbottomright[1]{%
+    \tikz[overlay,remember picture]
+        \node (marker-#1-b) at (0,0) {};%
+    \tikz[overlay,remember picture,thick,dashed,inner sep=2pt]
+        \node[draw,rectangle,fit=(marker-#1-a.center) (marker-#1-b.center)] {};%
+}"""
+    body = r"""\section{Engines}
+The engines we test are widely used.
+\begin{table}\caption{Engines selected}
+\begin{tabular}{llr}
+Google & V8 engine release & \cite{v8} \\
+Duktape & embeddable engine tests & \cite{duktape}\markbottomright{c1} \\
+\end{tabular}\end{table}
+Inline drawings such as \tikz \draw (0,0) -- (1,1); stay out of the text as well \citep{lee2019}."""
+    root = convert(tmp_path, body, preamble)
+    text = " ".join(paragraphs(root))
+    assert "overlay" not in text and "marker" not in text and "rectangle" not in text and "(0,0)" not in text
+    assert "Duktape – embeddable engine tests – Vaarala (2018)" in text
+    assert "Inline drawings such as stay out of the text as well (Lee and Kim, 2019)." in text
+
+
+def test_citetalias_prints_the_text_defcitealias_gives_its_key(tmp_path):
+    # natbib: \defcitealias{key}{text}; \citetalias prints the text, \citepalias the text in parentheses
+    preamble = r"\defcitealias{schmidt2020}{Schmidt \& Malz et al.}"
+    body = r"""\section{Metrics}
+\citetalias{schmidt2020} showed that ensemble metrics can be fooled.
+Such metrics mislead \citepalias{schmidt2020}, as does the PIT \citep{lee2019}."""
+    root = convert(tmp_path, body, preamble)
+    assert linked(root) == [("Schmidt & Malz et al.", "schmidt2020"), ("Schmidt & Malz et al.", "schmidt2020"),
+                            ("Lee and Kim, 2019", "lee2019")]
+    text = " ".join(paragraphs(root))
+    assert "Such metrics mislead (Schmidt & Malz et al.), as does the PIT (Lee and Kim, 2019)." in text
+
+
+def test_abstract_that_cites_a_work_the_body_never_cites_is_read(tmp_path):
+    # the abstract is front matter (as CERMINE has it), but where it is the only place a work is cited (a JOSS
+    # note under an AAS abstract) its sentences are the work's citing sentences
+    body = r"""\begin{abstract}
+We present a package for gravitational-wave sources \citep{schmidt2020}.
+\noindent Software reviewed by the Journal of Open Source Software \citep{joss2022}
+\end{abstract}
+\section{Introduction}
+Photometric redshifts need calibrated posteriors \citep{schmidt2020}."""
+    root = convert(tmp_path, body)
+    assert paragraphs(root)[0].startswith("We present a package for gravitational-wave sources (Schmidt et al., 2020).")
+    assert ("Wagg and Breivik, 2022", "joss2022") in linked(root)
+    # an abstract citing only what the body cites stays out of the body
+    (tmp_path / "b").mkdir()
+    other = convert(tmp_path / "b", body.replace(r"\citep{joss2022}", ""))
+    assert all("We present a package" not in p for p in paragraphs(other))
+
+
+def test_aa_tablebib_is_the_tables_notes_and_its_citations_are_linked(tmp_path):
+    # A&A's \tablebib{...} (and \tablefoot{...}) hold a table's references, as AAS's \tablecomments: read as the
+    # table's notes, never as a row (a row of labels and citations says too little to be kept), and the works
+    # cited only there are linked
+    body = r"""\section{Solar calibration}
+The models are calibrated to the Sun \citep{lee2019}.
+\begin{table}\caption{Solar properties}
+\begin{tabular}{lcc}
+Radius & 6.957 & (1) \\
+Luminosity & 3.828 & (2) \\
+\end{tabular}
+\tablebib{(1)~\citet{v8}; (2)~\citet{duktape}.}
+\end{table}"""
+    root = convert(tmp_path, body, cls="aa")
+    text = " ".join(paragraphs(root))
+    assert "(1) Google (2018); (2) Vaarala (2018)." in text
+    assert "6.957" not in text
+    assert {rid for _, rid in linked(root)} == {"lee2019", "v8", "duktape"}
