@@ -781,7 +781,9 @@ class Block:
 
 _SPECIAL = re.compile(r"[\\{}$~\n`'&^_-]")
 _MATH_SPACE = re.compile(r"\\[,;:! ]")
-_MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|rm|it|bf)\s*\{([^{}]*)\}")
+# a font command in math that prints its argument as letters ($\\mathtt{NumPy}$, $T_\\mathrm{eff}$ keeps "eff")
+_MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|mathtt|mathsf|mathnormal|texttt|textsf|"
+                        r"textit|textbf|textup|mbox|operatorname|rm|it|bf|tt|sf)\s*\{([^{}]*)\}")
 _MATH_MACRO = re.compile(r"\\([A-Za-z]+)")
 _MATH_DEGREE = re.compile(r"\^\{?\\?circ\}?|\^\{?∘\}?")
 _MATH_PLAIN = re.compile(r"[\w .,+\-−=<>/()%°×·±≤≥≈∼~|:*]*")

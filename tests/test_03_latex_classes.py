@@ -122,3 +122,12 @@ Luminosity & 3.828 & (2) \\
     assert "(1) Google (2018); (2) Vaarala (2018)." in text
     assert "6.957" not in text
     assert {rid for _, rid in linked(root)} == {"lee2019", "v8", "duktape"}
+
+
+def test_a_word_set_in_a_math_font_is_printed_as_the_word(tmp_path):
+    # $\mathtt{NumPy}$, $\texttt{pandas}$ in math: a package name set in a typewriter font, not a formula; a real
+    # formula ($\sqrt{\mathrm{x}}$) stays [formula]
+    body = r"""\section{Software}
+We used $\mathtt{NumPy}$ \citep{lee2019}, $\texttt{pandas}$ and $\mathsf{V8}$ \citep{v8} at $\sqrt{\mathrm{x}}$ cost."""
+    text = " ".join(paragraphs(convert(tmp_path, body)))
+    assert "We used NumPy (Lee and Kim, 2019), pandas and V8 (Google, 2018) at [formula] cost." in text
