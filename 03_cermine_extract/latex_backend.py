@@ -1288,9 +1288,8 @@ class Converter:
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
                             # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
                             # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
-                            if len(words) < 4 and caption and sum(isinstance(p, Cite) for p in parts) == 1:
-                                parts = [caption + ": "] + parts
-                            self.blocks.append(Block("row", parts))
+                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
+                            self.blocks.append(Block("row", parts, title=title))
             return stop
         if env in LISTS or env in PARA_ENVS:
             self.end_paragraph()
@@ -1375,8 +1374,14 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
                         parts.append(Cite(p.command, new, p.pre, p.post))
                 else:
                     parts.append(p)
+            own = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+            if block.title:  # a row that says little, under a table whose caption is a short title
+                parts = [block.title + ": "] + parts
             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-            if any(isinstance(p, Cite) for p in parts) and len(words) >= 4:  # a row of bare numbers says nothing
+            n_cites = sum(isinstance(p, Cite) for p in parts)
+            # a row of bare numbers says nothing; a row naming one thing and the work it comes from ("Wilkes
+            # Subglacial Basin & \citet{x}") says what the work is cited for
+            if n_cites and (len(words) >= 4 or n_cites == 1 and len(own) >= 2):
                 kept.append(Block("p", parts))
                 in_text |= {k for p in parts if isinstance(p, Cite) for k in p.keys}
             continue

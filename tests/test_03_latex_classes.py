@@ -131,3 +131,22 @@ def test_a_word_set_in_a_math_font_is_printed_as_the_word(tmp_path):
 We used $\mathtt{NumPy}$ \citep{lee2019}, $\texttt{pandas}$ and $\mathsf{V8}$ \citep{v8} at $\sqrt{\mathrm{x}}$ cost."""
     text = " ".join(paragraphs(convert(tmp_path, body)))
     assert "We used NumPy (Lee and Kim, 2019), pandas and V8 (Google, 2018) at [formula] cost." in text
+
+
+def test_a_table_row_naming_one_thing_and_its_source_is_read_for_a_work_cited_only_there(tmp_path):
+    # a table listing datasets (a name of two or three words, then the \citet of its source): for a work cited
+    # nowhere else the row is its only context, and its name says what it is cited for; a row of one word, or of
+    # numbers, still says too little
+    body = r"""\section{Data}
+The ground truth comes from radar surveys \citep{lee2019}.
+\begin{table}\caption{High-resolution ground-truth datasets from ice-penetrating-radar surveys (collectively
+labelled as $y$) that were used to train and to test the model. Training site locations are shown in the map.}
+\begin{tabular}{ll}
+Location & Citation \\
+Wilkes Subglacial Basin & \citet{v8} \\
+Carlson & \citet{duktape} \\
+0.35 & 750 & \citet{joss2022} \\
+\end{tabular}\end{table}"""
+    root = convert(tmp_path, body)
+    assert "Wilkes Subglacial Basin – Google (2018)" in " ".join(paragraphs(root))
+    assert {rid for _, rid in linked(root)} == {"lee2019", "v8"}
