@@ -1940,8 +1940,10 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
         return ("(" + pre, text, post + ")") if cmd == "citeyearpar" else ("", text, "")
     textual = cmd in ("citet", "textcite", "textcites", "citealt") or (cmd == "cite" and style == "author-year")
     if style == "author-year":
-        if textual:
-            return "", "; ".join(f"{who(refs[k])} ({year(refs[k])})" for k in keys), ""
+        if textual:  # \citet[p.~4]{x}, \textcite[p.~4]{x}: "Lee and Kim (2019, p. 4)"
+            last = len(keys) - 1
+            return "", "; ".join(f"{who(refs[k])} ({year(refs[k])}{post if i == last else ''})"
+                                 for i, k in enumerate(keys)), ""
         inner = "; ".join(f"{who(refs[k])}, {year(refs[k])}" for k in keys)
         if cmd in ("citealp",):
             return pre, inner, post

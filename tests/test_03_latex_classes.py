@@ -150,3 +150,12 @@ Carlson & \citet{duktape} \\
     root = convert(tmp_path, body)
     assert "Wilkes Subglacial Basin – Google (2018)" in " ".join(paragraphs(root))
     assert {rid for _, rid in linked(root)} == {"lee2019", "v8"}
+
+
+def test_a_textual_citation_prints_its_page_note_inside_the_parentheses(tmp_path):
+    # natbib's \citet[p.~4]{x} and biblatex's \textcite[p.~4]{x} print "Lee and Kim (2019, p. 4)", as the PDF does
+    body = r"""\section{Related work}
+As \citet[p.~4]{lee2019} note, and \citet[Sec.~2]{schmidt2020,v8} confirm, arrival times matter \citep[p.~7]{v8}."""
+    text = " ".join(paragraphs(convert(tmp_path, body)))
+    assert ("As Lee and Kim (2019, p. 4) note, and Schmidt et al. (2020); Google (2018, Sec. 2) confirm, "
+            "arrival times matter (Google, 2018, p. 7).") in text
