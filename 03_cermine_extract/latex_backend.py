@@ -110,8 +110,9 @@ _COMMENT = re.compile(r"%[^\n]*(?:\n[ \t]*+(?!\n))?")
 
 
 # \url{...}, \href{...}, \path{...} read their argument verbatim: a % in it is the URL's (percent-encoding), not a
-# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document
-_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{[^{}\n]*$")
+# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document;
+# the argument may have begun a line or two before (revtex's .bbl wraps a long \href at 80 columns)
+_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{(?:[^{}\n]*\n(?![ \t]*\n)){0,2}[^{}\n]*$")
 _VERB_OPEN = re.compile(r"\\(?:verb|lstinline)\*?([^\sA-Za-z*{\[])(?:(?!\1).)*$")
 
 
@@ -122,10 +123,11 @@ def _comment(m: re.Match) -> str:
         k -= 1
     if (start - k) % 2 == 0:
         line = text[text.rfind("\n", 0, start) + 1:start]
-        if "\\" in line:
+        window = text[max(0, start - 600):start]  # the URL's argument may have begun on an earlier line
+        if "\\" in window:
             rest = m.group(0)
-            verb = _VERB_OPEN.search(line)
-            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(line) else -1
+            verb = _VERB_OPEN.search(line) if "\\" in line else None
+            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(window) else -1
             if close > 0:  # the argument goes on to its closing brace (or delimiter); a comment may follow it
                 return rest[:close + 1] + _COMMENT.sub(_comment, rest[close + 1:])
         return ""

@@ -159,3 +159,39 @@ As \citet[p.~4]{lee2019} note, and \citet[Sec.~2]{schmidt2020,v8} confirm, arriv
     text = " ".join(paragraphs(convert(tmp_path, body)))
     assert ("As Lee and Kim (2019, p. 4) note, and Schmidt et al. (2020); Google (2018, Sec. 2) confirm, "
             "arrival times matter (Google, 2018, p. 7).") in text
+
+
+# what revtex's .bbl defines before its entries (its \href is a macro whose argument reading the cut brace derails)
+REVTEX_BBL_PREAMBLE = r"""\makeatletter
+\providecommand \href [0]{\begingroup \@sanitize@url \@href}%
+\providecommand \@href[1]{\@@startlink{#1}\@@href}%
+\providecommand \@@href[1]{\endgroup#1\@@endlink}%
+\providecommand \@@startlink[1]{}%
+\providecommand \@@endlink[0]{}%
+\providecommand \BibitemOpen [0]{}%
+\providecommand \BibitemShut  [1]{\csname bibitem#1\endcsname}%
+"""
+
+
+def test_percent_in_a_url_wrapped_onto_the_next_line_is_not_a_comment(tmp_path):
+    # revtex's .bbl wraps a long \href at 80 columns, so a percent-encoded URL ("%5Cn") can sit on the line after the
+    # \href's brace; read as a comment it cut the brace's close and the argument swallowed the entries after it (a
+    # single-file submission with its .bbl pasted in linked 26 of 71 keys)
+    entries = "\n".join(
+        rf"""\bibitem [{{\citenamefont {{Author{i}}}(2011)}}]{{key{i}}}%
+  \BibitemOpen
+  \bibfield  {{author}} {{\bibinfo {{author}} {{\bibnamefont {{Author{i}}}}},\ }}\href {{http://arxiv.org/abs/1102.218{i}
+  http://adsabs.harvard.edu/cgi-bin/q?bibcode=2011arXiv&type=ABSTRACT%5Cnpapers://ee00/p{i}}}
+  {{\bibfield {{journal}} {{\bibinfo {{journal}} {{eprint}}\ }} (\bibinfo {{year}} {{2011}})}}\BibitemShut {{NoStop}}%"""
+        for i in range(1, 7))
+    body = (r"\section{Intro}" + "\n" + " ".join(rf"Survey {i} maps the sky \citep{{key{i}}}." for i in range(1, 7))
+            + "\n" + r"\begin{thebibliography}{6}%" + "\n" + REVTEX_BBL_PREAMBLE + entries + "\n"
+            + r"\end{thebibliography}")
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "main.tex").write_text("\\documentclass[aps,prd]{revtex4-1}\n\\usepackage{natbib}\n\\begin{document}\n"
+                                     + body + "\n\\end{document}\n", encoding="utf-8")
+    result = latex.convert_source(folder)
+    root = etree.fromstring(result.xml)
+    assert result.missing_keys == [] and result.partial == ""
+    assert [rid for _, rid in linked(root)] == [f"key{i}" for i in range(1, 7)]
