@@ -464,11 +464,16 @@ def mutate_crlf(files: dict[str, bytes], main: str) -> dict[str, bytes]:
 
 def mutate_latin1(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     """Every text file that Latin-1 can represent re-encoded to it, and the main file declaring
-    ``\\usepackage[latin1]{inputenc}`` (a file Latin-1 cannot hold stays UTF-8, as in mixed real sources)."""
+    ``\\usepackage[latin1]{inputenc}`` (a file Latin-1 cannot hold stays UTF-8, as in mixed real sources; a file
+    that is not UTF-8 already, such as a Latin-1 ``.bib``, is left as it is)."""
     out = {}
     for name, data in files.items():
         if _is_text(name):
-            text = data.decode("utf-8")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                out[name] = data
+                continue
             if name == main:
                 if re.search(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", text):
                     text = re.sub(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", r"\\usepackage[latin1]{inputenc}", text)
