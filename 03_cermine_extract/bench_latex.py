@@ -432,6 +432,16 @@ def _with_suffix(name: str, suffix: str) -> str:
     return str(PurePosixPath(name).with_suffix(suffix))
 
 
+def _str(data: bytes) -> str:
+    """A source file's text for a variation; bytes that are not UTF-8 (a Latin-1 .tex or .bib) pass through as they
+    are (surrogateescape), so the variation changes nothing else."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
 def mutate_renamed_main(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     """The main file renamed (its .bbl with it, as arXiv's are) and a response letter, a document of its own, beside
     it."""
@@ -443,11 +453,14 @@ def mutate_renamed_main(files: dict[str, bytes], main: str) -> dict[str, bytes]:
 
 
 def mutate_letter_named_main(files: dict[str, bytes], main: str) -> dict[str, bytes]:
-    """As ``mutate_renamed_main``, the letter named ``main.tex`` (a conventional main-file name) and the paper
+    """As ``mutate_renamed_main``, the letter named ``main.tex`` (a conventional main-file name; ``ms.tex`` or
+    ``paper.tex`` where the source has a ``main.tex`` of its own, which the letter must not overwrite) and the paper
     ``arxiv_main.tex`` without a .bbl of its own name."""
     new = str(PurePosixPath(main).with_name("arxiv_main.tex"))
     out = {(new if name == main else name): data for name, data in files.items()}
-    out[str(PurePosixPath(main).with_name("main.tex"))] = LETTER
+    letter = next(n for n in (str(PurePosixPath(main).with_name(f"{stem}.tex")) for stem in ("main", "ms", "paper"))
+                  if n not in out)
+    out[letter] = LETTER
     return out
 
 
@@ -464,11 +477,16 @@ def mutate_crlf(files: dict[str, bytes], main: str) -> dict[str, bytes]:
 
 def mutate_latin1(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     """Every text file that Latin-1 can represent re-encoded to it, and the main file declaring
-    ``\\usepackage[latin1]{inputenc}`` (a file Latin-1 cannot hold stays UTF-8, as in mixed real sources)."""
+    ``\\usepackage[latin1]{inputenc}`` (a file Latin-1 cannot hold stays UTF-8, as in mixed real sources; a file
+    that is not UTF-8 already, such as a Latin-1 ``.bib``, is left as it is)."""
     out = {}
     for name, data in files.items():
         if _is_text(name):
-            text = data.decode("utf-8")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                out[name] = data
+                continue
             if name == main:
                 if re.search(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", text):
                     text = re.sub(r"\\usepackage\s*\[[^\]]*\]\s*\{inputenc\}", r"\\usepackage[latin1]{inputenc}", text)
@@ -526,28 +544,30 @@ def mutate_single_file(files: dict[str, bytes], main: str) -> dict[str, bytes]:
             target = _resolve(files, folder, (m.group(1) or m.group(2)).strip())
             if target is None:
                 return m.group(0)
-            return "\n" + inline(files[target].decode("utf-8"), depth + 1) + "\n"
+            return "\n" + inline(_str(files[target]), depth + 1) + "\n"
         return _INPUT_ANY.sub(repl, text)
 
-    text = inline(files[main].decode("utf-8"), 0)
+    text = inline(_str(files[main]), 0)
     bbls = [n for n in files if n.endswith(".bbl")]
     if bbls:
         bbl = files.get(_with_suffix(main, ".bbl")) or files[bbls[0]]
-        text = _BIB_COMMAND.sub(lambda m: bbl.decode("utf-8"), text)
+        text = _BIB_COMMAND.sub(lambda m: _str(bbl), text)
     else:
         carried = "".join(f"\\begin{{filecontents*}}{{{PurePosixPath(n).relative_to(folder)}}}\n"
                           f"{files[n].decode('utf-8')}\n\\end{{filecontents*}}\n"
                           for n in files if n.endswith(".bib") and PurePosixPath(n).is_relative_to(folder))
         text = carried + text
-    return {"main.tex": text.encode("utf-8")}
+    return {"main.tex": _raw(text)}
 
 
 def mutate_bare_input(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     """``\\input{sections/intro.tex}`` written as TeX's own ``\\input sections/intro`` (no braces, no extension)."""
     def bare(m: re.Match) -> str:
         name = m.group(1).strip()
+        if re.search(r"\s", name):  # TeX reads a bare file name up to a space: such a name keeps its braces
+            return m.group(0)
         return f"\\input {name[:-4] if name.endswith('.tex') else name} "
-    return {n: _INPUT_BRACED.sub(bare, d.decode("utf-8")).encode("utf-8") if n.endswith(".tex") else d
+    return {n: _raw(_INPUT_BRACED.sub(bare, _str(d))) if n.endswith(".tex") else d
             for n, d in files.items()}
 
 
@@ -559,9 +579,9 @@ def mutate_endinput(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     again (TeX stops reading a file at ``\\endinput``; arXiv's PDF has none of it)."""
     out = {}
     for name, data in files.items():
-        if name != main and name.endswith(".tex") and (m := _FIRST_CITE.search(data.decode("utf-8"))):
+        if name != main and name.endswith(".tex") and (m := _FIRST_CITE.search(_str(data))):
             data += (f"\n\\endinput\nLeftover notes from an earlier draft that were never typeset, "
-                     f"as before \\cite{{{m.group(1)}}}.\n").encode("utf-8")
+                     f"as before \\cite{{{m.group(1)}}}.\n").encode("utf-8", "surrogateescape")
         out[name] = data
     return out
 
@@ -573,11 +593,11 @@ def mutate_readme_toplevel(files: dict[str, bytes], main: str) -> dict[str, byte
     new = str(PurePosixPath(main).with_name("arxiv_main.tex"))
     out = {(new if name == main else name): data for name, data in files.items()}
     keys = [m.group(1) for name, data in files.items() if name.endswith(".tex")
-            for m in _FIRST_CITE.finditer(data.decode("utf-8"))]
+            for m in _FIRST_CITE.finditer(_str(data))]
     supplement = ("\\documentclass{article}\n\\begin{document}\n\\section{Supplementary material}\n"
                   + "".join(f"Further detail on this point is given in \\cite{{{k}}}.\n" for k in keys + keys[:1])
                   + "\\end{document}\n")
-    out[str(PurePosixPath(main).with_name("supplement.tex"))] = supplement.encode("utf-8")
+    out[str(PurePosixPath(main).with_name("supplement.tex"))] = _raw(supplement)
     out["00README.XXX"] = f"{new} toplevelfile\nnohypertex\n".encode("utf-8")
     return out
 
@@ -598,7 +618,7 @@ def _balanced(line: str) -> bool:
 def mutate_local_sty(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     """The main file's one-line macro definitions moved into the authors' own ``arxivmacros.sty`` beside it,
     loaded with ``\\usepackage{arxivmacros}`` (many submissions keep their macros in a package of their own)."""
-    text = files[main].decode("utf-8")
+    text = _str(files[main])
     head, sep, body = text.partition("\\begin{document}")
     moved = [m.group(0) for m in _ONE_LINE_DEFINITION.finditer(head) if _balanced(m.group(0))]
     if not moved or not sep:
@@ -607,9 +627,9 @@ def mutate_local_sty(files: dict[str, bytes], main: str) -> dict[str, bytes]:
         head = head.replace(line, "", 1)
     head = re.sub(r"(\\documentclass[^\n]*\n)", lambda m: m.group(1) + "\\usepackage{arxivmacros}\n", head, count=1)
     out = dict(files)
-    out[main] = (head + sep + body).encode("utf-8")
+    out[main] = _raw(head + sep + body)
     out[str(PurePosixPath(main).with_name("arxivmacros.sty"))] = \
-        ("\\NeedsTeXFormat{LaTeX2e}\n\\ProvidesPackage{arxivmacros}\n" + "".join(moved)).encode("utf-8")
+        _raw("\\NeedsTeXFormat{LaTeX2e}\n\\ProvidesPackage{arxivmacros}\n" + "".join(moved))
     return out
 
 
@@ -628,7 +648,7 @@ def mutate_cite_spacing(files: dict[str, bytes], main: str) -> dict[str, bytes]:
         opts = " ".join(re.findall(r"\[[^\]]*\]", m.group(2)))
         return f"{m.group(1)} {opts + ' ' if opts else ''}{{{keys[0]}" + "".join(
             f",%\n   {k}" if i % 2 else f", {k}" for i, k in enumerate(keys[1:])) + "}"
-    return {n: _CITE_KEYS.sub(loose, d.decode("utf-8")).encode("utf-8") if n.endswith(".tex") else d
+    return {n: _raw(_CITE_KEYS.sub(loose, _str(d))) if n.endswith(".tex") else d
             for n, d in files.items()}
 
 

@@ -110,8 +110,9 @@ _COMMENT = re.compile(r"%[^\n]*(?:\n[ \t]*+(?!\n))?")
 
 
 # \url{...}, \href{...}, \path{...} read their argument verbatim: a % in it is the URL's (percent-encoding), not a
-# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document
-_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{[^{}\n]*$")
+# comment that would cut the line and leave the brace open, so that the argument swallows the rest of the document;
+# the argument may have begun a line or two before (revtex's .bbl wraps a long \href at 80 columns)
+_URL_OPEN = re.compile(r"\\(?:url|href|nolinkurl|path|doi|burl)\s*\{(?:[^{}\n]*\n(?![ \t]*\n)){0,2}[^{}\n]*$")
 _VERB_OPEN = re.compile(r"\\(?:verb|lstinline)\*?([^\sA-Za-z*{\[])(?:(?!\1).)*$")
 
 
@@ -122,10 +123,11 @@ def _comment(m: re.Match) -> str:
         k -= 1
     if (start - k) % 2 == 0:
         line = text[text.rfind("\n", 0, start) + 1:start]
-        if "\\" in line:
+        window = text[max(0, start - 600):start]  # the URL's argument may have begun on an earlier line
+        if "\\" in window:
             rest = m.group(0)
-            verb = _VERB_OPEN.search(line)
-            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(line) else -1
+            verb = _VERB_OPEN.search(line) if "\\" in line else None
+            close = rest.find(verb.group(1)) if verb else rest.find("}") if _URL_OPEN.search(window) else -1
             if close > 0:  # the argument goes on to its closing brace (or delimiter); a comment may follow it
                 return rest[:close + 1] + _COMMENT.sub(_comment, rest[close + 1:])
         return ""
@@ -732,7 +734,7 @@ DROP_ARGS = {
     "selectlanguage": 1, "resizebox": 2, "scalebox": 1, "rotatebox": 1, "raisebox": 1, "makebox": 0,
     "renewcommand": 0, "affiliations": 1, "orcidlink": 1, "acknowledgments": 0, "bibitem": 0,
     "BibitemShut": 1, "BibitemOpen": 0, "bibAnnoteFile": 1, "bibAnnote": 2, "urlprefix": 0, "doibase": 0,
-    "relax": 0, "bibinitperiod": 0, "bibinitdelim": 0, "xspace": 0, "unskip": 0, "ignorespaces": 0,
+    "relax": 0, "defcitealias": 2, "bibinitperiod": 0, "bibinitdelim": 0, "xspace": 0, "unskip": 0, "ignorespaces": 0,
 }
 # primitives followed by a number or a dimension, not by text ("12:\penalty0 1--10")
 _DIMENSION = re.compile(r"\s*=?\s*-?[\d.]+\s*(?:[a-z]{2}\b)?(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*")
@@ -745,6 +747,9 @@ THEOREMS = {"theorem", "lemma", "proof", "definition", "remark", "corollary", "p
 PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright", "minipage", "verse", "abstract*",
                         "boxedminipage", "framed", "mdframed", "tcolorbox", "adjustbox", "multicols", "spacing"}
 # a table cell that holds only citations (the row above names what they cite)
+# a float's captions besides \\caption: AAS's \\tablecaption and \\tablecomments, A&A's \\tablefoot and \\tablebib
+_TABLE_NOTES = r"tablecaption|tablecomments|tablebib|tablefoot"
+_CITE_COMMAND = re.compile(r"\\(?:" + CITE_RE.pattern + r")\*?(?![A-Za-z@])\s*[\[{]")
 _CITE_ONLY = re.compile(r"(?:\s*\\[A-Za-z]*cite[a-zA-Z]*\*?\s*(?:\[[^\]]*\]\s*)*\{[^{}]*\}\s*[,;]?)+")
 # \begin{tabular}{p{3cm}l} (with its column spec) or \end{tabular}: not part of the first or last row
 _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}"
@@ -767,7 +772,8 @@ class Cite:
 
 @dataclass
 class Block:
-    """A section heading (``kind='sec'``), a paragraph (``'p'``) or a float's caption (``'fig'``)."""
+    """A section heading (``kind='sec'``), a paragraph (``'p'``) or a float's caption (``'fig'``); a table row that
+    cites (``'row'``) and an abstract that cites (``'abstract'``) until ``keep_needed_rows`` decides."""
 
     kind: str
     parts: list = field(default_factory=list)
@@ -777,7 +783,9 @@ class Block:
 
 _SPECIAL = re.compile(r"[\\{}$~\n`'&^_-]")
 _MATH_SPACE = re.compile(r"\\[,;:! ]")
-_MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|rm|it|bf)\s*\{([^{}]*)\}")
+# a font command in math that prints its argument as letters ($\\mathtt{NumPy}$, $T_\\mathrm{eff}$ keeps "eff")
+_MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|mathtt|mathsf|mathnormal|texttt|textsf|"
+                        r"textit|textbf|textup|mbox|operatorname|rm|it|bf|tt|sf)\s*\{([^{}]*)\}")
 _MATH_MACRO = re.compile(r"\\([A-Za-z]+)")
 _MATH_DEGREE = re.compile(r"\^\{?\\?circ\}?|\^\{?∘\}?")
 _MATH_PLAIN = re.compile(r"[\w .,+\-−=<>/()%°×·±≤≥≈∼~|:*]*")
@@ -974,6 +982,8 @@ class Converter:
             return j
         if name in ("begin", "end"):
             return self.environment(s, name, j)
+        if name in ("tikz", "pgfpathrectangle", "pgfusepath"):  # an inline drawing prints no text
+            return self.skip_drawing(s, j)
         if name in SECTIONS or name in ("paragraph", "subparagraph"):
             return self.section(s, name, j)
         if name in ("footnote", "footnotetext", "tablefootnote"):
@@ -1101,6 +1111,33 @@ class Converter:
         # unknown or formatting macro: its name goes, its arguments stay as text
         return self._skip_space_after_word(s, j)
 
+    @staticmethod
+    def skip_drawing(s: str, j: int) -> int:
+        """After ``\\tikz``: its ``[options]`` and either one ``{...}`` group of paths or one path up to the ``;``
+        that ends it (outside braces and brackets), as TikZ reads it."""
+        opt = read_optional(s, j)
+        j = opt[1] if opt is not None else j
+        if (g := read_group(s, j)) is not None:
+            return g[1]
+        depth, k, n = 0, j, min(len(s), j + 4000)
+        while k < n:
+            c = s[k]
+            if c == "\\":
+                k += 2
+                continue
+            if c in "{[":
+                depth += 1
+            elif c in "}]":
+                if depth == 0:  # the group the drawing sits in ends first: no path after all
+                    return k
+                depth -= 1
+            elif c == ";" and depth == 0:
+                return k + 1
+            elif c == "\n" and s.startswith("\n", k + 1) and depth == 0:
+                return k
+            k += 1
+        return j
+
     def _emit_arg(self, g: tuple[str, int]) -> int:
         self.emit(g[0])
         return g[1]
@@ -1199,6 +1236,13 @@ class Converter:
             start, stop = self._find_end(s, env, j)
             self.emit_math(s[j:start], True)
             return stop
+        if env == "abstract":
+            # front matter, as CERMINE has it; but an abstract that cites (AAS, JOSS, Nature abstracts do) is kept
+            # aside, and becomes a paragraph where it cites a work the body never cites (keep_needed_rows)
+            start, stop = self._find_end(s, env, j)
+            if _CITE_COMMAND.search(s, j, start):
+                self.blocks.append(Block("abstract", self.inline(s[j:start])))
+            return stop
         if env in FLOATS or env in SKIPPED_ENVS:
             start, stop = self._find_end(s, env, j)
             content = s[j:start]
@@ -1206,14 +1250,15 @@ class Converter:
             if env == "thebibliography":
                 self.inline_bibliography.append(content)
             elif env in FLOATS:
-                # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references)
-                for cap in re.finditer(r"\\(?:caption(?:of\s*\{[^}]*\})?|tablecaption|tablecomments)\s*"
+                # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references); A&A's
+                # \tablefoot and \tablebib (the table's references) are such notes too
+                for cap in re.finditer(r"\\(?:caption(?:of\s*\{[^}]*\})?|" + _TABLE_NOTES + r")\s*"
                                        r"(?:\[[^\]]*\])?\s*(?=\{)", content):
                     g2 = read_group(content, cap.end())
                     if g2:
                         cap_parts = self.inline(g2[0])
                         self.float_paragraph(cap_parts)
-                        if not caption and "tablecomments" not in cap.group(0):
+                        if not caption and not re.search(r"tablecomments|tablebib|tablefoot", cap.group(0)):
                             # its first sentence, when short: a title ("Engines selected"), not a description
                             first = re.split(r"(?<=[.!?])\s", squash("".join(p for p in cap_parts if isinstance(p, str))))[0]
                             caption = first.rstrip(" .:") if len(first.split()) <= 15 else ""
@@ -1221,7 +1266,7 @@ class Converter:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
                 rows_text = _TABLE_HEAD.sub(" ", content)
-                for cap in reversed(list(re.finditer(r"\\(?:caption|tablecaption|tablecomments)\s*(?:\[[^\]]*\])?"
+                for cap in reversed(list(re.finditer(r"\\(?:caption|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
                                                      r"\s*(?=\{)", rows_text))):
                     g2 = read_group(rows_text, cap.end())  # the caption is read above: not a row
                     rows_text = rows_text[:cap.start()] + " " + rows_text[g2[1] if g2 else cap.end():]
@@ -1230,7 +1275,7 @@ class Converter:
                 for row in re.split(row_end, rows_text):
                     row_before, previous = previous, row
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
-                        if re.search(r"\\(?:caption|tablecaption|tablecomments)\b", row):
+                        if re.search(r"\\(?:caption|" + _TABLE_NOTES + r")\b", row):
                             continue
                         all_cells = [c.strip() for c in re.split(r"(?<!\\)&", row)]
                         above = [c.strip() for c in re.split(r"(?<!\\)&", re.sub(r"\\hline|\\[a-z]*rule\b", " ",
@@ -1245,9 +1290,8 @@ class Converter:
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
                             # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
                             # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
-                            if len(words) < 4 and caption and sum(isinstance(p, Cite) for p in parts) == 1:
-                                parts = [caption + ": "] + parts
-                            self.blocks.append(Block("row", parts))
+                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
+                            self.blocks.append(Block("row", parts, title=title))
             return stop
         if env in LISTS or env in PARA_ENVS:
             self.end_paragraph()
@@ -1313,10 +1357,16 @@ class Converter:
 
 def keep_needed_rows(blocks: list[Block]) -> list[Block]:
     """Table rows that cite become paragraphs only where they hold a key no sentence cites: a row is not a sentence,
-    but for a work cited only in a table it is the one context there is."""
-    in_text = {k for b in blocks if b.kind != "row" for p in b.parts if isinstance(p, Cite) for k in p.keys}
+    but for a work cited only in a table it is the one context there is. An abstract that cites (front matter) is
+    kept whole where it cites a work the body does not."""
+    in_text = {k for b in blocks if b.kind not in ("row", "abstract") for p in b.parts if isinstance(p, Cite)
+               for k in p.keys}
     kept = []
     for block in blocks:
+        if block.kind == "abstract":  # prose: kept whole, where it is the only place a work is cited
+            if any(isinstance(p, Cite) and set(p.keys) - in_text for p in block.parts):
+                kept.append(Block("p", block.parts))
+            continue
         if block.kind == "row":
             parts = []
             for p in block.parts:  # in the row, only the citations of keys cited nowhere else stay markers
@@ -1326,8 +1376,14 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
                         parts.append(Cite(p.command, new, p.pre, p.post))
                 else:
                     parts.append(p)
+            own = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+            if block.title:  # a row that says little, under a table whose caption is a short title
+                parts = [block.title + ": "] + parts
             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-            if any(isinstance(p, Cite) for p in parts) and len(words) >= 4:  # a row of bare numbers says nothing
+            n_cites = sum(isinstance(p, Cite) for p in parts)
+            # a row of bare numbers says nothing; a row naming one thing and the work it comes from ("Wilkes
+            # Subglacial Basin & \citet{x}") says what the work is cited for
+            if n_cites and (len(words) >= 4 or n_cites == 1 and len(own) >= 2):
                 kept.append(Block("p", parts))
                 in_text |= {k for p in parts if isinstance(p, Cite) for k in p.keys}
             continue
@@ -1360,6 +1416,7 @@ class Reference:
     label: str = ""       # what the text prints for it (natbib short label, alpha label)
     label_year: str = ""
     printed_label: bool = False  # the label came from the source's \\bibitem[...] (not made up from fields)
+    alias: str = ""       # natbib's \\defcitealias{key}{text}: what \\citetalias / \\citepalias print
 
 
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>{}]+)", re.I)
@@ -1875,6 +1932,9 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
     def year(r: Reference) -> str:
         return r.label_year or r.year or "n.d."
 
+    if cmd in ("citetalias", "citepalias"):  # natbib: the text \defcitealias gave the key, else its label
+        text = "; ".join(refs[k].alias or who(refs[k]) for k in keys)
+        return ("(" + pre, text, post + ")") if cmd == "citepalias" else ("", text, "")
     if cmd in ("citeauthor", "citeauthor*", "citefullauthor"):
         return "", "; ".join(who(refs[k]) for k in keys), ""
     if cmd in ("citeyear", "citeyearpar"):
@@ -1882,8 +1942,10 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
         return ("(" + pre, text, post + ")") if cmd == "citeyearpar" else ("", text, "")
     textual = cmd in ("citet", "textcite", "textcites", "citealt") or (cmd == "cite" and style == "author-year")
     if style == "author-year":
-        if textual:
-            return "", "; ".join(f"{who(refs[k])} ({year(refs[k])})" for k in keys), ""
+        if textual:  # \citet[p.~4]{x}, \textcite[p.~4]{x}: "Lee and Kim (2019, p. 4)"
+            last = len(keys) - 1
+            return "", "; ".join(f"{who(refs[k])} ({year(refs[k])}{post if i == last else ''})"
+                                 for i, k in enumerate(keys)), ""
         inner = "; ".join(f"{who(refs[k])}, {year(refs[k])}" for k in keys)
         if cmd in ("citealp",):
             return pre, inner, post
@@ -2068,6 +2130,10 @@ class Result:
     # the printed text is at least MIN_TEXT_SHARE of the raw source body)
 
 
+# natbib's \defcitealias{key}{text}: what \citetalias{key} prints
+_CITE_ALIAS = re.compile(r"\\defcitealias\s*\{([^{}]*)\}\s*(?=\{)")
+
+
 # A conversion is partial when it yields far less than its source: fewer than this share of the keys that the
 # source's \cite commands name became links (a key without an entry, a body cut short), or less than this share of
 # the source body's own text came out (a macro or environment that swallowed the rest). Only where the source is
@@ -2171,6 +2237,10 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     bbl_order = [k for k in refs if k in set(order)]
     if bib_source.startswith(("bbl", "thebibliography")):
         order = bbl_order + [k for k in order if k not in set(bbl_order)]
+    for m in _CITE_ALIAS.finditer(document):
+        g = read_group(document, m.end())
+        if g is not None and m.group(1).strip() in refs:
+            refs[m.group(1).strip()].alias = conv.text_of(g[0])
     style = citation_style(preamble, refs)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
