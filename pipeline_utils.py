@@ -493,6 +493,8 @@ def _task_function(script: str, name: str):
         module_name = "_task_" + re.sub(r"\W", "_", script)
         module = sys.modules.get(module_name)
         if module is None:
+            if str(path.parent) not in sys.path:  # as `python script.py` would: its folder first on the path
+                sys.path.insert(0, str(path.parent))
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module  # dataclasses resolve annotations through sys.modules
@@ -501,10 +503,14 @@ def _task_function(script: str, name: str):
     return _TASK_FUNCTIONS[key]
 
 
-def _run_chunk(script: str, name: str, chunk: list[tuple]) -> list[tuple[bool, Any]]:
-    """The body of one Ray task: ``fn(*args)`` for each args of the chunk, each one's exception caught and
-    returned as text (one bad paper never takes its chunk-mates with it)."""
+def _run_chunk(script: str, name: str, payload: bytes) -> list[tuple[bool, Any]]:
+    """The body of one Ray task: ``fn(*args)`` for each args of the chunk (pickled by the driver, unpickled here
+    once the script has put its own folder on sys.path), each one's exception caught and returned as text (one bad
+    paper never takes its chunk-mates with it)."""
+    import pickle
+
     fn = _task_function(script, name)
+    chunk = pickle.loads(payload)
     results = []
     for args in chunk:
         try:
@@ -572,8 +578,9 @@ class TaskRunner:
         except ImportError:
             raise SystemExit(RAY_MISSING) from None
         self._ray = ray
+        began = time.perf_counter()
         if not ray.is_initialized():
-            quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,
+            quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
                      "configure_logging": True}
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report phoning home
             try:
@@ -592,6 +599,11 @@ class TaskRunner:
         except BaseException:
             self.__exit__()
             raise
+        logging.getLogger("pipeline").info(
+            "Ray: %s, %d CPUs, %d tasks in flight at most (ready in %.1f s)",
+            f"cluster at {self.ray_address}" if self.ray_address else "started for this run" if self._started_ray
+            else "already running in this process", int(ray.cluster_resources().get("CPU", 0)), self.workers,
+            time.perf_counter() - began)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -599,10 +611,10 @@ class TaskRunner:
             self._ray.shutdown()
             self._started_ray = False
 
-    def _options(self, script_dir: Path | None = None) -> dict[str, Any]:
-        """Task options: the repository and the stage's folder on the workers' path (what the script puts on
-        its own sys.path), so the task's arguments unpickle there."""
-        paths = [str(REPO_ROOT)] + ([str(script_dir)] if script_dir else [])
+    def _options(self) -> dict[str, Any]:
+        """Task options: the repository on the workers' path, so that this module imports there (one runtime
+        environment for every stage: Ray reuses its workers from one stage to the next)."""
+        paths = [str(REPO_ROOT)]
         if os.environ.get("PYTHONPATH"):
             paths.append(os.environ["PYTHONPATH"])
         return {"runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}, "num_cpus": 1}
@@ -675,18 +687,21 @@ class TaskRunner:
                         yield key, None, f"{exc.__class__.__name__}: {exc}"
 
     def _run_ray(self, fn, items):
+        import pickle
+
         ray = self._ray
         script_path = Path(fn.__code__.co_filename).resolve()
         try:
             script = str(script_path.relative_to(REPO_ROOT))
         except ValueError:
             raise ValueError(f"{script_path} is outside {REPO_ROOT}: Ray workers could not load it") from None
-        task = ray.remote(max_retries=self.max_retries, **self._options(script_path.parent))(_run_chunk)
+        task = ray.remote(max_retries=self.max_retries, **self._options())(_run_chunk)
         source = iter(items)
         pending: dict[Any, list] = {}
 
         def submit(chunk: list) -> None:
-            pending[task.remote(script, fn.__name__, [args for _, args in chunk])] = chunk
+            payload = pickle.dumps([args for _, args in chunk], protocol=pickle.HIGHEST_PROTOCOL)
+            pending[task.remote(script, fn.__name__, payload)] = chunk
 
         while True:
             while len(pending) < self.workers:

@@ -492,6 +492,13 @@ def main(config: Config) -> dict:
              len(ids), len(sources), len(pdfs), len(ids) - len(todo_latex) - len(todo_pdf),
              len(todo_latex) + len(todo_pdf))
 
+    # the LaTeX route and the builtin backend run through the executor (a process pool, or Ray: started only
+    # when there is work); CERMINE's JVM batches and GROBID's requests stay as they are
+    runner = pu.TaskRunner(config.executor, config.workers, config.ray_address, shared_dirs=[out],
+                           visible=[input_dir], chunk=config.task_chunk)
+    stack = contextlib.ExitStack()
+    if todo_latex or todo_pdf and pdf_backend == "builtin":
+        stack.enter_context(runner)
     bar = tqdm(total=len(todo_latex) + len(todo_pdf), desc=f"extract ({backend})", unit="paper")
     pages = {"n": 0}
     converted: set[str] = set()
@@ -533,13 +540,6 @@ def main(config: Config) -> dict:
         bar.update(1)
 
     limits = eprint.Limits(max_bytes=config.max_source_bytes, max_members=config.max_source_members)
-    # the LaTeX route and the builtin backend run through the executor (a process pool, or Ray: started only
-    # when there is work); CERMINE's JVM batches and GROBID's requests stay as they are
-    runner = pu.TaskRunner(config.executor, config.workers, config.ray_address, shared_dirs=[out],
-                           visible=[input_dir], chunk=config.task_chunk)
-    stack = contextlib.ExitStack()
-    if todo_latex or todo_pdf and pdf_backend == "builtin":
-        stack.enter_context(runner)
     if todo_latex:
         work_dir.mkdir(parents=True, exist_ok=True)
         tasks = ((pid, (str(sources[pid].resolve()), str(work_dir.resolve()), limits, config.timeout))
