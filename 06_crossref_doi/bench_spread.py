@@ -118,59 +118,63 @@ def main(config: Config) -> dict:
         batches = [refs[i:i + config.batch] for i in range(0, len(refs), config.batch)]
         stage_config = stage.Config(backend="snapshot")
 
-        local_wall, query_cpu, check_cpu, expected = [], [], [], None
-        for _ in range(config.runs):
+        def one_process() -> tuple[float, float, float, list[dict]]:
             index = open_read_only(str(db), threads=2)
             began, q, c, answers = time.perf_counter(), 0.0, 0.0, []
             for chunk in batches:
                 got, dq, dc = match_batch(index, chunk, stage_config)
                 answers.extend(got)
                 q, c = q + dq, c + dc
-            local_wall.append(time.perf_counter() - began)
-            query_cpu.append(q)
-            check_cpu.append(c)
             index.con.close()
-            expected = expected or answers
-        load_local = os.getloadavg()[0]
-        report = {"n": config.n, "batches": len(batches), "one_process_wall_s": statistics.median(local_wall),
-                  "query_cpu_s": statistics.median(query_cpu), "check_cpu_s": statistics.median(check_cpu),
-                  "load_one_process": load_local, "ray": {}}
-        share = report["check_cpu_s"] / (report["check_cpu_s"] + report["query_cpu_s"])
-        print(f"one process: {report['one_process_wall_s']:.1f} s wall (runs {[round(t, 1) for t in local_wall]}); "
-              f"CPU: candidate queries {report['query_cpu_s']:.1f} s, checks {report['check_cpu_s']:.1f} s "
-              f"({share:.0%} of the CPU in the checks); load {load_local:.2f}")
+            return time.perf_counter() - began, q, c, answers
+
+        def spread(workers: int) -> float:
+            began = time.perf_counter()
+            results = {key: (value, error) for key, value, error in pu.run_tasks(
+                ray_task, [(i, (str(db), chunk)) for i, chunk in enumerate(batches)], executor="ray",
+                workers=workers)}
+            wall = time.perf_counter() - began
+            errors = [e for _, e in results.values() if e]
+            if errors:
+                raise SystemExit(f"a batch failed on Ray: {errors[0]}")
+            if [a for i in range(len(batches)) for a in results[i][0]] != expected:
+                raise SystemExit("Ray's answers differ from the one-process answers")
+            return wall
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         began = time.perf_counter()
         ray.init(num_cpus=max(config.workers), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
-        print(f"Ray started in {time.perf_counter() - began:.1f} s")
+        print(f"Ray started in {time.perf_counter() - began:.1f} s", flush=True)
         try:
-            for workers in config.workers:
-                walls, first = [], None
-                for attempt in range(config.runs + 1):  # the first run starts the workers: untimed
-                    began = time.perf_counter()
-                    results = {key: (value, error) for key, value, error in pu.run_tasks(
-                        ray_task, [(i, (str(db), chunk)) for i, chunk in enumerate(batches)], executor="ray",
-                        workers=workers)}
-                    wall = time.perf_counter() - began
-                    if attempt:
-                        walls.append(wall)
-                    else:
-                        first = wall
-                    errors = [e for _, e in results.values() if e]
-                    if errors:
-                        raise SystemExit(f"a batch failed on Ray: {errors[0]}")
-                    answers = [a for i in range(len(batches)) for a in results[i][0]]
-                    if answers != expected:
-                        raise SystemExit("Ray's answers differ from the one-process answers")
-                report["ray"][workers] = {"wall_s": statistics.median(walls), "first_run_s": first,
-                                          "load": os.getloadavg()[0]}
-                print(f"Ray, {workers} task(s) in flight: {statistics.median(walls):.1f} s wall (runs "
-                      f"{[round(t, 1) for t in walls]}; first run {first:.1f} s), answers identical; "
-                      f"load {os.getloadavg()[0]:.2f}")
+            _, _, _, expected = one_process()
+            firsts = {w: spread(w) for w in config.workers}  # starts the workers and imports stage 06 there
+            local_wall, query_cpu, check_cpu, loads = [], [], [], []
+            ray_walls: dict[int, list[float]] = {w: [] for w in config.workers}
+            for _ in range(config.runs):  # interleaved: a change of load hits both ways alike
+                wall, q, c, answers = one_process()
+                if answers != expected:
+                    raise SystemExit("the one-process answers changed between runs")
+                local_wall.append(wall)
+                query_cpu.append(q)
+                check_cpu.append(c)
+                for w in config.workers:
+                    ray_walls[w].append(spread(w))
+                loads.append(round(os.getloadavg()[0], 2))
         finally:
             ray.shutdown()
+        report = {"n": config.n, "batches": len(batches), "one_process_wall_s": statistics.median(local_wall),
+                  "query_cpu_s": statistics.median(query_cpu), "check_cpu_s": statistics.median(check_cpu),
+                  "loads": loads, "ray": {w: {"wall_s": statistics.median(t), "first_run_s": firsts[w],
+                                              "runs": t} for w, t in ray_walls.items()}}
+        share = report["check_cpu_s"] / (report["check_cpu_s"] + report["query_cpu_s"])
+        print(f"one process: {report['one_process_wall_s']:.1f} s wall (runs {[round(t, 1) for t in local_wall]}); "
+              f"CPU: candidate queries {report['query_cpu_s']:.1f} s, checks {report['check_cpu_s']:.1f} s "
+              f"({share:.0%} of the CPU in the checks)")
+        for w, r in report["ray"].items():
+            print(f"Ray, {w} task(s) in flight: {r['wall_s']:.1f} s wall (runs {[round(t, 1) for t in r['runs']]}; "
+                  f"first run {r['first_run_s']:.1f} s), answers identical to the one-process ones")
+        print(f"load average (1 min) after each round: {loads}")
     return report
 
 

@@ -38,7 +38,8 @@ def ray_session():
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+             object_store_memory=100 * 1024 * 1024)  # the papers are small; CI's /dev/shm may be too
     yield ray
     ray.shutdown()
 
