@@ -444,6 +444,42 @@ def write_run_json(output_dir: Path, stage: str, config: Any, inputs: Iterable[P
     return path
 
 
+class BackgroundWrites:
+    """Writes (each an atomic write with its fsync) done by a few threads, so that a stage handing out thousands of
+    papers is not held up by the disk: the fsync waits overlap (one took about 15 ms on this project's machine, in
+    series one paper at a time). At most ``max_pending`` wait at once (memory stays bounded); the first error is
+    raised by the next ``submit`` or by ``wait``, as the write itself would have raised it. Leaving the with-block
+    waits for every write."""
+
+    def __init__(self, threads: int = 8, max_pending: int = 64):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="write")
+        self._pending: Any = deque()
+        self._max = max(1, max_pending)
+
+    def submit(self, fn, *args: Any) -> None:
+        while len(self._pending) >= self._max:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        """Every write submitted so far is on disk (or its error is raised)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> "BackgroundWrites":
+        return self
+
+    def __exit__(self, exc_type, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 # --- running one task per item: a local process pool, or Ray ---------------------------------
 
 EXECUTORS = ("local", "ray")

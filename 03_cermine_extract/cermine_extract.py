@@ -402,6 +402,12 @@ def _post_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str]:
 # main
 # ---------------------------------------------------------------------------
 
+def _write_xml(target: Path, data: bytes, other: Path) -> None:
+    """A paper's XML, atomically, and the other format's file of the same paper removed."""
+    pu.atomic_write_bytes(target, data)
+    other.unlink(missing_ok=True)
+
+
 def _pair_hash(source_sha: str, pdf_sha: str) -> str:
     """The stamp of a paper that fell back from its e-print to its PDF: a change to either redoes it."""
     return hashlib.sha256(f"{source_sha}:{pdf_sha}".encode()).hexdigest()
@@ -505,6 +511,7 @@ def main(config: Config) -> dict:
     started = time.perf_counter()
 
     partial_latex: dict[str, tuple[bytes, dict, float, str]] = {}  # partial conversions that fell back to the PDF
+    writes = pu.BackgroundWrites()
 
     def on_result(pid: str, xml: bytes | None, stats: dict, error: str, seconds: float, used: str,
                   input_sha: str) -> None:
@@ -530,10 +537,10 @@ def main(config: Config) -> dict:
                 note = "; ".join(filter(None, [note, f"{len(missing)} cited key(s) without a bibliography entry: "
                                                       f"{', '.join(missing[:10])}"]))
             row.update(status=status, n_references=n_refs, n_citations=n_cites, error=note)
-            target = output_path(out, pid, used)
-            pu.atomic_write_bytes(target, stamp(xml, input_sha))
-            other = output_path(out, pid, "cermine" if used == "grobid" else "grobid")
-            other.unlink(missing_ok=True)  # one XML per paper, or stage 04 reads it twice
+            # one XML per paper (the other format's file goes, or stage 04 reads it twice); written by the writer
+            # threads, so that the disk's fsync does not hold up handing out the next paper
+            writes.submit(_write_xml, output_path(out, pid, used), stamp(xml, input_sha),
+                          output_path(out, pid, "cermine" if used == "grobid" else "grobid"))
             pages["n"] += stats.get("n_pages", 0)
             converted.add(pid)
         log_rows[pid] = row
@@ -610,6 +617,8 @@ def main(config: Config) -> dict:
             convert_cermine(config, staged, lambda pdf, xml, stats, error, seconds: on_result(
                 by_path[pdf], xml, stats, error, seconds, "cermine", pdf_stamp(by_path[pdf], pdf)))
     stack.close()  # a Ray started for this run is shut down
+    with writes:  # every XML on disk before the log says so
+        pass
     bar.close()
     elapsed = time.perf_counter() - started
 

@@ -1143,7 +1143,7 @@ def main(config: Config) -> dict:
     if head is not None:
         local = "inline" if config.workers <= 1 else "local"
         with pu.TaskRunner(local if config.executor == "local" else "ray", config.workers, config.ray_address,
-                           chunk=config.task_chunk) as runner:
+                           chunk=config.task_chunk) as runner, pu.BackgroundWrites() as writes:
             for paper_id, result, task_error in runner.run(convert_task, _chain(head, todo)):
                 source, digest = queued.pop(paper_id)
                 bar.update(1)
@@ -1156,13 +1156,16 @@ def main(config: Config) -> dict:
                     log.warning("%s: citation points to rid %r, which names no reference; dropped", source, key)
                 summary["dangling_rids"] += len(result["dangling"])
                 summary["unresolved_markers"] += result["unresolved"]
-                pu.atomic_write_csv(out / f"{paper_id}.sentences.csv", rows, SENTENCE_COLUMNS)
-                pu.atomic_write_csv(out / f"{paper_id}.references.csv", references, REFERENCE_COLUMNS)
+                # written by the writer threads: the disk's fsync does not hold up the next paper
+                writes.submit(pu.atomic_write_csv, out / f"{paper_id}.sentences.csv", rows, SENTENCE_COLUMNS)
+                writes.submit(pu.atomic_write_csv, out / f"{paper_id}.references.csv", references,
+                              REFERENCE_COLUMNS)
                 if not rows:
                     summary["papers_without_citing_sentences"].append(paper_id)
                 manifest[paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(references)}
                 summary["converted"] += 1
                 if summary["converted"] % 50 == 0:  # an interrupted run keeps most of what it did
+                    writes.wait()  # the manifest never lists a paper whose CSVs are not on disk yet
                     pu.atomic_write_json(manifest_path, manifest)
                 summary["sentences"] += len(rows)
                 summary["references"] += len(references)
