@@ -15,6 +15,7 @@ interrupted run loses nothing it finished.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -25,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import contextlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path

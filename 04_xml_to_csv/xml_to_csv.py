@@ -1094,8 +1094,8 @@ def main(config: Config) -> dict:
                "papers_without_citing_sentences": []}
     started = time.perf_counter()
     seen: dict[str, None] = {}  # paper ids in input order
-    order: dict[str, int] = {}  # each item's place in the input: the summary lists them in it, whatever the executor
-    queued: dict[str, tuple[str, str]] = {}  # paper_id -> (source, digest) of the papers sent to convert_task
+    order: dict[str, int] = {}  # each failed item's place in the input: `failed` lists them in it, whatever the executor
+    queued: dict[str, tuple[str, str, int]] = {}  # paper_id -> (source, digest, place) of the papers sent to a task
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     bar = tqdm(desc="papers to csv", unit="paper")
 
@@ -1112,14 +1112,15 @@ def main(config: Config) -> dict:
 
     def tasks():
         """The papers to convert, as tasks; bad, repeated and unchanged ones are counted here and not sent."""
-        for item in _chain(first, items):
+        for place, item in enumerate(_chain(first, items)):
             summary["papers_in"] += 1
-            order.setdefault(item.source, len(order))
             if item.error:
+                order.setdefault(item.source, place)
                 fail(item, item.error)
                 bar.update(1)
                 continue
             if item.paper_id in seen:
+                order.setdefault(item.source, place)
                 summary["failed"][item.source] = f"paper_id {item.paper_id} seen before in this input; skipped"
                 log.warning("%s: paper_id %s seen before in this input; skipped", item.source, item.paper_id)
                 bar.update(1)
@@ -1134,7 +1135,7 @@ def main(config: Config) -> dict:
                 summary["references"] += manifest[item.paper_id]["references"]
                 bar.update(1)
                 continue
-            queued[item.paper_id] = (item.source, digest)
+            queued[item.paper_id] = (item.source, digest, place)
             yield item.paper_id, (item.paper_id, item.data if config.input_format == "xml" else b"", item.record,
                                   fields)
 
@@ -1145,9 +1146,10 @@ def main(config: Config) -> dict:
         with pu.TaskRunner(local if config.executor == "local" else "ray", config.workers, config.ray_address,
                            chunk=config.task_chunk) as runner, pu.BackgroundWrites() as writes:
             for paper_id, result, task_error in runner.run(convert_task, _chain(head, todo)):
-                source, digest = queued.pop(paper_id)
+                source, digest, place = queued.pop(paper_id)
                 bar.update(1)
                 if task_error or "error" in result:  # a task that raised or whose worker died counts as failed
+                    order.setdefault(source, place)
                     fail(Item(paper_id, source), task_error or result["error"])
                     continue
                 rows, references = result["rows"], result["references"]
