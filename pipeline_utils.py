@@ -622,8 +622,8 @@ class TaskRunner:
             try:
                 if self.ray_address:
                     ray.init(address=self.ray_address, **quiet)
-                else:
-                    ray.init(num_cpus=self.workers if self.workers > 0 else None, **quiet)
+                else:  # a new local instance, never one some other run left behind
+                    ray.init(address="local", num_cpus=self.workers if self.workers > 0 else None, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {self.ray_address}" if self.ray_address else "a local Ray"
                 raise SystemExit(f"error: cannot start or reach {where}: {str(exc).splitlines()[0]}") from None

@@ -155,6 +155,28 @@ def test_an_interrupted_ray_run_resumes_where_it_stopped(ray_session, demo_input
     assert files(out4) == files(base / "04")
 
 
+def test_stage04_with_a_local_process_pool_writes_what_one_process_writes(local_runs, tmp_path):
+    base, xml_in, _, local04 = local_runs
+    summary = run04(xml_in, tmp_path / "04", "local", workers=2)
+    assert files(tmp_path / "04") == files(base / "04") and counts(summary) == counts(local04)
+
+
+@needs_ray
+def test_the_script_starts_its_own_quiet_ray_and_writes_what_the_local_path_writes(local_runs, tmp_path):
+    """As a user runs it: the script as a file (its functions in __main__), a fresh local Ray it starts and stops."""
+    import subprocess
+
+    base, xml_in, _, _ = local_runs
+    proc = subprocess.run([sys.executable, str(REPO / "04_xml_to_csv" / "xml_to_csv.py"), "--executor", "ray",
+                           "--workers", "2", "--input-dir", str(xml_in), "--output-dir", str(tmp_path / "04")],
+                          capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert files(tmp_path / "04") == files(base / "04")
+    assert "Ray: started for this run, 2 CPUs" in proc.stderr
+    ray_lines = [line for line in proc.stderr.splitlines() if "WARNING" in line and "cut.cermxml" not in line]
+    assert not ray_lines, ray_lines  # Ray's own start-up says nothing
+
+
 # ---------------------------------------------------------------------------
 # The runner itself: worker deaths, the cap on tasks in flight, the shared-folder check, a missing Ray
 # ---------------------------------------------------------------------------
