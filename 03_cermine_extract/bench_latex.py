@@ -102,6 +102,18 @@ def kept_rows(data: Path) -> list[dict]:
             if r.get("kept", "yes") != "no" and (data / r["slug"]).is_dir()]
 
 
+def pack_sources(data: Path, slugs: list[str], sources: Path) -> Path:
+    """Each paper's folder as the gzipped tar arXiv would serve (``sources/<slug>.tar.gz``), its compiled PDF left
+    out: a stage-02 ``sources/`` folder for stage 03's LaTeX route."""
+    sources.mkdir(parents=True, exist_ok=True)
+    for slug in slugs:
+        with tarfile.open(sources / f"{slug}.tar.gz", "w:gz") as tar:
+            for path in sorted((data / slug).rglob("*")):
+                if path.is_file() and path.suffix.lower() != ".pdf":  # the compiled PDF is not the source
+                    tar.add(path, arcname=str(path.relative_to(data / slug)))
+    return sources
+
+
 def producer_class(paper_dir: Path, main_tex: str) -> str:
     """The paper's class and citation system as its main file declares them: ``revtex4-2 / natbib / bbl``."""
     from truth import read
@@ -169,13 +181,7 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
     manifest = {r["slug"]: r["main_tex"] for r in rows_m}
     with tempfile.TemporaryDirectory(prefix="bench-latex-") as tmp:
         tmp = Path(tmp)
-        sources = tmp / "in" / "sources"
-        sources.mkdir(parents=True)
-        for slug in slugs:
-            with tarfile.open(sources / f"{slug}.tar.gz", "w:gz") as tar:
-                for path in sorted((data / slug).rglob("*")):
-                    if path.is_file() and path.suffix.lower() != ".pdf":  # the compiled PDF is not the source
-                        tar.add(path, arcname=str(path.relative_to(data / slug)))
+        sources = pack_sources(data, slugs, tmp / "in" / "sources")
         seconds: dict[str, list[float]] = {s: [] for s in slugs}
         rows = {}
         for run in range(max(1, runs)):

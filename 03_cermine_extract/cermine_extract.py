@@ -5,6 +5,7 @@
     python 03_cermine_extract/cermine_extract.py --backend builtin
     python 03_cermine_extract/cermine_extract.py --backend cermine --cermine-jar ~/cermine-impl-1.13-jar-with-dependencies.jar
     python 03_cermine_extract/cermine_extract.py --backend grobid --grobid-url http://localhost:8070
+    python 03_cermine_extract/cermine_extract.py --executor ray --ray-address HEAD:6379 --workers 0   # a Ray cluster
 
 Writes ``output/<paper_id>.cermxml`` (JATS, CERMINE or builtin) or
 ``output/<paper_id>.tei.xml`` (GROBID) and ``output/extraction_log.csv``. Each
@@ -14,7 +15,7 @@ interrupted run loses nothing it finished.
 """
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import hashlib
 import os
 import re
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,7 +62,17 @@ class Config:
     max_source_members: int = 10_000
     """An e-print tar with more members than this is refused."""
     workers: int = os.cpu_count() or 1
-    """Papers converted in parallel (builtin and grobid)."""
+    """Papers converted in parallel (LaTeX route, builtin and grobid); with --executor ray the Ray tasks in flight
+    (0: one per core of the cluster)."""
+    executor: Literal["local", "ray"] = "local"
+    """local: a process pool on this machine; ray: one Ray task per paper (LaTeX route and builtin backend), on a
+    local Ray started for the run or the cluster at --ray-address (pip install -r requirements-extra.txt)."""
+    ray_address: str = ""
+    """With --executor ray: the cluster's address (HEAD:6379, as `ray start --head` prints; default $RAY_ADDRESS,
+    else a local Ray started for this run). Input and output folders must be on a filesystem every node shares."""
+    task_chunk: int = 1
+    """With --executor ray: papers per Ray task (several amortise Ray's per-task cost; a worker that dies has its
+    chunk redone paper by paper)."""
     cermine_jar: Path = HERE / "cermine-impl-1.13-jar-with-dependencies.jar"
     """CERMINE's jar (or any classpath holding pl.edu.icm.cermine.ContentExtractor)."""
     java: str = "java"
@@ -201,42 +212,6 @@ def classify(n_refs: int, n_cites: int, n_paragraphs: int) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------
-# Workers die with the stage
-# ---------------------------------------------------------------------------
-
-PR_SET_PDEATHSIG = 1
-
-
-def _set_pdeathsig() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Pool worker initializer: a worker whose stage was killed (even with ``kill -9``) ends too, instead of
-    waiting forever on a queue nobody writes to. PDEATHSIG on Linux, a watchdog thread everywhere."""
-    _set_pdeathsig()
-    if os.getppid() != parent_pid:  # the parent died before the line above ran
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(1, workers), initializer=_die_with_parent, initargs=(os.getpid(),))
-
-
-# ---------------------------------------------------------------------------
 # builtin
 # ---------------------------------------------------------------------------
 
@@ -328,7 +303,7 @@ def _run_cermine(config: Config, pdfs: list[Path], timeout: float) -> tuple[dict
         # Own process group, so a hung JVM and anything it started can be killed together.
         # ... and PDEATHSIG, so a `kill -9` of the stage does not leave a JVM running on its own
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=_set_pdeathsig)
+                                preexec_fn=pu.set_pdeathsig)
         try:
             _, stderr = proc.communicate(timeout=timeout)
             if proc.returncode != 0:
@@ -427,6 +402,12 @@ def _post_grobid(config: Config, pdf: Path) -> tuple[bytes | None, dict, str]:
 # main
 # ---------------------------------------------------------------------------
 
+def _write_xml(target: Path, data: bytes, other: Path) -> None:
+    """A paper's XML, atomically, and the other format's file of the same paper removed."""
+    pu.atomic_write_bytes(target, data)
+    other.unlink(missing_ok=True)
+
+
 def _pair_hash(source_sha: str, pdf_sha: str) -> str:
     """The stamp of a paper that fell back from its e-print to its PDF: a change to either redoes it."""
     return hashlib.sha256(f"{source_sha}:{pdf_sha}".encode()).hexdigest()
@@ -517,12 +498,20 @@ def main(config: Config) -> dict:
              len(ids), len(sources), len(pdfs), len(ids) - len(todo_latex) - len(todo_pdf),
              len(todo_latex) + len(todo_pdf))
 
+    # the LaTeX route and the builtin backend run through the executor (a process pool, or Ray: started only
+    # when there is work); CERMINE's JVM batches and GROBID's requests stay as they are
+    runner = pu.TaskRunner(config.executor, config.workers, config.ray_address, shared_dirs=[out],
+                           visible=[input_dir], chunk=config.task_chunk)
+    stack = contextlib.ExitStack()
+    if todo_latex or todo_pdf and pdf_backend == "builtin":
+        stack.enter_context(runner)
     bar = tqdm(total=len(todo_latex) + len(todo_pdf), desc=f"extract ({backend})", unit="paper")
     pages = {"n": 0}
     converted: set[str] = set()
     started = time.perf_counter()
 
     partial_latex: dict[str, tuple[bytes, dict, float, str]] = {}  # partial conversions that fell back to the PDF
+    writes = pu.BackgroundWrites()
 
     def on_result(pid: str, xml: bytes | None, stats: dict, error: str, seconds: float, used: str,
                   input_sha: str) -> None:
@@ -548,10 +537,10 @@ def main(config: Config) -> dict:
                 note = "; ".join(filter(None, [note, f"{len(missing)} cited key(s) without a bibliography entry: "
                                                       f"{', '.join(missing[:10])}"]))
             row.update(status=status, n_references=n_refs, n_citations=n_cites, error=note)
-            target = output_path(out, pid, used)
-            pu.atomic_write_bytes(target, stamp(xml, input_sha))
-            other = output_path(out, pid, "cermine" if used == "grobid" else "grobid")
-            other.unlink(missing_ok=True)  # one XML per paper, or stage 04 reads it twice
+            # one XML per paper (the other format's file goes, or stage 04 reads it twice); written by the writer
+            # threads, so that the disk's fsync does not hold up handing out the next paper
+            writes.submit(_write_xml, output_path(out, pid, used), stamp(xml, input_sha),
+                          output_path(out, pid, "cermine" if used == "grobid" else "grobid"))
             pages["n"] += stats.get("n_pages", 0)
             converted.add(pid)
         log_rows[pid] = row
@@ -560,38 +549,37 @@ def main(config: Config) -> dict:
     limits = eprint.Limits(max_bytes=config.max_source_bytes, max_members=config.max_source_members)
     if todo_latex:
         work_dir.mkdir(parents=True, exist_ok=True)
-        with _pool(config.workers) as pool:
-            futures = {pool.submit(convert_latex, str(sources[pid]), str(work_dir), limits, config.timeout): pid
-                       for pid in todo_latex}
-            for fut in as_completed(futures):
-                pid = futures[fut]
-                xml, stats, error, seconds = fut.result()
-                pdf = pdfs.get(pid)
-                if xml is not None and stats.get("partial") and backend == "auto" and pdf is not None:
-                    # far less than the source holds: the PDF route may do better (kept if it does not)
-                    partial_latex[pid] = (xml, stats, seconds, sha(sources[pid]))
-                    reasons[pid] = f"LaTeX conversion partial: {stats['partial']}"
-                    tried_latex[pid] = seconds
-                    todo_pdf.append((pid, pdf))
-                    bar.total += 1
-                    bar.update(1)
-                    continue
-                if xml is not None:
-                    on_result(pid, xml, stats, "", seconds, "latex", sha(sources[pid]))
-                    continue
-                if pdf is None and stats.get("pdf_only"):
-                    pdf = sources[pid]  # the e-print is the paper's PDF
-                if backend == "auto" and pdf is not None:
-                    reasons[pid] = error
-                    tried_latex[pid] = seconds
-                    todo_pdf.append((pid, pdf))
-                    bar.total += 1
-                    bar.update(1)
-                    continue
-                if backend == "auto":
-                    reasons[pid] = error
-                    error = "no PDF to fall back to"
-                on_result(pid, None, {}, error, seconds, "latex", "")
+        tasks = ((pid, (str(sources[pid].resolve()), str(work_dir.resolve()), limits, config.timeout))
+                 for pid in todo_latex)
+        for pid, result, task_error in runner.run(convert_latex, tasks):
+            # a task that raised or whose worker died: that paper failed, the batch goes on
+            xml, stats, error, seconds = result if result is not None else (None, {}, task_error, 0.0)
+            pdf = pdfs.get(pid)
+            if xml is not None and stats.get("partial") and backend == "auto" and pdf is not None:
+                # far less than the source holds: the PDF route may do better (kept if it does not)
+                partial_latex[pid] = (xml, stats, seconds, sha(sources[pid]))
+                reasons[pid] = f"LaTeX conversion partial: {stats['partial']}"
+                tried_latex[pid] = seconds
+                todo_pdf.append((pid, pdf))
+                bar.total += 1
+                bar.update(1)
+                continue
+            if xml is not None:
+                on_result(pid, xml, stats, "", seconds, "latex", sha(sources[pid]))
+                continue
+            if pdf is None and stats.get("pdf_only"):
+                pdf = sources[pid]  # the e-print is the paper's PDF
+            if backend == "auto" and pdf is not None:
+                reasons[pid] = error
+                tried_latex[pid] = seconds
+                todo_pdf.append((pid, pdf))
+                bar.total += 1
+                bar.update(1)
+                continue
+            if backend == "auto":
+                reasons[pid] = error
+                error = "no PDF to fall back to"
+            on_result(pid, None, {}, error, seconds, "latex", "")
         shutil.rmtree(work_dir, ignore_errors=True)
 
     todo_pdf = [(pid, pdf) for pid, pdf in todo_pdf if pdf is not None]
@@ -602,14 +590,13 @@ def main(config: Config) -> dict:
         return _pair_hash(sha(source), sha(pdf)) if backend == "auto" and source is not None else sha(pdf)
 
     if pdf_backend == "builtin" and todo_pdf:
-        with _pool(config.workers) as pool:
-            futures = {pool.submit(convert_builtin, str(pdf)): (pid, pdf) for pid, pdf in todo_pdf}
-            for fut in as_completed(futures):
-                pid, pdf = futures[fut]
-                xml, stats, error, seconds = fut.result()
-                on_result(pid, xml, stats, error, seconds, "builtin", pdf_stamp(pid, pdf))
+        by_id = dict(todo_pdf)
+        for pid, result, task_error in runner.run(convert_builtin, ((pid, (str(pdf.resolve()),))
+                                                                   for pid, pdf in todo_pdf)):
+            xml, stats, error, seconds = result if result is not None else (None, {}, task_error, 0.0)
+            on_result(pid, xml, stats, error, seconds, "builtin", pdf_stamp(pid, by_id[pid]))
     elif pdf_backend == "grobid" and todo_pdf:
-        with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
+        with ThreadPoolExecutor(max_workers=config.workers if config.workers > 0 else os.cpu_count() or 1) as pool:
             futures = {pool.submit(convert_grobid, config, pdf): (pid, pdf) for pid, pdf in todo_pdf}
             for fut in as_completed(futures):
                 pid, pdf = futures[fut]
@@ -629,6 +616,9 @@ def main(config: Config) -> dict:
                     staged.append(pdf)
             convert_cermine(config, staged, lambda pdf, xml, stats, error, seconds: on_result(
                 by_path[pdf], xml, stats, error, seconds, "cermine", pdf_stamp(by_path[pdf], pdf)))
+    stack.close()  # a Ray started for this run is shut down
+    with writes:  # every XML on disk before the log says so
+        pass
     bar.close()
     elapsed = time.perf_counter() - started
 

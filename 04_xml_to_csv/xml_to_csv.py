@@ -2,6 +2,7 @@
 
     python 04_xml_to_csv/xml_to_csv.py
     python 04_xml_to_csv/xml_to_csv.py --include-captions --all-sentences
+    python 04_xml_to_csv/xml_to_csv.py --executor ray --ray-address HEAD:6379   # one Ray task per paper
 
 Reads stage 03's ``*.cermxml`` (JATS: CERMINE or the builtin backend) and
 ``*.tei.xml`` (GROBID TEI) and writes, per paper, ``<paper_id>.sentences.csv``
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -54,6 +56,17 @@ class Config:
     """Also take sentences from figure and table captions."""
     all_sentences: bool = False
     """Write every body sentence, not only those that cite something."""
+    workers: int = 0
+    """Papers converted in parallel. 0: one by one in this process with --executor local, one Ray task in flight
+    per core of the cluster with --executor ray; N: a local process pool of N, or N Ray tasks in flight."""
+    executor: Literal["local", "ray"] = "local"
+    """local: this process (or a process pool, --workers N); ray: one Ray task per paper, on a local Ray started
+    for the run or the cluster at --ray-address (pip install -r requirements-extra.txt)."""
+    ray_address: str = ""
+    """With --executor ray: the cluster's address (HEAD:6379, as `ray start --head` prints; default $RAY_ADDRESS,
+    else a local Ray started for this run)."""
+    task_chunk: int = 1
+    """With --executor ray: papers per Ray task (a worker that dies has its chunk redone paper by paper)."""
     force: bool = False
     """Redo every paper, even those whose XML has not changed."""
     verbose: bool = False
@@ -1035,6 +1048,24 @@ def convert(item: Item, config: Config, deadline: float) -> Paper:
     return JSON_READERS[config.input_format](item.record, config)
 
 
+def convert_task(paper_id: str, data: bytes, record: dict | None, fields: dict) -> dict:
+    """One paper, as a task (run in this process, a pool worker or a Ray worker): its sentence rows and references,
+    or ``{"error": reason}``. Arguments and result are plain values, so they travel to any worker."""
+    config = Config(**fields)
+    deadline = time.monotonic() + config.max_seconds_per_paper
+    try:
+        paper = convert(Item(paper_id, paper_id, data, record=record), config, deadline)
+        if time.monotonic() > deadline:
+            raise PaperError(f"still unfinished after {config.max_seconds_per_paper:g} s (--max-seconds-per-paper)")
+        rows, unlinked = paper_rows(paper_id, paper, config, deadline)
+    except (PaperError, OSError) as exc:
+        return {"error": str(exc)}
+    for ref in paper.references:
+        ref["paper_id"] = paper_id
+    return {"rows": rows, "unlinked": unlinked, "references": paper.references, "dangling": paper.dangling,
+            "unresolved": paper.unresolved_markers}
+
+
 # ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
@@ -1062,7 +1093,11 @@ def main(config: Config) -> dict:
                "citing_sentences_without_reference": 0,
                "papers_without_citing_sentences": []}
     started = time.perf_counter()
-    seen: set[str] = set()
+    seen: dict[str, None] = {}  # paper ids in input order
+    order: dict[str, int] = {}  # each failed item's place in the input: `failed` lists them in it, whatever the executor
+    queued: dict[str, tuple[str, str, int]] = {}  # paper_id -> (source, digest, place) of the papers sent to a task
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    bar = tqdm(desc="papers to csv", unit="paper")
 
     def fail(item: Item, reason: str) -> None:
         summary["failed"][item.source] = reason
@@ -1075,55 +1110,76 @@ def main(config: Config) -> dict:
                 pass  # an id that is no file name never had CSVs
         manifest.pop(item.paper_id, None)
 
-    for item in tqdm(_chain(first, items), desc="papers to csv", unit="paper"):
-        summary["papers_in"] += 1
-        if item.error:
-            fail(item, item.error)
-            continue
-        if item.paper_id in seen:
-            summary["failed"][item.source] = f"paper_id {item.paper_id} seen before in this input; skipped"
-            log.warning("%s: paper_id %s seen before in this input; skipped", item.source, item.paper_id)
-            continue
-        seen.add(item.paper_id)
-        digest = hashlib.sha256(item.data + settings.encode()).hexdigest()
-        s_path, r_path = out / f"{item.paper_id}.sentences.csv", out / f"{item.paper_id}.references.csv"
-        if not config.force and manifest.get(item.paper_id, {}).get("sha256") == digest and s_path.exists() \
-                and r_path.exists():
-            summary["unchanged"] += 1
-            summary["sentences"] += manifest[item.paper_id]["sentences"]
-            summary["references"] += manifest[item.paper_id]["references"]
-            continue
-        deadline = time.monotonic() + config.max_seconds_per_paper
-        try:
-            paper = convert(item, config, deadline)
-            if time.monotonic() > deadline:
-                raise PaperError(f"still unfinished after {config.max_seconds_per_paper:g} s (--max-seconds-per-paper)")
-            rows, unlinked = paper_rows(item.paper_id, paper, config, deadline)
-        except (PaperError, OSError) as exc:
-            fail(item, str(exc))
-            continue
-        summary["citing_sentences_without_reference"] += unlinked
-        for key in dict.fromkeys(paper.dangling):
-            log.warning("%s: citation points to rid %r, which names no reference; dropped", item.source, key)
-        summary["dangling_rids"] += len(paper.dangling)
-        summary["unresolved_markers"] += paper.unresolved_markers
-        pu.atomic_write_csv(s_path, rows, SENTENCE_COLUMNS)
-        for ref in paper.references:
-            ref["paper_id"] = item.paper_id
-        pu.atomic_write_csv(r_path, paper.references, REFERENCE_COLUMNS)
-        if not rows:
-            summary["papers_without_citing_sentences"].append(item.paper_id)
-        manifest[item.paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(paper.references)}
-        summary["converted"] += 1
-        if summary["converted"] % 50 == 0:  # an interrupted run keeps most of what it did
-            pu.atomic_write_json(manifest_path, manifest)
-        summary["sentences"] += len(rows)
-        summary["references"] += len(paper.references)
+    def tasks():
+        """The papers to convert, as tasks; bad, repeated and unchanged ones are counted here and not sent."""
+        for place, item in enumerate(_chain(first, items)):
+            summary["papers_in"] += 1
+            if item.error:
+                order.setdefault(item.source, place)
+                fail(item, item.error)
+                bar.update(1)
+                continue
+            if item.paper_id in seen:
+                order.setdefault(item.source, place)
+                summary["failed"][item.source] = f"paper_id {item.paper_id} seen before in this input; skipped"
+                log.warning("%s: paper_id %s seen before in this input; skipped", item.source, item.paper_id)
+                bar.update(1)
+                continue
+            seen[item.paper_id] = None
+            digest = hashlib.sha256(item.data + settings.encode()).hexdigest()
+            s_path, r_path = out / f"{item.paper_id}.sentences.csv", out / f"{item.paper_id}.references.csv"
+            if not config.force and manifest.get(item.paper_id, {}).get("sha256") == digest and s_path.exists() \
+                    and r_path.exists():
+                summary["unchanged"] += 1
+                summary["sentences"] += manifest[item.paper_id]["sentences"]
+                summary["references"] += manifest[item.paper_id]["references"]
+                bar.update(1)
+                continue
+            queued[item.paper_id] = (item.source, digest, place)
+            yield item.paper_id, (item.paper_id, item.data if config.input_format == "xml" else b"", item.record,
+                                  fields)
+
+    todo = tasks()
+    head = next(todo, None)  # Ray is started only when a paper needs converting
+    if head is not None:
+        local = "inline" if config.workers <= 1 else "local"
+        with pu.TaskRunner(local if config.executor == "local" else "ray", config.workers, config.ray_address,
+                           chunk=config.task_chunk) as runner, pu.BackgroundWrites() as writes:
+            for paper_id, result, task_error in runner.run(convert_task, _chain(head, todo)):
+                source, digest, place = queued.pop(paper_id)
+                bar.update(1)
+                if task_error or "error" in result:  # a task that raised or whose worker died counts as failed
+                    order.setdefault(source, place)
+                    fail(Item(paper_id, source), task_error or result["error"])
+                    continue
+                rows, references = result["rows"], result["references"]
+                summary["citing_sentences_without_reference"] += result["unlinked"]
+                for key in dict.fromkeys(result["dangling"]):
+                    log.warning("%s: citation points to rid %r, which names no reference; dropped", source, key)
+                summary["dangling_rids"] += len(result["dangling"])
+                summary["unresolved_markers"] += result["unresolved"]
+                # written by the writer threads: the disk's fsync does not hold up the next paper
+                writes.submit(pu.atomic_write_csv, out / f"{paper_id}.sentences.csv", rows, SENTENCE_COLUMNS)
+                writes.submit(pu.atomic_write_csv, out / f"{paper_id}.references.csv", references,
+                              REFERENCE_COLUMNS)
+                if not rows:
+                    summary["papers_without_citing_sentences"].append(paper_id)
+                manifest[paper_id] = {"sha256": digest, "sentences": len(rows), "references": len(references)}
+                summary["converted"] += 1
+                if summary["converted"] % 50 == 0:  # an interrupted run keeps most of what it did
+                    writes.wait()  # the manifest never lists a paper whose CSVs are not on disk yet
+                    pu.atomic_write_json(manifest_path, manifest)
+                summary["sentences"] += len(rows)
+                summary["references"] += len(references)
+    bar.close()
+    summary["failed"] = dict(sorted(summary["failed"].items(), key=lambda kv: order.get(kv[0], len(order))))
+    position = {pid: n for n, pid in enumerate(seen)}
+    summary["papers_without_citing_sentences"].sort(key=position.__getitem__)
     # Drop the CSVs of papers no longer in the input (or failed now), so the output reflects it exactly.
     for csv_path in list(out.glob("*.sentences.csv")) + list(out.glob("*.references.csv")):
         if csv_path.name.rsplit(".", 2)[0] not in seen or csv_path.name.rsplit(".", 2)[0] not in manifest:
             csv_path.unlink()
-    manifest = {k: v for k, v in manifest.items() if k in seen}
+    manifest = {k: manifest[k] for k in seen if k in manifest}  # input order, whatever the executor
     pu.atomic_write_json(manifest_path, manifest)
     elapsed = time.perf_counter() - started
     summary["seconds"] = round(elapsed, 3)
