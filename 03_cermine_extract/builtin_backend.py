@@ -974,7 +974,7 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
-            if headings[i] and re.match(r"^(appendix|appendices|supplementary|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
+            if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
                                         text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2:
                 # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
                 # text, and their citations count like any other
@@ -991,21 +991,36 @@ def read_pdf(path: Path) -> Document:
 
 
 def find_unheaded_bibliography(lines: list[Line]) -> int | None:
-    """Where a bibliography without a heading starts: the last line labelled [1] or 1. followed by [2] or 2."""
+    """Where a bibliography without a heading starts: a line labelled [1] or 1. followed by [2] or 2., or a
+    raised "1" on a line of its own followed by a "2" (AIP). Of several such runs (the affiliations of a
+    supplement after the bibliography are numbered 1, 2, … as well: revtex), the one whose labels run
+    longest in order, the last of equals."""
+    best, best_run = None, 0
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
             # AIP and revtex-like journals set each label as a raised number on a line of its own
-            if any(ln.text.strip() == "2" and _is_bare_label(lines, k)
-                   for k, ln in enumerate(lines[i + 1:i + 12], start=i + 1)):
-                return i
+            run = _label_run(lines, i, lambda k, n: lines[k].text.strip() == str(n) and _is_bare_label(lines, k))
+        elif m := re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text):
+            form = "[{}]" if m.group(1) == "[1]" else "{}."
+            run = _label_run(lines, i, lambda k, n: lines[k].text.lstrip().startswith(form.format(n) + " ")
+                             or lines[k].text.strip() == form.format(n))
+        else:
             continue
-        m = re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text)
-        if not m:
-            continue
-        nxt = "[2]" if m.group(1) == "[1]" else "2."
-        if any(ln.text.lstrip().startswith(nxt) for ln in lines[i + 1:i + 12]):
-            return i
-    return None
+        if run >= 2 and run > best_run:
+            best, best_run = i, run
+    return best
+
+
+def _label_run(lines: list[Line], start: int, labelled) -> int:
+    """How many labels 1, 2, 3, … follow one another from ``start`` (each within 150 lines of the last: a
+    column of body text may stand between two entries where the bibliography is set before the last sections)."""
+    n, last = 1, start
+    for k in range(start + 1, len(lines)):
+        if k - last > 150:
+            break
+        if labelled(k, n + 1):
+            n, last = n + 1, k
+    return n
 
 
 def _is_bare_label(lines: list[Line], i: int) -> bool:
@@ -1121,6 +1136,12 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     in_order = _label_sequence(labelled, lines)
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
+    printed = [int(m.group(1)) for i in in_order if (m := re.match(r"^\s*\[?(\d{1,3})[\].]?", lines[i].text))]
+    if len(printed) >= 3 and printed[0] == 1 and len(set(printed)) >= 0.9 * max(printed):
+        # printed labels that run 1, 2, 3, … are the entries, whatever the link destinations say (revtex and
+        # natbib anchor an entry a line above or below its label, and several anchors may share one entry)
+        labelled = in_order
+        starts = set()
     if len(labelled) >= max(2, len(starts)):
         starts = set(labelled)
     else:

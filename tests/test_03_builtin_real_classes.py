@@ -486,3 +486,64 @@ def test_bibliography_without_heading_whose_labels_are_raised_numbers_on_their_o
                     "2. B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
                     "3. D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."]
     assert cited(root) == [("2", raws[1])]
+
+
+def test_unheaded_bibliography_is_the_longest_numbered_run_not_a_supplements_affiliations(tmp_path):
+    """revtex with a supplement after the bibliography: the bibliography has no heading ("[1] …", "[2] …"),
+    and the supplement's title page numbers its affiliations 1, 2 as raised labels on lines of their own.
+    The bibliography is the run whose labels go on longest in order, and the supplement after it is body."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "A Paper Title Set Large", size=18)
+    body.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    body.text(72, 680, f"{BODY}, as measured before [2].")
+    body.text(72, 668, f"{BODY}, and as the theory says [3].")
+    for k in range(8):
+        body.text(72, 656 - 12 * k, f"{BODY}, line {k} of the introduction.")
+    y = 540
+    for n, entry in enumerate(["A. First, Phys. Rev. B 71, 045425 (2005).",
+                               "B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                               "D. Fourth, Phys. Rev. Lett. 86, 4275 (2001).",
+                               "E. Fifth, J. Chem. Phys. 12, 100 (2010)."], start=1):
+        body.text(72, y, f"[{n}] {entry}", size=9)
+        y -= 12
+    supplement = raw_pdf.Page()
+    supplement.text(72, 740, "Supplemental Material for the Paper", size=14)
+    for n, place in enumerate(["Department of Chemistry, University of Somewhere, Some Town",
+                               "Institute of Physics, Another University, Other City"], start=1):
+        supplement.text(66, 712 - 14 * n + 3, str(n), size=5.5)
+        supplement.text(72, 712 - 14 * n, place, size=9)
+    for k in range(6):
+        supplement.text(72, 640 - 12 * k, f"{BODY}, supplementary line {k}.")
+    root = xml_of(tmp_path, [body, supplement])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:4] for r in raws] == ["[1] ", "[2] ", "[3] ", "[4] "]
+    assert not any("University" in r for r in raws)
+    assert cited(root) == [("2", raws[1]), ("3", raws[2])]
+
+
+def test_printed_labels_running_in_order_split_entries_whatever_the_link_destinations_say(tmp_path):
+    """revtex and natbib anchor an entry a line above or below its printed label, and an entry broken over
+    several lines may hold more than one anchor: where the labels [1], [2], … run in order, each labelled
+    line starts an entry and a continuation line never does."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY} [1] and more [2].")
+    page.text(72, 668, f"{BODY} and [3].")
+    page.text(72, 620, "References", size=12, font="F2")
+    entries = [["[1] J. Preskill, Quantum 2, 79 (2018)."],
+               ["[2] K. Bharti, A. Cervera-Lierta, T. H. Kyaw, T. Haug,", "S. Alperin-Lea, A. Anand, M. Degroote,",
+                "and A. Aspuru-Guzik, Rev. Mod. Phys. 94, 015004 (2022)."],
+               ["[3] S. Endo, Z. Cai, and X. Yuan, J. Phys. Soc. Jpn. 90, 032001 (2021)."]]
+    y = 600
+    for entry in entries:
+        for k, line in enumerate(entry):
+            page.text(72 + (10 if k else 0), y, line, size=9)
+            # an anchor on every line of the entry (each continuation line gets one, as a page of
+            # destinations too many would give)
+            y -= 12
+    for n, target in enumerate([600, 588, 576, 564], start=1):
+        page.link((60 + 40 * n, 100, 90 + 40 * n, 110), page=0, x=72, y=target + 9)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 3 and raws[1].startswith("[2] K. Bharti") and raws[1].endswith("015004 (2022).")
