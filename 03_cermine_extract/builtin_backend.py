@@ -1125,8 +1125,7 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             # The destination sits at (or just above) the first line of its entry, in the column of its x.
             candidates = [i for i, ln in enumerate(lines) if ln.page == page and ln.top <= y + 2
                           and y - ln.top < 3 * ln.size + 4]
-            in_column = [i for i in candidates if x is not None and lines[i].x0 - 40 <= x <= lines[i].x1]
-            candidates = in_column or candidates
+            candidates = _in_destination_column(candidates, x, lambda i: (lines[i].x0, lines[i].x1))
             if candidates:
                 starts.add(min(candidates, key=lambda i: y - lines[i].top))
     # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
@@ -1204,6 +1203,17 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def _in_destination_column(candidates: list[int], x: float | None, span) -> list[int]:
+    """The candidates in the column a destination's x names. hyperref puts x in the margin just left of the
+    column (elsarticle, natbib: 20 pt), which for the right column is still inside the left column's width,
+    so a column whose left edge lies just right of x (up to 40 pt) wins; else one that x falls in."""
+    if x is None:
+        return candidates
+    beside = [i for i in candidates if x - 5 <= span(i)[0] <= x + 40]
+    inside = [i for i in candidates if span(i)[0] - 40 <= x <= span(i)[1]]
+    return beside or inside or candidates
+
+
 def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
     """(page, link number) -> index of the reference the link points to."""
     result = {}
@@ -1216,8 +1226,7 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
             same_page = [i for i, r in enumerate(refs) if r.page == ln.target_page and r.top <= ln.target_y + 3
                          and ln.target_y - r.top < 40]
             # the destination's x names the column (it may sit in the margin just left of it)
-            in_column = [i for i in same_page if x is not None and refs[i].left - 40 <= x <= refs[i].right]
-            same_page = in_column or same_page
+            same_page = _in_destination_column(same_page, x, lambda i: (refs[i].left, refs[i].right))
             if same_page:
                 result[(page, k)] = min(same_page, key=lambda i: ln.target_y - refs[i].top)
     return result

@@ -547,3 +547,30 @@ def test_printed_labels_running_in_order_split_entries_whatever_the_link_destina
     root = xml_of(tmp_path, [page])
     raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
     assert len(raws) == 3 and raws[1].startswith("[2] K. Bharti") and raws[1].endswith("015004 (2022).")
+
+
+def test_destination_in_the_margin_left_of_the_right_column_names_the_right_column(tmp_path):
+    """elsarticle and natbib set a destination's x 20 pt left of its column: for the right column that x is
+    still inside the left column's width, so the column whose left edge lies just right of x is the one."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "A Paper Title Set Large", size=18)
+    body.text(72, 700, "1 Introduction", size=12, font="F2")
+    body.text(72, 680, "Devlin et al. (2019) trained sentence encoders on a lot of text.")
+    body.link((72, 677, 160, 690), page=1, x=286, y=712)  # 20 pt left of the right column
+    body.text(72, 665, "Kiros et al. (2015) came first with skip vectors trained on books.")
+    body.link((72, 662, 155, 675), page=1, x=52, y=712)  # 20 pt left of the left column
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    left = ["Kiros, R., Zhu, Y., Salakhutdinov, R., Zemel, R. (2015).", "    Skip-thought vectors for sentences.",
+            "Lee, K., Park, J., Kim, S., Choi, H., Jung, Y., Han, M. (2016).", "    A left column entry of tests."]
+    right = ["Devlin, J., Chang, M. (2019).", "    BERT: pre-training of deep", "Zhang, L., Wu, Q. (2018).",
+             "    A right column entry."]
+    for k, (a, b) in enumerate(zip(left, right)):
+        refs.text(72 + (8 if a.startswith(" ") else 0), 700 - 12 * k, a.strip(), size=9)
+        refs.text(306 + (8 if b.startswith(" ") else 0), 698 - 12 * k, b.strip(), size=9)  # 2 pt lower
+    for k in range(8):  # enough text for the page to read as two columns
+        refs.text(72, 600 - 12 * k, f"Author{k}, A., Someone, B. ({2000 + k}). A filler entry.", size=9)
+        refs.text(306, 600 - 12 * k, f"Writer{k}, B. ({2010 + k}). Another filler entry {k}.", size=9)
+    root = xml_of(tmp_path, [body, refs])
+    assert {marker.split()[0]: ref.split(",")[0] for marker, ref in cited(root)} == {"Devlin": "Devlin",
+                                                                                    "Kiros": "Kiros"}
