@@ -272,8 +272,30 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
     page.close()
-    lines = [merge_accents(ln) for ln in lines if ln.chars]
+    lines = drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars])
     return reading_order([ln for ln in lines if ln.chars], width), links
+
+
+def drop_line_numbers(lines: list[Line]) -> list[Line]:
+    """Remove a manuscript's margin line numbers (lineno: "38", "39", … beside each line of a submission,
+    as ecology and biology journals ask for): bare numbers on lines of their own, at least 8 on the page,
+    right-aligned in one column, each on the baseline of a line of text, rising down the page. Left in,
+    they split every line into a paragraph of its own and glue a number to each sentence. A raised
+    bibliography label (AIP) sits above its entry's baseline and is kept."""
+    numbers = [ln for ln in lines if re.fullmatch(r"\d{1,4}", ln.text.strip())]
+    if len(numbers) < 8:
+        return lines
+    bases = Counter(round(ln.base) for ln in lines if not re.fullmatch(r"\d{1,4}", ln.text.strip()))
+    on_text = [ln for ln in numbers if any(bases.get(round(ln.base) + d) for d in (-1, 0, 1))]
+    margin = Counter(round(ln.x1 / 3) for ln in on_text).most_common(1)
+    if not margin or margin[0][1] < 8:
+        return lines
+    column = [ln for ln in on_text if abs(round(ln.x1 / 3) - margin[0][0]) <= 1]
+    values = [int(ln.text) for ln in sorted(column, key=lambda ln: -ln.base)]
+    if sum(b > a for a, b in zip(values, values[1:])) < 0.9 * (len(values) - 1):
+        return lines
+    dropped = {id(ln) for ln in column}
+    return [ln for ln in lines if id(ln) not in dropped]
 
 
 def _strip(chars: list[Char]) -> list[Char]:
@@ -1071,6 +1093,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         current = []
 
     end = ref_start if ref_start is not None else len(all_lines)
+    # the usual distance between baselines: a double-spaced manuscript's lines stand two sizes apart, and
+    # only a larger gap than that ends a paragraph
+    steps = Counter(round(a.base - b.base) for a, b in zip(all_lines, all_lines[1:])
+                    if a.page == b.page and a.column == b.column and abs(a.size - body_size) < 0.6
+                    and abs(b.size - body_size) < 0.6 and 0.9 * body_size < a.base - b.base < 3 * body_size)
+    step = steps.most_common(1)[0][0] if steps else 0.0
     for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
@@ -1102,7 +1130,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             continue  # footnotes, captions, figure labels: smaller than the body
-        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > 1.65 * ln.size + 1 \
+        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
         if current and (_is_indented(ln, lefts[ln.page]) or gap):
             flush()

@@ -574,3 +574,35 @@ def test_destination_in_the_margin_left_of_the_right_column_names_the_right_colu
     root = xml_of(tmp_path, [body, refs])
     assert {marker.split()[0]: ref.split(",")[0] for marker, ref in cited(root)} == {"Devlin": "Devlin",
                                                                                     "Kiros": "Kiros"}
+
+
+def test_double_spaced_manuscript_with_margin_line_numbers_reads_as_whole_paragraphs(tmp_path):
+    """A submission as ecology and biology journals ask for it: double-spaced, a line number in the margin
+    beside every line (lineno). The numbers are no text, and lines two sizes apart are one paragraph."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=14, font="F2")
+    lines = ["Movement is hard to observe directly, and studies of abundance often",
+             "ignore it altogether although it matters for many populations of animals",
+             "(Jouventin and Weimerskirch, 1990; Andrew and Fox, 2020). Here we",
+             "present a joint model that uses both camera traps and telemetry data",
+             "to estimate density and movement together for the same individuals",
+             "and we show that it works well on simulated and on real data sets."]
+    y = 670
+    for n, line in enumerate(lines * 2, start=30):
+        page.text(40, y, str(n), size=9)
+        page.text(72, y, line, size=12)
+        y -= 24
+    page.text(72, y - 10, "References", size=14, font="F2")
+    page.text(72, y - 40, "Andrew, M. E. and E. Fox. 2020. Modelling species distributions. Ecography 43:1-10.",
+              size=12)
+    page.text(72, y - 64, "Jouventin, P. and H. Weimerskirch. 1990. Satellite tracking of albatrosses. Nature "
+              "343:746-748.", size=12)
+    root = xml_of(tmp_path, [page])
+    paragraphs = ["".join(p.itertext()) for p in root.iter("p")]
+    assert len(paragraphs) == 1
+    assert not any(str(n) in paragraphs[0] for n in range(30, 42))
+    assert "populations of animals (Jouventin" in paragraphs[0]
+    refs = {r.get("id"): "".join(r.itertext()).strip().split(",")[0] for r in root.iter("ref")}
+    assert [sorted(refs[rid] for rid in x.get("rid").split()) for x in root.iter("xref")] == \
+        [["Andrew", "Jouventin"]] * 2
