@@ -997,7 +997,8 @@ def read_pdf(path: Path) -> Document:
             ln = all_lines[i]
             text = ln.text.strip()
             if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
-                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2:
+                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2 \
+                    and not _labels_go_on(ref_lines, all_lines[i + 1:]):
                 # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
                 # text, and their citations count like any other
                 more, more_sections = _body(all_lines, headings, None, title, body_size, lefts, vocabulary,
@@ -1010,6 +1011,17 @@ def read_pdf(path: Path) -> Document:
     references = split_references(ref_lines, links, vocabulary)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages))
+
+
+def _labels_go_on(before: list[Line], after: list[Line]) -> bool:
+    """Does the numbered list of the bibliography read so far go on after this point? revtex can set the
+    bibliography's first entries before the paper's last sections (acknowledgements, author statement) in
+    the column order, and "[2] …" follows them: those sections do not end the bibliography."""
+    labels = [int(m.group(1)) for ln in before if (m := re.match(r"^\s*\[(\d{1,3})\]\s", ln.text))]
+    if not labels:
+        return False
+    nxt = f"[{max(labels) + 1}] "
+    return any(ln.text.lstrip().startswith(nxt) for ln in after[:200])
 
 
 def find_unheaded_bibliography(lines: list[Line]) -> int | None:
@@ -1461,7 +1473,8 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                    if all(n in by_label for n in expand_numbers(m.group(1))))
     raised = sum(1 for par in ([] if linked_pdf else doc.paragraphs) for k, c in enumerate(par.chars)
                  if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
-    superscripts = brackets < 3 or brackets < 2 * raised
+    # ten bracketed markers make a bracket-citing paper, however many exponents its equations raise
+    superscripts = brackets < 3 or (brackets < 10 and brackets < 2 * raised)
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")

@@ -606,3 +606,51 @@ def test_double_spaced_manuscript_with_margin_line_numbers_reads_as_whole_paragr
     refs = {r.get("id"): "".join(r.itertext()).strip().split(",")[0] for r in root.iter("ref")}
     assert [sorted(refs[rid] for rid in x.get("rid").split()) for x in root.iter("xref")] == \
         [["Andrew", "Jouventin"]] * 2
+
+
+def test_sections_set_between_the_first_entries_of_an_unheaded_bibliography_do_not_end_it(tmp_path):
+    """revtex (naturemag) can set the first entries of its unheaded bibliography before the paper's last
+    sections in column order ("[1] …", then ACKNOWLEDGEMENTS, then "[2] …"): the numbered list goes on, so
+    that heading does not end the bibliography, and every entry is read."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    y = 680
+    for k in range(8):
+        page.text(72, y, f"{BODY}, line {k}, as shown before [{k % 3 + 1}].")
+        y -= 12
+    page.text(72, y - 12, "[1] A. First, B. Other, C. Third and D. Fourth, Interfacial water at", size=9)
+    page.text(72, y - 22, "hydrophobic and hydrophilic surfaces: slip, viscosity, and diffusion,", size=9)
+    page.text(72, y - 32, "Langmuir 25, 10768 (2009).", size=9)
+    page.text(72, y - 48, "ACKNOWLEDGEMENTS", size=10, font="F2")
+    page.text(72, y - 62, "We thank the computing centre for the time on its cluster, and the funders.")
+    page.text(72, y - 74, "[2] B. Second, Phys. Rev. Lett. 86, 4275 (2001).", size=9)
+    page.text(72, y - 86, "[3] C. Third, J. Chem. Phys. 12, 100 (2010).", size=9)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:3] for r in raws] == ["[1]", "[2]", "[3]"]
+    assert sorted({ref[:3] for _, ref in cited(root)}) == ["[1]", "[2]", "[3]"]
+
+
+def test_ten_bracketed_markers_make_raised_numbers_exponents_however_many_they_are(tmp_path):
+    """A mathematical paper that cites in brackets may raise more exponents ("κ⁴", "n²") than it prints
+    bracketed markers: from ten bracketed markers on, no raised number is read as a citation."""
+    probe = raw_pdf.Page()
+    probe.text(72, 680, "The fit is measured by the squared error (y - x)")
+    left, bottom, right, top = _charbox(tmp_path, probe, "- x)", 3)
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    y = 680
+    for n in range(1, 11):
+        page.text(72, y, f"{BODY} as in [{n}].")
+        y -= 12
+    for _ in range(12):  # each exponent drawn right after its line, as TeX draws it
+        page.text(72, y, "The fit is measured by the squared error (y - x)")
+        page.text(right + 0.5, y + 4, "2", size=6)
+        y -= 12
+    page.text(72, y - 20, "References", size=12, font="F2")
+    for n in range(1, 11):
+        page.text(72, y - 40 - 12 * n, f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}.")
+    root = xml_of(tmp_path, [page])
+    assert [x.text for x in root.iter("xref")] == [str(n) for n in range(1, 11)]
