@@ -3,6 +3,7 @@
     .venv/bin/python 03_cermine_extract/bench.py [--repeat 5]
     .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf devsets/pdf [--repeat 3]
     .venv/bin/python 03_cermine_extract/bench.py --latex devsets/latex [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --pairs devsets/pairs/MANIFEST.csv [--repeat 3]
 
 Speed: pages and papers per second on one core (no process pool), on the five
 demo PDFs and on a 14-page paper (tests/fixtures/pdf/long_paper.pdf).
@@ -37,6 +38,17 @@ source) by the source's own ``\cite`` keys: the builtin backend converts
 ``paper.pdf``, stage 04 writes its CSVs, and ``../shared/realtex/judge/check.py``
 judges them (its ``map_refs`` matches each extracted reference's text to the
 source's bibliography entries).
+
+``--pairs MANIFEST`` does the same for sources listed in ``devsets/pairs/MANIFEST.csv``
+(in ``devsets/latex``, ``devsets/pairs``, ``../shared/realtex``, or measured and not
+kept: read from the fetch tool's copy with ``--mirror``): each is compiled on demand
+with the engine the manifest names (pdflatex, xelatex, lualatex; bibtex or biber)
+into ``--pdf-cache`` (``~/.cache/pipeline-bench/pairs``, outside the repository: the
+PDF is a derived file and is not kept), or the repository's own PDF is read where the
+manifest names one. Needs TeX Live (``apt-get install texlive-latex-extra
+texlive-publishers texlive-science texlive-bibtex-extra texlive-plain-generic
+texlive-fonts-extra texlive-xetex texlive-luatex cm-super biber``); a source that does
+not compile is listed with the reason and not counted.
 """
 from __future__ import annotations
 
