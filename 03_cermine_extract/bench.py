@@ -3,6 +3,7 @@
     .venv/bin/python 03_cermine_extract/bench.py [--repeat 5]
     .venv/bin/python 03_cermine_extract/bench.py --real ../shared/realpdf devsets/pdf [--repeat 3]
     .venv/bin/python 03_cermine_extract/bench.py --latex devsets/latex [--repeat 3]
+    .venv/bin/python 03_cermine_extract/bench.py --pairs devsets/pairs/MANIFEST.csv [--repeat 3]
 
 Speed: pages and papers per second on one core (no process pool), on the five
 demo PDFs and on a 14-page paper (tests/fixtures/pdf/long_paper.pdf).
@@ -37,6 +38,17 @@ source) by the source's own ``\cite`` keys: the builtin backend converts
 ``paper.pdf``, stage 04 writes its CSVs, and ``../shared/realtex/judge/check.py``
 judges them (its ``map_refs`` matches each extracted reference's text to the
 source's bibliography entries).
+
+``--pairs MANIFEST`` does the same for sources listed in ``devsets/pairs/MANIFEST.csv``
+(in ``devsets/latex``, ``devsets/pairs``, ``../shared/realtex``, or measured and not
+kept: read from the fetch tool's copy with ``--mirror``): each is compiled on demand
+with the engine the manifest names (pdflatex, xelatex, lualatex; bibtex or biber)
+into ``--pdf-cache`` (``~/.cache/pipeline-bench/pairs``, outside the repository: the
+PDF is a derived file and is not kept), or the repository's own PDF is read where the
+manifest names one. Needs TeX Live (``apt-get install texlive-latex-extra
+texlive-publishers texlive-science texlive-bibtex-extra texlive-plain-generic
+texlive-fonts-extra texlive-xetex texlive-luatex cm-super biber``); a source that does
+not compile is listed with the reason and not counted.
 """
 from __future__ import annotations
 
@@ -253,7 +265,8 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
                 if not pair_is_right(sentence, raws.get(key, "")):
                     print(f"    wrong: {sentence[:200]!r} -> {raws.get(key, '')[:80]!r}")
         markers = int(row.get("citation_markers") or 0)
-        expected_pairs = count_truth(pdf)["citation_pairs"]
+        # a count checked by hand (devsets/pdf MANIFEST.csv's citation_pairs) wins over the pattern count
+        expected_pairs = int(row["citation_pairs"]) if row.get("citation_pairs") else count_truth(pdf)["citation_pairs"]
         counted = pages >= min_pages
         if counted:
             seconds.append(per_paper)
@@ -448,23 +461,165 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
 
 
 def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "") -> int:
-    """The builtin backend on PDFs compiled from LaTeX sources, judged by the sources' own \\cite keys."""
+    """The builtin backend on the PDFs kept beside LaTeX sources, judged by the sources' own \\cite keys."""
+    manifest = list(csv.DictReader(open(folder / "MANIFEST.csv", encoding="utf-8-sig")))
+    items = [(m["slug"], folder / m["slug"] / "paper.pdf", folder / m["slug"], m["main_tex"], m["producer_class"])
+             for m in manifest if (folder / m["slug"] / "paper.pdf").is_file()
+             and (not only or Path(m["slug"]).match(only))]  # a source without its PDF judges the LaTeX route only
+    return judge_pairs(items, repeat, show_wrong)
+
+
+PAIRS_CACHE = Path.home() / ".cache" / "pipeline-bench" / "pairs"
+ENGINES = {"pdflatex": "-pdf", "xelatex": "-xelatex", "lualatex": "-lualatex"}
+
+
+def pair_source(row: dict, mirror: Path, tmp: Path) -> Path | None:
+    """The folder holding a pair's LaTeX source: ``devsets/...`` or ``../shared/...`` (relative to the
+    repository), or ``mirror`` (a source measured and not kept: the main file's top folder at the manifest's
+    commit, read with ``git archive`` from the fetch tool's copy ``MIRROR/owner+name/repo``)."""
+    if row["source"] != "mirror":
+        path = (REPO / row["source"]).resolve()
+        return path if path.is_dir() else None
+    git_dir = mirror / row["repo"].replace("/", "+") / "repo"
+    if not git_dir.is_dir():
+        return None
+    import subprocess
+    top = row["main_tex"].split("/")[0] if "/" in row["main_tex"] else ""
+    out = tmp / row["slug"]
+    out.mkdir(parents=True)
+    git = ["git", "-C", str(git_dir)]
+    archive = subprocess.run([*git, "archive", row["commit"], *([top] if top else [])], capture_output=True)
+    if archive.returncode == 0:
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+        return out
+    # the copy lacks some large files (a big PDF or figure): take the files it has, one by one
+    names = subprocess.run([*git, "ls-tree", "-r", "--name-only", row["commit"], *([top] if top else [])],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in names:
+        blob = subprocess.run([*git, "cat-file", "blob", f"{row['commit']}:{name}"], capture_output=True)
+        if blob.returncode == 0:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_bytes(blob.stdout)
+    return out
+
+
+def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: int = 120) -> tuple[Path | None, str]:
+    """Compile a source (``engine``: pdflatex, xelatex or lualatex; bibtex or biber as the source asks, a
+    shipped ``.bbl`` used as it is) into ``cache``, keyed by the source's bytes and the engine: the PDF
+    is a derived file, made on demand and never kept in the repository. Missing figures are drawn as frames
+    (graphicx's draft setting). Returns (pdf or None, how it was obtained or why it failed)."""
+    import hashlib
+    import shutil
+    import subprocess
+    digest = hashlib.sha256(engine.encode())
+    for f in sorted(p for p in src.rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes())
+    out = cache / f"{src.name}-{engine}-{digest.hexdigest()[:12]}.pdf"
+    if out.is_file():
+        return out, f"cached, {out.with_suffix('.how').read_text()}" if out.with_suffix(".how").is_file() else "cached"
+    if not shutil.which(engine):
+        return None, f"{engine} not installed (texlive-latex-extra, texlive-publishers, texlive-science, biber)"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "src"
+        shutil.copytree(src, work)
+        main = work / main_tex
+        shipped_bbl = main.with_suffix(".bbl").is_file()
+        how = "compiled"
+
+        def run(command: list[str]) -> None:
+            subprocess.run(command, cwd=main.parent, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+
+        # engine, bibtex or biber, engine twice: what latexmk does, but on through the errors a missing
+        # figure raises (latexmk -f stops rerunning there and leaves every citation "[?]"); a shipped .bbl is
+        # what arXiv would typeset and is never rebuilt
+        tex = [engine, "-interaction=nonstopmode", main.name]
+        try:
+            run(tex)
+            aux = main.with_suffix(".aux")
+            if not shipped_bbl and main.with_suffix(".bcf").is_file() and shutil.which("biber"):
+                run(["biber", main.stem])
+            elif not shipped_bbl and aux.is_file() and "\\bibdata" in aux.read_text(errors="replace"):
+                run(["bibtex", main.stem])
+                blg = main.with_suffix(".blg").read_text(errors="replace") if main.with_suffix(".blg").is_file() else ""
+                if style := re.search(r"I couldn't open style file (\S+?)\.bst|\\bibstyle\{(\S+?)\s*\}[\s\S]*I found "
+                                      r"no style file", blg):
+                    # a journal's .bst that TeX Live does not ship (aa, yahapj): natbib's own plainnat (or plain
+                    # without natbib) typesets the same entries, so the citations resolve
+                    log = main.with_suffix(".log").read_text(errors="replace")
+                    fallback = "plainnat" if "natbib.sty" in log else "plain"
+                    aux.write_text(re.sub(r"\\bibstyle\{[^}]*\}", lambda _: f"\\bibstyle{{{fallback}}}",
+                                          aux.read_text(errors="replace")))
+                    run(["bibtex", main.stem])
+                    how = f"compiled ({style.group(1) or style.group(2)}.bst not installed: {fallback})"
+            run(tex)
+            run(tex)
+        except subprocess.TimeoutExpired:
+            return None, f"{engine} ran over {timeout} s"
+        log = main.with_suffix(".log").read_text(errors="replace") if main.with_suffix(".log").is_file() else ""
+        undefined = len(set(re.findall(r"Citation `([^']+)' on page \d+ undefined", log)))
+        bbl = main.with_suffix(".bbl").read_text(errors="replace") if main.with_suffix(".bbl").is_file() else ""
+        if undefined >= 3 and not re.search(r"\\bibitem|\\entry\{", bbl):
+            return None, f"compiled without its bibliography ({undefined} citations undefined)"
+        pdf = main.with_suffix(".pdf")
+        if pdf.is_file() and b"%%EOF" not in pdf.read_bytes()[-2048:]:
+            return None, "the PDF is truncated (the driver stopped part-way)"
+        if not pdf.is_file() or pdf.stat().st_size == 0:
+            log = main.with_suffix(".log")
+            errors = re.findall(r"(?m)^! (.*)", log.read_text(errors="replace")) if log.is_file() else []
+            return None, f"no PDF ({errors[0][:80] if errors else 'no log'})"
+        cache.mkdir(parents=True, exist_ok=True)
+        part = out.with_suffix(".part")
+        shutil.copyfile(pdf, part)
+        part.replace(out)
+        out.with_suffix(".how").write_text(how)
+    return out, how
+
+
+def run_pairs(manifest_path: Path, repeat: int, show_wrong: bool = False, only: str = "",
+              cache: Path = PAIRS_CACHE, mirror: Path = Path("/work/.mirror")) -> int:
+    """Source + PDF pairs listed in a manifest (``devsets/pairs/MANIFEST.csv``): each source is compiled on
+    demand (``compile_pair``), or its repository's own PDF is read where the manifest names one, and the
+    builtin backend's output is judged by the source's own \\cite keys."""
+    rows = [r for r in csv.DictReader(open(manifest_path, encoding="utf-8-sig"))
+            if not only or Path(r["slug"]).match(only)]
+    items, skipped = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            src = pair_source(row, mirror, Path(tmp))
+            if src is None:
+                skipped.append(f"{row['slug']} (source not here: {row['source']} {row['repo']})")
+                continue
+            if row.get("pdf") and not row["pdf"].startswith("compiled"):
+                pdf, how = src / row["pdf"], "the repository's PDF"
+            else:
+                pdf, how = compile_pair(src, row["main_tex"], row.get("engine") or "pdflatex", cache)
+            if pdf is None or not pdf.is_file():
+                skipped.append(f"{row['slug']} ({how})")
+                continue
+            items.append((row["slug"], pdf, src, row["main_tex"], row["producer_class"]))
+        status = judge_pairs(items, repeat, show_wrong)
+        print(f"pairs not measured: {len(skipped)} {skipped}")
+    return status
+
+
+def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show_wrong: bool = False) -> int:
+    """Convert each (slug, pdf, source folder, main file, document class) with the builtin backend, run stage
+    04 on it and judge its links by the source's \\cite keys; figures per paper, per PDF producer and per
+    document class."""
     import shutil
     judge_dir = REPO.parent / "shared" / "realtex" / "judge"
     sys.path.insert(0, str(judge_dir))
     import check  # noqa: E402  (../shared/realtex/judge/check.py: the judge, read, never copied)
     stage04 = load_stage04()
-    manifest = list(csv.DictReader(open(folder / "MANIFEST.csv", encoding="utf-8-sig")))
     print(f"{'paper':30} {'pages':>5} {'CPU s':>6} {'keys':>5} {'reached':>7} {'links':>6} {'right':>6} "
           f"{'recall':>7} {'prec.':>6}  class / status")
-    tot, cpu_seconds, empty, by_class, no_bibliography = [0, 0, 0, 0], [], [], {}, []
+    tot, cpu_seconds, empty, no_bibliography = [0, 0, 0, 0], [], [], []
+    by_class: dict[str, list[int]] = {}
+    by_docclass: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         xml_dir, csv_dir = Path(tmp) / "xml", Path(tmp) / "csv"
         xml_dir.mkdir()
-        for m in manifest:
-            pdf = folder / m["slug"] / "paper.pdf"
-            if not pdf.is_file() or (only and not Path(m["slug"]).match(only)):  # a source without its compiled PDF judges the LaTeX route only
-                continue
+        for slug, pdf, paper_dir, main_tex, docclass in items:
             cls = producer_class(pdf)
             cpu_times = []
             try:
@@ -473,36 +628,40 @@ def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "
                     xml, stats = builtin_backend.convert(pdf)
                     cpu_times.append(time.process_time() - cpu)
             except Exception as exc:  # a crash is a figure here
-                print(f"{m['slug'][:30]:30} FAILED: {exc.__class__.__name__}: {exc}")
-                empty.append(f"{m['slug']} (failed)")
+                print(f"{slug[:30]:30} FAILED: {exc.__class__.__name__}: {exc}")
+                empty.append(f"{slug} (failed)")
                 continue
-            (xml_dir / f"{m['slug']}.cermxml").write_bytes(xml)
+            (xml_dir / f"{slug}.cermxml").write_bytes(xml)
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 stage04.main(stage04.Config(input_dir=xml_dir, output_dir=csv_dir, force=True))
-            (xml_dir / f"{m['slug']}.cermxml").unlink()
+            (xml_dir / f"{slug}.cermxml").unlink()
             if not stats["n_references"] and unresolved_citations(pdf) >= 3:
                 # compiled without its bibliography: every marker prints "[?]", the PDF has nothing to link
-                print(f"{m['slug'][:30]:30} {stats['n_pages']:5d} PDF without a bibliography (its markers print "
+                print(f"{slug[:30]:30} {stats['n_pages']:5d} PDF without a bibliography (its markers print "
                       f"[?]): not counted")
-                no_bibliography.append(m["slug"])
+                no_bibliography.append(slug)
                 continue
-            r = judge_pdf_paper(check, folder / m["slug"], m["main_tex"], csv_dir, m["slug"], show_wrong)
+            r = judge_pdf_paper(check, paper_dir, main_tex, csv_dir, slug, show_wrong)
             if not stats["n_references"] or not stats["n_citations"]:
-                empty.append(f"{m['slug']} ({stats['n_references']} references, {stats['n_citations']} linked)")
+                empty.append(f"{slug} ({stats['n_references']} references, {stats['n_citations']} linked)")
             cpu_seconds.append(statistics.median(cpu_times))
             for i, k in enumerate(("keys", "reached", "links", "right")):
                 tot[i] += r[k]
-            c = by_class.setdefault(cls, [0, 0, 0, 0, 0])
-            c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
-            print(f"{m['slug'][:30]:30} {stats['n_pages']:5d} {cpu_seconds[-1]:6.3f} {r['keys']:5d} {r['reached']:7d} "
+            for table, name in ((by_class, cls), (by_docclass, docclass.split(" / ")[0])):
+                c = table.setdefault(name, [0, 0, 0, 0, 0])
+                c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
+            print(f"{slug[:30]:30} {stats['n_pages']:5d} {cpu_seconds[-1]:6.3f} {r['keys']:5d} {r['reached']:7d} "
                   f"{r['links']:6d} {r['right']:6d} {r['reached'] / max(r['keys'], 1):7.2f} "
-                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} {r['note']}")
+                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} | {docclass} {r['note']}")
             shutil.rmtree(csv_dir, ignore_errors=True)
     keys, reached, links, right = tot
     print(f"\nrecall (cited keys reached by a right link) {reached}/{keys} = {reached / max(keys, 1):.3f}, "
           f"precision {right}/{links} = {right / max(links, 1):.3f}")
-    for cls, (n, k, rc, lk, rt) in sorted(by_class.items()):
-        print(f"  {cls:62} {n:3d} papers  recall {rc / max(k, 1):.3f}  precision {rt / max(lk, 1):.3f}")
+    for title, table in (("per PDF producer", by_class), ("per document class", by_docclass)):
+        print(title)
+        for cls, (n, k, rc, lk, rt) in sorted(table.items()):
+            print(f"  {cls:62} {n:3d} papers  recall {rc}/{k} = {rc / max(k, 1):.3f}  "
+                  f"precision {rt}/{lk} = {rt / max(lk, 1):.3f}")
     print(f"papers reported empty: {len(empty)} {empty}; PDFs without a bibliography (not counted): "
           f"{no_bibliography}")
     if cpu_seconds:
@@ -518,6 +677,13 @@ def main() -> int:
                         help="folders of real PDFs laid out as ../shared/realpdf or devsets/pdf")
     parser.add_argument("--latex", type=Path, default=None,
                         help="folder of LaTeX source + paper.pdf pairs laid out as devsets/latex")
+    parser.add_argument("--pairs", type=Path, default=None,
+                        help="manifest of source + PDF pairs (devsets/pairs/MANIFEST.csv): compiled on demand, judged "
+                             "by the sources' own \\cite keys")
+    parser.add_argument("--pdf-cache", type=Path, default=PAIRS_CACHE,
+                        help="--pairs: where the compiled PDFs are kept (outside the repository)")
+    parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"),
+                        help="--pairs: the fetch tool's copies of repositories, for sources measured and not kept")
     parser.add_argument("--show-wrong", action="store_true", help="--real, --latex: print each pair judged wrong")
     parser.add_argument("--only", default="", help="--real, --latex: a glob of the PDFs (or slugs) to measure (default: all)")
     parser.add_argument("--min-pages", type=int, default=3, help="--real: papers shorter than this are not counted")
@@ -528,6 +694,8 @@ def main() -> int:
         for pdf in args.count:
             print(pdf.name, count_truth(pdf), producer_class(pdf))
         return 0
+    if args.pairs is not None:
+        return run_pairs(args.pairs, args.repeat or 3, args.show_wrong, args.only, args.pdf_cache, args.mirror)
     if args.latex is not None:
         return run_latex(args.latex, args.repeat or 3, args.show_wrong, args.only)
     if args.real is not None:

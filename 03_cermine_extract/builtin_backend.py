@@ -272,8 +272,30 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
     page.close()
-    lines = [merge_accents(ln) for ln in lines if ln.chars]
+    lines = drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars])
     return reading_order([ln for ln in lines if ln.chars], width), links
+
+
+def drop_line_numbers(lines: list[Line]) -> list[Line]:
+    """Remove a manuscript's margin line numbers (lineno: "38", "39", … beside each line of a submission,
+    as ecology and biology journals ask for): bare numbers on lines of their own, at least 8 on the page,
+    right-aligned in one column, each on the baseline of a line of text, rising down the page. Left in,
+    they split every line into a paragraph of its own and glue a number to each sentence. A raised
+    bibliography label (AIP) sits above its entry's baseline and is kept."""
+    numbers = [ln for ln in lines if re.fullmatch(r"\d{1,4}", ln.text.strip())]
+    if len(numbers) < 8:
+        return lines
+    bases = Counter(round(ln.base) for ln in lines if not re.fullmatch(r"\d{1,4}", ln.text.strip()))
+    on_text = [ln for ln in numbers if any(bases.get(round(ln.base) + d) for d in (-1, 0, 1))]
+    margin = Counter(round(ln.x1 / 3) for ln in on_text).most_common(1)
+    if not margin or margin[0][1] < 8:
+        return lines
+    column = [ln for ln in on_text if abs(round(ln.x1 / 3) - margin[0][0]) <= 1]
+    values = [int(ln.text) for ln in sorted(column, key=lambda ln: -ln.base)]
+    if sum(b > a for a, b in zip(values, values[1:])) < 0.9 * (len(values) - 1):
+        return lines
+    dropped = {id(ln) for ln in column}
+    return [ln for ln in lines if id(ln) not in dropped]
 
 
 def _strip(chars: list[Char]) -> list[Char]:
@@ -974,8 +996,9 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
-            if headings[i] and re.match(r"^(appendix|appendices|supplementary|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
-                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2:
+            if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
+                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2 \
+                    and not _labels_go_on(ref_lines, all_lines[i + 1:]):
                 # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
                 # text, and their citations count like any other
                 more, more_sections = _body(all_lines, headings, None, title, body_size, lefts, vocabulary,
@@ -990,22 +1013,48 @@ def read_pdf(path: Path) -> Document:
                     links=links, n_pages=len(pages))
 
 
+def _labels_go_on(before: list[Line], after: list[Line]) -> bool:
+    """Does the numbered list of the bibliography read so far go on after this point? revtex can set the
+    bibliography's first entries before the paper's last sections (acknowledgements, author statement) in
+    the column order, and "[2] …" follows them: those sections do not end the bibliography."""
+    labels = [int(m.group(1)) for ln in before if (m := re.match(r"^\s*\[(\d{1,3})\]\s", ln.text))]
+    if not labels:
+        return False
+    nxt = f"[{max(labels) + 1}] "
+    return any(ln.text.lstrip().startswith(nxt) for ln in after[:200])
+
+
 def find_unheaded_bibliography(lines: list[Line]) -> int | None:
-    """Where a bibliography without a heading starts: the last line labelled [1] or 1. followed by [2] or 2."""
+    """Where a bibliography without a heading starts: a line labelled [1] or 1. followed by [2] or 2., or a
+    raised "1" on a line of its own followed by a "2" (AIP). Of several such runs (the affiliations of a
+    supplement after the bibliography are numbered 1, 2, … as well: revtex), the one whose labels run
+    longest in order, the last of equals."""
+    best, best_run = None, 0
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
             # AIP and revtex-like journals set each label as a raised number on a line of its own
-            if any(ln.text.strip() == "2" and _is_bare_label(lines, k)
-                   for k, ln in enumerate(lines[i + 1:i + 12], start=i + 1)):
-                return i
+            run = _label_run(lines, i, lambda k, n: lines[k].text.strip() == str(n) and _is_bare_label(lines, k))
+        elif m := re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text):
+            form = "[{}]" if m.group(1) == "[1]" else "{}."
+            run = _label_run(lines, i, lambda k, n: lines[k].text.lstrip().startswith(form.format(n) + " ")
+                             or lines[k].text.strip() == form.format(n))
+        else:
             continue
-        m = re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text)
-        if not m:
-            continue
-        nxt = "[2]" if m.group(1) == "[1]" else "2."
-        if any(ln.text.lstrip().startswith(nxt) for ln in lines[i + 1:i + 12]):
-            return i
-    return None
+        if run >= 2 and run > best_run:
+            best, best_run = i, run
+    return best
+
+
+def _label_run(lines: list[Line], start: int, labelled) -> int:
+    """How many labels 1, 2, 3, … follow one another from ``start`` (each within 150 lines of the last: a
+    column of body text may stand between two entries where the bibliography is set before the last sections)."""
+    n, last = 1, start
+    for k in range(start + 1, len(lines)):
+        if k - last > 150:
+            break
+        if labelled(k, n + 1):
+            n, last = n + 1, k
+    return n
 
 
 def _is_bare_label(lines: list[Line], i: int) -> bool:
@@ -1056,6 +1105,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         current = []
 
     end = ref_start if ref_start is not None else len(all_lines)
+    # the usual distance between baselines: a double-spaced manuscript's lines stand two sizes apart, and
+    # only a larger gap than that ends a paragraph
+    steps = Counter(round(a.base - b.base) for a, b in zip(all_lines, all_lines[1:])
+                    if a.page == b.page and a.column == b.column and abs(a.size - body_size) < 0.6
+                    and abs(b.size - body_size) < 0.6 and 0.9 * body_size < a.base - b.base < 3 * body_size)
+    step = steps.most_common(1)[0][0] if steps else 0.0
     for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
@@ -1087,7 +1142,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             continue  # footnotes, captions, figure labels: smaller than the body
-        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > 1.65 * ln.size + 1 \
+        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
         if current and (_is_indented(ln, lefts[ln.page]) or gap):
             flush()
@@ -1110,8 +1165,7 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             # The destination sits at (or just above) the first line of its entry, in the column of its x.
             candidates = [i for i, ln in enumerate(lines) if ln.page == page and ln.top <= y + 2
                           and y - ln.top < 3 * ln.size + 4]
-            in_column = [i for i in candidates if x is not None and lines[i].x0 - 40 <= x <= lines[i].x1]
-            candidates = in_column or candidates
+            candidates = _in_destination_column(candidates, x, lambda i: (lines[i].x0, lines[i].x1))
             if candidates:
                 starts.add(min(candidates, key=lambda i: y - lines[i].top))
     # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
@@ -1121,6 +1175,12 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     in_order = _label_sequence(labelled, lines)
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
+    printed = [int(m.group(1)) for i in in_order if (m := re.match(r"^\s*\[?(\d{1,3})[\].]?", lines[i].text))]
+    if len(printed) >= 3 and printed[0] == 1 and len(set(printed)) >= 0.9 * max(printed):
+        # printed labels that run 1, 2, 3, … are the entries, whatever the link destinations say (revtex and
+        # natbib anchor an entry a line above or below its label, and several anchors may share one entry)
+        labelled = in_order
+        starts = set()
     if len(labelled) >= max(2, len(starts)):
         starts = set(labelled)
     else:
@@ -1183,6 +1243,17 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def _in_destination_column(candidates: list[int], x: float | None, span) -> list[int]:
+    """The candidates in the column a destination's x names. hyperref puts x in the margin just left of the
+    column (elsarticle, natbib: 20 pt), which for the right column is still inside the left column's width,
+    so a column whose left edge lies just right of x (up to 40 pt) wins; else one that x falls in."""
+    if x is None:
+        return candidates
+    beside = [i for i in candidates if x - 5 <= span(i)[0] <= x + 40]
+    inside = [i for i in candidates if span(i)[0] - 40 <= x <= span(i)[1]]
+    return beside or inside or candidates
+
+
 def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
     """(page, link number) -> index of the reference the link points to."""
     result = {}
@@ -1195,8 +1266,7 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
             same_page = [i for i, r in enumerate(refs) if r.page == ln.target_page and r.top <= ln.target_y + 3
                          and ln.target_y - r.top < 40]
             # the destination's x names the column (it may sit in the margin just left of it)
-            in_column = [i for i in same_page if x is not None and refs[i].left - 40 <= x <= refs[i].right]
-            same_page = in_column or same_page
+            same_page = _in_destination_column(same_page, x, lambda i: (refs[i].left, refs[i].right))
             if same_page:
                 result[(page, k)] = min(same_page, key=lambda i: ln.target_y - refs[i].top)
     return result
@@ -1403,7 +1473,8 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                    if all(n in by_label for n in expand_numbers(m.group(1))))
     raised = sum(1 for par in ([] if linked_pdf else doc.paragraphs) for k, c in enumerate(par.chars)
                  if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
-    superscripts = brackets < 3 or brackets < 2 * raised
+    # ten bracketed markers make a bracket-citing paper, however many exponents its equations raise
+    superscripts = brackets < 3 or (brackets < 10 and brackets < 2 * raised)
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")

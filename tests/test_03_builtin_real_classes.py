@@ -486,3 +486,171 @@ def test_bibliography_without_heading_whose_labels_are_raised_numbers_on_their_o
                     "2. B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
                     "3. D. Fourth, Phys. Rev. Lett. 86, 4275 (2001)."]
     assert cited(root) == [("2", raws[1])]
+
+
+def test_unheaded_bibliography_is_the_longest_numbered_run_not_a_supplements_affiliations(tmp_path):
+    """revtex with a supplement after the bibliography: the bibliography has no heading ("[1] …", "[2] …"),
+    and the supplement's title page numbers its affiliations 1, 2 as raised labels on lines of their own.
+    The bibliography is the run whose labels go on longest in order, and the supplement after it is body."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "A Paper Title Set Large", size=18)
+    body.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    body.text(72, 680, f"{BODY}, as measured before [2].")
+    body.text(72, 668, f"{BODY}, and as the theory says [3].")
+    for k in range(8):
+        body.text(72, 656 - 12 * k, f"{BODY}, line {k} of the introduction.")
+    y = 540
+    for n, entry in enumerate(["A. First, Phys. Rev. B 71, 045425 (2005).",
+                               "B. Second and C. Third, Opt. Lett. 11, 288 (1986).",
+                               "D. Fourth, Phys. Rev. Lett. 86, 4275 (2001).",
+                               "E. Fifth, J. Chem. Phys. 12, 100 (2010)."], start=1):
+        body.text(72, y, f"[{n}] {entry}", size=9)
+        y -= 12
+    supplement = raw_pdf.Page()
+    supplement.text(72, 740, "Supplemental Material for the Paper", size=14)
+    for n, place in enumerate(["Department of Chemistry, University of Somewhere, Some Town",
+                               "Institute of Physics, Another University, Other City"], start=1):
+        supplement.text(66, 712 - 14 * n + 3, str(n), size=5.5)
+        supplement.text(72, 712 - 14 * n, place, size=9)
+    for k in range(6):
+        supplement.text(72, 640 - 12 * k, f"{BODY}, supplementary line {k}.")
+    root = xml_of(tmp_path, [body, supplement])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:4] for r in raws] == ["[1] ", "[2] ", "[3] ", "[4] "]
+    assert not any("University" in r for r in raws)
+    assert cited(root) == [("2", raws[1]), ("3", raws[2])]
+
+
+def test_printed_labels_running_in_order_split_entries_whatever_the_link_destinations_say(tmp_path):
+    """revtex and natbib anchor an entry a line above or below its printed label, and an entry broken over
+    several lines may hold more than one anchor: where the labels [1], [2], … run in order, each labelled
+    line starts an entry and a continuation line never does."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY} [1] and more [2].")
+    page.text(72, 668, f"{BODY} and [3].")
+    page.text(72, 620, "References", size=12, font="F2")
+    entries = [["[1] J. Preskill, Quantum 2, 79 (2018)."],
+               ["[2] K. Bharti, A. Cervera-Lierta, T. H. Kyaw, T. Haug,", "S. Alperin-Lea, A. Anand, M. Degroote,",
+                "and A. Aspuru-Guzik, Rev. Mod. Phys. 94, 015004 (2022)."],
+               ["[3] S. Endo, Z. Cai, and X. Yuan, J. Phys. Soc. Jpn. 90, 032001 (2021)."]]
+    y = 600
+    for entry in entries:
+        for k, line in enumerate(entry):
+            page.text(72 + (10 if k else 0), y, line, size=9)
+            # an anchor on every line of the entry (each continuation line gets one, as a page of
+            # destinations too many would give)
+            y -= 12
+    for n, target in enumerate([600, 588, 576, 564], start=1):
+        page.link((60 + 40 * n, 100, 90 + 40 * n, 110), page=0, x=72, y=target + 9)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 3 and raws[1].startswith("[2] K. Bharti") and raws[1].endswith("015004 (2022).")
+
+
+def test_destination_in_the_margin_left_of_the_right_column_names_the_right_column(tmp_path):
+    """elsarticle and natbib set a destination's x 20 pt left of its column: for the right column that x is
+    still inside the left column's width, so the column whose left edge lies just right of x is the one."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "A Paper Title Set Large", size=18)
+    body.text(72, 700, "1 Introduction", size=12, font="F2")
+    body.text(72, 680, "Devlin et al. (2019) trained sentence encoders on a lot of text.")
+    body.link((72, 677, 160, 690), page=1, x=286, y=712)  # 20 pt left of the right column
+    body.text(72, 665, "Kiros et al. (2015) came first with skip vectors trained on books.")
+    body.link((72, 662, 155, 675), page=1, x=52, y=712)  # 20 pt left of the left column
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    left = ["Kiros, R., Zhu, Y., Salakhutdinov, R., Zemel, R. (2015).", "    Skip-thought vectors for sentences.",
+            "Lee, K., Park, J., Kim, S., Choi, H., Jung, Y., Han, M. (2016).", "    A left column entry of tests."]
+    right = ["Devlin, J., Chang, M. (2019).", "    BERT: pre-training of deep", "Zhang, L., Wu, Q. (2018).",
+             "    A right column entry."]
+    for k, (a, b) in enumerate(zip(left, right)):
+        refs.text(72 + (8 if a.startswith(" ") else 0), 700 - 12 * k, a.strip(), size=9)
+        refs.text(306 + (8 if b.startswith(" ") else 0), 698 - 12 * k, b.strip(), size=9)  # 2 pt lower
+    for k in range(8):  # enough text for the page to read as two columns
+        refs.text(72, 600 - 12 * k, f"Author{k}, A., Someone, B. ({2000 + k}). A filler entry.", size=9)
+        refs.text(306, 600 - 12 * k, f"Writer{k}, B. ({2010 + k}). Another filler entry {k}.", size=9)
+    root = xml_of(tmp_path, [body, refs])
+    assert {marker.split()[0]: ref.split(",")[0] for marker, ref in cited(root)} == {"Devlin": "Devlin",
+                                                                                    "Kiros": "Kiros"}
+
+
+def test_double_spaced_manuscript_with_margin_line_numbers_reads_as_whole_paragraphs(tmp_path):
+    """A submission as ecology and biology journals ask for it: double-spaced, a line number in the margin
+    beside every line (lineno). The numbers are no text, and lines two sizes apart are one paragraph."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=14, font="F2")
+    lines = ["Movement is hard to observe directly, and studies of abundance often",
+             "ignore it altogether although it matters for many populations of animals",
+             "(Jouventin and Weimerskirch, 1990; Andrew and Fox, 2020). Here we",
+             "present a joint model that uses both camera traps and telemetry data",
+             "to estimate density and movement together for the same individuals",
+             "and we show that it works well on simulated and on real data sets."]
+    y = 670
+    for n, line in enumerate(lines * 2, start=30):
+        page.text(40, y, str(n), size=9)
+        page.text(72, y, line, size=12)
+        y -= 24
+    page.text(72, y - 10, "References", size=14, font="F2")
+    page.text(72, y - 40, "Andrew, M. E. and E. Fox. 2020. Modelling species distributions. Ecography 43:1-10.",
+              size=12)
+    page.text(72, y - 64, "Jouventin, P. and H. Weimerskirch. 1990. Satellite tracking of albatrosses. Nature "
+              "343:746-748.", size=12)
+    root = xml_of(tmp_path, [page])
+    paragraphs = ["".join(p.itertext()) for p in root.iter("p")]
+    assert len(paragraphs) == 1
+    assert not any(str(n) in paragraphs[0] for n in range(30, 42))
+    assert "populations of animals (Jouventin" in paragraphs[0]
+    refs = {r.get("id"): "".join(r.itertext()).strip().split(",")[0] for r in root.iter("ref")}
+    assert [sorted(refs[rid] for rid in x.get("rid").split()) for x in root.iter("xref")] == \
+        [["Andrew", "Jouventin"]] * 2
+
+
+def test_sections_set_between_the_first_entries_of_an_unheaded_bibliography_do_not_end_it(tmp_path):
+    """revtex (naturemag) can set the first entries of its unheaded bibliography before the paper's last
+    sections in column order ("[1] …", then ACKNOWLEDGEMENTS, then "[2] …"): the numbered list goes on, so
+    that heading does not end the bibliography, and every entry is read."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    y = 680
+    for k in range(8):
+        page.text(72, y, f"{BODY}, line {k}, as shown before [{k % 3 + 1}].")
+        y -= 12
+    page.text(72, y - 12, "[1] A. First, B. Other, C. Third and D. Fourth, Interfacial water at", size=9)
+    page.text(72, y - 22, "hydrophobic and hydrophilic surfaces: slip, viscosity, and diffusion,", size=9)
+    page.text(72, y - 32, "Langmuir 25, 10768 (2009).", size=9)
+    page.text(72, y - 48, "ACKNOWLEDGEMENTS", size=10, font="F2")
+    page.text(72, y - 62, "We thank the computing centre for the time on its cluster, and the funders.")
+    page.text(72, y - 74, "[2] B. Second, Phys. Rev. Lett. 86, 4275 (2001).", size=9)
+    page.text(72, y - 86, "[3] C. Third, J. Chem. Phys. 12, 100 (2010).", size=9)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:3] for r in raws] == ["[1]", "[2]", "[3]"]
+    assert sorted({ref[:3] for _, ref in cited(root)}) == ["[1]", "[2]", "[3]"]
+
+
+def test_ten_bracketed_markers_make_raised_numbers_exponents_however_many_they_are(tmp_path):
+    """A mathematical paper that cites in brackets may raise more exponents ("κ⁴", "n²") than it prints
+    bracketed markers: from ten bracketed markers on, no raised number is read as a citation."""
+    probe = raw_pdf.Page()
+    probe.text(72, 680, "The fit is measured by the squared error (y - x)")
+    left, bottom, right, top = _charbox(tmp_path, probe, "- x)", 3)
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    y = 680
+    for n in range(1, 11):
+        page.text(72, y, f"{BODY} as in [{n}].")
+        y -= 12
+    for _ in range(12):  # each exponent drawn right after its line, as TeX draws it
+        page.text(72, y, "The fit is measured by the squared error (y - x)")
+        page.text(right + 0.5, y + 4, "2", size=6)
+        y -= 12
+    page.text(72, y - 20, "References", size=12, font="F2")
+    for n in range(1, 11):
+        page.text(72, y - 40 - 12 * n, f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}.")
+    root = xml_of(tmp_path, [page])
+    assert [x.text for x in root.iter("xref")] == [str(n) for n in range(1, 11)]
