@@ -286,6 +286,12 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     return answers
 
 
+def grounded_candidates(example: dict) -> list[str]:
+    """The candidate DOIs a grounded pair's prompt offers (none for a plain pair)."""
+    user = next((m.get("content", "") for m in example.get("prompt") or [] if m.get("role") == "user"), "")
+    return ct.candidates_in_message(user)
+
+
 def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int, batch_size: int):
     """A TrainerCallback that, at each evaluation, greedy-decodes the validation requests and adds
     ``eval_recall_at_<k>`` (mean recall@k of the DOIs written against the gold ones) to the evaluation's
@@ -300,8 +306,14 @@ def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int
             self.last_answers: list[str] = []
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-            answers = generate_answers(model, tokenizer, [ex["prompt"] for ex in examples], max_new_tokens,
-                                       batch_size)
+            offered = [grounded_candidates(ex) for ex in examples]
+            if examples and all(offered):  # grounded pairs: the prompt's candidates ranked by likelihood
+                ranked = ct.rank_by_likelihood(model, tokenizer, [ex["prompt"] for ex in examples], offered,
+                                               batch_size=batch_size)
+                answers = ["\n".join(r) for r in ranked]
+            else:
+                answers = generate_answers(model, tokenizer, [ex["prompt"] for ex in examples], max_new_tokens,
+                                           batch_size)
             self.last_answers = answers
             score = sum(recall_at_k(ct.extract_dois(a), ex["dois"], k) for a, ex in zip(answers, examples))
             score = round(score / len(examples), 4) if examples else 0.0

@@ -78,11 +78,23 @@ class Config:
     retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
     """rag systems' candidates: BM25, dense, or both fused by reciprocal rank (BM25 alone, with a warning,
     when the optional embedding model is missing)."""
+    rag_ranking: Literal["likelihood", "constrained"] = "likelihood"
+    """How rag systems rank the candidates: likelihood (each candidate scored by the model's log-likelihood of its
+    DOI as the answer, one teacher-forced pass per candidate, every candidate ranked; fused with the retriever's
+    score by --rag-fusion) or constrained (the model writes up to --rag-picks DOIs under a trie of the candidates,
+    the list then filled from retrieval with --rag-fill)."""
+    rag_fusion: float = -1.0
+    """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
+    request's candidates): 0 = the model alone, 1 = the retriever's order. Negative: chosen per rag system on the
+    validation split (val.jsonl beside the test split; weights 0, 0.1, ..., 1 and the log-likelihood summed or per
+    token, by recall@10 then MRR), never on the split evaluated; 0 when there is no validation split."""
+    rag_length_normalised: bool = False
+    """Likelihood ranking with a fixed --rag-fusion weight: score a DOI per token instead of summed."""
     rag_picks: int = 0
-    """rag systems: most DOIs the model writes (constrained to the candidates); 0 = k."""
+    """Constrained ranking: most DOIs the model writes (constrained to the candidates); 0 = k."""
     rag_fill: bool = True
-    """rag systems: fill the ranked list up to k with the candidates the model did not pick, in retrieval order
-    (the model reranks the retriever's list; without it a model writing 3 DOIs is scored on 3)."""
+    """Constrained ranking: fill the ranked list up to k with the candidates the model did not pick, in retrieval
+    order (the model reranks the retriever's list; without it a model writing 3 DOIs is scored on 3)."""
     neighbours: int = 50
     """neighbours system: training requests (nearest first) whose DOIs fill the ranked list."""
     max_new_tokens: int = 256
@@ -110,6 +122,9 @@ class Config:
     """Stage 06's response cache, shared so that no DOI is looked up twice."""
     cpu_threads: int = 0
     """Torch threads on the CPU (0 = torch's default); 1 is fastest for tiny models on a busy machine."""
+    cpu_bf16: bool = False
+    """Run the language models in bf16 on the CPU (fp32 otherwise): ~2.9x less CPU time per forward on a CPU with
+    AVX512-BF16/AMX (citation_tools.cpu_has_bf16); scores and answers can differ slightly from fp32's."""
     force: bool = False
     """Accepted for symmetry; the evaluation always runs afresh."""
     verbose: bool = False
@@ -319,17 +334,19 @@ def trained_on_grounded(adapter: Path) -> bool:
 
 
 def grounded_prompts(test: list[dict], index, n: int, system: str, allowed_dois: set[str] | None = None
-                     ) -> tuple[list, list]:
+                     ) -> tuple[list, list, list]:
     """Chat prompts whose user message holds the request and its top-n retrieved candidates (of the works in
-    ``allowed_dois``), and the candidates' DOIs (what the constrained decoder may answer) per request."""
-    prompts, allowed = [], []
-    found = ct.search_all(index, [ex["request"] for ex in test], n, allowed_dois)
-    for ex, works in zip(test, found):
-        message = ct.grounded_user_message(ex["request"], works)
+    ``allowed_dois``), the candidates' DOIs (what a rag system may answer) and the retriever's score of each,
+    per request."""
+    prompts, allowed, scores = [], [], []
+    found = ct.search_scored(index, [ex["request"] for ex in test], n, allowed_dois)
+    for ex, hits in zip(test, found):
+        message = ct.grounded_user_message(ex["request"], [w for w, _ in hits])
         prompts.append(([{"role": "system", "content": system}] if system else []) +
                        [{"role": "user", "content": message}])
-        allowed.append([w["doi"] for w in works])
-    return prompts, allowed
+        allowed.append([w["doi"] for w, _ in hits])
+        scores.append([float(s) for _, s in hits])
+    return prompts, allowed, scores
 
 
 def system_message_of(test: list[dict], grounded_path: Path) -> str:
@@ -597,6 +614,30 @@ def examples_section(examples: dict) -> str:
     return "".join(out)
 
 
+def ranking_section(block: dict) -> str:
+    """How each rag system ranked its candidates: the method, the fusion weight and where it was chosen."""
+    lines = []
+    cands = block.get("rag_candidates") or {}
+    for name, res in block["results"].items():
+        r = res.get("ranking")
+        if not r:
+            continue
+        if r["method"] == "likelihood":
+            alone = r.get("model_alone") or {}
+            val = (f" (validation recall@10 {r['val_recall@10']:.2f}, MRR {r['val_mrr']:.2f})"
+                   if r.get("val_recall@10") is not None else "")
+            lines.append(f"- **{name}**: every one of the {cands.get('n', '?')} candidates ranked by the model's "
+                         f"{'per-token' if r.get('length_normalised') else 'summed'} log-likelihood of its DOI as "
+                         f"the answer, fused with the retriever's score at weight {r.get('weight', 0):.1f} "
+                         f"(0 = model alone, 1 = retrieval order), chosen on {r.get('chosen_on', '?')}{val}. The "
+                         f"model's ranking alone: recall@10 {fmt(alone.get('recall@10'))}, MRR "
+                         f"{fmt(alone.get('mrr'))}.")
+        else:
+            lines.append(f"- **{name}**: constrained decoding of up to {r['picks']} DOIs among the candidates"
+                         + (", the list then filled in retrieval order." if r["filled_from_retrieval"] else "."))
+    return "\n### How the rag systems ranked\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def write_report(path: Path, config: Config, metrics: dict) -> None:
     blocks = metrics["settings"]
     parts = [f"# Evaluation: ranked DOI answers against a fixed catalogue\n\n"
@@ -678,6 +719,9 @@ def write_report(path: Path, config: Config, metrics: dict) -> None:
             diff = block["results"]["rag+finetuned"].get("vs_best_baseline", {}).get("unseen", {}).get("recall@10")
             parts.append(f"\n**rag+finetuned vs the best baseline, {best} (unseen works)** {where}: "
                          f"{verdict_vs(block, 'rag+finetuned', best, diff)}\n")
+        ranking = ranking_section(block)
+        if ranking:
+            parts.append(ranking)
     parts.append(examples_section(metrics.get("examples") or {}))
     if metrics["skipped_systems"]:
         parts.append("\n## Not evaluated\n\n" + "".join(f"- **{n}**: {why}\n"
@@ -767,6 +811,7 @@ def main(config: Config) -> dict:
     candidates: dict[str, list[list[str]]] = {}  # setting -> the rag prompt's candidate DOIs per request
     model_picks: dict[str, dict[str, list[list[str]]]] = {s: {} for s in catalogues}  # rag: what the model wrote
     unreachable: dict[str, list[str]] = {}  # setting -> catalogue-bound model systems not decoded (0 by construction)
+    fusion: dict[str, dict] = {}  # rag system -> its fusion weight and score (chosen on val, or given)
     gold_all = {d for ex in test for d in ex["dois"]}
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -852,7 +897,7 @@ def main(config: Config) -> dict:
     for adapter, names in jobs:
         model_name = resolve_model(config, adapter, log)
         try:
-            model, tokenizer = ct.load_model(model_name, adapter)
+            model, tokenizer = ct.load_model(model_name, adapter, cpu_bf16=config.cpu_bf16)
         except SystemExit as exc:  # one model missing: the other systems still report
             for name in names:
                 skipped[name] = str(exc).removeprefix("error: ")
@@ -887,9 +932,21 @@ def main(config: Config) -> dict:
                     ranked = ct.generate_constrained(model, tokenizer, [ex["prompt"] for ex in test],
                                                      [w["doi"] for w in works], k=k, num_beams=config.num_beams,
                                                      max_new_tokens=0, batch_size=config.batch_size, progress=bar)
+                elif config.rag_ranking == "likelihood":  # rag, rag+finetuned: the model reranks the candidates
+                    prompts, allowed, rscores = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                                 {w["doi"] for w in works})
+                    candidates[setting] = allowed
+                    if name not in fusion:
+                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log)
+                    weight, normalised = fusion[name]["weight"], fusion[name]["length_normalised"]
+                    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size,
+                                                 progress=bar)
+                    values = [ct.likelihood_values(s, normalised) for s in scored]
+                    model_picks[setting][name] = [ct.fuse_ranking(a, v)[:k] for a, v in zip(allowed, values)]
+                    ranked = [ct.fuse_ranking(a, v, r, weight)[:k] for a, v, r in zip(allowed, values, rscores)]
                 else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
-                    prompts, allowed = grounded_prompts(test, rag_index, config.candidates, system_message,
-                                                        {w["doi"] for w in works})
+                    prompts, allowed, _ = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                           {w["doi"] for w in works})
                     candidates[setting] = allowed
                     picks = min(k, config.rag_picks) if config.rag_picks > 0 else k
                     chosen = ct.generate_constrained(model, tokenizer, prompts, allowed, k=picks,
@@ -913,7 +970,14 @@ def main(config: Config) -> dict:
             **{f"{g}_gold_among_candidates": _mean_share(lists, test, seen, g) for g in GROUPS}}
         for name, chosen in model_picks[setting].items():
             res = metrics["settings"][setting]["results"].get(name)
-            if res is not None:  # how much of the ranked list is the model's own choice, and how good that is
+            if res is None:
+                continue
+            if config.rag_ranking == "likelihood":  # the model's ranking alone, before fusion with the retriever
+                res["ranking"] = {"method": "likelihood", **fusion.get(name, {}),
+                                  "model_alone": score_system(chosen, test, seen, k)["total"]["means"]}
+            else:  # how much of the ranked list is the model's own choice, and how good that is
+                res["ranking"] = {"method": "constrained", "picks": config.rag_picks or k,
+                                  "filled_from_retrieval": bool(config.rag_fill)}
                 res["model_picks"] = {"mean_dois_chosen": sum(map(len, chosen)) / max(1, len(chosen)),
                                       "filled_from_retrieval": bool(config.rag_fill),
                                       "picked_only": score_system(chosen, test, seen, k)["total"]["means"]}
@@ -1033,6 +1097,44 @@ def example_answers(test: list[dict], answers: dict, library: list[dict], seen: 
                      "systems": {name: [{"doi": d, "title": title.get(d, ""), "gold": d in gold}
                                         for d in lists[i][:3]] for name, lists in answers[setting].items()}})
     return {"setting": setting, "requests": rows}
+
+
+FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log) -> dict:
+    """The fusion of a rag system's likelihood ranking with the retriever's: ``--rag-fusion`` when given, else the
+    weight (0, 0.1, ..., 1) and score (summed or per-token log-likelihood) with the best recall@10 (then MRR) on the
+    validation split, with the same candidates and prompts as the test, never the split evaluated."""
+    if config.rag_fusion >= 0:
+        return {"weight": min(1.0, config.rag_fusion), "length_normalised": config.rag_length_normalised,
+                "chosen_on": "given (--rag-fusion)"}
+    val_path = Path(config.input_dir) / "val.jsonl"
+    val = [ex for ex in (read_split(val_path, log) if val_path.is_file() and config.split != "val" else [])
+           if ex["dois"]]
+    if not val:
+        log.warning("rag fusion: no validation split to choose the weight on; the model's ranking alone is used")
+        return {"weight": 0.0, "length_normalised": config.rag_length_normalised, "chosen_on": "no validation split"}
+    prompts, allowed, rscores = grounded_prompts(val, index, config.candidates, system, {w["doi"] for w in works})
+    bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
+    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size, progress=bar)
+    bar.close()
+    grid = []
+    for normalised in (False, True):
+        values = [ct.likelihood_values(s, normalised) for s in scored]
+        for weight in FUSION_WEIGHTS:
+            ranked = [ct.fuse_ranking(a, v, r, weight) for a, v, r in zip(allowed, values, rscores)]
+            scores = [ranked_scores(r, set(ex["dois"]), config.k) for r, ex in zip(ranked, val)]
+            grid.append({"weight": weight, "length_normalised": normalised,
+                         "recall@10": sum(s["recall@10"] for s in scores) / len(scores),
+                         "mrr": sum(s["mrr"] for s in scores) / len(scores)})
+    best = max(grid, key=lambda g: (round(g["recall@10"], 9), round(g["mrr"], 9)))
+    log.info("rag fusion chosen on %d validation requests: weight %.1f, %s log-likelihood (val recall@10 %.3f, "
+             "MRR %.3f)", len(val), best["weight"], "per-token" if best["length_normalised"] else "summed",
+             best["recall@10"], best["mrr"])
+    return {"weight": best["weight"], "length_normalised": best["length_normalised"],
+            "chosen_on": f"validation split ({len(val)} requests, {len({ex['paper_id'] for ex in val})} papers)",
+            "val_recall@10": best["recall@10"], "val_mrr": best["mrr"], "val_grid": grid}
 
 
 def fill_ranked(chosen: list[str], candidates: list[str], k: int) -> list[str]:
