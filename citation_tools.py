@@ -831,16 +831,18 @@ def score_candidates(model, tokenizer, prompts: list[list[dict]], candidates: li
     The log-likelihood is that of the DOI's tokens (each DOI tokenised on its own, as ``DoiTrie`` does) after the
     assistant's turn opens, plus that of the answer going on past it (the separator's first token or the end of
     the sequence), so that a DOI which is a prefix of another is not favoured. Teacher-forced, no sampling: the
-    prompt runs once and its key-value cache is shared by all its candidates, which run ``batch_size`` at a time,
-    each one forward pass. This is the training objective of stage 08 read backwards (the SFT loss is exactly
-    this log-likelihood of the gold DOIs), so a grounded adapter ranks with what it learnt."""
-    import copy
-
+    prompt runs once into a key-value cache; then ``batch_size`` candidates at a time run as one packed sequence
+    after it, each candidate at the positions right after the prompt and attending to the prompt and to its own
+    earlier tokens only (a block-diagonal causal mask), so the cache is never copied. This is the training
+    objective of stage 08 read backwards (the SFT loss is this log-likelihood of the gold DOIs), so a grounded
+    adapter ranks with what it learnt."""
     import torch
 
     if len(candidates) != len(prompts):
         raise ValueError("one candidate list per prompt is needed")
     device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    dtype = dtype if dtype.is_floating_point else torch.float32
     eos = int(tokenizer.eos_token_id)
     sep = list(tokenizer.encode(separator, add_special_tokens=False))[:1]
     ends = sorted({eos, *sep})
@@ -860,27 +862,39 @@ def score_candidates(model, tokenizer, prompts: list[list[dict]], candidates: li
                     continue
                 text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
                 ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+                width = ids.shape[1]
                 first = model(input_ids=ids, use_cache=True)
                 cache = first.past_key_values
                 head = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
-                encoded = tokenizer(dois, add_special_tokens=False)["input_ids"]
+                encoded = [list(e) or [pad] for e in tokenizer(dois, add_special_tokens=False)["input_ids"]]
                 scores: list[tuple[float, int]] = []
                 for start in range(0, len(dois), step):
-                    chunk = [list(e) or [pad] for e in encoded[start:start + step]]
-                    width = max(len(e) for e in chunk)
-                    # right padding: a real token never attends to the padding after it, so no mask is needed
-                    batch = torch.tensor([e + [pad] * (width - len(e)) for e in chunk], device=device)
-                    shared = copy.deepcopy(cache)
-                    shared.batch_repeat_interleave(len(chunk))
-                    logits = model(input_ids=batch, past_key_values=shared, use_cache=True).logits.float()
+                    chunk = encoded[start:start + step]
+                    offsets, flat, positions = [], [], []
+                    for e in chunk:
+                        offsets.append(len(flat))
+                        flat += e
+                        positions += range(width, width + len(e))
+                    total = len(flat)
+                    allowed = torch.zeros(total, width + total, dtype=torch.bool)
+                    allowed[:, :width] = True
+                    for o, e in zip(offsets, chunk):  # each candidate sees the prompt and its own tokens so far
+                        allowed[o:o + len(e), width + o:width + o + len(e)] = torch.tril(
+                            torch.ones(len(e), len(e), dtype=torch.bool))
+                    mask = torch.zeros(1, 1, total, width + total, dtype=dtype)
+                    mask.masked_fill_(~allowed[None, None], torch.finfo(dtype).min)
+                    logits = model(input_ids=torch.tensor([flat], device=device), past_key_values=cache,
+                                   position_ids=torch.tensor([positions], device=device),
+                                   attention_mask=mask.to(device), use_cache=True).logits[0].float()
+                    cache.crop(-total)  # the next chunk starts from the prompt alone
                     logp = torch.log_softmax(logits, dim=-1)
-                    for row, e in enumerate(chunk):
-                        total = float(head[e[0]])
-                        for pos in range(1, len(e)):
-                            total += float(logp[row, pos - 1, e[pos]])
-                        total += float(torch.logsumexp(logp[row, len(e) - 1, ends], dim=0))
-                        scores.append((total, len(e)))
-                    del shared, logits, logp
+                    for o, e in zip(offsets, chunk):
+                        value = float(head[e[0]])
+                        if len(e) > 1:
+                            value += float(logp[torch.arange(o, o + len(e) - 1), torch.tensor(e[1:])].sum())
+                        value += float(torch.logsumexp(logp[o + len(e) - 1, ends], dim=0))
+                        scores.append((value, len(e)))
+                    del logits, logp
                 out.append(scores)
                 if progress is not None:
                     progress.update(1)
