@@ -841,7 +841,7 @@ def score_candidates(model, tokenizer, prompts: list[list[dict]], candidates: li
     if len(candidates) != len(prompts):
         raise ValueError("one candidate list per prompt is needed")
     device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    dtype = model.get_input_embeddings().weight.dtype  # the dtype attention runs in (also under 4-bit weights)
     dtype = dtype if dtype.is_floating_point else torch.float32
     eos = int(tokenizer.eos_token_id)
     sep = list(tokenizer.encode(separator, add_special_tokens=False))[:1]
