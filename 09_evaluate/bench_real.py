@@ -116,6 +116,9 @@ class Config:
     30 test requests at least (its figures mean nothing)."""
     steps: tuple[str, ...] = field(default_factory=lambda: ("prepare", "07", "08", "09", "10"))
     """Stages to run; a later one reuses what an earlier run left in --output-dir/work."""
+    reuse_answers: tuple[Path, ...] = ()
+    """Stage 09 output folders whose language-model systems' answers stage 09 reuses (its --reuse-answers): systems
+    evaluated by stage 09 runs in parallel processes on the same work folder, met in one report."""
 
 
 QUICK = {"train_pairs": 24, "val_pairs": 4, "train_candidates": 3, "test_candidates": 5, "max_length": 2048,
@@ -349,10 +352,16 @@ def main(config: Config) -> dict:
             clock.run(f"stage 08 ({data})", lambda: run_script("08_finetune/finetune.py", args,
                                                                 work / "logs" / f"08_{data}.log",
                                                                 threads=clock.threads(config.cpu_threads)))
-            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-            facts[f"stage08_{data}"] = {k: metrics.get(k) for k in (
-                "quantization", "device", "tokens_per_second", "mean_train_loss", "steps", "tokens_seen", "wall_seconds",
-                "prompt_tokens", "example_tokens", "dropped_long", "best_checkpoint", "max_length")}
+            facts[f"stage08_{data}"] = stage08_facts(run_dir)
+
+    if "08" not in config.steps:  # adapters trained by an earlier invocation: their figures from their folders
+        for data, run_dir in runs.items():
+            if (run_dir / "metrics.json").is_file():
+                facts[f"stage08_{data}"] = stage08_facts(run_dir)
+        if (work / "08_input" / "train.jsonl").is_file():
+            facts["training_pairs"] = {split: sum(1 for line in open(work / "08_input" / f"{split}.jsonl",
+                                                                   encoding="utf-8") if line.strip())
+                                       for split in ("train", "val")}
 
     if "09" in config.steps:
         args = ["--input-dir", str(s07), "--catalogue-csv", str(stage06 / "catalogue.csv"),
@@ -363,7 +372,8 @@ def main(config: Config) -> dict:
                 "--rag-picks", str(config.rag_picks), "--num-beams", str(config.num_beams),
                 "--max-new-tokens", str(config.max_new_tokens), "--batch-size", str(config.batch_size),
                 "--bootstrap", str(config.bootstrap), "--seed", str(config.seed),
-                *(["--cpu-bf16"] if bf16 else [])]
+                *(["--cpu-bf16"] if bf16 else []),
+                *[a for folder in config.reuse_answers for a in ("--reuse-answers", str(folder))]]
         clock.run("stage 09 (every system, both settings)", lambda: run_script(
             "09_evaluate/evaluate.py", args + ["--cpu-threads", str(clock.threads(config.cpu_threads))],
             work / "logs" / "09.log", threads=clock.threads(config.cpu_threads)))
@@ -419,6 +429,14 @@ def stage09_fusion(metrics_path: Path) -> dict:
             return {"weight": ranking.get("weight", 0.0), "length_normalised": bool(ranking.get("length_normalised")),
                     "chosen_on": ranking.get("chosen_on", "")}
     return {"weight": 0.0, "length_normalised": False, "chosen_on": "stage 09 not run: the model alone"}
+
+
+def stage08_facts(run_dir: Path) -> dict:
+    """What the report says of a stage 08 run, from its metrics.json."""
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    return {k: metrics.get(k) for k in (
+        "quantization", "device", "tokens_per_second", "mean_train_loss", "steps", "tokens_seen", "wall_seconds",
+        "prompt_tokens", "example_tokens", "dropped_long", "best_checkpoint", "max_length")}
 
 
 def write_bench_outputs(out: Path, facts: dict) -> None:

@@ -125,6 +125,12 @@ class Config:
     cpu_bf16: bool = False
     """Run the language models in bf16 on the CPU (fp32 otherwise): ~2.9x less CPU time per forward on a CPU with
     AVX512-BF16/AMX (citation_tools.cpu_has_bf16); scores and answers can differ slightly from fp32's."""
+    reuse_answers: tyro.conf.UseAppendAction[tuple[Path, ...]] = ()
+    """A previous stage 09 output folder (its predictions.csv and metrics.json) on the same test split, repeatable:
+    the language-model systems it answered are taken from it instead of decoded again (a model is loaded only for
+    the systems left), so systems evaluated in parallel processes meet in one report. It is on the user to pass a
+    folder run with the same models, adapters and settings; metrics.json's reused_from says which systems came
+    from where."""
     force: bool = False
     """Accepted for symmetry; the evaluation always runs afresh."""
     verbose: bool = False
@@ -894,6 +900,23 @@ def main(config: Config) -> dict:
                             config.retriever, skipped.get(config.retriever) or "the embedding model is missing")
             rag_index = ct.CatalogueIndex(library)
     system_message = system_message_of(test, input_dir / f"grounded_{config.split}.jsonl")
+    reused, reused_from = reused_answers(config, test, catalogues, log)
+    reused_ranking: dict[tuple[str, str], dict] = {}
+    for (setting, name), got in reused.items():  # systems answered by an earlier run: not decoded again
+        if setting in answers and (name in systems or name.startswith("finetuned:")):
+            answers[setting][name] = got["dois"]
+            seconds[setting][name] = got["seconds"]
+            if got.get("raw") is not None:
+                raw[name] = got["raw"]
+            if got.get("ranking"):
+                reused_ranking[(setting, name)] = got["ranking"]
+            if got.get("not_decoded"):
+                unreachable.setdefault(setting, []).append(name)
+            if "rag" in name and setting not in candidates and rag_index is not None and not got.get("not_decoded"):
+                candidates[setting] = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                       {w["doi"] for w in catalogues[setting]})[1]
+    jobs = [(adapter, [n for n in names if not all((s, n) in reused for s in catalogues)]) for adapter, names in jobs]
+    jobs = [(adapter, names) for adapter, names in jobs if names]
     for adapter, names in jobs:
         model_name = resolve_model(config, adapter, log)
         try:
@@ -918,6 +941,8 @@ def main(config: Config) -> dict:
                     seconds[setting][name] = spent
                 continue
             for setting, works in catalogues.items():
+                if (setting, name) in reused:
+                    continue
                 if not gold_all & {w["doi"] for w in works}:
                     # every answer is a catalogue DOI and no gold work is in this catalogue: the score is 0 by
                     # construction, so the (slow) decoding is not run; the answers count as empty lists
@@ -981,7 +1006,13 @@ def main(config: Config) -> dict:
                 res["model_picks"] = {"mean_dois_chosen": sum(map(len, chosen)) / max(1, len(chosen)),
                                       "filled_from_retrieval": bool(config.rag_fill),
                                       "picked_only": score_system(chosen, test, seen, k)["total"]["means"]}
+    for (setting, name), ranking in reused_ranking.items():
+        res = metrics["settings"][setting]["results"].get(name)
+        if res is not None:
+            res["ranking"] = ranking
     metrics["catalogue_source"] = catalogue_source
+    if reused_from:
+        metrics["reused_from"] = reused_from
     for setting, names in unreachable.items():
         metrics["settings"][setting]["not_decoded_zero_by_construction"] = names
         for name in names:  # no answer was decoded: what it "names" is not a finding
@@ -1097,6 +1128,47 @@ def example_answers(test: list[dict], answers: dict, library: list[dict], seen: 
                      "systems": {name: [{"doi": d, "title": title.get(d, ""), "gold": d in gold}
                                         for d in lists[i][:3]] for name, lists in answers[setting].items()}})
     return {"setting": setting, "requests": rows}
+
+
+def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> tuple[dict, dict]:
+    """Answers of language-model systems from earlier runs (``--reuse-answers``): (setting, system) -> the ranked
+    lists in test order, the seconds they took, free text, the rag ranking; and which folder gave which system.
+    A system is reused only when its rows cover every test request of this run."""
+    keys = [(ex["paper_id"], ex["sentence_id"]) for ex in test]
+    found: dict = {}
+    origin: dict[str, list[str]] = {}
+    for folder in config.reuse_answers:
+        folder = Path(folder)
+        try:
+            rows = pu.read_csv_rows(folder / "predictions.csv")
+            old = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("--reuse-answers %s: cannot read it (%s); nothing reused from it", folder, exc)
+            continue
+        table: dict = {}
+        for row in rows:
+            table.setdefault((row["setting"], row["system"]), {})[(row["paper_id"], row["sentence_id"])] = row
+        for (setting, name), by_key in table.items():
+            model_system = name in ("base", "finetuned", "constrained", "rag", "rag+finetuned") or \
+                name.startswith("finetuned:")
+            if not model_system or setting not in catalogues or (setting, name) in found:
+                continue
+            if not all(k in by_key for k in keys):
+                log.warning("--reuse-answers %s: %s (%s) does not cover this test split; decoded again", folder,
+                            name, setting)
+                continue
+            block = (old.get("settings") or {}).get(setting) or {}
+            res = (block.get("results") or {}).get(name) or {}
+            eps = res.get("examples_per_second")
+            free = name in FREE or name.startswith("finetuned:")
+            found[(setting, name)] = {
+                "dois": [pu.split_list(by_key[k]["dois"]) for k in keys],
+                "seconds": len(test) / eps if eps else 0.0,
+                "raw": [by_key[k]["answer"] for k in keys] if free else None,
+                "ranking": res.get("ranking"), "rag_candidates": block.get("rag_candidates"),
+                "not_decoded": name in (block.get("not_decoded_zero_by_construction") or [])}
+            origin.setdefault(str(folder), []).append(f"{name} ({setting})")
+    return found, origin
 
 
 FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
