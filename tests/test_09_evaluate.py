@@ -295,10 +295,13 @@ def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate
     best = max(ranking["val_grid"], key=lambda g: (g["recall@10"], g["mrr"]))
     assert (ranking["val_recall@10"], ranking["val_mrr"]) == (best["recall@10"], best["mrr"])
     preds = pd.read_csv(root / "out" / "predictions.csv", dtype=str, keep_default_na=False)
-    candidates = metrics["settings"]["library"]["rag_candidates"]
-    assert candidates["n"] == 6
-    for cell in preds[preds["system"] == "rag"]["dois"]:
-        assert len(pu.split_list(cell)) == 5  # 6 candidates ranked, the first k kept: nothing left to fill
+    assert metrics["settings"]["library"]["rag_candidates"]["n"] == 6
+    index = ct.CatalogueIndex(ct.load_catalogue(root / "catalogue.csv"))
+    for _, row in preds[preds["system"] == "rag"].iterrows():
+        offered = [w["doi"] for w, _ in index.search(row["request"], k=6)]
+        ranked = pu.split_list(row["dois"])
+        # every candidate ranked, the first k kept: nothing left to fill, nothing outside the candidates
+        assert len(ranked) == min(5, len(offered)) and set(ranked) <= set(offered)
 
 
 def test_answers_of_an_earlier_run_are_reused_without_loading_a_model(tmp_path, monkeypatch):
