@@ -116,6 +116,8 @@ class Config:
     30 test requests at least (its figures mean nothing)."""
     steps: tuple[str, ...] = field(default_factory=lambda: ("prepare", "07", "08", "09", "10"))
     """Stages to run; a later one reuses what an earlier run left in --output-dir/work."""
+    systems: tuple[str, ...] = ()
+    """Stage 09's systems (its --systems); empty: every system."""
     reuse_answers: tuple[Path, ...] = ()
     """Stage 09 output folders whose language-model systems' answers stage 09 reuses (its --reuse-answers): systems
     evaluated by stage 09 runs in parallel processes on the same work folder, met in one report."""
@@ -373,7 +375,8 @@ def main(config: Config) -> dict:
                 "--max-new-tokens", str(config.max_new_tokens), "--batch-size", str(config.batch_size),
                 "--bootstrap", str(config.bootstrap), "--seed", str(config.seed),
                 *(["--cpu-bf16"] if bf16 else []),
-                *[a for folder in config.reuse_answers for a in ("--reuse-answers", str(folder))]]
+                *[a for folder in config.reuse_answers for a in ("--reuse-answers", str(folder))],
+                *(["--systems", *config.systems] if config.systems else [])]
         clock.run("stage 09 (every system, both settings)", lambda: run_script(
             "09_evaluate/evaluate.py", args + ["--cpu-threads", str(clock.threads(config.cpu_threads))],
             work / "logs" / "09.log", threads=clock.threads(config.cpu_threads)))
