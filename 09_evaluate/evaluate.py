@@ -1133,10 +1133,11 @@ def example_answers(test: list[dict], answers: dict, library: list[dict], seen: 
 def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> tuple[dict, dict]:
     """Answers of language-model systems from earlier runs (``--reuse-answers``): (setting, system) -> the ranked
     lists in test order, the seconds they took, free text, the rag ranking; and which folder gave which system.
-    A system is reused only when its rows cover every test request of this run."""
+    Several folders may each hold part of the test split for a system (parts run in parallel processes); a system
+    is reused only when its rows, over all folders, cover every test request of this run."""
     keys = [(ex["paper_id"], ex["sentence_id"]) for ex in test]
-    found: dict = {}
-    origin: dict[str, list[str]] = {}
+    table: dict = {}  # (setting, system) -> request -> row, over every folder
+    parts: dict = {}  # (setting, system) -> [(folder, its metrics.json, requests it answered)]
     for folder in config.reuse_answers:
         folder = Path(folder)
         try:
@@ -1145,28 +1146,33 @@ def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> t
         except (OSError, ValueError) as exc:
             log.warning("--reuse-answers %s: cannot read it (%s); nothing reused from it", folder, exc)
             continue
-        table: dict = {}
+        counts = Counter((row["setting"], row["system"]) for row in rows)
         for row in rows:
             table.setdefault((row["setting"], row["system"]), {})[(row["paper_id"], row["sentence_id"])] = row
-        for (setting, name), by_key in table.items():
-            model_system = name in ("base", "finetuned", "constrained", "rag", "rag+finetuned") or \
-                name.startswith("finetuned:")
-            if not model_system or setting not in catalogues or (setting, name) in found:
-                continue
-            if not all(k in by_key for k in keys):
-                log.warning("--reuse-answers %s: %s (%s) does not cover this test split; decoded again", folder,
-                            name, setting)
-                continue
-            block = (old.get("settings") or {}).get(setting) or {}
-            res = (block.get("results") or {}).get(name) or {}
-            eps = res.get("examples_per_second")
-            free = name in FREE or name.startswith("finetuned:")
-            found[(setting, name)] = {
-                "dois": [pu.split_list(by_key[k]["dois"]) for k in keys],
-                "seconds": len(test) / eps if eps else 0.0,
-                "raw": [by_key[k]["answer"] for k in keys] if free else None,
-                "ranking": res.get("ranking"), "rag_candidates": block.get("rag_candidates"),
-                "not_decoded": name in (block.get("not_decoded_zero_by_construction") or [])}
+        for key, n in counts.items():
+            parts.setdefault(key, []).append((folder, old, n))
+    found: dict = {}
+    origin: dict[str, list[str]] = {}
+    for (setting, name), by_key in table.items():
+        model_system = name in ("base", "finetuned", "constrained", "rag", "rag+finetuned") or \
+            name.startswith("finetuned:")
+        if not model_system or setting not in catalogues:
+            continue
+        if not all(k in by_key for k in keys):
+            log.warning("--reuse-answers: %s (%s) does not cover this test split; decoded again", name, setting)
+            continue
+        blocks = [((old.get("settings") or {}).get(setting) or {}, n) for _, old, n in parts[(setting, name)]]
+        first = (blocks[0][0].get("results") or {}).get(name) or {}
+        seconds = 0.0
+        for block, n in blocks:
+            eps = ((block.get("results") or {}).get(name) or {}).get("examples_per_second")
+            seconds += n / eps if eps else 0.0
+        free = name in FREE or name.startswith("finetuned:")
+        found[(setting, name)] = {
+            "dois": [pu.split_list(by_key[k]["dois"]) for k in keys], "seconds": seconds,
+            "raw": [by_key[k]["answer"] for k in keys] if free else None, "ranking": first.get("ranking"),
+            "not_decoded": name in (blocks[0][0].get("not_decoded_zero_by_construction") or [])}
+        for folder, _, _ in parts[(setting, name)]:
             origin.setdefault(str(folder), []).append(f"{name} ({setting})")
     return found, origin
 
@@ -1188,6 +1194,16 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
         log.warning("rag fusion: no validation split to choose the weight on; the model's ranking alone is used")
         return {"weight": 0.0, "length_normalised": config.rag_length_normalised, "chosen_on": "no validation split"}
     prompts, allowed, rscores = grounded_prompts(val, index, config.candidates, system, {w["doi"] for w in works})
+    # a request with no gold work among its candidates scores 0 whatever the weight: it cannot move the choice,
+    # so only the others are scored (the means below still divide by every validation request)
+    keep = [i for i, (ex, a) in enumerate(zip(val, allowed)) if set(ex["dois"]) & set(a)]
+    if not keep:
+        log.warning("rag fusion: no validation request has a gold work among its candidates; the model's ranking "
+                    "alone is used")
+        return {"weight": 0.0, "length_normalised": config.rag_length_normalised,
+                "chosen_on": f"validation split ({len(val)} requests, none with a gold candidate)"}
+    n_val = len(val)
+    val, prompts, allowed, rscores = ([xs[i] for i in keep] for xs in (val, prompts, allowed, rscores))
     bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
     scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size, progress=bar)
     bar.close()
@@ -1198,14 +1214,16 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
             ranked = [ct.fuse_ranking(a, v, r, weight) for a, v, r in zip(allowed, values, rscores)]
             scores = [ranked_scores(r, set(ex["dois"]), config.k) for r, ex in zip(ranked, val)]
             grid.append({"weight": weight, "length_normalised": normalised,
-                         "recall@10": sum(s["recall@10"] for s in scores) / len(scores),
-                         "mrr": sum(s["mrr"] for s in scores) / len(scores)})
+                         "recall@10": sum(s["recall@10"] for s in scores) / n_val,
+                         "mrr": sum(s["mrr"] for s in scores) / n_val})
     best = max(grid, key=lambda g: (round(g["recall@10"], 9), round(g["mrr"], 9)))
-    log.info("rag fusion chosen on %d validation requests: weight %.1f, %s log-likelihood (val recall@10 %.3f, "
-             "MRR %.3f)", len(val), best["weight"], "per-token" if best["length_normalised"] else "summed",
-             best["recall@10"], best["mrr"])
+    log.info("rag fusion chosen on %d validation requests (%d with a gold candidate): weight %.1f, %s "
+             "log-likelihood (val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"],
+             "per-token" if best["length_normalised"] else "summed", best["recall@10"], best["mrr"])
+    papers = len({ex["paper_id"] for ex in read_split(val_path, log) if ex["dois"]})
     return {"weight": best["weight"], "length_normalised": best["length_normalised"],
-            "chosen_on": f"validation split ({len(val)} requests, {len({ex['paper_id'] for ex in val})} papers)",
+            "chosen_on": f"validation split ({n_val} requests, {papers} papers)",
+            "val_requests_scored": len(val),
             "val_recall@10": best["recall@10"], "val_mrr": best["mrr"], "val_grid": grid}
 
 
