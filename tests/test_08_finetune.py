@@ -259,6 +259,29 @@ def test_recall_callback_scores_the_dois_the_model_writes(tiny):
     assert alone == callback.last_answers[3:]  # padding does not change an answer
 
 
+def test_grounded_validation_recall_ranks_the_prompts_candidates_by_likelihood_without_decoding(tiny, monkeypatch):
+    import citation_tools as ct
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerControl, TrainerState, TrainingArguments
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    works = [{"doi": d, "title": f"Work {i}", "authors": [], "year": "2020"} for i, d in enumerate(DOIS[:4])]
+    rows = []
+    for i, gold in enumerate((DOIS[1], DOIS[3])):
+        ex = example(i)
+        ex["prompt"] = [ex["prompt"][0], {"role": "user", "content": ct.grounded_user_message(TOPICS[i], works)}]
+        ex["dois"] = [gold]
+        rows.append(ex)
+    monkeypatch.setattr(stage, "generate_answers", lambda *a, **kw: pytest.fail("grounded recall must not decode"))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny)).train()
+    args, state, control = TrainingArguments(output_dir="unused", report_to="none"), TrainerState(), TrainerControl()
+    callback = stage.recall_callback(rows, tok, k=4, max_new_tokens=12, batch_size=2)
+    metrics = {}
+    callback.on_evaluate(args, state, control, metrics=metrics, model=model)
+    assert metrics["eval_recall_at_4"] == 1.0  # every candidate is ranked, and the gold one is a candidate
+    ranked = ct.rank_by_likelihood(model, tok, [r["prompt"] for r in rows], [DOIS[:4]] * 2)
+    assert callback.last_answers == ["\n".join(r) for r in ranked] and model.training
+
+
 def test_best_checkpoint_is_chosen_by_validation_recall_not_by_loss(tmp_path, data, tiny):
     metrics = stage.main(cfg(tmp_path, data, tiny, num_train_epochs=2))
     best, recall, losses = metrics["best_checkpoint"], metrics["eval_recall_at_10"], metrics["eval_loss"]

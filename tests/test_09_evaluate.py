@@ -268,3 +268,55 @@ def test_crossref_check_uses_the_shared_client_and_its_cache(tmp_path):
         n = len(crossref.requests)
         stage.crossref_exists({"10.5555/real.1"}, cfg, logging.getLogger())
         assert len(crossref.requests) == n  # answered from the cache
+
+
+def test_rag_systems_rank_by_likelihood_and_the_report_says_how(full_run):
+    report = (full_run["out"] / "report.md").read_text()
+    assert "### How the rag systems ranked" in report
+    for name in ("rag", "rag+finetuned"):
+        ranking = full_run["metrics"]["settings"]["library"]["results"][name]["ranking"]
+        assert ranking["method"] == "likelihood" and ranking["chosen_on"] == "no validation split"
+        assert ranking["weight"] == 0.0 and set(ranking["model_alone"]) >= {"recall@10", "mrr"}
+
+
+def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate_is_ranked(tmp_path):
+    root = write_corpus(tmp_path)
+    d = [f"10.5555/{key}.{i}" for i, (_, key) in enumerate(TOPICS)]
+    val = [pair("p6", "1", "Studies on GNSS spoofing at sea?", [d[1]]),
+           pair("p7", "1", "Work on slow steaming of ships?", [d[7]])]
+    (root / "qa" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
+    tiny = build_tiny_model(root / "tiny")
+    metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
+                                      model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
+                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1))
+    ranking = metrics["settings"]["library"]["results"]["rag"]["ranking"]
+    assert ranking["chosen_on"] == "validation split (2 requests, 2 papers)"
+    assert len(ranking["val_grid"]) == 2 * len(stage.FUSION_WEIGHTS)
+    best = max(ranking["val_grid"], key=lambda g: (g["recall@10"], g["mrr"]))
+    assert (ranking["val_recall@10"], ranking["val_mrr"]) == (best["recall@10"], best["mrr"])
+    preds = pd.read_csv(root / "out" / "predictions.csv", dtype=str, keep_default_na=False)
+    assert metrics["settings"]["library"]["rag_candidates"]["n"] == 6
+    index = ct.CatalogueIndex(ct.load_catalogue(root / "catalogue.csv"))
+    for _, row in preds[preds["system"] == "rag"].iterrows():
+        offered = [w["doi"] for w, _ in index.search(row["request"], k=6)]
+        ranked = pu.split_list(row["dois"])
+        # every candidate ranked, the first k kept: nothing left to fill, nothing outside the candidates
+        assert len(ranked) == min(5, len(offered)) and set(ranked) <= set(offered)
+
+
+def test_answers_of_an_earlier_run_are_reused_without_loading_a_model(tmp_path, monkeypatch):
+    root = write_corpus(tmp_path)
+    tiny = build_tiny_model(root / "tiny")
+    common = dict(input_dir=root / "qa", catalogue_csv=root / "catalogue.csv", model=str(tiny), settings=("library",),
+                  k=5, candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1, max_new_tokens=16)
+    first = stage.main(stage.Config(output_dir=root / "first", systems=("bm25", "base", "rag"), **common))
+    monkeypatch.setattr(stage.ct, "load_model", lambda *a, **kw: pytest.fail("a reused system loaded a model"))
+    again = stage.main(stage.Config(output_dir=root / "again", systems=("bm25", "base", "rag"),
+                                    reuse_answers=(root / "first",), **common))
+    assert again["reused_from"] == {str(root / "first"): ["base (library)", "rag (library)"]}
+    read = lambda folder: pd.read_csv(folder / "predictions.csv", dtype=str, keep_default_na=False)  # noqa: E731
+    assert read(root / "first").equals(read(root / "again"))
+    for name in ("base", "rag"):
+        assert again["settings"]["library"]["results"][name]["total"] == first["settings"]["library"]["results"][name]["total"]
+    assert again["settings"]["library"]["results"]["rag"]["ranking"] == first["settings"]["library"]["results"]["rag"]["ranking"]
+    assert again["settings"]["library"]["rag_candidates"] == first["settings"]["library"]["rag_candidates"]

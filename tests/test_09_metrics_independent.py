@@ -25,7 +25,7 @@ CANNED = [("10.5555/gnss.1\n10.5555/made.up.9", True),
 
 
 def fake_model(monkeypatch, answers):
-    monkeypatch.setattr(ct, "load_model", lambda name, adapter=None: (object(), object()))
+    monkeypatch.setattr(ct, "load_model", lambda name, adapter=None, **kw: (object(), object()))
     monkeypatch.setattr(ct, "generate_free", lambda model, tok, prompts, *a, **kw: list(answers[:len(prompts)]))
 
 

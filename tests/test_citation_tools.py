@@ -163,3 +163,65 @@ def test_a_token_limit_that_cuts_the_answer_keeps_only_whole_dois(tiny):
     ranked = ct.generate_constrained(model, tokenizer, CHATS, DOIS, k=4, num_beams=1, max_new_tokens=longest + 3)
     for answer in ranked:
         assert len(answer) <= 1 and set(answer) <= set(DOIS)
+
+
+# --------------------------------------------------------------------------- ranking by likelihood
+
+def full_sequence_loglik(model, tokenizer, chat, doi) -> float:
+    """log P(doi, then the end of the line or of the answer | chat prompt), from one forward pass over the whole
+    sequence and no cache: what score_candidates must give."""
+    import torch
+
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(doi, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([prompt + answer])).logits[0].float(), dim=-1)
+    total = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(answer))
+    ends = sorted({int(tokenizer.eos_token_id), tokenizer.encode("\n", add_special_tokens=False)[0]})
+    return total + float(torch.logsumexp(logp[len(prompt) + len(answer) - 1, ends], dim=0))
+
+
+def test_candidate_scores_with_the_shared_prompt_cache_equal_full_sequence_log_likelihoods(tiny):
+    model, tokenizer = tiny
+    scored = ct.score_candidates(model, tokenizer, CHATS[:2], [DOIS, DOIS[:3]], batch_size=3)
+    assert [len(s) for s in scored] == [4, 3]
+    for chat, row, dois in zip(CHATS, scored, [DOIS, DOIS[:3]]):
+        for (total, n), doi in zip(row, dois):
+            assert n == len(tokenizer(doi, add_special_tokens=False)["input_ids"])
+            assert total == pytest.approx(full_sequence_loglik(model, tokenizer, chat, doi), abs=1e-3)
+    assert ct.score_candidates(model, tokenizer, CHATS[:1], [[]]) == [[]]
+
+
+def test_likelihood_ranker_puts_first_the_candidate_whose_doi_the_model_was_trained_to_write(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    model, tokenizer = ct.load_model(str(build_tiny_model(tmp_path / "tiny")))
+    chat, gold = CHATS[1], DOIS[2]
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(gold, add_special_tokens=False)["input_ids"] + [int(tokenizer.eos_token_id)]
+    ids = torch.tensor([prompt + answer])
+    labels = torch.tensor([[-100] * len(prompt) + answer])  # the SFT loss: on the answer only
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        optimiser.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimiser.step()
+    ranked = ct.rank_by_likelihood(model, tokenizer, [chat], [DOIS], batch_size=2)[0]
+    assert ranked[0] == gold and sorted(ranked) == sorted(DOIS)
+    # fused with a retriever that puts the gold work last: weight 1 keeps the retriever's order
+    retrieval = [[4.0, 3.0, 1.0, 2.0]]
+    assert ct.rank_by_likelihood(model, tokenizer, [chat], [DOIS], retrieval, weight=1.0)[0] == \
+        [DOIS[0], DOIS[1], DOIS[3], DOIS[2]]
+
+
+def test_fusion_standardises_both_scores_and_ties_keep_the_retrievers_order():
+    dois = ["a", "b", "c"]
+    assert ct.fuse_ranking(dois, [-10.0, -2.0, -5.0]) == ["b", "c", "a"]
+    assert ct.fuse_ranking(dois, [-10.0, -2.0, -5.0], [0.9, 0.5, 0.1], weight=1.0) == ["a", "b", "c"]
+    # a log-likelihood on another scale than a cosine does not swamp it: half and half, standardised
+    assert ct.fuse_ranking(dois, [-300.0, -100.0, -200.0], [0.90, 0.10, 0.85], weight=0.5) == ["c", "b", "a"]
+    assert ct.fuse_ranking(dois, [-1.0, -1.0, -1.0]) == dois
