@@ -518,6 +518,18 @@ def _die_with_parent(parent_pid: int) -> None:
 _TASK_FUNCTIONS: dict[tuple[str, str], Any] = {}
 
 
+def load_script(path: Path, name: str):
+    """Import a stage script from its file under the module name ``name`` (stage folders start with a digit,
+    so they are not importable by name); registered in sys.modules first, as dataclasses need."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _task_function(script: str, name: str):
     """In a Ray worker: the function ``name`` of the stage script ``script`` (a path relative to the repository
     root), loaded from its file once per worker (stage folders start with a digit: not importable by name)."""
@@ -531,10 +543,7 @@ def _task_function(script: str, name: str):
         if module is None:
             if str(path.parent) not in sys.path:  # as `python script.py` would: its folder first on the path
                 sys.path.insert(0, str(path.parent))
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module  # dataclasses resolve annotations through sys.modules
-            spec.loader.exec_module(module)
+            module = load_script(path, module_name)
         _TASK_FUNCTIONS[key] = getattr(module, name)
     return _TASK_FUNCTIONS[key]
 

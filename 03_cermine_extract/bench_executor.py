@@ -20,7 +20,6 @@ CPU time of ``convert_latex`` / ``convert_builtin`` called in this process (``ti
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -63,11 +62,7 @@ class Config:
 
 
 def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return pu.load_script(path, name)
 
 
 def prepare(config: Config, route: str, tmp: Path, bench_latex) -> tuple[Path, list[Path], str]:

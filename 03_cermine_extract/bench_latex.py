@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import io
 import re
 import statistics
@@ -89,11 +88,7 @@ class Config:
 
 def load(path: Path, name: str):
     """Import a stage script from its digit-named folder (as tests/helpers.py does)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return pu.load_script(path, name)
 
 
 def kept_rows(data: Path) -> list[dict]:

@@ -18,7 +18,6 @@ Wall times, medians of ``--runs``, with the 1-minute load average. Ray's start-u
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import os
 import statistics
@@ -37,11 +36,7 @@ import pipeline_utils as pu  # noqa: E402
 
 
 def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return pu.load_script(path, name)
 
 
 stage = _load(HERE / "crossref_doi.py", "stage06_bench_spread")

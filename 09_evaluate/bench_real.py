@@ -31,7 +31,6 @@ time budget (see the README), the split by the rule above.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -140,11 +139,7 @@ GROUNDED_RECALL_K = 3  # stage 08's validation recall@k of grounded runs: k belo
 # ---------------------------------------------------------------------------
 
 def load_module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return pu.load_script(path, name)
 
 
 def loadavg() -> list[str]:
