@@ -125,10 +125,18 @@ MARKER_GROUPS = [re.compile(r"\[([\d,;\s–—-]+)\]"), re.compile(r"\(([\d,;\s�
                  re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)")]
 
 
+LOCATOR_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*,\s*(?=[^\]\d\s])[^\[\]]{1,40}\]")
+
+
 def printed_numbers(sentence: str) -> set[int]:
     """Reference numbers printed as markers in a sentence: [3], [1-4], (2, 5), superscript-like 'word12,13'."""
     numbers: set[int] = set()
     sentence = re.sub(r"(?<=\d)e(?=\d)", "-", sentence)  # Elsevier's fonts map the en dash of "1–3" to "e"
+    # a numeric marker with a locator, "[15, Proposition 4.3]", "[4, §D.1]", "[15, (3.1)–(3.3)]": the numbers
+    # before the locator name the references
+    for m in LOCATOR_MARKER.finditer(sentence):
+        for part in re.split(r"\s*,\s*", m.group(1).strip()):
+            numbers.add(int(part))
     for pattern in MARKER_GROUPS:
         for m in pattern.finditer(sentence):
             for part in re.split(r"\s*[,;]\s*|(?<=\d)\s+(?=\d)", m.group(1).strip()):

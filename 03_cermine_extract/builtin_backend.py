@@ -144,7 +144,10 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
         x, y, z = pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT()
         pdfium_c.FPDFDest_GetLocationInPage(dest, ctypes.byref(has_x), ctypes.byref(has_y), ctypes.byref(has_z),
                                             ctypes.byref(x), ctypes.byref(y), ctypes.byref(z))
-        links.append(Link(rect.left, rect.bottom, rect.right, rect.top,
+        # a /Rect may name its corners in either order (Springer writes the top before the bottom): the
+        # link covers the span between them
+        links.append(Link(min(rect.left, rect.right), min(rect.bottom, rect.top), max(rect.left, rect.right),
+                          max(rect.bottom, rect.top),
                           pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest), y.value if has_y else None,
                           x.value if has_x else None))
     return links
@@ -206,6 +209,30 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
     # loses the 1:1 match between its code units and the character indices
     get_unicode = pdfium_c.FPDFText_GetUnicode
     codes = [get_unicode(tp, i) for i in range(n)] + [0]
+    # A page with /Rotate (a landscape page, or a preprint scanned two pages to a sheet and turned): PDFium
+    # gives boxes, origins and text matrices in the unrotated page's space; they are turned into the page
+    # as it is displayed, so its upright text is read and its lines run left to right.
+    rotation = page.get_rotation() % 360
+    w0, h0 = (height, width) if rotation in (90, 270) else (width, height)
+
+    def shown(x: float, y: float) -> tuple[float, float]:
+        if rotation == 90:
+            return y, w0 - x
+        if rotation == 180:
+            return w0 - x, h0 - y
+        if rotation == 270:
+            return h0 - y, x
+        return x, y
+
+    if rotation:
+        for ln in links:
+            (x_a, y_a), (x_b, y_b) = shown(ln.left, ln.bottom), shown(ln.right, ln.top)
+            ln.left, ln.right, ln.bottom, ln.top = min(x_a, x_b), max(x_a, x_b), min(y_a, y_b), max(y_a, y_b)
+        buckets = {}
+        for k, ln in enumerate(links):
+            for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
+                buckets.setdefault(y, []).append(k)
+    size_fix = _size_fix(tp, n, codes, rotation) if rotation else 1.0
     i = 0
     while i < n:
         code = codes[i]
@@ -217,10 +244,13 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
         i += used
         if not ch or ch == "\n":
             continue
-        size = get_size(tp, j)
-        if get_matrix(tp, j, m_ref):
+        size = get_size(tp, j) * size_fix
+        # (the spaces PDFium generates between words carry an unturned matrix: on a turned page they are kept)
+        if get_matrix(tp, j, m_ref) and not (rotation and ch.isspace()):
             # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
             a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+            if rotation:
+                a, b, c, d = _turn(a, b, c, d, rotation)
             if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
                 continue  # rotated text: arXiv's side stamp, rotated table headers
             scale = abs(a * d - b * c) ** 0.5
@@ -238,6 +268,10 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
         # (box bottoms split "Recognising" into "Reco g nisin g")
         get_origin(tp, j, *o_refs)
         y = oy.value
+        if rotation:
+            (x_a, y_a), (x_b, y_b) = shown(left, bottom), shown(right, top)
+            left, right, bottom, top = min(x_a, x_b), max(x_a, x_b), min(y_a, y_b), max(y_a, y_b)
+            y = shown(ox.value, oy.value)[1]
         em = size if size > 1.0 else 1.0
         sup = False
         if current:
@@ -276,6 +310,35 @@ def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[L
     return reading_order([ln for ln in lines if ln.chars], width), links
 
 
+def _turn(a: float, b: float, c: float, d: float, rotation: int) -> tuple[float, float, float, float]:
+    """A text matrix's direction vectors as the page shows them after its /Rotate (clockwise)."""
+    if rotation == 90:
+        return b, -a, d, -c
+    if rotation == 270:
+        return -b, a, -d, c
+    return -a, -b, -c, -d
+
+
+def _size_fix(tp, n: int, codes: list[int], rotation: int) -> float:
+    """On a turned page, a factor for PDFium's effective font size where it says less than 2 pt (a dvips
+    sheet scaled by its page transformation, which the text matrix does not carry: 0.24 for 10 pt text):
+    the height of capitals and ascender letters is about 0.7 of the size. 1.0 where the size is plausible."""
+    get_size, get_box = pdfium_c.FPDFText_GetFontSize, pdfium_c.FPDFText_GetCharBox
+    box = [ctypes.c_double() for _ in range(4)]
+    refs = [ctypes.byref(v) for v in box]
+    sizes, heights = [], []
+    for j in range(0, n, max(1, n // 400)):
+        if chr(codes[j]) in "bdfhklABDEFHKLMNPRT":
+            get_box(tp, j, *refs)
+            sizes.append(get_size(tp, j))
+            # the glyph's extent across its line: along x on a page turned by 90 or 270 degrees
+            heights.append(box[1].value - box[0].value if rotation in (90, 270) else box[3].value - box[2].value)
+    if len(sizes) < 20:
+        return 1.0
+    size, height = sorted(sizes)[len(sizes) // 2], sorted(heights)[len(heights) // 2]
+    return height / 0.7 / size if size < 2 and height > 3 else 1.0
+
+
 def drop_line_numbers(lines: list[Line]) -> list[Line]:
     """Remove a manuscript's margin line numbers (lineno: "38", "39", … beside each line of a submission,
     as ecology and biology journals ask for): bare numbers on lines of their own, at least 8 on the page,
@@ -291,8 +354,16 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
     if not margin or margin[0][1] < 8:
         return lines
     column = [ln for ln in on_text if abs(round(ln.x1 / 3) - margin[0][0]) <= 1]
-    values = [int(ln.text) for ln in sorted(column, key=lambda ln: -ln.base)]
+    ordered = sorted(column, key=lambda ln: -ln.base)
+    values = [int(ln.text) for ln in ordered]
     if sum(b > a for a, b in zip(values, values[1:])) < 0.9 * (len(values) - 1):
+        return lines
+    # line numbers stand beside every line; a bibliography's labels set apart in the column's margin
+    # ("4", "5", … before each entry of two, three or four lines: Biochemical Journal) are several lines apart
+    steps = Counter(round(a - b) for a, b in zip(sorted(bases, reverse=True), sorted(bases, reverse=True)[1:])
+                    if a - b >= 2)
+    gaps = sorted(a.base - b.base for a, b in zip(ordered, ordered[1:]))
+    if steps and gaps and gaps[len(gaps) // 2] > 1.6 * steps.most_common(1)[0][0]:
         return lines
     dropped = {id(ln) for ln in column}
     return [ln for ln in lines if id(ln) not in dropped]
@@ -738,6 +809,8 @@ def _author_spans(text: str, base: int) -> list[dict]:
             continue
         c_start = base + text.index(chunk, chunk_start)
         words = chunk.replace("~", " ").split()
+        if not words:
+            continue  # a lone "~" between commas (OCR'd text: "Jones, ~, and Lee") names nobody
         if len(words) == 1:
             authors.append({"surname": (c_start, c_start + len(chunk))})
             continue
@@ -763,7 +836,7 @@ NUMERIC_MARKER = re.compile(r"\[(\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\]")
 # A surname may carry particles ("van der Maaten", "De Cao") and letters beyond ASCII ("Schölkopf", "Čech").
 NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os|[Ll]a|[Ll]e)\s+)*" \
        r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]*(?:['’\-][^\W\d_]+)*"
-AUTHOR = rf"{NAME}(?:\s+et\s+al\.?|(?:,\s+{NAME})*,?\s+(?:and|&)\s+{NAME})?"
+AUTHOR = rf"{NAME}(?:\s+et\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+(?:and|&)\s+{NAME})?"  # AAAI: "and others"
 # "2003", "2003a, b", "1972, 1973": one author's works in one marker
 YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
@@ -984,6 +1057,19 @@ def read_pdf(path: Path) -> Document:
         if len(below) >= 2 and (first is None or int(first.group(1)) <= 1):
             break
         ref_start = candidates[n + 1]
+    # A supplement set after the paper with a bibliography of its own ("SUPPLEMENTARY ONLINE DATA" …
+    # "REFERENCES" 1–4: Biochemical Journal) holds the last References heading: the paper's bibliography is
+    # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
+    def supplement_between(a: int, b: int) -> bool:
+        return any(headings[k] and SUPPLEMENT_HEADING.match(all_lines[k].text.strip()) for k in range(a + 1, b))
+
+    supplement_refs = None
+    if ref_start is not None:
+        earlier = [i for i in candidates if len(all_lines) // 3 < i < ref_start]
+        if earlier and supplement_between(earlier[0], ref_start) and _entry_follows(all_lines, headings, earlier[0]):
+            ref_start = earlier[0]
+        supplement_refs = min((i for i in candidates if i > ref_start and supplement_between(ref_start, i)),
+                              default=None)
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
@@ -999,6 +1085,8 @@ def read_pdf(path: Path) -> Document:
             if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
                                         text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
+                if supplement_refs is not None and i < supplement_refs:
+                    break  # a supplement with its own bibliography: its markers do not name these entries
                 # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
                 # text, and their citations count like any other
                 more, more_sections = _body(all_lines, headings, None, title, body_size, lefts, vocabulary,
@@ -1009,8 +1097,38 @@ def read_pdf(path: Path) -> Document:
             ref_lines.append(ln)
 
     references = split_references(ref_lines, links, vocabulary)
+    if len(references) < 3 and _unmapped_text_layer(data):
+        raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
+                              "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
+                              "or convert it with --backend grobid")
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages))
+
+
+BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,)")
+FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
+SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
+
+
+def _entry_follows(lines: list[Line], headings: list[bool], i: int) -> bool:
+    """Does a bibliography entry follow the heading at ``i``: a labelled line ("[1] …", "1. …", "1 Smith,
+    A. …") or a surname and initials ("Smith, A. (2001) …"), not a table of contents' "Appendix A 23"?"""
+    below = next((ln for k, ln in enumerate(lines[i + 1:i + 4], start=i + 1) if not headings[k]), None)
+    return below is not None and re.match(r"^\s*(\[\d{1,3}\]|\d{1,3}\.?\s+[A-Z][\w'’-]+,|[A-Z][\w'’-]+,\s+[A-Z]\.)",
+                                           below.text) is not None
+
+
+def _unmapped_text_layer(data: bytes) -> bool:
+    """Do most characters of the text layer come out as control codes (a font whose codes 1, 2, 3, … PDFium
+    cannot map to Unicode)? Asked only of a paper that gave (almost) no bibliography, so it costs nothing
+    on the others."""
+    doc = pdfium.PdfDocument(data)
+    try:
+        text = "".join(doc[i].get_textpage().get_text_range() for i in range(len(doc)))
+    finally:
+        doc.close()
+    visible = [c for c in text if c not in "\r\n\t \x02"]
+    return len(visible) > 200 and sum(c < " " for c in visible) > 0.3 * len(visible)
 
 
 def _labels_go_on(before: list[Line], after: list[Line]) -> bool:
@@ -1096,6 +1214,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     current: list[list[Char]] = []
     prev: Line | None = None
 
+    notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
+    note_line: Line | None = None
+
     def flush() -> None:
         nonlocal current
         if current and mode == "body" and sections:
@@ -1103,6 +1224,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             if any(not c.text.isspace() for c in chars):
                 paragraphs.append(Paragraph(len(sections) - 1, chars))
         current = []
+        if sections:
+            for note in notes:
+                chars = join_lines(note, vocabulary)
+                if any(c.text.isalpha() for c in chars):
+                    paragraphs.append(Paragraph(len(sections) - 1, chars))
+        notes.clear()
 
     end = ref_start if ref_start is not None else len(all_lines)
     # the usual distance between baselines: a double-spaced manuscript's lines stand two sizes apart, and
@@ -1111,6 +1238,21 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                     if a.page == b.page and a.column == b.column and abs(a.size - body_size) < 0.6
                     and abs(b.size - body_size) < 0.6 and 0.9 * body_size < a.base - b.base < 3 * body_size)
     step = steps.most_common(1)[0][0] if steps else 0.0
+    # footnotes stand below the last line of body text of their page's column: the lowest baseline of a
+    # full body-size line there
+    foot_from: dict[tuple[int, int], float] = {}
+    # and each is called by its mark raised in the body text of its page ("… formulas.²⁶"): a table's notes
+    # set small at the foot of a column ("* Has only haemoglobin data", a row "28 Chen …") are called from the
+    # table, not from the text
+    raised: dict[int, set[str]] = {}
+    for ln in all_lines[begin:end]:
+        if abs(ln.size - body_size) < 0.6 and len(ln.text) > 30:
+            key = (ln.page, ln.column)
+            foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
+        if abs(ln.size - body_size) < 0.6:
+            for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
+                if sup:
+                    raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))
     for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
@@ -1141,7 +1283,24 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         if mode != "body":
             continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
-            continue  # footnotes, captions, figure labels: smaller than the body
+            # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
+            # law cite in them): smaller lines below the column's last body line, each opened by its mark
+            # ("27As reported in (Fischer & Rabin, 1974), …"); each becomes a paragraph of its own after the
+            # paragraph it interrupts, without its mark
+            if 0.6 * body_size <= ln.size and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
+                mark = FOOTNOTE_MARK.match(text)
+                caption = re.match(r"(?:Fig(?:ure)?|Table|Source|Note)s?\b", text[mark.end():] if mark else text)
+                if mark and not caption and mark.group(0).strip() in raised.get(ln.page, ()):
+                    skip = len(ln.text) - len(ln.text.lstrip()) + mark.end()
+                    notes.append([list(ln.chars[skip:])])
+                    note_line = ln
+                elif notes and note_line is not None and not caption and note_line.page == ln.page \
+                        and 0 < note_line.base - ln.base < 2 * ln.size:
+                    notes[-1].append(list(ln.chars))  # the footnote's next line
+                    note_line = ln
+                else:
+                    note_line = None
+            continue
         gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
         if current and (_is_indented(ln, lefts[ln.page]) or gap):
@@ -1173,6 +1332,16 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text))
                 or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
+    if len(labelled) < 2:
+        # labels printed as a bare number before the first author ("1 Acharya, K. R., …", right-aligned in
+        # the margin, so "9" and "10" start at different x): a run of them rising 1, 2, 3, … starts the entries
+        run, last = [], 0
+        for i, ln in enumerate(lines):
+            if (m := BARE_LABEL.match(ln.text)) and last < int(m.group(1)) <= last + 3:
+                run.append(i)
+                last = int(m.group(1))
+        if len(run) >= 5 and BARE_LABEL.match(lines[run[0]].text).group(1) in ("1", "2"):
+            labelled = in_order = run
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
     printed = [int(m.group(1)) for i in in_order if (m := re.match(r"^\s*\[?(\d{1,3})[\].]?", lines[i].text))]
@@ -1193,6 +1362,8 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             edge = min(lines[i].x0 for i in members)
             if any(3 < lines[i].x0 - edge < 40 for i in members):
                 starts.update(i for i in members if lines[i].x0 - edge <= 3)
+            elif gapped := _gap_starts(lines, members):
+                starts.update(gapped)  # no labels, no indents (AAAI): the entries stand apart by a wider line gap
             elif not starts:
                 starts.update(members)  # no indents, no links: one entry a line is the best guess left
     starts.add(0)
@@ -1216,7 +1387,34 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         if "year" in ref.fields:
             ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
         refs.append(ref)
+    # Labels printed as a bare number before the first author ("1 Acharya, K. R., …", Biochemical Journal,
+    # Portland Press): read as labels where no other label is printed and they run 1, 2, 3, … down the
+    # bibliography (one number standing before an entry by chance is no such run)
+    bare = [BARE_LABEL.match(r.raw) for r in refs]
+    numbers = [int(m.group(1)) for m in bare if m]
+    if len(numbers) >= 5 and len(numbers) >= 0.6 * len(refs) and numbers[0] <= 2 and not any(r.label for r in refs) \
+            and sum(b > a for a, b in zip(numbers, numbers[1:])) >= 0.9 * (len(numbers) - 1):
+        for ref, m in zip(refs, bare):
+            if m:
+                ref.label = m.group(1)
     return refs
+
+
+def _gap_starts(lines: list[Line], members: list[int]) -> list[int]:
+    """Entries of a bibliography with neither labels nor hanging indents (AAAI's author-year style), told apart
+    by the wider gap between them: where the gaps between baselines fall in two sizes, a line after the wider
+    one starts an entry, and so does the column's first line when it opens with a surname ("Chan, S. H., …");
+    else nothing (one gap size: no such evidence)."""
+    gaps = [(lines[a].base - lines[b].base, b) for a, b in zip(members, members[1:])
+            if lines[a].page == lines[b].page and lines[a].base - lines[b].base > 0.5 * lines[b].size]
+    if len(gaps) < 6:
+        return []
+    step = sorted(g for g, _ in gaps)[len(gaps) // 4]
+    wide = [b for g, b in gaps if g >= step + max(1.5, 0.12 * step) and g < 3 * step]
+    if not 3 <= len(wide) <= 0.6 * len(gaps):
+        return []
+    first = members[0]
+    return wide + ([first] if re.match(r"^\s*[A-Z][\w'’-]+[,.]", lines[first].text) else [])
 
 
 def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
