@@ -257,3 +257,44 @@ def test_link_rectangle_with_its_corners_in_the_other_order_still_covers_its_mar
     root = xml_of(tmp_path, [page])
     raws = raws_of(root)
     assert [(m, r[:7]) for m, r in cited(root)] == [("2", raws[1][:7]), ("1", raws[0][:7])]
+
+
+def test_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_path):
+    """Portland Press sets the right column's labels in the gutter, left of the entries ("35" at x 308-316, its
+    entry at 323.5, the left column ending at 291), drawn after the entries. Where the gap between the columns
+    is placed in the narrow strip between the labels and their entries (a line at the foot running on into the
+    gutter leaves no other place as empty), the labels still belong to the right column: a bare number right
+    of the left column's text edge is a label of the right column."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 710, "1 Introduction", size=10, font="F2")
+    words = (f"{BODY} and more of it " * 40).split()
+    y, line = 695, []
+    cites = iter(["[5]", "[11]", "[2]"])
+    for k, word in enumerate(words):
+        if k % 37 == 36 and (c := next(cites, None)):
+            word = f"{word} {c}"
+        if line and end_x(tmp_path, 60, " ".join(line + [word]), size=8) > 291:
+            page.text(60, y, " ".join(line), size=8)
+            y, line = y - 10, []
+            if y < 420:
+                break
+        line.append(word)
+    page.text(323.5, 710, "REFERENCES", size=10, font="F2")
+    for n in range(1, 13):
+        page.text(323.5, 695 - 24 * (n - 1), f"Author{chr(64 + n)}, A. and Other, B. ({1990 + n}) Title", size=7.5)
+        page.text(323.5, 686 - 24 * (n - 1), f"of work {n}. J. Biol. Chem. {n}, 1-9 and more", size=7.5)
+    for n in range(1, 13):  # the labels, drawn after the entries, right-aligned in the gutter
+        page.text(316.4 - 4.17 * len(str(n)), 695 - 24 * (n - 1), str(n), size=7.5)
+    # the page's foot: notes across the page, and one running on into the gutter
+    foot = "Received 19 July 2013/20 August 2013; accepted 2 September 2013 (revised)"
+    assert 301 < end_x(tmp_path, 60, foot, size=7) < 303.5
+    page.text(60, 80, foot, size=7)
+    for k in range(3):
+        page.text(60, 70 - 9 * k, f"{'The author(s) has paid for this article to be freely available under the terms ' * 2}"[:150],
+                  size=7)
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page], width=595.28)
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    raws = raws_of(root)
+    assert len(raws) == 12 and all(r.startswith(f"{n} Author{chr(64 + n)}") for n, r in enumerate(raws, start=1))
+    assert [(m, r[:9]) for m, r in cited(root)] == [("5", "5 AuthorE"), ("11", "11 Author"), ("2", "2 AuthorB")]
