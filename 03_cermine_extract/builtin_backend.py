@@ -1080,6 +1080,9 @@ def read_pdf(path: Path) -> Document:
                               default=None)
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
+    if ref_start is not None and headings[ref_start]:
+        all_lines, headings, ref_start = _lift_text_above_a_bibliography_band(all_lines, headings, ref_start,
+                                                                              body_size)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
     if not paragraphs or sections == [""]:
         # No section heading recognised: read everything between the title block and the bibliography.
@@ -1104,7 +1107,7 @@ def read_pdf(path: Path) -> Document:
                 break
             ref_lines.append(ln)
 
-    references = split_references(ref_lines, links, vocabulary)
+    references = split_references(_sub_columns(ref_lines), links, vocabulary)
     if len(references) < 3 and _unmapped_text_layer(data):
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
@@ -1124,6 +1127,59 @@ def _entry_follows(lines: list[Line], headings: list[bool], i: int) -> bool:
     below = next((ln for k, ln in enumerate(lines[i + 1:i + 4], start=i + 1) if not headings[k]), None)
     return below is not None and re.match(r"^\s*(\[\d{1,3}\]|\d{1,3}\.?\s+[A-Z][\w'’-]+,|[A-Z][\w'’-]+,\s+[A-Z]\.)",
                                            below.text) is not None
+
+
+def _lift_text_above_a_bibliography_band(lines: list[Line], headings: list[bool], start: int,
+                                         body_size: float) -> tuple[list[Line], list[bool], int]:
+    """Frontiers sets the bibliography as a band across the page's foot, below the text of both columns: the
+    "REFERENCES" heading opens the left column's part of the band, and the right column's text above the band
+    (the discussion's end, acknowledgements) is read after it column by column. That text is put back before
+    the heading: body-size lines of the right column above the heading, set apart from the band's first line
+    there (at the heading's height) by a gap of more than two lines."""
+    head = lines[start]
+    if head.column != 0:
+        return lines, headings, start
+    same = [k for k in range(start + 1, len(lines)) if lines[k].page == head.page]
+    right = [k for k in same if lines[k].column == 1]
+    above = [k for k in right if lines[k].bottom > head.top]
+    band = [k for k in right if lines[k].bottom <= head.top]
+    if not above or not band or lines[band[0]].base < head.base - 3 * head.size \
+            or sum(abs(lines[k].size - body_size) < 0.6 for k in above) < 0.8 * len(above) \
+            or lines[above[-1]].base - lines[band[0]].base < 2.5 * body_size:
+        return lines, headings, start
+    moved = set(above)
+    order = [k for k in range(start) if k not in moved] + above + [k for k in range(start, len(lines)) if k not in moved]
+    return [lines[k] for k in order], [headings[k] for k in order], start + len(above)
+
+
+def _sub_columns(lines: list[Line]) -> list[Line]:
+    """A bibliography column set in two narrower columns (Frontiers: four across the page): within one page
+    column, entries side by side on the same baselines are read left sub-column first, then the right one.
+    Split only where an empty vertical strip runs through the middle of the group with many lines on both
+    sides at the same heights; elsewhere the lines stay as they are."""
+    out: list[Line] = []
+    for _, group in itertools.groupby(lines, key=lambda ln: (ln.page, ln.column)):
+        group = list(group)
+        x0, x1 = min(ln.x0 for ln in group), max(ln.x1 for ln in group)
+        best = None
+        for step in range(0, 31):
+            x = x0 + (x1 - x0) * (0.35 + 0.01 * step)
+            cross = sum(1 for ln in group if ln.x0 < x - 1 and ln.x1 > x + 1)
+            if best is None or cross < best[0]:
+                best = (cross, x)
+        left = [ln for ln in group if ln.x1 <= best[1] + 1] if best else []
+        right = [ln for ln in group if ln.x0 >= best[1] - 1] if best else []
+        bases = {round(ln.base) for ln in left}
+        side_by_side = sum(1 for ln in right if {round(ln.base) - 1, round(ln.base), round(ln.base) + 1} & bases)
+        if best is None or len(left) < 5 or len(right) < 5 or best[0] > 0.05 * len(group) \
+                or side_by_side < 0.5 * min(len(left), len(right)):
+            out += group
+            continue
+        middle = [ln for ln in group if ln not in left and ln not in right]
+        for ln in right:  # a column of its own for the hanging indents (an entry starts at its left edge)
+            ln.column = 2 + 2 * max(ln.column, 0) + 1
+        out += sorted(left + middle, key=lambda ln: -ln.base) + sorted(right, key=lambda ln: -ln.base)
+    return out
 
 
 def _unmapped_text_layer(data: bytes) -> bool:

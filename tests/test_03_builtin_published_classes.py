@@ -298,3 +298,46 @@ def test_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_path):
     raws = raws_of(root)
     assert len(raws) == 12 and all(r.startswith(f"{n} Author{chr(64 + n)}") for n, r in enumerate(raws, start=1))
     assert [(m, r[:9]) for m, r in cited(root)] == [("5", "5 AuthorE"), ("11", "11 Author"), ("2", "2 AuthorB")]
+
+
+def test_bibliography_band_in_four_columns_below_both_columns_of_text(tmp_path):
+    """Frontiers sets the bibliography as a band across the page's foot, below the text of both columns, in four
+    narrow columns (two in each page column), with "REFERENCES" opening the band on the left. The right column's
+    text above the band is body (its citations are linked), and each narrow column is read on its own: the entries
+    are whole, not lines of two entries side by side."""
+    page = raw_pdf.Page()
+    page.text(45, 740, "A Paper Title Set Large", size=18)
+    page.text(45, 710, "1 Introduction", size=10, font="F2")
+    left = ["The left column of the paper is ordinary text that", "goes on for a while (Cisek, 2005) and then some",
+            "more of the same sort of words on every line here", "and it goes on as before until the column ends"]
+    right = ["The right column goes on with the discussion and", "cites its sources as the left one does, here it",
+             "names (Flash and Hogan, 1985) for the model of", "movements that the paper tests in the end of it."]
+    for k in range(12):
+        page.text(45, 695 - 11.5 * k, left[k % 4], size=9.5)
+        page.text(303, 695 - 11.5 * k, right[k % 4], size=9.5)
+    page.text(46, 520, "REFERENCES", size=10, font="F2")
+    entries = [[(45, "Bartenbach, V., Sander, C.,"), (55, "et al. (2013). BioMotionBot."),
+                (55, "J. Neuro. 213, 282-297.")],
+               [(174, "Bernstein, N. (1967). The"), (184, "Coordination of Movements."),
+                (184, "London: Pergamon.")],
+               [(303, "Cisek, P. (2005). Neural"), (313, "representations of plans."),
+                (313, "Neural Netw. 18, 265-277.")],
+               [(432, "Flash, T., and Hogan, N."), (442, "(1985). The coordination"),
+                (442, "J. Neurosci. 5, 1688-1703.")]]
+    for k in range(3):  # the four narrow columns, line by line across the page, as the PDF draws them
+        for entry in entries:
+            x, text = entry[k]
+            page.text(x, 506 - 9.5 * k, text, size=7.5)
+    for k in range(3):  # one more entry below in each narrow column
+        for entry in entries:
+            x, text = entry[k]
+            page.text(x, 466 - 9.5 * k, text if k else "Zeta" + text[text.index(","):], size=7.5)
+    root = xml_of(tmp_path, [page])
+    raws = raws_of(root)
+    assert raws[0].startswith("Bartenbach") and raws[0].endswith("282-297.")
+    assert any(r.startswith("Cisek, P. (2005)") and r.endswith("265-277.") for r in raws)
+    assert any(r.startswith("Flash, T., and Hogan, N. (1985)") and r.endswith("1688-1703.") for r in raws)
+    pars = " ".join("".join(p.itertext()) for p in root.iter("p"))
+    assert "names (Flash and Hogan, 1985) for the model" in " ".join(pars.split())
+    assert sorted({(m, r.split(",")[0]) for m, r in cited(root)}) == [("Cisek, 2005", "Cisek"),
+                                                                       ("Flash and Hogan, 1985", "Flash")]
