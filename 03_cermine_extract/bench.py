@@ -18,7 +18,8 @@ hyperref links and on the same papers compiled without them.
 ``broken/`` files that must be reported, ``reference_outputs/*.cermine.xml``).
 Stage 04's own reader turns each JATS into citing sentences; a (sentence,
 reference) pair is right when a marker printed in the sentence names that
-reference: a numeric marker holding the reference's printed label, or a
+reference: a numeric marker holding the reference's printed label (also with a locator,
+"[15, Proposition 4.3]"), or a
 surname and year that both appear in the reference (an entry dated "2007b"
 only when the sentence prints 2007b, or "2007a, b"). Recall = right pairs /
 ``citation_markers``, precision = right pairs / pairs written. Title accuracy
