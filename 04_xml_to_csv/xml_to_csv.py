@@ -273,19 +273,36 @@ def join_broken_paragraphs(paragraphs: list[Paragraph]) -> list[Paragraph]:
     """Paragraphs a page or column break (or a display formula, or a list) cut in the middle of a sentence are
     one: a paragraph that ends without . ! ? is joined to the next one of its section when that starts in lower
     case or with a formula ("... diuretic, analgesic,3" + "ameliorative,4 antioxidant ..."; "is given by" +
-    "[formula] where ..."). The joined paragraph keeps the first one's number; the numbers after it stay."""
+    "[formula] where ..."). The joined paragraph keeps the first one's number; the numbers after it stay.
+    Linear in the text: each paragraph's end is read once, and a run of pieces is put together once."""
     out: list[Paragraph] = []
+    run: list[Paragraph] = []  # the pieces of the paragraph being built, the first one in ``out``
+
+    def close() -> None:
+        if len(run) > 1:
+            head, parts, markers, length = run[0], [], [], 0
+            for piece in run:
+                text = piece.text if piece is head else piece.text.lstrip()
+                offset = length + (1 if piece is not head else 0) - (len(piece.text) - len(text))
+                if piece is not head:
+                    parts.append(" ")
+                parts.append(text)
+                markers.extend(Marker(m.start + offset, m.end + offset, m.keys) for m in piece.markers)
+                length += len(text) + (1 if piece is not head else 0)
+            head.text, head.markers = "".join(parts), markers
+        run.clear()
+
     for n, par in enumerate(paragraphs, start=1):
         par.number = par.number or n
-        prev = out[-1] if out else None
-        if prev is not None and prev.section == par.section and prev.text.strip() and par.text.strip() \
-                and CONTINUATION_START.match(par.text) and not _ends_sentence(prev):
-            lead = len(par.text) - len(par.text.lstrip())
-            offset = len(prev.text) + 1 - lead
-            prev.text = prev.text + " " + par.text[lead:]
-            prev.markers.extend(Marker(m.start + offset, m.end + offset, m.keys) for m in par.markers)
+        last = run[-1] if run else None
+        if last is not None and last.section == par.section and last.text.strip() and par.text.strip() \
+                and CONTINUATION_START.match(par.text) and not _ends_sentence(last):
+            run.append(par)
             continue
+        close()
         out.append(par)
+        run.append(par)
+    close()
     return out
 
 

@@ -476,3 +476,23 @@ def test_a_paragraph_cut_mid_sentence_by_a_page_break_is_read_as_one(tmp_path):
         "we start a new section [4]."]
     assert list(df.sentence_id) == ["p:1.1", "p:1.2", "p:3.1", "p:5.1", "p:6.1", "p:7.1"]
     assert df.ref_keys.iloc[1] == "r2|r3|r4"
+
+
+def test_joining_paragraphs_cut_mid_sentence_reads_each_paragraphs_end_once(monkeypatch):
+    # A long run of broken paragraphs (table text, a list) must not be re-read as it grows: the cost is the text's
+    # length, not paragraphs x text (counted, not timed).
+    read = []
+    ends = stage._ends_sentence
+    monkeypatch.setattr(stage, "_ends_sentence", lambda par: read.append(len(par.text)) or ends(par))
+    pieces = []
+    for n in range(2000):
+        text = f"item {n} of the list [{n}]"
+        pieces.append(stage.Paragraph("S", text, [stage.Marker(text.index("["), len(text), [f"r{n}"])]))
+    total = sum(len(p.text) for p in pieces)
+    joined = stage.join_broken_paragraphs(pieces)
+    assert len(joined) == 1 and joined[0].number == 1
+    assert sum(read) <= total
+    text = joined[0].text
+    assert [text[m.start:m.end] for m in joined[0].markers[:2]] == ["[0]", "[1]"]
+    assert text[joined[0].markers[-1].start:joined[0].markers[-1].end] == "[1999]"
+    assert text.startswith("item 0 of the list [0] item 1 of the list [1] item 2")
