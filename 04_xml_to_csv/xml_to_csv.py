@@ -745,14 +745,18 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         fixed[i - 1][1] = cut if text[cut - 1:cut] != " " else cut - 1
         fixed[i][0] = cut
     # 4. A sentence's own closing punctuation split off after a bracket ("(Xiong et al., 2011)" + "."):
-    #    it ends the sentence before it.
-    fixed = [piece for piece in fixed if text[piece[0]:piece[1]].strip()]
-    for i in range(1, len(fixed)):
-        lead = LEADING_PUNCTUATION.match(text, fixed[i][0], fixed[i][1])
-        if lead and lead.end() > lead.start() and fixed[i - 1][1] <= lead.start() + len(lead.group()) \
-                and not text[fixed[i - 1][1]:lead.start()].strip():
-            fixed[i - 1][1] = lead.end()
-            fixed[i][0] = lead.end()
+    #    it ends the sentence before it; a piece that starts with , ; or : goes on with the sentence before it.
+    pieces = [piece for piece in fixed if text[piece[0]:piece[1]].strip()]
+    fixed = pieces[:1]
+    for piece in pieces[1:]:
+        prev = fixed[-1]
+        lead = LEADING_PUNCTUATION.match(text, piece[0], piece[1])
+        if lead and not text[prev[1]:piece[0]].strip():
+            if lead.group().strip()[0] in ",;:" and prev[1] - prev[0] < MAX_GLUE:
+                prev[1] = piece[1]
+                continue
+            prev[1] = piece[0] = lead.end()
+        fixed.append(piece)
     return [(s, e) for s, e in fixed if text[s:e].strip()]
 
 

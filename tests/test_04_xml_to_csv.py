@@ -496,3 +496,20 @@ def test_joining_paragraphs_cut_mid_sentence_reads_each_paragraphs_end_once(monk
     assert [text[m.start:m.end] for m in joined[0].markers[:2]] == ["[0]", "[1]"]
     assert text[joined[0].markers[-1].start:joined[0].markers[-1].end] == "[1999]"
     assert text.startswith("item 0 of the list [0] item 1 of the list [1] item 2")
+
+
+def test_a_piece_that_starts_with_a_comma_goes_on_with_the_sentence_before_it(monkeypatch):
+    # whatever cuts the segmenter makes, a piece that starts with "," ";" or ":" is no sentence of its own, and
+    # one that starts with a full stop gives it to the sentence before
+    from types import SimpleNamespace
+
+    text = "The fit is tight (Smith et al., 2020), which we use [4]. It holds (Lee, 2019). Next."
+    cuts = [0, text.index(", which"), text.index("It holds"), text.index(". Next"), len(text)]
+
+    def analyze(_):
+        return [[[SimpleNamespace(offset=a, value=text[a:b].rstrip())] for a, b in zip(cuts, cuts[1:])]]
+
+    monkeypatch.setattr(stage.syntok_segmenter, "analyze", analyze)
+    par = paragraph(text, "Smith et al., 2020", "[4]", "Lee, 2019")
+    assert sentences_of(par) == ["The fit is tight (Smith et al., 2020), which we use [4].", "It holds (Lee, 2019).",
+                                 "Next."]
