@@ -35,7 +35,7 @@ from tqdm import tqdm  # noqa: E402
 import pipeline_utils as pu  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PARSER_VERSION = "5"  # bump when the output for the same XML changes, to invalidate the cache
+PARSER_VERSION = "6"  # bump when the output for the same XML changes, to invalidate the cache
 
 
 @dataclass
@@ -146,6 +146,9 @@ class Paragraph:
     section: str
     text: str = ""
     markers: list[Marker] = field(default_factory=list)
+    number: int = 0
+    """Its place among the XML's paragraphs, from 1 (0: its place in the list); a paragraph that a page or column
+    break cut mid-sentence keeps the number of its first part."""
 
 
 class ParagraphBuilder:
@@ -252,6 +255,57 @@ def expand_range_keys(marker_text: str, keys: list[str], by_number: dict[int, st
     return list(dict.fromkeys(keys + [k for k in expanded if k not in keys])) if expanded else keys
 
 
+SENTENCE_END_AT_END = re.compile(r"[.!?][\"'”’)\]]*\s*$")
+CONTINUATION_START = re.compile(r"\s*(?:[a-z]|\[formula\])")
+
+
+def _ends_sentence(par: Paragraph) -> bool:
+    """The paragraph's text ends with . ! or ?, before any closing quotes, brackets and citation markers
+    ("activities.<xref>5,6</xref>", "(see [4]).")."""
+    end = len(par.text.rstrip())
+    by_end = {m.end: m for m in par.markers}
+    while (m := by_end.get(len(par.text[:end].rstrip(" ])")))) is not None:
+        end = len(par.text[:m.start].rstrip(" [("))  # "... activities.[5, 6]" -> "... activities."
+    return end == 0 or bool(SENTENCE_END_AT_END.search(par.text[:end]))
+
+
+def join_broken_paragraphs(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    """Paragraphs a page or column break (or a display formula, or a list) cut in the middle of a sentence are
+    one: a paragraph that ends without . ! ? is joined to the next one of its section when that starts in lower
+    case or with a formula ("... diuretic, analgesic,3" + "ameliorative,4 antioxidant ..."; "is given by" +
+    "[formula] where ..."). The joined paragraph keeps the first one's number; the numbers after it stay.
+    Linear in the text: each paragraph's end is read once, and a run of pieces is put together once."""
+    out: list[Paragraph] = []
+    run: list[Paragraph] = []  # the pieces of the paragraph being built, the first one in ``out``
+
+    def close() -> None:
+        if len(run) > 1:
+            head, parts, markers, length = run[0], [], [], 0
+            for piece in run:
+                text = piece.text if piece is head else piece.text.lstrip()
+                offset = length + (1 if piece is not head else 0) - (len(piece.text) - len(text))
+                if piece is not head:
+                    parts.append(" ")
+                parts.append(text)
+                markers.extend(Marker(m.start + offset, m.end + offset, m.keys) for m in piece.markers)
+                length += len(text) + (1 if piece is not head else 0)
+            head.text, head.markers = "".join(parts), markers
+        run.clear()
+
+    for n, par in enumerate(paragraphs, start=1):
+        par.number = par.number or n
+        last = run[-1] if run else None
+        if last is not None and last.section == par.section and last.text.strip() and par.text.strip() \
+                and CONTINUATION_START.match(par.text) and not _ends_sentence(last):
+            run.append(par)
+            continue
+        close()
+        out.append(par)
+        run.append(par)
+    close()
+    return out
+
+
 def read_jats(root: etree._Element, config: Config) -> Paper:
     vocabulary = _vocabulary(root)
     references = [jats_reference(ref, vocabulary) for ref in root.iterfind(".//back//ref-list/ref")]
@@ -288,6 +342,7 @@ def read_jats(root: etree._Element, config: Config) -> Paper:
             titles[sec] = squash("".join(head.itertext())) if head is not None else ""
         title = titles[sec] if sec is not None else ""
         paper.paragraphs.append(walk_paragraph(p, title, is_marker, keys_of, vocabulary, skip))
+    paper.paragraphs = join_broken_paragraphs(paper.paragraphs)
     return paper
 
 
@@ -369,6 +424,7 @@ def read_tei(root: etree._Element, config: Config) -> Paper:
             else:
                 merged.append(m)
         par.markers = merged
+    paper.paragraphs = join_broken_paragraphs(paper.paragraphs)
     return paper
 
 
@@ -604,6 +660,10 @@ JSON_READERS = {"unarxive": read_unarxive, "s2orc": read_s2orc}
 ABBREVIATION_END = re.compile(
     r"(?:\b(?i:Eqs?|Eqns?|Figs?|Sec|Secs|Sect|Refs?|Tab|Tabs|Tbl|No|Nos|approx|cf|resp|vs|al|ca|Ch|Chap|Vol|pp|"
     r"Suppl|Dr|Prof|Inc|Ltd|Co|Thm|Lem|Prop|Def|Cor|App|i\.e|e\.g)|\b[A-Z])\.\s*$")
+# "; (6)", ". (c)": an enumeration label left at the end of a piece (a list of notes: "(1) Smith (2018); (2) ...")
+ENUMERATION_END = re.compile(r"([.!?;,])\s*(\(\w{1,3}\))$")
+# a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
+LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
 
 
@@ -636,14 +696,24 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
     for start, end in spans[1:]:
         prev = fixed[-1]
         unbalanced = (balance[0] > 0 or balance[1] > 0) and prev[1] - prev[0] < MAX_GLUE
+        # "the Kharchenko et al. “most probable” members": a quoted lower-case word goes on the sentence too
         abbreviation = ABBREVIATION_END.search(text[max(prev[0], prev[1] - 12):prev[1]]) and \
-            re.match(r"\s*[a-z0-9(\[]", text[start:end])
+            re.match(r"\s*[\"“‘']?[a-z0-9(\[]", text[start:end])
         # syntok sometimes ends a long sentence at a semicolon or before a bracket ("... of the system
         # (e.g., Smith et al., 2010; Jones, 2012)."): no sentence ends without . ! ? or a colon before it
         tail = text[prev[0]:prev[1]].rstrip()
+        if label := ENUMERATION_END.search(tail):
+            if label.group(1) in ".!?":  # "... (2005). (c)" + "Dobbie et al.": the label opens the next sentence
+                cut = prev[0] + label.start(2)
+                prev[1] = len(text[:cut].rstrip())
+                start, tail = cut, text[prev[0]:prev[1]]
         continues = prev[1] - prev[0] < MAX_GLUE and (
             tail.endswith((";", ",")) or (re.search(r"[\w\-–—]$", tail) is not None
-                                          and re.match(r"\s*[(\[a-z]", text[start:end]) is not None))
+                                          and re.match(r"\s*[(\[a-z]", text[start:end]) is not None)
+            # "... rearrangement [86, 87]" + "(Remark 3).": a bracket after a bracket, no sentence end between
+            or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
+                and re.match(r"\s*[(\[]", text[start:end]) is not None)
+            or (label is not None and label.group(1) in ";,"))  # "(5) Luhman (2007); (6)" + "Pecaut ..."
         if inside_marker(start) or unbalanced or abbreviation or continues:
             gap = _bracket_balance(text[prev[1]:end])
             balance = (balance[0] + gap[0], balance[1] + gap[1])
@@ -674,6 +744,19 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         cut = first.end + tail.end()
         fixed[i - 1][1] = cut if text[cut - 1:cut] != " " else cut - 1
         fixed[i][0] = cut
+    # 4. A sentence's own closing punctuation split off after a bracket ("(Xiong et al., 2011)" + "."):
+    #    it ends the sentence before it; a piece that starts with , ; or : goes on with the sentence before it.
+    pieces = [piece for piece in fixed if text[piece[0]:piece[1]].strip()]
+    fixed = pieces[:1]
+    for piece in pieces[1:]:
+        prev = fixed[-1]
+        lead = LEADING_PUNCTUATION.match(text, piece[0], piece[1])
+        if lead and not text[prev[1]:piece[0]].strip():
+            if lead.group().strip()[0] in ",;:" and prev[1] - prev[0] < MAX_GLUE:
+                prev[1] = piece[1]
+                continue
+            prev[1] = piece[0] = lead.end()
+        fixed.append(piece)
     return [(s, e) for s, e in fixed if text[s:e].strip()]
 
 
@@ -943,6 +1026,7 @@ def paper_rows(paper_id: str, paper: Paper, config: Config, deadline: float = fl
     """The sentence rows of one paper, and how many citing sentences had no resolvable reference."""
     rows, unlinked = [], 0
     for p_no, par in enumerate(paper.paragraphs, start=1):
+        p_no = par.number or p_no
         if not par.markers and not config.all_sentences:
             continue  # nothing cites here: no need to pay for sentence splitting
         if time.monotonic() > deadline:

@@ -403,3 +403,113 @@ def test_each_paragraph_gets_its_nearest_sections_title_looked_up_once_per_secti
     assert list(df[df.sentence.str.contains("inner")].section) == ["Inner part"]
     assert list(df[df.sentence.str.contains("untitled")].section) == [""]
 
+
+
+def test_a_sentences_own_full_stop_split_off_after_a_bracket_ends_that_sentence():
+    # syntok puts the full stop after a closing bracket into the next piece ("(Xiong et al., 2011)" + ". Next");
+    # it belongs to the sentence it ends (seen on published PDFs and a LaTeX source: a row without its stop)
+    par = paragraph("The splicing data set is public (Xiong et al., 2011). Next we train a model.",
+                    "Xiong et al., 2011")
+    assert sentences_of(par) == ["The splicing data set is public (Xiong et al., 2011).", "Next we train a model."]
+    par = paragraph("(for a review of such models, see Istratov and Vyvenko (1999)). We use two of them.",
+                    "Istratov and Vyvenko (1999)")
+    assert sentences_of(par) == ["(for a review of such models, see Istratov and Vyvenko (1999)).",
+                                 "We use two of them."]
+
+
+def test_an_abbreviation_before_a_quoted_lower_case_word_does_not_end_the_sentence():
+    par = paragraph("This count includes the Kharchenko et al. \u201cmost probable\u201d members [3]. Others follow.",
+                    "[3]")
+    assert sentences_of(par) == ["This count includes the Kharchenko et al. \u201cmost probable\u201d members [3].",
+                                 "Others follow."]
+
+
+def test_a_bracket_after_a_citation_without_a_full_stop_continues_the_sentence():
+    par = paragraph("The coupling is the monotone rearrangement [formula] [86, 87] (Remark 3). Next we turn to wear.",
+                    "[86, 87]")
+    assert sentences_of(par) == ["The coupling is the monotone rearrangement [formula] [86, 87] (Remark 3).",
+                                 "Next we turn to wear."]
+
+
+def test_an_enumeration_label_goes_with_the_note_it_opens():
+    # a table's notes as one paragraph: "(1) Smith (2018); (2) ..." and "... (2005). (c) Dobbie et al. ..."
+    notes = ("Age references: (1) Gagn\u00e9 et al. (2018); (2) Galindo-Guil et al. (2022); (5) Luhman (2007); "
+             "(6) Pecaut and Mamajek (2016); (7) Tofflemire et al. (2021).")
+    par = paragraph(notes, "Gagn\u00e9 et al. (2018)", "Pecaut and Mamajek (2016)", "Tofflemire et al. (2021)")
+    assert sentences_of(par) == [notes]
+    par = paragraph("(b) Notes a change since Kharchenko et al. (2005). (c) Dobbie et al. (2010) studied the LDB.",
+                    "Kharchenko et al. (2005)", "Dobbie et al. (2010)")
+    assert sentences_of(par) == ["(b) Notes a change since Kharchenko et al. (2005).",
+                                 "(c) Dobbie et al. (2010) studied the LDB."]
+
+
+def test_a_paragraph_cut_mid_sentence_by_a_page_break_is_read_as_one(tmp_path):
+    # A PDF backend ends a paragraph at a column or page break, in the middle of a sentence; the next paragraph
+    # starts in lower case. Joined, the citing sentence is whole; the numbers of later paragraphs do not move.
+    def ref(n):
+        return f'<ref id="r{n}"><mixed-citation>{n}. A. Author. Title {n}. J. X, 200{n}.</mixed-citation></ref>'
+
+    xml = ('<article><body><sec><title>Introduction</title>'
+           '<p>The leaves look like those of date palm.<xref ref-type="bibr" rid="r1">1</xref> The genus is reported '
+           'to have diuretic, analgesic,<xref ref-type="bibr" rid="r2">2</xref></p>'
+           '<p>ameliorative,<xref ref-type="bibr" rid="r3">3</xref> and antioxidant activities.'
+           '<xref ref-type="bibr" rid="r4">4</xref></p>'
+           '<p>The objective is given by <xref ref-type="bibr" rid="r1">[1]</xref> as</p>'
+           '<p>[formula] where the weight is fixed.</p>'
+           '<p>Ours is new <xref ref-type="bibr" rid="r2">[2]</xref>.</p>'
+           '<p>and this paragraph, after a full stop, is not joined <xref ref-type="bibr" rid="r3">[3]</xref>.</p>'
+           '</sec><sec><title>Methods</title><p>we start a new section <xref ref-type="bibr" rid="r4">[4]</xref>.'
+           '</p></sec></body><back><ref-list>' + "".join(ref(n) for n in range(1, 5)) + '</ref-list></back>'
+           '</article>')
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.cermxml").write_text(xml)
+    cfg = stage.Config(input_dir=src, output_dir=tmp_path / "out")
+    stage.main(cfg)
+    df = sentences(cfg, "p")
+    assert list(df.sentence) == [
+        "The leaves look like those of date palm.1",
+        "The genus is reported to have diuretic, analgesic,2 ameliorative,3 and antioxidant activities.4",
+        "The objective is given by [1] as [formula] where the weight is fixed.",
+        "Ours is new [2].",
+        "and this paragraph, after a full stop, is not joined [3].",
+        "we start a new section [4]."]
+    assert list(df.sentence_id) == ["p:1.1", "p:1.2", "p:3.1", "p:5.1", "p:6.1", "p:7.1"]
+    assert df.ref_keys.iloc[1] == "r2|r3|r4"
+
+
+def test_joining_paragraphs_cut_mid_sentence_reads_each_paragraphs_end_once(monkeypatch):
+    # A long run of broken paragraphs (table text, a list) must not be re-read as it grows: the cost is the text's
+    # length, not paragraphs x text (counted, not timed).
+    read = []
+    ends = stage._ends_sentence
+    monkeypatch.setattr(stage, "_ends_sentence", lambda par: read.append(len(par.text)) or ends(par))
+    pieces = []
+    for n in range(2000):
+        text = f"item {n} of the list [{n}]"
+        pieces.append(stage.Paragraph("S", text, [stage.Marker(text.index("["), len(text), [f"r{n}"])]))
+    total = sum(len(p.text) for p in pieces)
+    joined = stage.join_broken_paragraphs(pieces)
+    assert len(joined) == 1 and joined[0].number == 1
+    assert sum(read) <= total
+    text = joined[0].text
+    assert [text[m.start:m.end] for m in joined[0].markers[:2]] == ["[0]", "[1]"]
+    assert text[joined[0].markers[-1].start:joined[0].markers[-1].end] == "[1999]"
+    assert text.startswith("item 0 of the list [0] item 1 of the list [1] item 2")
+
+
+def test_a_piece_that_starts_with_a_comma_goes_on_with_the_sentence_before_it(monkeypatch):
+    # whatever cuts the segmenter makes, a piece that starts with "," ";" or ":" is no sentence of its own, and
+    # one that starts with a full stop gives it to the sentence before
+    from types import SimpleNamespace
+
+    text = "The fit is tight (Smith et al., 2020), which we use [4]. It holds (Lee, 2019). Next."
+    cuts = [0, text.index(", which"), text.index("It holds"), text.index(". Next"), len(text)]
+
+    def analyze(_):
+        return [[[SimpleNamespace(offset=a, value=text[a:b].rstrip())] for a, b in zip(cuts, cuts[1:])]]
+
+    monkeypatch.setattr(stage.syntok_segmenter, "analyze", analyze)
+    par = paragraph(text, "Smith et al., 2020", "[4]", "Lee, 2019")
+    assert sentences_of(par) == ["The fit is tight (Smith et al., 2020), which we use [4].", "It holds (Lee, 2019).",
+                                 "Next."]
