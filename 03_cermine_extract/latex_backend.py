@@ -2099,6 +2099,8 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
         return ("(" + pre, text, post + ")") if cmd == "citepalias" else ("", text, "")
     if cmd in ("citeauthor", "citeauthor*", "citefullauthor"):
         return "", "; ".join(who(refs[k]) for k in keys), ""
+    if cmd in ("fullcite", "footfullcite"):  # biblatex: the whole entry, as the bibliography prints it
+        return "", "; ".join((refs[k].raw or who(refs[k])).rstrip(".") for k in keys), post + "."
     if cmd in ("citeyear", "citeyearpar"):
         text = ", ".join(year(refs[k]) for k in keys)
         return ("(" + pre, text, post + ")") if cmd == "citeyearpar" else ("", text, "")

@@ -347,3 +347,11 @@ def test_main_file_among_drafts_is_the_one_whose_cited_keys_have_entries_and_the
                for n in result.notes)
     assert {k for _, rid in linked(etree.fromstring(result.xml)) for k in rid.split()} == \
         {"lee2019", "schmidt2020", "v8", "duktape"}
+
+
+def test_fullcite_prints_the_whole_entry(tmp_path):
+    # a "further reading" list of \fullcite items: biblatex prints each entry in full, not a "(Lee and Kim, 2019)"
+    # marker standing alone
+    body = r"\section{Reading} \begin{itemize} \item \fullcite{lee2019} \end{itemize}"
+    text = " ".join(paragraphs(convert(tmp_path, body)))
+    assert "Port call optimisation with shared arrival times" in text and "(Lee and Kim, 2019)" not in text
