@@ -376,8 +376,8 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "its bibliography is in the source",
-                 "no other document \\inputs it", "more of its cited keys have an entry in the source",
+_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "more of its cited keys have an entry in the source",
+                 "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
 
 
@@ -419,7 +419,11 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     included = set()
     for path in mains:
         for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
-            included.add(Path((m.group(1) or m.group(2)).strip()).stem)
+            # the file it names, as TeX finds it from there (a bioRxiv/main.tex that \input{main}s its own folder's
+            # file says nothing of paper/main.tex); by name only where no such file is found
+            name = (m.group(1) or m.group(2)).strip()
+            target = _resolve_input(name, path.parent, folder, path.parent)
+            included.add(target.resolve() if target is not None else Path(name).stem)
 
     cites, has_bib, documents = {}, {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
@@ -442,8 +446,9 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), has_bib[path], path.stem not in included,
-                covered[path], path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
+        return (cites[path] > 0, path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+                path.resolve() not in included and path.stem not in included,
+                path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
 
     ranked = sorted(mains, key=score, reverse=True)
@@ -451,7 +456,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         first, second = score(ranked[0]), score(ranked[1])
         why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
         reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
-        if why == 4:
+        if why == 2:
             reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
         notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
                      f"(next: {ranked[1].relative_to(folder)}): {reason}")

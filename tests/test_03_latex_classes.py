@@ -355,3 +355,22 @@ def test_fullcite_prints_the_whole_entry(tmp_path):
     body = r"\section{Reading} \begin{itemize} \item \fullcite{lee2019} \end{itemize}"
     text = " ".join(paragraphs(convert(tmp_path, body)))
     assert "Port call optimisation with shared arrival times" in text and "(Lee and Kim, 2019)" not in text
+
+
+def test_a_template_with_its_own_small_bibliography_does_not_outrank_the_paper(tmp_path):
+    # a bioRxiv template beside the paper holds an inline thebibliography of two entries; the paper names a .bib
+    # under another name than the one shipped: the document whose cited keys have entries in the source wins
+    folder = tmp_path / "src"
+    (folder / "bioRxiv").mkdir(parents=True)
+    (folder / "bioRxiv" / "main.tex").write_text(
+        "\\documentclass{article}\n\\begin{document}\nA template \\cite{t1,t2}.\n\\begin{thebibliography}{2}\n"
+        "\\bibitem{t1} A. One. First. 2001.\n\\bibitem{t2} B. Two. Second. 2002.\n\\end{thebibliography}\n"
+        "\\end{document}\n", encoding="utf-8")
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{natbib}\n\\begin{document}\nPort calls \\citep{lee2019}, "
+        "redshifts \\citep{schmidt2020}, engines \\citep{v8}.\n\\bibliographystyle{plainnat}\n"
+        "\\bibliography{citations}\n\\end{document}\n", encoding="utf-8")
+    (folder / "citations-arxiv.bib").write_text(BIB, encoding="utf-8")
+    result = latex.convert_source(folder)
+    assert result.main_file == "main.tex"
+    assert any("(3 against 2)" in n for n in result.notes)
