@@ -256,7 +256,7 @@ def convert_latex(source: str, work_dir: str, limits: eprint.Limits, timeout: fl
         stats = {"main_file": result.main_file, "missing_keys": result.missing_keys, "style": result.style,
                  "bibliography": result.bibliography, "source_kind": unpacked.kind, "partial": result.partial,
                  "source_keys": result.source_keys, "linked_keys": result.linked_keys,
-                 "text_ratio": result.text_ratio}
+                 "text_ratio": result.text_ratio, "notes": result.notes}
         return result.xml, stats, "", time.perf_counter() - began
     except (eprint.EprintError, latex_backend.LatexError) as exc:
         return None, {}, str(exc), time.perf_counter() - began
@@ -536,6 +536,7 @@ def main(config: Config) -> dict:
             if missing:
                 note = "; ".join(filter(None, [note, f"{len(missing)} cited key(s) without a bibliography entry: "
                                                       f"{', '.join(missing[:10])}"]))
+            note = "; ".join(filter(None, [note, *(stats.get("notes") or [])]))
             row.update(status=status, n_references=n_refs, n_citations=n_cites, error=note)
             # one XML per paper (the other format's file goes, or stage 04 reads it twice); written by the writer
             # threads, so that the disk's fsync does not hold up handing out the next paper

@@ -352,9 +352,39 @@ def arxiv_readme(folder: Path) -> tuple[list[Path], set[Path]]:
 _BIB_NAMES = re.compile(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
 
 
-def find_main_file(folder: Path) -> Path:
+_BIB_ENTRY_KEY = re.compile(r"@\s*(\w+)\s*[{(]\s*([^,\s]+)\s*,")
+_BIBITEM_KEY = re.compile(r"\\bibitem\s*(?:\[(?:[^\[\]]|\[[^\]]*\])*\])?\s*\{([^}]*)\}|\\entry\{([^}]*)\}")
+
+
+def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
+    """Every key that has a bibliography entry somewhere in a source: the ``.bib`` and ``.bbl`` files and the inline
+    ``thebibliography`` of the given documents."""
+    keys: set[str] = set()
+    for path in sorted(folder.rglob("*")):
+        suffix = path.suffix.lower()
+        if suffix not in (".bib", ".bbl") or not path.is_file() or path.stat().st_size > 50_000_000:
+            continue
+        text = decode(path.read_bytes())
+        if suffix == ".bib":
+            keys.update(m.group(2) for m in _BIB_ENTRY_KEY.finditer(text)
+                        if m.group(1).lower() not in ("string", "comment", "preamble"))
+        else:
+            keys.update((m.group(1) or m.group(2)).strip() for m in _BIBITEM_KEY.finditer(text))
+    for document in documents:
+        if "\\begin{thebibliography}" in document:
+            keys.update((m.group(1) or m.group(2)).strip() for m in _BIBITEM_KEY.finditer(document))
+    return keys
+
+
+_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "more of its cited keys have an entry in the source",
+                 "its bibliography is in the source", "no other document \\inputs it",
+                 "a conventional name", "more citations", "larger")
+
+
+def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     """The main ``.tex`` of a source tree; raises LatexError when there is none. An arXiv ``00README`` that
-    declares the top-level file decides; otherwise the heuristics below."""
+    declares the top-level file decides; otherwise the heuristics below. Where several complete documents are
+    there (drafts, a response letter, a supplement), ``notes`` says which was taken and why."""
     folder = Path(folder)
     top, ignored = arxiv_readme(folder)
     if len(top) == 1:
@@ -389,14 +419,19 @@ def find_main_file(folder: Path) -> Path:
     included = set()
     for path in mains:
         for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
-            included.add(Path((m.group(1) or m.group(2)).strip()).stem)
+            # the file it names, as TeX finds it from there (a bioRxiv/main.tex that \input{main}s its own folder's
+            # file says nothing of paper/main.tex); by name only where no such file is found
+            name = (m.group(1) or m.group(2)).strip()
+            target = _resolve_input(name, path.parent, folder, path.parent)
+            included.add(target.resolve() if target is not None else Path(name).stem)
 
-    cites, has_bib = {}, {}
+    cites, has_bib, documents = {}, {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
         try:
             document = load_document(path, folder)
         except (LatexError, OSError, RecursionError):
             document = texts[path]
+        documents[path] = document
         cites[path] = len(_CITES_IN_FILE.findall(document))
         # its bibliography is in the source: an inline thebibliography, or a .bib it names that is there (a draft
         # beside the submitted file often names a .bib the authors did not ship)
@@ -404,13 +439,28 @@ def find_main_file(folder: Path) -> Path:
         has_bib[path] = "\\begin{thebibliography}" in document or any(
             (base / (n if n.endswith(".bib") else n + ".bib")).is_file() for n in named for base in (path.parent, folder))
 
+    # drafts beside the paper that name no .bib the source holds (or name it under another name): the one whose
+    # cited keys have entries in the source's .bib/.bbl files is the paper that was typeset with them
+    entries = source_entry_keys(folder, list(documents.values()))
+    covered = {path: len(source_citation_keys(documents[path]) & entries) for path in mains}
+
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), has_bib[path], path.stem not in included,
+        return (cites[path] > 0, path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+                path.resolve() not in included and path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
 
-    return max(mains, key=score)
+    ranked = sorted(mains, key=score, reverse=True)
+    if notes is not None:
+        first, second = score(ranked[0]), score(ranked[1])
+        why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
+        reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
+        if why == 2:
+            reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
+        notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
+                     f"(next: {ranked[1].relative_to(folder)}): {reason}")
+    return ranked[0]
 
 
 def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = None) -> Path | None:
@@ -611,13 +661,24 @@ def local_package_macros(preamble: str, main: Path, root: Path, encoding: str | 
     return macros
 
 
-def expand_macros(text: str, macros: dict[str, Macro], limit: int) -> str:
-    """``text`` with every use of a user macro replaced by its body (arguments substituted), recursively."""
+# TeX programming in a macro's body: string and number tests, control-sequence names built at run time, @ internals
+# (a table of generated values: \newcommand\macros[1][all]{\ifnum\pdfstrcmp{#1}{all}=0 ... \fi}). What such a
+# macro prints is computed by TeX; pasting its program into the text prints the whole table at every use.
+_PROGRAM = re.compile(r"\\(?:pdfstrcmp|strcmp|csname|expandafter|ifnum|ifdim|ifcase|ifcsname|ifdefined|IfStrEq\w*|"
+                      r"IfEqCase|str_if_eq\w*|@if[A-Za-z]+|[A-Za-z]+@[A-Za-z@]*)(?![A-Za-z])")
+
+
+def expand_macros(text: str, macros: dict[str, Macro], limit: int, notes: list[str] | None = None) -> str:
+    """``text`` with every use of a user macro replaced by its body (arguments substituted), recursively. A macro
+    that computes what it prints (``_PROGRAM``) prints nothing: its arguments, and the ``[key]`` groups right after
+    it that its internals read, are consumed. Past ``limit`` characters of expansion (a recursive macro) the rest
+    of the text is left unexpanded and ``notes`` says so, rather than losing the paper."""
     if not macros:
         return text
     pattern = re.compile(r"\\(" + "|".join(re.escape(n) for n in sorted(macros, key=len, reverse=True)) +
                          r")(?![A-Za-z@])")
-    budget = {"chars": 0}
+    budget = {"chars": 0, "over": False}
+    programs = {name for name, macro in macros.items() if _PROGRAM.search(macro.body)}
 
     def run(src: str, depth: int) -> str:
         out, pos = [], 0
@@ -644,11 +705,21 @@ def expand_macros(text: str, macros: dict[str, Macro], limit: int) -> str:
                 i = a[1]
             if not ok:
                 continue
+            if name in programs:
+                while (opt := re.match(r"\[[^\[\]{}]*\]", src[i:i + 200])) is not None:
+                    i += opt.end()
+                out.append(src[pos:m.start()] + "{}")  # an empty group: "$\macros[x]$" must not become "$$"
+                pos = i
+                continue
             body = _PARAM.sub(lambda p: "#" if p.group(0) == "##" else
                               (args[int(p.group(1)) - 1] if int(p.group(1)) <= len(args) else ""), macro.body)
             budget["chars"] += len(body)
             if budget["chars"] > limit:
-                raise LatexError(f"user macros expand to more than {limit} characters (a recursive macro?)")
+                if not budget["over"] and notes is not None:
+                    notes.append(f"user macros expand to more than {limit} characters (a recursive macro?): "
+                                 f"the rest left unexpanded from \\{name}")
+                budget["over"] = True
+                break
             out.append(src[pos:m.start()])
             # a control word followed by a letter must stay separated from it ("\foo bar" -> "\textbf{x} bar")
             out.append(run(body, depth + 1) if depth < 16 else body)
@@ -678,8 +749,32 @@ def symbol_table() -> dict[str, str]:
                   "ldots": "…", "dots": "…", "textellipsis": "…", "&": "&", "%": "%", "_": "_", "#": "#", "$": "$",
                   "{": "{", "}": "}", "copyright": "©", "textregistered": "®", "texttrademark": "™", "S": "§",
                   "P": "¶", "textasciitilde": "~", "textdegree": "°", "textasciicircum": "^", "textbar": "|",
-                  "textless": "<", "textgreater": ">", "textquotedbl": '"', "slash": "/", "lq": "‘", "rq": "’"})
+                  "textless": "<", "textgreater": ">", "textquotedbl": '"', "slash": "/", "lq": "‘", "rq": "’",
+                  # biblatex's punctuation in a biber .bbl
+                  "bibrangedash": "–", "bibnamedelima": " ", "bibnamedelimb": " ", "bibnamedelimc": " ",
+                  "bibnamedelimd": " ", "bibnamedelimi": " "})
+    for name, journal in JOURNAL_MACROS.items():
+        table.setdefault(name, journal)
     return table
+
+
+# The journal names that the AAS, MNRAS and A&A classes define (what ADS writes into every .bib it exports:
+# journal = {\apj}); a .bib read without them loses the venue of most of an astronomy paper's references.
+JOURNAL_MACROS = {
+    "aj": "AJ", "actaa": "Acta Astron.", "araa": "ARA&A", "apj": "ApJ", "apjl": "ApJL", "apjs": "ApJS",
+    "ao": "Appl. Opt.", "apss": "Ap&SS", "aap": "A&A", "aapr": "A&A Rev.", "aaps": "A&AS", "azh": "AZh",
+    "baas": "BAAS", "caa": "Chinese Astron. Astrophys.", "cjaa": "Chinese J. Astron. Astrophys.",
+    "icarus": "Icarus", "jcap": "JCAP", "jrasc": "JRASC", "memras": "MmRAS", "mnras": "MNRAS", "na": "New A",
+    "nar": "New A Rev.", "pra": "Phys. Rev. A", "prb": "Phys. Rev. B", "prc": "Phys. Rev. C", "prd": "Phys. Rev. D",
+    "pre": "Phys. Rev. E", "prl": "Phys. Rev. Lett.", "pasa": "PASA", "pasp": "PASP", "pasj": "PASJ",
+    "rmxaa": "RMxAA", "qjras": "QJRAS", "skytel": "S&T", "solphys": "Sol. Phys.", "sovast": "Soviet Ast.",
+    "ssr": "Space Sci. Rev.", "zap": "ZA", "nat": "Nature", "iaucirc": "IAU Circ.", "aplett": "Astrophys. Lett.",
+    "apspr": "Astrophys. Space Phys. Res.", "bain": "BAN", "fcp": "Fund. Cosmic Phys.", "gca": "Geochim. Cosmochim. Acta",
+    "grl": "Geophys. Res. Lett.", "jcp": "J. Chem. Phys.", "jgr": "J. Geophys. Res.", "jqsrt": "JQSRT",
+    "memsai": "Mem. Soc. Astron. Italiana", "nphysa": "Nucl. Phys. A", "physrep": "Phys. Rep.",
+    "physscr": "Phys. Scr.", "planss": "Planet. Space Sci.", "procspie": "Proc. SPIE", "psj": "PSJ",
+    "maps": "Meteorit. Planet. Sci.", "aplr": "Astron. Lett.", "jgra": "J. Geophys. Res. Space Phys.",
+}
 
 
 ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304", ".": "\u0307",
@@ -768,6 +863,25 @@ class Cite:
     keys: list[str]
     pre: str = ""
     post: str = ""
+
+
+# commands whose citation is a phrase of its own sentence ("Smith et al. (2020) show ..."), not a parenthetical
+TEXTUAL_CITES = {"citet", "citet*", "Citet", "textcite", "Textcite", "textcites", "citeauthor", "Citeauthor",
+                 "citealt", "citetalias"}
+
+
+def source_note(parts: list) -> bool:
+    """True for a footnote that names its sentence's source: it opens with a parenthetical citation, after at most
+    a short lead ("See", "Vgl.", "cf. also"), whatever locator follows ("p. 52f.: 2.4 Shannon's method"). A
+    footnote that opens with a textual citation ("\citet{x} found that ...") is a sentence of its own."""
+    lead = ""
+    for part in parts:
+        if isinstance(part, Cite):
+            return part.command not in TEXTUAL_CITES and len(re.findall(r"[^\W\d_]+", lead)) <= 2
+        lead += part
+        if len(lead.strip()) > 24:
+            return False
+    return False
 
 
 @dataclass
@@ -993,7 +1107,16 @@ class Converter:
             g = read_group(s, j)
             if g is None:
                 return j
-            self.footnotes.append(self.inline(g[0]))
+            parts = self.inline(g[0])
+            if name == "footnote" and source_note(parts):
+                # a footnote that gives the sentence's source ("\footnote{\cite{x} p. 52f.}", "\footnote{See
+                # \cite{x}.}") cites from that sentence, as \footcite does: its citations are the sentence's
+                for part in parts:
+                    if isinstance(part, Cite):
+                        self.emit(" ")
+                        self.current.append(part)
+                return g[1]
+            self.footnotes.append(parts)
             return g[1]
         if name == "item":
             self.end_paragraph()
@@ -1571,11 +1694,33 @@ def _balanced_field(block: str, name: str) -> str:
     return g[0] if g else ""
 
 
+def _positional_names(names: str) -> list[tuple[str, str, str]]:
+    """(family, given, prefix) of each person in an old biber ``\\name`` list, whose parts are positional groups."""
+    people, i = [], 0
+    while (start := names.find("{", i)) >= 0:
+        person = read_group(names, start)
+        if person is None:
+            break
+        i = person[1]
+        groups, j = [], 0
+        while (k := person[0].find("{", j)) >= 0 and len(groups) < 9:
+            g = read_group(person[0], k)
+            if g is None:
+                break
+            groups.append(g[0])
+            j = g[1]
+        if len(groups) >= 2:
+            groups += [""] * (9 - len(groups))
+            people.append((groups[1], groups[3], groups[5]))
+    return people
+
+
 def parse_biblatex_bbl(text: str) -> list[Reference]:
     """Entries of a biber-made ``.bbl`` (``\\entry{key}{type}{}...\\endentry``)."""
     refs = []
     for m in re.finditer(r"\\entry\{([^}]*)\}\{([^}]*)\}\{[^}]*\}(?:\{[^}]*\})?(.*?)\\endentry", text, re.S):
         key, kind, block = m.group(1), m.group(2), m.group(3)
+        block = re.sub(r"\\bibrangedash\s*", "–", block)
         conv = Converter()
 
         def txt(latex: str) -> str:
@@ -1586,9 +1731,13 @@ def parse_biblatex_bbl(text: str) -> list[Reference]:
         if names:
             g = read_group(block, names.end())
             if g:
-                for person in re.finditer(r"family=\{((?:[^{}]|\{[^{}]*\})*)\}(?:.*?given=\{((?:[^{}]|\{[^{}]*\})*)\})?",
-                                          g[0], re.S):
-                    authors.append((txt(person.group(1)), txt(person.group(2) or "")))
+                if "family=" in g[0]:
+                    for person in re.finditer(r"family=\{((?:[^{}]|\{[^{}]*\})*)\}(?:.*?given=\{((?:[^{}]|\{[^{}]*\})*)\})?",
+                                              g[0], re.S):
+                        authors.append((txt(person.group(1)), txt(person.group(2) or "")))
+                else:  # biblatex before 3.3: {{options}{Family}{F.}{Given}{G.}{prefix}{p.}{suffix}{s.}} per person
+                    for family, given, prefix in _positional_names(g[0]):
+                        authors.append((txt(" ".join(filter(None, (prefix, family)))), txt(given)))
         verbs = dict(re.findall(r"\\verb\{(\w+)\}\s*\\verb\s?(.*?)\s*\\endverb", block, re.S))
         title = txt(_balanced_field(block, "title"))
         venue = txt(_balanced_field(block, "journaltitle") or _balanced_field(block, "booktitle")
@@ -1723,10 +1872,28 @@ def _bibtexparser_fields(chunk: str, strings: dict[str, str]) -> dict[str, str]:
     return {k.lower(): str(v.value) for k, v in library.entries[0].fields_dict.items()}
 
 
-def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10) -> list[Reference]:
-    """Entries of a ``.bib``, only the wanted keys when given; names split with bibtexparser's name parser."""
+def bib_preamble_macros(text: str) -> dict[str, Macro]:
+    """Macros a ``.bib`` defines in its ``@preamble`` (``@preamble{ {\\providecommand{\\noopsort}[1]{}} }``), which
+    BibTeX writes into the ``.bbl`` ahead of the entries, so they hold for every field."""
+    macros: dict[str, Macro] = {}
+    for m in re.finditer(r"(?im)^[ \t]*@\s*preamble\s*[{(]", text):
+        g = read_group(text, m.end() - 1) if text[m.end() - 1] == "{" else None
+        if g is not None:
+            macros.update(collect_macros(g[0].replace('" # "', ""))[0])
+    return macros
+
+
+def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10,
+              macros: dict[str, Macro] | None = None) -> list[Reference]:
+    """Entries of a ``.bib``, only the wanted keys when given; names split with bibtexparser's name parser. The
+    document's macros and those of the ``.bib``'s own ``@preamble`` are expanded in the fields first, as LaTeX
+    does when it typesets them (``{\\noopsort{De Kool}}{de Kool}`` is "de Kool")."""
     from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
 
+    macros = {**(macros or {}), **(bib_preamble_macros(text) if "@preamble" in text.lower() else {})}
+    if macros:
+        text = _bib_blocks(text, wanted)
+        text = expand_macros(text, macros, 4 * len(text) + 100_000)
     conv = Converter()
     txt = conv.text_of
     refs = []
@@ -1832,7 +1999,7 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                     continue
         bibs = list(dict.fromkeys(named)) or sorted(root.rglob("*.bib"))
         for bib in bibs:
-            for r in parse_bib(decode(bib.read_bytes(), encoding), missing):
+            for r in parse_bib(decode(bib.read_bytes(), encoding), missing, macros=macros):
                 if r.key not in refs:
                     refs[r.key] = r
                     if missing is not None:
@@ -1937,6 +2104,8 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
         return ("(" + pre, text, post + ")") if cmd == "citepalias" else ("", text, "")
     if cmd in ("citeauthor", "citeauthor*", "citefullauthor"):
         return "", "; ".join(who(refs[k]) for k in keys), ""
+    if cmd in ("fullcite", "footfullcite"):  # biblatex: the whole entry, as the bibliography prints it
+        return "", "; ".join((refs[k].raw or who(refs[k])).rstrip(".") for k in keys), post + "."
     if cmd in ("citeyear", "citeyearpar"):
         text = ", ".join(year(refs[k]) for k in keys)
         return ("(" + pre, text, post + ")") if cmd == "citeyearpar" else ("", text, "")
@@ -2128,6 +2297,7 @@ class Result:
     linked_keys: int = 0  # of them, those that became links to an entry
     text_ratio: float | None = None  # printed body text against the source body's own text (None: not needed,
     # the printed text is at least MIN_TEXT_SHARE of the raw source body)
+    notes: list[str] = field(default_factory=list)  # what the log should say about how it was read
 
 
 # natbib's \defcitealias{key}{text}: what \citetalias{key} prints
@@ -2193,7 +2363,8 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     """An unpacked source tree -> JATS; raises LatexError with the reason when it cannot."""
     folder = Path(folder).resolve()
     write_filecontents(folder)
-    main = find_main_file(folder)
+    notes: list[str] = []
+    main = find_main_file(folder, notes)
     encoding = declared_encoding(main, folder)
     document = load_document(main, folder, max_chars, encoding)
     if "\\begin{document}" not in document:
@@ -2215,7 +2386,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
             pos = b
         cut.append(body[pos:])
         body = "".join(cut)
-    body = expand_macros(body, macros, max(4 * len(body), 2_000_000))
+    body = expand_macros(body, macros, max(4 * len(body), 2_000_000), notes)
     conv = Converter()
     # \bibliography / \addbibresource may sit in the preamble
     for m in re.finditer(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", preamble):
@@ -2247,4 +2418,4 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))
     partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed)
     return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
-                  n_source, n_linked, ratio)
+                  n_source, n_linked, ratio, notes)

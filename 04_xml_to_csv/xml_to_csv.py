@@ -737,11 +737,15 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         bracketed = bool(m.group().strip()) or marker_text[:1] in "[(" or not re.search(r"[A-Za-z]{2}", marker_text)
         if not bracketed:
             continue  # "Lind and Haraldson (2018) describe ...": a textual citation is the new sentence's subject
-        if not re.match(r"[\])]?[.;,]?\s*$", text[first.end:end]) and re.match(r"[\])]?[,;]?\s+[a-z]",
-                                                                               text[first.end:end]):
+        group_end = first.end
+        if m.group().strip():  # "[5, p. 26] The end": the bracket's page note belongs to the marker, not to a verb
+            note = re.match(r",[^\[\]()]{0,60}?[\])]", text[first.end:end])
+            group_end += note.end() - 1 if note else 0
+        if not re.match(r"[\])]?[.;,]?\s*$", text[group_end:end]) and re.match(r"[\])]?[,;]?\s+[a-z]",
+                                                                                text[group_end:end]):
             continue  # "[7] applies to ...": the marker is this sentence's subject
-        tail = re.match(r"[\])]?[.;,]?\s*", text[first.end:end])
-        cut = first.end + tail.end()
+        tail = re.match(r"[\])]?[.;,]?\s*", text[group_end:end])
+        cut = group_end + tail.end()
         fixed[i - 1][1] = cut if text[cut - 1:cut] != " " else cut - 1
         fixed[i][0] = cut
     # 4. A sentence's own closing punctuation split off after a bracket ("(Xiong et al., 2011)" + "."):

@@ -891,3 +891,19 @@ The minted helper prints \mintinline{haskell}{Const} as code.
              if b.kind == "p"]
     assert not any(t.startswith(("Methods compared", "Dashed")) for t in texts)
     assert "The minted helper prints Const as code." in " ".join(texts)
+
+
+def test_the_log_says_which_of_several_documents_was_read_as_the_paper_and_why(tmp_path):
+    # drafts and a cover letter beside the paper: the extraction log's error column names the file taken, the
+    # runner-up and the rule that decided (here: the cited keys that have an entry in the shipped .bib)
+    doc = ("\\documentclass{{article}}\n\\usepackage{{natbib}}\n\\begin{{document}}\n{body}\n"
+           "\\bibliographystyle{{plainnat}}\n\\bibliography{{references}}\n\\end{{document}}\n")
+    root = stage_input(tmp_path, {"2601.00009v1.tar.gz": targz({
+        "draft.tex": doc.format(body=r"Old text \citep{gone1,gone2}."),
+        "final.tex": doc.format(body=r"Digital twins \citep{smith2020} and port calls \citep{lee2019}."),
+        "letter.tex": doc.format(body="Dear editor."), "refs.bib": BIB})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["2601.00009v1"]
+    assert row["status"] == "ok"
+    assert "main file final.tex of 3 documents (next: draft.tex): more of its cited keys have an entry in the " \
+           "source (2 against 0)" in row["error"]

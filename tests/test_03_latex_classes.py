@@ -195,3 +195,182 @@ def test_percent_in_a_url_wrapped_onto_the_next_line_is_not_a_comment(tmp_path):
     root = etree.fromstring(result.xml)
     assert result.missing_keys == [] and result.partial == ""
     assert [rid for _, rid in linked(root)] == [f"key{i}" for i in range(1, 7)]
+
+
+# --- issue 25, third round: classes the 48 new sources showed (held-out figures in stage 03's README) ---------
+
+def test_a_macro_that_computes_its_value_prints_nothing_and_the_paper_converts(tmp_path):
+    # a generated table of results (showyourwork-style): one macro whose body tests its argument with
+    # \ifnum\pdfstrcmp and builds \macros@... names; pasting its program at each of its uses overran the expansion
+    # cap and the whole paper failed ("user macros expand to more than 2000000 characters")
+    rows = "".join(rf"\else\ifnum\pdfstrcmp{{#1}}{{k{i}}}=0\def\macros@out{{{i}.5 and a long value text {i}}}"
+                   for i in range(400))
+    table = (r"\makeatletter\newcommand\macros[1][all]{\ifnum\pdfstrcmp{#1}{all}=0\def\macros@out{all}" + rows
+             + r"\else\def\macros@out{??}" + r"\fi" * 401 + r"\macros@out}\makeatother")
+    uses = " ".join(rf"$x_{i} = \result{{$\macros[k{i}][median]$}}$ or \result{{$\macros[k{i}]$}}." for i in range(300))
+    body = (r"\section{Results} We find the rate of mergers grows with redshift \citep{lee2019}. " + uses +
+            "\n\nThe peak sits at ten solar masses, as found before \\citep{schmidt2020}.")
+    root = convert(tmp_path, body, preamble=table + r"\newcommand{\result}[1]{\textcolor{orange}{#1}}")
+    text = " ".join(paragraphs(root))
+    assert [rid for _, rid in linked(root)] == ["lee2019", "schmidt2020"]  # the text after the uses is read
+    assert "pdfstrcmp" not in text and "long value text" not in text and "??" not in text
+    assert "The peak sits at ten solar masses" in text  # "$\macros[..]$" did not become "$$" (display math)
+
+
+def test_macro_expansion_past_its_cap_leaves_the_rest_unexpanded_and_says_so(tmp_path):
+    # a macro that doubles at each level: past the cap the text is kept as written, with a note for the log,
+    # instead of the paper failing
+    preamble = r"\newcommand{\two}{\one\one}\newcommand{\one}{word word word word word word word word}"
+    body = ("We compare the estimators of the photometric redshift \\citep{schmidt2020}. " + r"\two " * 300000
+            + "\n\nThe port calls were optimised with shared arrival times \\citep{lee2019}.")
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{natbib}\n" + preamble + "\n\\begin{document}\n" + body +
+        "\n\\bibliographystyle{plainnat}\n\\bibliography{refs}\n\\end{document}\n", encoding="utf-8")
+    (folder / "refs.bib").write_text(BIB, encoding="utf-8")
+    result = latex.convert_source(folder)
+    root = etree.fromstring(result.xml)
+    assert {rid for _, rid in linked(root)} == {"schmidt2020", "lee2019"}
+    assert any("the rest left unexpanded" in note for note in result.notes)
+
+
+def test_a_footnote_naming_its_sentences_source_cites_from_that_sentence(tmp_path):
+    # German-style source notes: the footnote holds the citation and a locator ("S.52f.: 2.4 Shannon's method");
+    # the claim is the sentence it hangs on, as with \footcite
+    body = (r"\section{Kodierung} Das Verfahren ordnet jedem Symbol einen eindeutigen Abschnitt zu und erzeugt "
+            r"daraus die Codew\"orter\footnote{\cite{schmidt2020} S.52f.: 2.4.2 Shannon's Method; \cite{lee2019} "
+            r"S.401--403: 9. The Fundamental Theorem}. Die Gewichte werden laufend neu berechnet\footnote{Vgl. "
+            r"\cite[S.~3]{v8}.}.")
+    root = convert(tmp_path, body)
+    pars = paragraphs(root)
+    assert len(pars) == 1  # no paragraph of locators
+    assert pars[0].startswith("Das Verfahren ordnet jedem Symbol")
+    assert [rid for _, rid in linked(root)] == ["schmidt2020", "lee2019", "v8"]
+    assert "Shannon's Method" not in pars[0]
+
+
+def test_a_footnote_with_a_sentence_of_its_own_stays_a_paragraph_of_its_own(tmp_path):
+    # a footnote that opens with a textual citation, or that cites inside its own sentence, says something of the
+    # work: it stays apart (after the paragraph it interrupts), as before
+    body = (r"\section{Intro} Photometric redshifts are noisy\footnote{\citet{schmidt2020} compare twelve codes on "
+            r"the same galaxies.}. Port calls are slow\footnote{It is so poor that ``nobody could tell'' "
+            r"\citep[p.~26]{lee2019}.}.")
+    pars = paragraphs(convert(tmp_path, body))
+    assert pars[0] == "Photometric redshifts are noisy. Port calls are slow."
+    assert pars[1].startswith("Schmidt et al. (2020) compare twelve codes")
+    assert pars[2].startswith("It is so poor that")
+
+
+def test_old_biber_bbl_with_positional_name_parts_gives_the_authors(tmp_path):
+    # biblatex before 3.3 writes each name as positional groups {{opts}{Family}{F.}{Given}{G.}{prefix}{p.}{}{}}:
+    # without them the apa style's labels were title fragments ("Analyzing neural time series d, 2014")
+    bbl = r"""\refsection{0}
+  \sortlist[entry]{apa/global/}
+    \entry{cohen2014}{book}{}
+      \name{labelname}{1}{}{%
+        {{uniquename=0,hash=340}{Cohen}{C\bibinitperiod}{Michael\bibnamedelima X}{M\bibinitperiod\bibinitdelim X\bibinitperiod}{}{}{}{}}%
+      }
+      \name{author}{1}{}{%
+        {{uniquename=0,hash=340}{Cohen}{C\bibinitperiod}{Michael\bibnamedelima X}{M\bibinitperiod\bibinitdelim X\bibinitperiod}{}{}{}{}}%
+      }
+      \list{publisher}{1}{{MIT Press}}
+      \field{labelyear}{2014}
+      \field{title}{Analyzing neural time series data: theory and practice}
+      \field{year}{2014}
+      \field{pages}{609\bibrangedash 610}
+    \endentry
+    \entry{smith2015}{article}{}
+      \name{author}{2}{}{%
+        {{hash=1}{Smith}{S\bibinitperiod}{Nathaniel\bibnamedelima J}{N\bibinitperiod}{}{}{}{}}%
+        {{hash=2}{Maaten}{M\bibinitperiod}{Laurens}{L\bibinitperiod}{van\bibnamedelima der}{v\bibinitperiod}{}{}}%
+      }
+      \field{title}{Regression-based estimation of ERP waveforms}
+      \field{journaltitle}{Psychophysiology}
+      \field{year}{2015}
+    \endentry
+  \endsortlist
+\endrefsection
+"""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[style=apa]{biblatex}\n\\addbibresource{refs.bib}\n"
+        "\\begin{document}\nThe spatial resolution is poor \\parencite[p.~26]{cohen2014}, and baselines can be "
+        "estimated by regression \\parencite{smith2015}.\n\\printbibliography\n\\end{document}\n", encoding="utf-8")
+    (folder / "main.bbl").write_text(bbl, encoding="utf-8")
+    root = etree.fromstring(latex.convert_source(folder).xml)
+    text = " ".join(paragraphs(root))
+    assert "(Cohen, 2014, p. 26)" in text and "(Smith and van der Maaten, 2015)" in text
+    ref = " ".join("".join(r.itertext()) for r in root.iter("mixed-citation") if "Analyzing" in "".join(r.itertext()))
+    assert "Michael X" in ref and "609–610" in ref
+
+
+def test_bib_preamble_macros_apply_to_its_fields(tmp_path):
+    # @preamble{ {\providecommand{\noopsort}[1]{}} } and {\noopsort{De Kool}}{de Kool}: the sort key prints nothing
+    bib = BIB + r"""@preamble{ {\providecommand{\noopsort}[1]{}} }
+@article{dekool1990, author = {{\noopsort{De Kool}}{de Kool}, M.}, title = {Common envelope evolution},
+  journal = {ApJ}, year = {1990}}
+"""
+    root = convert(tmp_path, r"Common envelopes were modelled early \citep{dekool1990}.", bib=bib)
+    assert "(de Kool, 1990)" in paragraphs(root)[0]
+    assert "De Koolde" not in etree.tostring(root, encoding="unicode")
+
+
+def test_aas_journal_macros_in_a_bib_print_the_journal(tmp_path):
+    # ADS exports journal = {\apj}, {\mnras}, {\prd}: the AAS and MNRAS classes define them; unread, the venue
+    # was empty (and with no title, the reference was only a volume and a page)
+    bib = BIB + r"""@article{singh2003, author = {{Singh}, S. and {Ma}, C.-P.}, journal = {\prd}, year = 2003,
+  volume = 67, pages = {023506}}
+@article{kool, author = {{Kool}, M.}, title = {Envelopes}, journal = {\apj}, year = 1990, volume = 358}
+"""
+    root = convert(tmp_path, r"Neutrinos were treated linearly \citep{singh2003,kool}.", bib=bib, cls="aastex631")
+    sources = [s.text for s in root.iter("source")]
+    assert "Phys. Rev. D" in sources and "ApJ" in sources
+
+
+def test_main_file_among_drafts_is_the_one_whose_cited_keys_have_entries_and_the_note_says_why(tmp_path):
+    # four complete documents, none naming a .bib the source holds (the .bib was renamed): the draft and the
+    # response letter cite keys without an entry; the paper's keys are in the shipped .bib
+    folder = tmp_path / "src"
+    folder.mkdir()
+    doc = ("\\documentclass{{article}}\n\\usepackage{{natbib}}\n\\begin{{document}}\n{body}\n"
+           "\\bibliographystyle{{plainnat}}\n\\bibliography{{old_refs}}\n\\end{{document}}\n")
+    (folder / "ms.tex").write_text(doc.format(body=r"Early draft \citep{draft1,draft2,draft3,lee2019}."))
+    (folder / "paper_v2.tex").write_text(doc.format(
+        body=r"Port calls \citep{lee2019}, redshifts \citep{schmidt2020} and engines \citep{v8,duktape}."))
+    (folder / "response.tex").write_text(doc.format(body=r"We thank the referee \citep{referee}."))
+    (folder / "refs_final.bib").write_text(BIB, encoding="utf-8")
+    result = latex.convert_source(folder)
+    assert result.main_file == "paper_v2.tex"
+    assert any("main file paper_v2.tex of 3 documents" in n and "cited keys have an entry" in n
+               for n in result.notes)
+    assert {k for _, rid in linked(etree.fromstring(result.xml)) for k in rid.split()} == \
+        {"lee2019", "schmidt2020", "v8", "duktape"}
+
+
+def test_fullcite_prints_the_whole_entry(tmp_path):
+    # a "further reading" list of \fullcite items: biblatex prints each entry in full, not a "(Lee and Kim, 2019)"
+    # marker standing alone
+    body = r"\section{Reading} \begin{itemize} \item \fullcite{lee2019} \end{itemize}"
+    text = " ".join(paragraphs(convert(tmp_path, body)))
+    assert "Port call optimisation with shared arrival times" in text and "(Lee and Kim, 2019)" not in text
+
+
+def test_a_template_with_its_own_small_bibliography_does_not_outrank_the_paper(tmp_path):
+    # a bioRxiv template beside the paper holds an inline thebibliography of two entries; the paper names a .bib
+    # under another name than the one shipped: the document whose cited keys have entries in the source wins
+    folder = tmp_path / "src"
+    (folder / "bioRxiv").mkdir(parents=True)
+    (folder / "bioRxiv" / "main.tex").write_text(
+        "\\documentclass{article}\n\\begin{document}\nA template \\cite{t1,t2}.\n\\begin{thebibliography}{2}\n"
+        "\\bibitem{t1} A. One. First. 2001.\n\\bibitem{t2} B. Two. Second. 2002.\n\\end{thebibliography}\n"
+        "\\end{document}\n", encoding="utf-8")
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{natbib}\n\\begin{document}\nPort calls \\citep{lee2019}, "
+        "redshifts \\citep{schmidt2020}, engines \\citep{v8}.\n\\bibliographystyle{plainnat}\n"
+        "\\bibliography{citations}\n\\end{document}\n", encoding="utf-8")
+    (folder / "citations-arxiv.bib").write_text(BIB, encoding="utf-8")
+    result = latex.convert_source(folder)
+    assert result.main_file == "main.tex"
+    assert any("(3 against 2)" in n for n in result.notes)

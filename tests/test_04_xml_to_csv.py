@@ -66,6 +66,25 @@ def test_marker_after_the_full_stop_belongs_to_the_sentence_it_closes(cermine):
     assert row.sentence_clean == "Remote pilotage has been tested in the Baltic Sea."
 
 
+def test_marker_with_a_page_note_after_a_closing_quote_belongs_to_the_quoted_sentence(tmp_path):
+    # "... was generated.'' \parencite[p.~26]{x} While we ...": the page note inside the brackets is the marker's,
+    # not the start of a sentence whose subject is the marker
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "quote.cermxml").write_text(
+        '<article><front><article-meta><title-group><article-title>Q</article-title></title-group></article-meta>'
+        '</front><body><sec><title>Intro</title><p>It is so poor that \u201cyou could not tell where the signal was '
+        'generated.\u201d [<xref ref-type="bibr" rid="r1">1</xref>, p. 26] While we can tell which electrode '
+        'recorded it, the source stays unknown [<xref ref-type="bibr" rid="r2">2</xref>].</p></sec></body><back>'
+        '<ref-list><ref id="r1"><mixed-citation>M. Cohen. Analyzing neural time series data. 2014.</mixed-citation>'
+        '</ref><ref id="r2"><mixed-citation>S. Luck. An introduction to the event-related potential technique. 2014.'
+        '</mixed-citation></ref></ref-list></back></article>', encoding="utf-8")
+    cfg = stage.Config(input_dir=tmp_path / "in", output_dir=tmp_path / "out")
+    stage.main(cfg)
+    df = sentences(cfg, "quote")
+    assert df.sentence.tolist()[0] == "It is so poor that \u201cyou could not tell where the signal was generated.\u201d [1, p. 26]"
+    assert df.ref_keys.tolist() == ["r1", "r2"]
+
+
 def test_abbreviations_decimals_and_versions_do_not_split_sentences(cermine):
     _, _, df = cermine
     row = row_with(df, "Sensor data are shared")
