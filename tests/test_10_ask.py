@@ -185,3 +185,15 @@ def test_a_grounded_model_ranks_every_candidate_by_likelihood_as_stage_09s_rag_s
     chat = [m for m in chat if m["content"]]
     expected = stage.ct.rank_by_likelihood(model, tokenizer, [chat], [alone["candidates"]])[0][:4]
     assert [a["doi"] for a in alone["answers"]] == expected
+
+
+def test_a_grounded_model_ranks_by_query_likelihood_as_stage_09s_query_likelihood_ranking_does(catalogue, tiny):
+    got = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0,
+                         ranking="query-likelihood", reference_tokens=32))
+    model, tokenizer = stage.ct.load_model(str(tiny))
+    by_doi = {w["doi"]: w for w in stage.ct.load_catalogue(catalogue)}
+    expected = stage.ct.rank_by_query_likelihood(model, tokenizer, [QUESTION], [[by_doi[d] for d in got["candidates"]]],
+                                                 max_reference_tokens=32)[0][:4]
+    assert [a["doi"] for a in got["answers"]] == expected
+    # every candidate ranked, none invented
+    assert set(expected) <= set(got["candidates"]) and len(expected) == min(4, len(got["candidates"]))
