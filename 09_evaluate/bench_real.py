@@ -91,7 +91,7 @@ class Config:
     """Candidates of grounded pairs, rag and stage 10: bm25, dense or hybrid. Dense: the best retriever on both
     real sets measured (the issue's kept-apart half: dense 0.31, BM25 0.25 recall@10; this folder's dev file:
     dense 0.34, hybrid 0.25, BM25 0.15), since printed references give BM25 little to match."""
-    rag_ranking: str = "likelihood"
+    rag_ranking: str = "query-likelihood"
     """rag systems (stage 09 --rag-ranking) and stage 10: likelihood (every candidate scored by the model's
     log-likelihood of its DOI, fused with the retriever's score at the weight chosen on the val split),
     query-likelihood (every candidate scored by the model's log-likelihood of the request after the candidate's

