@@ -432,7 +432,7 @@ def stage09_fusion(metrics_path: Path) -> dict:
         metrics = {}
     for block in (metrics.get("settings") or {}).values():
         ranking = ((block.get("results") or {}).get("rag+finetuned") or {}).get("ranking") or {}
-        if ranking.get("method") == "likelihood":
+        if ranking.get("method") in ("likelihood", "query-likelihood"):
             return {"weight": ranking.get("weight", 0.0), "length_normalised": bool(ranking.get("length_normalised")),
                     "chosen_on": ranking.get("chosen_on", "")}
     return {"weight": 0.0, "length_normalised": False, "chosen_on": "stage 09 not run: the model alone"}
