@@ -33,6 +33,11 @@ over the tokenised DOIs, a DOI never repeated, a separator of any number of toke
 ``generate_constrained`` runs beam search with ``num_return_sequences = num_beams`` and merges
 the returned answers, best first, into one list of distinct DOIs (``merge_ranked``).
 
+Ranking a grounded prompt's candidates (stages 08, 09, 10), every candidate scored, no sampling:
+``rank_by_query_likelihood`` (log P(request | the candidate's printed reference), UPR; no DOI string scored) or
+``rank_by_likelihood`` (log P(the candidate's DOI | the grounded prompt)), each fused with the retriever's
+score by ``fuse_ranking``.
+
 Which model (stages 07, 08, 09, 10): ``resolve_model(spec)`` gives what ``from_pretrained`` loads for a Hub id
 or a folder (themselves), a ``.gguf`` file or ``smollm2`` (the packaged SmolLM2-135M-Instruct, SHA-256 checked):
 the GGUF converted once to an ordinary folder under ``model_cache_dir()`` ($PIPELINE_MODEL_CACHE).
