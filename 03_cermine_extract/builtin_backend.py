@@ -1782,13 +1782,15 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
 
 # A conversion is partial when the paper's own text says it cites far more than was linked: of the body's
 # citation-looking markers (bracketed numbers within the bibliography's label range, author-year markers naming
-# an entry's surname and year; found by this backend's own patterns) more than MAX_UNLINKED_SHARE came out
-# unlinked, or fewer than MIN_CITED_SHARE of the bibliography's entries are cited by a linked marker while the
-# body holds markers. Only where there are enough of them for a share to mean something.
+# an entry's surname and year, found by this backend's own patterns, and the linked ones) more than
+# MAX_UNLINKED_SHARE came out unlinked (at least MIN_MARKERS of them), or fewer than MIN_CITED_SHARE of a
+# bibliography of at least MIN_ENTRIES entries are cited by a linked marker while the body holds markers (a
+# marker style not read, a body cut short). Only where there are enough of them for a share to mean something.
 MAX_UNLINKED_SHARE = 0.5
 MIN_MARKERS = 10
 MIN_CITED_SHARE = 0.4
 MIN_ENTRIES = 15
+MIN_MARKERS_FOR_ENTRIES = 3
 
 
 def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], list[list[str]]]:
@@ -1839,7 +1841,7 @@ def partial_reason(evidence: dict) -> str:
     entries, cited = evidence["n_entries"], evidence["n_entries_cited"]
     if n >= MIN_MARKERS and unlinked > MAX_UNLINKED_SHARE * n:
         return f"{unlinked} of the body's {n} citation markers are not linked to a bibliography entry"
-    if entries >= MIN_ENTRIES and n >= MIN_MARKERS and cited < MIN_CITED_SHARE * entries:
+    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries:
         return f"only {cited} of the {entries} bibliography entries are cited by a linked marker"
     return ""
 
