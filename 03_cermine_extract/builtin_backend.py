@@ -1776,6 +1776,76 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     return xml, stats
 
 
+# ---------------------------------------------------------------------------
+# Completeness: a conversion that yields far less than the paper holds is flagged partial
+# ---------------------------------------------------------------------------
+
+# A conversion is partial when the paper's own text says it cites far more than was linked: of the body's
+# citation-looking markers (bracketed numbers within the bibliography's label range, author-year markers naming
+# an entry's surname and year, found by this backend's own patterns, and the linked ones) more than
+# MAX_UNLINKED_SHARE came out unlinked (at least MIN_MARKERS of them), or fewer than MIN_CITED_SHARE of a
+# bibliography of at least MIN_ENTRIES entries are cited by a linked marker while the body holds markers (a
+# marker style not read, a body cut short). Only where there are enough of them for a share to mean something.
+MAX_UNLINKED_SHARE = 0.5
+MIN_MARKERS = 10
+MIN_CITED_SHARE = 0.4
+MIN_ENTRIES = 15
+MIN_MARKERS_FOR_ENTRIES = 3
+
+
+def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], list[list[str]]]:
+    """A body paragraph's text, the spans of its xrefs in it and the entry ids each names."""
+    text, spans, rids = p.text or "", [], []
+    for x in p:
+        start = len(text)
+        text += x.text or ""
+        if x.tag == "xref":
+            spans.append((start, len(text)))
+            rids.append((x.get("rid") or "").split())
+        text += x.tail or ""
+    return text, spans, rids
+
+
+def citation_evidence(doc: Document, xml: bytes) -> dict:
+    """What the body's text says it cites against what the conversion linked: the citation-looking markers
+    (found by this backend's patterns whether or not the PDF's links were used), those of them that overlap
+    no xref, the bibliography's entries and those a linked marker cites."""
+    root = etree.fromstring(xml)
+    refs = doc.references
+    labels = [int(d) for d in (re.sub(r"\D", "", r.label) for r in refs) if d]
+    top = max(labels) if labels and len(labels) >= 0.5 * len(refs) else 0  # a numbered bibliography's label range
+    n_markers = n_unlinked = 0
+    cited: set[str] = set()
+    for p in root.iter("p"):
+        text, spans, rids = _paragraph_xrefs(p)
+        for r in rids:
+            cited.update(r)
+        found = [(s, e) for s, e, _ in find_markers(text, refs)]
+        for m in NUMERIC_MARKER.finditer(text) if top else ():  # "[20]" whose entry the split lost counts too
+            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
+            numbers = expand_numbers(m.group(1))
+            if numbers and 0 not in listed and len(set(listed)) == len(listed) and max(numbers) <= top \
+                    and not any(s < m.end(1) and m.start(1) < e for s, e in found):
+                found.append((m.start(1), m.end(1)))
+        for s, e in found:
+            n_unlinked += not any(a < e and s < b for a, b in spans)
+        # every linked marker is one too (a raised number, a link the patterns do not read)
+        n_markers += len(found) + sum(1 for a, b in spans if not any(s < b and a < e for s, e in found))
+    return {"n_markers": n_markers, "n_unlinked_markers": n_unlinked, "n_entries": len(refs),
+            "n_entries_cited": len(cited)}
+
+
+def partial_reason(evidence: dict) -> str:
+    """Why a conversion with this ``citation_evidence`` yields far less than its paper, or ""."""
+    n, unlinked = evidence["n_markers"], evidence["n_unlinked_markers"]
+    entries, cited = evidence["n_entries"], evidence["n_entries_cited"]
+    if n >= MIN_MARKERS and unlinked > MAX_UNLINKED_SHARE * n:
+        return f"{unlinked} of the body's {n} citation markers are not linked to a bibliography entry"
+    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries:
+        return f"only {cited} of the {entries} bibliography entries are cited by a linked marker"
+    return ""
+
+
 def convert(path: Path) -> tuple[bytes, dict]:
     """PDF file -> (JATS bytes, stats). Raises ExtractionError for PDFs that cannot be read."""
     doc = read_pdf(path)
@@ -1785,4 +1855,7 @@ def convert(path: Path) -> tuple[bytes, dict]:
         raise ExtractionError(f"text the XML writer refuses ({exc}); please report this PDF — "
                               f"--backend grobid or cermine can convert it meanwhile") from exc
     stats["n_pages"] = doc.n_pages
+    stats.update(citation_evidence(doc, xml))
+    if reason := partial_reason(stats):
+        stats["partial"] = reason
     return xml, stats
