@@ -926,6 +926,7 @@ def main(config: Config) -> dict:
                 skipped[name] = str(exc).removeprefix("error: ")
                 log.error("%s skipped: %s", name, skipped[name])
             continue
+        score = ScoreMemo(model, tokenizer, config.batch_size)  # this model's likelihood ranking, by content
         for name in names:
             if name in ("base", "finetuned") or name.startswith("finetuned:"):
                 bar = tqdm(total=len(test), desc=name, unit="example")
@@ -962,10 +963,10 @@ def main(config: Config) -> dict:
                                                                  {w["doi"] for w in works})
                     candidates[setting] = allowed
                     if name not in fusion:
-                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log)
+                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log,
+                                                     score)
                     weight, normalised = fusion[name]["weight"], fusion[name]["length_normalised"]
-                    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size,
-                                                 progress=bar)
+                    scored = score(prompts, allowed, progress=bar)
                     values = [ct.likelihood_values(s, normalised) for s in scored]
                     model_picks[setting][name] = [ct.fuse_ranking(a, v)[:k] for a, v in zip(allowed, values)]
                     ranked = [ct.fuse_ranking(a, v, r, weight)[:k] for a, v, r in zip(allowed, values, rscores)]
@@ -1177,10 +1178,37 @@ def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> t
     return found, origin
 
 
+class ScoreMemo:
+    """``citation_tools.score_candidates`` for one loaded model, kept by content (the chat prompt and its candidate
+    DOIs, in order): a prompt met again with the same candidates (the same request in the other catalogue setting
+    when all its candidates are in both, or asked twice) is answered from memory, not scored again."""
+
+    def __init__(self, model, tokenizer, batch_size: int):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.kept: dict[str, list] = {}
+        self.scored = 0  # prompts the model actually ran
+
+    def __call__(self, prompts: list, candidates: list, progress=None) -> list:
+        keys = [json.dumps([p, list(c)], ensure_ascii=False, sort_keys=True) for p, c in zip(prompts, candidates)]
+        new: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in self.kept and key not in new:
+                new[key] = i
+        if progress is not None:
+            progress.update(len(keys) - len(new))
+        got = ct.score_candidates(self.model, self.tokenizer, [prompts[i] for i in new.values()],
+                                  [candidates[i] for i in new.values()], batch_size=self.batch_size,
+                                  progress=progress) if new else []
+        self.kept.update(zip(new, got))
+        self.scored += len(new)
+        return [self.kept[key] for key in keys]
+
+
 FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
-def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log) -> dict:
+def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log,
+                  score: ScoreMemo | None = None) -> dict:
     """The fusion of a rag system's likelihood ranking with the retriever's: ``--rag-fusion`` when given, else the
     weight (0, 0.1, ..., 1) and score (summed or per-token log-likelihood) with the best recall@10 (then MRR) on the
     validation split, with the same candidates and prompts as the test, never the split evaluated."""
@@ -1205,7 +1233,7 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
     n_val = len(val)
     val, prompts, allowed, rscores = ([xs[i] for i in keep] for xs in (val, prompts, allowed, rscores))
     bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
-    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size, progress=bar)
+    scored = (score or ScoreMemo(model, tokenizer, config.batch_size))(prompts, allowed, progress=bar)
     bar.close()
     grid = []
     for normalised in (False, True):
