@@ -1031,3 +1031,115 @@ def rank_by_likelihood(model, tokenizer, prompts: list[list[dict]], candidates: 
 def likelihood_values(scored: list[tuple[float, int]], length_normalised: bool = False) -> list[float]:
     """The model's score of each candidate: its log-likelihood, or that per token."""
     return [total / max(1, n) if length_normalised else total for total, n in scored]
+
+
+# ---------------------------------------------------------------------------
+# Ranking by query likelihood: how likely the request is, written after each candidate's reference
+# ---------------------------------------------------------------------------
+
+QUERY_INSTRUCTION = "A request for literature that this reference answers:"
+
+
+def reference_text(work: dict[str, Any]) -> str:
+    """A work as a reference list prints it: title, first author and year, venue, abstract. Where the abstract
+    is the printed reference itself and the title its first words (bench_real's catalogue of printed references),
+    the printed reference alone."""
+    title = str(work.get("title") or "").strip()
+    abstract = str(work.get("abstract") or "").strip()
+    head = title.rstrip("…").strip()
+    if abstract and head and abstract.startswith(head):
+        return abstract
+    who, year = first_author(work), str(work.get("year") or "").strip()
+    byline = " ".join(filter(None, [who, f"({year})" if year else ""]))
+    return ". ".join(filter(None, [title, byline, str(work.get("venue") or "").strip(), abstract])) or work["doi"]
+
+
+def query_prompt(reference: str) -> str:
+    """What the model reads before the request in query-likelihood ranking (plain text, no chat template)."""
+    return f"Reference: {reference}\n{QUERY_INSTRUCTION}"
+
+
+def score_queries(model, tokenizer, requests: list[str], candidates: list[list[dict[str, Any]]],
+                  batch_size: int = 16, max_reference_tokens: int = 64, progress=None) -> list[list[float]]:
+    """Query likelihood (UPR, Sachan et al. 2022, "Improving Passage Retrieval with Zero-Shot Question
+    Generation"): for each request and each of its candidate works, log P(request | "Reference: <the work's
+    printed reference> / A request for literature that this reference answers:"), the request's tokens summed.
+
+    The request is the same for every candidate of a request, so summed and per-token scores rank alike and no
+    length bias enters; nor does any prior over DOI strings (the model never sees a DOI). Each reference is cut to
+    ``max_reference_tokens`` tokens. Teacher-forced, no sampling: ``batch_size`` candidates at a time run as one
+    packed sequence, each (reference, then request) at positions from 0 and attending to its own earlier tokens
+    only (a block-diagonal causal mask), so there is no padding."""
+    import torch
+
+    if len(candidates) != len(requests):
+        raise ValueError("one candidate list per request is needed")
+    device = next(model.parameters()).device
+    dtype = model.get_input_embeddings().weight.dtype
+    dtype = dtype if dtype.is_floating_point else torch.float32
+    step = max(1, int(batch_size))
+    was_training = model.training
+    model.eval()
+    out: list[list[float]] = []
+    try:
+        with torch.no_grad():
+            for request, works in zip(requests, candidates):
+                if not works:
+                    out.append([])
+                    if progress is not None:
+                        progress.update(1)
+                    continue
+                asked = list(tokenizer(" " + str(request).strip(), add_special_tokens=False)["input_ids"])
+                heads = []
+                for work in works:
+                    ref = list(tokenizer(reference_text(work), add_special_tokens=False)["input_ids"])
+                    if max_reference_tokens > 0 and len(ref) > max_reference_tokens:
+                        ref = ref[:max_reference_tokens]
+                    text = tokenizer.decode(ref, skip_special_tokens=True)
+                    heads.append(list(tokenizer(query_prompt(text), add_special_tokens=False)["input_ids"]))
+                scores: list[float] = []
+                for start in range(0, len(heads), step):
+                    chunk = [h + asked for h in heads[start:start + step]]
+                    offsets, flat, positions = [], [], []
+                    for seq in chunk:
+                        offsets.append(len(flat))
+                        flat += seq
+                        positions += range(len(seq))
+                    total = len(flat)
+                    allowed = torch.zeros(total, total, dtype=torch.bool)
+                    for o, seq in zip(offsets, chunk):
+                        allowed[o:o + len(seq), o:o + len(seq)] = torch.tril(
+                            torch.ones(len(seq), len(seq), dtype=torch.bool))
+                    mask = torch.zeros(1, 1, total, total, dtype=dtype)
+                    mask.masked_fill_(~allowed[None, None], torch.finfo(dtype).min)
+                    # the request's tokens are predicted from the positions just before each of them: only
+                    # those positions go through the output layer
+                    keep = [i for o, head in zip(offsets, heads[start:start + step])
+                            for i in range(o + len(head) - 1, o + len(head) - 1 + len(asked))]
+                    logits = model(input_ids=torch.tensor([flat], device=device),
+                                   position_ids=torch.tensor([positions], device=device),
+                                   attention_mask=mask.to(device), use_cache=False,
+                                   logits_to_keep=torch.tensor(keep, device=device)).logits[0].float()
+                    logp = torch.log_softmax(logits, dim=-1).view(len(chunk), len(asked), -1)
+                    target = torch.tensor(asked, device=device)
+                    for row in logp:
+                        scores.append(float(row[torch.arange(len(asked), device=device), target].sum()))
+                    del logits, logp
+                out.append(scores)
+                if progress is not None:
+                    progress.update(1)
+    finally:
+        if was_training:
+            model.train()
+    return out
+
+
+def rank_by_query_likelihood(model, tokenizer, requests: list[str], candidates: list[list[dict[str, Any]]],
+                             retrieval_scores: list[list[float]] | None = None, weight: float = 0.0,
+                             batch_size: int = 16, max_reference_tokens: int = 64, progress=None) -> list[list[str]]:
+    """Every candidate work of each request ranked by query likelihood (``score_queries``), fused with the
+    retriever's scores by ``fuse_ranking`` when ``weight`` > 0."""
+    scored = score_queries(model, tokenizer, requests, candidates, batch_size=batch_size,
+                           max_reference_tokens=max_reference_tokens, progress=progress)
+    return [fuse_ranking([w["doi"] for w in c], s, retrieval_scores[i] if retrieval_scores else None, weight)
+            for i, (c, s) in enumerate(zip(candidates, scored))]

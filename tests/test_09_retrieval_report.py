@@ -180,3 +180,13 @@ def test_bench_catalogue_titles_are_the_printed_reference_without_links_and_cite
     assert work["doi"] == "10.1103/physrevd.91.054031" and work["cited_by_papers"] == ["2212.1v1", "2212.2v1"]
     assert work["title"] == "Q. T. Song and D. …"  # the first 5 words: what the prompt shows
     assert "doi:" not in work["abstract"] and "arXiv" not in work["abstract"] and "054031" in work["abstract"]
+
+
+def test_bench_stage10_ranks_with_the_weight_stage_09_chose_for_either_scored_ranking(tmp_path):
+    b = bench()
+    for method, weight in (("query-likelihood", 0.5), ("likelihood", 0.8)):
+        ranking = {"method": method, "weight": weight, "length_normalised": False, "chosen_on": "validation split"}
+        path = tmp_path / f"{method}.json"
+        path.write_text(json.dumps({"settings": {"library": {"results": {"rag+finetuned": {"ranking": ranking}}}}}))
+        assert b.stage09_fusion(path)["weight"] == weight
+    assert b.stage09_fusion(tmp_path / "missing.json")["weight"] == 0.0

@@ -174,9 +174,9 @@ def test_the_command_line_answers_in_json_exits_1_when_nothing_fits_and_2_on_err
 
 
 def test_a_grounded_model_ranks_every_candidate_by_likelihood_as_stage_09s_rag_systems_do(catalogue, tiny):
-    kept = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=1.0))
+    kept = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=1.0, ranking="likelihood"))
     assert [a["doi"] for a in kept["answers"]] == kept["candidates"][:4]  # weight 1: the retriever's order
-    alone = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0))
+    alone = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0, ranking="likelihood"))
     model, tokenizer = stage.ct.load_model(str(tiny))
     by_doi = {w["doi"]: w for w in stage.ct.load_catalogue(catalogue)}
     message = stage.ct.grounded_user_message(QUESTION, [by_doi[d] for d in alone["candidates"]])
@@ -185,3 +185,15 @@ def test_a_grounded_model_ranks_every_candidate_by_likelihood_as_stage_09s_rag_s
     chat = [m for m in chat if m["content"]]
     expected = stage.ct.rank_by_likelihood(model, tokenizer, [chat], [alone["candidates"]])[0][:4]
     assert [a["doi"] for a in alone["answers"]] == expected
+
+
+def test_a_grounded_model_ranks_by_query_likelihood_as_stage_09s_query_likelihood_ranking_does(catalogue, tiny):
+    got = stage.main(ask(catalogue, model=str(tiny), k=4, retriever="bm25", fusion_weight=0.0,
+                         ranking="query-likelihood", reference_tokens=32))
+    model, tokenizer = stage.ct.load_model(str(tiny))
+    by_doi = {w["doi"]: w for w in stage.ct.load_catalogue(catalogue)}
+    expected = stage.ct.rank_by_query_likelihood(model, tokenizer, [QUESTION], [[by_doi[d] for d in got["candidates"]]],
+                                                 max_reference_tokens=32)[0][:4]
+    assert [a["doi"] for a in got["answers"]] == expected
+    # every candidate ranked, none invented
+    assert set(expected) <= set(got["candidates"]) and len(expected) == min(4, len(got["candidates"]))

@@ -274,3 +274,87 @@ def test_fusion_standardises_both_scores_and_ties_keep_the_retrievers_order():
     # a log-likelihood on another scale than a cosine does not swamp it: half and half, standardised
     assert ct.fuse_ranking(dois, [-300.0, -100.0, -200.0], [0.90, 0.10, 0.85], weight=0.5) == ["c", "b", "a"]
     assert ct.fuse_ranking(dois, [-1.0, -1.0, -1.0]) == dois
+
+
+# --------------------------------------------------------------------------- ranking by query likelihood
+
+WORKS = [{"doi": DOIS[0], "title": "Digital twins of ship engines", "authors": ["Smith, Jane"], "year": "2020",
+          "venue": "Marine Systems", "abstract": ""},
+         {"doi": DOIS[1], "title": "Port call optimisation with arrival windows", "authors": [], "year": "2019",
+          "venue": "", "abstract": "We time arrivals at berth so that ships wait less " * 6},
+         {"doi": DOIS[2], "title": "Anomalies in AIS tracks", "authors": ["Lee, K."], "year": "", "venue": "",
+          "abstract": ""},
+         {"doi": DOIS[3], "title": "Slow steaming and fuel", "authors": [], "year": "2001", "venue": "",
+          "abstract": ""}]
+
+
+def unpacked_query_loglik(model, tokenizer, work, request, max_reference_tokens=64) -> float:
+    """log P(request | the work's reference prompt) from one forward pass over that sequence alone."""
+    import torch
+
+    ref = tokenizer(ct.reference_text(work), add_special_tokens=False)["input_ids"][:max_reference_tokens]
+    head = tokenizer(ct.query_prompt(tokenizer.decode(ref, skip_special_tokens=True)),
+                     add_special_tokens=False)["input_ids"]
+    asked = tokenizer(" " + request, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([head + asked])).logits[0].float(), dim=-1)
+    return sum(float(logp[len(head) - 1 + i, t]) for i, t in enumerate(asked))
+
+
+def test_query_likelihood_scores_of_packed_candidates_equal_one_pass_per_candidate(tiny):
+    model, tokenizer = tiny
+    requests = ["Studies on digital twins?", "Work on port calls?"]
+    scored = ct.score_queries(model, tokenizer, requests, [WORKS, WORKS[1:3]], batch_size=3,
+                              max_reference_tokens=12)
+    assert [len(s) for s in scored] == [4, 2]
+    for request, row, works in zip(requests, scored, [WORKS, WORKS[1:3]]):
+        for value, work in zip(row, works):
+            assert value == pytest.approx(unpacked_query_loglik(model, tokenizer, work, request, 12), abs=1e-3)
+    assert ct.score_queries(model, tokenizer, ["Anything?"], [[]]) == [[]]
+
+
+def test_query_likelihood_never_reads_the_doi_so_a_long_doi_is_not_favoured_or_penalised(tiny):
+    """Two works alike but for their DOIs (one of 4 tokens' worth, one of 40): the DOI likelihood of the grounded
+    prompt tells them apart by length alone, the query likelihood scores them the same."""
+    model, tokenizer = tiny
+    short, long = "10.5555/a", "10.5555/" + "x9" * 30
+    twins = [dict(WORKS[0], doi=short), dict(WORKS[0], doi=long)]
+    chat = CHATS[:1]
+    chat = [chat[0][:1] + [{"role": "user", "content": ct.grounded_user_message("Digital twins?", twins)}]]
+    (s_short, n_short), (s_long, n_long) = ct.score_candidates(model, tokenizer, chat, [[short, long]])[0]
+    assert n_long > 4 * n_short and s_long < s_short - 10  # summed log-likelihood: the long DOI is punished
+    q_short, q_long = ct.score_queries(model, tokenizer, ["Digital twins?"], [twins])[0]
+    assert q_short == pytest.approx(q_long, abs=1e-4)
+
+
+def test_query_likelihood_ranks_first_the_work_after_whose_reference_the_model_learnt_the_request(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    model, tokenizer = ct.load_model(str(build_tiny_model(tmp_path / "tiny")))
+    request, gold = "Where can I read about anomalies in AIS tracks?", WORKS[2]
+    head = tokenizer(ct.query_prompt(ct.reference_text(gold)), add_special_tokens=False)["input_ids"]
+    asked = tokenizer(" " + request, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([head + asked])
+    labels = torch.tensor([[-100] * len(head) + asked])  # the request after the gold work's reference
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        optimiser.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimiser.step()
+    ranked = ct.rank_by_query_likelihood(model, tokenizer, [request], [WORKS], batch_size=3)[0]
+    assert ranked[0] == gold["doi"] and sorted(ranked) == sorted(DOIS)
+    # fused with a retriever that puts the gold work last: weight 1 keeps the retriever's order
+    retrieval = [[4.0, 3.0, 1.0, 2.0]]
+    assert ct.rank_by_query_likelihood(model, tokenizer, [request], [WORKS], retrieval, weight=1.0)[0] == \
+        [DOIS[0], DOIS[1], DOIS[3], DOIS[2]]
+
+
+def test_a_reference_is_printed_once_where_the_title_is_the_printed_references_first_words():
+    printed = "Dixon, M. J., et al. (2018). Dark flow, depression and multiline slot machine play. J. Gambl. Stud."
+    work = {"doi": "10.1/x", "title": "Dixon, M. J., et al. (2018). Dark flow, depression …", "abstract": printed,
+            "authors": [], "year": "2018", "venue": ""}
+    assert ct.reference_text(work) == printed
+    assert ct.reference_text(WORKS[0]) == "Digital twins of ship engines. Smith (2020). Marine Systems"
+    assert ct.reference_text({"doi": "10.1/y"}) == "10.1/y"
