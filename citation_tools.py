@@ -44,6 +44,7 @@ the GGUF converted once to an ordinary folder under ``model_cache_dir()`` ($PIPE
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -710,7 +711,8 @@ def cpu_has_bf16() -> bool:
 
 def load_model(model_name: str, adapter: Path | None = None, cpu_bf16: bool = False):
     """``(model, tokenizer)`` ready for generation: bf16 on a GPU, fp32 on the CPU (bf16 with ``cpu_bf16``), a
-    stage 08 LoRA adapter on top when given (its tokenizer when the run saved one), left padding. ``model_name``
+    stage 08 LoRA adapter on top when given (merged into the weights on the CPU; its tokenizer when the run saved
+    one), left padding. ``model_name``
     is anything ``resolve_model`` takes (a Hub id, a folder, a .gguf file, ``smollm2``).
     Raises SystemExit with one line when the model or adapter cannot be loaded."""
     import torch
@@ -734,6 +736,11 @@ def load_model(model_name: str, adapter: Path | None = None, cpu_bf16: bool = Fa
             model = PeftModel.from_pretrained(model, str(adapter))
         except (OSError, ValueError, RuntimeError) as exc:
             raise SystemExit(f"error: cannot load adapter {adapter}: {str(exc).splitlines()[0]}") from exc
+        if not cuda:
+            # on the CPU the LoRA update is added into the weights (in fp32, before any bf16 cast): the same
+            # function, and every linear layer one matrix product instead of three; on SmolLM2-135M a decoding
+            # step of 16 rows costs ~20% less
+            model = model.merge_and_unload()
     if cpu_bf16 and not cuda:
         model = model.to(torch.bfloat16)
     tokenizer.padding_side = "left"
@@ -743,8 +750,12 @@ def load_model(model_name: str, adapter: Path | None = None, cpu_bf16: bool = Fa
 
 
 def _batches(prompts: list, tokenizer, batch_size: int, device):
-    for start in range(0, len(prompts), max(1, batch_size)):
-        batch = prompts[start:start + max(1, batch_size)]
+    """Left-padded batches of at most ``batch_size`` chat prompts, of even sizes (131 prompts at 64: 44, 44, 43,
+    not 64, 64, 3: a decoding step costs about as much for 3 rows as for 44)."""
+    size = max(1, batch_size)
+    size = -(-len(prompts) // -(-len(prompts) // size)) if prompts else size
+    for start in range(0, len(prompts), size):
+        batch = prompts[start:start + size]
         texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in batch]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         yield start, batch, enc
@@ -786,19 +797,36 @@ def generate_constrained(model, tokenizer, prompts: list[list[dict]], allowed: "
 
     ``allowed`` is one DOI collection for every prompt (one trie, built once) or a list of
     DOI lists, one per prompt (a grounded prompt's candidates). ``max_new_tokens`` 0 sizes
-    the limit to ``k`` of the longest DOI; an answer the limit cuts ends at its last whole DOI."""
-    import torch
-
+    the limit to ``k`` of the longest DOI; an answer the limit cuts ends at its last whole DOI.
+    With one beam and one prompt (or ``batch_size`` 1) the answer is decoded without ``model.generate``
+    (``_greedy_constrained``: the same answers, a forward pass only where the grammar leaves a choice)."""
     per_prompt = isinstance(allowed, list) and bool(allowed) and isinstance(allowed[0], (list, tuple))
     if per_prompt and len(allowed) != len(prompts):
         raise ValueError("one allowed-DOI list per prompt is needed")
     shared = None if per_prompt else DoiTrie(allowed, tokenizer, max_dois=k, separator=separator)
     beams = max(1, int(num_beams))
+    if beams == 1 and (len(prompts) == 1 or batch_size <= 1):
+        # greedy, one prompt at a time: the same answers with a forward pass only where the grammar leaves a
+        # choice (a batch instead pays one pass per token for all its rows at once: cheaper from a few prompts on)
+        return _greedy_constrained(model, tokenizer, prompts, allowed if per_prompt else None, shared, k,
+                                   max_new_tokens, separator, progress)
+    return _generate_beams(model, tokenizer, prompts, allowed if per_prompt else None, shared, k, beams,
+                           max_new_tokens, batch_size, separator, progress)
+
+
+def _generate_beams(model, tokenizer, prompts: list[list[dict]], per_prompt: list | None, shared, k: int,
+                    beams: int, max_new_tokens: int, batch_size: int, separator: str, progress=None
+                    ) -> list[list[str]]:
+    """Constrained decoding through ``model.generate`` (beam search, ``prefix_allowed_tokens_fn``), batched with
+    left padding: ``generate_constrained`` with more than one beam (and the reference its greedy path is tested
+    against)."""
+    import torch
+
     out: list[list[str]] = []
     for start, batch, enc in _batches(prompts, tokenizer, batch_size, model.device):
         width = enc["input_ids"].shape[1]
-        tries = ([DoiTrie(allowed[start + i], tokenizer, max_dois=k, separator=separator) for i in range(len(batch))]
-                 if per_prompt else [shared] * len(batch))
+        tries = ([DoiTrie(per_prompt[start + i], tokenizer, max_dois=k, separator=separator)
+                  for i in range(len(batch))] if per_prompt is not None else [shared] * len(batch))
         live = [i for i, t in enumerate(tries) if len(t)]
         answers: list[list[str]] = [[] for _ in batch]
         if live:
@@ -821,6 +849,66 @@ def generate_constrained(model, tokenizer, prompts: list[list[dict]], allowed: "
         out.extend(answers)
         if progress is not None:
             progress.update(len(batch))
+    return out
+
+
+def _greedy_constrained(model, tokenizer, prompts: list[list[dict]], per_prompt: list | None, shared, k: int,
+                        max_new_tokens: int, separator: str, progress=None) -> list[list[str]]:
+    """Greedy constrained decoding (``generate_constrained`` with one beam), one prompt at a time, with the answer
+    ``model.generate`` gives under ``prefix_allowed_tokens_fn``: at each step the allowed token of highest logit
+    (the first such token id on a tie, as ``torch.argmax``), the same grammar, the same token budget.
+
+    Where the grammar leaves a single token (most of a DOI: in a trie of 516 DOIs of ~22 tokens, ~7 tokens of a
+    path have a sibling), that token is the answer whatever the logits say, so no forward pass is run for it: the
+    forced tokens wait and go through the model together with the next token that needs a choice, into the
+    key-value cache, and only the last position's logits are computed. A batch of left-padded prompts would run
+    every step for every row until the longest answer ends; here a prompt runs its own ~8 passes per DOI instead of
+    ~23 (SmolLM2-135M on one CPU thread: ~0.15 s a pass, 1 row or 16 alike, so a batch of 16 or more is cheaper per
+    prompt and ``generate_constrained`` takes this path for one prompt at a time only)."""
+    import torch
+
+    device = next(model.parameters()).device
+    out: list[list[str]] = []
+    vocab = None
+    with torch.no_grad():
+        for i, chat in enumerate(prompts):
+            trie = DoiTrie(per_prompt[i], tokenizer, max_dois=k, separator=separator) if per_prompt is not None \
+                else shared
+            if not len(trie):
+                out.append([])
+                if progress is not None:
+                    progress.update(1)
+                continue
+            budget = max_new_tokens or trie.token_budget(k)
+            text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            pending = tokenizer(text, add_special_tokens=False)["input_ids"]  # tokens not yet run through the model
+            cache, generated = None, []
+            while len(generated) < budget:
+                choices = trie.allowed(generated)
+                if len(choices) == 1:
+                    tok = int(choices[0])
+                else:
+                    result = model(input_ids=torch.tensor([pending], device=device), past_key_values=cache,
+                                   use_cache=True, logits_to_keep=1)
+                    cache, pending = result.past_key_values, []
+                    logits = result.logits[0, -1].float()
+                    if vocab is None or vocab.shape[0] != logits.shape[0]:
+                        vocab = torch.full_like(logits, -math.inf)
+                    mask = vocab.clone()
+                    mask[torch.tensor(choices, device=logits.device)] = 0.0
+                    tok = int(torch.argmax(logits + mask))
+                generated.append(tok)
+                pending.append(tok)
+                if tok == trie.eos:
+                    break
+            out.append(trie.dois_in(generated))
+            if per_prompt is not None or (i + 1) % 8 == 0:
+                trie.reset()
+            del cache
+            if progress is not None:
+                progress.update(1)
+    if shared is not None:
+        shared.reset()
     return out
 
 
@@ -868,7 +956,7 @@ def score_candidates(model, tokenizer, prompts: list[list[dict]], candidates: li
                 text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
                 ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
                 width = ids.shape[1]
-                first = model(input_ids=ids, use_cache=True)
+                first = model(input_ids=ids, use_cache=True, logits_to_keep=1)  # the last position's alone
                 cache = first.past_key_values
                 head = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
                 encoded = [list(e) or [pad] for e in tokenizer(dois, add_special_tokens=False)["input_ids"]]

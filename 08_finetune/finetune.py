@@ -458,6 +458,8 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
 
     from safetensors import SafetensorError
 
+    if not cuda:
+        score_label_positions_only()
     try:
         trainer = SFTTrainer(
             model=weights, args=args, train_dataset=as_pairs(train),
@@ -475,6 +477,33 @@ def build_trainer(config: Config, train: list[dict], val: list[dict], run_dir: P
         if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
             callback.logging_dir = str(run_dir / "tensorboard")
     return trainer, tokenizer
+
+
+def score_label_positions_only() -> bool:
+    """Make TRL's fused LM head project only the positions that have a label on the CPU too (True when it now
+    does). The head computes the loss's log-probabilities without the (batch, length, vocabulary) logits; on Triton
+    devices it scores just the positions whose next token is a label, elsewhere every position, so that a compiler
+    sees one tile shape (TRL's comment names Neuron). Eager CPU training compiles nothing, and the answer is a small
+    share of each example (a grounded pair: ~30 of ~550 tokens), so the head's projection over the prompt, about a
+    fifth of each step's work on SmolLM2 (its 49,152-word head), is dropped. The loss and its gradient are the same
+    sums over the same positions; only the rounding of the tiles can differ."""
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return False
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:  # another TRL: left as it is
+        return False
+    if getattr(original, "scores_label_positions_on_cpu", False):
+        return True
+
+    def compact(device, _original=original) -> bool:
+        return device.type == "cpu" or _original(device)
+
+    compact.scores_label_positions_on_cpu = True
+    compact.original = original
+    trl_utils._use_triton = compact
+    return True
 
 
 def cpu_4bit_unsupported() -> str:

@@ -933,6 +933,7 @@ def main(config: Config) -> dict:
                 skipped[name] = str(exc).removeprefix("error: ")
                 log.error("%s skipped: %s", name, skipped[name])
             continue
+        score = ScoreMemo(model, tokenizer, config.batch_size)  # this model's likelihood ranking, by content
         for name in names:
             if name in ("base", "finetuned") or name.startswith("finetuned:"):
                 bar = tqdm(total=len(test), desc=name, unit="example")
@@ -969,9 +970,11 @@ def main(config: Config) -> dict:
                                                                  {w["doi"] for w in works})
                     candidates[setting] = allowed
                     if name not in fusion:
-                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log)
+                        fusion[name] = choose_fusion(config, model, tokenizer, rag_index, system_message, works, log,
+                                                     score)
                     weight, normalised = fusion[name]["weight"], fusion[name]["length_normalised"]
-                    values = rag_model_scores(config, model, tokenizer, test, prompts, allowed, works, bar)[normalised]
+                    values = rag_model_scores(config, model, tokenizer, test, prompts, allowed, works, bar,
+                                              score)[normalised]
                     model_picks[setting][name] = [ct.fuse_ranking(a, v)[:k] for a, v in zip(allowed, values)]
                     ranked = [ct.fuse_ranking(a, v, r, weight)[:k] for a, v, r in zip(allowed, values, rscores)]
                 else:  # rag, rag+finetuned: retrieval, the grounded prompt, decoding held to its candidates
@@ -1182,12 +1185,39 @@ def reused_answers(config: Config, test: list[dict], catalogues: dict, log) -> t
     return found, origin
 
 
+class ScoreMemo:
+    """``citation_tools.score_candidates`` for one loaded model, kept by content (the chat prompt and its candidate
+    DOIs, in order): a prompt met again with the same candidates (the same request in the other catalogue setting
+    when all its candidates are in both, or asked twice) is answered from memory, not scored again."""
+
+    def __init__(self, model, tokenizer, batch_size: int):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.kept: dict[str, list] = {}
+        self.scored = 0  # prompts the model actually ran
+
+    def __call__(self, prompts: list, candidates: list, progress=None) -> list:
+        keys = [json.dumps([p, list(c)], ensure_ascii=False, sort_keys=True) for p, c in zip(prompts, candidates)]
+        new: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in self.kept and key not in new:
+                new[key] = i
+        if progress is not None:
+            progress.update(len(keys) - len(new))
+        got = ct.score_candidates(self.model, self.tokenizer, [prompts[i] for i in new.values()],
+                                  [candidates[i] for i in new.values()], batch_size=self.batch_size,
+                                  progress=progress) if new else []
+        self.kept.update(zip(new, got))
+        self.scored += len(new)
+        return [self.kept[key] for key in keys]
+
+
 FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 SCORED_RANKINGS = ("likelihood", "query-likelihood")  # rankings that score every candidate, fused with retrieval
 
 
 def rag_model_scores(config: Config, model, tokenizer, examples: list[dict], prompts: list, allowed: list[list[str]],
-                     works: list[dict], progress=None) -> dict[bool, list[list[float]]]:
+                     works: list[dict], progress=None, score: "ScoreMemo | None" = None
+                     ) -> dict[bool, list[list[float]]]:
     """The model's score of every candidate of each request, summed (False) and per token (True): the
     log-likelihood of its DOI as the answer to the grounded prompt (likelihood), or of the request written after
     its reference (query-likelihood; the request is the same for every candidate, so both are the same)."""
@@ -1197,11 +1227,12 @@ def rag_model_scores(config: Config, model, tokenizer, examples: list[dict], pro
                                   [[by_doi[d] for d in a] for a in allowed], batch_size=config.batch_size,
                                   max_reference_tokens=config.rag_reference_tokens, progress=progress)
         return {False: values, True: values}
-    scored = ct.score_candidates(model, tokenizer, prompts, allowed, batch_size=config.batch_size, progress=progress)
+    scored = (score or ScoreMemo(model, tokenizer, config.batch_size))(prompts, allowed, progress=progress)
     return {normalised: [ct.likelihood_values(s, normalised) for s in scored] for normalised in (False, True)}
 
 
-def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log) -> dict:
+def choose_fusion(config: Config, model, tokenizer, index, system: str, works: list[dict], log,
+                  score: ScoreMemo | None = None) -> dict:
     """The fusion of a rag system's likelihood ranking with the retriever's: ``--rag-fusion`` when given, else the
     weight (0, 0.1, ..., 1) and score (summed or per-token log-likelihood) with the best recall@10 (then MRR) on the
     validation split, with the same candidates and prompts as the test, never the split evaluated."""
@@ -1226,7 +1257,7 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
     n_val = len(val)
     val, prompts, allowed, rscores = ([xs[i] for i in keep] for xs in (val, prompts, allowed, rscores))
     bar = tqdm(total=len(val), desc="fusion weight (val)", unit="example")
-    by_score = rag_model_scores(config, model, tokenizer, val, prompts, allowed, works, bar)
+    by_score = rag_model_scores(config, model, tokenizer, val, prompts, allowed, works, bar, score)
     bar.close()
     grid = []
     for normalised in ((False,) if config.rag_ranking == "query-likelihood" else (False, True)):
@@ -1238,10 +1269,10 @@ def choose_fusion(config: Config, model, tokenizer, index, system: str, works: l
                          "recall@10": sum(s["recall@10"] for s in scores) / n_val,
                          "mrr": sum(s["mrr"] for s in scores) / n_val})
     best = max(grid, key=lambda g: (round(g["recall@10"], 9), round(g["mrr"], 9)))
-    score = ("query likelihood" if config.rag_ranking == "query-likelihood" else
-             f"{'per-token' if best['length_normalised'] else 'summed'} log-likelihood")
+    scored_as = ("query likelihood" if config.rag_ranking == "query-likelihood" else
+                 f"{'per-token' if best['length_normalised'] else 'summed'} log-likelihood")
     log.info("rag fusion chosen on %d validation requests (%d with a gold candidate): weight %.1f, %s "
-             "(val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"], score, best["recall@10"], best["mrr"])
+             "(val recall@10 %.3f, MRR %.3f)", n_val, len(val), best["weight"], scored_as, best["recall@10"], best["mrr"])
     papers = len({ex["paper_id"] for ex in read_split(val_path, log) if ex["dois"]})
     return {"weight": best["weight"], "length_normalised": best["length_normalised"],
             "chosen_on": f"validation split ({n_val} requests, {papers} papers)",

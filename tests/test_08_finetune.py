@@ -432,3 +432,27 @@ def test_grounded_pairs_train_with_the_long_prompt_budget_and_report_prompt_leng
 def test_grounded_data_missing_says_to_run_stage_07_with_grounded(tmp_path, data, tiny):
     with pytest.raises(SystemExit, match="grounded_train.jsonl not found: run stage 07 with --grounded first"):
         stage.main(cfg(tmp_path, data, tiny, data="grounded"))
+
+
+def test_cpu_training_scores_only_the_answer_positions_with_the_same_losses(tmp_path, data, tiny, monkeypatch):
+    """On the CPU TRL's fused LM head projects only the positions that have a label (the answer), as it does on
+    Triton devices: the training and validation losses are those of the head over every position."""
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils._use_triton, "original", trl_utils._use_triton)  # TRL's own, even if patched
+    seen = []
+
+    def every_position(device):
+        seen.append(device.type)
+        return original(device)
+
+    monkeypatch.setattr(trl_utils, "_use_triton", every_position)
+    monkeypatch.setattr(stage, "score_label_positions_only", lambda: False)  # TRL's own choice: every position
+    full = stage.main(cfg(tmp_path / "full", data, tiny, num_train_epochs=1))
+    assert seen and not original(torch.device("cpu"))  # the head ran, and chose every position on the CPU
+    monkeypatch.undo()
+    monkeypatch.setattr(trl_utils, "_use_triton", every_position)
+    compact = stage.main(cfg(tmp_path / "compact", data, tiny, num_train_epochs=1))
+    assert trl_utils._use_triton(torch.device("cpu"))  # now it scores the label positions only
+    assert compact["train_loss"] == pytest.approx(full["train_loss"], abs=1e-4)
+    assert compact["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-4)

@@ -349,3 +349,21 @@ def test_answers_of_an_earlier_run_are_reused_without_loading_a_model(tmp_path, 
         assert again["settings"]["library"]["results"][name]["total"] == first["settings"]["library"]["results"][name]["total"]
     assert again["settings"]["library"]["results"]["rag"]["ranking"] == first["settings"]["library"]["results"]["rag"]["ranking"]
     assert again["settings"]["library"]["rag_candidates"] == first["settings"]["library"]["rag_candidates"]
+
+
+def test_likelihood_scores_kept_by_content_equal_fresh_ones_and_no_prompt_is_scored_twice(tmp_path, monkeypatch):
+    """ScoreMemo: the same (prompt, candidates) asked again, in the same call or a later one (the other catalogue
+    setting), comes from memory; every answer equals score_candidates' own; other candidates are scored anew."""
+    model, tokenizer = ct.load_model(str(build_tiny_model(tmp_path / "tiny")))
+    chats = [[{"role": "user", "content": q}] for q in ("Digital twins of engines?", "Port call optimisation?")]
+    dois = ["10.5555/a.1", "10.5555/b.22", "10.5555/c.333"]
+    fresh = ct.score_candidates(model, tokenizer, chats, [dois, dois[:2]], batch_size=2)
+    ran = []
+    real = ct.score_candidates
+    monkeypatch.setattr(ct, "score_candidates", lambda m, t, p, c, **kw: ran.append(len(p)) or real(m, t, p, c, **kw))
+    memo = stage.ScoreMemo(model, tokenizer, batch_size=2)
+    assert memo(chats + chats[:1], [dois, dois[:2], dois]) == fresh + fresh[:1]
+    assert ran == [2] and memo.scored == 2  # the repeat inside the call was not scored
+    assert memo(chats[::-1], [dois[:2], dois]) == fresh[::-1] and ran == [2]  # a later call: from memory
+    other = memo(chats[:1], [dois[::-1]])  # the same request with its candidates in another order: scored
+    assert ran == [2, 1] and [v for v, _ in other[0]] == pytest.approx([v for v, _ in fresh[0][::-1]], abs=1e-4)

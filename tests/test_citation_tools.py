@@ -165,6 +165,55 @@ def test_a_token_limit_that_cuts_the_answer_keeps_only_whole_dois(tiny):
         assert len(answer) <= 1 and set(answer) <= set(DOIS)
 
 
+MANY = DOIS + [f"10.{1000 + i}/x.{7 * i}" for i in range(40)] + [f"10.5555/mdig.20{i:02d}.{i:04d}" for i in range(30)]
+
+
+def test_greedy_constrained_decoding_without_generate_answers_what_generate_answers(tiny):
+    """One beam: the decoder that runs the model only where the trie leaves a choice (forced tokens go through
+    the cache together with the next choice) gives the DOIs of model.generate under prefix_allowed_tokens_fn,
+    with one trie for all prompts, with a list per prompt (one of them empty), with a multi-token separator and
+    with a token limit that cuts the answer."""
+    model, tokenizer = tiny
+    chats = CHATS + [[{"role": "user", "content": "Berth allocation under uncertainty?"}]]
+
+    def both(allowed, **kw):
+        shared = None if isinstance(allowed[0], list) else ct.DoiTrie(allowed, tokenizer, max_dois=kw["k"],
+                                                                     separator=kw.get("separator", "\n"))
+        reference = ct._generate_beams(model, tokenizer, chats, allowed if shared is None else None, shared,
+                                       kw["k"], 1, kw.get("max_new_tokens", 0), 3, kw.get("separator", "\n"))
+        return ct.generate_constrained(model, tokenizer, chats, allowed, num_beams=1, **kw), reference
+
+    fast, reference = both(MANY, k=10)
+    assert fast == reference and all(fast)
+    fast, reference = both([MANY[:5], MANY[10:40], [], MANY], k=3)
+    assert fast == reference and fast[2] == []
+    fast, reference = both(MANY, k=4, separator=" ;\n")
+    assert fast == reference
+    longest = max(len(tokenizer.encode(d, add_special_tokens=False)) for d in MANY)
+    fast, reference = both(MANY, k=4, max_new_tokens=2 * longest + 1)
+    assert fast == reference and all(len(a) <= 2 for a in fast)
+
+
+def test_greedy_constrained_decoding_runs_the_model_only_at_choices(tiny):
+    """Most tokens of a DOI are the only way on in the trie: the greedy decoder runs far fewer forward passes
+    than it writes tokens."""
+    model, tokenizer = tiny
+    calls = []
+    original = model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("input_ids").shape[1] if kwargs.get("input_ids") is not None else 0)
+        return original(*args, **kwargs)
+
+    model.forward = counting
+    try:
+        answer = ct.generate_constrained(model, tokenizer, CHATS[:1], MANY, k=5, num_beams=1)[0]
+    finally:
+        del model.forward
+    written = sum(len(tokenizer.encode(d, add_special_tokens=False)) + 1 for d in answer)
+    assert answer and len(calls) < written / 2
+
+
 # --------------------------------------------------------------------------- ranking by likelihood
 
 def full_sequence_loglik(model, tokenizer, chat, doi) -> float:
