@@ -123,8 +123,31 @@ class ExtractionError(Exception):
     """A PDF that cannot be converted; the message says why."""
 
 
-def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
-    """Internal GoTo links of a page with their target page and height (named destinations resolved)."""
+# Named destinations that hyperref (and LaTeX classes) give to what is not a bibliography entry: a link to one
+# of them is a footnote mark, an equation, figure, table or section number, never a citation.
+NON_CITATION_DESTINATIONS = re.compile(
+    r"^(?:H?footnote|Hfootnotemark|equation|AMS|figure|subfigure|table|subtable|(?:sub)*section\*?|chapter|"
+    r"paragraph|appendix|page|Item|lstnumber|lstlisting|algocf|algorithm|ALG@line|theorem|lemma|corollary|"
+    r"proposition|definition|remark|example|affn|cnote|fnote)\.|^Doc-Start$", re.I)
+
+
+def _destination_names(doc: pdfium.PdfDocument) -> dict[int, str]:
+    """The document's named destinations by the address of their destination object: a link that names its
+    destination ("/Dest (Hfootnote.3)", as hyperref writes every link) resolves to that same object."""
+    names: dict[int, str] = {}
+    buf = ctypes.create_string_buffer(256)
+    for i in range(pdfium_c.FPDF_CountNamedDests(doc.raw)):
+        size = ctypes.c_long(len(buf))
+        dest = pdfium_c.FPDF_GetNamedDest(doc.raw, i, buf, ctypes.byref(size))
+        if dest and 0 < size.value <= len(buf):  # a longer name (-1) is no hyperref counter name
+            names[ctypes.cast(dest, ctypes.c_void_p).value] = buf.raw[:size.value].decode("utf-16-le", "replace") \
+                .rstrip("\x00")
+    return names
+
+
+def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, str] | None = None) -> list[Link]:
+    """Internal GoTo links of a page with their target page and height (named destinations resolved); a link
+    to a destination ``names`` calls a footnote, equation, figure, table or section is left out."""
     links: list[Link] = []
     pos = ctypes.c_int(0)
     link = pdfium_c.FPDF_LINK()
@@ -144,6 +167,8 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
         x, y, z = pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT()
         pdfium_c.FPDFDest_GetLocationInPage(dest, ctypes.byref(has_x), ctypes.byref(has_y), ctypes.byref(has_z),
                                             ctypes.byref(x), ctypes.byref(y), ctypes.byref(z))
+        if names and NON_CITATION_DESTINATIONS.match(names.get(ctypes.cast(dest, ctypes.c_void_p).value, "")):
+            continue  # a footnote mark, an equation or figure number: what it links to says so
         links.append(Link(rect.left, rect.bottom, rect.right, rect.top,
                           pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest), y.value if has_y else None,
                           x.value if has_x else None))
@@ -176,12 +201,13 @@ def clean_code(code: int, next_code: int) -> tuple[str, int]:
     return chr(code), 1
 
 
-def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[Link]]:
+def _page_lines(doc: pdfium.PdfDocument, index: int,
+                names: dict[int, str] | None = None) -> tuple[list[Line], list[Link]]:
     """Text lines of one page in reading order (columns one after the other) and its links."""
     page = doc[index]
     width, height = page.get_size()
     textpage = page.get_textpage()
-    links = _page_links(doc, page)
+    links = _page_links(doc, page, names)
     buckets: dict[int, list[int]] = {}
     for k, ln in enumerate(links):
         for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
@@ -929,9 +955,10 @@ def read_pdf(path: Path) -> Document:
         raise ExtractionError(f"corrupt PDF ({msg})") from exc
     try:
         pages, links = [], {}
+        names = _destination_names(doc)
         for i in range(len(doc)):
             try:
-                lines, page_links = _page_lines(doc, i)
+                lines, page_links = _page_lines(doc, i, names)
             except pdfium.PdfiumError as exc:
                 raise ExtractionError(f"PDFium cannot read page {i + 1} ({exc}): the file is damaged; "
                                       f"download it again or convert it with --backend grobid") from exc
@@ -1028,7 +1055,8 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     """Where a bibliography without a heading starts: a line labelled [1] or 1. followed by [2] or 2., or a
     raised "1" on a line of its own followed by a "2" (AIP). Of several such runs (the affiliations of a
     supplement after the bibliography are numbered 1, 2, … as well: revtex), the one whose labels run
-    longest in order, the last of equals."""
+    longest in order, the last of equals. A run whose entries mostly print no year is no bibliography
+    (the indices and equation numbers of displayed formulas, each on a line of its own, also count 1, 2, …)."""
     best, best_run = None, 0
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
@@ -1040,21 +1068,30 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
                              or lines[k].text.strip() == form.format(n))
         else:
             continue
-        if run >= 2 and run > best_run:
-            best, best_run = i, run
+        if len(run) >= 2 and len(run) > best_run and _entries_print_years(lines, run):
+            best, best_run = i, len(run)
     return best
 
 
-def _label_run(lines: list[Line], start: int, labelled) -> int:
-    """How many labels 1, 2, 3, … follow one another from ``start`` (each within 150 lines of the last: a
-    column of body text may stand between two entries where the bibliography is set before the last sections)."""
-    n, last = 1, start
+def _entries_print_years(lines: list[Line], starts: list[int]) -> bool:
+    """Do at least half of the entries that begin at ``starts`` print a year (within their first 6 lines)?"""
+    ends = starts[1:] + [len(lines)]
+    dated = sum(1 for s, e in zip(starts, ends)
+                if any(YEAR_RE.search(ln.text) for ln in lines[s:min(e, s + 6)]))
+    return dated >= 0.5 * len(starts)
+
+
+def _label_run(lines: list[Line], start: int, labelled) -> list[int]:
+    """The lines of labels 1, 2, 3, … that follow one another from ``start`` (each within 150 lines of the last:
+    a column of body text may stand between two entries where the bibliography is set before the last
+    sections)."""
+    run = [start]
     for k in range(start + 1, len(lines)):
-        if k - last > 150:
+        if k - run[-1] > 150:
             break
-        if labelled(k, n + 1):
-            n, last = n + 1, k
-    return n
+        if labelled(k, len(run) + 1):
+            run.append(k)
+    return run
 
 
 def _is_bare_label(lines: list[Line], i: int) -> bool:

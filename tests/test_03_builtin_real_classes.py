@@ -654,3 +654,66 @@ def test_ten_bracketed_markers_make_raised_numbers_exponents_however_many_they_a
         page.text(72, y - 40 - 12 * n, f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}.")
     root = xml_of(tmp_path, [page])
     assert [x.text for x in root.iter("xref")] == [str(n) for n in range(1, 11)]
+
+
+def test_links_to_named_footnotes_tables_and_equations_are_no_citations(tmp_path):
+    """hyperref names every destination: a footnote mark links to "Hfootnote.2", "Table 1" to "table.1", a
+    citation to "cite.key". Where the footnote or the table sits on a page of the bibliography (the last
+    pages of AASTeX and elsarticle papers), its destination lands among the entries; the name says it is no
+    citation, and it neither becomes a marker nor starts an entry."""
+    entries = ["[1] A. First. The first model of the thing. Journal of Tests, 2015.",
+               "[2] B. Second. The second model of the thing. Journal of Tests, 2017."]
+
+    def body(then=None) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 740, "A Paper Title Set Large", size=18)
+        page.text(72, 700, "1 Introduction", size=12, font="F2")
+        page.text(72, 680, f"{BODY}; prior work built the first model [1].")
+        page.text(72, 668, "The figures were drawn with Inkscape and the counts are shown in Table 1 below.")
+        page.text(72, 656, f"{BODY}; it was refined later [2].")
+        if then:
+            then(page)
+        return page
+
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    refs.text(72, 720, entries[0])
+    refs.text(72, 708, entries[1])
+    refs.text(72, 640, "Table 1. Counts of the things, by kind and by year of their first model.")
+    refs.text(72, 80, "2 https://inkscape.org/", size=7)
+    probe = body()
+    mark_left, _, mark_right, _ = _charbox(tmp_path, probe, "Inkscape", 7)
+    page = body(then=lambda p: p.text(mark_right + 0.5, 672, "2", size=6))
+    page.link(_charbox(tmp_path, probe, "model [1]", 7), page=1, x=72, y=730, name="cite.first")
+    page.link((mark_right + 0.3, 670, mark_right + 4.5, 678), page=1, x=72, y=88, name="Hfootnote.2")
+    page.link(_charbox(tmp_path, probe, "Table 1", 6), page=1, x=72, y=650, name="table.1")
+    page.link(_charbox(tmp_path, probe, "later [2]", 7), page=1, x=72, y=718, name="cite.second")
+    root = xml_of(tmp_path, [page, refs])
+    # (the caption and the footnote below the last entry still run on into its text: not what this test is on)
+    assert [(text, raw[:len(entry)]) for (text, raw), entry in zip(cited(root), entries)] == \
+        [("1", entries[0]), ("2", entries[1])] and len(cited(root)) == 2
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 2 and not any(r.startswith(("Table", "2 https")) for r in raws)
+
+
+def test_numbered_formula_lines_without_years_are_no_unheaded_bibliography(tmp_path):
+    """A thesis compiled without its bibliography (every citation "[?]") has no "References" heading, but
+    its displayed formulas set small numbers 1, 2, … on lines of their own above them, as AIP sets raised
+    labels. Entries of a bibliography print years; a run of such lines that mostly print none is no
+    bibliography, and the paper is reported with no references rather than with formulas for entries."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    y = 680
+    for k in range(6):
+        page.text(72, y, f"{BODY}, as derived with the method [?] in part {k}.")
+        y -= 12
+    for n, formula in enumerate(["m x = F cos(theta) + g sin(theta)", "I w = T - k w",
+                                 "v = r w + u"], start=1):
+        page.text(66, y - 9, str(n), size=5.5)
+        page.text(90, y - 12, formula)
+        page.text(72, y - 26, f"{BODY}, and the equation above holds in phase {n}.")
+        y -= 40
+    xml, stats = builtin.convert(raw_pdf.write_pdf(tmp_path / "paper.pdf", [page]))
+    assert stats["n_references"] == 0 and stats["n_citations"] == 0
+    assert "the equation above holds in phase 2" in "".join(etree.fromstring(xml).find("body").itertext())
