@@ -1023,8 +1023,8 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
-            if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
-                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2 \
+            if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
+                    and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
                 # NeurIPS, ICML, arXiv and journals put appendices after the bibliography: they are body
                 # text, and their citations count like any other
@@ -1038,6 +1038,13 @@ def read_pdf(path: Path) -> Document:
     references = split_references(ref_lines, links, vocabulary)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages))
+
+
+# Headings that end the bibliography: appendices, a supplement, acknowledgements, or a lettered section ("A Proofs",
+# "B. ADDITIONAL RESULTS"). Not a wrapped author list in capitals ("Y. Y. Y., 2014, JCAP, 5, 021": MNRAS), which
+# is short and capitalised like a heading but prints single initials and a year.
+AFTER_BIBLIOGRAPHY = re.compile(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?)", re.I)
+APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+[A-Za-z][A-Za-z]{2,}")
 
 
 def _labels_go_on(before: list[Line], after: list[Line]) -> bool:

@@ -717,3 +717,29 @@ def test_numbered_formula_lines_without_years_are_no_unheaded_bibliography(tmp_p
     xml, stats = builtin.convert(raw_pdf.write_pdf(tmp_path / "paper.pdf", [page]))
     assert stats["n_references"] == 0 and stats["n_citations"] == 0
     assert "the equation above holds in phase 2" in "".join(etree.fromstring(xml).find("body").itertext())
+
+
+def test_author_list_wrapped_in_capitals_does_not_end_the_bibliography(tmp_path):
+    """MNRAS prints surnames before initials, and an entry's author list can wrap so that its second line
+    is only initials and numbers ("Y. Y. Y., 2014, JCAP, 5, 021"): short and in capitals, it reads like a
+    lettered appendix heading ("A Proofs"). It prints a year and no word, so it is part of the entry, and
+    the entries after it are still the bibliography (hybrid-neutrino: 13 of 86 entries read before)."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 INTRODUCTION", size=10, font="F2")
+    page.text(72, 685, f"{BODY}, and it is the first line of the introduction.")
+    page.text(72, 673, f"{BODY}, and as the code does (Basse et al. 2014).")
+    page.text(72, 661, f"{BODY}, and as measured later (Smith 2015).")
+    page.text(72, 630, "REFERENCES", size=10, font="F2")
+    for k, (indent, entry) in enumerate([(0, "Abbott T. M. C., et al., 2018, Phys. Rev. D, 98, 043526"),
+                                         (0, "Aihara H., et al., 2018, PASJ, 70, S8"),
+                                         (0, "Anderson L., et al., 2014, MNRAS, 441, 24"),
+                                         (0, "Basse T., Eggers Bjaelde O., Hamann J., Hannestad S., Wong"),
+                                         (8, "Y. Y. Y., 2014, JCAP, 5, 021"),
+                                         (0, "Smith R. E., 2015, MNRAS, 465, 2936")]):
+        page.text(72 + indent, 612 - 10 * k, entry, size=8)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r.split()[0] for r in raws] == ["Abbott", "Aihara", "Anderson", "Basse", "Smith"]
+    assert [(text, raw.split()[0]) for text, raw in cited(root)] == \
+        [("Basse et al. 2014", "Basse"), ("Smith 2015", "Smith")]
