@@ -415,6 +415,7 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     # journal, volume, pages, DOI), read with bibtexparser
     import bibtexparser
     full = dict(bib)
+    first_author: dict[str, tuple[str, str]] = {}  # cited key -> (first author's surname in letters, year)
     for path in paper_dir.rglob("*.bib"):
         try:
             library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
@@ -423,6 +424,13 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
         for entry in library.entries:
             if entry.key in cited:
                 full[entry.key] = " ".join(str(f.value) for f in entry.fields)
+                fields = {f.key.lower(): str(f.value) for f in entry.fields}
+                first = re.split(r"\s+and\s+", fields.get("author", "").strip())[0]
+                surname = first.split(",")[0] if "," in first else (first.split() or [""])[-1]
+                year = re.search(r"(?:1[6-9]|20)\d{2}", fields.get("year", "") or fields.get("date", ""))
+                if _letters(surname) and year:
+                    first_author[entry.key] = (_letters(surname), year.group(0))
+    _author_year_mapping(refs, ref_map, first_author, full, cited)
     truth_toks = {k: tokens(full[k]) for k in cited}
     dois = {}
     for k in cited:
@@ -458,6 +466,39 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
                       f"(mapped to {sorted(ref_map.get(rk, set()))})")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
+
+
+def _letters(text: str) -> str:
+    """A name as plain lower-case letters: LaTeX accents and braces, diacritics and spaces dropped
+    ("{\\\"O}zel" and "Özel" both give "ozel")."""
+    import unicodedata
+    text = re.sub(r"\\[a-zA-Z]+\s*|\\.", "", text)
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if c.isalpha() and c.isascii()).lower()
+
+
+def _author_year_mapping(refs, ref_map: dict, first_author: dict, full: dict, cited: set) -> None:
+    """Journals that print no title ("Ross A. J., et al., 2020, MNRAS, 498, 2354": MNRAS, AASTeX, physics)
+    leave ``check.map_refs`` only the title-less words of a reference, and it maps such a reference to an
+    entry whose few words any reference of that journal holds (a .bib entry of "Monthly Notices of the Royal
+    Astronomical Society 2020"), or to none. Where the entries it names have a first author the reference does
+    not print, the one cited entry whose first author's surname opens the reference and whose year it prints
+    is the entry (several such: the one that also shares a volume, page or arXiv number with it)."""
+    for r in refs.itertuples():
+        raw = str(r.raw)
+        opening = _letters(raw[:60])
+        mapped = ref_map.get(str(r.ref_key), set())
+        if mapped and any(k in first_author and first_author[k][0] in opening for k in mapped):
+            continue  # the entry it names has the reference's first author: the judge's match stands
+        if mapped and not all(k in first_author for k in mapped):
+            continue  # an entry with no author to check against: leave the judge's match
+        found = [k for k, (surname, year) in first_author.items()
+                 if opening.startswith(surname) and re.search(rf"(?<!\d){year}(?!\d)", raw)]
+        if len(found) > 1:
+            numbers = set(re.findall(r"\d{2,}", raw)) - {first_author[k][1] for k in found}
+            found = [k for k in found if numbers & set(re.findall(r"\d{2,}", full[k]))]
+        if len(found) == 1:
+            ref_map[str(r.ref_key)] = set(found)
 
 
 def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "") -> int:

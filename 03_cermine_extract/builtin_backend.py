@@ -1344,8 +1344,13 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
             keys = list(dict.fromkeys(prev_keys + keys))
             text = prev_text + text
         merged.append((text, keys))
-    # natbib's sort&compress links only the ends of a range "1–3": add the middle by label.
-    by_label = {int(re.sub(r"\D", "", r.label)): i for i, r in enumerate(refs) if re.sub(r"\D", "", r.label)}
+    # natbib's sort&compress links only the ends of a range "1–3": add the middle by label. A label printed
+    # twice (a report's list of publications after its references, numbered [1], [2], … again) names the entry
+    # of the list the link points into, the one nearest the destination's entry.
+    by_label: dict[int, list[int]] = {}
+    for i, r in enumerate(refs):
+        if digits := re.sub(r"\D", "", r.label):
+            by_label.setdefault(int(digits), []).append(i)
     out = []
     for text, keys in _move_brackets(merged):
         before = out[-1][0] if out else ""
@@ -1358,7 +1363,8 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
         # the printed numbers decide over the destinations ("[7][8]" of two links, each anchored a line high)
         numbers = re.sub(r"\]\s*[,;]?\s*\[", ",", text).strip("[] ")
         if keys and by_label and re.fullmatch(r"[\d\s,–-]+", numbers):
-            extra = [by_label[n] for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
+            extra = [min(by_label[n], key=lambda i: min(abs(i - k) for k in keys))
+                     for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
             keys = list(dict.fromkeys(extra or keys))
         if out and not keys and not out[-1][1]:
             out[-1] = (out[-1][0] + text, [])

@@ -743,3 +743,27 @@ def test_author_list_wrapped_in_capitals_does_not_end_the_bibliography(tmp_path)
     assert [r.split()[0] for r in raws] == ["Abbott", "Aihara", "Anderson", "Basse", "Smith"]
     assert [(text, raw.split()[0]) for text, raw in cited(root)] == \
         [("Basse et al. 2014", "Basse"), ("Smith 2015", "Smith")]
+
+
+def test_label_printed_in_two_numbered_lists_names_the_entry_of_the_list_the_link_points_into(tmp_path):
+    """A project report prints its references [1]–[3] and then its own publications numbered [1]–[3] again.
+    The link of "[2]" points into the first list: its printed number names the entry of that list, not the
+    second list's [2] (report_snf: 9 such links went to the list of publications)."""
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    first = [f"[{n}] A. Author{n}. Cited work number {n}. Journal of Tests, 201{n}." for n in (1, 2, 3)]
+    second = [f"[{n}] G. Member{n}. Our own article number {n}. Journal of Tests, 202{n}." for n in (1, 2, 3)]
+    for k, entry in enumerate(first):
+        refs.text(72, 720 - 12 * k, entry)
+    refs.text(72, 670, "Publications of the project", size=12, font="F2")
+    for k, entry in enumerate(second):
+        refs.text(72, 650 - 12 * k, entry)
+    probe = numbered_paper([f"{BODY}; this was shown before [2].", f"{BODY}; and also in [1, 3]."], [])
+    page = numbered_paper([f"{BODY}; this was shown before [2].", f"{BODY}; and also in [1, 3]."], [])
+    page.link(_charbox(tmp_path, probe, "before [2]", 8), page=1, x=72, y=718)
+    page.link(_charbox(tmp_path, probe, "in [1, 3]", 4), page=1, x=72, y=730)
+    page.link(_charbox(tmp_path, probe, "in [1, 3]", 7), page=1, x=72, y=706)
+    root = xml_of(tmp_path, [page, refs])
+    named = [(text, raw[:len(first[0])]) for text, raw in cited(root)]
+    rids = [x.get("rid") for x in root.iter("xref")]
+    assert named[0] == ("2", first[1]) and rids == ["ref2", "ref1 ref3"]
