@@ -855,6 +855,12 @@ def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int]) -> bo
     return in_order >= 0.7 * len(first_seen)
 
 
+def _same_sentence(text: str, a: int, b: int) -> bool:
+    """Do offsets ``a`` and ``b`` of ``text`` lie in one sentence (no full stop and capital between them)?"""
+    lo, hi = min(a, b), max(a, b)
+    return re.search(r"[.!?]\s+[A-Z]", text[lo:hi]) is None
+
+
 def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
     in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
@@ -874,14 +880,22 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
             suffix[i] = letter.group(1) if letter else ""
     found = []
     if by_label:
+        vectors = []
         for m in NUMERIC_MARKER.finditer(text):
             numbers = expand_numbers(m.group(1))
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
-            if not numbers or 0 in listed or len(set(listed)) < len(listed) or any(n not in by_label for n in numbers):
-                continue  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval: not citations
+            if 0 in listed or len(set(listed)) < len(listed):
+                vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
+                continue
+            if not numbers or any(n not in by_label for n in numbers):
+                continue
             idx = [by_label[n] for n in numbers]
             if idx:
-                found.append((m.start(1), m.end(1), idx))
+                found.append((m.start(1), m.end(1), idx, len(listed)))
+        # a group of as many numbers as a vector or an interval of the same sentence is one of its kind ("[1, 2]"
+        # beside "[0, 1]", "[1, 2, 3] from [8, 9, 10] produces [7, 7, 7]"), not a citation
+        found = [(s, e, idx) for s, e, idx, n in found
+                 if not any(n == k and _same_sentence(text, s, v) for v, k in vectors)]
         for m in PAREN_NUMERIC.finditer(text) if parens else ():
             numbers = expand_numbers(m.group(1))
             if not numbers or any(n not in by_label for n in numbers):

@@ -767,3 +767,16 @@ def test_label_printed_in_two_numbered_lists_names_the_entry_of_the_list_the_lin
     named = [(text, raw[:len(first[0])]) for text, raw in cited(root)]
     rids = [x.get("rid") for x in root.iter("xref")]
     assert named[0] == ("2", first[1]) and rids == ["ref2", "ref1 ref3"]
+
+
+def test_bracketed_numbers_beside_an_interval_or_a_vector_of_their_size_are_no_citations(tmp_path):
+    """Without links, "[1, 2]" in "visiting [0, 1] and [1, 2] with equal probability" is an interval like its
+    neighbour, and "[1, 2, 3] from [8, 9, 10] produces [7, 7, 7]" a list like the last one: a group with as
+    many numbers as a vector or an interval of its sentence is not read as a citation; a citation of another
+    size beside them ("the mask [1, 1, 1, 0] and the method of [2]") and in the next sentence still is."""
+    refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 11)]
+    page = numbered_paper(["Instead of visiting [0, 1] and [1, 2] with equal probability, it favors [0, 1].",
+                           "Zipping [1, 2, 3] with [8, 9, 10] produces [7, 7, 7]. The rule is old [1, 2].",
+                           f"{BODY} with the mask [1, 1, 1, 0] and the method of [4]."], refs)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in cited(root)] == ["1, 2", "4"]
