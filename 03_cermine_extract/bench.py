@@ -397,14 +397,23 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     the entry with the DOI it prints, else the entry whose fields (all of them, read with bibtexparser) hold
     70% of the reference's own words. Styles that print no title
     (AASTeX, physics journals: "Angus, R., … 2015, MNRAS, 450, 1787") never reach 60% of a .bib entry that
-    has one."""
+    has one. And the source's own citation macros are expanded before the judge reads it
+    (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, then ``\\mct`` in the text: ``_cite_macros``); a
+    title-less reference is matched by its first author and year (``_author_year_mapping``)."""
     import pandas as pd
+    import truth
     bib, primary = check.bibliography(paper_dir)
     from truth import cited_keys, tokens
-    keys = cited_keys(paper_dir, main_tex)
+    body_of = truth.body
+    expanded = _cite_macros(body_of, paper_dir, main_tex)
+    check.body = truth.body = lambda *_: expanded
+    try:
+        keys = cited_keys(paper_dir, main_tex)
+        ctx = check.contexts(paper_dir, main_tex)
+    finally:
+        check.body = truth.body = body_of
     cited = {k for k in keys if k in bib}
     counted = {k for k in keys if k in primary}
-    ctx = check.contexts(paper_dir, main_tex)
     sp, rp = csv_dir / f"{pid}.sentences.csv", csv_dir / f"{pid}.references.csv"
     if not sp.exists() or not rp.exists():
         return dict(paper=pid, keys=len(counted), reached=0, links=0, right=0, note="no stage 04 output")
@@ -466,6 +475,30 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
                       f"(mapped to {sorted(ref_map.get(rk, set()))})")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
+
+
+def _cite_macros(body_of, paper_dir: Path, main_tex: str) -> str:
+    """The source's body as ``body_of`` (the judge's ``truth.body``) reads it, with the author's macros that
+    take no argument and hold a citation (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, defined in the
+    preamble or the body) replaced by what they hold, as LaTeX typesets them: the judge reads ``\\cite``
+    commands only, and a citation made through such a macro was no citation to it (kinematics-and-rotation
+    cites its main catalogue 11 times as ``\\mct``)."""
+    import truth
+    main = Path(main_tex)
+    whole = truth.expand(Path(paper_dir) / main.parent, main.name)
+    macros = {}
+    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z]+)\}?\s*\{", whole):
+        inner, _ = truth._braced(whole, m.end() - 1)
+        if truth.CITE.search(inner) and "#" not in inner:
+            macros[m.group(1)] = inner
+    text = body_of(paper_dir, main_tex)
+    if not macros:
+        return text
+    names = "|".join(map(re.escape, sorted(macros, key=len, reverse=True)))
+    while d := re.search(r"\\(?:re)?newcommand\*?\s*\{?\\(?:" + names + r")\}?\s*(?=\{)", text):  # a definition is no use
+        _, end = truth._braced(text, d.end())
+        text = text[:d.start()] + " " + text[end:]
+    return re.sub(r"\\(" + names + r")(?![A-Za-z])", lambda m: " " + macros[m.group(1)] + " ", text)
 
 
 def _letters(text: str) -> str:
