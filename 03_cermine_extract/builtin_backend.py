@@ -1094,11 +1094,15 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     return best
 
 
+DATED_ID = re.compile(r"\b\d{4}\.\d{4,5}\b|\b(?:hep|astro|gr|nucl|cond|quant|math)-[a-z]{2}/\d{7}\b|\b10\.\d{4,9}/")
+
+
 def _entries_print_years(lines: list[Line], starts: list[int]) -> bool:
-    """Do at least half of the entries that begin at ``starts`` print a year (within their first 6 lines)?"""
+    """Do at least half of the entries that begin at ``starts`` print a year, an arXiv number or a DOI
+    (within their first 6 lines; high-energy physics cites preprints by "arXiv:1506.04392" alone)?"""
     ends = starts[1:] + [len(lines)]
     dated = sum(1 for s, e in zip(starts, ends)
-                if any(YEAR_RE.search(ln.text) for ln in lines[s:min(e, s + 6)]))
+                if any(YEAR_RE.search(ln.text) or DATED_ID.search(ln.text) for ln in lines[s:min(e, s + 6)]))
     return dated >= 0.5 * len(starts)
 
 

@@ -780,3 +780,22 @@ def test_bracketed_numbers_beside_an_interval_or_a_vector_of_their_size_are_no_c
                            f"{BODY} with the mask [1, 1, 1, 0] and the method of [4]."], refs)
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in cited(root)] == ["1, 2", "4"]
+
+
+def test_unheaded_bibliography_of_preprints_cited_by_arxiv_number_alone_is_found(tmp_path):
+    """High-energy physics cites preprints by their arXiv number and prints no year ("[3] H. Fukano et al.,
+    arXiv:1506.04392 [hep-ph]."): an arXiv number or a DOI dates an entry as a year does, so such a
+    bibliography without a heading is still one (refextract 1508.05632: 53 entries, 64 pairs)."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    page.text(72, 680, f"{BODY}, as the excess was seen [1, 2].")
+    for k in range(6):
+        page.text(72, 668 - 12 * k, f"{BODY}, and it was explained [3] in line {k}.")
+    for k, entry in enumerate(["[1] ATLAS Collaboration, G. Aad et al., arXiv:1506.00962 [hep-ex].",
+                               "[2] CMS Collaboration, V. Khachatryan et al., arXiv:1405.1994 [hep-ex].",
+                               "[3] H. S. Fukano, M. Kurachi and S. Matsuzaki, arXiv:1506.04392 [hep-ph]."]):
+        page.text(72, 560 - 12 * k, entry, size=9)
+    root = xml_of(tmp_path, [page])
+    assert len(list(root.iter("mixed-citation"))) == 3
+    assert [m for m, _ in cited(root)][:2] == ["1, 2", "3"]
