@@ -406,14 +406,23 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     the entry with the DOI it prints, else the entry whose fields (all of them, read with bibtexparser) hold
     70% of the reference's own words. Styles that print no title
     (AASTeX, physics journals: "Angus, R., … 2015, MNRAS, 450, 1787") never reach 60% of a .bib entry that
-    has one."""
+    has one. And the source's own citation macros are expanded before the judge reads it
+    (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, then ``\\mct`` in the text: ``_cite_macros``); a
+    title-less reference is matched by its first author and year (``_author_year_mapping``)."""
     import pandas as pd
+    import truth
     bib, primary = check.bibliography(paper_dir)
     from truth import cited_keys, tokens
-    keys = cited_keys(paper_dir, main_tex)
+    body_of = truth.body
+    expanded = _cite_macros(body_of, paper_dir, main_tex)
+    check.body = truth.body = lambda *_: expanded
+    try:
+        keys = cited_keys(paper_dir, main_tex)
+        ctx = check.contexts(paper_dir, main_tex)
+    finally:
+        check.body = truth.body = body_of
     cited = {k for k in keys if k in bib}
     counted = {k for k in keys if k in primary}
-    ctx = check.contexts(paper_dir, main_tex)
     sp, rp = csv_dir / f"{pid}.sentences.csv", csv_dir / f"{pid}.references.csv"
     if not sp.exists() or not rp.exists():
         return dict(paper=pid, keys=len(counted), reached=0, links=0, right=0, note="no stage 04 output")
@@ -424,6 +433,7 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     # journal, volume, pages, DOI), read with bibtexparser
     import bibtexparser
     full = dict(bib)
+    first_author: dict[str, tuple[str, str]] = {}  # cited key -> (first author's surname in letters, year)
     for path in paper_dir.rglob("*.bib"):
         try:
             library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
@@ -432,6 +442,13 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
         for entry in library.entries:
             if entry.key in cited:
                 full[entry.key] = " ".join(str(f.value) for f in entry.fields)
+                fields = {f.key.lower(): str(f.value) for f in entry.fields}
+                first = re.split(r"\s+and\s+", fields.get("author", "").strip())[0]
+                surname = first.split(",")[0] if "," in first else (first.split() or [""])[-1]
+                year = re.search(r"(?:1[6-9]|20)\d{2}", fields.get("year", "") or fields.get("date", ""))
+                if _letters(surname) and year:
+                    first_author[entry.key] = (_letters(surname), year.group(0))
+    _author_year_mapping(refs, ref_map, first_author, full, cited)
     truth_toks = {k: tokens(full[k]) for k in cited}
     dois = {}
     for k in cited:
@@ -467,6 +484,63 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
                       f"(mapped to {sorted(ref_map.get(rk, set()))})")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
+
+
+def _cite_macros(body_of, paper_dir: Path, main_tex: str) -> str:
+    """The source's body as ``body_of`` (the judge's ``truth.body``) reads it, with the author's macros that
+    take no argument and hold a citation (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, defined in the
+    preamble or the body) replaced by what they hold, as LaTeX typesets them: the judge reads ``\\cite``
+    commands only, and a citation made through such a macro was no citation to it (kinematics-and-rotation
+    cites its main catalogue 11 times as ``\\mct``)."""
+    import truth
+    main = Path(main_tex)
+    whole = truth.expand(Path(paper_dir) / main.parent, main.name)
+    macros = {}
+    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z]+)\}?\s*\{", whole):
+        inner, _ = truth._braced(whole, m.end() - 1)
+        if truth.CITE.search(inner) and "#" not in inner:
+            macros[m.group(1)] = inner
+    text = body_of(paper_dir, main_tex)
+    if not macros:
+        return text
+    names = "|".join(map(re.escape, sorted(macros, key=len, reverse=True)))
+    while d := re.search(r"\\(?:re)?newcommand\*?\s*\{?\\(?:" + names + r")\}?\s*(?=\{)", text):  # a definition is no use
+        _, end = truth._braced(text, d.end())
+        text = text[:d.start()] + " " + text[end:]
+    return re.sub(r"\\(" + names + r")(?![A-Za-z])", lambda m: " " + macros[m.group(1)] + " ", text)
+
+
+def _letters(text: str) -> str:
+    """A name as plain lower-case letters: LaTeX accents and braces, diacritics and spaces dropped
+    ("{\\\"O}zel" and "Özel" both give "ozel")."""
+    import unicodedata
+    text = re.sub(r"\\[a-zA-Z]+\s*|\\.", "", text)
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if c.isalpha() and c.isascii()).lower()
+
+
+def _author_year_mapping(refs, ref_map: dict, first_author: dict, full: dict, cited: set) -> None:
+    """Journals that print no title ("Ross A. J., et al., 2020, MNRAS, 498, 2354": MNRAS, AASTeX, physics)
+    leave ``check.map_refs`` only the title-less words of a reference, and it maps such a reference to an
+    entry whose few words any reference of that journal holds (a .bib entry of "Monthly Notices of the Royal
+    Astronomical Society 2020"), or to none. Where the entries it names have a first author the reference does
+    not print, the one cited entry whose first author's surname opens the reference and whose year it prints
+    is the entry (several such: the one that also shares a volume, page or arXiv number with it)."""
+    for r in refs.itertuples():
+        raw = str(r.raw)
+        opening = _letters(raw[:60])
+        mapped = ref_map.get(str(r.ref_key), set())
+        if mapped and any(k in first_author and first_author[k][0] in opening for k in mapped):
+            continue  # the entry it names has the reference's first author: the judge's match stands
+        if mapped and not all(k in first_author for k in mapped):
+            continue  # an entry with no author to check against: leave the judge's match
+        found = [k for k, (surname, year) in first_author.items()
+                 if opening.startswith(surname) and re.search(rf"(?<!\d){year}(?!\d)", raw)]
+        if len(found) > 1:
+            numbers = set(re.findall(r"\d{2,}", raw)) - {first_author[k][1] for k in found}
+            found = [k for k in found if numbers & set(re.findall(r"\d{2,}", full[k]))]
+        if len(found) == 1:
+            ref_map[str(r.ref_key)] = set(found)
 
 
 def run_latex(folder: Path, repeat: int, show_wrong: bool = False, only: str = "") -> int:

@@ -123,8 +123,31 @@ class ExtractionError(Exception):
     """A PDF that cannot be converted; the message says why."""
 
 
-def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
-    """Internal GoTo links of a page with their target page and height (named destinations resolved)."""
+# Named destinations that hyperref (and LaTeX classes) give to what is not a bibliography entry: a link to one
+# of them is a footnote mark, an equation, figure, table or section number, never a citation.
+NON_CITATION_DESTINATIONS = re.compile(
+    r"^(?:H?footnote|Hfootnotemark|equation|AMS|figure|subfigure|table|subtable|(?:sub)*section\*?|chapter|"
+    r"paragraph|appendix|page|Item|lstnumber|lstlisting|algocf|algorithm|ALG@line|theorem|lemma|corollary|"
+    r"proposition|definition|remark|example|affn|cnote|fnote)\.|^Doc-Start$", re.I)
+
+
+def _destination_names(doc: pdfium.PdfDocument) -> dict[int, str]:
+    """The document's named destinations by the address of their destination object: a link that names its
+    destination ("/Dest (Hfootnote.3)", as hyperref writes every link) resolves to that same object."""
+    names: dict[int, str] = {}
+    buf = ctypes.create_string_buffer(256)
+    for i in range(pdfium_c.FPDF_CountNamedDests(doc.raw)):
+        size = ctypes.c_long(len(buf))
+        dest = pdfium_c.FPDF_GetNamedDest(doc.raw, i, buf, ctypes.byref(size))
+        if dest and 0 < size.value <= len(buf):  # a longer name (-1) is no hyperref counter name
+            names[ctypes.cast(dest, ctypes.c_void_p).value] = buf.raw[:size.value].decode("utf-16-le", "replace") \
+                .rstrip("\x00")
+    return names
+
+
+def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, str] | None = None) -> list[Link]:
+    """Internal GoTo links of a page with their target page and height (named destinations resolved); a link
+    to a destination ``names`` calls a footnote, equation, figure, table or section is left out."""
     links: list[Link] = []
     pos = ctypes.c_int(0)
     link = pdfium_c.FPDF_LINK()
@@ -144,6 +167,8 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage) -> list[Link]:
         x, y, z = pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT(), pdfium_c.FS_FLOAT()
         pdfium_c.FPDFDest_GetLocationInPage(dest, ctypes.byref(has_x), ctypes.byref(has_y), ctypes.byref(has_z),
                                             ctypes.byref(x), ctypes.byref(y), ctypes.byref(z))
+        if names and NON_CITATION_DESTINATIONS.match(names.get(ctypes.cast(dest, ctypes.c_void_p).value, "")):
+            continue  # a footnote mark, an equation or figure number: what it links to says so
         # a /Rect may name its corners in either order (Springer writes the top before the bottom): the
         # link covers the span between them
         links.append(Link(min(rect.left, rect.right), min(rect.bottom, rect.top), max(rect.left, rect.right),
@@ -179,12 +204,13 @@ def clean_code(code: int, next_code: int) -> tuple[str, int]:
     return chr(code), 1
 
 
-def _page_lines(doc: pdfium.PdfDocument, index: int) -> tuple[list[Line], list[Link]]:
+def _page_lines(doc: pdfium.PdfDocument, index: int,
+                names: dict[int, str] | None = None) -> tuple[list[Line], list[Link]]:
     """Text lines of one page in reading order (columns one after the other) and its links."""
     page = doc[index]
     width, height = page.get_size()
     textpage = page.get_textpage()
-    links = _page_links(doc, page)
+    links = _page_links(doc, page, names)
     buckets: dict[int, list[int]] = {}
     for k, ln in enumerate(links):
         for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
@@ -910,6 +936,12 @@ def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int]) -> bo
     return in_order >= 0.7 * len(first_seen)
 
 
+def _same_sentence(text: str, a: int, b: int) -> bool:
+    """Do offsets ``a`` and ``b`` of ``text`` lie in one sentence (no full stop and capital between them)?"""
+    lo, hi = min(a, b), max(a, b)
+    return re.search(r"[.!?]\s+[A-Z]", text[lo:hi]) is None
+
+
 def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
     in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
@@ -929,14 +961,22 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
             suffix[i] = letter.group(1) if letter else ""
     found = []
     if by_label:
+        vectors = []
         for m in NUMERIC_MARKER.finditer(text):
             numbers = expand_numbers(m.group(1))
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
-            if not numbers or 0 in listed or len(set(listed)) < len(listed) or any(n not in by_label for n in numbers):
-                continue  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval: not citations
+            if 0 in listed or len(set(listed)) < len(listed):
+                vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
+                continue
+            if not numbers or any(n not in by_label for n in numbers):
+                continue
             idx = [by_label[n] for n in numbers]
             if idx:
-                found.append((m.start(1), m.end(1), idx))
+                found.append((m.start(1), m.end(1), idx, len(listed)))
+        # a group of as many numbers as a vector or an interval of the same sentence is one of its kind ("[1, 2]"
+        # beside "[0, 1]", "[1, 2, 3] from [8, 9, 10] produces [7, 7, 7]"), not a citation
+        found = [(s, e, idx) for s, e, idx, n in found
+                 if not any(n == k and _same_sentence(text, s, v) for v, k in vectors)]
         for m in PAREN_NUMERIC.finditer(text) if parens else ():
             numbers = expand_numbers(m.group(1))
             if not numbers or any(n not in by_label for n in numbers):
@@ -1010,9 +1050,10 @@ def read_pdf(path: Path) -> Document:
         raise ExtractionError(f"corrupt PDF ({msg})") from exc
     try:
         pages, links = [], {}
+        names = _destination_names(doc)
         for i in range(len(doc)):
             try:
-                lines, page_links = _page_lines(doc, i)
+                lines, page_links = _page_lines(doc, i, names)
             except pdfium.PdfiumError as exc:
                 raise ExtractionError(f"PDFium cannot read page {i + 1} ({exc}): the file is damaged; "
                                       f"download it again or convert it with --backend grobid") from exc
@@ -1093,8 +1134,8 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
-            if headings[i] and re.match(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|[A-Z]\.?\s+[A-Z])",
-                                        text, re.I) and not LABEL_RE.match(text) and len(ref_lines) > 2 \
+            if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
+                    and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
                 if supplement_refs is not None and i < supplement_refs:
                     break  # a supplement with its own bibliography: its markers do not name these entries
@@ -1195,6 +1236,13 @@ def _unmapped_text_layer(data: bytes) -> bool:
     return len(visible) > 200 and sum(c < " " for c in visible) > 0.3 * len(visible)
 
 
+# Headings that end the bibliography: appendices, a supplement, acknowledgements, or a lettered section ("A Proofs",
+# "B. ADDITIONAL RESULTS"). Not a wrapped author list in capitals ("Y. Y. Y., 2014, JCAP, 5, 021": MNRAS), which
+# is short and capitalised like a heading but prints single initials and a year.
+AFTER_BIBLIOGRAPHY = re.compile(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?)", re.I)
+APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+[A-Za-z][A-Za-z]{2,}")
+
+
 def _labels_go_on(before: list[Line], after: list[Line]) -> bool:
     """Does the numbered list of the bibliography read so far go on after this point? revtex can set the
     bibliography's first entries before the paper's last sections (acknowledgements, author statement) in
@@ -1210,7 +1258,8 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     """Where a bibliography without a heading starts: a line labelled [1] or 1. followed by [2] or 2., or a
     raised "1" on a line of its own followed by a "2" (AIP). Of several such runs (the affiliations of a
     supplement after the bibliography are numbered 1, 2, … as well: revtex), the one whose labels run
-    longest in order, the last of equals."""
+    longest in order, the last of equals. A run whose entries mostly print no year is no bibliography
+    (the indices and equation numbers of displayed formulas, each on a line of its own, also count 1, 2, …)."""
     best, best_run = None, 0
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
@@ -1222,21 +1271,34 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
                              or lines[k].text.strip() == form.format(n))
         else:
             continue
-        if run >= 2 and run > best_run:
-            best, best_run = i, run
+        if len(run) >= 2 and len(run) > best_run and _entries_print_years(lines, run):
+            best, best_run = i, len(run)
     return best
 
 
-def _label_run(lines: list[Line], start: int, labelled) -> int:
-    """How many labels 1, 2, 3, … follow one another from ``start`` (each within 150 lines of the last: a
-    column of body text may stand between two entries where the bibliography is set before the last sections)."""
-    n, last = 1, start
+DATED_ID = re.compile(r"\b\d{4}\.\d{4,5}\b|\b(?:hep|astro|gr|nucl|cond|quant|math)-[a-z]{2}/\d{7}\b|\b10\.\d{4,9}/")
+
+
+def _entries_print_years(lines: list[Line], starts: list[int]) -> bool:
+    """Do at least half of the entries that begin at ``starts`` print a year, an arXiv number or a DOI
+    (within their first 6 lines; high-energy physics cites preprints by "arXiv:1506.04392" alone)?"""
+    ends = starts[1:] + [len(lines)]
+    dated = sum(1 for s, e in zip(starts, ends)
+                if any(YEAR_RE.search(ln.text) or DATED_ID.search(ln.text) for ln in lines[s:min(e, s + 6)]))
+    return dated >= 0.5 * len(starts)
+
+
+def _label_run(lines: list[Line], start: int, labelled) -> list[int]:
+    """The lines of labels 1, 2, 3, … that follow one another from ``start`` (each within 150 lines of the last:
+    a column of body text may stand between two entries where the bibliography is set before the last
+    sections)."""
+    run = [start]
     for k in range(start + 1, len(lines)):
-        if k - last > 150:
+        if k - run[-1] > 150:
             break
-        if labelled(k, n + 1):
-            n, last = n + 1, k
-    return n
+        if labelled(k, len(run) + 1):
+            run.append(k)
+    return run
 
 
 def _is_bare_label(lines: list[Line], i: int) -> bool:
@@ -1562,8 +1624,13 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
             keys = list(dict.fromkeys(prev_keys + keys))
             text = prev_text + text
         merged.append((text, keys))
-    # natbib's sort&compress links only the ends of a range "1–3": add the middle by label.
-    by_label = {int(re.sub(r"\D", "", r.label)): i for i, r in enumerate(refs) if re.sub(r"\D", "", r.label)}
+    # natbib's sort&compress links only the ends of a range "1–3": add the middle by label. A label printed
+    # twice (a report's list of publications after its references, numbered [1], [2], … again) names the entry
+    # of the list the link points into, the one nearest the destination's entry.
+    by_label: dict[int, list[int]] = {}
+    for i, r in enumerate(refs):
+        if digits := re.sub(r"\D", "", r.label):
+            by_label.setdefault(int(digits), []).append(i)
     out = []
     for text, keys in _move_brackets(merged):
         before = out[-1][0] if out else ""
@@ -1576,7 +1643,8 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
         # the printed numbers decide over the destinations ("[7][8]" of two links, each anchored a line high)
         numbers = re.sub(r"\]\s*[,;]?\s*\[", ",", text).strip("[] ")
         if keys and by_label and re.fullmatch(r"[\d\s,–-]+", numbers):
-            extra = [by_label[n] for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
+            extra = [min(by_label[n], key=lambda i: min(abs(i - k) for k in keys))
+                     for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
             keys = list(dict.fromkeys(extra or keys))
         if out and not keys and not out[-1][1]:
             out[-1] = (out[-1][0] + text, [])

@@ -239,8 +239,13 @@ def _label_number(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def expand_range_keys(marker_text: str, keys: list[str], by_number: dict[int, str]) -> list[str]:
-    """'[1-3]' whose rid lists only ref1 and ref3 -> ref1 ref2 ref3, by the references' printed numbers."""
+def expand_range_keys(marker_text: str, keys: list[str], by_number: dict[int, str],
+                      number_of: dict[str, int] | None = None) -> list[str]:
+    """'[1-3]' whose rid lists only ref1 and ref3 -> ref1 ref2 ref3, by the references' printed numbers. A
+    number the rid already names (``number_of``: a reference's printed number) is not added again: where a
+    paper prints two lists numbered from 1 (its references, then its own publications), ``by_number`` holds
+    one of them only, and "[5, 8]" linked to the first list's entries is not also the second list's; the
+    middle of a range is the entry of the list its ends are in."""
     spec = marker_text.strip("[]() ")
     if not by_number or not re.fullmatch(r"\d+(\s*[-–,]\s*\d+)*", spec):
         return keys
@@ -251,7 +256,15 @@ def expand_range_keys(marker_text: str, keys: list[str], by_number: dict[int, st
             numbers.extend(range(lo, hi + 1) if 0 < hi - lo < 100 else [lo, hi])
         else:
             numbers.append(int(part))
-    expanded = [by_number[n] for n in numbers if n in by_number]
+    named = {number_of[k] for k in keys if k in number_of} if number_of else set()
+    expanded = [by_number[n] for n in numbers if n in by_number and n not in named]
+    if number_of and expanded and len(by_number) < len(number_of):
+        # numbers printed twice: the middle of "[1–3]" is the entry of the list its ends are in
+        order = {k: i for i, k in enumerate(number_of)}
+        near = [order[k] for k in keys if k in order]
+        expanded = [min((k for k, m in number_of.items() if m == n),
+                        key=lambda k: min((abs(order[k] - i) for i in near), default=0))
+                    for n in numbers if n in by_number and n not in named]
     return list(dict.fromkeys(keys + [k for k in expanded if k not in keys])) if expanded else keys
 
 
@@ -310,7 +323,8 @@ def read_jats(root: etree._Element, config: Config) -> Paper:
     vocabulary = _vocabulary(root)
     references = [jats_reference(ref, vocabulary) for ref in root.iterfind(".//back//ref-list/ref")]
     known = {r["ref_key"] for r in references}
-    by_number = {n: r["ref_key"] for r in references if (n := r.pop("_number", None)) is not None}
+    number_of = {r["ref_key"]: n for r in references if (n := r.pop("_number", None)) is not None}
+    by_number = {n: key for key, n in number_of.items()}
     paper = Paper([], references)
     body = root.find("body")
     if body is None:
@@ -324,7 +338,7 @@ def read_jats(root: etree._Element, config: Config) -> Paper:
 
     def keys_of(el: etree._Element) -> list[str]:
         keys = list(dict.fromkeys((el.get("rid") or "").split()))
-        keys = expand_range_keys("".join(el.itertext()), keys, by_number)
+        keys = expand_range_keys("".join(el.itertext()), keys, by_number, number_of)
         for key in keys:
             if key not in known:
                 paper.dangling.append(key)

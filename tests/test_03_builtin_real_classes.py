@@ -663,3 +663,148 @@ def test_ten_bracketed_markers_make_raised_numbers_exponents_however_many_they_a
         page.text(72, y - 40 - 12 * n, f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}.")
     root = xml_of(tmp_path, [page])
     assert [x.text for x in root.iter("xref")] == [str(n) for n in range(1, 11)]
+
+
+def test_links_to_named_footnotes_tables_and_equations_are_no_citations(tmp_path):
+    """hyperref names every destination: a footnote mark links to "Hfootnote.2", "Table 1" to "table.1", a
+    citation to "cite.key". Where the footnote or the table sits on a page of the bibliography (the last
+    pages of AASTeX and elsarticle papers), its destination lands among the entries; the name says it is no
+    citation, and it neither becomes a marker nor starts an entry."""
+    entries = ["[1] A. First. The first model of the thing. Journal of Tests, 2015.",
+               "[2] B. Second. The second model of the thing. Journal of Tests, 2017."]
+
+    def body(then=None) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 740, "A Paper Title Set Large", size=18)
+        page.text(72, 700, "1 Introduction", size=12, font="F2")
+        page.text(72, 680, f"{BODY}; prior work built the first model [1].")
+        page.text(72, 668, "The figures were drawn with Inkscape and the counts are shown in Table 1 below.")
+        page.text(72, 656, f"{BODY}; it was refined later [2].")
+        if then:
+            then(page)
+        return page
+
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    refs.text(72, 720, entries[0])
+    refs.text(72, 708, entries[1])
+    refs.text(72, 640, "Table 1. Counts of the things, by kind and by year of their first model.")
+    refs.text(72, 80, "2 https://inkscape.org/", size=7)
+    probe = body()
+    mark_left, _, mark_right, _ = _charbox(tmp_path, probe, "Inkscape", 7)
+    page = body(then=lambda p: p.text(mark_right + 0.5, 672, "2", size=6))
+    page.link(_charbox(tmp_path, probe, "model [1]", 7), page=1, x=72, y=730, name="cite.first")
+    page.link((mark_right + 0.3, 670, mark_right + 4.5, 678), page=1, x=72, y=88, name="Hfootnote.2")
+    page.link(_charbox(tmp_path, probe, "Table 1", 6), page=1, x=72, y=650, name="table.1")
+    page.link(_charbox(tmp_path, probe, "later [2]", 7), page=1, x=72, y=718, name="cite.second")
+    root = xml_of(tmp_path, [page, refs])
+    # (the caption and the footnote below the last entry still run on into its text: not what this test is on)
+    assert [(text, raw[:len(entry)]) for (text, raw), entry in zip(cited(root), entries)] == \
+        [("1", entries[0]), ("2", entries[1])] and len(cited(root)) == 2
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert len(raws) == 2 and not any(r.startswith(("Table", "2 https")) for r in raws)
+
+
+def test_numbered_formula_lines_without_years_are_no_unheaded_bibliography(tmp_path):
+    """A thesis compiled without its bibliography (every citation "[?]") has no "References" heading, but
+    its displayed formulas set small numbers 1, 2, … on lines of their own above them, as AIP sets raised
+    labels. Entries of a bibliography print years; a run of such lines that mostly print none is no
+    bibliography, and the paper is reported with no references rather than with formulas for entries."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    y = 680
+    for k in range(6):
+        page.text(72, y, f"{BODY}, as derived with the method [?] in part {k}.")
+        y -= 12
+    for n, formula in enumerate(["m x = F cos(theta) + g sin(theta)", "I w = T - k w",
+                                 "v = r w + u"], start=1):
+        page.text(66, y - 9, str(n), size=5.5)
+        page.text(90, y - 12, formula)
+        page.text(72, y - 26, f"{BODY}, and the equation above holds in phase {n}.")
+        y -= 40
+    xml, stats = builtin.convert(raw_pdf.write_pdf(tmp_path / "paper.pdf", [page]))
+    assert stats["n_references"] == 0 and stats["n_citations"] == 0
+    assert "the equation above holds in phase 2" in "".join(etree.fromstring(xml).find("body").itertext())
+
+
+def test_author_list_wrapped_in_capitals_does_not_end_the_bibliography(tmp_path):
+    """MNRAS prints surnames before initials, and an entry's author list can wrap so that its second line
+    is only initials and numbers ("Y. Y. Y., 2014, JCAP, 5, 021"): short and in capitals, it reads like a
+    lettered appendix heading ("A Proofs"). It prints a year and no word, so it is part of the entry, and
+    the entries after it are still the bibliography (hybrid-neutrino: 13 of 86 entries read before)."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 INTRODUCTION", size=10, font="F2")
+    page.text(72, 685, f"{BODY}, and it is the first line of the introduction.")
+    page.text(72, 673, f"{BODY}, and as the code does (Basse et al. 2014).")
+    page.text(72, 661, f"{BODY}, and as measured later (Smith 2015).")
+    page.text(72, 630, "REFERENCES", size=10, font="F2")
+    for k, (indent, entry) in enumerate([(0, "Abbott T. M. C., et al., 2018, Phys. Rev. D, 98, 043526"),
+                                         (0, "Aihara H., et al., 2018, PASJ, 70, S8"),
+                                         (0, "Anderson L., et al., 2014, MNRAS, 441, 24"),
+                                         (0, "Basse T., Eggers Bjaelde O., Hamann J., Hannestad S., Wong"),
+                                         (8, "Y. Y. Y., 2014, JCAP, 5, 021"),
+                                         (0, "Smith R. E., 2015, MNRAS, 465, 2936")]):
+        page.text(72 + indent, 612 - 10 * k, entry, size=8)
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r.split()[0] for r in raws] == ["Abbott", "Aihara", "Anderson", "Basse", "Smith"]
+    assert [(text, raw.split()[0]) for text, raw in cited(root)] == \
+        [("Basse et al. 2014", "Basse"), ("Smith 2015", "Smith")]
+
+
+def test_label_printed_in_two_numbered_lists_names_the_entry_of_the_list_the_link_points_into(tmp_path):
+    """A project report prints its references [1]–[3] and then its own publications numbered [1]–[3] again.
+    The link of "[2]" points into the first list: its printed number names the entry of that list, not the
+    second list's [2] (report_snf: 9 such links went to the list of publications)."""
+    refs = raw_pdf.Page()
+    refs.text(72, 740, "References", size=12, font="F2")
+    first = [f"[{n}] A. Author{n}. Cited work number {n}. Journal of Tests, 201{n}." for n in (1, 2, 3)]
+    second = [f"[{n}] G. Member{n}. Our own article number {n}. Journal of Tests, 202{n}." for n in (1, 2, 3)]
+    for k, entry in enumerate(first):
+        refs.text(72, 720 - 12 * k, entry)
+    refs.text(72, 670, "Publications of the project", size=12, font="F2")
+    for k, entry in enumerate(second):
+        refs.text(72, 650 - 12 * k, entry)
+    probe = numbered_paper([f"{BODY}; this was shown before [2].", f"{BODY}; and also in [1, 3]."], [])
+    page = numbered_paper([f"{BODY}; this was shown before [2].", f"{BODY}; and also in [1, 3]."], [])
+    page.link(_charbox(tmp_path, probe, "before [2]", 8), page=1, x=72, y=718)
+    page.link(_charbox(tmp_path, probe, "in [1, 3]", 4), page=1, x=72, y=730)
+    page.link(_charbox(tmp_path, probe, "in [1, 3]", 7), page=1, x=72, y=706)
+    root = xml_of(tmp_path, [page, refs])
+    named = [(text, raw[:len(first[0])]) for text, raw in cited(root)]
+    rids = [x.get("rid") for x in root.iter("xref")]
+    assert named[0] == ("2", first[1]) and rids == ["ref2", "ref1 ref3"]
+
+
+def test_bracketed_numbers_beside_an_interval_or_a_vector_of_their_size_are_no_citations(tmp_path):
+    """Without links, "[1, 2]" in "visiting [0, 1] and [1, 2] with equal probability" is an interval like its
+    neighbour, and "[1, 2, 3] from [8, 9, 10] produces [7, 7, 7]" a list like the last one: a group with as
+    many numbers as a vector or an interval of its sentence is not read as a citation; a citation of another
+    size beside them ("the mask [1, 1, 1, 0] and the method of [2]") and in the next sentence still is."""
+    refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 11)]
+    page = numbered_paper(["Instead of visiting [0, 1] and [1, 2] with equal probability, it favors [0, 1].",
+                           "Zipping [1, 2, 3] with [8, 9, 10] produces [7, 7, 7]. The rule is old [1, 2].",
+                           f"{BODY} with the mask [1, 1, 1, 0] and the method of [4]."], refs)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in cited(root)] == ["1, 2", "4"]
+
+
+def test_unheaded_bibliography_of_preprints_cited_by_arxiv_number_alone_is_found(tmp_path):
+    """High-energy physics cites preprints by their arXiv number and prints no year ("[3] H. Fukano et al.,
+    arXiv:1506.04392 [hep-ph]."): an arXiv number or a DOI dates an entry as a year does, so such a
+    bibliography without a heading is still one (refextract 1508.05632: 53 entries, 64 pairs)."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "I. INTRODUCTION", size=10, font="F2")
+    page.text(72, 680, f"{BODY}, as the excess was seen [1, 2].")
+    for k in range(6):
+        page.text(72, 668 - 12 * k, f"{BODY}, and it was explained [3] in line {k}.")
+    for k, entry in enumerate(["[1] ATLAS Collaboration, G. Aad et al., arXiv:1506.00962 [hep-ex].",
+                               "[2] CMS Collaboration, V. Khachatryan et al., arXiv:1405.1994 [hep-ex].",
+                               "[3] H. S. Fukano, M. Kurachi and S. Matsuzaki, arXiv:1506.04392 [hep-ph]."]):
+        page.text(72, 560 - 12 * k, entry, size=9)
+    root = xml_of(tmp_path, [page])
+    assert len(list(root.iter("mixed-citation"))) == 3
+    assert [m for m, _ in cited(root)][:2] == ["1, 2", "3"]

@@ -58,6 +58,18 @@ def test_range_whose_rid_lists_only_the_ends_is_expanded(cermine):
     assert row_with(df, "Electronic charts came first").ref_keys == "ref1|ref3|ref2"
 
 
+def test_number_its_link_already_names_is_not_added_again_from_a_second_numbered_list():
+    """A report prints its references [1]-[8] and then its own publications numbered [1]-[8] again: "[5, 8]"
+    whose rid names the first list's ref5 and ref8 stays those two, and a range still fills its middle."""
+    number_of = {f"ref{n}": n for n in range(1, 9)} | {f"ref{n + 8}": n for n in range(1, 9)}
+    by_number = {n: key for key, n in number_of.items()}  # the second list's, as the last one read wins
+    assert stage.expand_range_keys("5, 8", ["ref5", "ref8"], by_number, number_of) == ["ref5", "ref8"]
+    assert stage.expand_range_keys("1–3", ["ref1", "ref3"], by_number, number_of) == ["ref1", "ref3", "ref2"]
+    assert stage.expand_range_keys("1–3", ["ref9", "ref11"], by_number, number_of) == ["ref9", "ref11", "ref10"]
+    assert stage.expand_range_keys("1–3", ["ref1", "ref3"], {1: "ref1", 2: "ref2", 3: "ref3"}) == \
+        ["ref1", "ref3", "ref2"]
+
+
 def test_marker_after_the_full_stop_belongs_to_the_sentence_it_closes(cermine):
     _, _, df = cermine
     row = row_with(df, "Remote pilotage")
