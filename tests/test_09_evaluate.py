@@ -279,13 +279,18 @@ def test_rag_systems_rank_by_query_likelihood_by_default_and_the_report_says_how
         assert ranking["weight"] == 0.0 and set(ranking["model_alone"]) >= {"recall@10", "mrr"}
 
 
-def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate_is_ranked(tmp_path):
+
+def corpus_with_val_split(tmp_path: Path) -> tuple[Path, Path]:
+    """The test corpus with a validation split of two requests from two papers, and a tiny model."""
     root = write_corpus(tmp_path)
     d = [f"10.5555/{key}.{i}" for i, (_, key) in enumerate(TOPICS)]
     val = [pair("p6", "1", "Studies on GNSS spoofing at sea?", [d[1]]),
            pair("p7", "1", "Work on slow steaming of ships?", [d[7]])]
     (root / "qa" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
-    tiny = build_tiny_model(root / "tiny")
+    return root, build_tiny_model(root / "tiny")
+
+def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate_is_ranked(tmp_path):
+    root, tiny = corpus_with_val_split(tmp_path)
     metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
                                       model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
                                       candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1,
@@ -306,12 +311,7 @@ def test_the_fusion_weight_is_chosen_on_the_validation_split_and_every_candidate
 
 
 def test_query_likelihood_ranking_scores_the_request_after_each_candidates_reference_weight_chosen_on_val(tmp_path):
-    root = write_corpus(tmp_path)
-    d = [f"10.5555/{key}.{i}" for i, (_, key) in enumerate(TOPICS)]
-    val = [pair("p6", "1", "Studies on GNSS spoofing at sea?", [d[1]]),
-           pair("p7", "1", "Work on slow steaming of ships?", [d[7]])]
-    (root / "qa" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
-    tiny = build_tiny_model(root / "tiny")
+    root, tiny = corpus_with_val_split(tmp_path)
     metrics = stage.main(stage.Config(input_dir=root / "qa", output_dir=root / "out", catalogue_csv=root / "catalogue.csv",
                                       model=str(tiny), systems=("bm25", "rag"), settings=("library",), k=5,
                                       candidates=6, retriever="bm25", bootstrap=50, cpu_threads=1,

@@ -31,6 +31,18 @@ def walk(trie: ct.DoiTrie, tokens: list[int]) -> None:
         assert tok in trie.allowed(tokens[:i]), f"token {i} ({tok}) refused"
 
 
+
+def overfit(model, ids, labels, steps: int = 30) -> None:
+    """Train the tiny model on one sequence until it has learnt it (the loss on the labelled positions only)."""
+    import torch
+
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimiser.step()
+
 def test_two_token_newline_separates_dois_and_both_are_read_back():
     trie = ct.DoiTrie([A, B], TOK, max_dois=5)
     assert trie.sep == [TOK.MARK, TOK.NEWLINE]
@@ -253,12 +265,7 @@ def test_likelihood_ranker_puts_first_the_candidate_whose_doi_the_model_was_trai
     answer = tokenizer(gold, add_special_tokens=False)["input_ids"] + [int(tokenizer.eos_token_id)]
     ids = torch.tensor([prompt + answer])
     labels = torch.tensor([[-100] * len(prompt) + answer])  # the SFT loss: on the answer only
-    model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(30):
-        optimiser.zero_grad()
-        model(input_ids=ids, labels=labels).loss.backward()
-        optimiser.step()
+    overfit(model, ids, labels)
     ranked = ct.rank_by_likelihood(model, tokenizer, [chat], [DOIS], batch_size=2)[0]
     assert ranked[0] == gold and sorted(ranked) == sorted(DOIS)
     # fused with a retriever that puts the gold work last: weight 1 keeps the retriever's order
@@ -337,12 +344,7 @@ def test_query_likelihood_ranks_first_the_work_after_whose_reference_the_model_l
     asked = tokenizer(" " + request, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([head + asked])
     labels = torch.tensor([[-100] * len(head) + asked])  # the request after the gold work's reference
-    model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(30):
-        optimiser.zero_grad()
-        model(input_ids=ids, labels=labels).loss.backward()
-        optimiser.step()
+    overfit(model, ids, labels)
     ranked = ct.rank_by_query_likelihood(model, tokenizer, [request], [WORKS], batch_size=3)[0]
     assert ranked[0] == gold["doi"] and sorted(ranked) == sorted(DOIS)
     # fused with a retriever that puts the gold work last: weight 1 keeps the retriever's order
