@@ -81,6 +81,8 @@ class Config:
     """The judge (check.py, truth.py) that scores every folder."""
     runs: int = 3
     """Timed runs of stage 03 (the median is reported)."""
+    show_refused: bool = False
+    """Print every link the judge refuses with its class, not only those of class ``other``."""
     mutations: bool = False
     """Instead: score every source of the first folder repacked with each arXiv-typical variation (one run each)
     against the original."""
@@ -155,7 +157,7 @@ def main(config: Config) -> dict:
     classes: dict[str, dict[str, int]] = {}
     for data in folders:
         name = data.name if data.name != "latex" else "devsets/latex"
-        summary[name] = run_set(data, config.runs, stage03, stage04, judge, classes)
+        summary[name] = run_set(data, config.runs, stage03, stage04, judge, classes, config.show_refused)
     print(f"\n{'producer class':<44}{'papers':>7}{'keys':>6}{'recall':>8}{'links':>7}{'precision':>10}")
     for cls, t in sorted(classes.items()):
         print(f"{cls:<44}{t['papers']:>7}{t['keys']:>6}{t['reached'] / max(1, t['keys']):>8.3f}{t['links']:>7}"
@@ -168,7 +170,7 @@ def main(config: Config) -> dict:
     return summary
 
 
-def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> dict:
+def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict, show_refused: bool = False) -> dict:
     """Stage 03 (``--backend latex``) ``runs`` times and stage 04 once over one folder; the judge's figures per
     paper, the folder's totals, and each paper's figures added to ``classes`` under its producer class."""
     rows_m = kept_rows(data)
@@ -207,6 +209,8 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
         stage04.main(stage04.Config(input_dir=tmp / "03", output_dir=tmp / "04all", force=True, all_sentences=True))
         misses = {slug: classify_misses(data / slug, manifest[slug], tmp / "04all", slug)
                   if (tmp / "04all" / f"{slug}.sentences.csv").exists() else {} for slug in slugs}
+        refused = {slug: classify_refused(data / slug, manifest[slug], tmp / "04", slug)
+                   if (tmp / "04" / f"{slug}.sentences.csv").exists() else [] for slug in slugs}
         ceilings = {}
         for mode in ("window", "sentence"):
             write_ideal_output(data, manifest, tmp / f"ideal-{mode}", mode)
@@ -252,6 +256,29 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
     print(f"{'total':<50}{total['keys']:>6}{total['reached']:>8}"
           f"{total['reached'] / max(1, total['keys']):>8.3f}{total['links']:>7}{total['right']:>7}"
           f"{total['right'] / max(1, total['links']):>10.3f}")
+    refused_kinds = {kind: sum(x["class"] == kind for v in refused.values() for x in v) for kind in REFUSED_CLASSES}
+    unjudgeable = sum(refused_kinds[k] for k in UNJUDGEABLE)
+    judgeable = (total["right"] / (total["links"] - unjudgeable)) if total["links"] > unjudgeable else 0.0
+    print(f"\nrefused links ({sum(refused_kinds.values())} of {total['links']}), by class (read from the source; "
+          f"see classify_refused):")
+    print(f"  {'class':<42}{'links':>6}{'reader':>8}  papers (reader: links whose sentence covers this bench's "
+          f"own reading of the source sentence)")
+    for kind, n in refused_kinds.items():
+        papers = sorted(((sum(x["class"] == kind for x in v), s) for s, v in refused.items()), reverse=True)
+        shown = ", ".join(f"{s} {k}" for k, s in papers if k)
+        reader = sum(x["class"] == kind and x["reader"] for v in refused.values() for x in v)
+        print(f"  {kind:<42}{n:>6}{reader:>8}  {shown[:140]}")
+    print(f"precision over the links the judge can judge (all but {' and '.join(UNJUDGEABLE)}), our diagnosis and "
+          f"not the judge's "
+          f"figure: {judgeable:.4f}")
+    others = [(s, x) for s, v in refused.items() for x in v if show_refused or x["class"] == "other"]
+    if others:
+        print(f"\nrefused links{'' if show_refused else ' of class other'} ({len(others)}), to check by hand "
+              f"(reader: this bench's reading of the source sentence is covered by ours):")
+    for slug, x in others:
+        print(f"- {slug} [{x['class']}]: {x['sentence'][:300]}\n    ref {x['ref_key']}: {x['reference'][:120]}\n"
+              f"    judge maps it to {', '.join(x['mapped']) or 'no cited key'}; its words there: "
+              f"{' '.join(x['judge'])}; reader {'yes' if x['reader'] else 'no'}")
     return {
         "papers": len(slugs),
         "statuses": statuses,
@@ -261,6 +288,8 @@ def run_set(data: Path, runs: int, stage03, stage04, judge, classes: dict) -> di
         "keys": total["keys"],
         "links": total["links"],
         "misses": kinds,
+        "refused_links": {kind: n for kind, n in refused_kinds.items() if n},
+        "precision_judgeable_links_diagnosis": round(judgeable, 4),
         "judge_on_ideal_400_char_windows": "recall %.4f, precision %.4f" % ceilings["window"],
         "judge_on_ideal_source_sentences": "recall %.4f, precision %.4f" % ceilings["sentence"],
         "median_cpu_seconds_per_paper": round(statistics.median(all_cpu), 3) if all_cpu else 0.0,
@@ -412,6 +441,245 @@ def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> 
         kinds[kind] = kinds.get(kind, 0) + 1
     kinds["links judged wrong only by the window"] = window_links
     return kinds
+
+# ---------------------------------------------------------------------------
+# Refused links: why the judge counts a link wrong (the precision side)
+# ---------------------------------------------------------------------------
+
+REFUSED_CLASSES = ("macro-cited", "entry the judge cannot read", "judge maps the reference to another entry",
+                   "table cell", "bare citation", "judge reads across a sentence end", "judge ends the sentence early",
+                   "judge reads a footnote or URL", "cite keys read as words", "other")
+"""In the order they are tried (see ``classify_refused``); the first two are links the judge cannot judge at all."""
+UNJUDGEABLE = ("macro-cited", "entry the judge cannot read")
+
+_DEFINITION = re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand)\*?\s*\{?\s*\\([A-Za-z@]+)\s*\}?"
+                         r"|\\[gex]?def\s*\\([A-Za-z@]+)")
+_MULTICITE = re.compile(r"\\[A-Za-z]*cites\*?((?:\s*(?:\([^)]*\)|\[[^\]]*\])*\s*\{[^}]*\})+)")
+_END_BEFORE_BRACE = re.compile(r"[.!?]\s+\{\s*(?:\\[a-zA-Z]+\s*)?[A-Z]")  # ". {\it Imaging}: ..."
+_TABLE_ENV = re.compile(r"\\(begin|end)\s*\{((?:tabular|longtable|deluxetable|supertabular|tabu|table|NiceTabular|"
+                        r"tblr|xltabular)[a-z]*\*?)\}")
+
+
+def macro_cited_keys(preamble: str, body: str, cite: re.Pattern) -> set[str]:
+    """Keys the body cites where a reader of ``\\cite`` commands (``cite``: its pattern, group 1 the keys) does not
+    see them: through the authors' own macros, a macro whose definition cites fixed keys
+    (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, used as ``\\mct``; ``\\citePZp`` too, which ``cite`` matches
+    only before a brace) or its argument (``\\newcommand{\\rsp}[1]{(see \\citealt{#1})}``, used as ``\\rsp{a,b}``),
+    and through biblatex's multicite commands (``\\autocites{a}{b}``), which ``cite`` does not match."""
+    fixed: dict[str, set[str]] = {}
+    wrappers: set[str] = set()
+    for m in _DEFINITION.finditer(preamble):
+        name = m.group(1) or m.group(2)
+        j = m.end()
+        while (opt := re.match(r"\s*(?:\[[^\]]*\]|#\d)", preamble[j:j + 40])) is not None:  # [n][default], #1#2
+            j += opt.end()
+        j += len(preamble[j:j + 40]) - len(preamble[j:j + 40].lstrip())
+        if preamble[j:j + 1] != "{":
+            continue
+        depth, k = 0, j
+        while k < len(preamble):  # the definition's balanced body
+            c = preamble[k]
+            if c == "\\":
+                k += 2
+                continue
+            depth += (c == "{") - (c == "}")
+            k += 1
+            if depth == 0:
+                break
+        for c in cite.finditer(preamble[j:k]):
+            keys = {x.strip() for x in c.group(1).split(",") if x.strip()}
+            if any(x.startswith("#") for x in keys):
+                if not cite.fullmatch("\\" + name + "{x}"):  # \citeyp{key} is read as it is
+                    wrappers.add(name)
+            else:
+                fixed.setdefault(name, set()).update(keys)
+    out: set[str] = set()
+    for name, keys in fixed.items():
+        brace = r"(?!\s*\{)" if cite.fullmatch("\\" + name + "{x}") else ""  # \citePZp{..} is the reader's
+        if re.search(r"\\" + re.escape(name) + r"(?![A-Za-z@])" + brace, body):
+            out |= keys
+    for name in wrappers:
+        for m in re.finditer(r"\\" + re.escape(name) + r"\*?\s*(?:\[[^\]]*\]\s*)*\{([^}]*)\}", body):
+            out |= {x.strip() for x in m.group(1).split(",") if x.strip()}
+    for m in _MULTICITE.finditer(body):
+        groups = re.findall(r"\{([^}]*)\}", m.group(1))
+        if cite.match(m.group(0)):  # \cites{a}{b}: the reader has the first group
+            groups = groups[1:]
+        out |= {x.strip() for group in groups for x in group.split(",") if x.strip()}
+    return out
+
+
+def _braced_text(text: str, i: int) -> str:
+    """The brace group opening at ``text[i]`` (nesting and escapes respected), without its braces."""
+    depth, j = 0, i
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        depth += (text[j] == "{") - (text[j] == "}")
+        if depth == 0:
+            return text[i + 1:j]
+        j += 1
+    return text[i + 1:]
+
+
+def table_spans(text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` inside a table or tabular environment (outermost ones; nesting counted)."""
+    spans, depth, start = [], 0, 0
+    for m in _TABLE_ENV.finditer(text):
+        if m.group(1) == "begin":
+            if depth == 0:
+                start = m.start()
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                spans.append((start, m.end()))
+    if depth:
+        spans.append((start, len(text)))
+    return spans
+
+
+def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> list[dict]:
+    """Every link the judge counts wrong, with its class: the first of ``REFUSED_CLASSES`` whose test the source
+    meets. Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the
+    citations of the key the judge maps our reference to, the one whose source sentence shares most words with it.
+
+    - ``macro-cited``: the reference is (the judge's match of) a key the body cites where the judge's reader does
+      not see it (``macro_cited_keys``: an own macro, ``\\autocites``): no link to it can be right;
+    - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
+      title, which the judge's bibliography leaves out: no link to it can be right;
+    - ``judge maps the reference to another entry``: the judge maps our reference to another key (the
+      bibliography lists the work twice, or another entry's few words are all in ours: "Adult" and "Machine
+      Learning"), and the link is right for the reference's own key (where it is not, the tests below read the
+      citations of both);
+    - ``table cell``: that ``\\cite`` sits inside a table or tabular environment, where the judge reads the
+      neighbouring cells;
+    - ``bare citation``: its source sentence has fewer than 3 words of its own (by this bench's sentence reader or
+      the judge's), so the judge reads the 12 words before it instead;
+    - ``judge reads across a sentence end``: the ``\\cite`` opens its sentence (". \\citet{x} found": the judge's
+      words before it are the sentence before), follows the full stop (".\\cite{x} Next": its words after it are
+      the next sentence), a ``\\cite`` after the sentence end hides that end from the judge, which strips
+      ``\\cite`` commands before it looks for one, or the judge's words run over an end this bench's sentence
+      reader sees and the judge's does not (".} Members", ". {\\it Imaging}", a ``\\caption``, ``\\begin``);
+    - ``judge ends the sentence early``: the judge's sentence starts or ends where this bench's reader sees no
+      end ("Fig. \\ref{fig:a} \\citep{x}": its words are the label's);
+    - ``judge reads a footnote or URL``: the judge's words around it reach into a ``\\footnote``, ``\\url`` or
+      ``\\href`` argument beside the ``\\cite`` or out of the one that holds it (a sentence holds a footnote's
+      words apart, if at all);
+    - ``cite keys read as words``: the judge's words for it hold bibliography keys ("numpy11");
+    - ``other``: none of these; a person checks them (``reader`` says whether this bench's own reading of the
+      source sentence, 8 words either side, is covered by the sentence)."""
+    import pandas as pd
+    from check import BOUNDARY, contexts, map_refs, plain
+    from truth import CITE, bibliography, body, cited_keys, expand, read, strip_comments
+
+    bib, _ = bibliography(paper_dir)
+    cited_all = set(cited_keys(paper_dir, main_tex))
+    cited = {k for k in cited_all if k in bib}
+    ctx = contexts(paper_dir, main_tex)
+    sentences = pd.read_csv(csv_dir / f"{pid}.sentences.csv", dtype=str).fillna("")
+    refs = pd.read_csv(csv_dir / f"{pid}.references.csv", dtype=str).fillna("")
+    ref_map = map_refs(refs, bib, cited)
+    raw_of = dict(zip(refs.ref_key, refs.raw))
+
+    def toks(text: str) -> set[str]:
+        return {w.lower() for w in re.findall(r"[A-Za-z0-9]{3,}", text)}
+
+    def right_for(keys, own: set[str]) -> bool:
+        return any(not [c for c in ctx.get(k, []) if len(c) >= 3]
+                   or any(len(c & own) >= 0.5 * len(c) for c in ctx[k] if len(c) >= 3) for k in keys)
+
+    refused = []
+    for row in sentences.itertuples():
+        own = toks(row.sentence)
+        for rk in [x for x in row.ref_keys.split("|") if x]:
+            if not right_for(ref_map.get(rk, set()), own):
+                refused.append((row.sentence, rk, own))
+    if not refused:
+        return []
+    main = PurePosixPath(main_tex)
+    text = body(paper_dir, main_tex)
+    preamble = expand(paper_dir / main.parent, main.name) + "".join(
+        strip_comments(read(p) or "") for p in sorted(paper_dir.rglob("*")) if p.suffix in (".sty", ".cls")
+        and p.is_file())
+    by_macro = macro_cited_keys(preamble, text, CITE)
+    bib_keys = {m.group(1) for p in sorted(paper_dir.rglob("*.bib")) if p.is_file()
+                for m in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,", read(p) or "")}
+    tables = table_spans(text)
+    asides = [(m.start(), m.end() + len(_braced_text(text, m.end() - 1)) + 1)
+              for m in re.finditer(r"\\(?:footnote|url|href)\s*\{", text)]
+    # the words a key gives the judge where it reads a \cite as text ("numpy11", "2020scipy"): letters and digits
+    key_words = {w for k in bib for w in toks(k) if re.search(r"\d", w) and re.search(r"[a-z]", w)}
+    occurrences: dict[str, list[dict]] = {}  # key -> one record per \cite of it in the judge's body
+    # the judge reads the body as it is (check.contexts), this bench's sentence reader without \nocite: the
+    # same \cite commands in the same order
+    for m, (keys, before, after, _) in zip(CITE.finditer(text), source_sentences(paper_dir, main_tex)):
+        left = text[max(0, m.start() - 600):m.start()]
+        right_raw = text[m.end():m.end() + 600]
+        right = CITE.sub(" ", right_raw)
+        cuts = list(BOUNDARY.finditer(left))
+        left_in = left[cuts[-1].end():] if cuts else left
+        nxt = BOUNDARY.search(right)
+        right_in = right[:nxt.start() + 1] if nxt else right
+        judge_words = {w.lower() for w in re.findall(r"[A-Za-z0-9]{3,}", plain(CITE.sub(" ", left_in)))[-8:]
+                       + re.findall(r"[A-Za-z0-9]{3,}", plain(right_in))[:8]}
+        fell_back = len(judge_words) < 3
+        if fell_back:  # the judge's 12 words before the \cite, cite keys and all
+            judge_words = {w.lower() for w in re.findall(r"[A-Za-z0-9]{3,}", plain(left))[-12:]}
+        # a \cite right after a sentence end: a boundary to the judge before it strips the \cite, none after
+        end_raw = BOUNDARY.search(right_raw)
+        hidden = end_raw is not None and CITE.match(right_raw, end_raw.end()) is not None and \
+            (nxt is None or nxt.start() > end_raw.start())
+        ends = list(SENTENCE_END.finditer(left + "\\"))
+        opens = bool(ends) and ends[-1].end() == len(left) and not re.search(r"\n\s*\n\s*$|\\par\s*$", left)
+        after_stop = bool(re.search(r"[.!?]['\")\]]*$", left)) and bool(re.match(r"\s+[A-Z]", right))
+        words = set(_words(before)) | set(_words(after))
+        start = m.start() - len(left if fell_back else left_in)
+        stop = m.end() + len(right_raw if nxt is None else right_in) if not fell_back else m.start()
+        # an end this bench's reader sees inside the judge's words; or the judge's own ends where it sees none
+        inside = any(p.search(left_in[1:]) or p.search(right_in[:-1]) for p in (SENTENCE_END, _END_BEFORE_BRACE))
+        early = (bool(cuts) and SENTENCE_END.match(left + "\\", cuts[-1].start()) is None) or \
+            (nxt is not None and SENTENCE_END.match(right + "\\", nxt.start()) is None)
+        record = {"own": words, "window": set(_words(before)[-8:]) | set(_words(after)[:8]),
+                  "table": any(a <= m.start() < b for a, b in tables), "bare": fell_back or len(words) < 3,
+                  "across": hidden or opens or after_stop or inside, "early": early and not fell_back,
+                  "footnote": any(a < stop and start < b and not a <= m.start() < b for a, b in asides)
+                  or any(a <= m.start() < b and (start < a or stop > b) for a, b in asides),
+                  "keyed": bool(judge_words & key_words), "judge": judge_words}
+        for key in keys:
+            occurrences.setdefault(key, []).append(record)
+
+    out = []
+    for sentence, rk, own in refused:
+        mapped = ref_map.get(rk, set())
+        candidates = mapped | ({rk} if rk in bib else set())
+        best = None
+        kind = "other"
+        if candidates & by_macro or (not mapped and rk in by_macro):
+            kind = "macro-cited"
+        elif not mapped and rk in cited_all and rk not in bib and rk in bib_keys:
+            kind = "entry the judge cannot read"
+        elif rk in cited and rk not in mapped and mapped and right_for({rk}, own):
+            kind = "judge maps the reference to another entry"
+        else:
+            for key in sorted(mapped) + ([rk] if rk in cited and rk not in mapped else []):
+                recs = occurrences.get(key, [])
+                if not recs:
+                    continue
+                best = max(recs, key=lambda r: len(r["own"] & own) / max(1, len(r["own"])))
+                kind = ("table cell" if best["table"] else "bare citation" if best["bare"] else
+                        "judge reads across a sentence end" if best["across"] else
+                        "judge ends the sentence early" if best["early"] else
+                        "judge reads a footnote or URL" if best["footnote"] else
+                        "cite keys read as words" if best["keyed"] else "other")
+                if kind != "other":
+                    break
+        out.append({"class": kind, "sentence": sentence, "ref_key": rk, "reference": raw_of.get(rk, ""),
+                    "mapped": sorted(mapped), "judge": sorted(best["judge"]) if best else [],
+                    "reader": bool(best) and len(best["window"] & own) >= 0.5 * max(1, len(best["window"]))})
+    return out
+
 
 # ---------------------------------------------------------------------------
 # --mutations: the ways real submissions differ from these six
