@@ -870,14 +870,23 @@ TEXTUAL_CITES = {"citet", "citet*", "Citet", "textcite", "Textcite", "textcites"
                  "citealt", "citetalias"}
 
 
+# words after a footnote's citation that make a clause: a lower-case word that is no locator or list joint, and two
+# more words ("for a gentler exposition"; not "p. 52f.", "and references therein" is two, "for details" one)
+_CLAUSE_AFTER_CITE = re.compile(r"[\s,;]*(?!(?:p|pp|ch|chap|sec|secs|fig|figs|eq|eqs|vol|no|f|ff|and|or)\b)[a-z]+"
+                                r"(?:[\s,;:]+[^\W\d_]+){2,}")
+
+
 def source_note(parts: list) -> bool:
     """True for a footnote that names its sentence's source: it opens with a parenthetical citation, after at most
     a short lead ("See", "Vgl.", "cf. also"), whatever locator follows ("p. 52f.: 2.4 Shannon's method"). A
-    footnote that opens with a textual citation ("\citet{x} found that ...") is a sentence of its own."""
+    footnote that opens with a textual citation ("\citet{x} found that ...") or goes on after its citation with a
+    clause ("See also \cite{x} for a gentler exposition.") is a sentence of its own."""
     lead = ""
-    for part in parts:
+    for n, part in enumerate(parts):
         if isinstance(part, Cite):
-            return part.command not in TEXTUAL_CITES and len(re.findall(r"[^\W\d_]+", lead)) <= 2
+            rest = "".join(p for p in parts[n + 1:] if isinstance(p, str))
+            return part.command not in TEXTUAL_CITES and len(re.findall(r"[^\W\d_]+", lead)) <= 2 \
+                and not _CLAUSE_AFTER_CITE.match(rest)
         lead += part
         if len(lead.strip()) > 24:
             return False
@@ -897,6 +906,12 @@ class Block:
 
 _SPECIAL = re.compile(r"[\\{}$~\n`'&^_-]")
 _MATH_SPACE = re.compile(r"\\[,;:! ]")
+# a display formula that ends its sentence: a full stop last, before spacing, labels, line ends and the closing of
+# an inner environment (``\,.``, ``. \label{eq:a}``, ``.\nonumber\\``, ``. \end{split}``); not a ``\right.``
+# delimiter nor an ellipsis
+_DISPLAY_FULL_STOP = re.compile(r"(?<![.\\])(?<!\\right)(?<!\\bigr)(?<!\\Bigr)(?<!\\biggr)(?<!\\Biggr)\.(?:\s|~|\\[,;:! ]|"
+                                r"\\(?:q?quad|nonumber|notag)\b|\\(?:label|tag|hspace|vspace)\*?\s*\{[^{}]*\}|"
+                                r"\\end\s*\{(?:split|aligned|gathered|array|cases)\}|\\\\|\})*$")
 # a font command in math that prints its argument as letters ($\\mathtt{NumPy}$, $T_\\mathrm{eff}$ keeps "eff")
 _MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|mathtt|mathsf|mathnormal|texttt|textsf|"
                         r"textit|textbf|textup|mbox|operatorname|rm|it|bf|tt|sf)\s*\{([^{}]*)\}")
@@ -1065,7 +1080,10 @@ class Converter:
             if _MATH_PLAIN.fullmatch(simple) and "\\" not in simple:
                 self.emit(simple.replace("~", " "))
                 return
-        self.emit(" [formula] " if display else "[formula]")
+        if display:  # "... are $$x = [8, 9] \\,.$$ The spatial ...": the full stop that ends the sentence stays
+            self.emit(" [formula]. " if _DISPLAY_FULL_STOP.search(math) else " [formula] ")
+        else:
+            self.emit("[formula]")
 
     def command(self, s: str, i: int) -> int:
         m = _COMMAND.match(s, i)

@@ -907,3 +907,31 @@ def test_the_log_says_which_of_several_documents_was_read_as_the_paper_and_why(t
     assert row["status"] == "ok"
     assert "main file final.tex of 3 documents (next: draft.tex): more of its cited keys have an entry in the " \
            "source (2 against 0)" in row["error"]
+
+
+def test_a_full_stop_inside_a_display_formula_ends_its_sentence(tmp_path):
+    # authors put the sentence's full stop inside the display ("$$ x = y \,. $$", ". \label{..}\end{equation}",
+    # "\\ c &= d. \end{split}"): the sentence ends there and the next one, which cites, is a sentence of its own;
+    # a "\right." delimiter, an ellipsis or a formula without a stop do not end one
+    method = r"""\section{Method}
+The source positions are $$ x = [8, 9, 10]~\textrm{pix} \,. $$ The separations follow \citet{lee2019}.
+The energy is
+\begin{equation} E = mc^2 . \label{eq:e} \end{equation}
+Mass and energy are one \citep{smith2020}.
+The system is
+\begin{equation}\begin{split} a &= b \\ c &= d. \end{split}\end{equation}
+This form is that of \citet{smith2020}.
+A bound holds, \[ \left\{ x \right. \] where the bound is that of \citet{lee2019}.
+A series runs as \[ x_1 + x_2 + \dots \] and on, as \citet{smith2020} show.
+"""
+    root = stage_input(tmp_path, {"d.tar.gz": targz({"main.tex": MAIN, "sections/method.tex": method,
+                                                      "main.bbl": BBL})})
+    cfg, _ = run(tmp_path, root)
+    stage04.main(stage04.Config(input_dir=cfg.output_dir, output_dir=tmp_path / "04"))
+    with open(tmp_path / "04" / "d.sentences.csv", encoding="utf-8-sig", newline="") as fh:
+        sentences = [r["sentence"] for r in csv.DictReader(fh) if r["section"] == "Method"]
+    assert "The separations follow Lee and Kim (2019)." in sentences
+    assert "Mass and energy are one (Smith et al., 2020)." in sentences
+    assert "This form is that of Smith et al. (2020)." in sentences
+    assert "A bound holds, [formula] where the bound is that of Lee and Kim (2019)." in sentences
+    assert "A series runs as [formula] and on, as Smith et al. (2020) show." in sentences
