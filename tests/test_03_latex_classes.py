@@ -262,6 +262,18 @@ def test_a_footnote_with_a_sentence_of_its_own_stays_a_paragraph_of_its_own(tmp_
     assert pars[2].startswith("It is so poor that")
 
 
+def test_a_footnote_that_goes_on_after_its_citation_is_a_sentence_of_its_own(tmp_path):
+    # "See also \cite{x} for a gentler exposition." says what the work is for: it is not a source note of the
+    # sentence it hangs on, whose words say nothing of that work; "See \cite{x} for details." still is one
+    body = (r"\section{Intro} This is the case for the first prover~\cite{lee2019}.\footnote{See also~"
+            r"\cite{schmidt2020} for a gentler exposition.} Port calls are slow\footnote{See \cite{v8} for details.}.")
+    root = convert(tmp_path, body)
+    pars = paragraphs(root)
+    assert pars == ["This is the case for the first prover Lee and Kim (2019). Port calls are slow Google (2018).",
+                    "See also Schmidt et al. (2020) for a gentler exposition."]
+    assert [rid for _, rid in linked(root)] == ["lee2019", "v8", "schmidt2020"]
+
+
 def test_old_biber_bbl_with_positional_name_parts_gives_the_authors(tmp_path):
     # biblatex before 3.3 writes each name as positional groups {{opts}{Family}{F.}{Given}{G.}{prefix}{p.}{}{}}:
     # without them the apa style's labels were title fragments ("Analyzing neural time series d, 2014")
