@@ -23,7 +23,19 @@ keys`` (covered once the bib keys of the ``\cite`` commands just before it, whic
 counted: "materials,~\cite{a,b} optimize reactions,~\cite{c}"), or ``other``.
 
 (The classes were named when the judge read a 12-word window; the shared judge now reads the source sentence, so
-most misses are ``other``.) Two further figures put the judge's number in its place:
+most misses are ``other``.)
+
+Every link the judge counts wrong (the precision side) is classified too, from the source (``classify_refused``):
+``macro-cited`` (the key is cited through the authors' own macro or ``\autocites``, which the judge's reader does
+not see), ``entry the judge cannot read`` (a ``.bib`` entry without a title), ``judge maps the reference to another
+entry``, ``table cell``, ``bare citation`` (fewer than 3 words of its own), ``judge reads across a sentence end``,
+``judge ends the sentence early``, ``judge reads a footnote or URL``, ``cite keys read as words`` and ``other``. The
+counts are printed per folder with the papers they come from, then every link of class ``other`` (``--show-refused``:
+every refused link) with its sentence, reference and the judge's words, to check by hand. The first two classes are
+links no output can get right; precision over the others is printed and put in the summary as
+``precision_judgeable_links_diagnosis``: our diagnosis, not the judge's figure.
+
+Two further figures put the judge's number in its place:
 
 - ``sentence_judge`` (``--mutations`` only): the judge with its window clipped to the source sentence that holds the
   ``\cite`` by this bench's own sentence reader (up to 8 words before it and 8 after), as the shared judge now does
