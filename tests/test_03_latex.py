@@ -935,3 +935,37 @@ A series runs as \[ x_1 + x_2 + \dots \] and on, as \citet{smith2020} show.
     assert "This form is that of Smith et al. (2020)." in sentences
     assert "A bound holds, [formula] where the bound is that of Lee and Kim (2019)." in sentences
     assert "A series runs as [formula] and on, as Smith et al. (2020) show." in sentences
+
+
+def _bench_latex():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "03_cermine_extract" / "bench_latex.py"
+    spec = importlib.util.spec_from_file_location("bench_latex_03", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclass resolves annotations through sys.modules
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_finds_keys_cited_where_a_reader_of_cite_commands_does_not_see_them():
+    # the bench's precision classes: a key cited through the authors' own macro, fixed or wrapping its argument,
+    # or through biblatex's \autocites, is no \cite to a reader of \cite commands; a wrapper whose name that
+    # reader matches (\citeyp{x}) and a macro defined but never used are not counted
+    import re
+
+    bench = _bench_latex()
+    cite = re.compile(r"\\(?:[Cc]ite[a-zA-Z]*|[Aa]utocite)\*?\s*(?:\[[^\]]*\]\s*){0,2}\{([^}]*)\}")
+    preamble = (r"\newcommand{\mct}{\citet{mcquillan2014}}" "\n" r"\newcommand\rsp[1]{(see \citealt{#1})}" "\n"
+                r"\newcommand{\citePZp}{(\citetalias{schmidt2020} \citeyear{schmidt2020})\xspace}" "\n"
+                r"\def\citeyp#1{\citep{#1}}" "\n" r"\newcommand{\unused}{\cite{never}}")
+    body = (r"Periods from \mct\ agree \rsp{santos2019, garcia2014}. As \citePZp showed, shortcuts hurt "
+            r"\autocites{xiao2020}{brown2023}. Old work \citeyp{old1990}.")
+    assert bench.macro_cited_keys(preamble, body, cite) == \
+        {"mcquillan2014", "santos2019", "garcia2014", "schmidt2020", "xiao2020", "brown2023"}
+    text = (r"Before \cite{a}. \begin{table}\begin{tabular}{ll} X & \cite{b} \\ \end{tabular}"
+            r"\caption{T \cite{c}}\end{table} After \cite{d}.")
+    spans = bench.table_spans(text)
+    inside = {k for k in "abcd" if any(s <= text.index("{" + k + "}") < e for s, e in spans)}
+    assert inside == {"b", "c"}
