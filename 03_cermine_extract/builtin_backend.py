@@ -671,18 +671,24 @@ DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s))\s*")
+LAST_WORD = re.compile(r"[\w\-.]+$")
+VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
     """Spans of the '. '-separated parts of a reference, not splitting after initials or 'et al.'."""
-    spans, start = [], 0
+    spans, start, last = [], 0, 0
     for m in re.finditer(r"[.?!]+\s+", text):
-        word = re.findall(r"[\w\-.]+$", text[start:m.start()])
+        # Only the text since the previous "[.?!] " can hold the word before this one (every such match ends
+        # in a space, which no word crosses): searching from ``start`` instead re-read the whole of an author
+        # list whose initials ("G. Aad, B. Abbott, …", 3,000 authors) never end a part, quadratic in its length.
+        # (Where nothing stands between the two, "pp.\n. ", ``$`` before that final newline sees the word.)
+        tail, last = text[last:m.start()] or text[start:m.start()], m.end()
+        word = LAST_WORD.findall(tail)
         if word and (INITIAL.match(word[0].split(".")[-1] or "X") or INITIAL.match(word[0].rstrip("."))):
             # Vancouver "Doe K. A title": an initial after a bare surname (no comma) ends the author list
-            vancouver = re.search(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$",
-                                  text[start:m.start()]) is not None \
+            vancouver = VANCOUVER_INITIAL.search(tail) is not None \
                 and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5])
             if not vancouver:
                 continue
@@ -942,23 +948,39 @@ def _same_sentence(text: str, a: int, b: int) -> bool:
     return re.search(r"[.!?]\s+[A-Z]", text[lo:hi]) is None
 
 
-def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
-    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
-    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+def _marker_index(refs: list[Reference]) -> tuple[dict, dict, dict]:
+    """What ``find_markers`` looks markers up in: printed number -> entry, (first surname, year) -> entries,
+    entry -> its year's letter. Built once per bibliography, not once per paragraph (rebuilt for each of a
+    paper's paragraphs it cost paragraphs × entries: 1 s of a 64-page paper's 245 entries and 345
+    paragraphs); keyed by what it is built from, so a bibliography changed in between is indexed anew.
+    The dicts returned are shared: read them, never change them."""
+    return _marker_index_of(tuple((ref.label, ref.fields.get("first_surname", ""), ref.fields.get("year_text"),
+                                   ref.raw) for ref in refs))
+
+
+@lru_cache(maxsize=8)
+def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
     by_label = {}
-    for i, ref in enumerate(refs):
-        digits = re.sub(r"\D", "", ref.label)
+    for i, (label, _, _, _) in enumerate(key):
+        digits = re.sub(r"\D", "", label)
         if digits:
             by_label[int(digits)] = i
     by_author_year: dict[tuple[str, str], list[int]] = {}
     suffix: dict[int, str] = {}  # "2003a": the letter that tells one author's works of a year apart
-    for i, ref in enumerate(refs):
-        first = _surname_key(ref.fields.get("first_surname", ""))
-        if first and ref.fields.get("year_text"):
-            by_author_year.setdefault((first, ref.fields["year_text"]), []).append(i)
+    for i, (_, surname, year_text, raw) in enumerate(key):
+        first = _surname_key(surname)
+        if first and year_text:
+            by_author_year.setdefault((first, year_text), []).append(i)
             # the year parsed may be a later mention ("… RTE 2007"): the letter follows the first one with it
-            letter = re.search(rf"(?<!\d){ref.fields['year_text']}([a-z])(?![a-z])", ref.raw)
+            letter = re.search(rf"(?<!\d){year_text}([a-z])(?![a-z])", raw)
             suffix[i] = letter.group(1) if letter else ""
+    return by_label, by_author_year, suffix
+
+
+def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+    by_label, by_author_year, suffix = _marker_index(refs)
     found = []
     if by_label:
         vectors = []
