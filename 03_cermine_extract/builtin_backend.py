@@ -1071,6 +1071,7 @@ def read_pdf(path: Path) -> Document:
             raise ExtractionError("encrypted PDF (needs a password)") from exc
         raise ExtractionError(f"corrupt PDF ({msg})") from exc
     try:
+        ocr = ocr_text_layer(doc)
         pages, links = [], {}
         names = _destination_names(doc)
         for i in range(len(doc)):
@@ -1170,13 +1171,91 @@ def read_pdf(path: Path) -> Document:
                 break
             ref_lines.append(ln)
 
+    if ocr:
+        # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
+        # column made every entry's lines look indented under it, and the bibliography three entries long
+        ref_lines = [ln for ln in ref_lines if sum(ch.isalnum() for ch in ln.text) >= 2]
+        for par in paragraphs:
+            read_ocr_markers(par.chars)
     references = split_references(_sub_columns(ref_lines), links, vocabulary)
+    number_unlabelled_bibliography(paragraphs, references)
     if len(references) < 3 and _unmapped_text_layer(data):
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
                               "or convert it with --backend grobid")
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages))
+
+
+OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|scansoft|readiris|nuance", re.I)
+# OCR's readings of a bracketed number: "[l]" and "[I]" for [1], "[O]" for [0], "[2j" for [2] (the closing bracket
+# read as a j); only inside brackets, and only whole groups of them
+OCR_MARKER = re.compile(r"\[((?:[\dlI|O](?:\s*[,–-]\s*)?){1,12})([\]jJ])(?![\w\]])")
+OCR_DIGITS = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0"})
+
+
+def ocr_text_layer(doc: pdfium.PdfDocument) -> bool:
+    """Is this text layer the output of OCR over a scan (Acrobat Capture, ABBYY FineReader, Tesseract …, as the
+    PDF's Producer or Creator says)? Its characters carry OCR's misreadings of markers and its pages specks."""
+    try:
+        meta = doc.get_metadata_dict()
+    except pdfium.PdfiumError:
+        return False
+    return bool(OCR_PRODUCERS.search(f"{meta.get('Producer', '')} {meta.get('Creator', '')}"))
+
+
+def read_ocr_markers(chars: list[Char]) -> None:
+    """Correct OCR's misreadings inside bracketed markers in place ("[l]" -> "[1]", "[2j" -> "[2]"), so the
+    markers of a scanned paper are read as printed. Only groups of digits and digit look-alikes that hold a
+    look-alike and at least one digit or a bracket on each side; a char whose text is one character is changed."""
+    text = "".join(c.text for c in chars)
+    if "[" not in text:
+        return
+    owner: list[int] = []
+    for k, c in enumerate(chars):
+        owner.extend([k] * len(c.text))
+    for m in OCR_MARKER.finditer(text):
+        spec, close = m.group(1), m.group(2)
+        if spec == spec.translate(OCR_DIGITS) and close == "]":
+            continue  # nothing misread
+        if re.search(r"\d", spec) is None and len(re.sub(r"\W", "", spec)) > 1:
+            continue  # "[II]", "[lO]": letters, not a number OCR misread
+        for pos in range(m.start(1), m.end(2)):
+            c = chars[owner[pos]]
+            if len(c.text) == 1:
+                c.text = c.text.translate(OCR_DIGITS) if pos < m.end(1) else "]"
+
+
+def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Reference]) -> None:
+    """A numbered bibliography whose text layer lost its labels (an OCR'd scan reads "[1]" in the margin as
+    nothing, or as a speck): where no two entries have a label and the body cites by bracketed numbers that name
+    at least half of the entries, no number beyond them, mostly first named in the entries' order (as IEEE
+    and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
+    if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
+        return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
+    first_seen: list[int] = []
+    for par in paragraphs:
+        for m in NUMERIC_MARKER.finditer("".join(c.text for c in par.chars)):
+            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
+            if 0 in listed or len(set(listed)) < len(listed):
+                continue  # a vector
+            first_seen.extend(n for n in expand_numbers(m.group(1)) if n not in first_seen)
+    if len(first_seen) < 3 or len(first_seen) < 0.5 * len(refs) or max(first_seen) > len(refs):
+        return
+    in_order, highest = 0, 0
+    for n in first_seen:
+        in_order += n <= highest + 2
+        highest = max(highest, n)
+    if in_order < 0.7 * len(first_seen):
+        return
+    for n, ref in enumerate(refs, 1):
+        ref.raw = f"[{n}] {ref.raw}"
+        ref.fields = parse_reference(ref.raw)
+        ref.label = ref.raw[slice(*ref.fields["label"])]
+        if ref.fields.get("authors"):
+            ref.fields["first_surname"] = ref.raw[slice(*ref.fields["authors"][0]["surname"])]
+        if "year" in ref.fields:
+            ref.fields["year_text"] = ref.raw[slice(*ref.fields["year"])]
 
 
 BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,)")
