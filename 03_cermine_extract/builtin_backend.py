@@ -1054,6 +1054,10 @@ class Document:
     references: list[Reference]
     links: dict[int, list[Link]]
     n_pages: int
+    # every line before the bibliography, read or left out (captions, tables, table notes), and the raised
+    # groups among them: what the file's text names, for ``citation_evidence``
+    layer_text: str = ""
+    layer_raised: tuple[str, ...] = ()
 
 
 def read_pdf(path: Path) -> Document:
@@ -1183,8 +1187,12 @@ def read_pdf(path: Path) -> Document:
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
                               "or convert it with --backend grobid")
+    before_refs = all_lines[:ref_start] if ref_start is not None else all_lines
+    raised = tuple("".join(c.text for c in group) for ln in before_refs
+                   for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
-                    links=links, n_pages=len(pages))
+                    links=links, n_pages=len(pages), layer_text=" ".join(ln.text for ln in before_refs),
+                    layer_raised=raised)
 
 
 OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|scansoft|readiris|nuance", re.I)
@@ -1258,6 +1266,7 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
             ref.fields["year_text"] = ref.raw[slice(*ref.fields["year"])]
 
 
+TABLE_NOTE = re.compile(r"^(?:Notes?|References?|Sources?)\s?[.:]\s?[—–-]*\s*(?=\S)")
 BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,)")
 FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
@@ -1443,6 +1452,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
     notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
     note_line: Line | None = None
+    table_note: Line | None = None  # the last line of a table's note being read
 
     def flush() -> None:
         nonlocal current
@@ -1509,6 +1519,19 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             sections.append("")
         if mode != "body":
             continue
+        if ln.size < 0.88 * body_size and 0.6 * body_size <= ln.size and (
+                TABLE_NOTE.match(text) or table_note is not None and table_note.page == ln.page
+                and 0 < table_note.base - ln.base < 2 * ln.size and abs(ln.size - table_note.size) < 0.6):
+            # a table's notes ("Note. — The temperatures come from … [1]: Woolf & Wallerstein (2005); …",
+            # AASTeX's \tablecomments and \tablerefs; "Source: …"): text set small under a table that cites
+            # what the table's rows draw on, often works the body never names. A paragraph of its own after
+            # the paragraph the table interrupts, as a footnote is
+            if TABLE_NOTE.match(text):
+                notes.append([])
+            notes[-1].append(list(ln.chars))
+            table_note = ln
+            continue
+        table_note = None
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
             # law cite in them): smaller lines below the column's last body line, each opened by its mark
@@ -1955,11 +1978,18 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
 # MAX_UNLINKED_SHARE came out unlinked (at least MIN_MARKERS of them), or fewer than MIN_CITED_SHARE of a
 # bibliography of at least MIN_ENTRIES entries are cited by a linked marker while the body holds markers (a
 # marker style not read, a body cut short). Only where there are enough of them for a share to mean something.
+# The second is no evidence where the file's text names none of the entries left uncited, by any marker form
+# (a 4-page excerpt of a review that cites entries 1-10 and 72-79: nothing was lost). And a conversion is partial
+# when at least MIN_NAMED_UNCITED entries, and MIN_NAMED_UNCITED_SHARE of the bibliography, are named by a
+# bracketed or author-year marker in the file's text before the bibliography but cited by no linked marker:
+# text the conversion left out (a table's notes, captions, a page read wrong) cites them.
 MAX_UNLINKED_SHARE = 0.5
 MIN_MARKERS = 10
 MIN_CITED_SHARE = 0.4
 MIN_ENTRIES = 15
 MIN_MARKERS_FOR_ENTRIES = 3
+MIN_NAMED_UNCITED = 8
+MIN_NAMED_UNCITED_SHARE = 0.2
 
 
 def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], list[list[str]]]:
@@ -2000,8 +2030,24 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             n_unlinked += not any(a < e and s < b for a, b in spans)
         # every linked marker is one too (a raised number, a link the patterns do not read)
         n_markers += len(found) + sum(1 for a, b in spans if not any(s < b and a < e for s, e in found))
+    # (a label that two numbered lists share, the references' [6] and an author list's affiliation "6.", is
+    # cited when one of them is)
+    cited_labels = {ref.label for k, ref in enumerate(refs) if ref.label and f"ref{k + 1}" in cited}
+    cited_labels = {re.sub(r"\D", "", label) for label in cited_labels} - {""}
+    uncited = {k for k, ref in enumerate(refs) if f"ref{k + 1}" not in cited
+               and not (ref.label and re.sub(r"\D", "", ref.label) in cited_labels)}
+    # entries the file's text names by a bracketed or author-year marker (strong evidence), and by any form
+    # a marker takes (numbers in parentheses or raised too: weak, an equation or an exponent may say "(3)")
+    strong = {k for _, _, idx in find_markers(doc.layer_text, refs) for k in idx} & uncited
+    by_label = labels_of(refs)
+    weak = {by_label[n] for m in PAREN_NUMERIC.finditer(doc.layer_text) for n in expand_numbers(m.group(1))
+            if n in by_label}
+    weak |= {by_label[n] for group in doc.layer_raised
+             for n in expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", normalise(group))))
+             if n in by_label}
     return {"n_markers": n_markers, "n_unlinked_markers": n_unlinked, "n_entries": len(refs),
-            "n_entries_cited": len(cited)}
+            "n_entries_cited": len(cited), "n_uncited_named": len(strong),
+            "n_uncited_named_any": len(strong | (weak & uncited))}
 
 
 def partial_reason(evidence: dict) -> str:
@@ -2010,8 +2056,13 @@ def partial_reason(evidence: dict) -> str:
     entries, cited = evidence["n_entries"], evidence["n_entries_cited"]
     if n >= MIN_MARKERS and unlinked > MAX_UNLINKED_SHARE * n:
         return f"{unlinked} of the body's {n} citation markers are not linked to a bibliography entry"
-    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries:
+    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries \
+            and evidence.get("n_uncited_named_any", 1):
         return f"only {cited} of the {entries} bibliography entries are cited by a linked marker"
+    named = evidence.get("n_uncited_named", 0)
+    if named >= MIN_NAMED_UNCITED and named >= MIN_NAMED_UNCITED_SHARE * entries:
+        return (f"{named} of the {entries} bibliography entries are named in the text but cited by no linked "
+                f"marker (text left out: a table's notes, captions?)")
     return ""
 
 
