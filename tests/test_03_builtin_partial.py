@@ -183,3 +183,16 @@ def test_an_excerpt_whose_uncited_entries_are_named_nowhere_is_not_partial(tmp_p
     assert stats.get("partial", "") == ""
     _, stats = builtin.convert(excerpt("unread", "Others cite (4) (5) (6) (7) (8) (9) (10) in turn."))
     assert stats["partial"] == "only 6 of the 20 bibliography entries are cited by a linked marker"
+
+
+def test_a_bibliography_longer_than_what_the_text_cites_is_not_partial():
+    """A biblatex bibliography that lists works the text never cites (148 entries, 55 cited, the file's text
+    naming 5 of the other 93 in any form) is not a partial conversion; where the text names a fifth or more of
+    the uncited entries (a linked PDF whose author-year markers "[Fodor and Pylyshyn, 1988]" carry no link:
+    24 of 58), it is."""
+    evidence = {"n_markers": 60, "n_unlinked_markers": 0, "n_entries": 148, "n_entries_cited": 55,
+                "n_uncited_named": 1, "n_uncited_named_any": 5}
+    assert builtin.partial_reason(evidence) == ""
+    evidence = {"n_markers": 3, "n_unlinked_markers": 0, "n_entries": 60, "n_entries_cited": 2,
+                "n_uncited_named": 0, "n_uncited_named_any": 24}
+    assert builtin.partial_reason(evidence) == "only 2 of the 60 bibliography entries are cited by a linked marker"
