@@ -671,18 +671,24 @@ DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s))\s*")
+LAST_WORD = re.compile(r"[\w\-.]+$")
+VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
     """Spans of the '. '-separated parts of a reference, not splitting after initials or 'et al.'."""
-    spans, start = [], 0
+    spans, start, last = [], 0, 0
     for m in re.finditer(r"[.?!]+\s+", text):
-        word = re.findall(r"[\w\-.]+$", text[start:m.start()])
+        # Only the text since the previous "[.?!] " can hold the word before this one (every such match ends
+        # in a space, which no word crosses): searching from ``start`` instead re-read the whole of an author
+        # list whose initials ("G. Aad, B. Abbott, …", 3,000 authors) never end a part, quadratic in its length.
+        # (Where nothing stands between the two, "pp.\n. ", ``$`` before that final newline sees the word.)
+        tail, last = text[last:m.start()] or text[start:m.start()], m.end()
+        word = LAST_WORD.findall(tail)
         if word and (INITIAL.match(word[0].split(".")[-1] or "X") or INITIAL.match(word[0].rstrip("."))):
             # Vancouver "Doe K. A title": an initial after a bare surname (no comma) ends the author list
-            vancouver = re.search(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$",
-                                  text[start:m.start()]) is not None \
+            vancouver = VANCOUVER_INITIAL.search(tail) is not None \
                 and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5])
             if not vancouver:
                 continue
@@ -942,23 +948,39 @@ def _same_sentence(text: str, a: int, b: int) -> bool:
     return re.search(r"[.!?]\s+[A-Z]", text[lo:hi]) is None
 
 
-def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
-    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
-    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+def _marker_index(refs: list[Reference]) -> tuple[dict, dict, dict]:
+    """What ``find_markers`` looks markers up in: printed number -> entry, (first surname, year) -> entries,
+    entry -> its year's letter. Built once per bibliography, not once per paragraph (rebuilt for each of a
+    paper's paragraphs it cost paragraphs × entries: 1 s of a 64-page paper's 245 entries and 345
+    paragraphs); keyed by what it is built from, so a bibliography changed in between is indexed anew.
+    The dicts returned are shared: read them, never change them."""
+    return _marker_index_of(tuple((ref.label, ref.fields.get("first_surname", ""), ref.fields.get("year_text"),
+                                   ref.raw) for ref in refs))
+
+
+@lru_cache(maxsize=8)
+def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
     by_label = {}
-    for i, ref in enumerate(refs):
-        digits = re.sub(r"\D", "", ref.label)
+    for i, (label, _, _, _) in enumerate(key):
+        digits = re.sub(r"\D", "", label)
         if digits:
             by_label[int(digits)] = i
     by_author_year: dict[tuple[str, str], list[int]] = {}
     suffix: dict[int, str] = {}  # "2003a": the letter that tells one author's works of a year apart
-    for i, ref in enumerate(refs):
-        first = _surname_key(ref.fields.get("first_surname", ""))
-        if first and ref.fields.get("year_text"):
-            by_author_year.setdefault((first, ref.fields["year_text"]), []).append(i)
+    for i, (_, surname, year_text, raw) in enumerate(key):
+        first = _surname_key(surname)
+        if first and year_text:
+            by_author_year.setdefault((first, year_text), []).append(i)
             # the year parsed may be a later mention ("… RTE 2007"): the letter follows the first one with it
-            letter = re.search(rf"(?<!\d){ref.fields['year_text']}([a-z])(?![a-z])", ref.raw)
+            letter = re.search(rf"(?<!\d){year_text}([a-z])(?![a-z])", raw)
             suffix[i] = letter.group(1) if letter else ""
+    return by_label, by_author_year, suffix
+
+
+def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+    """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+    by_label, by_author_year, suffix = _marker_index(refs)
     found = []
     if by_label:
         vectors = []
@@ -1032,6 +1054,10 @@ class Document:
     references: list[Reference]
     links: dict[int, list[Link]]
     n_pages: int
+    # every line before the bibliography, read or left out (captions, tables, table notes), and the raised
+    # groups among them: what the file's text names, for ``citation_evidence``
+    layer_text: str = ""
+    layer_raised: tuple[str, ...] = ()
 
 
 def read_pdf(path: Path) -> Document:
@@ -1049,6 +1075,7 @@ def read_pdf(path: Path) -> Document:
             raise ExtractionError("encrypted PDF (needs a password)") from exc
         raise ExtractionError(f"corrupt PDF ({msg})") from exc
     try:
+        ocr = ocr_text_layer(doc)
         pages, links = [], {}
         names = _destination_names(doc)
         for i in range(len(doc)):
@@ -1148,15 +1175,98 @@ def read_pdf(path: Path) -> Document:
                 break
             ref_lines.append(ln)
 
+    if ocr:
+        # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
+        # column made every entry's lines look indented under it, and the bibliography three entries long
+        ref_lines = [ln for ln in ref_lines if sum(ch.isalnum() for ch in ln.text) >= 2]
+        for par in paragraphs:
+            read_ocr_markers(par.chars)
     references = split_references(_sub_columns(ref_lines), links, vocabulary)
+    number_unlabelled_bibliography(paragraphs, references)
     if len(references) < 3 and _unmapped_text_layer(data):
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
                               "or convert it with --backend grobid")
+    before_refs = all_lines[:ref_start] if ref_start is not None else all_lines
+    raised = tuple("".join(c.text for c in group) for ln in before_refs
+                   for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
-                    links=links, n_pages=len(pages))
+                    links=links, n_pages=len(pages), layer_text=" ".join(ln.text for ln in before_refs),
+                    layer_raised=raised)
 
 
+OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|scansoft|readiris|nuance", re.I)
+# OCR's readings of a bracketed number: "[l]" and "[I]" for [1], "[O]" for [0], "[2j" for [2] (the closing bracket
+# read as a j); only inside brackets, and only whole groups of them
+OCR_MARKER = re.compile(r"\[((?:[\dlI|O](?:\s*[,–-]\s*)?){1,12})([\]jJ])(?![\w\]])")
+OCR_DIGITS = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0"})
+
+
+def ocr_text_layer(doc: pdfium.PdfDocument) -> bool:
+    """Is this text layer the output of OCR over a scan (Acrobat Capture, ABBYY FineReader, Tesseract …, as the
+    PDF's Producer or Creator says)? Its characters carry OCR's misreadings of markers and its pages specks."""
+    try:
+        meta = doc.get_metadata_dict()
+    except pdfium.PdfiumError:
+        return False
+    return bool(OCR_PRODUCERS.search(f"{meta.get('Producer', '')} {meta.get('Creator', '')}"))
+
+
+def read_ocr_markers(chars: list[Char]) -> None:
+    """Correct OCR's misreadings inside bracketed markers in place ("[l]" -> "[1]", "[2j" -> "[2]"), so the
+    markers of a scanned paper are read as printed. Only groups of digits and digit look-alikes that hold a
+    look-alike and at least one digit or a bracket on each side; a char whose text is one character is changed."""
+    text = "".join(c.text for c in chars)
+    if "[" not in text:
+        return
+    owner: list[int] = []
+    for k, c in enumerate(chars):
+        owner.extend([k] * len(c.text))
+    for m in OCR_MARKER.finditer(text):
+        spec, close = m.group(1), m.group(2)
+        if spec == spec.translate(OCR_DIGITS) and close == "]":
+            continue  # nothing misread
+        if re.search(r"\d", spec) is None and len(re.sub(r"\W", "", spec)) > 1:
+            continue  # "[II]", "[lO]": letters, not a number OCR misread
+        for pos in range(m.start(1), m.end(2)):
+            c = chars[owner[pos]]
+            if len(c.text) == 1:
+                c.text = c.text.translate(OCR_DIGITS) if pos < m.end(1) else "]"
+
+
+def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Reference]) -> None:
+    """A numbered bibliography whose text layer lost its labels (an OCR'd scan reads "[1]" in the margin as
+    nothing, or as a speck): where no two entries have a label and the body cites by bracketed numbers that name
+    at least half of the entries, no number beyond them, mostly first named in the entries' order (as IEEE
+    and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
+    if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
+        return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
+    first_seen: list[int] = []
+    for par in paragraphs:
+        for m in NUMERIC_MARKER.finditer("".join(c.text for c in par.chars)):
+            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
+            if 0 in listed or len(set(listed)) < len(listed):
+                continue  # a vector
+            first_seen.extend(n for n in expand_numbers(m.group(1)) if n not in first_seen)
+    if len(first_seen) < 3 or len(first_seen) < 0.5 * len(refs) or max(first_seen) > len(refs):
+        return
+    in_order, highest = 0, 0
+    for n in first_seen:
+        in_order += n <= highest + 2
+        highest = max(highest, n)
+    if in_order < 0.7 * len(first_seen):
+        return
+    for n, ref in enumerate(refs, 1):
+        ref.raw = f"[{n}] {ref.raw}"
+        ref.fields = parse_reference(ref.raw)
+        ref.label = ref.raw[slice(*ref.fields["label"])]
+        if ref.fields.get("authors"):
+            ref.fields["first_surname"] = ref.raw[slice(*ref.fields["authors"][0]["surname"])]
+        if "year" in ref.fields:
+            ref.fields["year_text"] = ref.raw[slice(*ref.fields["year"])]
+
+
+TABLE_NOTE = re.compile(r"^(?:Notes?|References?|Sources?)\s?[.:]\s?[—–-]*\s*(?=\S)")
 BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,)")
 FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
@@ -1342,6 +1452,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
     notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
     note_line: Line | None = None
+    table_note: Line | None = None  # the last line of a table's note being read
 
     def flush() -> None:
         nonlocal current
@@ -1408,6 +1519,19 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             sections.append("")
         if mode != "body":
             continue
+        if ln.size < 0.88 * body_size and 0.6 * body_size <= ln.size and (
+                TABLE_NOTE.match(text) or table_note is not None and table_note.page == ln.page
+                and 0 < table_note.base - ln.base < 2 * ln.size and abs(ln.size - table_note.size) < 0.6):
+            # a table's notes ("Note. — The temperatures come from … [1]: Woolf & Wallerstein (2005); …",
+            # AASTeX's \tablecomments and \tablerefs; "Source: …"): text set small under a table that cites
+            # what the table's rows draw on, often works the body never names. A paragraph of its own after
+            # the paragraph the table interrupts, as a footnote is
+            if TABLE_NOTE.match(text):
+                notes.append([])
+            notes[-1].append(list(ln.chars))
+            table_note = ln
+            continue
+        table_note = None
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
             # law cite in them): smaller lines below the column's last body line, each opened by its mark
@@ -1854,11 +1978,20 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
 # MAX_UNLINKED_SHARE came out unlinked (at least MIN_MARKERS of them), or fewer than MIN_CITED_SHARE of a
 # bibliography of at least MIN_ENTRIES entries are cited by a linked marker while the body holds markers (a
 # marker style not read, a body cut short). Only where there are enough of them for a share to mean something.
+# The second is no evidence where the file's text names fewer than MIN_UNCITED_NAMED_SHARE of the entries left
+# uncited, by any marker form (a 4-page excerpt of a review that cites entries 1-10 and 72-79 names none of the
+# others: nothing was lost; a biblatex bibliography that lists 93 works the text never cites names 5). And a conversion is partial
+# when at least MIN_NAMED_UNCITED entries, and MIN_NAMED_UNCITED_SHARE of the bibliography, are named by a
+# bracketed or author-year marker in the file's text before the bibliography but cited by no linked marker:
+# text the conversion left out (a table's notes, captions, a page read wrong) cites them.
 MAX_UNLINKED_SHARE = 0.5
 MIN_MARKERS = 10
 MIN_CITED_SHARE = 0.4
 MIN_ENTRIES = 15
 MIN_MARKERS_FOR_ENTRIES = 3
+MIN_NAMED_UNCITED = 8
+MIN_UNCITED_NAMED_SHARE = 0.2
+MIN_NAMED_UNCITED_SHARE = 0.2
 
 
 def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], list[list[str]]]:
@@ -1899,8 +2032,37 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             n_unlinked += not any(a < e and s < b for a, b in spans)
         # every linked marker is one too (a raised number, a link the patterns do not read)
         n_markers += len(found) + sum(1 for a, b in spans if not any(s < b and a < e for s, e in found))
+    # (a label that two numbered lists share, the references' [6] and an author list's affiliation "6.", is
+    # cited when one of them is)
+    cited_labels = {ref.label for k, ref in enumerate(refs) if ref.label and f"ref{k + 1}" in cited}
+    cited_labels = {re.sub(r"\D", "", label) for label in cited_labels} - {""}
+    uncited = {k for k, ref in enumerate(refs) if f"ref{k + 1}" not in cited
+               and not (ref.label and re.sub(r"\D", "", ref.label) in cited_labels)}
+    # entries the file's text names by a bracketed or author-year marker (strong evidence), and by any form
+    # a marker takes (numbers in parentheses or raised too: weak, an equation or an exponent may say "(3)")
+    strong = {k for _, _, idx in find_markers(doc.layer_text, refs) for k in idx} & uncited
+    by_label = labels_of(refs)
+    weak = {by_label[n] for m in PAREN_NUMERIC.finditer(doc.layer_text) for n in expand_numbers(m.group(1))
+            if n in by_label}
+    weak |= {by_label[n] for group in doc.layer_raised
+             for n in expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", normalise(group))))
+             if n in by_label}
+    # and an author-year entry is named where its year stands in the text with a name of its author list within
+    # a few words before it ("[Fodor and Pylyshyn, 1988]" for "Jerry A. Fodor and Zenon W. Pylyshyn. 1988. …",
+    # whose first surname the parse may miss)
+    before_year: dict[str, list[set[str]]] = {}
+    for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", doc.layer_text):
+        words = set(re.findall(r"[A-Z][\w'’\-]{2,}", doc.layer_text[max(0, m.start() - 60):m.start()]))
+        before_year.setdefault(m.group(1), []).append(words)
+    for k in uncited - weak:
+        if (year := refs[k].fields.get("year_text", "")[:4]) and year in before_year:
+            head = refs[k].raw[:refs[k].fields["year"][0]]
+            names = set(re.findall(r"[A-Z][\w'’\-]{2,}", head)) - {"The", "And", "Proc", "Journal", "Vol"}
+            if any(names & words for words in before_year[year]):
+                weak.add(k)
     return {"n_markers": n_markers, "n_unlinked_markers": n_unlinked, "n_entries": len(refs),
-            "n_entries_cited": len(cited)}
+            "n_entries_cited": len(cited), "n_uncited_named": len(strong),
+            "n_uncited_named_any": len(strong | (weak & uncited))}
 
 
 def partial_reason(evidence: dict) -> str:
@@ -1909,8 +2071,14 @@ def partial_reason(evidence: dict) -> str:
     entries, cited = evidence["n_entries"], evidence["n_entries_cited"]
     if n >= MIN_MARKERS and unlinked > MAX_UNLINKED_SHARE * n:
         return f"{unlinked} of the body's {n} citation markers are not linked to a bibliography entry"
-    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries:
+    named_any = evidence.get("n_uncited_named_any", entries - cited)
+    if entries >= MIN_ENTRIES and n >= MIN_MARKERS_FOR_ENTRIES and cited < MIN_CITED_SHARE * entries \
+            and named_any and named_any >= MIN_UNCITED_NAMED_SHARE * (entries - cited):
         return f"only {cited} of the {entries} bibliography entries are cited by a linked marker"
+    named = evidence.get("n_uncited_named", 0)
+    if named >= MIN_NAMED_UNCITED and named >= MIN_NAMED_UNCITED_SHARE * entries:
+        return (f"{named} of the {entries} bibliography entries are named in the text but cited by no linked "
+                f"marker (text left out: a table's notes, captions?)")
     return ""
 
 
