@@ -409,10 +409,17 @@ def rejoin_stranded_superscripts(lines: list[Line]) -> list[Line]:
     if not fragments:
         return lines
     gone: set[int] = set()
+    by_base: dict[int, list[int]] = {}  # a table of numbers has hundreds of fragments: look only near each
+    for a, ln in enumerate(lines):
+        by_base.setdefault(int(ln.base), []).append(a)
+
+    def near(base: float, below: int) -> list[int]:
+        return [a for y in range(int(base) - below, int(base) + 2) for a in by_base.get(y, ())]
+
     for k in fragments:
         frag = lines[k]
-        host = next((a for a, ln in enumerate(lines) if a != k and a not in gone and ln.page == frag.page
-                     and frag.size < 0.85 * ln.size and not RAISED_FRAGMENT.fullmatch(ln.text)
+        host = next((a for a in near(frag.base, 20) if a != k and a not in gone
+                     and frag.size < 0.85 * (ln := lines[a]).size and not RAISED_FRAGMENT.fullmatch(ln.text)
                      and -1 <= frag.x0 - ln.x1 < 0.6 * ln.size
                      and 0.15 * ln.size < frag.base - ln.base < 0.7 * ln.size), None)
         if host is None:
@@ -420,8 +427,8 @@ def rejoin_stranded_superscripts(lines: list[Line]) -> list[Line]:
         line = lines[host]
         chars = line.chars + [Char(c.text, c.left, c.bottom, c.right, c.top, c.size, c.page, c.link, c.base, c.weight, True)
                                for c in frag.chars]
-        tail = next((b for b, ln in enumerate(lines) if b not in (k, host) and b not in gone
-                     and ln.page == line.page and abs(ln.base - line.base) < 0.2 * line.size
+        tail = next((b for b in near(line.base, 2) if b not in (k, host) and b not in gone
+                     and abs((ln := lines[b]).base - line.base) < 0.2 * line.size
                      and 0 <= ln.x0 - frag.x1 < 1.2 * line.size), None)
         if tail is not None:
             last = chars[-1]
