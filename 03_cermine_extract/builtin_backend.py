@@ -1785,13 +1785,14 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     runs: list[tuple[str, list[int]]] = []
     for n, (text, sup) in enumerate(pieces):
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
-        text = normalise(text)  # "¹H", "10³m": not a citation
         # a raised number after a one-letter word ("b²", "dh/dt = d² ∆P", "r²φ") is an exponent of a formula set in
         # the sentence: a citation follows a word, a parenthesis or a stop
-        exponent = n > 0 and not pieces[n - 1][1] and re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$",
-                                                                 normalise(pieces[n - 1][0])) is not None
-        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued \
-                and not exponent:
+        if sup and n > 0 and not pieces[n - 1][1] and re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$",
+                                                                normalise(pieces[n - 1][0])):
+            runs.append((normalise(text), []))
+            continue
+        text = normalise(text)  # "¹H", "10³m": not a citation
+        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
             # Elsevier's fonts map the en dash of "1–3" to "e"
             spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
             numbers = expand_numbers(spec)
