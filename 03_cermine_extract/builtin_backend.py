@@ -1504,8 +1504,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             if 0.6 * body_size <= ln.size and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
                 mark = FOOTNOTE_MARK.match(text)
                 caption = re.match(r"(?:Fig(?:ure)?|Table|Source|Note)s?\b", text[mark.end():] if mark else text)
-                if mark and not caption and mark.group(0).strip() in raised.get(ln.page, ()):
-                    skip = len(ln.text) - len(ln.text.lstrip()) + mark.end()
+                apart = i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
+                if (mark and mark.group(0).strip() in raised.get(ln.page, ()) or apart) and not caption:
+                    skip = len(ln.text) - len(ln.text.lstrip()) + (mark.end() if mark and not apart else 0)
                     notes.append([list(ln.chars[skip:])])
                     note_line = ln
                 elif notes and note_line is not None and not caption and note_line.page == ln.page \
@@ -1523,6 +1524,16 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         prev = ln
     flush()
     return paragraphs, sections
+
+
+def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
+    """Is ``mark`` a footnote's mark that the PDF sets as a line of its own, raised just before the footnote's
+    first line ("²" then "More specific versions of …": pdfTeX with hyperref), and called from the body of the
+    page?"""
+    text = mark.text.strip()
+    return text in raised and re.fullmatch(r"\d{1,3}|[*†‡§¶]", text) is not None and mark.page == line.page \
+        and mark.size < line.size and -1 <= line.x0 - mark.x1 < line.size \
+        and 0.15 * line.size < mark.base - line.base < 0.7 * line.size
 
 
 REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,})")

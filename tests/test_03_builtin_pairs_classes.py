@@ -212,3 +212,39 @@ def test_raised_number_after_a_one_letter_word_is_an_exponent_not_a_citation(tmp
     page.text(second, 668 + 3.6, "3", size=7)
     root = xml_of(tmp_path, [page])
     assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("3", "ref3")]
+
+
+def test_footnote_whose_mark_is_a_line_of_its_own_is_read_and_its_citations_linked(tmp_path):
+    """pdfTeX sets a footnote's mark as a raised text of its own just before the footnote's first line ("²",
+    then "More specific versions of this debate …"): read in stream order it is a line of its own, and the
+    footnote, which cites, was dropped with the small print."""
+    entries = [("Murty, S. and C. Manning (2023): Grokking of hierarchical structure.", "Proceedings of ACL, 1-12."),
+               ("Petty, J. and R. Frank (2021): Transformers generalize linearly.", "arXiv:2109.12036."),
+               ("Weiss, G. and E. Yahav (2021): Thinking like transformers.", "Proceedings of ICML, 11080-11090.")]
+
+    def paper(mark_x: float | None = None) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 760, "A Paper Title Set Large", size=18)
+        page.text(72, 730, "1 Introduction", size=14, font="F2")
+        y = 712
+        for n in range(8):
+            page.text(72, y, "Ordinary body text of a paper uses the language of (Weiss and Yahav, 2021) here.")
+            y -= 12
+        page.text(72, y, "Whether they generalize hierarchically is still debated.")
+        if mark_x is not None:
+            page.text(mark_x, y + 3.6, "2", size=6)  # the body's raised mark, drawn after its line
+            page.text(72, 400 + 3.2, "2", size=5)  # the footnote's mark, a text of its own ...
+            page.text(75, 400, "More specific versions of this debate: (Petty and Frank, 2021) vs", size=8)
+            page.text(72, 391, "(Murty and Manning, 2023) on hierarchical generalization.", size=8)
+        page.text(72, 360, "References", size=14, font="F2")
+        y = 340
+        for first, second in entries:
+            page.text(72, y, first)
+            page.text(90, y - 12, second)
+            y -= 26
+        return page
+
+    root = xml_of(tmp_path, [paper(right_edge(tmp_path, paper(), "still debated.") + 0.3)])
+    paragraphs = ["".join(p.itertext()) for p in root.iter("p")]
+    assert any(p.startswith("More specific versions of this debate") for p in paragraphs)
+    assert cited_surnames(root)[-2:] == [["Petty"], ["Murty"]]
