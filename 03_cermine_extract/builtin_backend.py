@@ -332,7 +332,7 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
     page.close()
-    lines = drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars])
+    lines = rejoin_stranded_superscripts(drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars]))
     return reading_order([ln for ln in lines if ln.chars], width), links
 
 
@@ -393,6 +393,51 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
         return lines
     dropped = {id(ln) for ln in column}
     return [ln for ln in lines if id(ln) not in dropped]
+
+
+RAISED_FRAGMENT = re.compile(r"\s*\d{1,3}(?:\s?[,–—-]\s?\d{1,3})*\s*")
+
+
+def rejoin_stranded_superscripts(lines: list[Line]) -> list[Line]:
+    """Put a raised citation that the content stream set apart back on its line. lineno writes each margin
+    number where its line ends in the stream, so a superscript after the last word ("… chance.³¹⁻³⁸ However,")
+    may come after the number: read in stream order it is a line of its own, smaller and raised, between the
+    two pieces of its line, and is lost with the small print. A fragment of numbers, smaller than a line that
+    ends where it begins and raised above that line's baseline, is that line's superscript; the piece that
+    goes on after it on the same baseline joins them."""
+    fragments = [k for k, ln in enumerate(lines) if RAISED_FRAGMENT.fullmatch(ln.text)]
+    if not fragments:
+        return lines
+    gone: set[int] = set()
+    by_base: dict[int, list[int]] = {}  # a table of numbers has hundreds of fragments: look only near each
+    for a, ln in enumerate(lines):
+        by_base.setdefault(int(ln.base), []).append(a)
+
+    def near(base: float, below: int) -> list[int]:
+        return [a for y in range(int(base) - below, int(base) + 2) for a in by_base.get(y, ())]
+
+    for k in fragments:
+        frag = lines[k]
+        host = next((a for a in near(frag.base, 20) if a != k and a not in gone
+                     and frag.size < 0.85 * (ln := lines[a]).size and not RAISED_FRAGMENT.fullmatch(ln.text)
+                     and -1 <= frag.x0 - ln.x1 < 0.6 * ln.size
+                     and 0.15 * ln.size < frag.base - ln.base < 0.7 * ln.size), None)
+        if host is None:
+            continue
+        line = lines[host]
+        chars = line.chars + [Char(c.text, c.left, c.bottom, c.right, c.top, c.size, c.page, c.link, c.base, c.weight, True)
+                               for c in frag.chars]
+        tail = next((b for b in near(line.base, 2) if b not in (k, host) and b not in gone
+                     and abs((ln := lines[b]).base - line.base) < 0.2 * line.size
+                     and 0 <= ln.x0 - frag.x1 < 1.2 * line.size), None)
+        if tail is not None:
+            last = chars[-1]
+            chars += [Char(" ", last.right, last.bottom, last.right, last.top, line.size, last.page, -1,
+                           line.base, last.weight)] + lines[tail].chars
+            gone.add(tail)
+        lines[host] = Line(line.page, chars, line.page_height, line.page_width, line.column)
+        gone.add(k)
+    return [ln for k, ln in enumerate(lines) if k not in gone]
 
 
 def _strip(chars: list[Char]) -> list[Char]:
@@ -491,7 +536,11 @@ def _merge_same_baseline(lines: list[Line]) -> list[Line]:
         reach = 6 if re.fullmatch(r"\[\d{1,3}\]|\d{1,3}\.", label) else 3
         if prev is not None and prev.column == ln.column and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) \
                 and 0 <= ln.x0 - prev.x1 < reach * max(ln.size, prev.size, 1) \
-                and re.fullmatch(r"\[?\d{1,3}[.\]]?|[IVX]{1,5}\.|[A-H]\.|\d{1,2}(\.\d{1,2})*\.?", label):
+                and (re.fullmatch(r"\[?\d{1,3}[.\]]?|[IVX]{1,5}\.|[A-H]\.|\d{1,2}(\.\d{1,2})*\.?", label)
+                     # an appendix's letter set a quad apart from its title ("A    Derivations", the size of
+                     # the title): the heading "A Derivations", which ends a bibliography set before it
+                     or re.fullmatch(r"[A-H]", label) and abs(prev.size - ln.size) < 0.5
+                     and ln.x0 - prev.x1 >= 0.5 * ln.size and ln.text[:1].isupper()):
             last = prev.chars[-1]
             merged = Line(prev.page, prev.chars + [Char(" ", last.right, last.bottom, last.right, last.top, last.size,
                                                           last.page, -1, last.base, last.weight)] + ln.chars,
@@ -557,7 +606,9 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 REFERENCES_HEADING = re.compile(r"^((\d+|[IVX]+|[A-Z])\.?\s*)?"
                                 r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
                                 r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
-                                r"r[ée]f[ée]rences|referencias|bibliograf[ií]a|literaturverzeichnis|literatur)[.:]?$",
+                                r"r[ée]f[ée]rences|referencias|bibliograf[ií]a|literaturverzeichnis|literatur|"
+                                # Korean, Chinese, Japanese, Russian (kotex, ctex, babel set these)
+                                r"참고\s?문헌|参考文献|參考文獻|引用文献|список литературы|литература|библиография)[.:]?$",
                                 re.I)
 ABSTRACT_HEADING = re.compile(r"^abstract[.:]?$", re.I)
 FIRST_SECTION = re.compile(r"^((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
@@ -872,7 +923,11 @@ def _author_spans(text: str, base: int) -> list[dict]:
 # In-text markers without links
 # ---------------------------------------------------------------------------
 
-NUMERIC_MARKER = re.compile(r"\[(\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\]")
+# natbib's notes in a numeric group: "[e.g., 15, 40, 30]", "[see also 4]" before, "[12, p. 5]", "[3, Theorem 2]" after
+CITE_PRENOTE = r"(?i:(?:e\.\s?g\.|i\.\s?e\.|cf\.|see(?:\s+also)?|for (?:example|instance|a review)(?:,?\s+see)?),?\s+)"
+CITE_POSTNOTE = r"(?i:,\s*(?:pp?\.|ch(?:ap)?\.|chapter|sec(?:tion)?\.?|§|thm\.|theorem|lemma|prop\.|proposition|" \
+                r"cor\.|corollary|def\.|definition|eqs?\.|fig\.|table|appendix)\s*[\dA-Za-z.–-]{1,12})"
+NUMERIC_MARKER = re.compile(rf"\[{CITE_PRENOTE}?(\d{{1,3}}(?:\s*[-–,]\s*\d{{1,3}})*){CITE_POSTNOTE}?\]")
 # A surname may carry particles ("van der Maaten", "De Cao") and letters beyond ASCII ("Schölkopf", "Čech").
 NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os|[Ll]a|[Ll]e)\s+)*" \
        r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]*(?:['’\-][^\W\d_]+)*"
@@ -889,6 +944,37 @@ def _surname_key(name: str) -> str:
     particles ("van Stokkum" and "Stokkum" both give "stokkum")."""
     first = re.split(r"\s+et\s+al|,|\s+and\s+|\s+&\s+", name.strip())[0].split()
     return first[-1].lower() if first else ""
+
+
+def _named_authors(authors: str) -> int:
+    """How many people an entry's author part names ("Novembre, J. and M. Stephens": 2, "Kemp, C., & Regier,
+    T.": 2, "J. Smith, K. Doe, and M. Lee": 3): the pieces between commas, "and" and "&" that hold a name."""
+    pieces = re.split(r",|;|\s(?:and|&)\s", re.sub(r"\bet\s+al\b.*", "", authors))
+    return sum(1 for piece in pieces if re.search(r"[A-Z][a-z\u00c0-\u024f'’-]+", piece))
+
+
+def _fitting_author_list(cited: str, candidates: list[int], refs: list[Reference]) -> list[int]:
+    """Of the entries one first author published in one year ("Novembre et al. (2008)" and "Novembre and
+    Stephens (2008)", both "Novembre 2008"), those whose author list fits the citation: three or more names
+    (or "et al.") for "X et al.", those that name Y for "X and Y", one name ("Lehtonen, Jussi") for "X" alone.
+    All of them where none fits (an entry whose authors could not be read)."""
+    if len(candidates) < 2:
+        return candidates
+    second = re.search(r"\s(?:and|&)\s+(.+)$", cited.strip())
+    fits = []
+    for i in candidates:
+        ref = refs[i]
+        authors = ref.raw[:ref.fields["year"][0]] if "year" in ref.fields else ref.raw[:80]
+        named = _named_authors(authors)
+        if re.search(r"\bet\s+al\b", cited):
+            ok = named >= 3 or re.search(r"\bet\s+al\b", authors) is not None
+        elif second:
+            ok = _surname_key(second.group(1)) in authors.lower() and not re.search(r"\bet\s+al\b", authors)
+        else:
+            ok = named <= 2 and not re.search(r"\s(?:and|&)\s|\bet\s+al\b", authors)
+        if ok:
+            fits.append(i)
+    return fits or candidates
 
 
 def _years(spec: str) -> list[str]:
@@ -1014,7 +1100,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
             for year in _years(years):
                 candidates = by_author_year.get((key, year[:4]), [])
                 exact = [i for i in candidates if suffix.get(i) == year[4:]]
-                idx.extend(exact or candidates)
+                idx.extend(_fitting_author_list(name, exact or candidates, refs))
             return list(dict.fromkeys(idx))
 
         for m in PAREN_GROUP.finditer(text):
@@ -1349,8 +1435,10 @@ def _unmapped_text_layer(data: bytes) -> bool:
 # Headings that end the bibliography: appendices, a supplement, acknowledgements, or a lettered section ("A Proofs",
 # "B. ADDITIONAL RESULTS"). Not a wrapped author list in capitals ("Y. Y. Y., 2014, JCAP, 5, 021": MNRAS), which
 # is short and capitalised like a heading but prints single initials and a year.
-AFTER_BIBLIOGRAPHY = re.compile(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?)", re.I)
-APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+[A-Za-z][A-Za-z]{2,}")
+# (numbered or lettered as a section may be: "9 Appendix", "A. Acknowledgments"; a "Notes" section of prose)
+AFTER_BIBLIOGRAPHY = re.compile(r"^(?:(?:\d{1,2}(?:\.\d{1,2})*|[A-Z])\.?\s+)?"
+                                r"(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|(?:end)?notes[.:]?$)", re.I)
+APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+(?:[A-Za-z]{3,}|[^\W\d_A-Za-z]{2,})")  # a word: Latin, Hangul, Kana, …
 
 
 def _labels_go_on(before: list[Line], after: list[Line]) -> bool:
@@ -1540,8 +1628,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             if 0.6 * body_size <= ln.size and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
                 mark = FOOTNOTE_MARK.match(text)
                 caption = re.match(r"(?:Fig(?:ure)?|Table|Source|Note)s?\b", text[mark.end():] if mark else text)
-                if mark and not caption and mark.group(0).strip() in raised.get(ln.page, ()):
-                    skip = len(ln.text) - len(ln.text.lstrip()) + mark.end()
+                apart = i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
+                if (mark and mark.group(0).strip() in raised.get(ln.page, ()) or apart) and not caption:
+                    skip = len(ln.text) - len(ln.text.lstrip()) + (mark.end() if mark and not apart else 0)
                     notes.append([list(ln.chars[skip:])])
                     note_line = ln
                 elif notes and note_line is not None and not caption and note_line.page == ln.page \
@@ -1559,6 +1648,19 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         prev = ln
     flush()
     return paragraphs, sections
+
+
+def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
+    """Is ``mark`` a footnote's mark that the PDF sets as a line of its own, raised just before the footnote's
+    first line ("²" then "More specific versions of …": pdfTeX with hyperref), and called from the body of the
+    page?"""
+    text = mark.text.strip()
+    return text in raised and re.fullmatch(r"\d{1,3}|[*†‡§¶]", text) is not None and mark.page == line.page \
+        and mark.size < line.size and -1 <= line.x0 - mark.x1 < line.size \
+        and 0.15 * line.size < mark.base - line.base < 0.7 * line.size
+
+
+REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,})")
 
 
 def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary: Vocabulary) -> list[Reference]:
@@ -1637,6 +1739,11 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         if "year" in ref.fields:
             ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
         refs.append(ref)
+    # "———, 1997." (Evolution, American Naturalist, Ecology, APA): the rule stands for the previous entry's
+    # authors, and a citation "Bürger and Lynch (1997)" names the entry by that first author
+    for prev, ref in zip(refs, refs[1:]):
+        if REPEATED_AUTHORS.match(ref.raw) and prev.fields.get("first_surname"):
+            ref.fields["first_surname"] = prev.fields["first_surname"]
     # Labels printed as a bare number before the first author ("1 Acharya, K. R., …", Biochemical Journal,
     # Portland Press): read as labels where no other label is printed and they run 1, 2, 3, … down the
     # bibliography (one number standing before an entry by chance is no such run)
@@ -1813,6 +1920,12 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     runs: list[tuple[str, list[int]]] = []
     for n, (text, sup) in enumerate(pieces):
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
+        # a raised number after a one-letter word ("b²", "dh/dt = d² ∆P", "r²φ") is an exponent of a formula set in
+        # the sentence: a citation follows a word, a parenthesis or a stop
+        if sup and n > 0 and not pieces[n - 1][1] and re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$",
+                                                                normalise(pieces[n - 1][0])):
+            runs.append((normalise(text), []))
+            continue
         text = normalise(text)  # "¹H", "10³m": not a citation
         if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
             # Elsevier's fonts map the en dash of "1–3" to "e"
