@@ -1152,6 +1152,8 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
+            if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
+                break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -1285,6 +1287,10 @@ def _unmapped_text_layer(data: bytes) -> bool:
 # and Nature ("Methods") print after the main text's references, citing like the body
 AFTER_BIBLIOGRAPHY = re.compile(r"^(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|star\W{0,3}methods\b|"
                                 r"(?:online\s+)?methods$)", re.I)
+# what may end the paper after the bibliography and is neither entries nor body: the authors' affiliations
+# (Springer, numbered by raised marks that would read as the entries' labels) and biographies
+END_MATTER = re.compile(r"^(affiliations|author affiliations|authors?\W{0,3}biograph(?:y|ies)|biographies|"
+                        r"about the authors?)[.:]?$", re.I)
 APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+[A-Za-z][A-Za-z]{2,}")
 
 

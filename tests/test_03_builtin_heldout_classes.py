@@ -400,3 +400,44 @@ def test_bracketed_marker_without_its_link_in_a_linked_paper_names_its_numbered_
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in marks(root)] == ["1", "2", "4", "5", "1", "3"]
     assert marks(root)[-1] == ("3", "3. Author3, ")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Springer: the authors' affiliations, numbered by raised marks, after an author-year bibliography
+# ---------------------------------------------------------------------------------------------------------
+
+def test_affiliations_numbered_after_the_bibliography_are_neither_entries_nor_labels(tmp_path):
+    """Springer's journals end with "Affiliations", each set after a raised number ("¹ Dalhousie University, …"):
+    a run 1, 2, 3 of raised numbers on lines of their own would be read as the entries' labels, and the whole
+    author-year bibliography above it as one entry (a paper with 75 entries had 1 marker linked). The list ends
+    the bibliography; the entries are told apart by their hanging indents."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY} (Amir and Ralph 2018; Anderson et al. 2020).")
+    page.text(72, 668, f"{BODY}, as reported before (Baltes and Diehl 2016).")
+    for k in range(4):
+        page.text(72, 656 - 12 * k, f"{BODY}, line {k}.")
+    page.text(72, 590, "References", size=12, font="F2")
+    y = 570
+    for first, second in [("Amir B, Ralph P (2018) There is no random sampling in software engineering",
+                           "research. In: Proceedings of the 40th ICSE Companion, pp 344-345"),
+                          ("Anderson RM, Heesterbeek H, Klinkenberg D (2020) How will country-based",
+                           "measures influence the course of the epidemic? The Lancet 395:931-934"),
+                          ("Baltes S, Diehl S (2016) Worse than spam: issues in sampling software",
+                           "developers. In: Proceedings of ESEM 2016, pp 1-6")]:
+        page.text(72, y, first, size=8)
+        page.text(84, y - 10, second, size=8)
+        y -= 22
+    page.text(72, y - 14, "Affiliations", size=11, font="F2")
+    y -= 32
+    for n, place in enumerate(["Dalhousie University, Halifax, Canada", "The University of Adelaide, Adelaide, Australia",
+                               "Chalmers University of Technology, Gothenburg, Sweden"], start=1):
+        page.text(72, y + 1.5, str(n), size=6)
+        page.text(86, y, place, size=8)
+        y -= 11
+    root = xml_of(tmp_path, [page])
+    raws = raws_of(root)
+    assert [r[:10] for r in raws] == ["Amir B, Ra", "Anderson R", "Baltes S, "]
+    assert named(root) == [("Amir and Ralph 2018; Anderson et al. 2020", ["Amir B, ", "Anderson"]),
+                           ("Baltes and Diehl 2016", ["Baltes S"])]
