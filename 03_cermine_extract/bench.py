@@ -151,7 +151,9 @@ def printed_numbers(sentence: str) -> set[int]:
 
 def pair_is_right(sentence: str, raw: str) -> bool:
     """Does a marker printed in the sentence name this reference (label, or surname + year)?"""
-    label = re.match(r"^\s*\[?(\d{1,4})[\].]?\s", raw + " ")
+    # "[12] …", "12. …", "12 …", ACS's "(12) …", Word's "10.Hayta, …"
+    label = re.match(r"^\s*\[?(\d{1,4})[\].]?\s", raw + " ") or re.match(r"^\s*\((\d{1,3})\)\s", raw) \
+        or re.match(r"^\s*(\d{1,3})\.(?=[A-Z][a-z])", raw)
     if label and int(label.group(1)) in printed_numbers(sentence):
         return True
     years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", raw))

@@ -603,15 +603,17 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Layout: headings, paragraphs, the references section
 # ---------------------------------------------------------------------------
 
-REFERENCES_HEADING = re.compile(r"^((\d+|[IVX]+|[A-Z])\.?\s*)?"
+# A heading may open with an ornament: ACS journals print "■ REFERENCES", "■ INTRODUCTION"
+HEADING_ORNAMENT = r"(?:[■□▪▫●◆◇►▶]\s*)?"
+REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)?"
                                 r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
                                 r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
                                 r"r[ée]f[ée]rences|referencias|bibliograf[ií]a|literaturverzeichnis|literatur|"
                                 # Korean, Chinese, Japanese, Russian (kotex, ctex, babel set these)
                                 r"참고\s?문헌|参考文献|參考文獻|引用文献|список литературы|литература|библиография)[.:]?$",
                                 re.I)
-ABSTRACT_HEADING = re.compile(r"^abstract[.:]?$", re.I)
-FIRST_SECTION = re.compile(r"^((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
+ABSTRACT_HEADING = re.compile(rf"^{HEADING_ORNAMENT}abstract[.:]?$", re.I)
+FIRST_SECTION = re.compile(rf"^{HEADING_ORNAMENT}((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
 NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
 
 
@@ -622,7 +624,9 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
     words = text.split()
     if not words or len(words) > 14 or len(text) > 100 or text.endswith((",", ";")):
         return False
-    if REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text):
+    # "Introduction" alone on its line opens the body even where the font reports no weight (QuarkXPress
+    # fonts: weight 0) and the heading is set at body size
+    if REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text) or FIRST_SECTION.match(text):
         return True
     letters = [c for c in text if c.isalpha()]
     if len(letters) < 3:
@@ -721,7 +725,10 @@ def join_lines(parts: list[list[Char]], vocabulary: Vocabulary) -> list[Char]:
 DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7}(?:v\d+)?)", re.I)
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
-LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s))\s*")
+# a printed label: "[12]", "[Smi05]", "[Lin and Pantel, 2001]", "12.", ACS's "(12)", and Word's numbered list
+# with no space after a two-digit number ("10.Hayta, E. N.; …")
+LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
+                      r"|\(\d{1,3}\)(?=\s))\s*")
 LAST_WORD = re.compile(r"[\w\-.]+$")
 VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
@@ -1205,6 +1212,7 @@ def read_pdf(path: Path) -> Document:
 
     vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
     headings = [is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
+    _drop_headings_inside_a_line(all_lines, headings)
     # The bibliography starts at the last "References" heading (a table of contents lists it too), unless
     # that one is a running head naming the section ("References 11" over each page of the bibliography:
     # CMS, JHEP, Springer) whose first entry below continues a numbered list that an earlier heading opened.
@@ -1219,6 +1227,16 @@ def read_pdf(path: Path) -> Document:
         if len(below) >= 2 and (first is None or int(first.group(1)) <= 1):
             break
         ref_start = candidates[n + 1]
+    # A publisher's notice page after the paper (HighWire's "References  This article cites 54 articles, …",
+    # e-mail alerts, subscriptions) has a References heading with no entry under it: where no year is printed
+    # below the last heading and an earlier one has dated entries below it, the bibliography is the earlier one.
+    def dated_lines_below(i: int) -> int:
+        below = itertools.takewhile(lambda k: not (headings[k] and REFERENCES_HEADING.match(all_lines[k].text.strip())),
+                                    range(i + 1, min(i + 60, len(all_lines))))
+        return sum(1 for k in below if YEAR_RE.search(all_lines[k].text))
+
+    if ref_start is not None and dated_lines_below(ref_start) < 2:
+        ref_start = next((i for i in candidates if i < ref_start and dated_lines_below(i) >= 3), ref_start)
     # A supplement set after the paper with a bibliography of its own ("SUPPLEMENTARY ONLINE DATA" …
     # "REFERENCES" 1–4: Biochemical Journal) holds the last References heading: the paper's bibliography is
     # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
@@ -1247,6 +1265,8 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
+            if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
+                break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -1353,7 +1373,33 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
 
 
 TABLE_NOTE = re.compile(r"^(?:Notes?|References?|Sources?)\s?[.:]\s?[—–-]*\s*(?=\S)")
-BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,)")
+
+
+def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> None:
+    """A heading stands alone on its baseline. A fully justified line whose word gaps are wider than the
+    reader's line break (RSC's narrow columns: "K.  A. Lukyanov  and  S.  A. Lukyanov,") comes out in pieces,
+    and a piece such as "A. Lukyanov" reads like a lettered heading: where a numbered or lettered piece has
+    text of its own column beside it on the same baseline, it is part of that line, not a heading. (A heading
+    by its name, "Abstract", "References", may have a side box beside it.)"""
+    for i, ln in enumerate(lines):
+        text = ln.text.strip()
+        if not headings[i] or not NUMBERED_HEADING.match(text) or REFERENCES_HEADING.match(text) \
+                or FIRST_SECTION.match(text):
+            continue
+        for k in (i - 1, i + 1):
+            if 0 <= k < len(lines):
+                other = lines[k]
+                left, right = (other, ln) if k < i else (ln, other)
+                if other.page == ln.page and other.column == ln.column \
+                        and abs(other.base - ln.base) < 0.3 * max(ln.size, 1) \
+                        and 0 <= right.x0 - left.x1 < 4 * max(ln.size, 1):
+                    headings[i] = False
+                    break
+
+
+# a bare number before the first author, surname first ("1 Acharya, K. R., …", Portland Press) or initials
+# first ("4 R. E. Campbell, O. Tour, …", RSC)
+BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$))")
 FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
 
@@ -1435,9 +1481,16 @@ def _unmapped_text_layer(data: bytes) -> bool:
 # Headings that end the bibliography: appendices, a supplement, acknowledgements, or a lettered section ("A Proofs",
 # "B. ADDITIONAL RESULTS"). Not a wrapped author list in capitals ("Y. Y. Y., 2014, JCAP, 5, 021": MNRAS), which
 # is short and capitalised like a heading but prints single initials and a year.
-# (numbered or lettered as a section may be: "9 Appendix", "A. Acknowledgments"; a "Notes" section of prose)
+# what may follow the bibliography: appendices, acknowledgements, a "Notes" section of prose, and the methods that
+# Cell Press (STAR★METHODS) and Nature ("Methods") print after the main text's references, citing like the body
+# (numbered or lettered as a section may be: "9 Appendix", "A. Acknowledgments")
 AFTER_BIBLIOGRAPHY = re.compile(r"^(?:(?:\d{1,2}(?:\.\d{1,2})*|[A-Z])\.?\s+)?"
-                                r"(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|(?:end)?notes[.:]?$)", re.I)
+                                r"(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|(?:end)?notes[.:]?$|"
+                                r"star\W{0,3}methods\b|(?:online\s+)?methods$)", re.I)
+# what may end the paper after the bibliography and is neither entries nor body: the authors' affiliations
+# (Springer, numbered by raised marks that would read as the entries' labels) and biographies
+END_MATTER = re.compile(r"^(affiliations|author affiliations|authors?\W{0,3}biograph(?:y|ies)|biographies|"
+                        r"about the authors?)[.:]?$", re.I)
 APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+(?:[A-Za-z]{3,}|[^\W\d_A-Za-z]{2,})")  # a word: Latin, Hangul, Kana, …
 
 
@@ -1678,10 +1731,18 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                           and y - ln.top < 3 * ln.size + 4]
             candidates = _in_destination_column(candidates, x, lambda i: (lines[i].x0, lines[i].x1))
             if candidates:
-                starts.add(min(candidates, key=lambda i: y - lines[i].top))
+                best = min(candidates, key=lambda i: y - lines[i].top)
+                # Cell Press sets the destination in the gap above its entry, level with the previous entry's
+                # last line ("1002/cyto.b.21481.", "org/10.1016/…", "59, 251–258."): a line that can only go on
+                # an entry gives way to the one below it that opens one ("Li, D., Bentley, C., …")
+                if ENTRY_CONTINUATION.match(lines[best].text) and not ENTRY_OPENING.match(lines[best].text):
+                    best = min((i for i in candidates if ENTRY_OPENING.match(lines[i].text)),
+                               key=lambda i: y - lines[i].top, default=best)
+                starts.add(best)
     # "[17], [18]. We have shown…": body text that begins with a marker is not an entry
     labelled = [i for i, ln in enumerate(lines)
-                if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text))
+                if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)
+                    and not SERVICE_LINK.match(ln.text))
                 or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
     if len(labelled) < 2:
@@ -1696,7 +1757,7 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             labelled = in_order = run
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
-    printed = [int(m.group(1)) for i in in_order if (m := re.match(r"^\s*\[?(\d{1,3})[\].]?", lines[i].text))]
+    printed = [int(m.group(1)) for i in in_order if (m := re.match(r"^\s*[\[(]?(\d{1,3})[\].)]?", lines[i].text))]
     if len(printed) >= 3 and printed[0] == 1 and len(set(printed)) >= 0.9 * max(printed):
         # printed labels that run 1, 2, 3, … are the entries, whatever the link destinations say (revtex and
         # natbib anchor an entry a line above or below its label, and several anchors may share one entry)
@@ -1757,6 +1818,21 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     return refs
 
 
+# the link words MDPI, Frontiers and others print after an entry ("[CrossRef] [PubMed] [Google Scholar]"), which
+# may wrap to a line of their own: no label
+SERVICE_LINK = re.compile(r"^\s*\[(?:cross\s?ref|pubmed|pmc|google scholar|scopus|web of science|medline|cas|"
+                          r"green version|full text|doi|link|abstract)\]", re.I)
+
+# how an entry of a bibliography opens: a label, or a surname (with its particles) and a comma or initials
+ENTRY_OPENING = re.compile(r"^\s*(?:[\[(]?\d{1,3}[.)\]]?(?=\s|[A-Z])|\[[A-Z]|(?:(?:van|von|de|der|den|del|da|di|du|la|le)\s+)*"
+                           r"[A-Z][\w'’\-]+(?:[ -][A-Z][\w'’\-]+)*,\s|[A-Z]\.(?:\s?-?[A-Z]\.)*\s?[A-Z][\w'’\-]+(?:,|\s+and\s))")
+
+# how a line that only goes on an entry opens: a number that is no label (a page, a volume, a DOI's tail), a
+# URL's piece, a lower-case word that is no surname particle
+ENTRY_CONTINUATION = re.compile(r"^\s*(?:\d|https?:|doi\b|org/|www\.|"
+                                r"(?!(?:van|von|de|der|den|del|da|di|du|la|le|dos|das|ten|ter)\b)[a-z])")
+
+
 def _gap_starts(lines: list[Line], members: list[int]) -> list[int]:
     """Entries of a bibliography with neither labels nor hanging indents (AAAI's author-year style), told apart
     by the wider gap between them: where the gaps between baselines fall in two sizes, a line after the wider
@@ -1778,7 +1854,7 @@ def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
     """The labelled lines that start entries. Numbered labels run 1, 2, 3…: a continuation line that
     happens to begin with a number and a full stop ("300. ACM, New York, 1998.", the last page of a
     range broken across lines) is out of that run and does not start an entry."""
-    numbers = [re.match(r"^\s*\[?(\d{1,3})[\].]", lines[i].text) for i in labelled]
+    numbers = [re.match(r"^\s*[\[(]?(\d{1,3})[\].)]", lines[i].text) for i in labelled]
     if sum(m is not None for m in numbers) < 0.8 * len(labelled):
         return labelled  # "[Smi05]" and other non-numeric labels: no order to check
     kept, last = [], 0
@@ -1795,6 +1871,7 @@ def normalise(text: str) -> str:
     """NFKC (ligatures, full-width forms), soft hyphens and PDFium's hyphen marker, whitespace."""
     text = unicodedata.normalize("NFKC", text.replace("\x02", "-").replace("\u00ad", ""))
     text = re.sub(r"(\d)\s*([–-])\s+(\d)", r"\1\2\3", text)  # "10– 12": PDFium's space after a dash
+    text = re.sub(r"(?<=\d)−(?=\d)", "–", text)  # ACS sets the range "2−7" with a minus sign
     return re.sub(r"\s+", " ", text)
 
 
@@ -1927,7 +2004,11 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             runs.append((normalise(text), []))
             continue
         text = normalise(text)  # "¹H", "10³m": not a citation
-        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued:
+        # a power of ten ("1.28 × 10⁹ peptides", "(10⁴ cells per well)") raises its exponent over a "10" after a
+        # times sign or a bracket ("STATA version 10¹⁹" cites)
+        power = n > 0 and re.search(r"(?:[×x·]\s?|[(\[])10$", pieces[n - 1][0]) is not None
+        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued \
+                and not power:
             # Elsevier's fonts map the en dash of "1–3" to "e"
             spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
             numbers = expand_numbers(spec)
@@ -2021,6 +2102,27 @@ def build_mixed_citation(ref: Reference) -> etree._Element:
     return mc
 
 
+def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[int, int]) -> list[tuple[str, list[int]]]:
+    """Unlinked text of a linked paper: its bracketed numbers that all name numbered entries ("[36]", "[30,41]")
+    become markers of those entries; nothing else is read."""
+    out: list[tuple[str, list[int]]] = []
+    for text, keys in runs:
+        if keys:
+            out.append((text, keys))
+            continue
+        pos = 0
+        for m in NUMERIC_MARKER.finditer(text):
+            numbers = expand_numbers(m.group(1).replace("–", "-"))
+            before = text[:m.start()]
+            if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]):
+                continue
+            out.append((text[pos:m.start() + 1], []))
+            out.append((m.group(1), list(dict.fromkeys(by_label[n] for n in numbers))))
+            pos = m.end() - 1
+        out.append((text[pos:], []))
+    return [(t, k) for t, k in out if t]
+
+
 def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     """Serialise a Document as CERMINE-shaped JATS; returns the XML and linking statistics."""
     article = etree.Element("article")
@@ -2047,10 +2149,19 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
         etree.SubElement(sec, "title").text = normalise(name)
         secs[n] = sec
-    for par in doc.paragraphs:
+    all_runs = [paragraph_runs(par, targets, doc.references) for par in doc.paragraphs] if linked_pdf else []
+    # A PDF whose bracketed markers are links may leave a few without one (MDPI: "[36]" at a page's foot):
+    # where the paper cites by linked bracketed numbers and its entries are numbered, an unlinked "[36]"
+    # names entry 36 as its linked neighbours do
+    numbered = len(by_label) >= max(5, 0.8 * len(doc.references))
+    linked_brackets = sum(1 for runs in all_runs for text, keys in runs
+                          if keys and re.fullmatch(r"\s*\[?[\d\s,–-]+\]?\s*", normalise(text)))
+    for n_par, par in enumerate(doc.paragraphs):
         p = etree.SubElement(secs[par.section], "p")
         if linked_pdf:
-            runs = paragraph_runs(par, targets, doc.references)
+            runs = all_runs[n_par]
+            if numbered and linked_brackets >= 5:
+                runs = _label_unlinked_brackets(runs, by_label)
             for text, keys in runs:
                 text = normalise(text)
                 if keys:
