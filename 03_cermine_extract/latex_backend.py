@@ -2051,6 +2051,8 @@ def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10,
         ref = Reference(key, "", title=txt(val("title")), authors=authors, year=txt(year)[:4], venue=venue,
                         volume=txt(val("volume")), pages=txt(val("pages")),
                         doi=clean_doi(val("doi")) or clean_doi(val("url")), arxiv=arxiv)
+        if not (ref.title or authors or venue):  # @misc{minisat, note={\url{http://minisat.se/}}}: what it prints
+            ref.venue = txt(val("note")) or txt(val("url")) or txt(val("howpublished"))
         ref.label = (authors[0][0] + (" et al." if len(persons) > 2 else f" and {authors[1][0]}"
                                       if len(authors) == 2 else "")) if authors else ref.title[:30]
         ref.label_year = ref.year

@@ -449,3 +449,10 @@ def test_revtex_onlinecite_prints_the_bare_number_inside_the_authors_brackets(tm
     (folder / "refs.bib").write_text(BIB, encoding="utf-8")
     text = paragraphs(etree.fromstring(latex.convert_source(folder).xml))[0]
     assert text == "It is described in Ref. [1] and Refs. [1, 2]."
+
+
+def test_bib_entry_with_only_a_note_prints_the_note_not_its_key(tmp_path):
+    bib = BIB + "@misc{minisat,\nnote={\\url{http://minisat.se/}}}\n"
+    root = convert(tmp_path, r"The MiniSat solver~\citep{minisat} is used.", bib=bib)
+    text = "".join(root.find("back").find("ref-list").find("ref").itertext())
+    assert "minisat.se" in text
