@@ -180,6 +180,93 @@ def _drop_iffalse(text: str) -> str:
     return "".join(out)
 
 
+# TeX's conditionals whose \fi a user conditional's region may hold (counted, never evaluated); other \if... names
+# (\iff, etoolbox's \ifstrequal{..}{..}{..}{..}) take no \fi
+_TEX_IFS = {"if", "ifx", "ifnum", "ifdim", "ifodd", "ifcase", "ifcat", "ifdefined", "ifcsname", "ifmmode", "ifvmode",
+            "ifhmode", "ifinner", "ifvoid", "ifhbox", "ifvbox", "ifeof", "iftrue", "iffalse", "iffontchar",
+            "ifincsname", "ifpdfprimitive", "ifpdf", "ifxetex", "ifluatex", "ifLuaTeX", "ifXeTeX", "ifPDFTeX",
+            "ifpdftex", "ifdraft"}
+_NEWIF = re.compile(r"\\newif\s*\\if([A-Za-z@]+)")
+
+
+def _without_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` (a prefix of the document) without the macro definitions at ``spans`` (document offsets)."""
+    out, pos = [], 0
+    for a, b in spans:
+        if a >= len(text):
+            break
+        out.append(text[pos:a])
+        pos = max(pos, b)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def resolve_conditionals(preamble: str, body: str, declared: list[str] = ()) -> str:
+    """``body`` with the document's own ``\\newif`` conditionals decided as TeX decides them: ``\\ifdraft ... \\else
+    ... \\fi`` keeps the branch that ``\\drafttrue``/``\\draftfalse`` (default false) chose, the settings read in
+    order from the preamble (outside macro definitions; its own conditionals decided too) and then the body. A
+    macro wrapping one (``\\condcite{a}{b}`` -> ``\\ifCameraReady\\cite{a}\\else\\cite{a,b}\\fi``) is already
+    expanded here, so it prints one citation, not both. A region whose ``\\fi`` cannot be paired is left as it
+    was. ``declared``: conditionals whose ``\\newif`` was cut from ``preamble`` with the macro definitions."""
+    names = set(declared) | set(_NEWIF.findall(preamble)) | set(_NEWIF.findall(body))
+    if not names:
+        return body
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    token = re.compile(r"\\(?:if(" + alt + r")|(" + alt + r")(true|false)|(if[A-Za-z@]*)|(else|fi))(?![A-Za-z@])")
+    state = {n: False for n in names}
+
+    def walk(text: str, keep_text: bool) -> str | None:
+        out, pos = [], 0
+        stack: list[list] = []  # [user?, keep this branch?, outer keep]
+        keeping = True
+        for m in token.finditer(text):
+            user_if, setting, value, other_if, word = m.groups()
+            if other_if is not None and other_if not in _TEX_IFS and not other_if.startswith("if@"):
+                continue
+            if keeping:
+                out.append(text[pos:m.start()])
+            pos = m.end()
+            if user_if is not None or other_if is not None:
+                if user_if is not None:
+                    stack.append([True, state[user_if], keeping])
+                    keeping = keeping and state[user_if]
+                else:  # a TeX conditional: both its branches stay, as before
+                    stack.append([False, True, keeping])
+                    if keeping:
+                        out.append(m.group(0))
+            elif setting is not None:
+                if keeping:
+                    state[setting] = value == "true"
+                    if not keep_text:
+                        out.append(m.group(0))
+            elif word == "else":
+                if not stack:
+                    return None
+                frame = stack[-1]
+                if frame[0]:
+                    frame[1] = not frame[1]
+                    keeping = frame[2] and frame[1]
+                elif keeping:
+                    out.append(m.group(0))
+            else:  # \fi
+                if not stack:
+                    return None
+                frame = stack.pop()
+                keeping = frame[2]
+                if not frame[0] and keeping:
+                    out.append(m.group(0))
+        if stack:
+            return None
+        if keeping:
+            out.append(text[pos:])
+        return "".join(out)
+
+    if walk(_NEWIF.sub(" ", preamble), False) is None:
+        state = {n: False for n in names}
+    resolved = walk(body, True)
+    return body if resolved is None else resolved
+
+
 # ---------------------------------------------------------------------------
 # Braces
 # ---------------------------------------------------------------------------
@@ -839,6 +926,13 @@ REF_MACROS = {"ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "Vre
 THEOREMS = {"theorem", "lemma", "proof", "definition", "remark", "corollary", "proposition", "example",
             "conjecture", "claim", "assumption", "problem", "question", "observation", "note", "fact", "thm",
             "lem", "prop", "cor", "defn", "rem"}
+# what a theorem-like environment prints before its number, where \newtheorem does not say
+THEOREM_NAMES = {"thm": "Theorem", "lem": "Lemma", "prop": "Proposition", "cor": "Corollary", "defn": "Definition",
+                 "rem": "Remark"}
+_TAB_COMMAND = re.compile(r"\\[=><+\-'`]")
+_KILL_LINE = re.compile(r"[^\n]*\\kill\b")
+# \newtheorem{thm}{Theorem}[section], \newtheorem{lemma}[thm]{Lemma}, \newtheorem*{claim*}{Claim}, llncs' \spnewtheorem
+_NEWTHEOREM = re.compile(r"\\(?:sp)?newtheorem\*?\s*\{([^{}]+)\}\s*(?:\[[^\]]*\]\s*)?\{([^{}]+)\}")
 PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright", "minipage", "verse", "abstract*",
                         "boxedminipage", "framed", "mdframed", "tcolorbox", "adjustbox", "multicols", "spacing"}
 # a table cell that holds only citations (the row above names what they cite)
@@ -939,6 +1033,7 @@ class Converter:
         self.fields: dict[str, list[str]] = {}  # \bibinfo{field}{value} seen (revtex .bbl entries)
         self.emph: list[str] = []
         self.hrefs: list[str] = []
+        self.theorem_names: dict[str, str] = {}  # env -> printed name, from the document's \newtheorem
 
     # -- output helpers -------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -961,6 +1056,7 @@ class Converter:
         """Convert a fragment (a caption, a footnote, a title) to parts without touching this paragraph."""
         sub = Converter()
         sub.fields, sub.emph, sub.hrefs = self.fields, self.emph, self.hrefs
+        sub.theorem_names = self.theorem_names
         sub.run(latex)
         self.cited.extend(sub.cited)
         self.nocite.extend(sub.nocite)
@@ -1057,11 +1153,15 @@ class Converter:
         display = s.startswith("$$", i)
         delim = "$$" if display else "$"
         j = i + len(delim)
+        # math never runs past a paragraph end: TeX stops a "$" left open at the blank line ("Missing $
+        # inserted"), so one unclosed "$" (a tabbing line's "\\=$", a typo) cannot swallow the rest of the paper
+        blank = _BLANK_LINE.search(s, j)
+        limit = blank.start() if blank else len(s)
         while True:
-            k = s.find(delim, j)
+            k = s.find(delim, j, limit)
             if k < 0:
-                k = len(s)
-                break
+                self.emit_math(s[i + len(delim):limit], display)
+                return limit
             if s[k - 1] != "\\":
                 break
             j = k + 1
@@ -1326,6 +1426,8 @@ class Converter:
             return j
         base, end = arg
         base = base.strip()
+        if base == "$":
+            return j
         if base.startswith("\\"):
             base = symbol_table().get(base[1:], base[1:])
         base = base.strip("{}")
@@ -1434,12 +1536,33 @@ class Converter:
                             title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
                             self.blocks.append(Block("row", parts, title=title))
             return stop
-        if env in LISTS or env in PARA_ENVS:
+        if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing
+            start, stop = self._find_end(s, env, j)
+            self.end_paragraph()
+            self.run(_TAB_COMMAND.sub(" ", _KILL_LINE.sub("", s[j:start])))
+            self.end_paragraph()
+            return stop
+        theorem = env in THEOREMS or env in self.theorem_names
+        if env in LISTS or env in PARA_ENVS or theorem:
             self.end_paragraph()
         opt = read_optional(s, j)  # \begin{enumerate}[(a)], \begin{theorem}[Name]
-        if opt is not None and env in THEOREMS:  # \begin{theorem}[Name, \cite{x}]: printed in parentheses
+        if opt is not None and theorem:  # \begin{theorem}[Name, \cite{x}]: printed in parentheses
+            parts = self.inline(opt[0])
+            if any(isinstance(p, Cite) for p in parts):
+                # "Theorem 2 (Mountain Pass Theorem, [7]). Let X ...": the works cited for the statement; printed
+                # as its own sentence the title would be one with no words ("([14, 15])"), so it opens the
+                # statement's first sentence instead: "Theorem (Mountain Pass Theorem, [7]): Let X ..."
+                if env == "proof":  # amsthm prints the optional argument in place of "Proof"
+                    self.emit_parts(parts)
+                else:
+                    self.emit(self.theorem_names.get(env) or THEOREM_NAMES.get(env, env.capitalize()) + "")
+                    self.emit(" (")
+                    self.emit_parts(parts)
+                    self.emit(")")
+                self.emit(": ")
+                return opt[1]
             self.emit("(")
-            self.emit_parts(self.inline(opt[0]))
+            self.emit_parts(parts)
             self.emit(") ")
             return opt[1]
         if opt is not None:
@@ -1946,6 +2069,8 @@ def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10,
         ref = Reference(key, "", title=txt(val("title")), authors=authors, year=txt(year)[:4], venue=venue,
                         volume=txt(val("volume")), pages=txt(val("pages")),
                         doi=clean_doi(val("doi")) or clean_doi(val("url")), arxiv=arxiv)
+        if not (ref.title or authors or venue):  # @misc{minisat, note={\url{http://minisat.se/}}}: what it prints
+            ref.venue = txt(val("note")) or txt(val("url")) or txt(val("howpublished"))
         ref.label = (authors[0][0] + (" et al." if len(persons) > 2 else f" and {authors[1][0]}"
                                       if len(authors) == 2 else "")) if authors else ref.title[:30]
         ref.label_year = ref.year
@@ -2061,6 +2186,10 @@ def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     # classes that load natbib author-year themselves (AAS, MNRAS, A&A, AGU, Copernicus): no \usepackage{natbib}
     if AUTHOR_YEAR_CLASS.search(preamble) and not nat_numbers and not (nat and re.search(r"numbers", nat.group(1) or "")):
         return "author-year"
+    # acmart sets its numeric style itself (\citestyle{acmnumeric}); its .bbl labels carry years in both styles
+    if re.search(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{acmart\}", preamble) and \
+            not re.search(r"\\(?:set)?citestyle\s*\{[^}]*(?:acmauthoryear|authoryear)", preamble):
+        return "numeric"
     labelled = [r for r in refs.values() if r.printed_label]
     if labelled and sum(1 for r in labelled if r.label_year) >= max(1, len(labelled) // 2) and not nat_numbers \
             and not revtex:
@@ -2134,7 +2263,7 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
             return "", "; ".join(f"{who(refs[k])} ({year(refs[k])}{post if i == last else ''})"
                                  for i, k in enumerate(keys)), ""
         inner = "; ".join(f"{who(refs[k])}, {year(refs[k])}" for k in keys)
-        if cmd in ("citealp",):
+        if cmd in ("citealp", "onlinecite"):  # revtex's \onlinecite is natbib's \citealp
             return pre, inner, post
         return "(" + pre, inner, post + ")"
     printed = [refs[k].label for k in keys if refs[k].printed_label and not refs[k].label_year
@@ -2142,7 +2271,7 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
     nums = ", ".join(printed) if len(printed) == len(keys) else _number_list([numbers[k] for k in keys], *options)
     if textual and cmd in ("citet", "textcite", "textcites"):
         return "", "; ".join(who(refs[k]) for k in keys) + f" [{nums}]", ""
-    if cmd in ("citenum", "citealp", "citen"):
+    if cmd in ("citenum", "citealp", "citen", "onlinecite"):  # revtex: "Ref.~[\onlinecite{x}]" prints "Ref. [8]"
         return pre, nums, post
     return "[" + pre, nums, post + "]"
 
@@ -2405,7 +2534,9 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
         cut.append(body[pos:])
         body = "".join(cut)
     body = expand_macros(body, macros, max(4 * len(body), 2_000_000), notes)
+    body = resolve_conditionals(_without_spans(preamble, spans), body, _NEWIF.findall(preamble))
     conv = Converter()
+    conv.theorem_names = {m.group(1).strip(): conv.text_of(m.group(2)) for m in _NEWTHEOREM.finditer(document)}
     # \bibliography / \addbibresource may sit in the preamble
     for m in re.finditer(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", preamble):
         conv.bib_files.extend(x.strip() for x in m.group(1).split(",") if x.strip())

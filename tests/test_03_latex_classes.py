@@ -386,3 +386,85 @@ def test_a_template_with_its_own_small_bibliography_does_not_outrank_the_paper(t
     result = latex.convert_source(folder)
     assert result.main_file == "main.tex"
     assert any("(3 against 2)" in n for n in result.notes)
+
+
+# -- issue 25, held-out round: classes 67 new sources showed ------------------------------------------------------
+
+def test_user_newif_conditional_keeps_only_the_branch_its_setting_chooses(tmp_path):
+    # a draft/camera-ready switch wrapped in a citation macro: TeX prints one \cite, never both branches
+    preamble = r"""\newif\ifCameraReady
+%\CameraReadytrue
+\newif\ifNotCameraReady
+\ifCameraReady\NotCameraReadyfalse\else\NotCameraReadytrue\fi
+\newcommand{\condcite}[2]{\ifCameraReady\cite{#1}\else\cite{#1,#2}\fi}"""
+    body = (r"Stateless designs received attention~\condcite{lee2019}{v8} due to their storage."
+            r" Engines\ifNotCameraReady~\cite{duktape}\fi{} are small.\ifCameraReady{} Camera text\cite{joss2022}.\fi")
+    root = convert(tmp_path, body, preamble)
+    assert linked(root) == [("Lee and Kim (2019); Google (2018)", "lee2019 v8"), ("Vaarala (2018)", "duktape")]
+    text = paragraphs(root)[0]
+    assert "2018) due to" in text and "Camera text" not in text
+
+
+def test_newif_set_true_in_the_preamble_takes_the_first_branch(tmp_path):
+    preamble = "\\newif\\iffull\n\\fulltrue"
+    root = convert(tmp_path, r"Ports share times\iffull~\citep{lee2019}\else~\citep{v8}\fi.", preamble)
+    assert linked(root) == [("Lee and Kim, 2019", "lee2019")]
+
+
+def test_theorem_title_that_only_cites_opens_the_statement_sentence(tmp_path):
+    # "\begin{thm}[\cite{x}]": printed as a sentence of its own it holds no words; it opens the statement instead
+    preamble = "\\newtheorem{thm}{Theorem}\n\\newtheorem{mainlemma}{Main Lemma}"
+    body = (r"\begin{thm}[\citet{lee2019}] \label{t:a}" "\n"
+            r"  Every port call has an optimal arrival time.\end{thm}" "\n"
+            r"\begin{mainlemma}[Mountain Pass, {\citep[Cor.~7]{v8}}] Let $X$ be a space.\end{mainlemma}")
+    texts = paragraphs(convert(tmp_path, body, preamble))
+    assert texts[0] == "Theorem (Lee and Kim (2019)): Every port call has an optimal arrival time."
+    assert texts[1] == "Main Lemma (Mountain Pass, (Google, 2018, Cor. 7)): Let X be a space."
+
+
+def test_unclosed_dollar_ends_at_the_blank_line_and_the_rest_of_the_paper_is_read(tmp_path):
+    # a tabbing line's "\=$" took the dollar as the accent's letter, math never closed, and the paper ended there
+    body = (r"The properties are these sets:" "\n"
+            r"\begin{tabbing}" "\n" r"\hspace{1em}\=\bullet\hspace{0.5em}\=$\in\Nodes\,$\=\kill" "\n"
+            r"\>types:\>$t$\>$\in T$ \\" "\n" r"\end{tabbing}" "\n"
+            r"Sizes are bounded by $x < 5 and the text goes on." "\n\n"
+            r"Routing follows the on-demand protocol~\citep{lee2019}.")
+    root = convert(tmp_path, body)
+    assert linked(root) == [("Lee and Kim, 2019", "lee2019")]
+    assert any("types:" in t for t in paragraphs(root))
+    assert "Routing follows the on-demand protocol (Lee and Kim, 2019)." in paragraphs(root)
+
+
+def test_acmart_prints_numbers_unless_the_document_asks_for_author_year(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "main.bbl").write_text(
+        "\\begin{thebibliography}{2}\n\\bibitem[Lee and Kim(2019)]{lee2019} J. Lee and S. Kim. 2019. Port call "
+        "optimisation with shared arrival times. \\emph{Maritime Policy Review}.\n\\end{thebibliography}\n",
+        encoding="utf-8")
+    (folder / "main.tex").write_text(
+        "\\documentclass[sigconf]{acmart}\n\\begin{document}\nLee et al.~\\cite{lee2019} validated it.\n"
+        "\\bibliographystyle{ACM-Reference-Format}\n\\bibliography{main}\n\\end{document}\n", encoding="utf-8")
+    root = etree.fromstring(latex.convert_source(folder).xml)
+    assert paragraphs(root) == ["Lee et al. [1] validated it."]
+    text = (folder / "main.tex").read_text().replace("\\begin{document}", "\\citestyle{acmauthoryear}\n\\begin{document}")
+    (folder / "main.tex").write_text(text, encoding="utf-8")
+    assert "Lee and Kim (2019)" in paragraphs(etree.fromstring(latex.convert_source(folder).xml))[0]
+
+
+def test_revtex_onlinecite_prints_the_bare_number_inside_the_authors_brackets(tmp_path):
+    folder = tmp_path / "src2"
+    folder.mkdir()
+    (folder / "main.tex").write_text(
+        "\\documentclass{revtex4-1}\n\\begin{document}\nIt is described in Ref.~[\\onlinecite{lee2019}] and "
+        "Refs.~[\\onlinecite{lee2019,v8}].\n\\bibliography{refs}\n\\end{document}\n", encoding="utf-8")
+    (folder / "refs.bib").write_text(BIB, encoding="utf-8")
+    text = paragraphs(etree.fromstring(latex.convert_source(folder).xml))[0]
+    assert text == "It is described in Ref. [1] and Refs. [1, 2]."
+
+
+def test_bib_entry_with_only_a_note_prints_the_note_not_its_key(tmp_path):
+    bib = BIB + "@misc{minisat,\nnote={\\url{http://minisat.se/}}}\n"
+    root = convert(tmp_path, r"The MiniSat solver~\citep{minisat} is used.", bib=bib)
+    text = "".join(root.find("back").find("ref-list").find("ref").itertext())
+    assert "minisat.se" in text
