@@ -9,19 +9,11 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from lxml import etree
 
-from helpers import REPO, load_stage
+from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-
-builtin = load_stage("03").builtin_backend
-BODY = "This paragraph is ordinary body text of a paper and it goes on for a while"
-
-
-def xml_of(tmp_path: Path, pages: list[raw_pdf.Page]) -> etree._Element:
-    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", pages)
-    xml, _ = builtin.convert(pdf)
-    return etree.fromstring(xml)
+from test_03_builtin_real_classes import BODY, builtin, xml_of  # noqa: E402  (one PDF-to-XML helper for these files)
 
 
 def refs_of(root: etree._Element) -> dict[str, str]:
