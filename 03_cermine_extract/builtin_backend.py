@@ -2302,7 +2302,7 @@ def partial_reason(evidence: dict) -> str:
     named = evidence.get("n_uncited_named", 0)
     if named >= MIN_NAMED_UNCITED and named >= MIN_NAMED_UNCITED_SHARE * entries:
         return (f"{named} of the {entries} bibliography entries are named in the text but cited by no linked "
-                f"marker (text left out: a table's notes, captions?)")
+                f"marker (text the conversion left out names them: a table's notes, a caption)")
     return ""
 
 

@@ -1555,7 +1555,7 @@ class Converter:
                 if env == "proof":  # amsthm prints the optional argument in place of "Proof"
                     self.emit_parts(parts)
                 else:
-                    self.emit(self.theorem_names.get(env) or THEOREM_NAMES.get(env, env.capitalize()) + "")
+                    self.emit(self.theorem_names.get(env) or THEOREM_NAMES.get(env, env.capitalize()))
                     self.emit(" (")
                     self.emit_parts(parts)
                     self.emit(")")

@@ -152,7 +152,7 @@ def test_entries_named_in_text_the_conversion_left_out_make_it_partial(tmp_path,
     _, stats = builtin.convert(author_year_paper(tmp_path))
     assert stats["n_entries_cited"] == 2 and stats["n_uncited_named"] == 10
     assert stats["partial"] == "10 of the 12 bibliography entries are named in the text but cited by no " \
-                               "linked marker (text left out: a table's notes, captions?)"
+                               "linked marker (text the conversion left out names them: a table's notes, a caption)"
 
 
 def test_an_excerpt_whose_uncited_entries_are_named_nowhere_is_not_partial(tmp_path):
