@@ -892,7 +892,12 @@ MATH_ENVS = {"equation", "equation*", "align", "align*", "alignat", "alignat*", 
              "multline*", "eqnarray", "eqnarray*", "displaymath", "math", "flalign", "flalign*", "dmath", "dmath*",
              "split", "subequations*", "IEEEeqnarray", "IEEEeqnarray*", "cases", "empheq"}
 LISTS = {"itemize", "enumerate", "description", "compactitem", "compactenum", "inparaenum", "enumerate*",
-         "itemize*", "list", "asparaenum", "asparaitem", "tasks"}
+         "itemize*", "description*", "inparaitem", "inparadesc", "list", "asparaenum", "asparaitem", "tasks"}
+# lists set inside their paragraph (paralist), and enumitem's starred lists where it is loaded with [inline]
+INLINE_LISTS = {"inparaenum", "inparaitem", "inparadesc"}
+_ENUMITEM_INLINE = re.compile(r"\\usepackage\s*\[[^\]]*\binline\b[^\]]*\]\s*\{[^}]*\benumitem\b")
+_OWN_WORDS = re.compile(r"[^\W\d_]{3,}")
+_LEAD_IN_END = re.compile(r"(?<=[.!?])\s+")
 # macros whose arguments are not text: dropped with them (number of mandatory args, optional first?)
 DROP_ARGS = {
     "label": 1, "vspace": 1, "vspace*": 1, "hspace": 1, "hspace*": 1, "includegraphics": 1, "bibliography": 1,
@@ -939,12 +944,63 @@ PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright
 # a float's captions besides \\caption: AAS's \\tablecaption and \\tablecomments, A&A's \\tablefoot and \\tablebib
 _TABLE_NOTES = r"tablecaption|tablecomments|tablebib|tablefoot"
 _CITE_COMMAND = re.compile(r"\\(?:" + CITE_RE.pattern + r")\*?(?![A-Za-z@])\s*[\[{]")
+_THEOREM_SOURCE = re.compile(r"\s*(?:\\label\s*\{[^{}]*\}\s*)*(?=\{)")
 _CITE_ONLY = re.compile(r"(?:\s*\\[A-Za-z]*cite[a-zA-Z]*\*?\s*(?:\[[^\]]*\]\s*)*\{[^{}]*\}\s*[,;]?)+")
 # \begin{tabular}{p{3cm}l} (with its column spec) or \end{tabular}: not part of the first or last row
 _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}"
-                         r"(?:\s*\{(?:[^{}]|\{[^{}]*\})*\}){0,2}|end\s*\{(?:tabular|tabularx|tabulary|longtable|"
+                         r"(?:\s*\[[^\]]*\])?(?:\s*\{(?:[^{}]|\{[^{}]*\})*\}){0,2}|end\s*\{(?:tabular|tabularx|tabulary|longtable|"
                          r"supertabular)\*?\})")
 TABLES = {"tabular", "tabular*", "tabularx", "tabulary", "longtable", "longtable*", "supertabular"}
+# a table row with fewer words than this (of three letters or more) and one citation is read under its table's
+# caption, when the caption is a short title: the row alone does not say what it lists
+ROW_TITLE_MAX_WORDS = 12
+# what splits a table into rows: a row end (\\, algorithm2e's \;), a cell end, braces, a tabular inside a cell
+_ROW_TOKEN = re.compile(r"\\\\(?:\[[^\]]*\])?|\\[{}&;]|[{}&]|\\(begin|end)\s*\{(?:tabular|tabularx|tabulary|"
+                        r"longtable|supertabular)\*?\}")
+
+
+def table_rows(text: str, inside_table: bool, line_end_semicolon: bool = False) -> list[str]:
+    """The rows of a table's source: split at the row ends of the table itself, not at those of a tabular nested
+    in a cell (``\begin{tabular}[c]{@{}l@{}}Thermal\\ conductivity\end{tabular}``: one cell, printed on two
+    lines) nor at a ``\\`` inside a braced argument (``\makecell{a\\b}``, ``\shortstack``, ``\parbox``); the
+    nested table's rows and cells are words of its cell. ``inside_table``: the text is a tabular's body (else a
+    float's, where the tabular opens further on)."""
+    rows: list[str] = []
+    out: list[str] = []
+    pos, depth = 0, 0
+    tables = [0] if inside_table else []  # the brace depth at which each open tabular began
+    for m in _ROW_TOKEN.finditer(text):
+        tok = m.group()
+        if m.group(1) == "begin":
+            tables.append(depth)
+            continue
+        if m.group(1) == "end":
+            if tables:
+                tables.pop()
+            continue
+        if tok == "{":
+            depth += 1
+            continue
+        if tok == "}":
+            depth = max(depth - 1, 0)
+            continue
+        nested = len(tables) > 1 or bool(tables) and depth > tables[-1]
+        if tok == "&":
+            if nested:
+                out.append(text[pos:m.start()] + " ")
+                pos = m.end()
+            continue
+        if tok.startswith("\\\\") or tok == "\\;" and line_end_semicolon:
+            out.append(text[pos:m.start()])
+            pos = m.end()
+            if nested:
+                out.append(" ")
+            else:
+                rows.append("".join(out))
+                out = []
+    out.append(text[pos:])
+    rows.append("".join(out))
+    return rows
 ENV_ARGS = {"minipage": 1, "multicols": 1, "multicols*": 1, "adjustbox": 1, "spacing": 1, "boxedminipage": 1,
             "subfigure": 1, "wrapfigure": 2}
 
@@ -1034,6 +1090,9 @@ class Converter:
         self.emph: list[str] = []
         self.hrefs: list[str] = []
         self.theorem_names: dict[str, str] = {}  # env -> printed name, from the document's \newtheorem
+        self.inline_lists: set[str] = INLINE_LISTS
+        self.lists: list[tuple[bool, str]] = []  # the open lists: (set inline, the sentence that leads into it)
+        self.item_lead = ""  # the lead-in of the list whose item is being read
 
     # -- output helpers -------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -1045,18 +1104,38 @@ class Converter:
 
     def end_paragraph(self) -> None:
         if any(isinstance(p, Cite) or (isinstance(p, str) and p.strip()) for p in self.current):
-            self.blocks.append(Block("p", self.current))
+            parts = self.current
+            if self.item_lead and any(isinstance(p, Cite) for p in parts) and \
+                    len(_OWN_WORDS.findall(" ".join(p for p in parts if isinstance(p, str)))) < 4:
+                # "Real-world datasets include:" + "\item Adult Census \cite{x}": an item that only names a thing
+                # is a part of the sentence that leads into the list, which says what the thing is
+                parts = [self.item_lead + " "] + parts
+            self.blocks.append(Block("p", parts))
         self.current = []
         for note in self.footnotes:
             if any(isinstance(p, Cite) or (isinstance(p, str) and p.strip()) for p in note):
                 self.blocks.append(Block("p", note))
         self.footnotes = []
 
+    def lead_in(self) -> str:
+        """The sentence that leads into a list, when it ends with a colon and cites nothing ("Real-world datasets
+        include:"): the last sentence of this paragraph, or of the one before when this one is empty."""
+        parts = self.current
+        if not any(isinstance(p, str) and p.strip() for p in parts):
+            parts = self.blocks[-1].parts if self.blocks and self.blocks[-1].kind == "p" else []
+        tail = []
+        for p in reversed(parts):
+            if not isinstance(p, str):
+                break
+            tail.append(p)
+        sentence = _LEAD_IN_END.split(squash("".join(reversed(tail))))[-1]
+        return sentence if sentence.endswith(":") and 2 <= len(sentence.split()) <= 30 else ""
+
     def inline(self, latex: str) -> list:
         """Convert a fragment (a caption, a footnote, a title) to parts without touching this paragraph."""
         sub = Converter()
         sub.fields, sub.emph, sub.hrefs = self.fields, self.emph, self.hrefs
-        sub.theorem_names = self.theorem_names
+        sub.theorem_names, sub.inline_lists = self.theorem_names, self.inline_lists
         sub.run(latex)
         self.cited.extend(sub.cited)
         self.nocite.extend(sub.nocite)
@@ -1237,7 +1316,15 @@ class Converter:
             self.footnotes.append(parts)
             return g[1]
         if name == "item":
+            if self.lists and self.lists[-1][0]:  # an inline list's item goes on in its paragraph
+                self.emit(" ")
+                opt = read_optional(s, j)
+                if opt is not None:
+                    self.emit(self.text_of(opt[0]) + " ")
+                    return opt[1]
+                return j
             self.end_paragraph()
+            self.item_lead = self.lists[-1][1] if self.lists else ""
             opt = read_optional(s, j)
             if opt is not None:
                 label = self.text_of(opt[0])
@@ -1472,7 +1559,12 @@ class Converter:
             return j
         env, j = g[0].strip(), g[1]
         if kind == "end":
-            if env in LISTS or env in PARA_ENVS:
+            if env in LISTS:
+                inline = self.lists.pop()[0] if self.lists else False
+                if not inline:
+                    self.end_paragraph()
+                    self.item_lead = ""
+            elif env in PARA_ENVS:
                 self.end_paragraph()
             return j
         if env in MATH_ENVS:
@@ -1508,14 +1600,14 @@ class Converter:
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
-                rows_text = _TABLE_HEAD.sub(" ", content)
+                rows_text = content
                 for cap in reversed(list(re.finditer(r"\\(?:caption|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
                                                      r"\s*(?=\{)", rows_text))):
                     g2 = read_group(rows_text, cap.end())  # the caption is read above: not a row
                     rows_text = rows_text[:cap.start()] + " " + rows_text[g2[1] if g2 else cap.end():]
                 # an algorithm's lines end at \; (algorithm2e), a table's rows at \\
-                row_end = r"\\\\(?:\[[^\]]*\])?|\\;" if env.startswith("algorithm") else r"\\\\(?:\[[^\]]*\])?"
-                for row in re.split(row_end, rows_text):
+                for row in table_rows(rows_text, env in TABLES, env.startswith("algorithm")):
+                    row = _TABLE_HEAD.sub(" ", row)
                     row_before, previous = previous, row
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
                         if re.search(r"\\(?:caption|" + _TABLE_NOTES + r")\b", row):
@@ -1531,9 +1623,12 @@ class Converter:
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
-                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
-                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
+                            # "Isochrone & 35.5 & \citet{x}", "Apple & JSC (WebKit) & \cite{x} & 3300+": the caption
+                            # says of what (every row of the table that says little: not only the barest); not a row
+                            # of citations ("References & \cite{a} & \cite{b}"), whose works the column heads tell
+                            # apart
+                            title = caption if len(words) < ROW_TITLE_MAX_WORDS and \
+                                sum(isinstance(p, Cite) for p in parts) == 1 else ""
                             self.blocks.append(Block("row", parts, title=title))
             return stop
         if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing
@@ -1543,9 +1638,23 @@ class Converter:
             self.end_paragraph()
             return stop
         theorem = env in THEOREMS or env in self.theorem_names
-        if env in LISTS or env in PARA_ENVS or theorem:
+        if env in LISTS:
+            inline = env in self.inline_lists
+            self.lists.append((inline, "" if inline else self.lead_in()))
+            if not inline:
+                self.end_paragraph()
+                self.item_lead = ""
+        elif env in PARA_ENVS or theorem:
             self.end_paragraph()
         opt = read_optional(s, j)  # \begin{enumerate}[(a)], \begin{theorem}[Name]
+        if opt is None and theorem:
+            # \begin{lemma}{\cite[Lemma 5.1]{x}} or {\cite{a,b}} before the statement: the works the statement is
+            # taken from, set where the optional argument would print them; read as that argument, so they open
+            # the statement's first sentence ("Lemma ([11, Lemma 5.1]): Let X ...") rather than stand alone
+            lead = _THEOREM_SOURCE.match(s, j)
+            g = read_group(s, lead.end()) if lead else None
+            if g is not None and _CITE_ONLY.fullmatch(g[0]):
+                opt = g
         if opt is not None and theorem:  # \begin{theorem}[Name, \cite{x}]: printed in parentheses
             parts = self.inline(opt[0])
             if any(isinstance(p, Cite) for p in parts):
@@ -2537,6 +2646,8 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     body = resolve_conditionals(_without_spans(preamble, spans), body, _NEWIF.findall(preamble))
     conv = Converter()
     conv.theorem_names = {m.group(1).strip(): conv.text_of(m.group(2)) for m in _NEWTHEOREM.finditer(document)}
+    if _ENUMITEM_INLINE.search(preamble):
+        conv.inline_lists = INLINE_LISTS | {"enumerate*", "itemize*", "description*"}
     # \bibliography / \addbibresource may sit in the preamble
     for m in re.finditer(r"\\(?:bibliography|addbibresource|addglobalbib)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}", preamble):
         conv.bib_files.extend(x.strip() for x in m.group(1).split(",") if x.strip())

@@ -775,7 +775,31 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
                 continue
             prev[1] = piece[0] = lead.end()
         fixed.append(piece)
+    # 5. A paragraph that opens with a citation group alone ("[11, Lemma 5.1]" + "Let X be ...", "[4, 5]" +
+    #    "Every bounded ...": a statement's source set before it) has no sentence end after the group: the group
+    #    opens the first sentence, it is not a sentence of its own.
+    if len(fixed) > 1 and _only_markers(text, fixed[0][0], fixed[0][1], par.markers) and \
+            not re.search(r"[.!?]\s*$", text[fixed[0][0]:fixed[0][1]]):
+        fixed[1][0] = fixed[0][0]
+        fixed = fixed[1:]
     return [(s, e) for s, e in fixed if text[s:e].strip()]
+
+
+def _only_markers(text: str, start: int, end: int, markers: list[Marker]) -> bool:
+    """Whether text[start:end] holds markers and nothing else but brackets, separators and notes in the brackets."""
+    inside = [m for m in markers if start <= m.start and m.end <= end]
+    if not inside:
+        return False
+    rest, pos = [], start
+    for m in inside:
+        rest.append(text[pos:m.start])
+        pos = m.end
+    rest.append(text[pos:end])
+    # "[11, Lemma 5.1]", "[Theorem 7.6(a) [66]]": a note inside the brackets around the marker is the marker's
+    rest_text, previous = " ".join(rest), None
+    while rest_text != previous:
+        previous, rest_text = rest_text, re.sub(r"\[[^\[\]]*\]|\([^()]*\)", " ", rest_text)
+    return not re.search(r"\w", rest_text)
 
 
 def _missed_boundaries(text: str, start: int, end: int, marker_at: dict[int, Marker]) -> list[list[int]]:

@@ -468,3 +468,90 @@ def test_bib_entry_with_only_a_note_prints_the_note_not_its_key(tmp_path):
     root = convert(tmp_path, r"The MiniSat solver~\citep{minisat} is used.", bib=bib)
     text = "".join(root.find("back").find("ref-list").find("ref").itertext())
     assert "minisat.se" in text
+
+
+def test_a_theorem_whose_statement_opens_with_a_braced_citation_group_takes_it_as_its_title(tmp_path):
+    # "\begin{lemma}{\cite[Lemma 5.1]{x}}" (braces, not brackets: the works the statement comes from, before it) and
+    # "{\citep{a,b}} Every ...": read as the optional argument, so the group opens the statement's first sentence
+    # and is not a sentence of its own with no words
+    preamble = "\\newtheorem{lemma}{Lemma}\n\\newtheorem{thm}{Theorem}"
+    body = (r"\begin{lemma}{\citep[Lemma~5.1]{lee2019}}" "\n" r"  \label{l:a}" "\n"
+            r"  Let $(X, \preceq)$ be a partially ordered set of ports.\end{lemma}" "\n\n"
+            r"\begin{thm}" "\n" r"{\citep{v8,duktape}} Every engine parses the same scripts.\end{thm}" "\n\n"
+            r"\begin{thm}{Every} port call has an arrival time.\end{thm}")
+    texts = paragraphs(convert(tmp_path, body, preamble))
+    assert texts[0] == "Lemma ((Lee and Kim, 2019, Lemma 5.1)): Let [formula] be a partially ordered set of ports."
+    assert texts[1] == "Theorem ((Google, 2018; Vaarala, 2018)): Every engine parses the same scripts."
+    assert texts[2] == "Every port call has an arrival time."
+
+
+def test_a_tabular_nested_in_a_cell_is_that_cells_words_not_rows_of_the_outer_table(tmp_path):
+    # \begin{tabular}[c]{@{}l@{}}Thermal\\ conductivity\end{tabular} prints one cell on two lines: its \\ does not
+    # end the outer row (nor does \makecell's), so the row keeps all its cells, and no column spec is printed
+    body = r"""\section{Data}
+\begin{table}\caption{Material properties}
+\begin{tabular}{lll}
+Property & Value & Source \\ \hline
+\begin{tabular}[c]{@{}l@{}}Thermal\\ conductivity\end{tabular} & 1.15 & measured at the port \citep{lee2019} \\
+Specific heat & \begin{tabular}{c} 900 \\ 950 \end{tabular} & \makecell{handbook\\values} \citep{v8} \\
+\end{tabular}\end{table}"""
+    texts = paragraphs(convert(tmp_path, body, "\\usepackage{makecell}"))
+    assert "Material properties: Thermal conductivity – 1.15 – measured at the port (Lee and Kim, 2019)" in texts
+    assert "Material properties: Specific heat – 900 950 – handbook values (Google, 2018)" in texts
+    assert not any("@" in t or "[c]" in t for t in texts)
+
+
+def test_a_list_item_that_only_names_a_thing_takes_the_sentence_leading_into_the_list(tmp_path):
+    # "Real-world datasets include:" + "\item Adult Census \cite{x}": the item is a part of that sentence, which
+    # says what the named thing is; an item that says more stands as it is
+    body = r"""\section{Data}
+The package ships with catalogues of benchmark datasets from different domains. Real-world datasets include:
+
+\begin{itemize}
+\item Port Calls \citep{lee2019}
+\item Engine scripts used for the fuzzing experiments of the second study \citep{v8}
+\end{itemize}
+Both are public."""
+    texts = paragraphs(convert(tmp_path, body))
+    assert "Real-world datasets include: Port Calls (Lee and Kim, 2019)" in texts
+    assert "Engine scripts used for the fuzzing experiments of the second study (Google, 2018)" in texts
+
+
+def test_an_inline_list_is_read_inside_its_sentence(tmp_path):
+    # paralist's inparaenum (and enumitem's starred lists with [inline]) prints its items inside the paragraph:
+    # "four datasets: (i) Port Calls [11], (ii) ... and (iii) ...": one sentence, not one paragraph per item
+    body = r"""\section{Data}
+We classify time series from three real-world datasets:
+%
+\begin{inparaenum}[(i)]
+  \item \texttt{PortCalls}~\citep{lee2019},
+  \item \texttt{V8}~\citep{v8}, and
+  \item \texttt{Duktape}~\citep{duktape}.
+\end{inparaenum}
+Since they are short, we pad them.
+
+\begin{enumerate*}[label=(\alph*)]
+\item ports \citep{lee2019}, \item engines \citep{v8}
+\end{enumerate*} are both used."""
+    texts = paragraphs(convert(tmp_path, body, "\\usepackage{paralist}\n\\usepackage[inline]{enumitem}"))
+    assert ("We classify time series from three real-world datasets: PortCalls (Lee and Kim, 2019), V8 (Google, "
+            "2018), and Duktape (Vaarala, 2018). Since they are short, we pad them.") in texts
+    assert "ports (Lee and Kim, 2019), engines (Google, 2018) are both used." in texts
+
+
+def test_every_row_of_a_titled_table_that_says_little_is_read_under_the_title(tmp_path):
+    # "Engines selected": the row naming a vendor, an engine and its stars says as little of what it lists as the
+    # barest one, so both take the short caption; a row that says much (twelve words or more) stands alone
+    body = r"""\section{Engines}
+\begin{table}\caption{Engines selected.}
+\begin{tabular}{lllll}
+Vendor & Engine & Source & Stars & Since \\
+Apple & JSC (WebKit) browser engine \cite{v8} & 3300+ & Jun 2001 \\
+Embedded engine & \cite{duktape} & 1200 & 2013 \\
+Ports & the shared arrival times of the container ships calling at the same terminal every week \cite{lee2019}
+& 12 & 2019 \\
+\end{tabular}\end{table}"""
+    texts = paragraphs(convert(tmp_path, body))
+    assert "Engines selected: Apple – JSC (WebKit) browser engine Google (2018) – 3300+ – Jun 2001" in texts
+    assert "Engines selected: Embedded engine – Vaarala (2018) – 1200 – 2013" in texts
+    assert any(t.startswith("Ports – the shared arrival times") for t in texts)

@@ -544,3 +544,16 @@ def test_a_piece_that_starts_with_a_comma_goes_on_with_the_sentence_before_it(mo
     par = paragraph(text, "Smith et al., 2020", "[4]", "Lee, 2019")
     assert sentences_of(par) == ["The fit is tight (Smith et al., 2020), which we use [4].", "It holds (Lee, 2019).",
                                  "Next."]
+
+
+def test_a_paragraph_opening_with_a_citation_group_alone_keeps_it_in_its_first_sentence():
+    # syntok ends a sentence after "[11, Lemma 5.1]" and "[4, 5]" before a capital: a statement's source set
+    # before it, with no sentence end after the group; the group opens the sentence that follows
+    par = paragraph("[11, Lemma 5.1] Let X be a partially ordered set. It is finite.", "11")
+    assert sentences_of(par) == ["[11, Lemma 5.1] Let X be a partially ordered set.", "It is finite."]
+    par = paragraph("[4, 5] Every bounded sequence of reals has a limit point.", "4", "5")
+    assert sentences_of(par) == ["[4, 5] Every bounded sequence of reals has a limit point."]
+    par = paragraph("[Theorem 7.6(a) [66]] Let A be a positive definite matrix.", "[66]")
+    assert sentences_of(par) == ["[Theorem 7.6(a) [66]] Let A be a positive definite matrix."]
+    par = paragraph("[4]. Nothing more is said here.", "[4]")  # a full stop after the group ends it
+    assert sentences_of(par) == ["[4].", "Nothing more is said here."]
