@@ -626,6 +626,7 @@ class Macro:
     nargs: int
     default: str | None
     body: str
+    delimiter: str = ""  # \def\mdpl2{MDPL2}: the characters that must follow the name (TeX's parameter text)
 
 
 _DEFINER = re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|(?:re)?newrobustcmd|"
@@ -693,6 +694,16 @@ def collect_macros(text: str) -> tuple[dict[str, Macro], list[tuple[int, int]]]:
         nargs, default = 0, None
         if kind.endswith("def"):
             params = re.match(r"((?:#\d)*)\s*(?=\{)", text[i:i + 40])
+            literal = re.match(r"([^#{}\\\s%]{1,8})(?=\{)", text[i:i + 40])
+            if params is None and literal is not None:
+                # "\def\mdpl2{\texttt{MDPL2}}": a name with a digit, written as \mdpl followed by the characters
+                # "2", which TeX reads as the macro's parameter text: "\mdpl2{}" prints MDPL2
+                body = read_group(text, i + literal.end())
+                if body is not None:
+                    spans.append((m.start(), body[1]))
+                    if name not in _NEVER_EXPAND:
+                        macros[name] = Macro(0, None, body[0], literal.group(1))
+                    continue
             if params is None:  # delimited parameters (\def\a#1.{}): not a text macro; drop the definition
                 g = read_group(text, text.find("{", i)) if "{" in text[i:i + 200] else None
                 spans.append((m.start(), g[1] if g else i))
@@ -775,6 +786,10 @@ def expand_macros(text: str, macros: dict[str, Macro], limit: int, notes: list[s
             name = m.group(1)
             macro = macros[name]
             i, args = m.end(), []
+            if macro.delimiter:
+                if not src.startswith(macro.delimiter, i):
+                    continue  # TeX stops with "Use of \mdpl doesn't match its definition": left as it is
+                i += len(macro.delimiter)
             if macro.default is not None:
                 opt = read_optional(src, i)
                 if opt is not None:
@@ -893,6 +908,8 @@ MATH_ENVS = {"equation", "equation*", "align", "align*", "alignat", "alignat*", 
              "split", "subequations*", "IEEEeqnarray", "IEEEeqnarray*", "cases", "empheq"}
 LISTS = {"itemize", "enumerate", "description", "compactitem", "compactenum", "inparaenum", "enumerate*",
          "itemize*", "description*", "inparaitem", "inparadesc", "list", "asparaenum", "asparaitem", "tasks"}
+# AASTeX's lists after the acknowledgements, printed as a paragraph under this label
+AAS_LISTS = {"software": "Software", "facilities": "Facilities", "facility": "Facility"}
 # lists set inside their paragraph (paralist), and enumitem's starred lists where it is loaded with [inline]
 INLINE_LISTS = {"inparaenum", "inparaitem", "inparadesc"}
 _ENUMITEM_INLINE = re.compile(r"\\usepackage\s*\[[^\]]*\binline\b[^\]]*\]\s*\{[^}]*\benumitem\b")
@@ -921,7 +938,8 @@ DROP_ARGS = {
     "selectlanguage": 1, "resizebox": 2, "scalebox": 1, "rotatebox": 1, "raisebox": 1, "makebox": 0,
     "renewcommand": 0, "affiliations": 1, "orcidlink": 1, "acknowledgments": 0, "bibitem": 0,
     "BibitemShut": 1, "BibitemOpen": 0, "bibAnnoteFile": 1, "bibAnnote": 2, "urlprefix": 0, "doibase": 0,
-    "relax": 0, "defcitealias": 2, "bibinitperiod": 0, "bibinitdelim": 0, "xspace": 0, "unskip": 0, "ignorespaces": 0,
+    "relax": 0, "rowcolor": 1, "cellcolor": 1, "columncolor": 1, "rowcolors": 3, "arrayrulecolor": 1,
+    "defcitealias": 2, "bibinitperiod": 0, "bibinitdelim": 0, "xspace": 0, "unskip": 0, "ignorespaces": 0,
 }
 # primitives followed by a number or a dimension, not by text ("12:\penalty0 1--10")
 _DIMENSION = re.compile(r"\s*=?\s*-?[\d.]+\s*(?:[a-z]{2}\b)?(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*")
@@ -951,9 +969,6 @@ _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable
                          r"(?:\s*\[[^\]]*\])?(?:\s*\{(?:[^{}]|\{[^{}]*\})*\}){0,2}|end\s*\{(?:tabular|tabularx|tabulary|longtable|"
                          r"supertabular)\*?\})")
 TABLES = {"tabular", "tabular*", "tabularx", "tabulary", "longtable", "longtable*", "supertabular"}
-# a table row with fewer words than this (of three letters or more) and one citation is read under its table's
-# caption, when the caption is a short title: the row alone does not say what it lists
-ROW_TITLE_MAX_WORDS = 12
 # what splits a table into rows: a row end (\\, algorithm2e's \;), a cell end, braces, a tabular inside a cell
 _ROW_TOKEN = re.compile(r"\\\\(?:\[[^\]]*\])?|\\[{}&;]|[{}&]|\\(begin|end)\s*\{(?:tabular|tabularx|tabulary|"
                         r"longtable|supertabular)\*?\}")
@@ -1335,6 +1350,14 @@ class Converter:
         if name in ("par", "newpara"):
             self.end_paragraph()
             return j
+        if name in AAS_LISTS and (g := read_group(s, j)) is not None:
+            # AASTeX's \software{…} and \facilities{…} print a paragraph "Software: numpy (Harris et al., 2020), …":
+            # without its label the list of names says nothing of what they are
+            self.end_paragraph()
+            self.emit(AAS_LISTS[name] + ": ")
+            self.run(g[0])
+            self.end_paragraph()
+            return g[1]
         if name in ("bibliography", "addbibresource", "addglobalbib"):
             opt = read_optional(s, j)
             if opt is not None:
@@ -1623,12 +1646,9 @@ class Converter:
                         parts = self.inline(" – ".join(cells))
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-                            # "Isochrone & 35.5 & \citet{x}", "Apple & JSC (WebKit) & \cite{x} & 3300+": the caption
-                            # says of what (every row of the table that says little: not only the barest); not a row
-                            # of citations ("References & \cite{a} & \cite{b}"), whose works the column heads tell
-                            # apart
-                            title = caption if len(words) < ROW_TITLE_MAX_WORDS and \
-                                sum(isinstance(p, Cite) for p in parts) == 1 else ""
+                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
+                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
+                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
                             self.blocks.append(Block("row", parts, title=title))
             return stop
         if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing

@@ -505,10 +505,9 @@ refs & \cite{bare}
     blocks = latex.keep_needed_rows(conv.blocks)
     paragraphs = ["".join(p if isinstance(p, str) else f"<{','.join(p.keys)}>" for p in b.parts)
                   for b in blocks if b.kind == "p"]
-    # numpy is cited in the text, so its row stays out; the "refs" row is a bare number, no context; the row that
-    # is kept says little of what it lists, so it is read under its table's title
+    # numpy is cited in the text, so its row stays out; the "refs" row is a bare number, no context
     assert sorted(paragraphs) == ["Arrays are everywhere <numpy>.  ",
-                                  "Packages: sparse – incorporate sparse arrays from the Sparse package <sparse>"]
+                                  "sparse – incorporate sparse arrays from the Sparse package <sparse>"]
 
 
 # --------------------------------------------------------------------------- how real submissions differ
@@ -836,7 +835,7 @@ Xerces-C & C++ validating & config parsing & Apache \\
     conv.end_paragraph()
     rows = [b for b in latex.keep_needed_rows(conv.blocks) if b.kind == "p"]
     assert ["".join(p if isinstance(p, str) else f"<{','.join(p.keys)}>" for p in b.parts) for b in rows] == \
-        ["Libraries: Xerces-C <xerces> – C++ validating XML parser – config parsing sequence tree – Apache"]
+        ["Xerces-C <xerces> – C++ validating XML parser – config parsing sequence tree – Apache"]
 
 
 def test_an_algorithm_line_that_cites_is_read_even_with_its_caption_inside():

@@ -496,9 +496,22 @@ Property & Value & Source \\ \hline
 Specific heat & \begin{tabular}{c} 900 \\ 950 \end{tabular} & \makecell{handbook\\values} \citep{v8} \\
 \end{tabular}\end{table}"""
     texts = paragraphs(convert(tmp_path, body, "\\usepackage{makecell}"))
-    assert "Material properties: Thermal conductivity – 1.15 – measured at the port (Lee and Kim, 2019)" in texts
-    assert "Material properties: Specific heat – 900 950 – handbook values (Google, 2018)" in texts
+    assert "Thermal conductivity – 1.15 – measured at the port (Lee and Kim, 2019)" in texts
+    assert "Specific heat – 900 950 – handbook values (Google, 2018)" in texts
     assert not any("@" in t or "[c]" in t for t in texts)
+
+
+def test_a_cell_or_row_colour_prints_nothing(tmp_path):
+    # colortbl/xcolor's \rowcolor{blue!10} and \cellcolor[gray]{0.9} colour the row; their argument is no word of it
+    body = r"""\section{Data}
+\begin{table}\caption{Static attributes}
+\begin{tabular}{ll}
+\rowcolor{blue!10} ic & Inheritance coupling between port classes \citep{lee2019} \\
+\cellcolor[gray]{0.9} npm & Number of public methods of an engine \citep{v8} \\
+\end{tabular}\end{table}"""
+    texts = paragraphs(convert(tmp_path, body, "\\usepackage[table]{xcolor}"))
+    assert "ic – Inheritance coupling between port classes (Lee and Kim, 2019)" in texts
+    assert "npm – Number of public methods of an engine (Google, 2018)" in texts
 
 
 def test_a_list_item_that_only_names_a_thing_takes_the_sentence_leading_into_the_list(tmp_path):
@@ -539,19 +552,21 @@ Since they are short, we pad them.
     assert "ports (Lee and Kim, 2019), engines (Google, 2018) are both used." in texts
 
 
-def test_every_row_of_a_titled_table_that_says_little_is_read_under_the_title(tmp_path):
-    # "Engines selected": the row naming a vendor, an engine and its stars says as little of what it lists as the
-    # barest one, so both take the short caption; a row that says much (twelve words or more) stands alone
-    body = r"""\section{Engines}
-\begin{table}\caption{Engines selected.}
-\begin{tabular}{lllll}
-Vendor & Engine & Source & Stars & Since \\
-Apple & JSC (WebKit) browser engine \cite{v8} & 3300+ & Jun 2001 \\
-Embedded engine & \cite{duktape} & 1200 & 2013 \\
-Ports & the shared arrival times of the container ships calling at the same terminal every week \cite{lee2019}
-& 12 & 2019 \\
-\end{tabular}\end{table}"""
-    texts = paragraphs(convert(tmp_path, body))
-    assert "Engines selected: Apple – JSC (WebKit) browser engine Google (2018) – 3300+ – Jun 2001" in texts
-    assert "Engines selected: Embedded engine – Vaarala (2018) – 1200 – 2013" in texts
-    assert any(t.startswith("Ports – the shared arrival times") for t in texts)
+def test_a_def_whose_name_ends_in_a_digit_prints_its_body(tmp_path):
+    # "\def\mdpl2{\texttt{MDPL2}}" defines \mdpl with the parameter text "2": "\mdpl2{}" prints MDPL2, not "2"
+    preamble = r"\def\mdpl2{\texttt{MDPL2}}" "\n" r"\def\smdpl{\texttt{SMDPL}}"
+    body = r"We use data from the \mdpl2{} and the \smdpl{} simulations \citep{lee2019}."
+    assert paragraphs(convert(tmp_path, body, preamble)) == [
+        "We use data from the MDPL2 and the SMDPL simulations (Lee and Kim, 2019)."]
+
+
+def test_aastex_software_list_prints_its_label(tmp_path):
+    # \software{numpy \citep{x}, ...} prints "Software: numpy (...)": the names alone do not say what they are
+    body = r"""\section{Data}
+Ports share arrival times.
+
+\software{\texttt{PortSim} \citep{lee2019}, \texttt{V8} \citep{v8}}
+\facilities{Duktape \citep{duktape}}"""
+    texts = paragraphs(convert(tmp_path, body, cls="aastex631"))
+    assert "Software: PortSim (Lee and Kim, 2019), V8 (Google, 2018)" in texts
+    assert "Facilities: Duktape (Vaarala, 2018)" in texts
