@@ -1642,8 +1642,11 @@ class Converter:
                                 "cite" not in row_before.lower() and any(above):
                             # an entry set on two rows, its name above and the \cite under it: the rows are one
                             all_cells = [f"{a} {c}".strip() for a, c in zip(above, all_cells)]
-                        cells = [c for c in all_cells if c]
-                        parts = self.inline(" – ".join(cells))
+                        parts = []
+                        for cell in all_cells:  # a cell that prints nothing (\cellcolor{white}) is no cell
+                            cell_parts = self.inline(cell) if cell else []
+                            if any(isinstance(p, Cite) or p.strip() for p in cell_parts):
+                                parts += ([" – "] if parts else []) + cell_parts
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
                             # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations

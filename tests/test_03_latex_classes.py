@@ -512,6 +512,9 @@ def test_a_cell_or_row_colour_prints_nothing(tmp_path):
     texts = paragraphs(convert(tmp_path, body, "\\usepackage[table]{xcolor}"))
     assert "ic – Inheritance coupling between port classes (Lee and Kim, 2019)" in texts
     assert "npm – Number of public methods of an engine (Google, 2018)" in texts
+    body = body.replace(r"\rowcolor{blue!10} ic &", r"\cellcolor{white} &")
+    (tmp_path / "2").mkdir()  # and the row does not open with the empty cell's separator
+    assert "Inheritance coupling between port classes (Lee and Kim, 2019)" in paragraphs(convert(tmp_path / "2", body))
 
 
 def test_a_list_item_that_only_names_a_thing_takes_the_sentence_leading_into_the_list(tmp_path):
