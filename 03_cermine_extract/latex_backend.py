@@ -974,12 +974,21 @@ _ROW_TOKEN = re.compile(r"\\\\(?:\[[^\]]*\])?|\\[{}&;]|[{}&]|\\(begin|end)\s*\{(
                         r"longtable|supertabular)\*?\}")
 
 
+_TABLE_BEGIN = re.compile(r"\\begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}")
+_BRACED_ROW_END = re.compile(r"\{[^{}]*\\\\[^{}]*\}")  # \makecell{a\\b}: a \\ inside a group
+_ROW_END = re.compile(r"\\\\(?:\[[^\]]*\])?")
+_ROW_END_SEMICOLON = re.compile(r"\\\\(?:\[[^\]]*\])?|\\;")
+
+
 def table_rows(text: str, inside_table: bool, line_end_semicolon: bool = False) -> list[str]:
-    """The rows of a table's source: split at the row ends of the table itself, not at those of a tabular nested
+    r"""The rows of a table's source: split at the row ends of the table itself, not at those of a tabular nested
     in a cell (``\begin{tabular}[c]{@{}l@{}}Thermal\\ conductivity\end{tabular}``: one cell, printed on two
     lines) nor at a ``\\`` inside a braced argument (``\makecell{a\\b}``, ``\shortstack``, ``\parbox``); the
     nested table's rows and cells are words of its cell. ``inside_table``: the text is a tabular's body (else a
     float's, where the tabular opens further on)."""
+    row_end = _ROW_END_SEMICOLON if line_end_semicolon else _ROW_END
+    if len(_TABLE_BEGIN.findall(text)) <= (0 if inside_table else 1) and not _BRACED_ROW_END.search(text):
+        return row_end.split(text)  # no table in a cell, no \\ in a group: every row end is the table's
     rows: list[str] = []
     out: list[str] = []
     pos, depth = 0, 0
