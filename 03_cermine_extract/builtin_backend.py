@@ -221,6 +221,9 @@ _GET_MATRIX = _unconverted(pdfium_c.FPDFText_GetMatrix, ctypes.c_int)
 _GET_BOX = _unconverted(pdfium_c.FPDFText_GetCharBox, ctypes.c_int)
 _GET_ORIGIN = _unconverted(pdfium_c.FPDFText_GetCharOrigin, ctypes.c_int)
 _GET_WEIGHT = _unconverted(pdfium_c.FPDFText_GetFontWeight, ctypes.c_int)
+# (added to PDFium in 2023: with an older one, each character's size, matrix and weight are read on their own)
+_GET_TEXT_OBJECT = _unconverted(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p) \
+    if hasattr(pdfium_c, "FPDFText_GetTextObject") else None
 
 
 def _page_lines(doc: pdfium.PdfDocument, index: int,
@@ -277,6 +280,26 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
             for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
                 buckets.setdefault(y, []).append(k)
     size_fix = _size_fix(tp, n, codes, rotation) if rotation else 1.0
+
+    def style(j: int) -> tuple[float | None, int]:
+        """(effective font size, None for rotated text; font weight) of character ``j``."""
+        size = get_size(tp, j) * size_fix
+        if get_matrix(tp, j, m_ref):
+            # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
+            a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+            if rotation:
+                a, b, c, d = _turn(a, b, c, d, rotation)
+            if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
+                return None, 0
+            scale = abs(a * d - b * c) ** 0.5
+            if scale > 0:
+                size *= scale
+        return size, get_weight(tp, j)
+
+    # PDFium's font size and weight of a character are those of its text object, and so is the matrix of every
+    # character but a generated space: read once an object (its address keys them), not once a character
+    get_object = _GET_TEXT_OBJECT
+    styles: dict[int, tuple[float | None, int]] = {}
     i = 0
     while i < n:
         code = codes[i]
@@ -288,24 +311,28 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         i += used
         if not ch or ch == "\n":
             continue
-        size = get_size(tp, j) * size_fix
-        # (the spaces PDFium generates between words carry an unturned matrix: on a turned page they are kept)
-        if get_matrix(tp, j, m_ref) and not (rotation and ch.isspace()):
-            # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
-            a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
-            if rotation:
-                a, b, c, d = _turn(a, b, c, d, rotation)
-            if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
-                continue  # rotated text: arXiv's side stamp, rotated table headers
-            scale = abs(a * d - b * c) ** 0.5
-            if scale > 0:
-                size *= scale
         if ch == " " or ch.isspace():
+            # a space PDFium generates between words carries the unturned matrix of the form it is in, not its
+            # text object's, so it reads its own: a space in rotated text is left out; on a turned page it is kept
+            if not rotation and get_matrix(tp, j, m_ref):
+                a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+                if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
+                    continue
             if current and current[-1].text != " ":
                 last = current[-1]
                 current.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, index, -1,
                                     last.base, last.weight, last.sup))
             continue
+        obj = get_object(tp, j) if get_object else None
+        if obj:
+            got = styles.get(obj)
+            if got is None:
+                got = styles[obj] = style(j)
+        else:
+            got = style(j)
+        size, obj_weight = got
+        if size is None:
+            continue  # rotated text: arXiv's side stamp, rotated table headers
         get_box(tp, j, *b_refs)
         left, right, bottom, top = bl.value, br.value, bb.value, bt.value
         # lines are grouped by the glyph origin's baseline, which does not move with descenders
@@ -343,7 +370,7 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
                     link = k
                     break
         if not current or current[-1].text == " " or not ch.isalpha() or not current[-1].text.isalpha():
-            weight = get_weight(tp, j)  # read once a word: bold changes between words
+            weight = obj_weight  # taken once a word: bold changes between words
         current.append(Char(ch, left, bottom, right, top, size, index, link, y, weight, sup))
         prev_right = right
     if current:
