@@ -49,6 +49,12 @@ class Char:
     sup: bool = False  # raised and smaller than its line: a superscript
 
 
+def _commonest(values: list) -> object:
+    """``Counter(values).most_common(1)[0][0]``: the commonest value, the first seen among equals."""
+    first = values[0]
+    return first if values.count(first) == len(values) else Counter(values).most_common(1)[0][0]
+
+
 @dataclass
 class Line:
     page: int
@@ -58,9 +64,11 @@ class Line:
     column: int = 0  # 0: left or single column, 1: right column, -1: spans both columns
     bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
 
+    # (list comprehensions rather than generators, and the commonest value found without a Counter when all
+    # are equal, as on most lines: these run for every line of every page)
     @cached_property
     def text(self) -> str:
-        return "".join(c.text for c in self.chars)
+        return "".join([c.text for c in self.chars])
 
     @cached_property
     def ink(self) -> list[Char]:
@@ -68,29 +76,29 @@ class Line:
 
     @cached_property
     def x0(self) -> float:
-        return min(c.left for c in self.ink)
+        return min([c.left for c in self.ink])
 
     @cached_property
     def x1(self) -> float:
-        return max(c.right for c in self.ink)
+        return max([c.right for c in self.ink])
 
     @cached_property
     def top(self) -> float:
-        return max(c.top for c in self.ink)
+        return max([c.top for c in self.ink])
 
     @cached_property
     def bottom(self) -> float:
-        return min(c.bottom for c in self.ink)
+        return min([c.bottom for c in self.ink])
 
     @cached_property
     def base(self) -> float:
-        return Counter(round(c.base, 1) for c in self.ink if not c.sup).most_common(1)[0][0] \
-            if any(not c.sup for c in self.ink) else self.ink[0].base
+        bases = [round(c.base, 1) for c in self.ink if not c.sup]
+        return _commonest(bases) if bases else self.ink[0].base
 
     @cached_property
     def size(self) -> float:
         sizes = [round(c.size * 2) / 2 for c in self.chars if not c.text.isspace() and not c.sup]
-        return Counter(sizes).most_common(1)[0][0] if sizes else 0.0
+        return _commonest(sizes) if sizes else 0.0
 
     @cached_property
     def bold(self) -> bool:
@@ -226,6 +234,10 @@ _GET_TEXT_OBJECT = _unconverted(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p
     if hasattr(pdfium_c, "FPDFText_GetTextObject") else None
 
 
+def _no_text_object(tp, j: int) -> None:
+    return None
+
+
 def _page_lines(doc: pdfium.PdfDocument, index: int,
                 names: dict[int, str] | None = None) -> tuple[list[Line], list[Link]]:
     """Text lines of one page in reading order (columns one after the other) and its links."""
@@ -298,7 +310,8 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
 
     # PDFium's font size and weight of a character are those of its text object, and so is the matrix of every
     # character but a generated space: read once an object (its address keys them), not once a character
-    get_object = _GET_TEXT_OBJECT
+    get_object = _GET_TEXT_OBJECT or _no_text_object
+    prev_text = ""  # the text of current[-1]
     styles: dict[int, tuple[float | None, int]] = {}
     i = 0
     while i < n:
@@ -318,12 +331,13 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
                 a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
                 if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
                     continue
-            if current and current[-1].text != " ":
+            if current and prev_text != " ":
                 last = current[-1]
                 current.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, index, -1,
                                     last.base, last.weight, last.sup))
+                prev_text = " "
             continue
-        obj = get_object(tp, j) if get_object else None
+        obj = get_object(tp, j)
         if obj:
             got = styles.get(obj)
             if got is None:
@@ -348,14 +362,15 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         if current:
             line_em = size_now if size_now > 1.0 else 1.0
             raised = y - base
-            if size < 0.85 * size_now and 0.15 * line_em < raised < 0.7 * line_em and left >= prev_right - line_em:
+            smaller = size < 0.85 * size_now
+            if smaller and 0.15 * line_em < raised < 0.7 * line_em and left >= prev_right - line_em:
                 sup = True  # a superscript: same line
-            elif size < 0.85 * size_now and -0.45 * line_em < raised < 0 and left >= prev_right - line_em:
+            elif smaller and -0.45 * line_em < raised < 0 and left >= prev_right - line_em:
                 pass  # a subscript: same line
             elif (ch in SPACING_ACCENTS or "\u0300" <= ch <= "\u036f") and abs(raised) < line_em \
                     and current[0].left - 1 <= left <= prev_right + 1:
                 pass  # an accent drawn back over a letter of this line: merge_accents puts it on the letter
-            elif abs(raised) > 0.45 * min(em, line_em) or left < prev_right - 1.5 * line_em \
+            elif abs(raised) > 0.45 * (em if em < line_em else line_em) or left < prev_right - 1.5 * line_em \
                     or left > prev_right + 1.2 * line_em:
                 lines.append(Line(index, _strip(current), height, width))
                 current = []
@@ -369,10 +384,10 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
                 if ln.left - 0.5 <= cx <= ln.right + 0.5 and ln.bottom - 0.5 <= cy <= ln.top + 0.5:
                     link = k
                     break
-        if not current or current[-1].text == " " or not ch.isalpha() or not current[-1].text.isalpha():
+        if not current or not ch.isalpha() or not prev_text.isalpha():
             weight = obj_weight  # taken once a word: bold changes between words
         current.append(Char(ch, left, bottom, right, top, size, index, link, y, weight, sup))
-        prev_right = right
+        prev_right, prev_text = right, ch
     if current:
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
