@@ -64,8 +64,8 @@ class Line:
     column: int = 0  # 0: left or single column, 1: right column, -1: spans both columns
     bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
 
-    # (list comprehensions rather than generators, and the commonest value found without a Counter when all
-    # are equal, as on most lines: these run for every line of every page)
+    # (list comprehensions rather than generators; the commonest rounded baseline and size found without
+    # rounding each character nor a Counter where all are equal, as on most lines: these run for every line)
     @cached_property
     def text(self) -> str:
         return "".join([c.text for c in self.chars])
@@ -92,13 +92,21 @@ class Line:
 
     @cached_property
     def base(self) -> float:
-        bases = [round(c.base, 1) for c in self.ink if not c.sup]
-        return _commonest(bases) if bases else self.ink[0].base
+        bases = [c.base for c in self.ink if not c.sup]
+        if not bases:
+            return self.ink[0].base
+        if bases.count(bases[0]) == len(bases):
+            return round(bases[0], 1)
+        return _commonest([round(b, 1) for b in bases])
 
     @cached_property
     def size(self) -> float:
-        sizes = [round(c.size * 2) / 2 for c in self.chars if not c.text.isspace() and not c.sup]
-        return _commonest(sizes) if sizes else 0.0
+        sizes = [c.size for c in self.chars if not c.text.isspace() and not c.sup]
+        if not sizes:
+            return 0.0
+        if sizes.count(sizes[0]) == len(sizes):
+            return round(sizes[0] * 2) / 2
+        return _commonest([round(s * 2) / 2 for s in sizes])
 
     @cached_property
     def bold(self) -> bool:
@@ -190,6 +198,9 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, 
 SPACING_ACCENTS = {"\u00a8": "\u0308", "\u00b4": "\u0301", "`": "\u0300", "\u02c6": "\u0302", "^": "\u0302",
                    "\u02dc": "\u0303", "~": "\u0303", "\u02c7": "\u030c", "\u00b8": "\u0327", "\u02da": "\u030a",
                    "\u02d8": "\u0306", "\u02d9": "\u0307", "\u00af": "\u0304", "\u02dd": "\u030b", "\u02db": "\u0328"}
+
+
+ACCENT_IN_TEXT = re.compile("[" + re.escape("".join(SPACING_ACCENTS)) + "\u0300-\u036f]")
 
 
 def clean_code(code: int, next_code: int) -> tuple[str, int]:
@@ -511,7 +522,9 @@ def _strip(chars: list[Char]) -> list[Char]:
 def merge_accents(line: Line) -> Line:
     """Put a separately drawn accent ("Schölkopf" drawn as "Scholkopf ¨") onto the letter under it, NFC."""
     chars = line.chars
-    if not any(c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f" for c in chars):
+    # (a search over the line's text first: most lines hold no accent, and the test below then fails for each)
+    if not ACCENT_IN_TEXT.search("".join([c.text for c in chars])) \
+            or not any(c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f" for c in chars):
         return line
     out = [c for c in chars]
     for acc in [c for c in chars if c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f"]:
@@ -1250,9 +1263,13 @@ def read_pdf(path: Path) -> Document:
     last_refs = next((i for i in range(len(all_lines) - 1, -1, -1)
                       if REFERENCES_HEADING.match(all_lines[i].text.strip())), len(all_lines))
     before = all_lines[:last_refs] if last_refs > 0.3 * len(all_lines) else all_lines
-    sizes = Counter(round(c.size * 2) / 2 for ln in before for c in ln.chars if not c.text.isspace() and not c.sup)
+    # (each distinct size rounded once, in the order first seen, so that ties fall as if each character's were)
+    sizes = Counter()
+    for size, count in Counter([c.size for ln in before for c in ln.chars if not c.text.isspace()
+                                and not c.sup]).items():
+        sizes[round(size * 2) / 2] += count
     body_size = sizes.most_common(1)[0][0] if sizes else 10.0
-    weights = Counter(c.weight for ln in all_lines for c in ln.chars if c.text.isalpha())
+    weights = Counter([c.weight for ln in all_lines for c in ln.chars if c.text.isalpha()])
     bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
     for ln in all_lines:
         ln.bold_from = bold_from
