@@ -111,7 +111,7 @@ class Line:
     @cached_property
     def bold(self) -> bool:
         ink = [c for c in self.ink if c.text.isalpha()]
-        return bool(ink) and sum(c.weight >= self.bold_from for c in ink) >= 0.8 * len(ink)
+        return bool(ink) and sum([c.weight >= self.bold_from for c in ink]) >= 0.8 * len(ink)
 
 @dataclass
 class Link:
@@ -710,7 +710,7 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
         return True
     width = line.x1 - line.x0
     short = column_width <= 0 or width < 0.8 * column_width
-    caps = sum(c.isupper() for c in letters) >= 0.8 * len(letters) and len(letters) >= 4
+    caps = sum(map(str.isupper, letters)) >= 0.8 * len(letters) and len(letters) >= 4
     emphasised = line.bold or caps or line.size >= body_size * 1.05
     if line.size < body_size * (0.7 if caps else 0.92):  # IEEE's small capitals are smaller than the body
         return False
