@@ -327,7 +327,7 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
     i = 0
     while i < n:
         code = codes[i]
-        if 0x20 < code < 0x7F:  # the common case, no cleaning needed
+        if 0x20 <= code < 0x7F:  # the common case (a space included), no cleaning needed
             ch, used = chr(code), 1
         else:
             ch, used = clean_code(code, codes[i + 1])
@@ -1017,6 +1017,8 @@ YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
 # "Smith and Lee (2019)", "Smith et al. [2003]" (ACM), "Golub and Pereyra (1972, 1973)"
 TEXTUAL = re.compile(rf"({AUTHOR})\s+[(\[]({YEARS})[)\]]")
+# what every TEXTUAL match holds: a text without it is not searched (TEXTUAL tries a match at every capital)
+BRACKETED_YEAR = re.compile(r"[(\[](?:1[89]|20)\d{2}")
 
 
 def _surname_key(name: str) -> str:
@@ -1190,7 +1192,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
                     idx.extend(lookup(c.group(1), c.group(2)))
             if idx:
                 found.append((m.start(1), m.end(1), list(dict.fromkeys(idx))))
-        for m in TEXTUAL.finditer(text):
+        for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
             if idx := lookup(m.group(1), m.group(2)):
                 found.append((m.start(), m.end(), idx))
     found.sort()
