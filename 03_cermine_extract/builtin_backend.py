@@ -1987,17 +1987,23 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
 # JATS output
 # ---------------------------------------------------------------------------
 
+@lru_cache(maxsize=16)
+def _entries_by_number(labels: tuple[str, ...]) -> dict[int, list[int]]:
+    """The number each printed label holds -> the indices of the entries that print it; built once per
+    bibliography, not once per paragraph (the caller only reads it)."""
+    by_label: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        if digits := re.sub(r"\D", "", label):
+            by_label.setdefault(int(digits), []).append(i)
+    return by_label
+
+
 def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
                    refs: list[Reference]) -> list[tuple[str, list[int]]]:
     """A paragraph as runs of (text, reference indices): plain text has no indices."""
-    runs: list[tuple[str, list[int]]] = []
-    for ch in par.chars:
-        ref = targets.get((ch.page, ch.link)) if ch.link >= 0 else None
-        keys = [ref] if ref is not None else []
-        if runs and runs[-1][1] == keys:
-            runs[-1] = (runs[-1][0] + ch.text, keys)
-        else:
-            runs.append((ch.text, keys))
+    runs = [("".join([ch.text for ch in chars]), [ref] if ref is not None else [])
+            for ref, chars in itertools.groupby(par.chars, key=lambda ch: targets.get((ch.page, ch.link))
+                                                if ch.link >= 0 else None)]
     # Merge linked runs separated only by punctuation into one marker ("1, 2", "Lee, 2019; Kim, 2020").
     merged: list[tuple[str, list[int]]] = []
     for text, keys in runs:
@@ -2014,10 +2020,7 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
     # natbib's sort&compress links only the ends of a range "1–3": add the middle by label. A label printed
     # twice (a report's list of publications after its references, numbered [1], [2], … again) names the entry
     # of the list the link points into, the one nearest the destination's entry.
-    by_label: dict[int, list[int]] = {}
-    for i, r in enumerate(refs):
-        if digits := re.sub(r"\D", "", r.label):
-            by_label.setdefault(int(digits), []).append(i)
+    by_label = _entries_by_number(tuple([r.label for r in refs]))
     out = []
     for text, keys in _move_brackets(merged):
         before = out[-1][0] if out else ""
