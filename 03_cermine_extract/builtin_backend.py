@@ -49,6 +49,12 @@ class Char:
     sup: bool = False  # raised and smaller than its line: a superscript
 
 
+def _commonest(values: list) -> object:
+    """``Counter(values).most_common(1)[0][0]``: the commonest value, the first seen among equals."""
+    first = values[0]
+    return first if values.count(first) == len(values) else Counter(values).most_common(1)[0][0]
+
+
 @dataclass
 class Line:
     page: int
@@ -58,9 +64,11 @@ class Line:
     column: int = 0  # 0: left or single column, 1: right column, -1: spans both columns
     bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
 
+    # (list comprehensions rather than generators; the commonest rounded baseline and size found without
+    # rounding each character nor a Counter where all are equal, as on most lines: these run for every line)
     @cached_property
     def text(self) -> str:
-        return "".join(c.text for c in self.chars)
+        return "".join([c.text for c in self.chars])
 
     @cached_property
     def ink(self) -> list[Char]:
@@ -68,34 +76,42 @@ class Line:
 
     @cached_property
     def x0(self) -> float:
-        return min(c.left for c in self.ink)
+        return min([c.left for c in self.ink])
 
     @cached_property
     def x1(self) -> float:
-        return max(c.right for c in self.ink)
+        return max([c.right for c in self.ink])
 
     @cached_property
     def top(self) -> float:
-        return max(c.top for c in self.ink)
+        return max([c.top for c in self.ink])
 
     @cached_property
     def bottom(self) -> float:
-        return min(c.bottom for c in self.ink)
+        return min([c.bottom for c in self.ink])
 
     @cached_property
     def base(self) -> float:
-        return Counter(round(c.base, 1) for c in self.ink if not c.sup).most_common(1)[0][0] \
-            if any(not c.sup for c in self.ink) else self.ink[0].base
+        bases = [c.base for c in self.ink if not c.sup]
+        if not bases:
+            return self.ink[0].base
+        if bases.count(bases[0]) == len(bases):
+            return round(bases[0], 1)
+        return _commonest([round(b, 1) for b in bases])
 
     @cached_property
     def size(self) -> float:
-        sizes = [round(c.size * 2) / 2 for c in self.chars if not c.text.isspace() and not c.sup]
-        return Counter(sizes).most_common(1)[0][0] if sizes else 0.0
+        sizes = [c.size for c in self.chars if not c.text.isspace() and not c.sup]
+        if not sizes:
+            return 0.0
+        if sizes.count(sizes[0]) == len(sizes):
+            return round(sizes[0] * 2) / 2
+        return _commonest([round(s * 2) / 2 for s in sizes])
 
     @cached_property
     def bold(self) -> bool:
         ink = [c for c in self.ink if c.text.isalpha()]
-        return bool(ink) and sum(c.weight >= self.bold_from for c in ink) >= 0.8 * len(ink)
+        return bool(ink) and sum([c.weight >= self.bold_from for c in ink]) >= 0.8 * len(ink)
 
 @dataclass
 class Link:
@@ -184,6 +200,9 @@ SPACING_ACCENTS = {"\u00a8": "\u0308", "\u00b4": "\u0301", "`": "\u0300", "\u02c
                    "\u02d8": "\u0306", "\u02d9": "\u0307", "\u00af": "\u0304", "\u02dd": "\u030b", "\u02db": "\u0328"}
 
 
+ACCENT_IN_TEXT = re.compile("[" + re.escape("".join(SPACING_ACCENTS)) + "\u0300-\u036f]")
+
+
 def clean_code(code: int, next_code: int) -> tuple[str, int]:
     """One character from PDFium's UTF-16 code units: (text, code units used).
 
@@ -204,6 +223,32 @@ def clean_code(code: int, next_code: int) -> tuple[str, int]:
     return chr(code), 1
 
 
+def _unconverted(fn, restype):
+    """A second handle on the PDFium function ``fn`` with its return type and no ``argtypes``, so that a call
+    skips ctypes' conversion and checking of each argument: the per-character loop of ``_page_lines`` makes
+    several calls a character, and that conversion was most of their cost (1.2 µs of a 1.5 µs call for
+    FPDFText_GetCharBox). Callers pass exactly the C types: the text page handle, a Python int for an
+    ``int`` index, ``ctypes.byref`` for each out-parameter."""
+    unconverted = type(fn)(ctypes.cast(fn, ctypes.c_void_p).value)
+    unconverted.restype = restype
+    return unconverted
+
+
+_GET_UNICODE = _unconverted(pdfium_c.FPDFText_GetUnicode, ctypes.c_uint)
+_GET_SIZE = _unconverted(pdfium_c.FPDFText_GetFontSize, ctypes.c_double)
+_GET_MATRIX = _unconverted(pdfium_c.FPDFText_GetMatrix, ctypes.c_int)
+_GET_BOX = _unconverted(pdfium_c.FPDFText_GetCharBox, ctypes.c_int)
+_GET_ORIGIN = _unconverted(pdfium_c.FPDFText_GetCharOrigin, ctypes.c_int)
+_GET_WEIGHT = _unconverted(pdfium_c.FPDFText_GetFontWeight, ctypes.c_int)
+# (added to PDFium in 2023: with an older one, each character's size, matrix and weight are read on their own)
+_GET_TEXT_OBJECT = _unconverted(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p) \
+    if hasattr(pdfium_c, "FPDFText_GetTextObject") else None
+
+
+def _no_text_object(tp, j: int) -> None:
+    return None
+
+
 def _page_lines(doc: pdfium.PdfDocument, index: int,
                 names: dict[int, str] | None = None) -> tuple[list[Line], list[Link]]:
     """Text lines of one page in reading order (columns one after the other) and its links."""
@@ -216,10 +261,9 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
             buckets.setdefault(y, []).append(k)
     tp = textpage.raw
-    # ctypes calls are the cost of this loop: bind them once, reuse the out-parameters
-    get_size, get_matrix = pdfium_c.FPDFText_GetFontSize, pdfium_c.FPDFText_GetMatrix
-    get_box, get_origin, get_weight = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetCharOrigin, \
-        pdfium_c.FPDFText_GetFontWeight
+    # ctypes calls are the cost of this loop: bound once without argument conversion, out-parameters reused
+    get_size, get_matrix, get_box, get_origin, get_weight = _GET_SIZE, _GET_MATRIX, _GET_BOX, _GET_ORIGIN, \
+        _GET_WEIGHT
     matrix = pdfium_c.FS_MATRIX()
     m_ref = ctypes.byref(matrix)
     ox, oy, bl, br, bb, bt = (ctypes.c_double() for _ in range(6))
@@ -233,7 +277,7 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
     n = textpage.count_chars()
     # one call a character: FPDFText_GetText would be one call a page, but it drops control codes and so
     # loses the 1:1 match between its code units and the character indices
-    get_unicode = pdfium_c.FPDFText_GetUnicode
+    get_unicode = _GET_UNICODE
     codes = [get_unicode(tp, i) for i in range(n)] + [0]
     # A page with /Rotate (a landscape page, or a preprint scanned two pages to a sheet and turned): PDFium
     # gives boxes, origins and text matrices in the unrotated page's space; they are turned into the page
@@ -259,10 +303,31 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
             for y in range(int(ln.bottom // 10), int(ln.top // 10) + 1):
                 buckets.setdefault(y, []).append(k)
     size_fix = _size_fix(tp, n, codes, rotation) if rotation else 1.0
+
+    def style(j: int) -> tuple[float | None, int]:
+        """(effective font size, None for rotated text; font weight) of character ``j``."""
+        size = get_size(tp, j) * size_fix
+        if get_matrix(tp, j, m_ref):
+            # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
+            a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+            if rotation:
+                a, b, c, d = _turn(a, b, c, d, rotation)
+            if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
+                return None, 0
+            scale = abs(a * d - b * c) ** 0.5
+            if scale > 0:
+                size *= scale
+        return size, get_weight(tp, j)
+
+    # PDFium's font size and weight of a character are those of its text object, and so is the matrix of every
+    # character but a generated space: read once an object (its address keys them), not once a character
+    get_object = _GET_TEXT_OBJECT or _no_text_object
+    prev_text = ""  # the text of current[-1]
+    styles: dict[int, tuple[float | None, int]] = {}
     i = 0
     while i < n:
         code = codes[i]
-        if 0x20 < code < 0x7F:  # the common case, no cleaning needed
+        if 0x20 <= code < 0x7F:  # the common case (a space included), no cleaning needed
             ch, used = chr(code), 1
         else:
             ch, used = clean_code(code, codes[i + 1])
@@ -270,24 +335,29 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         i += used
         if not ch or ch == "\n":
             continue
-        size = get_size(tp, j) * size_fix
-        # (the spaces PDFium generates between words carry an unturned matrix: on a turned page they are kept)
-        if get_matrix(tp, j, m_ref) and not (rotation and ch.isspace()):
-            # Distiller, Quartz and PDFlib set size 1 and scale the text matrix: the effective size is the product
-            a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
-            if rotation:
-                a, b, c, d = _turn(a, b, c, d, rotation)
-            if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
-                continue  # rotated text: arXiv's side stamp, rotated table headers
-            scale = abs(a * d - b * c) ** 0.5
-            if scale > 0:
-                size *= scale
         if ch == " " or ch.isspace():
-            if current and current[-1].text != " ":
+            # a space PDFium generates between words carries the unturned matrix of the form it is in, not its
+            # text object's, so it reads its own: a space in rotated text is left out; on a turned page it is kept
+            if not rotation and get_matrix(tp, j, m_ref):
+                a, b, c, d = matrix.a, matrix.b, matrix.c, matrix.d
+                if abs(b) > 0.2 * abs(a) or abs(c) > 0.2 * abs(d) or a < 0:
+                    continue
+            if current and prev_text != " ":
                 last = current[-1]
                 current.append(Char(" ", last.right, last.bottom, last.right, last.top, last.size, index, -1,
                                     last.base, last.weight, last.sup))
+                prev_text = " "
             continue
+        obj = get_object(tp, j)
+        if obj:
+            got = styles.get(obj)
+            if got is None:
+                got = styles[obj] = style(j)
+        else:
+            got = style(j)
+        size, obj_weight = got
+        if size is None:
+            continue  # rotated text: arXiv's side stamp, rotated table headers
         get_box(tp, j, *b_refs)
         left, right, bottom, top = bl.value, br.value, bb.value, bt.value
         # lines are grouped by the glyph origin's baseline, which does not move with descenders
@@ -303,14 +373,15 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
         if current:
             line_em = size_now if size_now > 1.0 else 1.0
             raised = y - base
-            if size < 0.85 * size_now and 0.15 * line_em < raised < 0.7 * line_em and left >= prev_right - line_em:
+            smaller = size < 0.85 * size_now
+            if smaller and 0.15 * line_em < raised < 0.7 * line_em and left >= prev_right - line_em:
                 sup = True  # a superscript: same line
-            elif size < 0.85 * size_now and -0.45 * line_em < raised < 0 and left >= prev_right - line_em:
+            elif smaller and -0.45 * line_em < raised < 0 and left >= prev_right - line_em:
                 pass  # a subscript: same line
             elif (ch in SPACING_ACCENTS or "\u0300" <= ch <= "\u036f") and abs(raised) < line_em \
                     and current[0].left - 1 <= left <= prev_right + 1:
                 pass  # an accent drawn back over a letter of this line: merge_accents puts it on the letter
-            elif abs(raised) > 0.45 * min(em, line_em) or left < prev_right - 1.5 * line_em \
+            elif abs(raised) > 0.45 * (em if em < line_em else line_em) or left < prev_right - 1.5 * line_em \
                     or left > prev_right + 1.2 * line_em:
                 lines.append(Line(index, _strip(current), height, width))
                 current = []
@@ -324,10 +395,10 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
                 if ln.left - 0.5 <= cx <= ln.right + 0.5 and ln.bottom - 0.5 <= cy <= ln.top + 0.5:
                     link = k
                     break
-        if not current or current[-1].text == " " or not ch.isalpha() or not current[-1].text.isalpha():
-            weight = get_weight(tp, j)  # read once a word: bold changes between words
+        if not current or not ch.isalpha() or not prev_text.isalpha():
+            weight = obj_weight  # taken once a word: bold changes between words
         current.append(Char(ch, left, bottom, right, top, size, index, link, y, weight, sup))
-        prev_right = right
+        prev_right, prev_text = right, ch
     if current:
         lines.append(Line(index, _strip(current), height, width))
     textpage.close()
@@ -451,7 +522,9 @@ def _strip(chars: list[Char]) -> list[Char]:
 def merge_accents(line: Line) -> Line:
     """Put a separately drawn accent ("Schölkopf" drawn as "Scholkopf ¨") onto the letter under it, NFC."""
     chars = line.chars
-    if not any(c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f" for c in chars):
+    # (a search over the line's text first: most lines hold no accent, and the test below then fails for each)
+    if not ACCENT_IN_TEXT.search("".join([c.text for c in chars])) \
+            or not any(c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f" for c in chars):
         return line
     out = [c for c in chars]
     for acc in [c for c in chars if c.text in SPACING_ACCENTS or "\u0300" <= c.text <= "\u036f"]:
@@ -637,7 +710,7 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
         return True
     width = line.x1 - line.x0
     short = column_width <= 0 or width < 0.8 * column_width
-    caps = sum(c.isupper() for c in letters) >= 0.8 * len(letters) and len(letters) >= 4
+    caps = sum(map(str.isupper, letters)) >= 0.8 * len(letters) and len(letters) >= 4
     emphasised = line.bold or caps or line.size >= body_size * 1.05
     if line.size < body_size * (0.7 if caps else 0.92):  # IEEE's small capitals are smaller than the body
         return False
@@ -944,6 +1017,8 @@ YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
 # "Smith and Lee (2019)", "Smith et al. [2003]" (ACM), "Golub and Pereyra (1972, 1973)"
 TEXTUAL = re.compile(rf"({AUTHOR})\s+[(\[]({YEARS})[)\]]")
+# what every TEXTUAL match holds: a text without it is not searched (TEXTUAL tries a match at every capital)
+BRACKETED_YEAR = re.compile(r"[(\[](?:1[89]|20)\d{2}")
 
 
 def _surname_key(name: str) -> str:
@@ -1117,7 +1192,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
                     idx.extend(lookup(c.group(1), c.group(2)))
             if idx:
                 found.append((m.start(1), m.end(1), list(dict.fromkeys(idx))))
-        for m in TEXTUAL.finditer(text):
+        for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
             if idx := lookup(m.group(1), m.group(2)):
                 found.append((m.start(), m.end(), idx))
     found.sort()
@@ -1190,9 +1265,13 @@ def read_pdf(path: Path) -> Document:
     last_refs = next((i for i in range(len(all_lines) - 1, -1, -1)
                       if REFERENCES_HEADING.match(all_lines[i].text.strip())), len(all_lines))
     before = all_lines[:last_refs] if last_refs > 0.3 * len(all_lines) else all_lines
-    sizes = Counter(round(c.size * 2) / 2 for ln in before for c in ln.chars if not c.text.isspace() and not c.sup)
+    # (each distinct size rounded once, in the order first seen, so that ties fall as if each character's were)
+    sizes = Counter()
+    for size, count in Counter([c.size for ln in before for c in ln.chars if not c.text.isspace()
+                                and not c.sup]).items():
+        sizes[round(size * 2) / 2] += count
     body_size = sizes.most_common(1)[0][0] if sizes else 10.0
-    weights = Counter(c.weight for ln in all_lines for c in ln.chars if c.text.isalpha())
+    weights = Counter([c.weight for ln in all_lines for c in ln.chars if c.text.isalpha()])
     bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
     for ln in all_lines:
         ln.bold_from = bold_from
@@ -1908,17 +1987,23 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
 # JATS output
 # ---------------------------------------------------------------------------
 
+@lru_cache(maxsize=16)
+def _entries_by_number(labels: tuple[str, ...]) -> dict[int, list[int]]:
+    """The number each printed label holds -> the indices of the entries that print it; built once per
+    bibliography, not once per paragraph (the caller only reads it)."""
+    by_label: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        if digits := re.sub(r"\D", "", label):
+            by_label.setdefault(int(digits), []).append(i)
+    return by_label
+
+
 def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
                    refs: list[Reference]) -> list[tuple[str, list[int]]]:
     """A paragraph as runs of (text, reference indices): plain text has no indices."""
-    runs: list[tuple[str, list[int]]] = []
-    for ch in par.chars:
-        ref = targets.get((ch.page, ch.link)) if ch.link >= 0 else None
-        keys = [ref] if ref is not None else []
-        if runs and runs[-1][1] == keys:
-            runs[-1] = (runs[-1][0] + ch.text, keys)
-        else:
-            runs.append((ch.text, keys))
+    runs = [("".join([ch.text for ch in chars]), [ref] if ref is not None else [])
+            for ref, chars in itertools.groupby(par.chars, key=lambda ch: targets.get((ch.page, ch.link))
+                                                if ch.link >= 0 else None)]
     # Merge linked runs separated only by punctuation into one marker ("1, 2", "Lee, 2019; Kim, 2020").
     merged: list[tuple[str, list[int]]] = []
     for text, keys in runs:
@@ -1935,10 +2020,7 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
     # natbib's sort&compress links only the ends of a range "1–3": add the middle by label. A label printed
     # twice (a report's list of publications after its references, numbered [1], [2], … again) names the entry
     # of the list the link points into, the one nearest the destination's entry.
-    by_label: dict[int, list[int]] = {}
-    for i, r in enumerate(refs):
-        if digits := re.sub(r"\D", "", r.label):
-            by_label.setdefault(int(digits), []).append(i)
+    by_label = _entries_by_number(tuple([r.label for r in refs]))
     out = []
     for text, keys in _move_brackets(merged):
         before = out[-1][0] if out else ""

@@ -63,6 +63,15 @@ def test_builtin_without_links_finds_markers_by_pattern(name, paper):
     assert titles_match(found, expected) == len(expected)
 
 
+def test_builtin_reads_the_same_xml_with_a_pdfium_that_cannot_name_a_characters_text_object(monkeypatch):
+    """The per-character loop reads font size, matrix and weight once per text object (FPDFText_GetTextObject);
+    with an older PDFium that lacks it, each character's are read on their own, and the XML is the same."""
+    pdfs = [FIXTURES / "pdf" / "long_paper.pdf", FIXTURES / "pdf" / "nolinks_twocolumn.pdf", DEMO_PDFS[0]]
+    expected = [builtin.convert(pdf)[0] for pdf in pdfs]
+    monkeypatch.setattr(builtin, "_GET_TEXT_OBJECT", None)
+    assert [builtin.convert(pdf)[0] for pdf in pdfs] == expected
+
+
 def test_range_marker_is_expanded_to_every_reference_in_it():
     xml, _ = builtin.convert(CORPUS_DIR / "pdfs" / "2513.00003v2.pdf")
     root = etree.fromstring(xml)
