@@ -517,12 +517,13 @@ def reading_order(lines: list[Line], width: float) -> list[Line]:
     for ln in lines:
         ln.column = 0 if ln.x1 <= gutter + 1 else 1 if ln.x0 >= gutter - 1 else -1
     # A bare number standing right of the left column's text edge is a label of the right column hanging in
-    # the gutter ("35" left of its entry, Portland Press), wherever the gap between the columns was placed
+    # the gutter ("35" left of its entry, Portland Press; "[18]", biblatex's numeric labels in USENIX's two
+    # columns), wherever the gap between the columns was placed
     edges = sorted(ln.x1 for ln in lines if ln.column == 0 and len(ln.text) > 20)
     if edges:
         edge = edges[int(0.9 * (len(edges) - 1))]
         for ln in lines:
-            if ln.column != 1 and ln.x0 > edge + 2 and re.fullmatch(r"\s*\d{1,3}\.?\s*", ln.text):
+            if ln.column != 1 and ln.x0 > edge + 2 and re.fullmatch(r"\s*(?:\d{1,3}\.?|\[\d{1,3}\])\s*", ln.text):
                 ln.column = 1
     # A line spanning both columns (title, abstract, a wide figure) cuts the page into bands.
     ordered: list[Line] = []

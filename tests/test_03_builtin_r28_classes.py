@@ -11,6 +11,7 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
+from test_03_builtin_published_classes import cited, end_x, raws_of  # noqa: E402
 from test_03_builtin_real_classes import BODY, builtin, xml_of  # noqa: E402  (one PDF-to-XML helper for these files)
 
 SURNAMES = ["Bertolli", "Bettinardi", "Bruyant", "Bundschuh", "Kesner", "Lamare", "Nehmeh", "Walker", "Whittaker",
@@ -76,3 +77,42 @@ def test_line_number_beside_a_line_that_holds_only_a_number_is_dropped_with_the_
         lines.append(line(98 if text[0].isupper() and "," in text else 123, base, text))
     kept = builtin.drop_line_numbers(lines)
     assert [ln.text for ln in kept] == texts
+
+
+def test_bracketed_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_path):
+    """biblatex's numeric labels in USENIX's two columns hang left of their entries, the right column's "[18]" in
+    the gutter. Where the gap between the columns is placed between those labels and their entries, a bracketed
+    label right of the left column's text edge is still the right column's: it opens its entry, not a word in
+    the middle of the left column's line beside it ("… Survey Instruments: An [18] Overview of …")."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 710, "1 Introduction", size=10, font="F2")
+    words = (f"{BODY} and more of it " * 40).split()
+    y, line = 695, []
+    cites = iter(["[5]", "[11]", "[2]"])
+    for k, word in enumerate(words):
+        if k % 37 == 36 and (c := next(cites, None)):
+            word = f"{word} {c}"
+        if line and end_x(tmp_path, 60, " ".join(line + [word]), size=8) > 291:
+            page.text(60, y, " ".join(line), size=8)
+            y, line = y - 10, []
+            if y < 420:
+                break
+        line.append(word)
+    page.text(323.5, 710, "References", size=10, font="F2")
+    for n in range(1, 13):
+        page.text(323.5, 695 - 24 * (n - 1), f"Author{chr(64 + n)} Other. Title of the work number {n}.", size=7.5)
+        page.text(323.5, 686 - 24 * (n - 1), f"In: Proceedings {n} (20{10 + n}) (cit. on p. {n}).", size=7.5)
+    for n in range(1, 13):  # the labels, drawn after the entries, right-aligned in the gutter
+        label = f"[{n}]"
+        page.text(318.5 - 4.17 * len(label), 695 - 24 * (n - 1), label, size=7.5)
+    foot = "Received 19 July 2013/20 August 2013; accepted 2 September 2013 (revised)"
+    page.text(60, 80, foot, size=7)  # a line at the foot running on into the gutter
+    for k in range(3):
+        page.text(60, 70 - 9 * k, f"{'The author(s) has paid for this article to be freely available under the terms ' * 2}"[:150],
+                  size=7)
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page], width=595.28)
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    raws = raws_of(root)
+    assert len(raws) == 12 and all(r.startswith(f"[{n}] Author{chr(64 + n)}") for n, r in enumerate(raws, start=1))
+    assert [(m, r[:9]) for m, r in cited(root)] == [("5", "[5] Autho"), ("11", "[11] Auth"), ("2", "[2] Autho")]
