@@ -606,7 +606,7 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
         return None, f"{engine} not installed (texlive-latex-extra, texlive-publishers, texlive-science, biber)"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "src"
-        shutil.copytree(src, work)
+        shutil.copytree(src, work, symlinks=True)  # a link to a file the repository does not hold stays a link
         main = work / main_tex
         # a shipped .bbl is what arXiv would typeset; one that holds no entry (a failed biber run committed with
         # the source) is no bibliography, and is rebuilt from the .bib like a missing one
