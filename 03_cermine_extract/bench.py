@@ -606,10 +606,13 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
         return None, f"{engine} not installed (texlive-latex-extra, texlive-publishers, texlive-science, biber)"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "src"
-        shutil.copytree(src, work)
+        shutil.copytree(src, work, symlinks=True)  # a link to a file the repository does not hold stays a link
         main = work / main_tex
-        shipped_bbl = main.with_suffix(".bbl").is_file()
-        how = "compiled"
+        # a shipped .bbl is what arXiv would typeset; one that holds no entry (a failed biber run committed with
+        # the source) is no bibliography, and is rebuilt from the .bib like a missing one
+        bbl_file = main.with_suffix(".bbl")
+        shipped_bbl = bbl_file.is_file() and re.search(r"\\bibitem|\\entry\{", bbl_file.read_text(errors="replace"))
+        how = "compiled" if shipped_bbl or not bbl_file.is_file() else "compiled (the shipped .bbl holds no entry: rebuilt)"
 
         def run(command: list[str]) -> None:
             subprocess.run(command, cwd=main.parent, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
@@ -621,6 +624,12 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
         try:
             run(tex)
             aux = main.with_suffix(".aux")
+            log = main.with_suffix(".log").read_text(errors="replace") if main.with_suffix(".log").is_file() else ""
+            if shipped_bbl and "is wrong format version" in log and main.with_suffix(".bcf").is_file():
+                # biblatex refuses a .bbl written by another version of it and prints every citation as its
+                # key, with no bibliography: biber rebuilds it from the .bib, as the author's own run did
+                shipped_bbl = None
+                how = "compiled (the shipped .bbl is of another biblatex version: rebuilt with biber)"
             if not shipped_bbl and main.with_suffix(".bcf").is_file() and shutil.which("biber"):
                 run(["biber", main.stem])
             elif not shipped_bbl and aux.is_file() and "\\bibdata" in aux.read_text(errors="replace"):
@@ -641,7 +650,9 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
         except subprocess.TimeoutExpired:
             return None, f"{engine} ran over {timeout} s"
         log = main.with_suffix(".log").read_text(errors="replace") if main.with_suffix(".log").is_file() else ""
-        undefined = len(set(re.findall(r"Citation `([^']+)' on page \d+ undefined", log)))
+        undefined = len(set(re.findall(r"Citation [`']([^']+)' on page \d+ undefined", log)))
+        if "is wrong format version" in log:  # biblatex refused the .bbl and printed every citation as its key
+            return None, "compiled without its bibliography (its .bbl is of another biblatex version)"
         bbl = main.with_suffix(".bbl").read_text(errors="replace") if main.with_suffix(".bbl").is_file() else ""
         if undefined >= 3 and not re.search(r"\\bibitem|\\entry\{", bbl):
             return None, f"compiled without its bibliography ({undefined} citations undefined)"

@@ -462,8 +462,19 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
     gaps = sorted(a.base - b.base for a, b in zip(ordered, ordered[1:]))
     if steps and gaps and gaps[len(gaps) // 2] > 1.6 * steps.most_common(1)[0][0]:
         return lines
-    dropped = {id(ln) for ln in column}
+    # a line that holds only a number (a DOI's last digits broken onto a line of their own) has its line number
+    # beside it too, in the same column and within the run; it is no less a line number for standing by no words
+    low, high = min(values), max(values)
+    dropped = {id(ln) for ln in column} | {
+        id(ln) for ln in numbers if abs(round(ln.x1 / 3) - margin[0][0]) <= 1 and low <= int(ln.text) <= high
+        and _outermost_on_its_baseline(ln, lines)}
     return [ln for ln in lines if id(ln) not in dropped]
+
+
+def _outermost_on_its_baseline(line: Line, lines: list[Line]) -> bool:
+    """Nothing stands left of the line, or nothing right of it, on its baseline (a margin's number)."""
+    beside = [t for t in lines if t is not line and abs(t.base - line.base) <= 1.5]
+    return all(t.x0 >= line.x1 for t in beside) or all(t.x1 <= line.x0 for t in beside)
 
 
 RAISED_FRAGMENT = re.compile(r"\s*\d{1,3}(?:\s?[,–—-]\s?\d{1,3})*\s*")
@@ -579,12 +590,13 @@ def reading_order(lines: list[Line], width: float) -> list[Line]:
     for ln in lines:
         ln.column = 0 if ln.x1 <= gutter + 1 else 1 if ln.x0 >= gutter - 1 else -1
     # A bare number standing right of the left column's text edge is a label of the right column hanging in
-    # the gutter ("35" left of its entry, Portland Press), wherever the gap between the columns was placed
+    # the gutter ("35" left of its entry, Portland Press; "[18]", biblatex's numeric labels in USENIX's two
+    # columns), wherever the gap between the columns was placed
     edges = sorted(ln.x1 for ln in lines if ln.column == 0 and len(ln.text) > 20)
     if edges:
         edge = edges[int(0.9 * (len(edges) - 1))]
         for ln in lines:
-            if ln.column != 1 and ln.x0 > edge + 2 and re.fullmatch(r"\s*\d{1,3}\.?\s*", ln.text):
+            if ln.column != 1 and ln.x0 > edge + 2 and re.fullmatch(r"\s*(?:\d{1,3}\.?|\[\d{1,3}\])\s*", ln.text):
                 ln.column = 1
     # A line spanning both columns (title, abstract, a wide figure) cuts the page into bands.
     ordered: list[Line] = []
@@ -657,6 +669,21 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
         same_place = sum(placed[n % 2][(key, t)] for t in range(top - 2, top + 3))
         return same_place >= parity_threshold[n % 2]
 
+    # A running head that names the current section changes with it ("REFERENCES" over each page of the
+    # bibliography where the other pages carry the title: iopart), so its text repeats on too few pages; it is
+    # still set beside the page number, on its baseline, in the slot that holds a head on most pages.
+    numbers = [[round(ln.bottom) for ln in lines if band(ln) and re.fullmatch(r"\d{1,4}", ln.text.strip())]
+               for lines in pages]
+    tops = [{round(ln.top) for ln in lines if band(ln)} for lines in pages]
+
+    def beside_page_number(line: Line, n: int) -> bool:
+        text = line.text.strip()
+        if not numbers[n] or re.fullmatch(r"\d{1,4}", text) or len(text.split()) > 12 \
+                or not any(abs(round(line.bottom) - b) <= 1 for b in numbers[n]):
+            return False
+        top = round(line.top)
+        return sum(1 for page_tops in tops if any(abs(t - top) <= 2 for t in page_tops)) >= threshold
+
     kept_pages = []
     for n, lines in enumerate(pages):
         kept = []
@@ -665,7 +692,7 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
             if margin(ln) and (re.fullmatch(r"(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?", text, re.I)
                                or (len(pages) > 1 and repeated[norm(text)] >= threshold)):
                 continue
-            if len(pages) > 2 and band(ln) and running(ln, n):
+            if len(pages) > 2 and band(ln) and (running(ln, n) or beside_page_number(ln, n)):
                 continue
             kept.append(ln)
         kept_pages.append(kept)

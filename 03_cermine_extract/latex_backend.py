@@ -903,6 +903,9 @@ SKIPPED_ENVS = {"tabular", "tabular*", "tabularx", "tabulary", "array", "verbati
                 "filecontents*", "titlepage", "abstract", "keywords", "keyword", "IEEEkeywords", "frontmatter",
                 "acknowledgments*", "CCSXML", "thebibliography", "axis", "forest", "tcolorbox*", "Verbatim",
                 "alltt", "code", "spverbatim", "appendices*", "dedication"}
+# environments LaTeX reads verbatim, to the first \end{...} of their own name (no nesting)
+VERBATIM_ENVS = {"verbatim", "verbatim*", "lstlisting", "minted", "Verbatim", "Verbatim*", "BVerbatim", "LVerbatim",
+                 "spverbatim", "comment", "filecontents", "filecontents*"}
 MATH_ENVS = {"equation", "equation*", "align", "align*", "alignat", "alignat*", "gather", "gather*", "multline",
              "multline*", "eqnarray", "eqnarray*", "displaymath", "math", "flalign", "flalign*", "dmath", "dmath*",
              "split", "subequations*", "IEEEeqnarray", "IEEEeqnarray*", "cases", "empheq"}
@@ -940,6 +943,10 @@ DROP_ARGS = {
     "BibitemShut": 1, "BibitemOpen": 0, "bibAnnoteFile": 1, "bibAnnote": 2, "urlprefix": 0, "doibase": 0,
     "relax": 0, "rowcolor": 1, "cellcolor": 1, "columncolor": 1, "rowcolors": 3, "arrayrulecolor": 1,
     "defcitealias": 2, "bibinitperiod": 0, "bibinitdelim": 0, "xspace": 0, "unskip": 0, "ignorespaces": 0,
+    # biblatex's hooks and counters set how the next citation or list prints ("\AtNextCite{\defcounter{maxnames}{99}}
+    # \fullcite{key}" in a thesis's list of publications): settings, never text
+    "AtNextCite": 1, "AtEveryCite": 1, "AtNextCitekey": 1, "AtEveryCitekey": 1, "AtNextBibliography": 1,
+    "AtBeginBibliography": 1, "AtEveryBibitem": 1, "AtEveryLositem": 1, "defcounter": 2, "ExecuteBibliographyOptions": 1,
 }
 # primitives followed by a number or a dimension, not by text ("12:\penalty0 1--10")
 _DIMENSION = re.compile(r"\s*=?\s*-?[\d.]+\s*(?:[a-z]{2}\b)?(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*")
@@ -1715,6 +1722,11 @@ class Converter:
 
     @staticmethod
     def _find_end(s: str, env: str, j: int) -> tuple[int, int]:
+        if env in VERBATIM_ENVS:
+            # a verbatim body ends at the first \end{env}, as LaTeX reads it: a \begin{env} inside is text (a
+            # listing that shows LaTeX, or one whose own \end is mistyped and runs on to the next listing's)
+            m = re.compile(r"\\end\s*\{" + re.escape(env) + r"\}").search(s, j)
+            return (m.start(), m.end()) if m else (len(s), len(s))
         pattern = re.compile(r"\\(begin|end)\s*\{" + re.escape(env) + r"\}")
         depth = 1
         for m in pattern.finditer(s, j):
