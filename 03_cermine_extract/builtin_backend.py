@@ -609,7 +609,7 @@ TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?
                            r"(?:[SA]?\d{1,2}|[IVX]{1,5})\b")
 CELL_SEPARATOR = " | "
 MIN_TABLE_ROWS = 3  # rows of aligned cells that make a table on a page with a "Table N" caption
-MAX_CELL_WIDTH = 0.36  # of the page's width: a column of two-column text is wider
+MAX_CELL_WIDTH = 0.36  # of the page's width, and 0.8 of its long lines' width: a column of text is wider
 
 
 def _baseline_rows(lines: list[Line]) -> list[list[Line]]:
@@ -633,20 +633,26 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary) -> 
     left to right, each cell's own lines joined (``CELL_SEPARATOR`` between cells), set where the table's
     first line stands in the reading order. A table is found by its shape: at least ``MIN_TABLE_ROWS``
     baselines of two or more short pieces (a cell narrower than a quarter of the page, or set smaller than
-    the body and narrower than ``MAX_CELL_WIDTH`` of it) of which one inside the row lines up with pieces of
+    the body; and narrower than ``MAX_CELL_WIDTH`` of the page and 0.8 of the width of most of its long
+    lines, a column's) of which one inside the row lines up with pieces of
     two other such baselines, one above the other, on a page that prints a "Table N" caption. A justified
-    line split at its wide word spaces is no row (body-size words a little apart), nor two columns of text. Each row of the table starts at a
+    line split at its wide word spaces is no row (body-size words a little apart), nor two columns of text;
+    and a box that holds lines of running text (wider
+    than a cell) is no table: a table spanning the page is looked for first, then one in each column (the
+    short last line of an entry in the next column is no cell of it). Each row of the table starts at a
     baseline with a piece in the table's first column, unless a cell above leaves a bracket open ("[21, 22,
     38," / "57, 60]"); the other lines inside the table's box continue the row above them."""
-    if not lines:
+    if not lines or not any(TABLE_CAPTION.match(ln.text) for ln in lines):
         return lines
     width = lines[0].page_width
-    if not any(TABLE_CAPTION.match(ln.text) for ln in lines):
-        return lines
+    # a line of running text: as wide as most long lines of the page (a column's width, or the page's)
+    long = sorted(ln.x1 - ln.x0 for ln in lines if len(ln.text) > 40)
+    column = long[int(0.9 * (len(long) - 1))] if long else width
+    widest_cell = min(MAX_CELL_WIDTH * width, 0.8 * column)
 
     def cell_like(ln: Line) -> bool:
         # a column of two-column text (a bibliography set small) is no cell: a cell is narrower
-        return ln.size <= body_size + 0.6 and ln.x1 - ln.x0 < MAX_CELL_WIDTH * width \
+        return ln.size <= body_size + 0.6 and ln.x1 - ln.x0 < widest_cell \
             and (ln.x1 - ln.x0 < width / 4 or ln.size < 0.92 * body_size) \
             and not TABLE_CAPTION.match(ln.text) and any(c.text.isalnum() for c in ln.chars)
 
@@ -655,65 +661,69 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary) -> 
         return len(row) >= 3 and all(abs(ln.size - body_size) < 0.6 for ln in row) \
             and all(b.x0 - a.x1 < 2.5 * body_size for a, b in zip(row, row[1:]))
 
-    rows = _baseline_rows(lines)
-    multi = [[ln for ln in row if cell_like(ln)] for row in rows]
-    multi = [row if len(row) >= 2 and not justified(row) else [] for row in multi]
-    # a piece lines up when a piece on each of two other multi-piece baselines stands in its column; the
-    # first piece's left edge and the last one's right edge line up in any block of text, so a row needs a
-    # piece inside it that lines up
-    aligned_rows = []
-    for n, row in enumerate(multi):
-        if not row:
-            continue
-        inner = 0
-        for k, piece in enumerate(row[1:], start=1):
-            last = k == len(row) - 1
-            others = sum(1 for m, other in enumerate(multi) if m != n and other and any(
-                abs(piece.x0 - o.x0) < 2.5 or abs((piece.x0 + piece.x1) - (o.x0 + o.x1)) < 5
-                or not last and abs(piece.x1 - o.x1) < 2.5 for o in other[1:]))
-            inner += others >= 2
-        if inner >= 1:
-            aligned_rows.append(n)
-    if len(aligned_rows) < MIN_TABLE_ROWS:
-        return lines
-    # tables: runs of aligned baselines, each within four lines' height of the next
-    groups: list[list[int]] = []
-    for n in aligned_rows:
-        size = max(ln.size for ln in multi[n])
-        if groups and rows[groups[-1][-1]][0].base - rows[n][0].base < 4 * size + 2:
-            groups[-1].append(n)
-        else:
-            groups.append([n])
-    need = MIN_TABLE_ROWS
+    running = [ln for ln in lines if ln.x1 - ln.x0 >= widest_cell and len(ln.text) > 40]
     taken: dict[int, int] = {}  # id(line) -> table number
     tables: list[list[Line]] = []
-    for group in groups:
-        if len(group) < need:
+    for pool in (lines, [ln for ln in lines if ln.column == 0], [ln for ln in lines if ln.column == 1]):
+        pool = [ln for ln in pool if id(ln) not in taken]
+        rows = _baseline_rows(pool)
+        multi = [[ln for ln in row if cell_like(ln)] for row in rows]
+        multi = [row if len(row) >= 2 and not justified(row) else [] for row in multi]
+        # a piece lines up when a piece on each of two other multi-piece baselines stands in its column; the
+        # first piece's left edge and the last one's right edge line up in any block of text, so a row needs
+        # a piece inside it that lines up
+        aligned_rows = []
+        for n, row in enumerate(multi):
+            if not row:
+                continue
+            inner = 0
+            for k, piece in enumerate(row[1:], start=1):
+                last = k == len(row) - 1
+                others = sum(1 for m, other in enumerate(multi) if m != n and other and any(
+                    abs(piece.x0 - o.x0) < 2.5 or abs((piece.x0 + piece.x1) - (o.x0 + o.x1)) < 5
+                    or not last and abs(piece.x1 - o.x1) < 2.5 for o in other[1:]))
+                inner += others >= 2
+            if inner >= 1:
+                aligned_rows.append(n)
+        if len(aligned_rows) < MIN_TABLE_ROWS:
             continue
-        pieces = [ln for n in group for ln in multi[n]]
-        x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
-        top = max(ln.top for ln in multi[group[0]]) + 1
-        size = Counter(ln.size for ln in pieces).most_common(1)[0][0]
-        bottom = min(ln.base for ln in multi[group[-1]]) - 0.5 * size
-        members = [ln for ln in lines if id(ln) not in taken and x0 <= ln.x0 and ln.x1 <= x1
-                   and bottom <= ln.base <= top and cell_like(ln)]
-        if len(members) < 2 * need:
-            continue
-        # the last row's cells may wrap below its first baseline: lines of the table's size right under it
-        inside = {id(ln) for ln in members}
-        below = True
-        while below:
-            below = False
-            low = min(ln.base for ln in members)
-            for ln in lines:
-                if id(ln) not in taken and id(ln) not in inside and x0 <= ln.x0 and ln.x1 <= x1 \
-                        and 0 < low - ln.base < 1.6 * size and abs(ln.size - size) < 0.6 and cell_like(ln):
-                    members.append(ln)
-                    inside.add(id(ln))
-                    below = True
-        for ln in members:
-            taken[id(ln)] = len(tables)
-        tables.append(members)
+        # tables: runs of aligned baselines, each within four lines' height of the next
+        groups: list[list[int]] = []
+        for n in aligned_rows:
+            size = max(ln.size for ln in multi[n])
+            if groups and rows[groups[-1][-1]][0].base - rows[n][0].base < 4 * size + 2:
+                groups[-1].append(n)
+            else:
+                groups.append([n])
+        for group in groups:
+            if len(group) < MIN_TABLE_ROWS:
+                continue
+            pieces = [ln for n in group for ln in multi[n]]
+            x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
+            top = max(ln.top for ln in multi[group[0]]) + 1
+            size = Counter(ln.size for ln in pieces).most_common(1)[0][0]
+            bottom = min(ln.base for ln in multi[group[-1]]) - 0.5 * size
+            if sum(1 for ln in running if ln.x0 < x1 and x0 < ln.x1 and bottom <= ln.base <= top) >= 2:
+                continue  # running text inside the box: two columns of text, not a table
+            members = [ln for ln in pool if id(ln) not in taken and x0 <= ln.x0 and ln.x1 <= x1
+                       and bottom <= ln.base <= top and cell_like(ln)]
+            if len(members) < 2 * MIN_TABLE_ROWS:
+                continue
+            # the last row's cells may wrap below its first baseline: lines of the table's size right under it
+            inside = {id(ln) for ln in members}
+            below = True
+            while below:
+                below = False
+                low = min(ln.base for ln in members)
+                for ln in pool:
+                    if id(ln) not in taken and id(ln) not in inside and x0 <= ln.x0 and ln.x1 <= x1 \
+                            and 0 < low - ln.base < 1.6 * size and abs(ln.size - size) < 0.6 and cell_like(ln):
+                        members.append(ln)
+                        inside.add(id(ln))
+                        below = True
+            for ln in members:
+                taken[id(ln)] = len(tables)
+            tables.append(members)
     if not tables:
         return lines
     order = {id(ln): k for k, ln in enumerate(lines)}
@@ -732,10 +742,11 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary) -> 
 def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, int]) -> list[Line]:
     """A table's lines as its rows (``read_tables``), top first; each row keeps its lines in the page's
     reading order (``order``: id of a line -> its place), for a bibliography that a row turns out to be in."""
-    first_column = min(ln.x0 for ln in members)
+    # the first column: the x range of its leftmost piece (a centred column's cells start further right)
+    first = min(members, key=lambda ln: ln.x0)
     grouped: list[list[Line]] = []
     for row in _baseline_rows(members):
-        opens_row = abs(row[0].x0 - first_column) < 3
+        opens_row = row[0].x0 < first.x1
         if grouped and (not opens_row or _open_brackets(" ".join(ln.text for ln in grouped[-1]))):
             grouped[-1].extend(row)
         else:
@@ -1363,7 +1374,8 @@ def read_pdf(path: Path) -> Document:
         ln.bold_from = bold_from
     vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
     # a table's cells are read row by row, each row one line (and one paragraph of the body)
-    pages = [read_tables(lines, body_size, vocabulary) for lines in pages]
+    # (not in an OCR layer: its specks and split words line up by chance)
+    pages = pages if ocr else [read_tables(lines, body_size, vocabulary) for lines in pages]
     all_lines = [ln for lines in pages for ln in lines]
     lefts = {i: _column_lefts([ln for ln in lines if not ln.table]) for i, lines in enumerate(pages)}
     column_width = {}
@@ -1774,7 +1786,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         if sections:
             for note in notes:
                 chars = join_lines(note, vocabulary)
-                if any(c.text.isalpha() for c in chars):
+                if any(c.text.isalpha() or id(note) in table_rows and c.text.isdigit() for c in chars):
                     paragraphs.append(Paragraph(len(sections) - 1, chars, table=id(note) in table_rows))
         notes.clear()
         table_rows.clear()
@@ -1834,7 +1846,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             continue
         if ln.table:
             # a table's row: a paragraph of its own, after the paragraph the table interrupts, as a footnote is
-            if any(c.text.isalpha() for c in ln.chars):
+            # (a row of a marker and numbers too: "[27] | 467.00" cites)
+            if any(c.text.isalnum() for c in ln.chars):
                 notes.append([list(ln.chars)])
                 table_rows.add(id(notes[-1]))
             note_line = table_note = None

@@ -196,3 +196,35 @@ def test_stage04_reads_a_table_row_as_one_citing_row_of_its_own(tmp_path):
     assert df.sentence.tolist() == ["The doses differ between studies, as reviewed [1]",
                                     "Smith et al. | 2.5 mg. Daily | mouse [2]"]
     assert df.ref_keys.tolist() == ["r1", "r2"]
+
+
+def test_a_table_in_one_column_takes_no_short_line_of_the_bibliography_beside_it(tmp_path):
+    """A table set in the left column of a two-column page stands level with the bibliography in the right
+    column, whose entries end in short lines ("Chem. 58, 335-337.") as narrow as a cell: the table is its own
+    column's cells, each row "VS [1] | 0.28", and the entries keep their last lines."""
+    page = raw_pdf.Page()
+    page.text(81, 740, "A Paper Title Set Large", size=18)
+    page.text(81, 710, "1 Introduction", size=12, font="F2")
+    y = 694
+    for k in range(8):
+        page.text(81, y, f"Body text of the paper in its left column {k} [2].")
+        y -= 12
+    page.text(81, 590, "Table 1. Lethality of the extracts [3].", size=8)
+    for n, (sample, value) in enumerate([("Sample", "LC50 (ug/ml)"), ("VS [1]", "0.28"), ("HF", "2.17"),
+                                         ("CF [4]", "2.77")]):
+        page.text(125, 570 - 13 * n, sample, size=8)
+        page.text(180, 570 - 13 * n, value, size=8)
+    page.text(315, 600, "References", size=12, font="F2")
+    entries = [["1. Van Wagenen B.C., Larsen R., Cardellina J.H. and Randazzo", "D. 1993. Ulosantoin, a potent "
+                "insecticide from the sponge.", "Chem. 58, 335-337."],
+               ["2. Bauer A.W., Kirby W.M.M., Sherris J.C. and Turck M. 1966.", "Am. J. Pathol. 45, 493."],
+               ["3. Meyer B.N., Ferrigni N.R., Putnam J.E. and Jacobsen L.B.", "Planta Med. 45, 31-32."],
+               ["4. Sattar E.A., Galal A.M. and Mossa G.S. 2001. Antitumor", "J. Nat. Prod. 58, 1."]]
+    y = 583
+    for entry in entries:
+        for k, text in enumerate(entry):
+            page.text(315 if k == 0 else 333, y, text, size=8)
+            y -= 13
+    root = xml_of(tmp_path, [page])
+    assert table_rows(root) == ["Sample | LC50 (ug/ml)", "VS [1] | 0.28", "HF | 2.17", "CF [4] | 2.77"]
+    assert raws_of(root)[0].endswith("Chem. 58, 335-337.") and len(raws_of(root)) == 4
