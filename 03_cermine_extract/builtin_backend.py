@@ -609,7 +609,8 @@ TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?
                            r"(?:[SA]?\d{1,2}|[IVX]{1,5})\b")
 CELL_SEPARATOR = " | "
 MIN_TABLE_ROWS = 3  # rows of aligned cells that make a table on a page with a "Table N" caption
-MAX_CELL_WIDTH = 0.36  # of the page's width, and 0.8 of its long lines' width: a column of text is wider
+FULL_COLUMN = 0.9  # of the width of the page's long body lines: a line this wide in a column is running text
+MAX_CELL_WIDTH = 0.6  # of the page's width: the widest cell of a table spanning the page's two columns
 
 
 def _baseline_rows(lines: list[Line]) -> list[list[Line]]:
@@ -628,31 +629,37 @@ def _open_brackets(text: str) -> bool:
     return text.count("[") > text.count("]") or text.count("(") > text.count(")")
 
 
-def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary) -> list[Line]:
+def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, column_width: float = 0.0,
+                margins: tuple[float, ...] = ()) -> list[Line]:
     """A page's lines with each table on it read row by row: one line a row holding its cells in order,
     left to right, each cell's own lines joined (``CELL_SEPARATOR`` between cells), set where the table's
     first line stands in the reading order. A table is found by its shape: at least ``MIN_TABLE_ROWS``
     baselines of two or more short pieces (a cell narrower than a quarter of the page, or set smaller than
-    the body; and narrower than ``MAX_CELL_WIDTH`` of the page and 0.8 of the width of most of its long
-    lines, a column's) of which one inside the row lines up with pieces of
+    the body; narrower than ``FULL_COLUMN`` of the page's long body lines, a column's width (the document's,
+    ``column_width``, on a page that is all table), or where it crosses the gutter of a two-column page than ``MAX_CELL_WIDTH`` of the page) of which one inside the row lines up with pieces of
     two other such baselines, one above the other, on a page that prints a "Table N" caption. A justified
     line split at its wide word spaces is no row (body-size words a little apart), nor two columns of text;
     and a box that holds lines of running text (wider
-    than a cell) is no table: a table spanning the page is looked for first, then one in each column (the
+    than a cell, from a left margin of the body's text, ``margins``) is no table: a table spanning the page is looked for first, then one in each column (the
     short last line of an entry in the next column is no cell of it). Each row of the table starts at a
     baseline with a piece in the table's first column, unless a cell above leaves a bracket open ("[21, 22,
     38," / "57, 60]"); the other lines inside the table's box continue the row above them."""
     if not lines or not any(TABLE_CAPTION.match(ln.text) for ln in lines):
         return lines
     width = lines[0].page_width
-    # a line of running text: as wide as most long lines of the page (a column's width, or the page's)
-    long = sorted(ln.x1 - ln.x0 for ln in lines if len(ln.text) > 40)
-    column = long[int(0.9 * (len(long) - 1))] if long else width
-    widest_cell = min(MAX_CELL_WIDTH * width, 0.8 * column)
+    # a line of running text fills its column: as wide as the page's long lines of body text (a column's
+    # width, or the page's); a cell across the gutter of a table spanning the page may be wider than that
+    # (a page that is all table has none: the document's column then)
+    long = sorted(ln.x1 - ln.x0 for ln in lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6
+                  and ln.column >= 0)
+    column = long[int(0.9 * (len(long) - 1))] if len(long) >= 5 else column_width or width
+
+    def fills_column(ln: Line) -> bool:
+        return ln.x1 - ln.x0 >= (FULL_COLUMN * column if ln.column >= 0 else MAX_CELL_WIDTH * width)
 
     def cell_like(ln: Line) -> bool:
-        # a column of two-column text (a bibliography set small) is no cell: a cell is narrower
-        return ln.size <= body_size + 0.6 and ln.x1 - ln.x0 < widest_cell \
+        # a line of a column of text (a bibliography set small) is no cell: a cell is narrower
+        return ln.size <= body_size + 0.6 and not fills_column(ln) \
             and (ln.x1 - ln.x0 < width / 4 or ln.size < 0.92 * body_size) \
             and not TABLE_CAPTION.match(ln.text) and any(c.text.isalnum() for c in ln.chars)
 
@@ -661,7 +668,10 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary) -> 
         return len(row) >= 3 and all(abs(ln.size - body_size) < 0.6 for ln in row) \
             and all(b.x0 - a.x1 < 2.5 * body_size for a, b in zip(row, row[1:]))
 
-    running = [ln for ln in lines if ln.x1 - ln.x0 >= widest_cell and len(ln.text) > 40]
+    # running text also starts at (or a hanging indent right of) a left margin of the body's text; a wide cell
+    # of a table starts at the table's column
+    running = [ln for ln in lines if ln.column >= 0 and fills_column(ln) and len(ln.text) > 40
+               and any(-2 <= ln.x0 - m < 2.5 * body_size for m in margins)]
     taken: dict[int, int] = {}  # id(line) -> table number
     tables: list[list[Line]] = []
     for pool in (lines, [ln for ln in lines if ln.column == 0], [ln for ln in lines if ln.column == 1]):
@@ -1375,7 +1385,13 @@ def read_pdf(path: Path) -> Document:
     vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
     # a table's cells are read row by row, each row one line (and one paragraph of the body)
     # (not in an OCR layer: its specks and split words line up by chance)
-    pages = pages if ocr else [read_tables(lines, body_size, vocabulary) for lines in pages]
+    if not ocr:
+        widths = sorted(ln.x1 - ln.x0 for ln in all_lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6
+                        and ln.column >= 0)
+        text_column = widths[int(0.75 * (len(widths) - 1))] if widths else 0.0
+        starts = Counter(round(ln.x0) for ln in all_lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6)
+        margins = tuple(x for x, n in starts.items() if n >= 0.05 * sum(starts.values()))
+        pages = [read_tables(lines, body_size, vocabulary, text_column, margins) for lines in pages]
     all_lines = [ln for lines in pages for ln in lines]
     lefts = {i: _column_lefts([ln for ln in lines if not ln.table]) for i, lines in enumerate(pages)}
     column_width = {}

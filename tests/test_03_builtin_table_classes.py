@@ -214,6 +214,8 @@ def test_a_table_in_one_column_takes_no_short_line_of_the_bibliography_beside_it
                                          ("CF [4]", "2.77")]):
         page.text(125, 570 - 13 * n, sample, size=8)
         page.text(180, 570 - 13 * n, value, size=8)
+    for k in range(8):  # the right column's text, then its bibliography
+        page.text(315, 694 - 12 * k, f"Body text of the paper in its right column {k}.")
     page.text(315, 600, "References", size=12, font="F2")
     entries = [["1. Van Wagenen B.C., Larsen R., Cardellina J.H. and Randazzo", "D. 1993. Ulosantoin, a potent "
                 "insecticide from the sponge.", "Chem. 58, 335-337."],
