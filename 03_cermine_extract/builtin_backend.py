@@ -1129,6 +1129,7 @@ YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
 # "Smith and Lee (2019)", "Smith et al. [2003]" (ACM), "Golub and Pereyra (1972, 1973)"
 TEXTUAL = re.compile(rf"({AUTHOR})\s+[(\[]({YEARS})[)\]]")
+CELL_CITE = re.compile(rf"({AUTHOR}),?\s+({YEARS})")  # a table cell's "Prieto, 1992", "Chung & Erickson 1997"
 
 
 def _surname_key(name: str) -> str:
@@ -1255,9 +1256,13 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
     return by_label, by_author_year, suffix
 
 
-def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+def find_markers(text: str, refs: list[Reference], parens: bool = False,
+                 table: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
-    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``). ``table``: the text is a
+    table's row (cells joined by ``CELL_SEPARATOR``), where a cell that holds nothing but author-year
+    citations without brackets names them ("Spring, 1989; Prieto, 1992" in a column of references): every one
+    of them must name an entry by surname and year, else the cell is left alone."""
     by_label, by_author_year, suffix = _marker_index(refs)
     found = []
     if by_label:
@@ -1305,6 +1310,17 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
         for m in TEXTUAL.finditer(text):
             if idx := lookup(m.group(1), m.group(2)):
                 found.append((m.start(), m.end(), idx))
+        start = 0
+        for cell in text.split(CELL_SEPARATOR) if table else ():
+            lead = len(cell) - len(cell.lstrip())
+            core = cell.strip().rstrip(".")
+            cites = [CELL_CITE.fullmatch(part.strip()) for part in core.split(";")]
+            if core and all(cites):
+                found_here = [lookup(c.group(1), c.group(2)) for c in cites]
+                if all(found_here):
+                    found.append((start + lead, start + lead + len(core),
+                                  list(dict.fromkeys(i for idx in found_here for i in idx))))
+            start += len(cell) + len(CELL_SEPARATOR)
     found.sort()
     merged: list[tuple[int, int, list[int]]] = []
     for start, end, idx in found:  # drop overlaps, first wins
@@ -2227,7 +2243,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             runs.append((text, []))
             continue
         pos = 0
-        for s, e, idx in find_markers(text, refs, parens):
+        for s, e, idx in find_markers(text, refs, parens, par.table):
             runs.append((text[pos:s], []))
             runs.append((text[s:e], idx))
             pos = e

@@ -230,3 +230,26 @@ def test_a_table_in_one_column_takes_no_short_line_of_the_bibliography_beside_it
     root = xml_of(tmp_path, [page])
     assert table_rows(root) == ["Sample | LC50 (ug/ml)", "VS [1] | 0.28", "HF | 2.17", "CF [4] | 2.77"]
     assert raws_of(root)[0].endswith("Chem. 58, 335-337.") and len(raws_of(root)) == 4
+
+
+def test_a_cell_of_author_year_citations_without_brackets_names_its_entries(tmp_path):
+    """A review's table of what each domain binds gives its sources in a column of their own, "Spring, 1989;
+    Prieto, 1992", without brackets: a cell that holds nothing but such citations names the entries, each by
+    surname and year; a cell where one of them names no entry (or any other words) is left alone."""
+    rows = [[(72, "Domain"), (200, "Activity"), (400, "References")],
+            [(72, "EGFL"), (200, "Counteradhesion; fibroblasts"), (400, "Spring, 1989; Prieto, 1992")],
+            [(72, "FN 1-3"), (200, "Cell attachment"), (400, "Chung & Erickson, 1997")],
+            [(72, "FN 3"), (200, "Neurite outgrowth"), (400, "Krushel, 1994; Nobody, 1990")],
+            [(72, "FN 5"), (200, "Seen in 1994"), (400, "Prieto")]]
+    references = ["Chung, C. Y., and Erickson, H. P. 1997. Glycosaminoglycans modulate fibronectin matrix "
+                  "assembly. J. Cell Sci. 110: 1413-1419.",
+                  "Krushel, L. A. 1994. Neural cell adhesion molecule. Proc. Natl. Acad. Sci. 91: 2592-2596.",
+                  "Prieto, A. L., Edelman, G. M., and Crossin, K. L. 1992. Multiple integrins mediate cell "
+                  "attachment. J. Cell Biol. 119: 33-41.",
+                  "Spring, J., Beck, K., and Chiquet-Ehrismann, R. 1989. Two contrary functions of tenascin. "
+                  "Cell 59: 325-334."]
+    root = xml_of(tmp_path, [paper_with_table(rows, references, body_cites=" (Krushel, 1994).")])
+    assert table_rows(root)[1] == "EGFL | Counteradhesion; fibroblasts | Spring, 1989; Prieto, 1992"
+    assert [(m, r[:6]) for m, r in cited(root)][1:] == [("Spring, 1989; Prieto, 1992", "Spring"),
+                                                       ("Chung & Erickson, 1997", "Chung,")]
+    assert [x.get("rid") for x in root.iter("xref")][1] == "ref4 ref3"
