@@ -642,8 +642,8 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
     and a box that holds lines of running text (wider
     than a cell, from a left margin of the body's text, ``margins``) is no table: a table spanning the page is looked for first, then one in each column (the
     short last line of an entry in the next column is no cell of it). Each row of the table starts at a
-    baseline with a piece in the table's first column, unless a cell above leaves a bracket open ("[21, 22,
-    38," / "57, 60]"); the other lines inside the table's box continue the row above them."""
+    baseline with a piece in the table's first column, unless that piece starts in lower case or with a
+    bracket ("MPI" / "[10]") or a cell above leaves a bracket open ("[21, 22, 38," / "57, 60]"); the other lines inside the table's box continue the row above them."""
     if not lines or not any(TABLE_CAPTION.match(ln.text) for ln in lines):
         return lines
     width = lines[0].page_width
@@ -756,7 +756,8 @@ def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, in
     first = min(members, key=lambda ln: ln.x0)
     grouped: list[list[Line]] = []
     for row in _baseline_rows(members):
-        opens_row = row[0].x0 < first.x1
+        # a first-column line that starts in lower case or with a marker goes on its cell ("MPI" / "[10]")
+        opens_row = row[0].x0 < first.x1 and not re.match(r"\s*(?:\[|[a-z])", row[0].text)
         if grouped and (not opens_row or _open_brackets(" ".join(ln.text for ln in grouped[-1]))):
             grouped[-1].extend(row)
         else:
@@ -2384,7 +2385,9 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
         p = etree.SubElement(secs[par.section], "p", {"content-type": "table-row"} if par.table else {})
         if linked_pdf:
             runs = all_runs[n_par]
-            if numbered and linked_brackets >= 5:
+            # (not in a table's row: a linked PDF's table links its citations, and "[2, 4, 8] °", "[30, 50] mm"
+            # there are values)
+            if numbered and linked_brackets >= 5 and not par.table:
                 runs = _label_unlinked_brackets(runs, by_label)
             for text, keys in runs:
                 text = normalise(text)
