@@ -253,3 +253,51 @@ def test_a_cell_of_author_year_citations_without_brackets_names_its_entries(tmp_
     assert [(m, r[:6]) for m, r in cited(root)][1:] == [("Spring, 1989; Prieto, 1992", "Spring"),
                                                        ("Chung & Erickson, 1997", "Chung,")]
     assert [x.get("rid") for x in root.iter("xref")][1] == "ref4 ref3"
+
+
+def test_bracketed_values_in_a_table_of_a_linked_paper_are_no_citations(tmp_path):
+    """A PDF whose citations are links links them in its tables too: there an unlinked "[2, 4]" or
+    "[30, 50] mm" is a value (a range of angles, of lengths), not a marker to be named by label as an unlinked
+    "[3]" of the body is; the row's linked marker names its entry."""
+    from test_03_builtin_heldout_classes import mdpi_entries
+    from test_03_builtin_published_classes import end_x
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1. Introduction", size=12, font="F2")
+    spots = []
+    y = 680
+    for text, n in [(f"{BODY}, first [", "1"), (f"{BODY}, second [", "2"), (f"{BODY}, fourth [", "4"),
+                    (f"{BODY}, fifth [", "5"), (f"{BODY}, first again [", "1")]:
+        page.text(72, y, f"{text}{n}].")
+        spots.append((end_x(tmp_path, 72, text), y, int(n)))
+        y -= 12
+    page.text(72, 606, "Table 1. Parameters of the simulations.", size=9)
+    cells = [[(72, "Parameter"), (200, "Symbol"), (300, "Value")],
+             [(72, "Die semi-angle"), (200, "alpha"), (300, "[2, 4] deg")],
+             [(72, "Wire length"), (200, "Lw"), (300, "[3, 5] mm")],
+             [(72, "Friction [3]"), (200, "mu"), (300, "0.1")]]
+    for k, row in enumerate(cells):
+        for x, text in row:
+            page.text(x, 590 - 10 * k, text, size=8)
+    page.text(72, 540, "References", size=12, font="F2")
+    tops = mdpi_entries(page, 520)
+    for x, y_line, n in spots:
+        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+    x = end_x(tmp_path, 72, "Friction [", size=8)
+    page.link((x - 1, 560 - 2, x + 5, 560 + 7), page=0, x=72, y=tops[2] + 9)
+    root = xml_of(tmp_path, [page])
+    assert table_rows(root)[1:] == ["Die semi-angle | alpha | [2, 4] deg", "Wire length | Lw | [3, 5] mm",
+                                    "Friction [3] | mu | 0.1"]
+    assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "3"]
+
+
+def test_a_first_column_line_opened_by_its_marker_stays_in_the_row_above(tmp_path):
+    """A library's name and its citation set on two lines of the first cell ("MPI" / "[10]"), the other cells
+    wrapping beside them: the marker's line opens no row of its own."""
+    rows = [[(72, "Library"), (200, "Purpose"), (330, "License")],
+            [(72, "MPI\n[1]"), (200, "message\npassing"), (330, "BSD-like")],
+            [(72, "Xerces-C\n[2]"), (200, "XML\nparser"), (330, "Apache")],
+            [(72, "GiNaC\n[3]"), (200, "symbolic\nalgebra"), (330, "GPL")]]
+    root = xml_of(tmp_path, [paper_with_table(rows, NUMBERED)])
+    assert table_rows(root)[1:] == ["MPI [1] | message passing | BSD-like", "Xerces-C [2] | XML parser | Apache",
+                                    "GiNaC [3] | symbolic algebra | GPL"]
