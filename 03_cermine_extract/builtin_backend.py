@@ -63,6 +63,8 @@ class Line:
     page_width: float
     column: int = 0  # 0: left or single column, 1: right column, -1: spans both columns
     bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
+    table: bool = False  # one row of a table, its cells joined in order (``read_tables``)
+    cells: list = field(default_factory=list)  # a table row's own lines, as the page set them
 
     # (list comprehensions rather than generators; the commonest rounded baseline and size found without
     # rounding each character nor a Counter where all are equal, as on most lines: these run for every line)
@@ -700,6 +702,190 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 
 
 # ---------------------------------------------------------------------------
+# Tables: each row read as one unit, its cells in order
+# ---------------------------------------------------------------------------
+
+TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?(?:Table|TABLE|Tab\.)\s+"
+                           r"(?:[SA]?\d{1,2}|[IVX]{1,5})\b")
+CELL_SEPARATOR = " | "
+MIN_TABLE_ROWS = 3  # rows of aligned cells that make a table on a page with a "Table N" caption
+FULL_COLUMN = 0.9  # of the width of the page's long body lines: a line this wide in a column is running text
+MAX_CELL_WIDTH = 0.6  # of the page's width: the widest cell of a table spanning the page's two columns
+
+
+def _baseline_rows(lines: list[Line]) -> list[list[Line]]:
+    """Lines that stand on one baseline (within a third of their size), top of the page first, each row
+    left to right."""
+    rows: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda ln: -ln.base):
+        if rows and abs(rows[-1][0].base - ln.base) < 0.35 * max(ln.size, 1):
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [sorted(row, key=lambda ln: ln.x0) for row in rows]
+
+
+def _open_brackets(text: str) -> bool:
+    return text.count("[") > text.count("]") or text.count("(") > text.count(")")
+
+
+def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, column_width: float = 0.0,
+                margins: tuple[float, ...] = ()) -> list[Line]:
+    """A page's lines with each table on it read row by row: one line a row holding its cells in order,
+    left to right, each cell's own lines joined (``CELL_SEPARATOR`` between cells), set where the table's
+    first line stands in the reading order. A table is found by its shape: at least ``MIN_TABLE_ROWS``
+    baselines of two or more short pieces (a cell narrower than a quarter of the page, or set smaller than
+    the body; narrower than ``FULL_COLUMN`` of the page's long body lines, a column's width (the document's,
+    ``column_width``, on a page that is all table), or where it crosses the gutter of a two-column page than ``MAX_CELL_WIDTH`` of the page) of which one inside the row lines up with pieces of
+    two other such baselines, one above the other, on a page that prints a "Table N" caption. A justified
+    line split at its wide word spaces is no row (body-size words a little apart), nor two columns of text;
+    and a box that holds lines of running text (wider
+    than a cell, from a left margin of the body's text, ``margins``) is no table: a table spanning the page is looked for first, then one in each column (the
+    short last line of an entry in the next column is no cell of it). Each row of the table starts at a
+    baseline with a piece in the table's first column, unless that piece starts in lower case or with a
+    bracket ("MPI" / "[10]") or a cell above leaves a bracket open ("[21, 22, 38," / "57, 60]"); the other lines inside the table's box continue the row above them."""
+    if not lines or not any(TABLE_CAPTION.match(ln.text) for ln in lines):
+        return lines
+    width = lines[0].page_width
+    # a line of running text fills its column: as wide as the page's long lines of body text (a column's
+    # width, or the page's); a cell across the gutter of a table spanning the page may be wider than that
+    # (a page that is all table has none: the document's column then)
+    long = sorted(ln.x1 - ln.x0 for ln in lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6
+                  and ln.column >= 0)
+    column = long[int(0.9 * (len(long) - 1))] if len(long) >= 5 else column_width or width
+
+    def fills_column(ln: Line) -> bool:
+        return ln.x1 - ln.x0 >= (FULL_COLUMN * column if ln.column >= 0 else MAX_CELL_WIDTH * width)
+
+    def cell_like(ln: Line) -> bool:
+        # a line of a column of text (a bibliography set small) is no cell: a cell is narrower
+        return ln.size <= body_size + 0.6 and not fills_column(ln) \
+            and (ln.x1 - ln.x0 < width / 4 or ln.size < 0.92 * body_size) \
+            and not TABLE_CAPTION.match(ln.text) and any(c.text.isalnum() for c in ln.chars)
+
+    def justified(row: list[Line]) -> bool:
+        # a body line whose wide word spaces split it: words of body size a little apart, margin to margin
+        return len(row) >= 3 and all(abs(ln.size - body_size) < 0.6 for ln in row) \
+            and all(b.x0 - a.x1 < 2.5 * body_size for a, b in zip(row, row[1:]))
+
+    # running text also starts at (or a hanging indent right of) a left margin of the body's text; a wide cell
+    # of a table starts at the table's column
+    running = [ln for ln in lines if ln.column >= 0 and fills_column(ln) and len(ln.text) > 40
+               and any(-2 <= ln.x0 - m < 2.5 * body_size for m in margins)]
+    taken: dict[int, int] = {}  # id(line) -> table number
+    tables: list[list[Line]] = []
+    for pool in (lines, [ln for ln in lines if ln.column == 0], [ln for ln in lines if ln.column == 1]):
+        pool = [ln for ln in pool if id(ln) not in taken]
+        rows = _baseline_rows(pool)
+        multi = [[ln for ln in row if cell_like(ln)] for row in rows]
+        multi = [row if len(row) >= 2 and not justified(row) else [] for row in multi]
+        # a piece lines up when a piece on each of two other multi-piece baselines stands in its column; the
+        # first piece's left edge and the last one's right edge line up in any block of text, so a row needs
+        # a piece inside it that lines up
+        aligned_rows = []
+        for n, row in enumerate(multi):
+            if not row:
+                continue
+            inner = 0
+            for k, piece in enumerate(row[1:], start=1):
+                last = k == len(row) - 1
+                others = sum(1 for m, other in enumerate(multi) if m != n and other and any(
+                    abs(piece.x0 - o.x0) < 2.5 or abs((piece.x0 + piece.x1) - (o.x0 + o.x1)) < 5
+                    or not last and abs(piece.x1 - o.x1) < 2.5 for o in other[1:]))
+                inner += others >= 2
+            if inner >= 1:
+                aligned_rows.append(n)
+        if len(aligned_rows) < MIN_TABLE_ROWS:
+            continue
+        # tables: runs of aligned baselines, each within four lines' height of the next
+        groups: list[list[int]] = []
+        for n in aligned_rows:
+            size = max(ln.size for ln in multi[n])
+            if groups and rows[groups[-1][-1]][0].base - rows[n][0].base < 4 * size + 2:
+                groups[-1].append(n)
+            else:
+                groups.append([n])
+        for group in groups:
+            if len(group) < MIN_TABLE_ROWS:
+                continue
+            pieces = [ln for n in group for ln in multi[n]]
+            x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
+            top = max(ln.top for ln in multi[group[0]]) + 1
+            size = Counter(ln.size for ln in pieces).most_common(1)[0][0]
+            bottom = min(ln.base for ln in multi[group[-1]]) - 0.5 * size
+            if sum(1 for ln in running if ln.x0 < x1 and x0 < ln.x1 and bottom <= ln.base <= top) >= 2:
+                continue  # running text inside the box: two columns of text, not a table
+            members = [ln for ln in pool if id(ln) not in taken and x0 <= ln.x0 and ln.x1 <= x1
+                       and bottom <= ln.base <= top and cell_like(ln)]
+            if len(members) < 2 * MIN_TABLE_ROWS:
+                continue
+            # the last row's cells may wrap below its first baseline: lines of the table's size right under it
+            inside = {id(ln) for ln in members}
+            below = True
+            while below:
+                below = False
+                low = min(ln.base for ln in members)
+                for ln in pool:
+                    if id(ln) not in taken and id(ln) not in inside and x0 <= ln.x0 and ln.x1 <= x1 \
+                            and 0 < low - ln.base < 1.6 * size and abs(ln.size - size) < 0.6 and cell_like(ln):
+                        members.append(ln)
+                        inside.add(id(ln))
+                        below = True
+            for ln in members:
+                taken[id(ln)] = len(tables)
+            tables.append(members)
+    if not tables:
+        return lines
+    order = {id(ln): k for k, ln in enumerate(lines)}
+    out: list[Line] = []
+    placed: set[int] = set()
+    for ln in lines:
+        t = taken.get(id(ln))
+        if t is None:
+            out.append(ln)
+        elif t not in placed:
+            placed.add(t)
+            out.extend(_table_rows(tables[t], vocabulary, order))
+    return out
+
+
+def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, int]) -> list[Line]:
+    """A table's lines as its rows (``read_tables``), top first; each row keeps its lines in the page's
+    reading order (``order``: id of a line -> its place), for a bibliography that a row turns out to be in."""
+    # the first column: the x range of its leftmost piece (a centred column's cells start further right)
+    first = min(members, key=lambda ln: ln.x0)
+    grouped: list[list[Line]] = []
+    for row in _baseline_rows(members):
+        # a first-column line that starts in lower case or with a marker goes on its cell ("MPI" / "[10]")
+        opens_row = row[0].x0 < first.x1 and not re.match(r"\s*(?:\[|[a-z])", row[0].text)
+        if grouped and (not opens_row or _open_brackets(" ".join(ln.text for ln in grouped[-1]))):
+            grouped[-1].extend(row)
+        else:
+            grouped.append(list(row))
+    out = []
+    for row in grouped:
+        # cells: pieces whose x ranges overlap, left to right; a cell's lines top to bottom
+        cells: list[list[Line]] = []
+        for ln in sorted(row, key=lambda ln: ln.x0):
+            if cells and ln.x0 < max(c.x1 for c in cells[-1]) - 1:
+                cells[-1].append(ln)
+            else:
+                cells.append([ln])
+        chars: list[Char] = []
+        for cell in cells:
+            text = join_lines([list(ln.chars) for ln in sorted(cell, key=lambda ln: -ln.base)], vocabulary)
+            if chars:
+                last = chars[-1]
+                chars.extend(Char(c, last.right, last.bottom, last.right, last.top, last.size, last.page, -1,
+                                  last.base, last.weight) for c in CELL_SEPARATOR)
+            chars.extend(text)
+        head = row[0]
+        out.append(Line(head.page, chars, head.page_height, head.page_width, head.column, head.bold_from,
+                        table=True, cells=sorted(row, key=lambda ln: order[id(ln)])))
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Layout: headings, paragraphs, the references section
 # ---------------------------------------------------------------------------
 
@@ -1046,6 +1232,7 @@ PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)
 TEXTUAL = re.compile(rf"({AUTHOR})\s+[(\[]({YEARS})[)\]]")
 # what every TEXTUAL match holds: a text without it is not searched (TEXTUAL tries a match at every capital)
 BRACKETED_YEAR = re.compile(r"[(\[](?:1[89]|20)\d{2}")
+CELL_CITE = re.compile(rf"({AUTHOR}),?\s+({YEARS})")  # a table cell's "Prieto, 1992", "Chung & Erickson 1997"
 
 
 def _surname_key(name: str) -> str:
@@ -1172,9 +1359,13 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
     return by_label, by_author_year, suffix
 
 
-def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list[tuple[int, int, list[int]]]:
+def find_markers(text: str, refs: list[Reference], parens: bool = False,
+                 table: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
-    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``)."""
+    in parentheses are citations in this paper (see ``parenthesised_numbers_cite``). ``table``: the text is a
+    table's row (cells joined by ``CELL_SEPARATOR``), where a cell that holds nothing but author-year
+    citations without brackets names them ("Spring, 1989; Prieto, 1992" in a column of references): every one
+    of them must name an entry by surname and year, else the cell is left alone."""
     by_label, by_author_year, suffix = _marker_index(refs)
     found = []
     if by_label:
@@ -1222,6 +1413,17 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
         for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
             if idx := lookup(m.group(1), m.group(2)):
                 found.append((m.start(), m.end(), idx))
+        start = 0
+        for cell in text.split(CELL_SEPARATOR) if table else ():
+            lead = len(cell) - len(cell.lstrip())
+            core = cell.strip().rstrip(".")
+            cites = [CELL_CITE.fullmatch(part.strip()) for part in core.split(";")]
+            if core and all(cites):
+                found_here = [lookup(c.group(1), c.group(2)) for c in cites]
+                if all(found_here):
+                    found.append((start + lead, start + lead + len(core),
+                                  list(dict.fromkeys(i for idx in found_here for i in idx))))
+            start += len(cell) + len(CELL_SEPARATOR)
     found.sort()
     merged: list[tuple[int, int, list[int]]] = []
     for start, end, idx in found:  # drop overlaps, first wins
@@ -1239,6 +1441,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False) -> list
 class Paragraph:
     section: int
     chars: list[Char]
+    table: bool = False  # one row of a table
 
 
 @dataclass
@@ -1302,10 +1505,21 @@ def read_pdf(path: Path) -> Document:
     bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
     for ln in all_lines:
         ln.bold_from = bold_from
-    lefts = {i: _column_lefts(lines) for i, lines in enumerate(pages)}
+    vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
+    # a table's cells are read row by row, each row one line (and one paragraph of the body)
+    # (not in an OCR layer: its specks and split words line up by chance)
+    if not ocr:
+        widths = sorted(ln.x1 - ln.x0 for ln in all_lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6
+                        and ln.column >= 0)
+        text_column = widths[int(0.75 * (len(widths) - 1))] if widths else 0.0
+        starts = Counter(round(ln.x0) for ln in all_lines if len(ln.text) > 30 and abs(ln.size - body_size) < 0.6)
+        margins = tuple(x for x, n in starts.items() if n >= 0.05 * sum(starts.values()))
+        pages = [read_tables(lines, body_size, vocabulary, text_column, margins) for lines in pages]
+    all_lines = [ln for lines in pages for ln in lines]
+    lefts = {i: _column_lefts([ln for ln in lines if not ln.table]) for i, lines in enumerate(pages)}
     column_width = {}
     for i, lines in enumerate(pages):
-        widths = sorted(ln.x1 - ln.x0 for ln in lines if abs(ln.size - body_size) < 0.6)
+        widths = sorted(ln.x1 - ln.x0 for ln in lines if abs(ln.size - body_size) < 0.6 and not ln.table)
         column_width[i] = widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
 
     first = [ln for ln in pages[0] if ln.text.strip()] if pages else []
@@ -1316,8 +1530,7 @@ def read_pdf(path: Path) -> Document:
         if biggest > body_size * 1.15:
             title = " ".join(ln.text.strip() for ln in top_lines if abs(ln.size - biggest) < 0.5)
 
-    vocabulary = Vocabulary(" ".join(ln.text for ln in all_lines))
-    headings = [is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
+    headings = [not ln.table and is_heading(ln, body_size, column_width[ln.page]) for ln in all_lines]
     _drop_headings_inside_a_line(all_lines, headings)
     # The bibliography starts at the last "References" heading (a table of contents lists it too), unless
     # that one is a running head naming the section ("References 11" over each page of the bibliography:
@@ -1382,10 +1595,10 @@ def read_pdf(path: Path) -> Document:
                 # text, and their citations count like any other
                 more, more_sections = _body(all_lines, headings, None, title, body_size, lefts, vocabulary,
                                             strict=False, begin=i)
-                paragraphs += [Paragraph(par.section + len(sections), par.chars) for par in more]
+                paragraphs += [Paragraph(par.section + len(sections), par.chars, par.table) for par in more]
                 sections += more_sections
                 break
-            ref_lines.append(ln)
+            ref_lines.extend(ln.cells if ln.table else [ln])  # a table's row in the bibliography: its lines
 
     if ocr:
         # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
@@ -1700,6 +1913,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
     note_line: Line | None = None
     table_note: Line | None = None  # the last line of a table's note being read
+    table_rows: set[int] = set()  # the notes that are a table's rows
 
     def flush() -> None:
         nonlocal current
@@ -1711,9 +1925,10 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         if sections:
             for note in notes:
                 chars = join_lines(note, vocabulary)
-                if any(c.text.isalpha() for c in chars):
-                    paragraphs.append(Paragraph(len(sections) - 1, chars))
+                if any(c.text.isalpha() or id(note) in table_rows and c.text.isdigit() for c in chars):
+                    paragraphs.append(Paragraph(len(sections) - 1, chars, table=id(note) in table_rows))
         notes.clear()
+        table_rows.clear()
 
     end = ref_start if ref_start is not None else len(all_lines)
     # the usual distance between baselines: a double-spaced manuscript's lines stand two sizes apart, and
@@ -1730,6 +1945,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     # table, not from the text
     raised: dict[int, set[str]] = {}
     for ln in all_lines[begin:end]:
+        if ln.table:
+            continue
         if abs(ln.size - body_size) < 0.6 and len(ln.text) > 30:
             key = (ln.page, ln.column)
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
@@ -1765,6 +1982,14 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             mode = "body"
             sections.append("")
         if mode != "body":
+            continue
+        if ln.table:
+            # a table's row: a paragraph of its own, after the paragraph the table interrupts, as a footnote is
+            # (a row of a marker and numbers too: "[27] | 467.00" cites)
+            if any(c.text.isalnum() for c in ln.chars):
+                notes.append([list(ln.chars)])
+                table_rows.add(id(notes[-1]))
+            note_line = table_note = None
             continue
         if ln.size < 0.88 * body_size and 0.6 * body_size <= ln.size and (
                 TABLE_NOTE.match(text) or table_note is not None and table_note.page == ln.page
@@ -2128,7 +2353,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             runs.append((text, []))
             continue
         pos = 0
-        for s, e, idx in find_markers(text, refs, parens):
+        for s, e, idx in find_markers(text, refs, parens, par.table):
             runs.append((text[pos:s], []))
             runs.append((text[s:e], idx))
             pos = e
@@ -2266,10 +2491,12 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     linked_brackets = sum(1 for runs in all_runs for text, keys in runs
                           if keys and re.fullmatch(r"\s*\[?[\d\s,–-]+\]?\s*", normalise(text)))
     for n_par, par in enumerate(doc.paragraphs):
-        p = etree.SubElement(secs[par.section], "p")
+        p = etree.SubElement(secs[par.section], "p", {"content-type": "table-row"} if par.table else {})
         if linked_pdf:
             runs = all_runs[n_par]
-            if numbered and linked_brackets >= 5:
+            # (not in a table's row: a linked PDF's table links its citations, and "[2, 4, 8] °", "[30, 50] mm"
+            # there are values)
+            if numbered and linked_brackets >= 5 and not par.table:
                 runs = _label_unlinked_brackets(runs, by_label)
             for text, keys in runs:
                 text = normalise(text)
