@@ -38,6 +38,35 @@ def end_x(tmp_path: Path, x: float, text: str, size: float = 10) -> float:
     return right
 
 
+def left_column_citing(tmp_path: Path, page: raw_pdf.Page, cites: list[str]) -> None:
+    """Fill a two-column page's left column (x 60 to 291, 8 pt) with body text from y 695 down to 420, a citation
+    after every 37th word: the body beside a right column that holds the bibliography."""
+    words = (f"{BODY} and more of it " * 40).split()
+    y, line = 695, []
+    marks = iter(cites)
+    for k, word in enumerate(words):
+        if k % 37 == 36 and (c := next(marks, None)):
+            word = f"{word} {c}"
+        if line and end_x(tmp_path, 60, " ".join(line + [word]), size=8) > 291:
+            page.text(60, y, " ".join(line), size=8)
+            y, line = y - 10, []
+            if y < 420:
+                break
+        line.append(word)
+
+
+def foot_into_the_gutter(tmp_path: Path, page: raw_pdf.Page) -> None:
+    """The page's foot: notes across the page, one of them running on into the gutter (it ends at x 301-303.5,
+    right of the left column's text edge at 291), so no strip of the gutter is emptier than the one between
+    the right column's hanging labels and their entries."""
+    foot = "Received 19 July 2013/20 August 2013; accepted 2 September 2013 (revised)"
+    assert 301 < end_x(tmp_path, 60, foot, size=7) < 303.5
+    page.text(60, 80, foot, size=7)
+    for k in range(3):
+        page.text(60, 70 - 9 * k, f"{'The author(s) has paid for this article to be freely available under the terms ' * 2}"[:150],
+                  size=7)
+
+
 def body_page(lines: list[str], heading: str = "1 Introduction") -> tuple[raw_pdf.Page, float]:
     page = raw_pdf.Page()
     page.text(72, 740, "A Paper Title Set Large", size=18)
@@ -260,31 +289,14 @@ def test_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_path):
     page = raw_pdf.Page()
     page.text(60, 740, "A Paper Title Set Large", size=18)
     page.text(60, 710, "1 Introduction", size=10, font="F2")
-    words = (f"{BODY} and more of it " * 40).split()
-    y, line = 695, []
-    cites = iter(["[5]", "[11]", "[2]"])
-    for k, word in enumerate(words):
-        if k % 37 == 36 and (c := next(cites, None)):
-            word = f"{word} {c}"
-        if line and end_x(tmp_path, 60, " ".join(line + [word]), size=8) > 291:
-            page.text(60, y, " ".join(line), size=8)
-            y, line = y - 10, []
-            if y < 420:
-                break
-        line.append(word)
+    left_column_citing(tmp_path, page, ["[5]", "[11]", "[2]"])
     page.text(323.5, 710, "REFERENCES", size=10, font="F2")
     for n in range(1, 13):
         page.text(323.5, 695 - 24 * (n - 1), f"Author{chr(64 + n)}, A. and Other, B. ({1990 + n}) Title", size=7.5)
         page.text(323.5, 686 - 24 * (n - 1), f"of work {n}. J. Biol. Chem. {n}, 1-9 and more", size=7.5)
     for n in range(1, 13):  # the labels, drawn after the entries, right-aligned in the gutter
         page.text(316.4 - 4.17 * len(str(n)), 695 - 24 * (n - 1), str(n), size=7.5)
-    # the page's foot: notes across the page, and one running on into the gutter
-    foot = "Received 19 July 2013/20 August 2013; accepted 2 September 2013 (revised)"
-    assert 301 < end_x(tmp_path, 60, foot, size=7) < 303.5
-    page.text(60, 80, foot, size=7)
-    for k in range(3):
-        page.text(60, 70 - 9 * k, f"{'The author(s) has paid for this article to be freely available under the terms ' * 2}"[:150],
-                  size=7)
+    foot_into_the_gutter(tmp_path, page)
     pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page], width=595.28)
     root = etree.fromstring(builtin.convert(pdf)[0])
     raws = raws_of(root)

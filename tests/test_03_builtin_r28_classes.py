@@ -11,7 +11,7 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-from test_03_builtin_published_classes import cited, end_x, raws_of  # noqa: E402
+from test_03_builtin_published_classes import cited, foot_into_the_gutter, left_column_citing, raws_of  # noqa: E402
 from test_03_builtin_real_classes import BODY, builtin, xml_of  # noqa: E402  (one PDF-to-XML helper for these files)
 
 SURNAMES = ["Bertolli", "Bettinardi", "Bruyant", "Bundschuh", "Kesner", "Lamare", "Nehmeh", "Walker", "Whittaker",
@@ -87,18 +87,7 @@ def test_bracketed_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_p
     page = raw_pdf.Page()
     page.text(60, 740, "A Paper Title Set Large", size=18)
     page.text(60, 710, "1 Introduction", size=10, font="F2")
-    words = (f"{BODY} and more of it " * 40).split()
-    y, line = 695, []
-    cites = iter(["[5]", "[11]", "[2]"])
-    for k, word in enumerate(words):
-        if k % 37 == 36 and (c := next(cites, None)):
-            word = f"{word} {c}"
-        if line and end_x(tmp_path, 60, " ".join(line + [word]), size=8) > 291:
-            page.text(60, y, " ".join(line), size=8)
-            y, line = y - 10, []
-            if y < 420:
-                break
-        line.append(word)
+    left_column_citing(tmp_path, page, ["[5]", "[11]", "[2]"])
     page.text(323.5, 710, "References", size=10, font="F2")
     for n in range(1, 13):
         page.text(323.5, 695 - 24 * (n - 1), f"Author{chr(64 + n)} Other. Title of the work number {n}.", size=7.5)
@@ -106,11 +95,7 @@ def test_bracketed_labels_hanging_in_the_gutter_belong_to_the_right_column(tmp_p
     for n in range(1, 13):  # the labels, drawn after the entries, right-aligned in the gutter
         label = f"[{n}]"
         page.text(318.5 - 4.17 * len(label), 695 - 24 * (n - 1), label, size=7.5)
-    foot = "Received 19 July 2013/20 August 2013; accepted 2 September 2013 (revised)"
-    page.text(60, 80, foot, size=7)  # a line at the foot running on into the gutter
-    for k in range(3):
-        page.text(60, 70 - 9 * k, f"{'The author(s) has paid for this article to be freely available under the terms ' * 2}"[:150],
-                  size=7)
+    foot_into_the_gutter(tmp_path, page)  # a line at the foot running on into the gutter
     pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page], width=595.28)
     root = etree.fromstring(builtin.convert(pdf)[0])
     raws = raws_of(root)
