@@ -1216,13 +1216,14 @@ def _author_spans(text: str, base: int) -> list[dict]:
 # In-text markers without links
 # ---------------------------------------------------------------------------
 
-# A bracket right after a word and a hyphen names that word's variants ("BIKE-[1,2]", "BIKE-[3]" in a table of
-# parameter sets), not references: no citation is glued to a word by a hyphen.
+# A bracket glued to a word by a hyphen is no citation: right after the word it names the word's variants
+# ("BIKE-[1,2]", "BIKE-[3]" in a table of parameter sets), right before it a chemist's locants ("[1,3]-sigmatropic",
+# "[2,3]-Wittig").
 # natbib's notes in a numeric group: "[e.g., 15, 40, 30]", "[see also 4]" before, "[12, p. 5]", "[3, Theorem 2]" after
 CITE_PRENOTE = r"(?i:(?:e\.\s?g\.|i\.\s?e\.|cf\.|see(?:\s+also)?|for (?:example|instance|a review)(?:,?\s+see)?),?\s+)"
 CITE_POSTNOTE = r"(?i:,\s*(?:pp?\.|ch(?:ap)?\.|chapter|sec(?:tion)?\.?|§|thm\.|theorem|lemma|prop\.|proposition|" \
                 r"cor\.|corollary|def\.|definition|eqs?\.|fig\.|table|appendix)\s*[\dA-Za-z.–-]{1,12})"
-NUMERIC_MARKER = re.compile(rf"(?<![^\W_]-)\[{CITE_PRENOTE}?(\d{{1,3}}(?:\s*[-–,]\s*\d{{1,3}})*){CITE_POSTNOTE}?\]")
+NUMERIC_MARKER = re.compile(rf"(?<![^\W_]-)\[{CITE_PRENOTE}?(\d{{1,3}}(?:\s*[-–,]\s*\d{{1,3}})*){CITE_POSTNOTE}?\](?!-[^\W\d_])")
 # A surname may carry particles ("van der Maaten", "De Cao") and letters beyond ASCII ("Schölkopf", "Čech").
 NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os|[Ll]a|[Ll]e)\s+)*" \
        r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]*(?:['’\-][^\W\d_]+)*"

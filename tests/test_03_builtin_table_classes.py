@@ -305,12 +305,13 @@ def test_a_first_column_line_opened_by_its_marker_stays_in_the_row_above(tmp_pat
 
 def test_a_bracket_glued_to_a_word_by_a_hyphen_names_its_variants_not_references(tmp_path):
     """A table of parameter sets names a scheme's variants "BIKE-[1,2]" and "BIKE-[3]" (round 28's held-out
-    llncs paper: 35 links to entries 1-3 where the source cites none): a bracket right after a word and a
-    hyphen is no marker, while the same numbers set apart ("Graph cuts [1]") still are."""
+    llncs paper: 35 links to entries 1-3 where the source cites none), and a chemist writes the locants of a
+    reaction before it ("[1,3]-sigmatropic"): a bracket glued to a word by a hyphen is no marker, while the same
+    numbers set apart ("Graph cuts [1]") still are."""
     rows = [[(72, "Scheme"), (220, "Key size"), (330, "Cycles")],
             [(72, "BIKE-[1,2]"), (220, "10,163"), (330, "142")],
             [(72, "BIKE-[3]"), (220, "11,027"), (330, "134")],
             [(72, "Graph cuts [1]"), (220, "9,857"), (330, "120")]]
-    root = xml_of(tmp_path, [paper_with_table(rows, NUMBERED)])
+    root = xml_of(tmp_path, [paper_with_table(rows, NUMBERED, body_cites=" in [1,3]-sigmatropic shifts [1].")])
     assert table_rows(root)[1:3] == ["BIKE-[1,2] | 10,163 | 142", "BIKE-[3] | 11,027 | 134"]
     assert [(m, r[:3]) for m, r in cited(root)] == [("1", "[1]"), ("1", "[1]")]
