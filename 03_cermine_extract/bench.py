@@ -436,12 +436,21 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     import bibtexparser
     full = dict(bib)
     first_author: dict[str, tuple[str, str]] = {}  # cited key -> (first author's surname in letters, year)
+    unread: dict[str, set[str]] = {}  # key cited where the judge does not read -> the words of its .bib entry
+    # every key a citation command of any .tex file names (a table \input from its own file, a macro): what the
+    # judge's reader sees is ``cited``
+    anywhere = {k.strip() for path in paper_dir.rglob("*.tex") if path.is_file()
+                for m in re.finditer(r"\\[A-Za-z]*cite[A-Za-z]*\*?\s*(?:\[[^\]]*\]\s*)*\{([^}]*)\}",
+                                     path.read_text(encoding="utf-8", errors="replace"))
+                for k in m.group(1).split(",")}
     for path in paper_dir.rglob("*.bib"):
         try:
             library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
         except Exception:  # noqa: BLE001 - a .bib bibtexparser cannot read keeps the judge's text
             continue
         for entry in library.entries:
+            if entry.key in anywhere and entry.key not in cited:  # cited, but not where the judge reads
+                unread[entry.key] = tokens(" ".join(str(f.value) for f in entry.fields))
             if entry.key in cited:
                 full[entry.key] = " ".join(str(f.value) for f in entry.fields)
                 fields = {f.key.lower(): str(f.value) for f in entry.fields}
@@ -485,7 +494,25 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 raw = refs.loc[refs.ref_key == rk, "raw"]
                 print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
                       f"(mapped to {sorted(ref_map.get(rk, set()))})")
-    return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
+    # why the judge refused each wrong link, read from the source (bench_latex.classify_refused), with the same
+    # expanded macros the judge read
+    from bench_latex import classify_refused
+    check.body = truth.body = lambda *_: expanded
+    try:
+        refused = classify_refused(paper_dir, main_tex, csv_dir, pid, ref_map) if links > right else []
+    finally:
+        check.body = truth.body = body_of
+    for x in refused:  # the reference of a key the source cites where the judge does not read (a file it does
+        got = tokens(x["reference"])  # not \input, a macro), matched to its .bib entry as above
+        if not x["mapped"] and len(got) >= 4 and any(len(t & got) >= 0.7 * len(got) for t in unread.values()):
+            x["class"] = UNSEEN
+    return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="",
+                refused=[x["class"] for x in refused])
+
+
+UNSEEN = "cited where the judge does not read"
+"""``bench.py --pairs``' class of a refused link, before ``bench_latex.REFUSED_CLASSES``: the reference is a key's
+whose citation the judge's reader does not see (in a file it does not ``\input``, through a macro)."""
 
 
 def _cite_macros(body_of, paper_dir: Path, main_tex: str) -> str:
@@ -710,6 +737,7 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
     print(f"{'paper':30} {'pages':>5} {'CPU s':>6} {'keys':>5} {'reached':>7} {'links':>6} {'right':>6} "
           f"{'recall':>7} {'prec.':>6}  class / status")
     tot, cpu_seconds, empty, no_bibliography = [0, 0, 0, 0], [], [], []
+    refused: dict[str, dict[str, int]] = {}  # class of a refused link -> paper -> links
     by_class: dict[str, list[int]] = {}
     by_docclass: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -743,6 +771,9 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
             cpu_seconds.append(statistics.median(cpu_times))
             for i, k in enumerate(("keys", "reached", "links", "right")):
                 tot[i] += r[k]
+            for kind in r.get("refused", []):
+                refused.setdefault(kind, {}).setdefault(slug, 0)
+                refused[kind][slug] += 1
             for table, name in ((by_class, cls), (by_docclass, docclass.split(" / ")[0])):
                 c = table.setdefault(name, [0, 0, 0, 0, 0])
                 c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
@@ -758,6 +789,17 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
         for cls, (n, k, rc, lk, rt) in sorted(table.items()):
             print(f"  {cls:62} {n:3d} papers  recall {rc}/{k} = {rc / max(k, 1):.3f}  "
                   f"precision {rt}/{lk} = {rt / max(lk, 1):.3f}")
+    from bench_latex import REFUSED_CLASSES, UNJUDGEABLE
+    n_refused = sum(sum(v.values()) for v in refused.values())
+    print(f"refused links ({n_refused} of {links}), by class (read from the source, bench_latex.classify_refused; "
+          f"a class names where the key's \\cite stands, not that our link is right):")
+    for kind in (UNSEEN, *REFUSED_CLASSES):
+        if kind in refused:
+            papers = sorted(((n, s) for s, n in refused[kind].items()), reverse=True)
+            print(f"  {kind:42} {sum(refused[kind].values()):5d}  {', '.join(f'{s} {n}' for n, s in papers)[:150]}")
+    unjudgeable = sum(sum(refused.get(k, {}).values()) for k in (UNSEEN, *UNJUDGEABLE))
+    print(f"precision over the links the judge can judge (all but {', '.join((UNSEEN, *UNJUDGEABLE))}), our diagnosis and not "
+          f"the judge's figure: {right}/{links - unjudgeable} = {right / max(links - unjudgeable, 1):.3f}")
     print(f"papers reported empty: {len(empty)} {empty}; PDFs without a bibliography (not counted): "
           f"{no_bibliography}")
     if cpu_seconds:

@@ -552,9 +552,11 @@ def table_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> list[dict]:
+def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
+                     ref_map: dict[str, set[str]] | None = None) -> list[dict]:
     """Every link the judge counts wrong, with its class: the first of ``REFUSED_CLASSES`` whose test the source
-    meets. Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the
+    meets. ``ref_map`` (our reference key -> the cited keys it is mapped to) is the judge's ``map_refs`` unless
+    given (``bench.py --pairs`` gives its own, which also maps a PDF's references by DOI and by first author). Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the
     citations of the key the judge maps our reference to, the one whose source sentence shares most words with it.
 
     - ``macro-cited``: the reference is (the judge's match of) a key the body cites where the judge's reader does
@@ -592,7 +594,7 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) ->
     ctx = contexts(paper_dir, main_tex)
     sentences = pd.read_csv(csv_dir / f"{pid}.sentences.csv", dtype=str).fillna("")
     refs = pd.read_csv(csv_dir / f"{pid}.references.csv", dtype=str).fillna("")
-    ref_map = map_refs(refs, bib, cited)
+    ref_map = map_refs(refs, bib, cited) if ref_map is None else ref_map
     raw_of = dict(zip(refs.ref_key, refs.raw))
 
     def toks(text: str) -> set[str]:
