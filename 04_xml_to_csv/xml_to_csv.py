@@ -684,6 +684,14 @@ ENUMERATION_END = re.compile(r"([.!?;,])\s*(\(\w{1,3}\))$")
 # a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
 LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
+# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "From [18].",
+# "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the markers are out
+CREDIT_LINE = re.compile(
+    r"(?i:(?:source|sources|credit|credits|image|photo|picture)\s*:)?\s*"
+    r"(?i:(?:(?:figure|fig\.|image|photo|picture|table|diagram|illustration|data|plot)\s+(?:is\s+)?)?"
+    r"(?:(?:adapted|taken|borrowed|reproduced|modified|reprinted|redrawn|copied|extracted|obtained|sourced|"
+    r"recreated|edited)(?:\s+by\s+(?:me|us|the\s+authors?))?(?:\s+(?:and|with)\s+\w+)?\s+(?:from|after)|"
+    r"from|courtesy(?:\s+of)?)?)\s*:?")
 
 
 def _bracket_balance(text: str) -> tuple[int, int]:
@@ -791,7 +799,30 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             not re.search(r"[.!?]\s*$", text[fixed[0][0]:fixed[0][1]]):
         fixed[1][0] = fixed[0][0]
         fixed = fixed[1:]
-    return [(s, e) for s, e in fixed if text[s:e].strip()]
+    # 6. A credit line ("Source: [5]", "From [18].", "Figure adapted from [57].") has no words of its own: it says
+    #    where the thing the sentence before describes comes from, and goes on with that sentence (a caption's
+    #    "An example of a confusion matrix. Source: [30]" cites [30] for the confusion matrix).
+    joined = fixed[:1]
+    for piece in fixed[1:]:
+        if _credit_line(text, piece[0], piece[1], par.markers):
+            joined[-1][1] = piece[1]
+        else:
+            joined.append(piece)
+    return [(s, e) for s, e in joined if text[s:e].strip()]
+
+
+def _credit_line(text: str, start: int, end: int, markers: list[Marker]) -> bool:
+    """Whether text[start:end] is markers and a credit formula around them, nothing else."""
+    inside = [m for m in markers if start <= m.start and m.end <= end]
+    if not inside:
+        return False
+    rest, pos = [], start
+    for m in inside:
+        rest.append(text[pos:m.start])
+        pos = m.end
+    rest.append(text[pos:end])
+    words = re.sub(r"[\[\]().,;]+", " ", " ".join(rest))
+    return CREDIT_LINE.fullmatch(words.strip()) is not None and bool(re.search(r"[A-Za-z]", words))
 
 
 def _only_markers(text: str, start: int, end: int, markers: list[Marker]) -> bool:
