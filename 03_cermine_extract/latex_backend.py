@@ -1639,6 +1639,7 @@ class Converter:
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
+                above_block = None  # the row block the row above became, if it cites
                 rows_text = content
                 for cap in reversed(list(re.finditer(r"\\(?:caption|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
                                                      r"\s*(?=\{)", rows_text))):
@@ -1648,6 +1649,7 @@ class Converter:
                 for row in table_rows(rows_text, env in TABLES, env.startswith("algorithm")):
                     row = _TABLE_HEAD.sub(" ", row)
                     row_before, previous = previous, row
+                    block_before, above_block = above_block, None
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
                         if re.search(r"\\(?:caption|" + _TABLE_NOTES + r")\b", row):
                             continue
@@ -1658,6 +1660,15 @@ class Converter:
                                 "cite" not in row_before.lower() and any(above):
                             # an entry set on two rows, its name above and the \cite under it: the rows are one
                             all_cells = [f"{a} {c}".strip() for a, c in zip(above, all_cells)]
+                        filled = [c for c in all_cells if c]
+                        if block_before is not None and not all_cells[0] and filled and \
+                                all(_CITE_ONLY.fullmatch(c) for c in filled):
+                            # "Albedo decay rate & ... & \citet{a};" then "& & & \citet{b}": a row of empty cells
+                            # and citations goes on with the row above, whose cell its citations continue
+                            for cell in filled:
+                                block_before.parts += [" "] + self.inline(cell)
+                            above_block = block_before
+                            continue
                         parts = []
                         for cell in all_cells:  # a cell that prints nothing (\cellcolor{white}) is no cell
                             cell_parts = self.inline(cell) if cell else []
@@ -1668,7 +1679,8 @@ class Converter:
                             # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
                             # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
                             title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
-                            self.blocks.append(Block("row", parts, title=title))
+                            above_block = Block("row", parts, title=title)
+                            self.blocks.append(above_block)
             return stop
         if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing
             start, stop = self._find_end(s, env, j)
@@ -2450,6 +2462,11 @@ def to_jats(blocks: list[Block], refs: dict[str, Reference], style: str, order: 
 
     def fill(el: etree._Element, parts: list) -> None:
         last = None
+        # a paragraph that is one \fullcite and nothing else (a thesis's list of publications, "\item \fullcite{x}")
+        # is the bibliography entry printed in the text: its words, not a sentence that cites the work
+        cites = [p for p in parts if not isinstance(p, str)]
+        entry_only = len(cites) == 1 and cites[0].command.rstrip("*").lower() in ("fullcite", "footfullcite") and \
+            not any(re.search(r"\w", p) for p in parts if isinstance(p, str))
 
         def add(text: str) -> None:
             nonlocal last
@@ -2468,6 +2485,9 @@ def to_jats(blocks: list[Block], refs: dict[str, Reference], style: str, order: 
                 add("[?]")
                 continue
             before, label, after = cite_label(part, refs, numbers, style, options)
+            if entry_only:
+                add(before + label + after)
+                continue
             add(before)
             x = etree.SubElement(el, "xref", {"ref-type": "bibr", "rid": " ".join(xml_text(k) for k in keys)})
             x.text = xml_text(label)
