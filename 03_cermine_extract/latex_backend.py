@@ -1670,15 +1670,20 @@ class Converter:
                             above_block = block_before
                             continue
                         parts = []
+                        valued = True  # every cell that cites gives a value too ("2690 \cite{a} & 4800 \cite{b}")
                         for cell in all_cells:  # a cell that prints nothing (\cellcolor{white}) is no cell
                             cell_parts = self.inline(cell) if cell else []
                             if any(isinstance(p, Cite) or p.strip() for p in cell_parts):
                                 parts += ([" – "] if parts else []) + cell_parts
+                            if any(isinstance(p, Cite) for p in cell_parts):
+                                valued &= any(isinstance(p, str) and re.search(r"\w", p) for p in cell_parts)
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
-                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
-                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
+                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; so it does where each work
+                            # is cited for a value ("Density & 2690 \cite{a} & 4800 \cite{b}"); not a row of
+                            # citations ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
+                            n_row_cites = sum(isinstance(p, Cite) for p in parts)
+                            title = caption if len(words) < 4 and (n_row_cites == 1 or valued and words) else ""
                             above_block = Block("row", parts, title=title)
                             self.blocks.append(above_block)
             return stop

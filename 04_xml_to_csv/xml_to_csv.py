@@ -745,7 +745,11 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
             or (label is not None and label.group(1) in ";,"))  # "(5) Luhman (2007); (6)" + "Pecaut ..."
-        if inside_marker(start) or unbalanced or abbreviation or continues:
+        # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
+        # is a name's dot (code, a file, a domain), not a sentence end
+        dotted = start == prev[1] and re.search(r"[A-Za-z0-9_]\.$", tail) is not None and \
+            re.match(r"[A-Za-z]", text[start:end]) is not None
+        if inside_marker(start) or unbalanced or abbreviation or continues or dotted:
             gap = _bracket_balance(text[prev[1]:end])
             balance = (balance[0] + gap[0], balance[1] + gap[1])
             prev[1] = end

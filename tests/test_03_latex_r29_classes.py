@@ -95,3 +95,32 @@ Edges are found by gradients.
     text = " ".join("".join(par.itertext()).split())
     marker = "[1]"
     assert sentences_of(paragraph(text, marker)) == [text]
+
+
+def test_a_full_stop_inside_a_name_with_no_space_after_it_ends_no_sentence():
+    # "specified using \code{fem.Material = Elastic80A} \cite{x}": syntok ends a sentence at "fem." before the
+    # capital; a dot with a letter right after it is a name's (code, a file, a domain), and the sentence is whole
+    par = paragraph("The material properties of the resin are then specified using fem.Material = Elastic80A [31]. "
+                    "Boundary conditions are set.", "[31]")
+    assert sentences_of(par) == ["The material properties of the resin are then specified using fem.Material = "
+                                 "Elastic80A [31].", "Boundary conditions are set."]
+
+
+def test_a_table_row_citing_a_work_for_each_value_keeps_its_citations_under_the_caption_title(tmp_path):
+    # "Density & 2690 \cite{a} & 4800 \cite{b}": one property, each column's value from its own work, works cited
+    # nowhere else; the row says what each is cited for, under the table's short caption. A row of bare
+    # citations ("References & \cite{a} & \cite{b}") is still no row that says anything
+    body = r"""\section{Properties}
+The properties of both layers are summarised below.
+\begin{table}
+\caption{Summary of thermal and physical properties of the melt and the coating}
+\begin{tabular}{lll}
+Property & Melt & Coating \\
+Density (kg/m3) & 2690 \cite{lee2019} & 4800 \cite{ross2002} \\
+References & \cite{wilson1974} & \cite{wilson1974} \\
+\end{tabular}
+\end{table}"""
+    root = convert(tmp_path, body)
+    assert "Summary of thermal and physical properties of the melt and the coating: Density (kg/m3) – 2690 [1] – " \
+           "4800 [2]" in paragraphs(root)
+    assert cited_rids(root) == ["lee2019", "ross2002"]
