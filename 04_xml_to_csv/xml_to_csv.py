@@ -746,9 +746,12 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
             or (label is not None and label.group(1) in ";,"))  # "(5) Luhman (2007); (6)" + "Pecaut ..."
         # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
-        # is a name's dot (code, a file, a domain), not a sentence end
+        # inside a name that reads as code (an assignment or a call after it, more dots or underscores in it) is
+        # the name's dot, not a sentence end ("KO term.Gardnerella spp." is a sentence end the authors mistyped)
         dotted = start == prev[1] and re.search(r"[A-Za-z0-9_]\.$", tail) is not None and \
-            re.match(r"[A-Za-z]", text[start:end]) is not None
+            re.match(r"[A-Za-z]", text[start:end]) is not None and (
+                re.match(r"\w+(?:[(\[._]|\s*=)", text[start:end]) is not None
+                or re.search(r"[._]\w*\.$", tail.rsplit(None, 1)[-1][:-1] + ".") is not None)
         if inside_marker(start) or unbalanced or abbreviation or continues or dotted:
             gap = _bracket_balance(text[prev[1]:end])
             balance = (balance[0] + gap[0], balance[1] + gap[1])

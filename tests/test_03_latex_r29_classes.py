@@ -97,13 +97,18 @@ Edges are found by gradients.
     assert sentences_of(paragraph(text, marker)) == [text]
 
 
-def test_a_full_stop_inside_a_name_with_no_space_after_it_ends_no_sentence():
+def test_a_full_stop_inside_a_code_name_with_no_space_after_it_ends_no_sentence():
     # "specified using \code{fem.Material = Elastic80A} \cite{x}": syntok ends a sentence at "fem." before the
     # capital; a dot with a letter right after it is a name's (code, a file, a domain), and the sentence is whole
     par = paragraph("The material properties of the resin are then specified using fem.Material = Elastic80A [31]. "
                     "Boundary conditions are set.", "[31]")
     assert sentences_of(par) == ["The material properties of the resin are then specified using fem.Material = "
                                  "Elastic80A [31].", "Boundary conditions are set."]
+    par = paragraph("We call mesh.Export() to write it [3]. Then we go on.", "[3]")
+    assert sentences_of(par) == ["We call mesh.Export() to write it [3].", "Then we go on."]
+    # words on both sides of the dot, no code about them: the authors' missing space after a sentence end
+    par = paragraph("A genus dominated a KO term.Gardnerella spp., for example, gave 17 genes [4].", "[4]")
+    assert sentences_of(par) == ["A genus dominated a KO term.", "Gardnerella spp., for example, gave 17 genes [4]."]
 
 
 def test_a_table_row_citing_a_work_for_each_value_keeps_its_citations_under_the_caption_title(tmp_path):
