@@ -562,7 +562,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) ->
     - ``macro-cited``: the reference is (the judge's match of) a key the body cites where the judge's reader does
       not see it (``macro_cited_keys``: an own macro, ``\\autocites``): no link to it can be right;
     - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
-      title, which the judge's bibliography leaves out: no link to it can be right;
+      title, or one written ``@article(key, ...)``, which the judge's bibliography leaves out: no link to it can
+      be right;
     - ``cited past the end the judge reads``: the reference's key is cited only after an ``\\end{document}``
       that is not the document's own (a figure kept as a standalone file, ``\\input`` with its own
       ``\\begin{document}...\\end{document}``): the judge's body stops at the first one, so for the judge the key
@@ -628,7 +629,7 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) ->
     past_end = {k.strip() for m in CITE.finditer(re.sub(r"\\nocite\s*\{[^}]*\}", "", whole))
                 for k in m.group(1).split(",") if k.strip()} - cited_all
     bib_keys = {m.group(1) for p in sorted(paper_dir.rglob("*.bib")) if p.is_file()
-                for m in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,", read(p) or "")}
+                for m in re.finditer(r"@\w+\s*[{(]\s*([^,\s]+)\s*,", read(p) or "")}
     tables = table_spans(text)
     asides = [(m.start(), m.end() + len(_braced_text(text, m.end() - 1)) + 1)
               for m in re.finditer(r"\\(?:footnote|url|href)\s*\{", text)]
