@@ -818,32 +818,35 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
     return [(s, e) for s, e in joined if text[s:e].strip()]
 
 
-def _credit_line(text: str, start: int, end: int, markers: list[Marker]) -> bool:
-    """Whether text[start:end] is markers and a credit formula around them, nothing else."""
+def _outside_markers(text: str, start: int, end: int, markers: list[Marker]) -> str | None:
+    """The text of text[start:end] outside its markers (one space where each stood), or None where it holds none."""
     inside = [m for m in markers if start <= m.start and m.end <= end]
     if not inside:
-        return False
+        return None
     rest, pos = [], start
     for m in inside:
         rest.append(text[pos:m.start])
         pos = m.end
     rest.append(text[pos:end])
-    words = re.sub(r"[\[\]().,;]+", " ", " ".join(rest))
+    return " ".join(rest)
+
+
+def _credit_line(text: str, start: int, end: int, markers: list[Marker]) -> bool:
+    """Whether text[start:end] is markers and a credit formula around them, nothing else."""
+    rest = _outside_markers(text, start, end, markers)
+    if rest is None:
+        return False
+    words = re.sub(r"[\[\]().,;]+", " ", rest)
     return CREDIT_LINE.fullmatch(words.strip()) is not None and bool(re.search(r"[A-Za-z]", words))
 
 
 def _only_markers(text: str, start: int, end: int, markers: list[Marker]) -> bool:
     """Whether text[start:end] holds markers and nothing else but brackets, separators and notes in the brackets."""
-    inside = [m for m in markers if start <= m.start and m.end <= end]
-    if not inside:
+    rest_text = _outside_markers(text, start, end, markers)
+    if rest_text is None:
         return False
-    rest, pos = [], start
-    for m in inside:
-        rest.append(text[pos:m.start])
-        pos = m.end
-    rest.append(text[pos:end])
     # "[11, Lemma 5.1]", "[Theorem 7.6(a) [66]]": a note inside the brackets around the marker is the marker's
-    rest_text, previous = " ".join(rest), None
+    previous = None
     while rest_text != previous:
         previous, rest_text = rest_text, re.sub(r"\[[^\[\]]*\]|\([^()]*\)", " ", rest_text)
     return not re.search(r"\w", rest_text)

@@ -3,10 +3,8 @@ held-out sets showed (lists of publications, table rows that continue the row ab
 on a source the test writes itself."""
 from __future__ import annotations
 
-from helpers import load_stage
 from test_03_latex_r28_classes import cited_rids, convert, paragraphs
-
-stage04 = load_stage("04")
+from test_04_xml_to_csv import paragraph, sentences_of
 
 BIBLATEX = r"\usepackage[backend=biber,style=numeric]{biblatex}" "\n" r"\addbibresource{refs.bib}"
 
@@ -50,20 +48,6 @@ Albedo decay rate & $\tau$ & $[10,22]$ & \cite{ross2002}; \\
     rows = [p for p in paragraphs(root) if "Albedo decay rate" in p]
     assert len(rows) == 1 and rows[0].endswith("[2]; [3]")
     assert cited_rids(root) == ["lee2019", "ross2002", "wilson1974"]
-
-
-def paragraph(text: str, *markers: str):
-    """A stage-04 paragraph whose markers are the given substrings, in order."""
-    spans, pos = [], 0
-    for m in markers:
-        start = text.index(m, pos)
-        spans.append(stage04.Marker(start, start + len(m), [f"r{len(spans) + 1}"]))
-        pos = start + len(m)
-    return stage04.Paragraph("Intro", text, spans)
-
-
-def sentences_of(par) -> list[str]:
-    return [par.text[s:e] for s, e in stage04.split_sentences(par)]
 
 
 def test_a_captions_credit_line_goes_on_with_the_sentence_that_describes_the_figure():
