@@ -2469,7 +2469,7 @@ def to_jats(blocks: list[Block], refs: dict[str, Reference], style: str, order: 
         last = None
         # a paragraph that is one \fullcite and nothing else (a thesis's list of publications, "\item \fullcite{x}")
         # is the bibliography entry printed in the text: its words, not a sentence that cites the work
-        cites = [p for p in parts if not isinstance(p, str)]
+        cites = [p for p in parts if not isinstance(p, str)] if len(parts) <= 4 else []
         entry_only = len(cites) == 1 and cites[0].command.rstrip("*").lower() in ("fullcite", "footfullcite") and \
             not any(re.search(r"\w", p) for p in parts if isinstance(p, str))
 
