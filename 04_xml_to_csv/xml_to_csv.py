@@ -681,6 +681,11 @@ ABBREVIATION_END = re.compile(
     r"Suppl|Dr|Prof|Inc|Ltd|Co|Thm|Lem|Prop|Def|Cor|App|i\.e|e\.g)|\b[A-Z])\.\s*$")
 # "; (6)", ". (c)": an enumeration label left at the end of a piece (a list of notes: "(1) Smith (2018); (2) ...")
 ENUMERATION_END = re.compile(r"([.!?;,])\s*(\(\w{1,3}\))$")
+# the labels syntok ends a sentence after, before a capital: a panel's "(Right:)" opens the next sentence; an inline
+# list's "(c)" after a word goes on with its own ("tweaks: (a) … (see Sec. 4) (c) SMOTE [72], an oversampling method")
+PANEL_LABEL_END = re.compile(r"(?:^|\s)(\((?:Left|Right|Top|Bottom|Middle|Center|Centre|Inset|Above|Below)"
+                             r"(?: (?:left|right|top|bottom|panel))?:\))$", re.I)
+INLINE_LABEL_END = re.compile(r"[\w)\]]\s+\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)$")
 # a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
 LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
@@ -733,18 +738,27 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         # syntok sometimes ends a long sentence at a semicolon or before a bracket ("... of the system
         # (e.g., Smith et al., 2010; Jones, 2012)."): no sentence ends without . ! ? or a colon before it
         tail = text[prev[0]:prev[1]].rstrip()
+        inline_list, panel = False, None
         if label := ENUMERATION_END.search(tail):
             if label.group(1) in ".!?":  # "... (2005). (c)" + "Dobbie et al.": the label opens the next sentence
                 cut = prev[0] + label.start(2)
                 prev[1] = len(text[:cut].rstrip())
                 start, tail = cut, text[prev[0]:prev[1]]
-        continues = prev[1] - prev[0] < MAX_GLUE and (
+        elif panel := PANEL_LABEL_END.search(tail):  # "Source: [27] (Right:)" + "The computed features"
+            cut = prev[0] + panel.start(1)
+            prev[1] = len(text[:cut].rstrip())
+            start, tail = cut, text[prev[0]:prev[1]].rstrip()
+        elif INLINE_LABEL_END.search(tail) and re.match(r"\s*[A-Z]", text[start:end]) and \
+                not SENTENCE_END_AT_END.search(tail[:tail.rindex("(")].rstrip()):
+            inline_list = True  # no sentence end before "(c)": the list goes on
+        continues = panel is None and prev[1] - prev[0] < MAX_GLUE and (
             tail.endswith((";", ",")) or (re.search(r"[\w\-–—]$", tail) is not None
                                           and re.match(r"\s*[(\[a-z]", text[start:end]) is not None)
             # "... rearrangement [86, 87]" + "(Remark 3).": a bracket after a bracket, no sentence end between
             or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
-            or (label is not None and label.group(1) in ";,"))  # "(5) Luhman (2007); (6)" + "Pecaut ..."
+            or (label is not None and label.group(1) in ";,")  # "(5) Luhman (2007); (6)" + "Pecaut ..."
+            or inline_list)
         # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
         # inside a name that reads as code (an assignment or a call after it, more dots or underscores in it) is
         # the name's dot, not a sentence end ("KO term.Gardnerella spp." is a sentence end the authors mistyped)

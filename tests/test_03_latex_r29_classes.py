@@ -113,3 +113,17 @@ References & \cite{wilson1974} & \cite{wilson1974} \\
     assert "Summary of thermal and physical properties of the melt and the coating: Density (kg/m3) – 2690 [1] – " \
            "4800 [2]" in paragraphs(root)
     assert cited_rids(root) == ["lee2019", "ross2002"]
+
+
+def test_a_panel_label_opens_its_sentence_and_an_inline_list_label_goes_on_with_its_own():
+    # syntok ends a sentence after a parenthesised label before a capital: a caption's "(Right:)" opens the next
+    # panel's sentence, so the credit line before it stays with the left panel's; an inline list's "(c)" after a
+    # word, with no sentence end before it, is a part of the sentence that lists
+    par = paragraph("(Left:) Three people in a building. Source: [27] (Right:) The computed features of the image",
+                    "[27]")
+    assert sentences_of(par) == ["(Left:) Three people in a building. Source: [27]",
+                                 "(Right:) The computed features of the image"]
+    par = paragraph("We use three tweaks: (a) weighted losses (see Sec. 3) (b) fuzzy oversampling (see Sec. 4) "
+                    "(c) SMOTE [72], an oversampling method. It helps.", "[72]")
+    assert sentences_of(par) == ["We use three tweaks: (a) weighted losses (see Sec. 3) (b) fuzzy oversampling "
+                                 "(see Sec. 4) (c) SMOTE [72], an oversampling method.", "It helps."]
