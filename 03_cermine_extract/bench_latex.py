@@ -554,6 +554,19 @@ def table_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def cited_past_the_judges_end(paper_dir: Path, main_tex: str) -> set[str]:
+    """Keys the body cites only after its first ``\\end{document}`` when that is not the last one (a standalone
+    figure ``\\input`` with its own document): the judge's body stops there, so for it they are not cited."""
+    from truth import CITE, cited_keys, expand
+
+    main = PurePosixPath(main_tex)
+    whole = expand(paper_dir / main.parent, main.name)  # to the document's last \end{document}, not its first
+    whole = whole[max(0, whole.find("\\begin{document}")):]
+    whole = whole[:whole.rfind("\\end{document}")] if "\\end{document}" in whole else whole
+    return {k.strip() for m in CITE.finditer(re.sub(r"\\nocite\s*\{[^}]*\}", "", whole))
+            for k in m.group(1).split(",") if k.strip()} - set(cited_keys(paper_dir, main_tex))
+
+
 def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> list[dict]:
     """Every link the judge counts wrong, with its class: the first of ``REFUSED_CLASSES`` whose test the source
     meets. Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the
@@ -623,11 +636,7 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) ->
         strip_comments(read(p) or "") for p in sorted(paper_dir.rglob("*")) if p.suffix in (".sty", ".cls")
         and p.is_file())
     by_macro = macro_cited_keys(preamble, text, CITE)
-    whole = expand(paper_dir / main.parent, main.name)  # to the document's last \end{document}, not its first
-    whole = whole[max(0, whole.find("\\begin{document}")):]
-    whole = whole[:whole.rfind("\\end{document}")] if "\\end{document}" in whole else whole
-    past_end = {k.strip() for m in CITE.finditer(re.sub(r"\\nocite\s*\{[^}]*\}", "", whole))
-                for k in m.group(1).split(",") if k.strip()} - cited_all
+    past_end = cited_past_the_judges_end(paper_dir, main_tex)
     bib_keys = {m.group(1) for p in sorted(paper_dir.rglob("*.bib")) if p.is_file()
                 for m in re.finditer(r"@\w+\s*[{(]\s*([^,\s]+)\s*,", read(p) or "")}
     tables = table_spans(text)
