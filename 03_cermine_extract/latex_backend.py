@@ -1098,6 +1098,7 @@ _MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|mathtt|m
                         r"textit|textbf|textup|mbox|operatorname|rm|it|bf|tt|sf)\s*\{([^{}]*)\}")
 _MATH_MACRO = re.compile(r"\\([A-Za-z]+)")
 _MATH_DEGREE = re.compile(r"\^\{?\\?circ\}?|\^\{?∘\}?")
+_MATH_SCRIPT = re.compile(r"([\^_])\{([\w+\-−]{1,8})\}")
 _MATH_PLAIN = re.compile(r"[\w .,+\-−=<>/()%°×·±≤≥≈∼~|:*]*")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
@@ -1287,7 +1288,10 @@ class Converter:
             table = symbol_table()
             simple = _MATH_MACRO.sub(lambda m: table.get(m.group(1), m.group(0)), simple)
             simple = _MATH_DEGREE.sub("°", simple)
-            if _MATH_PLAIN.fullmatch(simple) and "\\" not in simple:
+            # "kg/m$^3$", "$s^{-1}$", "$T_{ppt}$": a short script of a name or a number prints as written, "kg/m^3",
+            # "s^-1", "T_ppt", as "$z_R$" prints "z_R"
+            simple = _MATH_SCRIPT.sub(r"\1\2", simple)
+            if _MATH_PLAIN.fullmatch(simple.replace("^", "")) and "\\" not in simple:
                 self.emit(simple.replace("~", " "))
                 return
         if display:  # "... are $$x = [8, 9] \\,.$$ The spatial ...": the full stop that ends the sentence stays

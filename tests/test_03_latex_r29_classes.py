@@ -127,3 +127,13 @@ def test_a_panel_label_opens_its_sentence_and_an_inline_list_label_goes_on_with_
                     "(c) SMOTE [72], an oversampling method. It helps.", "[72]")
     assert sentences_of(par) == ["We use three tweaks: (a) weighted losses (see Sec. 3) (b) fuzzy oversampling "
                                  "(see Sec. 4) (c) SMOTE [72], an oversampling method.", "It helps."]
+
+
+def test_a_short_script_in_inline_math_prints_as_written_not_as_a_formula(tmp_path):
+    # "kg/m$^3$", "$s^{-1}$", "$T_{ppt}$" are units and names in a sentence; printed "[formula]" they lose the words
+    # a reader needs ("Density (kg/m[formula])"); they print as written, the way "$z_R$" prints "z_R"
+    body = r"""\section{Model}
+The density is 2690 kg/m$^3$ and the decay rate $0.1\,s^{-1}$ below the threshold $T_{ppt}$ \cite{lee2019}.
+The loss $\mathcal{L}=\sum_i x_i^2$ is small \cite{ross2002}."""
+    assert paragraphs(convert(tmp_path, body)) == ["The density is 2690 kg/m^3 and the decay rate 0.1 s^-1 below the "
+                                                   "threshold T_ppt [1]. The loss [formula] is small [2]."]
