@@ -27,12 +27,13 @@ most misses are ``other``.)
 
 Every link the judge counts wrong (the precision side) is classified too, from the source (``classify_refused``):
 ``macro-cited`` (the key is cited through the authors' own macro or ``\autocites``, which the judge's reader does
-not see), ``entry the judge cannot read`` (a ``.bib`` entry without a title), ``judge maps the reference to another
-entry``, ``table cell``, ``bare citation`` (fewer than 3 words of its own), ``judge reads across a sentence end``,
+not see), ``entry the judge cannot read`` (a ``.bib`` entry without a title), ``cited past the end the judge reads``
+(after a standalone figure's own ``\end{document}``, where the judge stops reading), ``judge maps the reference to
+another entry``, ``table cell``, ``bare citation`` (fewer than 3 words of its own), ``judge reads across a sentence end``,
 ``judge ends the sentence early``, ``judge reads a footnote or URL``, ``cite keys read as words`` and ``other``. The
 counts are printed per folder with the papers they come from, then every link of class ``other`` (``--show-refused``:
-every refused link) with its sentence, reference and the judge's words, to check by hand. The first two classes are
-links no output can get right; precision over the others is printed and put in the summary as
+every refused link) with its sentence, reference and the judge's words, to check by hand. The first three classes
+are links no output can get right; precision over the others is printed and put in the summary as
 ``precision_judgeable_links_diagnosis``: our diagnosis, not the judge's figure.
 
 Two further figures put the judge's number in its place:
@@ -458,11 +459,12 @@ def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> 
 # Refused links: why the judge counts a link wrong (the precision side)
 # ---------------------------------------------------------------------------
 
-REFUSED_CLASSES = ("macro-cited", "entry the judge cannot read", "judge maps the reference to another entry",
+REFUSED_CLASSES = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads",
+                   "judge maps the reference to another entry",
                    "table cell", "bare citation", "judge reads across a sentence end", "judge ends the sentence early",
                    "judge reads a footnote or URL", "cite keys read as words", "other")
-"""In the order they are tried (see ``classify_refused``); the first two are links the judge cannot judge at all."""
-UNJUDGEABLE = ("macro-cited", "entry the judge cannot read")
+"""In the order they are tried (see ``classify_refused``); the first three are links the judge cannot judge at all."""
+UNJUDGEABLE = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads")
 
 _DEFINITION = re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand)\*?\s*\{?\s*\\([A-Za-z@]+)\s*\}?"
                          r"|\\[gex]?def\s*\\([A-Za-z@]+)")
@@ -552,17 +554,36 @@ def table_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def cited_past_the_judges_end(paper_dir: Path, main_tex: str) -> set[str]:
+    """Keys the body cites only after its first ``\\end{document}`` when that is not the last one (a standalone
+    figure ``\\input`` with its own document): the judge's body stops there, so for it they are not cited."""
+    from truth import CITE, cited_keys, expand
+
+    main = PurePosixPath(main_tex)
+    whole = expand(paper_dir / main.parent, main.name)  # to the document's last \end{document}, not its first
+    whole = whole[max(0, whole.find("\\begin{document}")):]
+    whole = whole[:whole.rfind("\\end{document}")] if "\\end{document}" in whole else whole
+    return {k.strip() for m in CITE.finditer(re.sub(r"\\nocite\s*\{[^}]*\}", "", whole))
+            for k in m.group(1).split(",") if k.strip()} - set(cited_keys(paper_dir, main_tex))
+
+
 def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
                      ref_map: dict[str, set[str]] | None = None) -> list[dict]:
     """Every link the judge counts wrong, with its class: the first of ``REFUSED_CLASSES`` whose test the source
     meets. ``ref_map`` (our reference key -> the cited keys it is mapped to) is the judge's ``map_refs`` unless
-    given (``bench.py --pairs`` gives its own, which also maps a PDF's references by DOI and by first author). Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the
-    citations of the key the judge maps our reference to, the one whose source sentence shares most words with it.
+    given (``bench.py --pairs`` gives its own, which also maps a PDF's references by DOI and by first author).
+    Each test reads the source, not our output, except to find which ``\\cite`` a sentence holds: of the citations
+    of the key the judge maps our reference to, the one whose source sentence shares most words with it.
 
     - ``macro-cited``: the reference is (the judge's match of) a key the body cites where the judge's reader does
       not see it (``macro_cited_keys``: an own macro, ``\\autocites``): no link to it can be right;
     - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
-      title, which the judge's bibliography leaves out: no link to it can be right;
+      title, or one written ``@article(key, ...)``, which the judge's bibliography leaves out: no link to it can
+      be right;
+    - ``cited past the end the judge reads``: the reference's key is cited only after an ``\\end{document}``
+      that is not the document's own (a figure kept as a standalone file, ``\\input`` with its own
+      ``\\begin{document}...\\end{document}``): the judge's body stops at the first one, so for the judge the key
+      is not cited and no link to it can be right;
     - ``judge maps the reference to another entry``: the judge maps our reference to another key (the
       bibliography lists the work twice, or another entry's few words are all in ours: "Adult" and "Machine
       Learning"), and the link is right for the reference's own key (where it is not, the tests below read the
@@ -618,8 +639,9 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         strip_comments(read(p) or "") for p in sorted(paper_dir.rglob("*")) if p.suffix in (".sty", ".cls")
         and p.is_file())
     by_macro = macro_cited_keys(preamble, text, CITE)
+    past_end = cited_past_the_judges_end(paper_dir, main_tex)
     bib_keys = {m.group(1) for p in sorted(paper_dir.rglob("*.bib")) if p.is_file()
-                for m in re.finditer(r"@\w+\s*\{\s*([^,\s]+)\s*,", read(p) or "")}
+                for m in re.finditer(r"@\w+\s*[{(]\s*([^,\s]+)\s*,", read(p) or "")}
     tables = table_spans(text)
     asides = [(m.start(), m.end() + len(_braced_text(text, m.end() - 1)) + 1)
               for m in re.finditer(r"\\(?:footnote|url|href)\s*\{", text)]
@@ -674,6 +696,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
             kind = "macro-cited"
         elif not mapped and rk in cited_all and rk not in bib and rk in bib_keys:
             kind = "entry the judge cannot read"
+        elif not mapped and rk in past_end:
+            kind = "cited past the end the judge reads"
         elif rk in cited and rk not in mapped and mapped and right_for({rk}, own):
             kind = "judge maps the reference to another entry"
         else:

@@ -1098,6 +1098,7 @@ _MATH_FONT = re.compile(r"\\(?:mathrm|text|textrm|mathit|mathbf|mathcal|mathtt|m
                         r"textit|textbf|textup|mbox|operatorname|rm|it|bf|tt|sf)\s*\{([^{}]*)\}")
 _MATH_MACRO = re.compile(r"\\([A-Za-z]+)")
 _MATH_DEGREE = re.compile(r"\^\{?\\?circ\}?|\^\{?∘\}?")
+_MATH_SCRIPT = re.compile(r"([\^_])\{([\w+\-−]{1,8})\}")
 _MATH_PLAIN = re.compile(r"[\w .,+\-−=<>/()%°×·±≤≥≈∼~|:*]*")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
@@ -1287,7 +1288,10 @@ class Converter:
             table = symbol_table()
             simple = _MATH_MACRO.sub(lambda m: table.get(m.group(1), m.group(0)), simple)
             simple = _MATH_DEGREE.sub("°", simple)
-            if _MATH_PLAIN.fullmatch(simple) and "\\" not in simple:
+            # "kg/m$^3$", "$s^{-1}$", "$T_{ppt}$": a short script of a name or a number prints as written, "kg/m^3",
+            # "s^-1", "T_ppt", as "$z_R$" prints "z_R"
+            simple = _MATH_SCRIPT.sub(r"\1\2", simple)
+            if _MATH_PLAIN.fullmatch(simple.replace("^", "")) and "\\" not in simple:
                 self.emit(simple.replace("~", " "))
                 return
         if display:  # "... are $$x = [8, 9] \\,.$$ The spatial ...": the full stop that ends the sentence stays
@@ -1639,6 +1643,7 @@ class Converter:
             if env in FLOATS or env in TABLES:
                 # a table row that cites is kept aside: it becomes a paragraph only for a key cited nowhere else
                 previous = ""
+                above_block = None  # the row block the row above became, if it cites
                 rows_text = content
                 for cap in reversed(list(re.finditer(r"\\(?:caption|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
                                                      r"\s*(?=\{)", rows_text))):
@@ -1648,6 +1653,7 @@ class Converter:
                 for row in table_rows(rows_text, env in TABLES, env.startswith("algorithm")):
                     row = _TABLE_HEAD.sub(" ", row)
                     row_before, previous = previous, row
+                    block_before, above_block = above_block, None
                     if "\\cite" in row.lower() or "\\parencite" in row.lower() or "\\autocite" in row.lower():
                         if re.search(r"\\(?:caption|" + _TABLE_NOTES + r")\b", row):
                             continue
@@ -1658,17 +1664,32 @@ class Converter:
                                 "cite" not in row_before.lower() and any(above):
                             # an entry set on two rows, its name above and the \cite under it: the rows are one
                             all_cells = [f"{a} {c}".strip() for a, c in zip(above, all_cells)]
+                        filled = [c for c in all_cells if c]
+                        if block_before is not None and not all_cells[0] and filled and \
+                                all(_CITE_ONLY.fullmatch(c) for c in filled):
+                            # "Albedo decay rate & ... & \citet{a};" then "& & & \citet{b}": a row of empty cells
+                            # and citations goes on with the row above, whose cell its citations continue
+                            for cell in filled:
+                                block_before.parts += [" "] + self.inline(cell)
+                            above_block = block_before
+                            continue
                         parts = []
+                        valued = True  # every cell that cites gives a value too ("2690 \cite{a} & 4800 \cite{b}")
                         for cell in all_cells:  # a cell that prints nothing (\cellcolor{white}) is no cell
                             cell_parts = self.inline(cell) if cell else []
                             if any(isinstance(p, Cite) or p.strip() for p in cell_parts):
                                 parts += ([" – "] if parts else []) + cell_parts
+                            if any(isinstance(p, Cite) for p in cell_parts):
+                                valued &= any(isinstance(p, str) and re.search(r"\w", p) for p in cell_parts)
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
-                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; not a row of citations
-                            # ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
-                            title = caption if len(words) < 4 and sum(isinstance(p, Cite) for p in parts) == 1 else ""
-                            self.blocks.append(Block("row", parts, title=title))
+                            # "Isochrone & 35.5 & \citet{x}": the caption says of what; so it does where each work
+                            # is cited for a value ("Density & 2690 \cite{a} & 4800 \cite{b}"); not a row of
+                            # citations ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
+                            n_row_cites = sum(isinstance(p, Cite) for p in parts)
+                            title = caption if len(words) < 4 and (n_row_cites == 1 or valued and words) else ""
+                            above_block = Block("row", parts, title=title)
+                            self.blocks.append(above_block)
             return stop
         if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing
             start, stop = self._find_end(s, env, j)
@@ -2450,6 +2471,11 @@ def to_jats(blocks: list[Block], refs: dict[str, Reference], style: str, order: 
 
     def fill(el: etree._Element, parts: list) -> None:
         last = None
+        # a paragraph that is one \fullcite and nothing else (a thesis's list of publications, "\item \fullcite{x}")
+        # is the bibliography entry printed in the text: its words, not a sentence that cites the work
+        cites = [p for p in parts if not isinstance(p, str)] if len(parts) <= 4 else []
+        entry_only = len(cites) == 1 and cites[0].command.rstrip("*").lower() in ("fullcite", "footfullcite") and \
+            not any(re.search(r"\w", p) for p in parts if isinstance(p, str))
 
         def add(text: str) -> None:
             nonlocal last
@@ -2468,6 +2494,9 @@ def to_jats(blocks: list[Block], refs: dict[str, Reference], style: str, order: 
                 add("[?]")
                 continue
             before, label, after = cite_label(part, refs, numbers, style, options)
+            if entry_only:
+                add(before + label + after)
+                continue
             add(before)
             x = etree.SubElement(el, "xref", {"ref-type": "bibr", "rid": " ".join(xml_text(k) for k in keys)})
             x.text = xml_text(label)

@@ -681,9 +681,22 @@ ABBREVIATION_END = re.compile(
     r"Suppl|Dr|Prof|Inc|Ltd|Co|Thm|Lem|Prop|Def|Cor|App|i\.e|e\.g)|\b[A-Z])\.\s*$")
 # "; (6)", ". (c)": an enumeration label left at the end of a piece (a list of notes: "(1) Smith (2018); (2) ...")
 ENUMERATION_END = re.compile(r"([.!?;,])\s*(\(\w{1,3}\))$")
+# the labels syntok ends a sentence after, before a capital: a panel's "(Right:)" opens the next sentence; an inline
+# list's "(c)" after a word goes on with its own ("tweaks: (a) … (see Sec. 4) (c) SMOTE [72], an oversampling method")
+PANEL_LABEL_END = re.compile(r"(?:^|\s)(\((?:Left|Right|Top|Bottom|Middle|Center|Centre|Inset|Above|Below)"
+                             r"(?: (?:left|right|top|bottom|panel))?:\))$", re.I)
+INLINE_LABEL_END = re.compile(r"[\w)\]]\s+\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)$")
 # a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
 LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
+# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "From [18].",
+# "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the markers are out
+CREDIT_LINE = re.compile(
+    r"(?i:(?:source|sources|credit|credits|image|photo|picture)\s*:)?\s*"
+    r"(?i:(?:(?:figure|fig\.|image|photo|picture|table|diagram|illustration|data|plot)\s+(?:is\s+)?)?"
+    r"(?:(?:adapted|taken|borrowed|reproduced|modified|reprinted|redrawn|copied|extracted|obtained|sourced|"
+    r"recreated|edited)(?:\s+by\s+(?:me|us|the\s+authors?))?(?:\s+(?:and|with)\s+\w+)?\s+(?:from|after)|"
+    r"from|courtesy(?:\s+of)?)?)\s*:?")
 
 
 def _bracket_balance(text: str) -> tuple[int, int]:
@@ -725,19 +738,35 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
         # syntok sometimes ends a long sentence at a semicolon or before a bracket ("... of the system
         # (e.g., Smith et al., 2010; Jones, 2012)."): no sentence ends without . ! ? or a colon before it
         tail = text[prev[0]:prev[1]].rstrip()
+        inline_list, panel = False, None
         if label := ENUMERATION_END.search(tail):
             if label.group(1) in ".!?":  # "... (2005). (c)" + "Dobbie et al.": the label opens the next sentence
                 cut = prev[0] + label.start(2)
                 prev[1] = len(text[:cut].rstrip())
                 start, tail = cut, text[prev[0]:prev[1]]
-        continues = prev[1] - prev[0] < MAX_GLUE and (
+        elif panel := PANEL_LABEL_END.search(tail):  # "Source: [27] (Right:)" + "The computed features"
+            cut = prev[0] + panel.start(1)
+            prev[1] = len(text[:cut].rstrip())
+            start, tail = cut, text[prev[0]:prev[1]].rstrip()
+        elif INLINE_LABEL_END.search(tail) and re.match(r"\s*[A-Z]", text[start:end]) and \
+                not SENTENCE_END_AT_END.search(tail[:tail.rindex("(")].rstrip()):
+            inline_list = True  # no sentence end before "(c)": the list goes on
+        continues = panel is None and prev[1] - prev[0] < MAX_GLUE and (
             tail.endswith((";", ",")) or (re.search(r"[\w\-–—]$", tail) is not None
                                           and re.match(r"\s*[(\[a-z]", text[start:end]) is not None)
             # "... rearrangement [86, 87]" + "(Remark 3).": a bracket after a bracket, no sentence end between
             or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
-            or (label is not None and label.group(1) in ";,"))  # "(5) Luhman (2007); (6)" + "Pecaut ..."
-        if inside_marker(start) or unbalanced or abbreviation or continues:
+            or (label is not None and label.group(1) in ";,")  # "(5) Luhman (2007); (6)" + "Pecaut ..."
+            or inline_list)
+        # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
+        # inside a name that reads as code (an assignment or a call after it, more dots or underscores in it) is
+        # the name's dot, not a sentence end ("KO term.Gardnerella spp." is a sentence end the authors mistyped)
+        dotted = start == prev[1] and re.search(r"[A-Za-z0-9_]\.$", tail) is not None and \
+            re.match(r"[A-Za-z]", text[start:end]) is not None and (
+                re.match(r"\w+(?:[(\[._]|\s*=)", text[start:end]) is not None
+                or re.search(r"[._]\w*\.$", tail.rsplit(None, 1)[-1][:-1] + ".") is not None)
+        if inside_marker(start) or unbalanced or abbreviation or continues or dotted:
             gap = _bracket_balance(text[prev[1]:end])
             balance = (balance[0] + gap[0], balance[1] + gap[1])
             prev[1] = end
@@ -791,21 +820,47 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             not re.search(r"[.!?]\s*$", text[fixed[0][0]:fixed[0][1]]):
         fixed[1][0] = fixed[0][0]
         fixed = fixed[1:]
-    return [(s, e) for s, e in fixed if text[s:e].strip()]
+    # 6. A credit line ("Source: [5]", "From [18].", "Figure adapted from [57].") has no words of its own: it says
+    #    where the thing the sentence before describes comes from, and goes on with that sentence (a caption's
+    #    "An example of a confusion matrix. Source: [30]" cites [30] for the confusion matrix).
+    joined = fixed[:1]
+    for piece in fixed[1:]:
+        if _credit_line(text, piece[0], piece[1], par.markers):
+            joined[-1][1] = piece[1]
+        else:
+            joined.append(piece)
+    return [(s, e) for s, e in joined if text[s:e].strip()]
 
 
-def _only_markers(text: str, start: int, end: int, markers: list[Marker]) -> bool:
-    """Whether text[start:end] holds markers and nothing else but brackets, separators and notes in the brackets."""
+def _outside_markers(text: str, start: int, end: int, markers: list[Marker]) -> str | None:
+    """The text of text[start:end] outside its markers (one space where each stood), or None where it holds none."""
     inside = [m for m in markers if start <= m.start and m.end <= end]
     if not inside:
-        return False
+        return None
     rest, pos = [], start
     for m in inside:
         rest.append(text[pos:m.start])
         pos = m.end
     rest.append(text[pos:end])
+    return " ".join(rest)
+
+
+def _credit_line(text: str, start: int, end: int, markers: list[Marker]) -> bool:
+    """Whether text[start:end] is markers and a credit formula around them, nothing else."""
+    rest = _outside_markers(text, start, end, markers)
+    if rest is None:
+        return False
+    words = re.sub(r"[\[\]().,;]+", " ", rest)
+    return CREDIT_LINE.fullmatch(words.strip()) is not None and bool(re.search(r"[A-Za-z]", words))
+
+
+def _only_markers(text: str, start: int, end: int, markers: list[Marker]) -> bool:
+    """Whether text[start:end] holds markers and nothing else but brackets, separators and notes in the brackets."""
+    rest_text = _outside_markers(text, start, end, markers)
+    if rest_text is None:
+        return False
     # "[11, Lemma 5.1]", "[Theorem 7.6(a) [66]]": a note inside the brackets around the marker is the marker's
-    rest_text, previous = " ".join(rest), None
+    previous = None
     while rest_text != previous:
         previous, rest_text = rest_text, re.sub(r"\[[^\[\]]*\]|\([^()]*\)", " ", rest_text)
     return not re.search(r"\w", rest_text)
