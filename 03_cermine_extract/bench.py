@@ -506,6 +506,10 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
         got = tokens(x["reference"])  # not \input, a macro), matched to its .bib entry as above
         if not x["mapped"] and len(got) >= 4 and any(len(t & got) >= 0.7 * len(got) for t in unread.values()):
             x["class"] = UNSEEN
+    for x in refused if show_wrong else ():
+        if x["class"] == "other":
+            print(f"    other: {x['sentence'][:200]!r} -> {x['reference'][:80]!r} (judge's words: "
+                  f"{' '.join(x['judge'][:16])})")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="",
                 refused=[x["class"] for x in refused])
 
