@@ -2441,7 +2441,8 @@ def build_mixed_citation(ref: Reference) -> etree._Element:
 
 def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[int, int]) -> list[tuple[str, list[int]]]:
     """Unlinked text of a linked paper: its bracketed numbers that all name numbered entries ("[36]", "[30,41]")
-    become markers of those entries; nothing else is read."""
+    become markers of those entries; nothing else is read, and no vector ("[1 , 1]", "[0, 1]" in a code listing:
+    a number twice, or a 0), as in ``find_markers``."""
     out: list[tuple[str, list[int]]] = []
     for text, keys in runs:
         if keys:
@@ -2450,8 +2451,10 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
         pos = 0
         for m in NUMERIC_MARKER.finditer(text):
             numbers = expand_numbers(m.group(1).replace("–", "-"))
+            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             before = text[:m.start()]
-            if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]):
+            if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]) \
+                    or 0 in listed or len(set(listed)) < len(listed):
                 continue
             out.append((text[pos:m.start() + 1], []))
             out.append((m.group(1), list(dict.fromkeys(by_label[n] for n in numbers))))

@@ -315,3 +315,29 @@ def test_a_bracket_glued_to_a_word_by_a_hyphen_names_its_variants_not_references
     root = xml_of(tmp_path, [paper_with_table(rows, NUMBERED, body_cites=" in [1,3]-sigmatropic shifts [1].")])
     assert table_rows(root)[1:3] == ["BIKE-[1,2] | 10,163 | 142", "BIKE-[3] | 11,027 | 134"]
     assert [(m, r[:3]) for m, r in cited(root)] == [("1", "[1]"), ("1", "[1]")]
+
+
+def test_a_vector_in_the_unlinked_text_of_a_linked_paper_is_no_citation(tmp_path):
+    """A thesis whose citations are links prints a code listing in its body ("fem.addSupport('top', [1, 1]);",
+    round 28's held-out soft-robot thesis: two links to its entry [1]): an unlinked bracket that repeats a number
+    or holds a 0 is a vector, as in a paper without links, while an unlinked "[3]" of the prose names entry 3."""
+    from test_03_builtin_heldout_classes import mdpi_entries
+    from test_03_builtin_published_classes import end_x
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1. Introduction", size=12, font="F2")
+    spots = []
+    y = 680
+    for text, n in [(f"{BODY}, first [", "1"), (f"{BODY}, second [", "2"), (f"{BODY}, fourth [", "4"),
+                    (f"{BODY}, fifth [", "5"), (f"{BODY}, first again [", "1")]:
+        page.text(72, y, f"{text}{n}].")
+        spots.append((end_x(tmp_path, 72, text), y, int(n)))
+        y -= 12
+    page.text(72, y, "The supports are set as fem = fem.addSupport('bottom', [1, 1]); fem.addLoad('top', [0, 1]);")
+    page.text(72, y - 12, f"{BODY}, as shown before [3].")
+    page.text(72, 540, "References", size=12, font="F2")
+    tops = mdpi_entries(page, 520)
+    for x, y_line, n in spots:
+        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "3"]
