@@ -1718,7 +1718,10 @@ def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> Non
 
 # a bare number before the first author, surname first ("1 Acharya, K. R., …", Portland Press) or initials
 # first ("4 R. E. Campbell, O. Tour, …", RSC)
-BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$))")
+# a bare number before the first author: "1 Acharya, K. R., …", "12 A. Smith", and Vancouver's "1 Lim SS, Vos T, …",
+# "4 Martinelli Boneschi F, …" (The Lancet, Maney: the surname, then its initials in capitals without stops)
+BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$)"
+                        r"|(?:[A-Z][^\W\d_]*[a-z][^\W\d_'’-]*[\w'’-]*\s){1,2}[A-Z]{1,3}(?:-[A-Z])?[,.](?:\s|$))")
 FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
 
@@ -1882,19 +1885,24 @@ def _is_bare_label(lines: list[Line], i: int) -> bool:
 
 def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
     """Do four lines from ``i`` read as running prose: same page, left edges aligned, body size, about as wide
-    as one another, mostly lower-case words, and at least one sentence end among them?"""
-    run = lines[i:min(i + 4, end)]
-    if len(run) < 4 or len({ln.page for ln in run}) > 1:
-        return False
-    widths = [ln.x1 - ln.x0 for ln in run]
-    if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
-        return False
-    if any(abs(ln.size - body_size) > 0.6 for ln in run):
-        return False
-    text = " ".join(ln.text for ln in run)
-    letters = [c for c in text if c.isalpha()]
-    return (len(letters) > 200 and sum(c.islower() for c in letters) >= 0.85 * len(letters)
-            and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
+    as one another, mostly lower-case words, and at least one sentence end among them? In a narrow column
+    (IJSEM, Microbiology: some 50 characters a line) four lines hold under 200 letters; up to six lines of the
+    same shape are read to gather that much prose."""
+    for n in (4, 5, 6):
+        run = lines[i:min(i + n, end)]
+        if len(run) < n or len({ln.page for ln in run}) > 1:
+            return False
+        widths = [ln.x1 - ln.x0 for ln in run]
+        if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
+            return False
+        if any(abs(ln.size - body_size) > 0.6 for ln in run):
+            return False
+        text = " ".join(ln.text for ln in run)
+        letters = [c for c in text if c.isalpha()]
+        if len(letters) > 200:
+            return (sum(c.islower() for c in letters) >= 0.85 * len(letters)
+                    and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
+    return False
 
 
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,

@@ -1,0 +1,120 @@
+"""Stage 03's built-in backend on published papers (issue 25, round 28: a held-out set of 46 journal articles
+from ContentMine/norma's test resources — BMC, Elsevier, The Lancet, T&F/Maney, Microbiology Society, SAGE,
+Wiley, OUP, JMIR, PLOS, Frontiers, F1000, Hindawi, MDPI): each test builds a small PDF the way that producer
+lays it out, and checks one class of problem the held-out measurement showed."""
+from __future__ import annotations
+
+import sys
+
+from helpers import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+import raw_pdf  # noqa: E402
+from test_03_builtin_heldout_classes import PROSE, marks, named, raised  # noqa: E402
+from test_03_builtin_published_classes import raws_of  # noqa: E402
+from test_03_builtin_real_classes import xml_of  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The Lancet, Maney (3B2): Vancouver entries after a bare number, "1 Lim SS, Vos T, …"
+# ---------------------------------------------------------------------------------------------------------
+
+def vancouver_paper(tmp_path, entries: list[str]) -> raw_pdf.Page:
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "Introduction", size=12, font="F2")
+    y = 680
+    for text, mark in [(f"{PROSE} causes six million deaths a year,", "1"), (f"{PROSE} as reported before.", "2,3"),
+                       (f"{PROSE} despite trying to stop.", "4–6")]:
+        raised(tmp_path, page, 72, y, text, mark)
+        y -= 12
+    for k in range(3):
+        page.text(72, y, f"{PROSE} more of the same, line {k}.")
+        y -= 12
+    page.text(72, y - 14, "References", size=12, font="F2")
+    y -= 34
+    for entry in entries:
+        first, second = entry.split("|")
+        page.text(72, y, first, size=8)
+        page.text(80, y - 10, second, size=8)
+        y -= 22
+    return page
+
+
+LANCET_ENTRIES = ["1 Lim SS, Vos T, Flaxman AD, et al. A comparative risk assessment of|burden of disease. Lancet 2012; 380: 2224-60.",
+                  "2 Jha P, Peto R, Zatonski W, Boreham J. Social inequalities in male|mortality. Lancet 2006; 368: 367-70.",
+                  "3 Jha P, Ramasundarahettige C, Landsman V, et al. 21st-century|hazards of smoking. N Engl J Med 2013; 368: 341-50.",
+                  "4 Martinelli Boneschi F, Vacchi L, Rovaris M. Mitoxantrone for|multiple sclerosis. Cochrane Database Syst Rev 2013; 5: CD002127.",
+                  "5 Hartmann-Boyce J, Stead LF, Cahill K, Lancaster T. Efficacy of|interventions. Addiction 2013; 108: 1711-21.",
+                  "6 Kotz D, Brown J, West R. Real-world effectiveness of smoking|cessation treatments. Addiction 2014; 109: 491-99."]
+
+
+def test_bare_number_labels_before_vancouver_authors_are_the_entries_labels(tmp_path):
+    """The Lancet and Maney's 3B2 print "1 Lim SS, Vos T, …" and "4 Martinelli Boneschi F, …": a bare number
+    before a surname and its initials in capitals without stops is the entry's label, and the raised numbers
+    of the text name the entries by it (three papers with 26-36 entries had no marker linked)."""
+    root = xml_of(tmp_path, [vancouver_paper(tmp_path, LANCET_ENTRIES)])
+    assert [r[:9] for r in raws_of(root)] == ["1 Lim SS,", "2 Jha P, ", "3 Jha P, ", "4 Martine", "5 Hartman",
+                                              "6 Kotz D,"]
+    assert marks(root) == [("1", "1 Lim SS, Vo"), ("2,3", "2 Jha P, Pet"), ("4–6", "4 Martinelli")]
+    assert [len(n) for _, n in named(root)] == [1, 2, 3]
+
+
+def test_a_number_before_a_sentence_in_the_bibliography_is_no_vancouver_label(tmp_path):
+    """Only a surname followed by capitals and a comma or stop makes the Vancouver shape: "2 Methods We …" or
+    "3 Patients were …" at a line's start are not labels (no entry is split there)."""
+    entries = ["Lim SS, Vos T, Flaxman AD, et al. A comparative risk assessment, see|2 Methods We used. Lancet 2012; "
+               "380: 2224-60.",
+               "Jha P, Peto R, Zatonski W. Social inequalities in male mortality, in|3 Patients were seen. Lancet 2006; "
+               "368: 367-70."]
+    page = vancouver_paper(tmp_path, entries)
+    root = xml_of(tmp_path, [page])
+    assert len(raws_of(root)) == 2 and not marks(root)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IJSEM (Microbiology Society, 3B2): no section headings, the body in narrow columns
+# ---------------------------------------------------------------------------------------------------------
+
+NARROW = ["Deep-sea vents are among the most productive marine",
+          "systems on Earth. The discovery of these primarily",
+          "chemoautotrophic environments has been followed by",
+          "an appreciation of the remarkable physiological and",
+          "phylogenetic diversity of their inhabitants (Campbell",
+          "et al., 2006). A number of studies have verified the",
+          "role of these bacteria in biogeochemical cycles, as",
+          "in hydrothermal fields (Nakagawa & Takai, 2008)."]
+
+
+def test_prose_in_a_narrow_column_opens_a_body_without_headings(tmp_path):
+    """IJSEM sets no heading between its abstract and its text, in columns of some 50 characters: four lines
+    hold fewer than 200 letters, and the text was taken for front matter up to the first wider paragraph
+    pages later (a paper with 55 author-year markers had 14 linked). Up to six lines of the same shape are
+    read as the evidence of running prose."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "Sulfurimonas gotlandica sp. nov., a bacterium", size=17)
+    page.text(60, 716, "Matthias Labrenz and Klaus Jurgens", size=12)
+    for k, text in enumerate(["A psychro- and aerotolerant bacterium was isolated from the sulfidic water of a pelagic",
+                              "redoxcline of the central Baltic Sea. The cells were motile by one polar flagellum.",
+                              "Growth was chemolithoautotrophic, with nitrate or nitrite as electron acceptor."]):
+        page.text(60, 690 - 11 * k, text, size=9)
+    y = 640
+    for text in NARROW:
+        page.text(60, y, text, size=10)
+        y -= 12
+    later = raw_pdf.Page()
+    later.text(60, 740, "Strain GD1T was isolated from a pelagic redox zone of the Gotland Deep in the central Baltic", size=10)
+    later.text(60, 728, "Sea during a research cruise on board the research vessel in May of that year, and it was", size=10)
+    later.text(60, 716, "grown in a modified artificial brackish water medium described before (Bruns et al., 2002).", size=10)
+    later.text(60, 704, "The medium was then incubated in the dark at ten degrees under anoxic conditions for weeks.", size=10)
+    later.text(60, 686, "Acknowledgements", size=11, font="F2")
+    later.text(60, 674, "We thank the crew of the research vessel for their help at sea.", size=9)
+    later.text(60, 650, "References", size=11, font="F2")
+    for n, entry in enumerate(["Bruns, A., Cypionka, H. & Overmann, J. (2002). Cyclic AMP. Appl Environ Microbiol 68, 3978-3987.",
+                               "Campbell, B. J., Engel, A. S. & Takai, K. (2006). The versatile epsilon-proteobacteria. Nat Rev Microbiol 4, 458-468.",
+                               "Nakagawa, S. & Takai, K. (2008). Deep-sea vent chemoautotrophs. FEMS Microbiol Ecol 65, 1-14."]):
+        later.text(60, 632 - 12 * n, entry, size=8)
+    root = xml_of(tmp_path, [page, later])
+    assert [m for m, _ in named(root)] == ["Campbell et al., 2006", "Nakagawa & Takai, 2008", "Bruns et al., 2002"]
+    text = " ".join("".join(p.itertext()) for p in root.iter("p"))
+    assert "Deep-sea vents" in text and "psychro- and aerotolerant" not in text
