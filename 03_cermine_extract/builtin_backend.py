@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import re
+import statistics
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -1920,6 +1921,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
     notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
     note_line: Line | None = None
+    # a section set in smaller type than the body (IJSEM, Microbiology: "METHODS" in 8.5 pt beside 10 pt text):
+    # the size of its text, read from a full line right under its heading; None in a section at body size
+    small_section: float | None = None
+    after_heading = False
+    small_prev: Line | None = None  # the last line read as the small section's text
+    caption_line: Line | None = None  # the last line of a caption met in the small section
     table_note: Line | None = None  # the last line of a table's note being read
     table_rows: set[int] = set()  # the notes that are a table's rows
 
@@ -1952,16 +1959,20 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     # set small at the foot of a column ("* Has only haemoglobin data", a row "28 Chen …") are called from the
     # table, not from the text
     raised: dict[int, set[str]] = {}
+    full_width: dict[tuple[int, int], float] = {}  # the widest body-size line of each page's column
     for ln in all_lines[begin:end]:
         if ln.table:
             continue
         if abs(ln.size - body_size) < 0.6 and len(ln.text) > 30:
             key = (ln.page, ln.column)
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
+            full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
         if abs(ln.size - body_size) < 0.6:
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
                     raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))
+    # (a column that holds no body-size line, all of it the small section's: the usual column's width)
+    usual_width = statistics.median(full_width.values()) if full_width else 1e9
     for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
@@ -1978,6 +1989,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 mode = "body"
                 sections.append(re.sub(r"^(\d+(\.\d+)*\.?|[IVX]+\.)\s+", "", text))
             prev = None
+            small_section, after_heading, small_prev, caption_line = None, True, None, None
             continue
         if mode == "abstract" and abstract_shape is None:
             abstract_shape = (ln.page, ln.x1 - ln.x0)
@@ -2012,6 +2024,29 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             table_note = ln
             continue
         table_note = None
+        if after_heading and not ln.table:
+            after_heading = False
+            if 0.6 * body_size <= ln.size < 0.88 * body_size and not SMALL_CAPTION.match(text) \
+                    and ln.x1 - ln.x0 >= 0.9 * full_width.get((ln.page, ln.column), usual_width):
+                small_section = ln.size
+        if small_section is not None and abs(ln.size - small_section) < 0.75 and ln.size < 0.88 * body_size:
+            # the small section's text, but not its figures' captions ("Fig. 2. Midpoint-rooted …" and the
+            # lines under it) nor the short labels inside a figure
+            if SMALL_CAPTION.match(text) or caption_line is not None and caption_line.page == ln.page \
+                    and 0 < caption_line.base - ln.base < 2 * ln.size:
+                caption_line = ln
+                continue
+            caption_line = None
+            continues = small_prev is not None and small_prev.page == ln.page and small_prev.column == ln.column \
+                and 0 < small_prev.base - ln.base < 2 * ln.size
+            if continues or ln.x1 - ln.x0 >= 0.6 * full_width.get((ln.page, ln.column), usual_width):
+                gap = small_prev is not None and small_prev.page == ln.page \
+                    and small_prev.base - ln.base > 1.65 * ln.size + 1
+                if current and (_is_indented(ln, lefts[ln.page]) or gap):
+                    flush()
+                current.append(list(ln.chars))
+                prev = small_prev = ln
+                continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
             # law cite in them): smaller lines below the column's last body line, each opened by its mark
@@ -2040,6 +2075,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         prev = ln
     flush()
     return paragraphs, sections
+
+
+SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 
 def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:

@@ -118,3 +118,64 @@ def test_prose_in_a_narrow_column_opens_a_body_without_headings(tmp_path):
     assert [m for m, _ in named(root)] == ["Campbell et al., 2006", "Nakagawa & Takai, 2008", "Bruns et al., 2002"]
     text = " ".join("".join(p.itertext()) for p in root.iter("p"))
     assert "Deep-sea vents" in text and "psychro- and aerotolerant" not in text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IJSEM (Microbiology Society, 3B2): the Methods section set in smaller type than the rest of the text
+# ---------------------------------------------------------------------------------------------------------
+
+INTRO = ["The genus Phaeobacter comprises several marine species that were described over the last",
+         "two decades and that are studied as producers of an antibiotic (Brinkhoff et al., 2004), and",
+         "their strains have been deposited in several public culture collections around the world."]
+METHODS = ["Source of bacteria and culturing. The strains were obtained from the DSMZ and were grown in marine",
+           "broth or on agar at 28 degrees. Profiles of the extrachromosomal elements. To analyse the plasmid content",
+           "of the strains, the total genomic DNA was prepared within agarose plugs as previously described and",
+           "subjected to pulsed-field gel electrophoresis (PFGE; Pradella et al., 2010). The gels were run",
+           "in a contour-clamped homogeneous electric field system as described before (Romling et al., 1996)."]
+CAPTION = ["Fig. 1. Plasmid profiles of the strains on uncut genomic DNA; the markers and the conditions follow",
+           "those of an earlier study of the same strains (Zech et al., 2009), as described in Methods."]
+
+
+def ijsem_paper() -> list[raw_pdf.Page]:
+    page = raw_pdf.Page()
+    page.text(60, 740, "Non-identity of the type strain deposits", size=17)
+    page.text(60, 700, "INTRODUCTION", size=11.5)
+    y = 680
+    for text in INTRO:
+        page.text(60, y, text)
+        y -= 12
+    page.text(60, y - 12, "METHODS", size=11.5)
+    y -= 30
+    for text in METHODS:
+        page.text(60, y, text, size=8.5)
+        y -= 10
+    y -= 60  # a figure, then its caption, set in the section's small type
+    for text in CAPTION:
+        page.text(60, y, text, size=8.5)
+        y -= 10
+    page.text(60, y - 20, "RESULTS", size=11.5)
+    page.text(60, y - 40, "The plasmid profiles differed between the two deposits, as found before (Zech et al., 2009).")
+    for k in range(8):  # the body's own size is the commonest in the paper
+        page.text(60, y - 52 - 12 * k, f"{PROSE} the deposits differ again, line {k}.")
+    later = raw_pdf.Page()
+    later.text(60, 740, "REFERENCES", size=11.5)
+    for n, entry in enumerate(["Brinkhoff, T., Bach, G. & Simon, M. (2004). Antibiotic production by a Roseobacter. "
+                               "Appl Environ Microbiol 70, 2560-2565.",
+                               "Pradella, S., Pauker, O. & Petersen, J. (2010). Genome organisation of Marinovum "
+                               "algicola. Arch Microbiol 192, 115-126.",
+                               "Romling, U., Heuner, K. & Tummler, B. (1996). Pulsed-field gel electrophoresis. "
+                               "Methods Mol Biol 58, 371-381.",
+                               "Zech, H., Thole, S. & Schreiber, K. (2009). Growth phase-dependent global protein "
+                               "and metabolite profiles. Proteomics 9, 3677-3697."]):
+        later.text(60, 720 - 12 * n, entry, size=8)
+    return [page, later]
+
+
+def test_a_section_set_in_smaller_type_than_the_body_is_read_and_cites(tmp_path):
+    """IJSEM sets its Methods in 8.5 pt beside 10 pt text: small lines were all taken for captions and left out,
+    with every citation in them (a paper with 62 author-year markers had 44 pairs). A section whose first line
+    under its heading is a full line in smaller type is read at that size; its figures' captions still are not."""
+    root = xml_of(tmp_path, ijsem_paper())
+    assert [n for _, n in named(root)] == [["Brinkhof"], ["Pradella"], ["Romling,"], ["Zech, H."]]
+    text = " ".join("".join(p.itertext()) for p in root.iter("p"))
+    assert "Source of bacteria and culturing" in text and "Plasmid profiles of the strains on uncut" not in text
