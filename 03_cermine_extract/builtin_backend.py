@@ -1601,6 +1601,15 @@ def read_pdf(path: Path) -> Document:
                 break
             ref_lines.extend(ln.cells if ln.table else [ln])  # a table's row in the bibliography: its lines
 
+    if ref_lines and not ocr:
+        # a page after the bibliography's start with no line at its entries' size holds none of its entries: the
+        # figures LaTeX flushes after the bibliography (A&A), their tick labels and captions
+        # (the entries' size: the commonest among the first lines under the heading, which are entries)
+        first = [ln for ln in ref_lines if ln.page == ref_lines[0].page and len(ln.text.strip()) > 20][:6]
+        entry_size = Counter(round(ln.size * 2) / 2 for ln in first).most_common(1)[0][0] if first else 0.0
+        pages_of_entries = {ln.page for ln in ref_lines if abs(ln.size - entry_size) < 0.3 and len(ln.text.strip()) > 20}
+        if first:
+            ref_lines = [ln for ln in ref_lines if ln.page in pages_of_entries]
     if ocr:
         # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
         # column made every entry's lines look indented under it, and the bibliography three entries long
@@ -2122,6 +2131,11 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                     and not SERVICE_LINK.match(ln.text))
                 or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
+    numbered = [i for i in labelled if re.match(r"^\s*[\[(]?\d{1,3}(?:[\].)]|\s*$)", lines[i].text)]
+    if len(numbered) >= 0.8 * len(labelled) and len(in_order) < 0.5 * len(labelled):
+        # numbers that do not run 1, 2, 3, … are no labels: an author-year bibliography followed by figures
+        # flushed after it (A&A), whose tick labels "2." and "−2 0 2" each start a line, was split at every one
+        labelled = in_order
     if len(labelled) < 2:
         # labels printed as a bare number before the first author ("1 Acharya, K. R., …", right-aligned in
         # the margin, so "9" and "10" start at different x): a run of them rising 1, 2, 3, … starts the entries
@@ -2231,7 +2245,7 @@ def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
     """The labelled lines that start entries. Numbered labels run 1, 2, 3…: a continuation line that
     happens to begin with a number and a full stop ("300. ACM, New York, 1998.", the last page of a
     range broken across lines) is out of that run and does not start an entry."""
-    numbers = [re.match(r"^\s*[\[(]?(\d{1,3})[\].)]", lines[i].text) for i in labelled]
+    numbers = [re.match(r"^\s*[\[(]?(\d{1,3})(?:[\].)]|\s*$)", lines[i].text) for i in labelled]  # (or raised, alone)
     if sum(m is not None for m in numbers) < 0.8 * len(labelled):
         return labelled  # "[Smi05]" and other non-numeric labels: no order to check
     kept, last = [], 0

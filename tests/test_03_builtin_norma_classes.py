@@ -179,3 +179,59 @@ def test_a_section_set_in_smaller_type_than_the_body_is_read_and_cites(tmp_path)
     assert [n for _, n in named(root)] == [["Brinkhof"], ["Pradella"], ["Romling,"], ["Zech, H."]]
     text = " ".join("".join(p.itertext()) for p in root.iter("p"))
     assert "Source of bacteria and culturing" in text and "Plasmid profiles of the strains on uncut" not in text
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A&A: figures LaTeX flushes after the bibliography, their tick labels set as small numbers on lines of their own
+# ---------------------------------------------------------------------------------------------------------
+
+AA_ENTRIES = [("Almgren, A. S., Beckner, V. E., Bell, J. B., et al. 2010, ApJ, 715, 1221", ""),
+              ("Braithwaite, J. & Spruit, H. C. 2004, Nature, 431, 819", ""),
+              ("Chandrasekhar, S. 1935, MNRAS, 95, 207", ""),
+              ("Grad, H. & Rubin, H. 1958, Proceedings of the 2nd UN Conf. on the Peaceful", "Uses of Atomic Energy, 31, 190"),
+              ("Tayler, R. J. 1973, MNRAS, 161, 365", ""),
+              ("Zhang, W., Almgren, A., Beckner, V., et al. 2019, Journal of Open Source", "Software, 4, 1370")]
+
+
+def aa_paper() -> list[raw_pdf.Page]:
+    page = raw_pdf.Page()
+    page.text(42, 740, "Relaxed magnetic fields of white dwarfs", size=17)
+    page.text(42, 700, "1. Introduction", size=12, font="F2")
+    y = 680
+    for cite in ["(Almgren et al. 2010)", "(Braithwaite & Spruit 2004)", "(Chandrasekhar 1935)",
+                 "(Grad & Rubin 1958)", "(Tayler 1973)", "(Zhang et al. 2019)"]:
+        page.text(42, y, f"{PROSE} as computed before {cite}.")
+        y -= 12
+    for k in range(4):
+        page.text(42, y, f"{PROSE} the field relaxes, line {k}.")
+        y -= 12
+    page.text(42, y - 14, "References", size=12, font="F2")
+    y -= 34
+    for first, second in AA_ENTRIES:
+        page.text(42, y, first, size=8)
+        y -= 9
+        if second:
+            page.text(52, y, second, size=8)
+            y -= 9
+    figures = raw_pdf.Page()  # the figures, flushed after the bibliography: axes, then the caption
+    for x in (68, 242, 416):
+        for k, (tick, label) in enumerate([("2", "y"), ("2", "z"), ("0", "x (108cm)")]):
+            figures.text(x, 700 - 30 * k, tick, size=5.5)
+            figures.text(x + 8, 690 - 30 * k, label, size=7)
+        figures.text(x, 600, "-2 0 2 -2 0 2", size=5.5)
+    figures.text(42, 560, "Fig. 5. Field lines of the total field and of its toroidal and poloidal parts, traced from a",
+                 size=9)
+    figures.text(42, 550, "common set of starting points and colored by the local field strength on a shared scale.", size=9)
+    return [page, figures]
+
+
+def test_figures_flushed_after_an_author_year_bibliography_are_no_entries(tmp_path):
+    """A&A (LaTeX) prints its last figures after the bibliography. Their tick labels, a small "2" on a line of
+    its own above a larger line, have the shape of AIP's raised labels: the entries were split at every one and
+    the author-year entries, indented under their first line, were glued into one. Raised numbers start entries
+    only where they run 1, 2, 3, …, and a page that holds no line at the entries' size holds none of them."""
+    root = xml_of(tmp_path, aa_paper())
+    assert raws_of(root) == [f"{first} {second}".strip() for first, second in AA_ENTRIES]
+    assert [n for _, n in named(root)] == [["Almgren,"], ["Braithwa"], ["Chandras"], ["Grad, H."], ["Tayler, "],
+                                           ["Zhang, W"]]
+
