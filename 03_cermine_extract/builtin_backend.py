@@ -1570,6 +1570,31 @@ def read_pdf(path: Path) -> Document:
             ref_start = earlier[0]
         supplement_refs = min((i for i in candidates if i > ref_start and supplement_between(ref_start, i)),
                               default=None)
+    # A magazine's sidebars (boxes) printed after the article, each with a reference list of its own numbered
+    # from 1 again (IEEE Computer): the article's bibliography is the longest of those lists, not the last;
+    # the sidebars are left out, as a supplement is (their markers name their own entries)
+    sidebars = False
+    if ref_start is not None and supplement_refs is None:
+        def label_run(i: int) -> int:
+            later = [k for k in candidates if k > i]
+            stop = min(later) if later else len(all_lines)
+            run = 0
+            for k in range(i + 1, stop):
+                m = re.match(r"^\s*\[?(\d{1,3})[\].]\s", all_lines[k].text)
+                if m and int(m.group(1)) == run + 1:
+                    run += 1
+            return run
+
+        lists = [i for i in sorted(candidates) if i > len(all_lines) // 3 and label_run(i) >= 1
+                 and re.match(r"^\s*\[?1[\].]\s", next((all_lines[k].text for k in range(i + 1, min(i + 4, len(all_lines)))
+                                                        if not headings[k]), ""))]
+        if len(lists) >= 2 and ref_start in lists:
+            longest = max(lists, key=label_run)  # (the first of equally long ones)
+            if label_run(longest) > label_run(ref_start) and any(
+                    headings[k] and not REFERENCES_HEADING.match(all_lines[k].text.strip())
+                    for k in range(longest + 1, min(k for k in lists if k > longest))):
+                supplement_refs = min(k for k in lists if k > longest)
+                ref_start, sidebars = longest, True
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
     if ref_start is not None and headings[ref_start]:
@@ -1587,6 +1612,8 @@ def read_pdf(path: Path) -> Document:
             text = ln.text.strip()
             if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
                 break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
+            if sidebars and headings[i] and len(ref_lines) > 2 and not LABEL_RE.match(text):
+                break  # the first sidebar's heading
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):

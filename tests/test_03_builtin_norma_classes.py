@@ -235,3 +235,58 @@ def test_figures_flushed_after_an_author_year_bibliography_are_no_entries(tmp_pa
     assert [n for _, n in named(root)] == [["Almgren,"], ["Braithwa"], ["Chandras"], ["Grad, H."], ["Tayler, "],
                                            ["Zhang, W"]]
 
+
+# ---------------------------------------------------------------------------------------------------------
+# A magazine (IEEE Computer): sidebars printed after the article, each with a reference list of its own
+# ---------------------------------------------------------------------------------------------------------
+
+MAIN_ENTRIES = ["1. L. Lamport, Time, Clocks and the Ordering of Events, Comm. ACM, vol. 21, 1978, pp. 558-565.",
+                "2. C. Fidge, Logical Time in Distributed Computing Systems, Computer, vol. 24, 1991, pp. 28-33.",
+                "3. F. Mattern, Virtual Time and Global States of Distributed Systems, Proc. Parallel Algorithms, 1989.",
+                "4. K. Birman and T. Joseph, Reliable Communication in the Presence of Failures, ACM TOCS, 1987."]
+
+
+def magazine_paper() -> list[raw_pdf.Page]:
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Practical Tour of Vector Clock Systems", size=18)
+    page.text(72, 700, "Introduction", size=12, font="F2")
+    y = 680
+    for cite in ["[1]", "[2]", "[3]", "[4]"]:
+        page.text(72, y, f"{PROSE} as shown before {cite}.")
+        y -= 12
+    for k in range(16):  # the article, longer than its sidebars
+        page.text(72, y, f"{PROSE} the clocks tick on, line {k}.")
+        y -= 12
+    page.text(72, y - 14, "References", size=12, font="F2")
+    y -= 34
+    for entry in MAIN_ENTRIES:
+        page.text(72, y, entry, size=8)
+        y -= 10
+    sidebars = raw_pdf.Page()
+    y = 740
+    for title, entries in [("A Historical View of Vector Clocks",
+                            ["1. D.S. Parker et al., Detection of Mutual Inconsistency, IEEE TSE, 1983.",
+                             "2. B. Liskov and R. Ladin, Highly Available Distributed Services, Proc. PODC, 1986."]),
+                           ("An Efficient Implementation of Vector Clocks",
+                            ["1. B. Charron-Bost, Concerning the Size of Logical Clocks, IPL, vol. 39, 1991."])]:
+        sidebars.text(72, y, title, size=12, font="F2")
+        sidebars.text(72, y - 20, f"{PROSE} this box says it too [1].")
+        sidebars.text(72, y - 32, f"{PROSE} it ends here.")
+        sidebars.text(72, y - 56, "References", size=12, font="F2")
+        y -= 76
+        for entry in entries:
+            sidebars.text(72, y, entry, size=8)
+            y -= 10
+        y -= 30
+    return [page, sidebars]
+
+
+def test_sidebars_with_their_own_reference_lists_leave_the_articles_bibliography_alone(tmp_path):
+    """IEEE Computer prints its sidebars after the article, each with a "References" list numbered from 1 again:
+    the last list was taken for the bibliography, and the article's markers named a sidebar's one or two entries
+    (a paper with 11 markers had 6 right). Where several lists numbered from 1 follow the article and a sidebar's
+    heading stands between them, the longest is the article's; the sidebars are left out."""
+    root = xml_of(tmp_path, magazine_paper())
+    assert raws_of(root) == MAIN_ENTRIES
+    assert [n for _, n in named(root)] == [["1. L. La"], ["2. C. Fi"], ["3. F. Ma"], ["4. K. Bi"]]
+
