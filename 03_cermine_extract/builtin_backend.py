@@ -775,7 +775,11 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
                and any(-2 <= ln.x0 - m < 2.5 * body_size for m in margins)]
     taken: dict[int, int] = {}  # id(line) -> table number
     tables: list[list[Line]] = []
-    for pool in (lines, [ln for ln in lines if ln.column == 0], [ln for ln in lines if ln.column == 1]):
+    # two tables side by side, one in each column of a two-column page under its own caption: their rows share
+    # baselines, and read as one table spanning the page they joined a row of each; each column's is read alone
+    captioned = {ln.column for ln in lines if TABLE_CAPTION.match(ln.text)}
+    for spanning, pool in ((True, lines), (False, [ln for ln in lines if ln.column == 0]),
+                           (False, [ln for ln in lines if ln.column == 1])):
         pool = [ln for ln in pool if id(ln) not in taken]
         rows = _baseline_rows(pool)
         multi = [[ln for ln in row if cell_like(ln)] for row in rows]
@@ -810,6 +814,8 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
             if len(group) < MIN_TABLE_ROWS:
                 continue
             pieces = [ln for n in group for ln in multi[n]]
+            if spanning and {0, 1} <= captioned and {ln.column for ln in pieces} == {0, 1}:
+                continue
             x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
             top = max(ln.top for ln in multi[group[0]]) + 1
             size = Counter(ln.size for ln in pieces).most_common(1)[0][0]

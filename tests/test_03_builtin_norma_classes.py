@@ -13,6 +13,7 @@ import raw_pdf  # noqa: E402
 from test_03_builtin_heldout_classes import PROSE, marks, named, raised  # noqa: E402
 from test_03_builtin_published_classes import raws_of  # noqa: E402
 from test_03_builtin_real_classes import xml_of  # noqa: E402
+from test_03_builtin_table_classes import table_rows  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,3 +291,47 @@ def test_sidebars_with_their_own_reference_lists_leave_the_articles_bibliography
     assert raws_of(root) == MAIN_ENTRIES
     assert [n for _, n in named(root)] == [["1. L. La"], ["2. C. Fi"], ["3. F. Ma"], ["4. K. Bi"]]
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Two tables set side by side, one in each column of a two-column page, each under its own caption
+# ---------------------------------------------------------------------------------------------------------
+
+def side_by_side_page() -> raw_pdf.Page:
+    page = raw_pdf.Page()
+    page.text(57, 750, "Segmentation methods and the organisms they serve", size=16)
+    page.text(57, 720, "1 Introduction", size=12, font="F2")
+    for k in range(14):
+        page.text(57, 700 - 12 * k, f"the methods were compared on images, line {k},")
+        page.text(305, 700 - 12 * k, f"and on the organisms, in this column, line {k}.")
+    for x, caption, rows in [
+            (57, "Table 1. Methods compared.", [["Method", "Accuracy", "Images"], ["Graph cuts [1]", "85.3", "120"],
+                                                 ["Random forest [2]", "88.1", "96"], ["Deep network [3]", "91.0", "240"]]),
+            (305, "Table 2. Organisms imaged.", [["Organism", "Stage", "Source"], ["Mouse", "adult", "[4]"],
+                                                  ["Zebrafish", "larva", "[5]"], ["Fly", "embryo", "[6]"]])]:
+        page.text(x, 510, caption, size=9)
+        for k, row in enumerate(rows):
+            for dx, cell in zip((0, 95, 170), row):
+                page.text(x + dx, 494 - 10 * k, cell, size=8)
+    return page
+
+
+def side_by_side_paper() -> list[raw_pdf.Page]:
+    bibliography = raw_pdf.Page()
+    bibliography.text(57, 740, "References", size=12, font="F2")
+    for n, entry in enumerate(["A. Boykov. Graph cuts. IJCV, 2004.", "L. Breiman. Random forests. Mach. Learn., 2001.",
+                               "O. Ronneberger. U-Net. MICCAI, 2015.", "J. Smith. Mouse imaging. Nat. Methods, 2010.",
+                               "K. Lee. Zebrafish larvae. Development, 2012.", "M. Fly. Embryos. Genetics, 2014."], start=1):
+        bibliography.text(57, 730 - 10 * n, f"[{n}] {entry}", size=8)
+    return [side_by_side_page(), bibliography]
+
+
+def test_two_tables_side_by_side_under_their_own_captions_are_read_as_two(tmp_path):
+    """A two-column page may set two tables beside each other, one in each column under its own "Table N"
+    caption: their rows stand on the same baselines, and they were read as one table whose rows joined a row of
+    each ("Graph cuts [1] | 85.3 | 120 | mouse | adult | [4]"). Where each column holds its own caption and no cell
+    crosses the gap between the columns, each column's table is read by itself."""
+    root = xml_of(tmp_path, side_by_side_paper())
+    assert table_rows(root) == ["Method | Accuracy | Images", "Graph cuts [1] | 85.3 | 120",
+                                "Random forest [2] | 88.1 | 96", "Deep network [3] | 91.0 | 240",
+                                "Organism | Stage | Source", "Mouse | adult | [4]", "Zebrafish | larva | [5]",
+                                "Fly | embryo | [6]"]
