@@ -20,20 +20,31 @@ from test_03_builtin_table_classes import table_rows  # noqa: E402
 # The Lancet, Maney (3B2): Vancouver entries after a bare number, "1 Lim SS, Vos T, …"
 # ---------------------------------------------------------------------------------------------------------
 
-def vancouver_paper(tmp_path, entries: list[str]) -> raw_pdf.Page:
+def opening(tmp_path, title: str, body: list[tuple[str, str]], more: int, x: float = 72,
+            heading: str = "Introduction") -> tuple[raw_pdf.Page, float]:
+    """A page: ``title``, ``heading``, the ``body`` lines (text, and a mark raised after it or ""), ``more``
+    lines of prose, then "References"; and the baseline where the first entry goes."""
     page = raw_pdf.Page()
-    page.text(72, 740, "A Paper Title Set Large", size=18)
-    page.text(72, 700, "Introduction", size=12, font="F2")
+    page.text(x, 740, title, size=18)
+    page.text(x, 700, heading, size=12, font="F2")
     y = 680
-    for text, mark in [(f"{PROSE} causes six million deaths a year,", "1"), (f"{PROSE} as reported before.", "2,3"),
-                       (f"{PROSE} despite trying to stop.", "4–6")]:
-        raised(tmp_path, page, 72, y, text, mark)
+    for text, mark in body:
+        if mark:
+            raised(tmp_path, page, x, y, text, mark)
+        else:
+            page.text(x, y, text)
         y -= 12
-    for k in range(3):
-        page.text(72, y, f"{PROSE} more of the same, line {k}.")
+    for k in range(more):
+        page.text(x, y, f"{PROSE} more of the same, line {k}.")
         y -= 12
-    page.text(72, y - 14, "References", size=12, font="F2")
-    y -= 34
+    page.text(x, y - 14, "References", size=12, font="F2")
+    return page, y - 34
+
+
+def vancouver_paper(tmp_path, entries: list[str]) -> raw_pdf.Page:
+    page, y = opening(tmp_path, "A Paper Title Set Large",
+                      [(f"{PROSE} causes six million deaths a year,", "1"), (f"{PROSE} as reported before.", "2,3"),
+                       (f"{PROSE} despite trying to stop.", "4–6")], 3)
     for entry in entries:
         first, second = entry.split("|")
         page.text(72, y, first, size=8)
@@ -194,20 +205,11 @@ AA_ENTRIES = [("Almgren, A. S., Beckner, V. E., Bell, J. B., et al. 2010, ApJ, 7
               ("Zhang, W., Almgren, A., Beckner, V., et al. 2019, Journal of Open Source", "Software, 4, 1370")]
 
 
-def aa_paper() -> list[raw_pdf.Page]:
-    page = raw_pdf.Page()
-    page.text(42, 740, "Relaxed magnetic fields of white dwarfs", size=17)
-    page.text(42, 700, "1. Introduction", size=12, font="F2")
-    y = 680
-    for cite in ["(Almgren et al. 2010)", "(Braithwaite & Spruit 2004)", "(Chandrasekhar 1935)",
-                 "(Grad & Rubin 1958)", "(Tayler 1973)", "(Zhang et al. 2019)"]:
-        page.text(42, y, f"{PROSE} as computed before {cite}.")
-        y -= 12
-    for k in range(4):
-        page.text(42, y, f"{PROSE} the field relaxes, line {k}.")
-        y -= 12
-    page.text(42, y - 14, "References", size=12, font="F2")
-    y -= 34
+def aa_paper(tmp_path) -> list[raw_pdf.Page]:
+    cites = ["(Almgren et al. 2010)", "(Braithwaite & Spruit 2004)", "(Chandrasekhar 1935)", "(Grad & Rubin 1958)",
+             "(Tayler 1973)", "(Zhang et al. 2019)"]
+    page, y = opening(tmp_path, "Relaxed magnetic fields of white dwarfs",
+                      [(f"{PROSE} as computed before {cite}.", "") for cite in cites], 4, x=42, heading="1. Introduction")
     for first, second in AA_ENTRIES:
         page.text(42, y, first, size=8)
         y -= 9
@@ -231,7 +233,7 @@ def test_figures_flushed_after_an_author_year_bibliography_are_no_entries(tmp_pa
     its own above a larger line, have the shape of AIP's raised labels: the entries were split at every one and
     the author-year entries, indented under their first line, were glued into one. Raised numbers start entries
     only where they run 1, 2, 3, …, and a page that holds no line at the entries' size holds none of them."""
-    root = xml_of(tmp_path, aa_paper())
+    root = xml_of(tmp_path, aa_paper(tmp_path))
     assert raws_of(root) == [f"{first} {second}".strip() for first, second in AA_ENTRIES]
     assert [n for _, n in named(root)] == [["Almgren,"], ["Braithwa"], ["Chandras"], ["Grad, H."], ["Tayler, "],
                                            ["Zhang, W"]]
@@ -247,19 +249,10 @@ MAIN_ENTRIES = ["1. L. Lamport, Time, Clocks and the Ordering of Events, Comm. A
                 "4. K. Birman and T. Joseph, Reliable Communication in the Presence of Failures, ACM TOCS, 1987."]
 
 
-def magazine_paper() -> list[raw_pdf.Page]:
-    page = raw_pdf.Page()
-    page.text(72, 740, "A Practical Tour of Vector Clock Systems", size=18)
-    page.text(72, 700, "Introduction", size=12, font="F2")
-    y = 680
-    for cite in ["[1]", "[2]", "[3]", "[4]"]:
-        page.text(72, y, f"{PROSE} as shown before {cite}.")
-        y -= 12
-    for k in range(16):  # the article, longer than its sidebars
-        page.text(72, y, f"{PROSE} the clocks tick on, line {k}.")
-        y -= 12
-    page.text(72, y - 14, "References", size=12, font="F2")
-    y -= 34
+def magazine_paper(tmp_path) -> list[raw_pdf.Page]:
+    # (the article longer than its sidebars)
+    page, y = opening(tmp_path, "A Practical Tour of Vector Clock Systems",
+                      [(f"{PROSE} as shown before {cite}.", "") for cite in ["[1]", "[2]", "[3]", "[4]"]], 16)
     for entry in MAIN_ENTRIES:
         page.text(72, y, entry, size=8)
         y -= 10
@@ -287,7 +280,7 @@ def test_sidebars_with_their_own_reference_lists_leave_the_articles_bibliography
     the last list was taken for the bibliography, and the article's markers named a sidebar's one or two entries
     (a paper with 11 markers had 6 right). Where several lists numbered from 1 follow the article and a sidebar's
     heading stands between them, the longest is the article's; the sidebars are left out."""
-    root = xml_of(tmp_path, magazine_paper())
+    root = xml_of(tmp_path, magazine_paper(tmp_path))
     assert raws_of(root) == MAIN_ENTRIES
     assert [n for _, n in named(root)] == [["1. L. La"], ["2. C. Fi"], ["3. F. Ma"], ["4. K. Bi"]]
 
