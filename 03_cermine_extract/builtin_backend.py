@@ -777,7 +777,7 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
     tables: list[list[Line]] = []
     # two tables side by side, one in each column of a two-column page under its own caption: their rows share
     # baselines, and read as one table spanning the page they joined a row of each; each column's is read alone
-    captioned = {ln.column for ln in lines if TABLE_CAPTION.match(ln.text)}
+    captions = [ln for ln in lines if ln.column >= 0 and TABLE_CAPTION.match(ln.text)]
     for spanning, pool in ((True, lines), (False, [ln for ln in lines if ln.column == 0]),
                            (False, [ln for ln in lines if ln.column == 1])):
         pool = [ln for ln in pool if id(ln) not in taken]
@@ -814,8 +814,10 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
             if len(group) < MIN_TABLE_ROWS:
                 continue
             pieces = [ln for n in group for ln in multi[n]]
-            if spanning and {0, 1} <= captioned and {ln.column for ln in pieces} == {0, 1}:
-                continue
+            if spanning and {ln.column for ln in pieces} == {0, 1} and all(
+                    any(cap.column == c and 0 < cap.base - max(ln.top for ln in pieces if ln.column == c) < 4 * cap.size
+                        for cap in captions) for c in (0, 1)):
+                continue  # (each column's pieces right under a caption of their own column)
             x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
             top = max(ln.top for ln in multi[group[0]]) + 1
             size = Counter(ln.size for ln in pieces).most_common(1)[0][0]
