@@ -1938,15 +1938,18 @@ def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) 
         if len(run) < n or len({ln.page for ln in run}) > 1:
             return False
         widths = [ln.x1 - ln.x0 for ln in run]
-        if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
+        # (the first line may be indented as a paragraph's first line is: T&F, SAGE)
+        if max(abs(ln.x0 - run[1].x0) for ln in run[1:]) > 2 or not -2 <= run[0].x0 - run[1].x0 <= 3 * body_size \
+                or min(widths) < 0.9 * max(widths) or max(widths) < 200:
             return False
         if any(abs(ln.size - body_size) > 0.6 for ln in run):
             return False
         text = " ".join(ln.text for ln in run)
         letters = [c for c in text if c.isalpha()]
         if len(letters) > 200:
+            # a sentence ends after a word, or after the citation that closes it ("… (Mathers & Loncar, 2006). However")
             return (sum(c.islower() for c in letters) >= 0.85 * len(letters)
-                    and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
+                    and re.search(r"(?:[a-z]{2}|\))[.;] [A-Z]", text) is not None)
     return False
 
 

@@ -328,3 +328,45 @@ def test_two_tables_side_by_side_under_their_own_captions_are_read_as_two(tmp_pa
                                 "Random forest [2] | 88.1 | 96", "Deep network [3] | 91.0 | 240",
                                 "Organism | Stage | Source", "Mouse | adult | [4]", "Zebrafish | larva | [5]",
                                 "Fly | embryo | [6]"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Taylor & Francis: no heading over the opening text, its first line indented, each sentence closed by a citation
+# ---------------------------------------------------------------------------------------------------------
+
+OPENING = ["Cigarette consumption is the leading cause of death in all of",
+           "the world (Hatsukami, Stead, & Gupta, 2008). The benefits of",
+           "smoking cessation are numerous and include increased longevity",
+           "and decreased morbidity (Mathers & Loncar, 2006). However, the",
+           "smokers with depressive disorders are excluded from the trials",
+           "(Smith, Mazure, & McKee, 2014; Strat, Rehm, & Foll, 2011). The",
+           "prevalence of dependence among these adults varies (Borrelli,",
+           "2010), and many of them smoke heavily (over 24 cigarettes per",
+           "day; McClave et al., 2009), as found in the surveys of the time."]
+
+
+def test_unheaded_opening_text_with_an_indented_first_line_and_citations_before_its_stops_is_body(tmp_path):
+    """T&F prints no heading over its opening text: the first line is indented as any paragraph's, and each
+    sentence ends with a citation ("… (Mathers & Loncar, 2006). However"), so no run of lines both lined up and
+    showed a sentence end, and the body started mid-paragraph at a later one (5 markers lost). The first line
+    may stand a paragraph's indent right of the others, and a sentence may end after a closing parenthesis."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "Exercise and Counseling for Smoking Cessation", size=16)
+    page.text(72, 716, "Paquito Bernard, Gregory Ninot and Xavier Quantin", size=11)
+    for k, text in enumerate(OPENING):
+        page.text(84 if k == 0 else 72, 680 - 12 * k, text)
+    page.text(72, 560, "METHODS", size=11, font="F2")
+    for k in range(4):
+        page.text(72, 552 - 12 * k, f"{PROSE} the trial went on, line {k}.")
+    page.text(72, 490, "REFERENCES", size=11, font="F2")
+    for k, entry in enumerate(["Borrelli, B. (2010). Smoking cessation: Next steps. Journal 1, 2-3.",
+                               "Hatsukami, D. K., Stead, L. F., & Gupta, P. C. (2008). Tobacco addiction. Lancet 371, 2027.",
+                               "Mathers, C. D., & Loncar, D. (2006). Projections of global mortality. PLoS Med 3, e442.",
+                               "McClave, A. K., & Dube, S. R. (2009). Cigarette smoking among adults. Journal 4, 5-6.",
+                               "Smith, P. H., Mazure, C. M., & McKee, S. A. (2014). Smoking and mental illness. Journal 7, 8.",
+                               "Strat, Y. L., Rehm, J., & Foll, B. L. (2011). Smoking and depression. Journal 9, 10-11."]):
+        page.text(72, 470 - 11 * k, entry, size=8)
+    root = xml_of(tmp_path, [page])
+    first = " ".join("".join(next(root.iter("p")).itertext()).split())
+    assert first.startswith("Cigarette consumption is the leading cause of death")
+    assert [n[0] for _, n in named(root)][:3] == ["Hatsukam", "Mathers,", "Smith, P"]
