@@ -1,7 +1,8 @@
-"""Stage 03's built-in backend on published papers (issue 25, round 28: a held-out set of 46 journal articles
-from ContentMine/norma's test resources — BMC, Elsevier, The Lancet, T&F/Maney, Microbiology Society, SAGE,
-Wiley, OUP, JMIR, PLOS, Frontiers, F1000, Hindawi, MDPI): each test builds a small PDF the way that producer
-lays it out, and checks one class of problem the held-out measurement showed."""
+"""Stage 03's built-in backend on published papers (issue 25, rounds 28 and 29: a held-out set of 46 journal
+articles from ContentMine/norma's test resources — BMC, Elsevier, The Lancet, T&F/Maney, Microbiology Society,
+SAGE, Wiley, OUP, JMIR, PLOS, Frontiers, F1000, Hindawi, MDPI — and three classes known from earlier rounds: A&A's
+figures flushed after the bibliography, a magazine's sidebars, two tables side by side): each test builds a small
+PDF the way that producer lays it out, and checks one class of problem the measurement showed."""
 from __future__ import annotations
 
 import sys
