@@ -1582,7 +1582,7 @@ def read_pdf(path: Path) -> Document:
     # from 1 again (IEEE Computer): the article's bibliography is the longest of those lists, not the last;
     # the sidebars are left out, as a supplement is (their markers name their own entries)
     sidebars = False
-    if ref_start is not None and supplement_refs is None:
+    if ref_start is not None and supplement_refs is None and len(candidates) >= 2:
         def label_run(i: int) -> int:
             later = [k for k in candidates if k > i]
             stop = min(later) if later else len(all_lines)
