@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import re
+import statistics
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -774,7 +775,11 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
                and any(-2 <= ln.x0 - m < 2.5 * body_size for m in margins)]
     taken: dict[int, int] = {}  # id(line) -> table number
     tables: list[list[Line]] = []
-    for pool in (lines, [ln for ln in lines if ln.column == 0], [ln for ln in lines if ln.column == 1]):
+    # two tables side by side, one in each column of a two-column page under its own caption: their rows share
+    # baselines, and read as one table spanning the page they joined a row of each; each column's is read alone
+    captions = [ln for ln in lines if ln.column >= 0 and TABLE_CAPTION.match(ln.text)]
+    for spanning, pool in ((True, lines), (False, [ln for ln in lines if ln.column == 0]),
+                           (False, [ln for ln in lines if ln.column == 1])):
         pool = [ln for ln in pool if id(ln) not in taken]
         rows = _baseline_rows(pool)
         multi = [[ln for ln in row if cell_like(ln)] for row in rows]
@@ -809,6 +814,10 @@ def read_tables(lines: list[Line], body_size: float, vocabulary: Vocabulary, col
             if len(group) < MIN_TABLE_ROWS:
                 continue
             pieces = [ln for n in group for ln in multi[n]]
+            if spanning and {ln.column for ln in pieces} == {0, 1} and all(
+                    any(cap.column == c and 0 < cap.base - max(ln.top for ln in pieces if ln.column == c) < 4 * cap.size
+                        for cap in captions) for c in (0, 1)):
+                continue  # (each column's pieces right under a caption of their own column)
             x0, x1 = min(ln.x0 for ln in pieces) - 2, max(ln.x1 for ln in pieces) + 2
             top = max(ln.top for ln in multi[group[0]]) + 1
             size = Counter(ln.size for ln in pieces).most_common(1)[0][0]
@@ -1572,6 +1581,31 @@ def read_pdf(path: Path) -> Document:
             ref_start = earlier[0]
         supplement_refs = min((i for i in candidates if i > ref_start and supplement_between(ref_start, i)),
                               default=None)
+    # A magazine's sidebars (boxes) printed after the article, each with a reference list of its own numbered
+    # from 1 again (IEEE Computer): the article's bibliography is the longest of those lists, not the last;
+    # the sidebars are left out, as a supplement is (their markers name their own entries)
+    sidebars = False
+    if ref_start is not None and supplement_refs is None and len(candidates) >= 2:
+        def label_run(i: int) -> int:
+            later = [k for k in candidates if k > i]
+            stop = min(later) if later else len(all_lines)
+            run = 0
+            for k in range(i + 1, stop):
+                m = re.match(r"^\s*\[?(\d{1,3})[\].]\s", all_lines[k].text)
+                if m and int(m.group(1)) == run + 1:
+                    run += 1
+            return run
+
+        lists = [i for i in sorted(candidates) if i > len(all_lines) // 3 and label_run(i) >= 1
+                 and re.match(r"^\s*\[?1[\].]\s", next((all_lines[k].text for k in range(i + 1, min(i + 4, len(all_lines)))
+                                                        if not headings[k]), ""))]
+        if len(lists) >= 2 and ref_start in lists:
+            longest = max(lists, key=label_run)  # (the first of equally long ones)
+            if label_run(longest) > label_run(ref_start) and any(
+                    headings[k] and not REFERENCES_HEADING.match(all_lines[k].text.strip())
+                    for k in range(longest + 1, min(k for k in lists if k > longest))):
+                supplement_refs = min(k for k in lists if k > longest)
+                ref_start, sidebars = longest, True
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
     if ref_start is not None and headings[ref_start]:
@@ -1589,6 +1623,8 @@ def read_pdf(path: Path) -> Document:
             text = ln.text.strip()
             if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
                 break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
+            if sidebars and headings[i] and len(ref_lines) > 2 and not LABEL_RE.match(text):
+                break  # the first sidebar's heading
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -1603,6 +1639,15 @@ def read_pdf(path: Path) -> Document:
                 break
             ref_lines.extend(ln.cells if ln.table else [ln])  # a table's row in the bibliography: its lines
 
+    if ref_lines and not ocr:
+        # a page after the bibliography's start with no line at its entries' size holds none of its entries: the
+        # figures LaTeX flushes after the bibliography (A&A), their tick labels and captions
+        # (the entries' size: the commonest among the first lines under the heading, which are entries)
+        first = [ln for ln in ref_lines if ln.page == ref_lines[0].page and len(ln.text.strip()) > 20][:6]
+        entry_size = Counter(round(ln.size * 2) / 2 for ln in first).most_common(1)[0][0] if first else 0.0
+        pages_of_entries = {ln.page for ln in ref_lines if abs(ln.size - entry_size) < 0.3 and len(ln.text.strip()) > 20}
+        if first:
+            ref_lines = [ln for ln in ref_lines if ln.page in pages_of_entries]
     if ocr:
         # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
         # column made every entry's lines look indented under it, and the bibliography three entries long
@@ -1721,7 +1766,10 @@ def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> Non
 
 # a bare number before the first author, surname first ("1 Acharya, K. R., …", Portland Press) or initials
 # first ("4 R. E. Campbell, O. Tour, …", RSC)
-BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$))")
+# a bare number before the first author: "1 Acharya, K. R., …", "12 A. Smith", and Vancouver's "1 Lim SS, Vos T, …",
+# "4 Martinelli Boneschi F, …" (The Lancet, Maney: the surname, then its initials in capitals without stops)
+BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$)"
+                        r"|(?:[A-Z][^\W\d_]*[a-z][^\W\d_'’-]*[\w'’-]*\s){1,2}[A-Z]{1,3}(?:-[A-Z])?[,.](?:\s|$))")
 FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
 
@@ -1885,19 +1933,27 @@ def _is_bare_label(lines: list[Line], i: int) -> bool:
 
 def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
     """Do four lines from ``i`` read as running prose: same page, left edges aligned, body size, about as wide
-    as one another, mostly lower-case words, and at least one sentence end among them?"""
-    run = lines[i:min(i + 4, end)]
-    if len(run) < 4 or len({ln.page for ln in run}) > 1:
-        return False
-    widths = [ln.x1 - ln.x0 for ln in run]
-    if max(abs(ln.x0 - run[0].x0) for ln in run) > 2 or min(widths) < 0.9 * max(widths) or max(widths) < 200:
-        return False
-    if any(abs(ln.size - body_size) > 0.6 for ln in run):
-        return False
-    text = " ".join(ln.text for ln in run)
-    letters = [c for c in text if c.isalpha()]
-    return (len(letters) > 200 and sum(c.islower() for c in letters) >= 0.85 * len(letters)
-            and re.search(r"[a-z]{2}[.;] [A-Z]", text) is not None)
+    as one another, mostly lower-case words, and at least one sentence end among them? In a narrow column
+    (IJSEM, Microbiology: some 50 characters a line) four lines hold under 200 letters; up to six lines of the
+    same shape are read to gather that much prose."""
+    for n in (4, 5, 6):
+        run = lines[i:min(i + n, end)]
+        if len(run) < n or len({ln.page for ln in run}) > 1:
+            return False
+        widths = [ln.x1 - ln.x0 for ln in run]
+        # (the first line may be indented as a paragraph's first line is: T&F, SAGE)
+        if max(abs(ln.x0 - run[1].x0) for ln in run[1:]) > 2 or not -2 <= run[0].x0 - run[1].x0 <= 3 * body_size \
+                or min(widths) < 0.9 * max(widths) or max(widths) < 200:
+            return False
+        if any(abs(ln.size - body_size) > 0.6 for ln in run):
+            return False
+        text = " ".join(ln.text for ln in run)
+        letters = [c for c in text if c.isalpha()]
+        if len(letters) > 200:
+            # a sentence ends after a word, or after the citation that closes it ("… (Mathers & Loncar, 2006). However")
+            return (sum(c.islower() for c in letters) >= 0.85 * len(letters)
+                    and re.search(r"(?:[a-z]{2}|\))[.;] [A-Z]", text) is not None)
+    return False
 
 
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
@@ -1915,6 +1971,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
     notes: list[list[list[Char]]] = []  # footnotes met inside the current paragraph, written after it
     note_line: Line | None = None
+    # a section set in smaller type than the body (IJSEM, Microbiology: "METHODS" in 8.5 pt beside 10 pt text):
+    # the size of its text, read from a full line right under its heading; None in a section at body size
+    small_section: float | None = None
+    after_heading = False
+    small_prev: Line | None = None  # the last line read as the small section's text
+    caption_line: Line | None = None  # the last line of a caption met in the small section
     table_note: Line | None = None  # the last line of a table's note being read
     table_rows: set[int] = set()  # the notes that are a table's rows
 
@@ -1947,16 +2009,20 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     # set small at the foot of a column ("* Has only haemoglobin data", a row "28 Chen …") are called from the
     # table, not from the text
     raised: dict[int, set[str]] = {}
+    full_width: dict[tuple[int, int], float] = {}  # the widest body-size line of each page's column
     for ln in all_lines[begin:end]:
         if ln.table:
             continue
         if abs(ln.size - body_size) < 0.6 and len(ln.text) > 30:
             key = (ln.page, ln.column)
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
+            full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
         if abs(ln.size - body_size) < 0.6:
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
                     raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))
+    # (a column that holds no body-size line, all of it the small section's: the usual column's width)
+    usual_width = statistics.median(full_width.values()) if full_width else 1e9
     for i in range(begin, end):
         ln = all_lines[i]
         text = ln.text.strip()
@@ -1973,6 +2039,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 mode = "body"
                 sections.append(re.sub(r"^(\d+(\.\d+)*\.?|[IVX]+\.)\s+", "", text))
             prev = None
+            small_section, after_heading, small_prev, caption_line = None, True, None, None
             continue
         if mode == "abstract" and abstract_shape is None:
             abstract_shape = (ln.page, ln.x1 - ln.x0)
@@ -2007,6 +2074,29 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             table_note = ln
             continue
         table_note = None
+        if after_heading and not ln.table:
+            after_heading = False
+            if 0.6 * body_size <= ln.size < 0.88 * body_size and not SMALL_CAPTION.match(text) \
+                    and ln.x1 - ln.x0 >= 0.9 * full_width.get((ln.page, ln.column), usual_width):
+                small_section = ln.size
+        if small_section is not None and abs(ln.size - small_section) < 0.75 and ln.size < 0.88 * body_size:
+            # the small section's text, but not its figures' captions ("Fig. 2. Midpoint-rooted …" and the
+            # lines under it) nor the short labels inside a figure
+            if SMALL_CAPTION.match(text) or caption_line is not None and caption_line.page == ln.page \
+                    and 0 < caption_line.base - ln.base < 2 * ln.size:
+                caption_line = ln
+                continue
+            caption_line = None
+            continues = small_prev is not None and small_prev.page == ln.page and small_prev.column == ln.column \
+                and 0 < small_prev.base - ln.base < 2 * ln.size
+            if continues or ln.x1 - ln.x0 >= 0.6 * full_width.get((ln.page, ln.column), usual_width):
+                gap = small_prev is not None and small_prev.page == ln.page \
+                    and small_prev.base - ln.base > 1.65 * ln.size + 1
+                if current and (_is_indented(ln, lefts[ln.page]) or gap):
+                    flush()
+                current.append(list(ln.chars))
+                prev = small_prev = ln
+                continue
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
             # law cite in them): smaller lines below the column's last body line, each opened by its mark
@@ -2035,6 +2125,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         prev = ln
     flush()
     return paragraphs, sections
+
+
+SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 
 def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
@@ -2079,6 +2172,11 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                     and not SERVICE_LINK.match(ln.text))
                 or _is_bare_label(lines, i)]
     in_order = _label_sequence(labelled, lines)
+    numbered = [i for i in labelled if re.match(r"^\s*[\[(]?\d{1,3}(?:[\].)]|\s*$)", lines[i].text)]
+    if len(numbered) >= 0.8 * len(labelled) and len(in_order) < 0.5 * len(labelled):
+        # numbers that do not run 1, 2, 3, … are no labels: an author-year bibliography followed by figures
+        # flushed after it (A&A), whose tick labels "2." and "−2 0 2" each start a line, was split at every one
+        labelled = in_order
     if len(labelled) < 2:
         # labels printed as a bare number before the first author ("1 Acharya, K. R., …", right-aligned in
         # the margin, so "9" and "10" start at different x): a run of them rising 1, 2, 3, … starts the entries
@@ -2188,7 +2286,7 @@ def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
     """The labelled lines that start entries. Numbered labels run 1, 2, 3…: a continuation line that
     happens to begin with a number and a full stop ("300. ACM, New York, 1998.", the last page of a
     range broken across lines) is out of that run and does not start an entry."""
-    numbers = [re.match(r"^\s*[\[(]?(\d{1,3})[\].)]", lines[i].text) for i in labelled]
+    numbers = [re.match(r"^\s*[\[(]?(\d{1,3})(?:[\].)]|\s*$)", lines[i].text) for i in labelled]  # (or raised, alone)
     if sum(m is not None for m in numbers) < 0.8 * len(labelled):
         return labelled  # "[Smi05]" and other non-numeric labels: no order to check
     kept, last = [], 0
