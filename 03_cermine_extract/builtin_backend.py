@@ -438,12 +438,52 @@ def _size_fix(tp, n: int, codes: list[int], rotation: int) -> float:
     return height / 0.7 / size if size < 2 and height > 3 else 1.0
 
 
+def _split_glued_numbers(lines: list[Line]) -> tuple[list[Line], dict[int, tuple[Line, Line]]]:
+    """Split a number off the start of its line where more than half an em of space stands after it (no
+    word space is that wide): a margin's line number set closer to its line than the gap that parts two
+    lines (Frontiers' lineno beside a hanging "[10]", or a page whose text column starts nearer the
+    margin). Returns the lines, and for each number split off: (the line as it was, the text after it)."""
+    out, pairs = [], {}
+    for ln in lines:
+        k = 0
+        while k < len(ln.chars) and len(ln.chars[k].text) == 1 and ln.chars[k].text.isdigit():
+            k += 1
+        rest = k
+        while rest < len(ln.chars) and ln.chars[rest].text.isspace():
+            rest += 1
+        if 1 <= k <= 4 and k < rest < len(ln.chars) \
+                and ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0):
+            number = Line(ln.page, ln.chars[:k], ln.page_height, ln.page_width)
+            text = Line(ln.page, ln.chars[rest:], ln.page_height, ln.page_width)
+            pairs[id(number)] = (ln, text)
+            out += [number, text]
+        else:
+            out.append(ln)
+    return out, pairs
+
+
 def drop_line_numbers(lines: list[Line]) -> list[Line]:
     """Remove a manuscript's margin line numbers (lineno: "38", "39", … beside each line of a submission,
     as ecology and biology journals ask for): bare numbers on lines of their own, at least 8 on the page,
     right-aligned in one column, each on the baseline of a line of text, rising down the page. Left in,
     they split every line into a paragraph of its own and glue a number to each sentence. A raised
-    bibliography label (AIP) sits above its entry's baseline and is kept."""
+    bibliography label (AIP) sits above its entry's baseline and is kept. A line number that came glued to
+    the start of its line (closer to it than the gap that parts two lines) is split off and dropped with the
+    others; a number split off that is no line number goes back on its line."""
+    split, pairs = _split_glued_numbers(lines)
+    if not pairs:
+        return _drop_line_numbers(lines)
+    kept = _drop_line_numbers(split)
+    if kept is split:
+        return _drop_line_numbers(lines)
+    ids = {id(ln) for ln in kept}
+    rejoined = {id(text) for key, (_, text) in pairs.items() if key in ids and id(text) in ids}
+    return [pairs[id(ln)][0] if id(ln) in pairs and id(pairs[id(ln)][1]) in rejoined else ln
+            for ln in kept if id(ln) not in rejoined]
+
+
+def _drop_line_numbers(lines: list[Line]) -> list[Line]:
+    """``drop_line_numbers`` on lines as the page set them; ``lines`` itself where it finds no line numbers."""
     numbers = [ln for ln in lines if re.fullmatch(r"\d{1,4}", ln.text.strip())]
     if len(numbers) < 8:
         return lines
