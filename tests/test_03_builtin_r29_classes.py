@@ -71,7 +71,8 @@ def test_a_number_set_apart_at_the_start_of_a_line_that_is_no_line_number_stays_
         chars = [builtin.Char(c, 60 - 5 * len(label) + 5 * k, base, 64.5 - 5 * len(label) + 5 * k, base + 7, 10.0,
                               base=base) for k, c in enumerate(label)]
         chars += [builtin.Char(" ", 60, base, 68, base + 7, 10.0, base=base)] if label else []
-        chars += [builtin.Char(c, 68 + 5 * k, base, 72.5 + 5 * k, base + 7, 10.0, base=base) for k, c in enumerate(text)]
+        chars += [builtin.Char(c, 68 + 5 * k, base, 72.5 + 5 * k, base + 7, 10.0, base=base)
+                  for k, c in enumerate(text)]
         return builtin.Line(0, chars, 842, 612)
 
     lines, texts = [], []
