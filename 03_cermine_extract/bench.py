@@ -485,6 +485,10 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 raw = refs.loc[refs.ref_key == rk, "raw"]
                 print(f"    wrong: {row.sentence[:160]!r} -> {(raw.iloc[0] if len(raw) else '')[:80]!r} "
                       f"(mapped to {sorted(ref_map.get(rk, set()))})")
+    if show_wrong:  # and the keys no right link reached, with the references stage 04 mapped to them
+        for k in sorted(counted - reached):
+            mapped = [rk for rk, ks in ref_map.items() if k in ks]
+            print(f"    missed: {k} ({full.get(k, '')[:70]!r}); references mapped to it: {mapped}")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="")
 
 
