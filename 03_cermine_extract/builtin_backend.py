@@ -472,14 +472,22 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
     others; a number split off that is no line number goes back on its line."""
     split, pairs = _split_glued_numbers(lines)
     if not pairs:
-        return _drop_line_numbers(lines)
-    kept = _drop_line_numbers(split)
+        return _drop_both_margins(lines)
+    kept = _drop_both_margins(split)
     if kept is split:
-        return _drop_line_numbers(lines)
+        return _drop_both_margins(lines)
     ids = {id(ln) for ln in kept}
     rejoined = {id(text) for key, (_, text) in pairs.items() if key in ids and id(text) in ids}
     return [pairs[id(ln)][0] if id(ln) in pairs and id(pairs[id(ln)][1]) in rejoined else ln
             for ln in kept if id(ln) not in rejoined]
+
+
+def _drop_both_margins(lines: list[Line]) -> list[Line]:
+    """A two-column draft numbers each column's lines in its own margin (acmart's review mode: the left column's
+    numbers left of it, the right column's right of it): a second column of line numbers is looked for once the
+    first is gone. ``lines`` itself where there is none."""
+    kept = _drop_line_numbers(lines)
+    return kept if kept is lines else _drop_line_numbers(kept)
 
 
 def _drop_line_numbers(lines: list[Line]) -> list[Line]:
@@ -499,10 +507,18 @@ def _drop_line_numbers(lines: list[Line]) -> list[Line]:
         return lines
     # line numbers stand beside every line; a bibliography's labels set apart in the column's margin
     # ("4", "5", … before each entry of two, three or four lines: Biochemical Journal) are several lines apart
-    steps = Counter(round(a - b) for a, b in zip(sorted(bases, reverse=True), sorted(bases, reverse=True)[1:])
-                    if a - b >= 2)
+    # (the text beside the numbers: on a two-column page the other column's baselines fall between its lines)
+    width = lines[0].page_width
+    right_margin = ordered[0].x0 > 0.5 * width
+    beside = sorted({round(ln.base) for ln in lines if not re.fullmatch(r"\d{1,4}", ln.text.strip())
+                     and (ln.x0 > 0.4 * width if right_margin else ln.x0 < 0.5 * width)}, reverse=True)
+    steps = Counter(round(a - b) for a, b in zip(beside, beside[1:]) if a - b >= 2)
     gaps = sorted(a.base - b.base for a, b in zip(ordered, ordered[1:]))
-    if steps and gaps and gaps[len(gaps) // 2] > 1.6 * steps.most_common(1)[0][0]:
+    # (the line step: the smallest of the common steps, as an entry of two lines alternates its line step with
+    # the gap between entries)
+    common = steps.most_common(1)[0][1] if steps else 0
+    step = min((d for d, n in steps.items() if n >= 0.5 * common), default=0)
+    if steps and gaps and gaps[len(gaps) // 2] > 1.6 * step:
         return lines
     # a line that holds only a number (a DOI's last digits broken onto a line of their own) has its line number
     # beside it too, in the same column and within the run; it is no less a line number for standing by no words
@@ -510,6 +526,14 @@ def _drop_line_numbers(lines: list[Line]) -> list[Line]:
     dropped = {id(ln) for ln in column} | {
         id(ln) for ln in numbers if abs(round(ln.x1 / 3) - margin[0][0]) <= 1 and low <= int(ln.text) <= high
         and _outermost_on_its_baseline(ln, lines)}
+    # a draft's numbers stand on a grid of their own (acmart's review mode), off the baselines of a page's
+    # displays and its bibliography in smaller type: the margin's other numbers that go on rising down the
+    # page with the run, standing alone on their baselines, are line numbers too
+    rest = sorted((ln for ln in numbers if id(ln) not in dropped and abs(round(ln.x1 / 3) - margin[0][0]) <= 1
+                   and _outermost_on_its_baseline(ln, lines)), key=lambda ln: -ln.base)
+    run = sorted(rest + column, key=lambda ln: -ln.base)
+    if rest and all(int(b.text) > int(a.text) for a, b in zip(run, run[1:])):
+        dropped |= {id(ln) for ln in rest}
     return [ln for ln in lines if id(ln) not in dropped]
 
 
@@ -745,6 +769,8 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Tables: each row read as one unit, its cells in order
 # ---------------------------------------------------------------------------
 
+# the first line of a figure's or table's caption: "Figure 3:", "FIG. 3.", "Fig. 2 (a)", "Table 1.", "TABLE II."
+CAPTION_START = re.compile(r"^\s*(?:Figure|FIGURE|Fig\.|FIG\.|Table|TABLE)\s*(?:\d+|[IVX]+)(?:\.\d+)*[.:]?\s+\S")
 TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?(?:Table|TABLE|Tab\.)\s+"
                            r"(?:[SA]?\d{1,2}|[IVX]{1,5})\b")
 CELL_SEPARATOR = " | "
@@ -1620,6 +1646,7 @@ def read_pdf(path: Path) -> Document:
         paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary,
                                      strict=False)
     ref_lines: list[Line] = []
+    floated: list[list[Line]] = []  # captions of floats set among the entries
     if ref_start is not None:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
@@ -1638,8 +1665,19 @@ def read_pdf(path: Path) -> Document:
                 paragraphs += [Paragraph(par.section + len(sections), par.chars, par.table) for par in more]
                 sections += more_sections
                 break
+            if not ln.table and CAPTION_START.match(text) or floated and _caption_goes_on(floated[-1], ln):
+                # a float LaTeX set on the bibliography's pages ("FIG. 2. … CAST [59, 60] …" across both columns
+                # of the last page): its caption is no entry, and cites like the body's captions
+                if CAPTION_START.match(text):
+                    floated.append([])
+                floated[-1].append(ln)
+                continue
             ref_lines.extend(ln.cells if ln.table else [ln])  # a table's row in the bibliography: its lines
 
+    for caption in floated:  # read as a caption in the body is: set small, it is left out
+        if caption[0].size >= 0.88 * body_size:
+            chars = join_lines([list(ln.chars) for ln in caption], vocabulary)
+            paragraphs.append(Paragraph(max(len(sections) - 1, 0), chars))
     if ocr:
         # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
         # column made every entry's lines look indented under it, and the bibliography three entries long
@@ -1665,6 +1703,15 @@ OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|s
 # read as a j); only inside brackets, and only whole groups of them
 OCR_MARKER = re.compile(r"\[((?:[\dlI|O](?:\s*[,–-]\s*)?){1,12})([\]jJ])(?![\w\]])")
 OCR_DIGITS = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0"})
+
+
+def _caption_goes_on(caption: list[Line], line: Line) -> bool:
+    """Is ``line`` the next line of ``caption`` (a float's caption among the bibliography's entries): on its page,
+    in its size, starting at its left edge and set close under its last line (entries below a float stand a
+    float's gap away)."""
+    last = caption[-1]
+    return line.page == last.page and abs(line.size - last.size) < 0.6 and abs(line.x0 - caption[0].x0) < line.size \
+        and 0 < last.base - line.base < 1.5 * line.size and not line.table
 
 
 def ocr_text_layer(doc: pdfium.PdfDocument) -> bool:

@@ -81,3 +81,68 @@ def test_a_number_set_apart_at_the_start_of_a_line_that_is_no_line_number_stays_
         lines += [line(700 - 24 * n, first, str(n)), line(688 - 24 * n, second)]
         texts += [f"{n} {first}", second]
     assert [ln.text for ln in builtin.drop_line_numbers(lines)] == texts
+
+
+def test_a_caption_floated_among_the_entries_is_no_entry_and_cites_like_the_body(tmp_path):
+    """A revtex letter's "FIG. 2." caption names works the text never cites ("… from CAST [7, 8] and UF [9] are
+    also shown"), and LaTeX floated it onto the last page, among the entries: read as an entry, it glued the
+    entry above it to a caption and its citations were lost. It is a caption: a paragraph of its own (set as
+    large as the body's captions that are read) that cites like the body, and the bibliography keeps its
+    entries."""
+    pages = [raw_pdf.Page() for _ in range(2)]
+    pages[0].text(72, 740, "A Search for Dark Matter Axions Set Large", size=18)
+    pages[0].text(72, 712, "I. INTRODUCTION", size=10, font="F2")
+    for k, n in enumerate([1, 2, 3, 4, 5, 6, 10, 11]):
+        pages[0].text(72, 696 - 12 * k, f"{BODY} as found before [{n}].")
+    pages[1].text(72, 740, "References", size=10, font="F2")
+    y = 724
+
+    def entry(n: int) -> None:
+        nonlocal y
+        pages[1].text(72, y, f"[{n}] Author{chr(64 + n)} B. Title of the work number {n}, Phys. Rev. D {n} (2001).")
+        y -= 12
+
+    for n in range(1, 7):
+        entry(n)
+    y -= 20
+    pages[1].text(72, y, "FIG. 2. The limits on the coupling; the results of the previous searches by CAST [7, 8]",
+                  size=9)
+    pages[1].text(72, y - 11, "and UF [9] Collaborations are also shown (inset).", size=9)
+    y -= 11 + 32
+    for n in range(7, 12):
+        entry(n)
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", pages)
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    raws = raws_of(root)
+    assert [r.split(" B. ")[0] for r in raws] == [f"[{n}] Author{chr(64 + n)}" for n in range(1, 12)]
+    assert not any("FIG" in r for r in raws)
+    labels = {r.get("id"): r.findtext("label") or "".join(r.itertext()).split()[0] for r in root.iter("ref")}
+    named = {labels[rid] for x in root.find("body").iter("xref") for rid in x.get("rid").split()}
+    assert {"[7]", "[8]", "[9]"} <= named
+
+
+def test_line_numbers_in_both_margins_of_a_two_column_draft_are_dropped():
+    """acmart's review mode numbers the left column's lines left of it and the right column's right of it, on a
+    grid of its own: where a display or a bibliography in smaller type leaves the grid, numbers stand on no
+    line's baseline. Left in, the right margin's numbers came glued to the ends of entries ("… LIFT. In 1160
+    2019.") and the left one's inside sentences ("Chen et 46 al. [1]")."""
+    def line(x: float, base: float, text: str) -> builtin.Line:
+        chars = [builtin.Char(c, x + 5 * k, base, x + 5 * k + 4.5, base + 7, 10.0, base=base)
+                 for k, c in enumerate(text)]
+        return builtin.Line(0, chars, 792, 612)
+
+    lines, texts = [], []
+    for k in range(16):
+        base = 700 - 12 * k
+        lines.append(line(29, base, str(1101 + k)))  # the left margin's numbers, every line of the grid
+        lines.append(line(578, base, str(1156 + k)))  # and the right margin's
+        if k < 10:  # the left column's text on the grid; below it, a display's lines fall between
+            texts.append(f"Left column line {k} of the text of the paper")
+            lines.append(line(54, base, texts[-1]))
+        else:
+            texts.append(f"Left column display line {k}")
+            lines.append(line(54, base - 5, texts[-1]))
+        texts.append(f"[{k}] Right column entry line {k}")  # the bibliography's lines, 3 points off the grid
+        lines.append(line(318, base - 3 if k % 3 else base, texts[-1]))
+    kept = builtin.drop_line_numbers(lines)
+    assert sorted(ln.text for ln in kept) == sorted(texts)
