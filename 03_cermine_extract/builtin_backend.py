@@ -750,13 +750,26 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
         top = round(line.top)
         return sum(1 for page_tops in tops if any(abs(t - top) <= 2 for t in page_tops)) >= threshold
 
+    # A book's running heads name the chapter and section ("Chapter 3. Transitional flows" | "3.4. The role of
+    # rolls", "Bibliography" | "Bibliography" over each page of the bibliography): each text repeats only over
+    # its chapter's pages, in the margin's slot that holds a head on most pages
+    slots = Counter(t for lines in pages for t in {round(ln.top) for ln in lines if margin(ln)})
+    slot_texts = Counter(key for lines in pages for key in {(norm(ln.text), round(ln.top)) for ln in lines
+                                                            if margin(ln)})
+
+    def section_head(line: Line) -> bool:
+        key, top = norm(line.text), round(line.top)
+        return sum(slots[t] for t in range(top - 2, top + 3)) >= threshold and \
+            sum(slot_texts[(key, t)] for t in range(top - 2, top + 3)) >= 2
+
     kept_pages = []
     for n, lines in enumerate(pages):
         kept = []
         for ln in lines:
             text = ln.text.strip()
             if margin(ln) and (re.fullmatch(r"(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?", text, re.I)
-                               or (len(pages) > 1 and repeated[norm(text)] >= threshold)):
+                               or (len(pages) > 1 and repeated[norm(text)] >= threshold)
+                               or len(pages) > 2 and section_head(ln)):
                 continue
             if len(pages) > 2 and band(ln) and (running(ln, n) or beside_page_number(ln, n)):
                 continue
@@ -769,6 +782,8 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Tables: each row read as one unit, its cells in order
 # ---------------------------------------------------------------------------
 
+# the dots that lead a table of contents' (or list of figures') entry to its page number: ". . . . . . . 12"
+DOT_LEADERS = re.compile(r"(?:\.\s?){8,}\s*\d{0,4}(?:\s|$)")
 # the first line of a figure's or table's caption: "Figure 3:", "FIG. 3.", "Fig. 2 (a)", "Table 1.", "TABLE II."
 CAPTION_START = re.compile(r"^\s*(?:Figure|FIGURE|Fig\.|FIG\.|Table|TABLE)\s*(?:\d+|[IVX]+)(?:\.\d+)*[.:]?\s+\S")
 TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?(?:Table|TABLE|Tab\.)\s+"
@@ -1625,8 +1640,11 @@ def read_pdf(path: Path) -> Document:
     # A supplement set after the paper with a bibliography of its own ("SUPPLEMENTARY ONLINE DATA" …
     # "REFERENCES" 1–4: Biochemical Journal) holds the last References heading: the paper's bibliography is
     # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
+    # (a thesis's papers appended after its bibliography are set apart the same way: each opens with its own
+    # title and "Abstract" and ends with its own references)
     def supplement_between(a: int, b: int) -> bool:
-        return any(headings[k] and SUPPLEMENT_HEADING.match(all_lines[k].text.strip()) for k in range(a + 1, b))
+        return any(headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
+                                    or ABSTRACT_HEADING.match(all_lines[k].text.strip())) for k in range(a + 1, b))
 
     supplement_refs = None
     if ref_start is not None:
@@ -1653,6 +1671,13 @@ def read_pdf(path: Path) -> Document:
             text = ln.text.strip()
             if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
                 break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
+            if headings[i] and supplement_refs is not None and i < supplement_refs and ABSTRACT_HEADING.match(text) \
+                    and len(ref_lines) > 2:
+                # a paper appended after the bibliography: its markers name its own entries; its title and
+                # authors above its abstract, on the page it starts, are no entries either
+                while ref_lines and ref_lines[-1].page == ln.page:
+                    ref_lines.pop()
+                break
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -2006,7 +2031,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         nonlocal current
         if current and mode == "body" and sections:
             chars = join_lines(current, vocabulary)
-            if any(not c.text.isspace() for c in chars):
+            # a thesis's list of figures or tables ("Sketch of rolls, adapted from Kelly (1994). . . . . . 12"):
+            # its entries repeat the captions, as a table of contents does the headings; no citing text
+            if any(not c.text.isspace() for c in chars) and not DOT_LEADERS.search("".join(c.text for c in chars)):
                 paragraphs.append(Paragraph(len(sections) - 1, chars))
         current = []
         if sections:

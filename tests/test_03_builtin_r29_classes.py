@@ -146,3 +146,84 @@ def test_line_numbers_in_both_margins_of_a_two_column_draft_are_dropped():
         lines.append(line(318, base - 3 if k % 3 else base, texts[-1]))
     kept = builtin.drop_line_numbers(lines)
     assert sorted(ln.text for ln in kept) == sorted(texts)
+
+
+AUTHORS = ["Kelly", "Patel", "Moin", "Nagano", "Swift", "Barkley", "Tuckerman", "Waleffe"]
+
+
+def _book_page(n: int, head: tuple[str, str]) -> raw_pdf.Page:
+    """A page of a book-class thesis: the running heads (chapter left, section right) and the page number."""
+    page = raw_pdf.Page()
+    page.text(57, 765, head[0])
+    page.text(440, 765, head[1])
+    page.text(300, 40, str(n))
+    return page
+
+
+def test_a_thesis_running_head_naming_its_bibliography_is_no_heading_and_its_list_of_figures_no_text(tmp_path):
+    """A book's running heads name the chapter and the section ("Chapter 2. Background" | "2.1. Rolls" over the
+    body, "Bibliography" | "Bibliography" over each page of the bibliography): each repeats only over its chapter,
+    in the slot that holds a head on every page. Read as a heading, the last page's head started the
+    bibliography there (8 of 236 keys reached). And the list of figures repeats the captions' citations, led by
+    dots to a page number: no citing text."""
+    pages = [_book_page(1, ("Chapter 1. Introduction", "Chapter 1. Introduction"))]
+    pages[0].text(57, 725, "Turbulent Bands in Rotating Convection", size=20)
+    pages[0].text(57, 700, "1 Introduction", size=14, font="F2")
+    pages[0].text(57, 680, f"{BODY} and it has no citation at all.")
+    pages[0].text(57, 650, "List of Figures", size=14, font="F2")
+    pages[0].text(57, 630, "2.1 Sketch of the rolls, adapted from Kelly (2001). . . . . . . . . . . . . . 12")
+    pages[0].text(57, 616, "2.2 Scatter points from (Patel, 2002; Moin, 2003). . . . . . . . . . . . . . . . 14")
+    for n in range(2, 5):
+        page = _book_page(n, ("Chapter 2. Background", f"2.{n}. Rolls and bands"))
+        if n == 2:
+            page.text(57, 700, "2 Background", size=14, font="F2")
+        for k, name in enumerate(AUTHORS):
+            page.text(57, 680 - 14 * k, f"{BODY} as {['shown', 'found', 'argued'][n - 2]} by {name} "
+                                          f"({2000 + AUTHORS.index(name) + 1}).")
+        pages.append(page)
+    for n in range(5, 8):
+        page = _book_page(n, ("Bibliography", "Bibliography"))
+        top = 700
+        if n == 5:
+            page.text(57, 700, "Bibliography", size=14, font="F2")
+            top = 680
+        for k, name in enumerate(AUTHORS[(n - 5) * 3:(n - 4) * 3]):
+            page.text(57, top - 30 * k, f"{name}, A. ({2000 + AUTHORS.index(name) + 1}). A study of turbulent bands")
+            page.text(70, top - 30 * k - 12, f"number {AUTHORS.index(name) + 1}. Journal of Fluid Mechanics 1, 2-3.")
+        pages.append(page)
+    root = etree.fromstring(builtin.convert(raw_pdf.write_pdf(tmp_path / "thesis.pdf", pages))[0])
+    raws = raws_of(root)
+    assert [r.split(",")[0] for r in raws] == AUTHORS
+    assert not any("Bibliography" in r for r in raws)
+    assert not any(". . . ." in "".join(p.itertext()) for p in root.find("body").iter("p"))
+    assert len(cited(root)) == 3 * len(AUTHORS)
+
+
+def test_a_paper_appended_after_a_thesis_bibliography_does_not_take_its_place(tmp_path):
+    """A compilation thesis appends its papers after its own bibliography, each with its title, "Abstract" and
+    its own short "References": the last References heading is a paper's (16 entries, where the thesis's 112
+    were cited: none reached). The bibliography is the thesis's, and the appended paper, whose markers name its
+    own entries, is left out."""
+    pages = [raw_pdf.Page() for _ in range(4)]
+    pages[0].text(72, 740, "A Thesis on Neutron Multilayer Mirrors", size=18)
+    pages[0].text(72, 712, "1 Introduction", size=12, font="F2")
+    for n in range(1, 13):
+        pages[0].text(72, 696 - 12 * n, f"{BODY} as measured before [{n}].")
+    pages[1].text(72, 740, "Bibliography", size=12, font="F2")
+    for n in range(1, 13):
+        pages[1].text(72, 724 - 24 * (n - 1), f"[{n}] Author{chr(64 + n)} B. A study of multilayers number {n}.")
+        pages[1].text(90, 712 - 24 * (n - 1), f"Journal of Applied Physics {n} (20{10 + n}) 1-9.")
+    pages[2].text(72, 740, "Synthesis of Ni/Ti multilayers for neutron optics", size=16)
+    pages[2].text(72, 716, "Sjoerd Author, Other Author", size=10)
+    pages[2].text(72, 690, "Abstract", size=12, font="F2")
+    pages[2].text(72, 674, f"{BODY} and the multilayers reflect more [1].")
+    pages[2].text(72, 650, "1. Introduction", size=12, font="F2")
+    for k in range(8):
+        pages[2].text(72, 634 - 12 * k, f"{BODY} as reported in [{1 + k % 2}].")
+    pages[3].text(72, 740, "References", size=12, font="F2")
+    for n in (1, 2):
+        pages[3].text(72, 724 - 14 * (n - 1), f"{n}. Other{chr(64 + n)}, C. An appended paper's entry {n}. Opt. Expr. {n}.")
+    root = etree.fromstring(builtin.convert(raw_pdf.write_pdf(tmp_path / "thesis.pdf", pages))[0])
+    raws = raws_of(root)
+    assert [r.split(" B. ")[0] for r in raws] == [f"[{n}] Author{chr(64 + n)}" for n in range(1, 13)]
+    assert [m for m, _ in cited(root)] == [str(n) for n in range(1, 13)]
