@@ -514,10 +514,10 @@ def _drop_line_numbers(lines: list[Line]) -> list[Line]:
                      and (ln.x0 > 0.4 * width if right_margin else ln.x0 < 0.5 * width)}, reverse=True)
     steps = Counter(round(a - b) for a, b in zip(beside, beside[1:]) if a - b >= 2)
     gaps = sorted(a.base - b.base for a, b in zip(ordered, ordered[1:]))
-    # (the line step: the smallest of the common steps, as an entry of two lines alternates its line step with
-    # the gap between entries)
+    # (the line step: the commonest step, the smaller of two as common, as an entry of two lines alternates its
+    # line step with the gap between entries)
     common = steps.most_common(1)[0][1] if steps else 0
-    step = min((d for d, n in steps.items() if n >= 0.5 * common), default=0)
+    step = min((d for d, n in steps.items() if n == common), default=0)
     if steps and gaps and gaps[len(gaps) // 2] > 1.6 * step:
         return lines
     # a line that holds only a number (a DOI's last digits broken onto a line of their own) has its line number
