@@ -782,8 +782,6 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Tables: each row read as one unit, its cells in order
 # ---------------------------------------------------------------------------
 
-# the dots that lead a table of contents' (or list of figures') entry to its page number: ". . . . . . . 12"
-DOT_LEADERS = re.compile(r"(?:\.\s?){8,}\s*\d{0,4}(?:\s|$)")
 # the first line of a figure's or table's caption: "Figure 3:", "FIG. 3.", "Fig. 2 (a)", "Table 1.", "TABLE II."
 CAPTION_START = re.compile(r"^\s*(?:Figure|FIGURE|Fig\.|FIG\.|Table|TABLE)\s*(?:\d+|[IVX]+)(?:\.\d+)*[.:]?\s+\S")
 TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?(?:Table|TABLE|Tab\.)\s+"
@@ -2031,9 +2029,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         nonlocal current
         if current and mode == "body" and sections:
             chars = join_lines(current, vocabulary)
-            # a thesis's list of figures or tables ("Sketch of rolls, adapted from Kelly (1994). . . . . . 12"):
-            # its entries repeat the captions, as a table of contents does the headings; no citing text
-            if any(not c.text.isspace() for c in chars) and not DOT_LEADERS.search("".join(c.text for c in chars)):
+            if any(not c.text.isspace() for c in chars):
                 paragraphs.append(Paragraph(len(sections) - 1, chars))
         current = []
         if sections:
