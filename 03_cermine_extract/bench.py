@@ -510,6 +510,10 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
         if x["class"] == "other":
             print(f"    other: {x['sentence'][:200]!r} -> {x['reference'][:80]!r} (judge's words: "
                   f"{' '.join(x['judge'][:16])})")
+    if show_wrong:  # and the keys no right link reached, with the references stage 04 mapped to them
+        for k in sorted(counted - reached):
+            mapped = [rk for rk, ks in ref_map.items() if k in ks]
+            print(f"    missed: {k} ({full.get(k, '')[:70]!r}); references mapped to it: {mapped}")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="",
                 refused=[x["class"] for x in refused])
 

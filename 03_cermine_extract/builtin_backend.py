@@ -439,12 +439,60 @@ def _size_fix(tp, n: int, codes: list[int], rotation: int) -> float:
     return height / 0.7 / size if size < 2 and height > 3 else 1.0
 
 
+def _split_glued_numbers(lines: list[Line]) -> tuple[list[Line], dict[int, tuple[Line, Line]]]:
+    """Split a number off the start of its line where more than half an em of space stands after it (no
+    word space is that wide): a margin's line number set closer to its line than the gap that parts two
+    lines (Frontiers' lineno beside a hanging "[10]", or a page whose text column starts nearer the
+    margin). Returns the lines, and for each number split off: (the line as it was, the text after it)."""
+    out, pairs = [], {}
+    for ln in lines:
+        k = 0
+        while k < len(ln.chars) and len(ln.chars[k].text) == 1 and ln.chars[k].text.isdigit():
+            k += 1
+        rest = k
+        while rest < len(ln.chars) and ln.chars[rest].text.isspace():
+            rest += 1
+        if 1 <= k <= 4 and k < rest < len(ln.chars) \
+                and ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0):
+            number = Line(ln.page, ln.chars[:k], ln.page_height, ln.page_width)
+            text = Line(ln.page, ln.chars[rest:], ln.page_height, ln.page_width)
+            pairs[id(number)] = (ln, text)
+            out += [number, text]
+        else:
+            out.append(ln)
+    return out, pairs
+
+
 def drop_line_numbers(lines: list[Line]) -> list[Line]:
     """Remove a manuscript's margin line numbers (lineno: "38", "39", … beside each line of a submission,
     as ecology and biology journals ask for): bare numbers on lines of their own, at least 8 on the page,
     right-aligned in one column, each on the baseline of a line of text, rising down the page. Left in,
     they split every line into a paragraph of its own and glue a number to each sentence. A raised
-    bibliography label (AIP) sits above its entry's baseline and is kept."""
+    bibliography label (AIP) sits above its entry's baseline and is kept. A line number that came glued to
+    the start of its line (closer to it than the gap that parts two lines) is split off and dropped with the
+    others; a number split off that is no line number goes back on its line."""
+    split, pairs = _split_glued_numbers(lines)
+    if not pairs:
+        return _drop_both_margins(lines)
+    kept = _drop_both_margins(split)
+    if kept is split:
+        return _drop_both_margins(lines)
+    ids = {id(ln) for ln in kept}
+    rejoined = {id(text) for key, (_, text) in pairs.items() if key in ids and id(text) in ids}
+    return [pairs[id(ln)][0] if id(ln) in pairs and id(pairs[id(ln)][1]) in rejoined else ln
+            for ln in kept if id(ln) not in rejoined]
+
+
+def _drop_both_margins(lines: list[Line]) -> list[Line]:
+    """A two-column draft numbers each column's lines in its own margin (acmart's review mode: the left column's
+    numbers left of it, the right column's right of it): a second column of line numbers is looked for once the
+    first is gone. ``lines`` itself where there is none."""
+    kept = _drop_line_numbers(lines)
+    return kept if kept is lines else _drop_line_numbers(kept)
+
+
+def _drop_line_numbers(lines: list[Line]) -> list[Line]:
+    """``drop_line_numbers`` on lines as the page set them; ``lines`` itself where it finds no line numbers."""
     numbers = [ln for ln in lines if re.fullmatch(r"\d{1,4}", ln.text.strip())]
     if len(numbers) < 8:
         return lines
@@ -460,10 +508,18 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
         return lines
     # line numbers stand beside every line; a bibliography's labels set apart in the column's margin
     # ("4", "5", … before each entry of two, three or four lines: Biochemical Journal) are several lines apart
-    steps = Counter(round(a - b) for a, b in zip(sorted(bases, reverse=True), sorted(bases, reverse=True)[1:])
-                    if a - b >= 2)
+    # (the text beside the numbers: on a two-column page the other column's baselines fall between its lines)
+    width = lines[0].page_width
+    right_margin = ordered[0].x0 > 0.5 * width
+    beside = sorted({round(ln.base) for ln in lines if not re.fullmatch(r"\d{1,4}", ln.text.strip())
+                     and (ln.x0 > 0.4 * width if right_margin else ln.x0 < 0.5 * width)}, reverse=True)
+    steps = Counter(round(a - b) for a, b in zip(beside, beside[1:]) if a - b >= 2)
     gaps = sorted(a.base - b.base for a, b in zip(ordered, ordered[1:]))
-    if steps and gaps and gaps[len(gaps) // 2] > 1.6 * steps.most_common(1)[0][0]:
+    # (the line step: the commonest step, the smaller of two as common, as an entry of two lines alternates its
+    # line step with the gap between entries)
+    common = steps.most_common(1)[0][1] if steps else 0
+    step = min((d for d, n in steps.items() if n == common), default=0)
+    if steps and gaps and gaps[len(gaps) // 2] > 1.6 * step:
         return lines
     # a line that holds only a number (a DOI's last digits broken onto a line of their own) has its line number
     # beside it too, in the same column and within the run; it is no less a line number for standing by no words
@@ -471,6 +527,14 @@ def drop_line_numbers(lines: list[Line]) -> list[Line]:
     dropped = {id(ln) for ln in column} | {
         id(ln) for ln in numbers if abs(round(ln.x1 / 3) - margin[0][0]) <= 1 and low <= int(ln.text) <= high
         and _outermost_on_its_baseline(ln, lines)}
+    # a draft's numbers stand on a grid of their own (acmart's review mode), off the baselines of a page's
+    # displays and its bibliography in smaller type: the margin's other numbers that go on rising down the
+    # page with the run, standing alone on their baselines, are line numbers too
+    rest = sorted((ln for ln in numbers if id(ln) not in dropped and abs(round(ln.x1 / 3) - margin[0][0]) <= 1
+                   and _outermost_on_its_baseline(ln, lines)), key=lambda ln: -ln.base)
+    run = sorted(rest + column, key=lambda ln: -ln.base)
+    if rest and all(int(b.text) > int(a.text) for a, b in zip(run, run[1:])):
+        dropped |= {id(ln) for ln in rest}
     return [ln for ln in lines if id(ln) not in dropped]
 
 
@@ -687,13 +751,26 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
         top = round(line.top)
         return sum(1 for page_tops in tops if any(abs(t - top) <= 2 for t in page_tops)) >= threshold
 
+    # A book's running heads name the chapter and section ("Chapter 3. Transitional flows" | "3.4. The role of
+    # rolls", "Bibliography" | "Bibliography" over each page of the bibliography): each text repeats only over
+    # its chapter's pages, in the margin's slot that holds a head on most pages
+    slots = Counter(t for lines in pages for t in {round(ln.top) for ln in lines if margin(ln)})
+    slot_texts = Counter(key for lines in pages for key in {(norm(ln.text), round(ln.top)) for ln in lines
+                                                            if margin(ln)})
+
+    def section_head(line: Line) -> bool:
+        key, top = norm(line.text), round(line.top)
+        return sum(slots[t] for t in range(top - 2, top + 3)) >= threshold and \
+            sum(slot_texts[(key, t)] for t in range(top - 2, top + 3)) >= 2
+
     kept_pages = []
     for n, lines in enumerate(pages):
         kept = []
         for ln in lines:
             text = ln.text.strip()
             if margin(ln) and (re.fullmatch(r"(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?", text, re.I)
-                               or (len(pages) > 1 and repeated[norm(text)] >= threshold)):
+                               or (len(pages) > 1 and repeated[norm(text)] >= threshold)
+                               or len(pages) > 2 and section_head(ln)):
                 continue
             if len(pages) > 2 and band(ln) and (running(ln, n) or beside_page_number(ln, n)):
                 continue
@@ -706,6 +783,8 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
 # Tables: each row read as one unit, its cells in order
 # ---------------------------------------------------------------------------
 
+# the first line of a figure's or table's caption: "Figure 3:", "FIG. 3.", "Fig. 2 (a)", "Table 1.", "TABLE II."
+CAPTION_START = re.compile(r"^\s*(?:Figure|FIGURE|Fig\.|FIG\.|Table|TABLE)\s*(?:\d+|[IVX]+)(?:\.\d+)*[.:]?\s+\S")
 TABLE_CAPTION = re.compile(r"^\s*(?:(?:Supplementa(?:ry|l)|Extended\s+Data)\s+)?(?:Table|TABLE|Tab\.)\s+"
                            r"(?:[SA]?\d{1,2}|[IVX]{1,5})\b")
 CELL_SEPARATOR = " | "
@@ -1571,8 +1650,11 @@ def read_pdf(path: Path) -> Document:
     # A supplement set after the paper with a bibliography of its own ("SUPPLEMENTARY ONLINE DATA" …
     # "REFERENCES" 1–4: Biochemical Journal) holds the last References heading: the paper's bibliography is
     # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
+    # (a thesis's papers appended after its bibliography are set apart the same way: each opens with its own
+    # title and "Abstract" and ends with its own references)
     def supplement_between(a: int, b: int) -> bool:
-        return any(headings[k] and SUPPLEMENT_HEADING.match(all_lines[k].text.strip()) for k in range(a + 1, b))
+        return any(headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
+                                    or ABSTRACT_HEADING.match(all_lines[k].text.strip())) for k in range(a + 1, b))
 
     supplement_refs = None
     if ref_start is not None:
@@ -1617,6 +1699,7 @@ def read_pdf(path: Path) -> Document:
         paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary,
                                      strict=False)
     ref_lines: list[Line] = []
+    floated: list[list[Line]] = []  # captions of floats set among the entries
     if ref_start is not None:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
@@ -1625,6 +1708,13 @@ def read_pdf(path: Path) -> Document:
                 break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
             if sidebars and headings[i] and len(ref_lines) > 2 and not LABEL_RE.match(text):
                 break  # the first sidebar's heading
+            if headings[i] and supplement_refs is not None and i < supplement_refs and ABSTRACT_HEADING.match(text) \
+                    and len(ref_lines) > 2:
+                # a paper appended after the bibliography: its markers name its own entries; its title and
+                # authors above its abstract, on the page it starts, are no entries either
+                while ref_lines and ref_lines[-1].page == ln.page:
+                    ref_lines.pop()
+                break
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -1637,6 +1727,13 @@ def read_pdf(path: Path) -> Document:
                 paragraphs += [Paragraph(par.section + len(sections), par.chars, par.table) for par in more]
                 sections += more_sections
                 break
+            if not ln.table and CAPTION_START.match(text) or floated and _caption_goes_on(floated[-1], ln):
+                # a float LaTeX set on the bibliography's pages ("FIG. 2. … CAST [59, 60] …" across both columns
+                # of the last page): its caption is no entry, and cites like the body's captions
+                if CAPTION_START.match(text):
+                    floated.append([])
+                floated[-1].append(ln)
+                continue
             ref_lines.extend(ln.cells if ln.table else [ln])  # a table's row in the bibliography: its lines
 
     if ref_lines and not ocr:
@@ -1648,6 +1745,10 @@ def read_pdf(path: Path) -> Document:
         pages_of_entries = {ln.page for ln in ref_lines if abs(ln.size - entry_size) < 0.3 and len(ln.text.strip()) > 20}
         if first:
             ref_lines = [ln for ln in ref_lines if ln.page in pages_of_entries]
+    for caption in floated:  # read as a caption in the body is: set small, it is left out
+        if caption[0].size >= 0.88 * body_size:
+            chars = join_lines([list(ln.chars) for ln in caption], vocabulary)
+            paragraphs.append(Paragraph(max(len(sections) - 1, 0), chars))
     if ocr:
         # OCR specks ("~", a stray "R" left of the column) are no lines of an entry; one set left of the
         # column made every entry's lines look indented under it, and the bibliography three entries long
@@ -1673,6 +1774,15 @@ OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|s
 # read as a j); only inside brackets, and only whole groups of them
 OCR_MARKER = re.compile(r"\[((?:[\dlI|O](?:\s*[,–-]\s*)?){1,12})([\]jJ])(?![\w\]])")
 OCR_DIGITS = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0"})
+
+
+def _caption_goes_on(caption: list[Line], line: Line) -> bool:
+    """Is ``line`` the next line of ``caption`` (a float's caption among the bibliography's entries): on its page,
+    in its size, starting at its left edge and set close under its last line (entries below a float stand a
+    float's gap away)."""
+    last = caption[-1]
+    return line.page == last.page and abs(line.size - last.size) < 0.6 and abs(line.x0 - caption[0].x0) < line.size \
+        and 0 < last.base - line.base < 1.5 * line.size and not line.table
 
 
 def ocr_text_layer(doc: pdfium.PdfDocument) -> bool:

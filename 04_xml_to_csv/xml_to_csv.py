@@ -697,6 +697,12 @@ CREDIT_LINE = re.compile(
     r"(?:(?:adapted|taken|borrowed|reproduced|modified|reprinted|redrawn|copied|extracted|obtained|sourced|"
     r"recreated|edited)(?:\s+by\s+(?:me|us|the\s+authors?))?(?:\s+(?:and|with)\s+\w+)?\s+(?:from|after)|"
     r"from|courtesy(?:\s+of)?)?)\s*:?")
+# a theorem-like statement's run-in head whose note is its source: "Definition 4.1 ([7, Section 5]).",
+# "Corollary 5.4 ([7, Theorem 8.7, part 1]).", "Lemma 2 (Smith, 2010)." (amsthm's optional argument)
+THEOREM_HEAD = re.compile(
+    r"\s*(?:Theorem|Lemma|Corollary|Proposition|Definition|Remark|Example|Claim|Conjecture|Fact|Observation|"
+    r"Assumption|Problem|Question|Hypothesis|Property|Axiom|Notation|Exercise)\s+[A-Z]?\d+(?:\.\d+)*\s*"
+    r"\((.*)\)\s*[.:]?\s*$", re.S)
 
 
 def _bracket_balance(text: str) -> tuple[int, int]:
@@ -820,7 +826,14 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             not re.search(r"[.!?]\s*$", text[fixed[0][0]:fixed[0][1]]):
         fixed[1][0] = fixed[0][0]
         fixed = fixed[1:]
-    # 6. A credit line ("Source: [5]", "From [18].", "Figure adapted from [57].") has no words of its own: it says
+    # 6. A theorem-like statement's head whose note holds only its source ("Definition 4.1 ([7, Section 5])." +
+    #    "Suppose R is ..."): the citation is the statement's, so the head opens the statement's first sentence.
+    for i in range(len(fixed) - 2, -1, -1):
+        head = THEOREM_HEAD.fullmatch(text, fixed[i][0], fixed[i][1])
+        if head and _only_markers(text, head.start(1), head.end(1), par.markers):
+            fixed[i + 1][0] = fixed[i][0]
+            del fixed[i]
+    # 7. A credit line ("Source: [5]", "From [18].", "Figure adapted from [57].") has no words of its own: it says
     #    where the thing the sentence before describes comes from, and goes on with that sentence (a caption's
     #    "An example of a confusion matrix. Source: [30]" cites [30] for the confusion matrix).
     joined = fixed[:1]

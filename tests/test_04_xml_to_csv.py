@@ -290,6 +290,17 @@ def test_lower_case_eq_abbreviation_does_not_split():
     assert sentences_of(par) == ["The bound in eq. (3). is tight [2]."]
 
 
+def test_a_theorem_head_that_cites_its_source_opens_the_statements_first_sentence():
+    # amsthm's optional argument holding the statement's source, as a compiled PDF prints it (round 29's
+    # held-out papers): the head is no sentence of its own, the citation belongs to the statement
+    par = paragraph("Definition 4.1 ([7, Section 5]). Suppose R is an equivalence relation. Let n be its size.",
+                    "[7, Section 5]")
+    assert sentences_of(par) == ["Definition 4.1 ([7, Section 5]). Suppose R is an equivalence relation.",
+                                 "Let n be its size."]
+    par = paragraph("Theorem 2 (Main result). Every bounded set is finite [3].", "[3]")
+    assert sentences_of(par) == ["Theorem 2 (Main result).", "Every bounded set is finite [3]."]
+
+
 def test_marker_as_subject_opens_the_next_sentence():
     par = paragraph("This was quantified (see [24]). [95] developed a model of a cavity.", "[24]", "[95]")
     assert sentences_of(par) == ["This was quantified (see [24]).", "[95] developed a model of a cavity."]
