@@ -255,11 +255,9 @@ def test_a_cell_of_author_year_citations_without_brackets_names_its_entries(tmp_
     assert [x.get("rid") for x in root.iter("xref")][1] == "ref4 ref3"
 
 
-def test_bracketed_values_in_a_table_of_a_linked_paper_are_no_citations(tmp_path):
-    """A PDF whose citations are links links them in its tables too: there an unlinked "[2, 4]" or
-    "[30, 50] mm" is a value (a range of angles, of lengths), not a marker to be named by label as an unlinked
-    "[3]" of the body is; the row's linked marker names its entry."""
-    from test_03_builtin_heldout_classes import mdpi_entries
+def linked_opening(tmp_path: Path) -> tuple[raw_pdf.Page, list[tuple[float, float, int]]]:
+    """A page opening with five body lines, each ending in a marker ("[1]", "[2]", "[4]", "[5]", "[1]") to be
+    linked to its entry: the page and each marker's (x, y, number); ``link_markers`` draws the links."""
     from test_03_builtin_published_classes import end_x
     page = raw_pdf.Page()
     page.text(72, 740, "A Paper Title Set Large", size=18)
@@ -271,6 +269,21 @@ def test_bracketed_values_in_a_table_of_a_linked_paper_are_no_citations(tmp_path
         page.text(72, y, f"{text}{n}].")
         spots.append((end_x(tmp_path, 72, text), y, int(n)))
         y -= 12
+    return page, spots
+
+
+def link_markers(page: raw_pdf.Page, spots: list[tuple[float, float, int]], tops: list[float]) -> None:
+    for x, y_line, n in spots:
+        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+
+
+def test_bracketed_values_in_a_table_of_a_linked_paper_are_no_citations(tmp_path):
+    """A PDF whose citations are links links them in its tables too: there an unlinked "[2, 4]" or
+    "[30, 50] mm" is a value (a range of angles, of lengths), not a marker to be named by label as an unlinked
+    "[3]" of the body is; the row's linked marker names its entry."""
+    from test_03_builtin_heldout_classes import mdpi_entries
+    from test_03_builtin_published_classes import end_x
+    page, spots = linked_opening(tmp_path)
     page.text(72, 606, "Table 1. Parameters of the simulations.", size=9)
     cells = [[(72, "Parameter"), (200, "Symbol"), (300, "Value")],
              [(72, "Die semi-angle"), (200, "alpha"), (300, "[2, 4] deg")],
@@ -281,8 +294,7 @@ def test_bracketed_values_in_a_table_of_a_linked_paper_are_no_citations(tmp_path
             page.text(x, 590 - 10 * k, text, size=8)
     page.text(72, 540, "References", size=12, font="F2")
     tops = mdpi_entries(page, 520)
-    for x, y_line, n in spots:
-        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+    link_markers(page, spots, tops)
     x = end_x(tmp_path, 72, "Friction [", size=8)
     page.link((x - 1, 560 - 2, x + 5, 560 + 7), page=0, x=72, y=tops[2] + 9)
     root = xml_of(tmp_path, [page])
@@ -322,22 +334,12 @@ def test_a_vector_in_the_unlinked_text_of_a_linked_paper_is_no_citation(tmp_path
     round 28's held-out soft-robot thesis: two links to its entry [1]): an unlinked bracket that repeats a number
     or holds a 0 is a vector, as in a paper without links, while an unlinked "[3]" of the prose names entry 3."""
     from test_03_builtin_heldout_classes import mdpi_entries
-    from test_03_builtin_published_classes import end_x
-    page = raw_pdf.Page()
-    page.text(72, 740, "A Paper Title Set Large", size=18)
-    page.text(72, 700, "1. Introduction", size=12, font="F2")
-    spots = []
-    y = 680
-    for text, n in [(f"{BODY}, first [", "1"), (f"{BODY}, second [", "2"), (f"{BODY}, fourth [", "4"),
-                    (f"{BODY}, fifth [", "5"), (f"{BODY}, first again [", "1")]:
-        page.text(72, y, f"{text}{n}].")
-        spots.append((end_x(tmp_path, 72, text), y, int(n)))
-        y -= 12
+    page, spots = linked_opening(tmp_path)
+    y = 620  # below the five lines of the opening
     page.text(72, y, "The supports are set as fem = fem.addSupport('bottom', [1, 1]); fem.addLoad('top', [0, 1]);")
     page.text(72, y - 12, f"{BODY}, as shown before [3].")
     page.text(72, 540, "References", size=12, font="F2")
     tops = mdpi_entries(page, 520)
-    for x, y_line, n in spots:
-        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+    link_markers(page, spots, tops)
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "3"]
