@@ -2066,6 +2066,25 @@ def _opens_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) 
     return False
 
 
+def _leads_into_unheaded_body(lines: list[Line], i: int, end: int, body_size: float) -> bool:
+    """Is line ``i`` the top of a column whose prose (``_opens_unheaded_body``) is sure a few lines further down?
+    A revtex letter opens its text without a heading in paragraphs too short or too indented for that test
+    ("Various astrophysical … [1–5]." in three lines): the body starts at the column's first line at body size,
+    not where the sure run of prose begins. Every line between is at body size, on that page and in that
+    column (its left edge, a paragraph's indent to the right of it, its right edge)."""
+    ln = lines[i]
+    if abs(ln.size - body_size) > 0.6:
+        return False
+    for j in range(i + 1, min(i + 40, end)):
+        lj = lines[j]
+        if lj.page != ln.page or abs(lj.size - body_size) > 0.6:
+            return False
+        if _opens_unheaded_body(lines, j, end, body_size):
+            return all(lj.x0 - 2 <= lines[k].x0 <= lj.x0 + 2.5 * body_size and lines[k].x1 <= lj.x1 + 2
+                       for k in range(i, j))
+    return False
+
+
 def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, title: str, body_size: float,
           lefts: dict[int, list[float]], vocabulary: Vocabulary, strict: bool,
           begin: int = 0) -> tuple[list[Paragraph], list[str]]:
@@ -2155,7 +2174,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             abstract_shape = (ln.page, ln.x1 - ln.x0)
         if strict and (mode == "front" or mode == "abstract" and abstract_shape is not None and (
                 ln.page > abstract_shape[0] or abs((ln.x1 - ln.x0) - abstract_shape[1]) > 0.1 * abstract_shape[1])) \
-                and _opens_unheaded_body(all_lines, i, end, body_size):
+                and (_opens_unheaded_body(all_lines, i, end, body_size)
+                     or _leads_into_unheaded_body(all_lines, i, end, body_size)):
             # CMS/ATLAS papers, revtex letters and Nature-style papers begin the text without a heading:
             # four full lines of prose at body size in one column (after the abstract: on a later page or
             # in lines of another width) are body text, not authors, affiliations or the abstract
