@@ -2071,13 +2071,19 @@ def _leads_into_unheaded_body(lines: list[Line], i: int, end: int, body_size: fl
     A revtex letter opens its text without a heading in paragraphs too short or too indented for that test
     ("Various astrophysical … [1–5]." in three lines): the body starts at the column's first line at body size,
     not where the sure run of prose begins. Every line between is at body size, on that page and in that
-    column (its left edge, a paragraph's indent to the right of it, its right edge)."""
+    column (its left edge, a paragraph's indent to the right of it, its right edge), and reads as prose, not
+    as names: at most half its words capitalised (Science sets its authors' line at body size in the column,
+    "Samuel G. Rodriques 1,2,3*, Robert R. Stickels 3,4,5*, …", whose affiliation marks would cite)."""
+    def names(line: Line) -> bool:
+        words = [w for w in line.text.split() if w[:1].isalpha()]
+        return len(words) >= 3 and sum(w[0].isupper() for w in words) > 0.5 * len(words)
+
     ln = lines[i]
-    if abs(ln.size - body_size) > 0.6:
+    if abs(ln.size - body_size) > 0.6 or names(ln):
         return False
     for j in range(i + 1, min(i + 40, end)):
         lj = lines[j]
-        if lj.page != ln.page or abs(lj.size - body_size) > 0.6:
+        if lj.page != ln.page or abs(lj.size - body_size) > 0.6 or names(lj):
             return False
         if _opens_unheaded_body(lines, j, end, body_size):
             return all(lj.x0 - 2 <= lines[k].x0 <= lj.x0 + 2.5 * body_size and lines[k].x1 <= lj.x1 + 2
