@@ -13,7 +13,7 @@ from helpers import REPO, load_stage
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-from test_03_builtin_published_classes import cited, raws_of  # noqa: E402
+from test_03_builtin_published_classes import body_page, cited, raws_of  # noqa: E402
 from test_03_builtin_real_classes import BODY, xml_of  # noqa: E402
 
 stage04 = load_stage("04")
@@ -29,13 +29,7 @@ def paper_with_table(rows: list[list[tuple[float, str]]], references: list[str],
     """A page: title, "1 Introduction", body text, a caption and a table set in 8 pt (each row a list of
     (x, text) cells; a cell's text may hold "\\n" for a line it wraps to), more body text, then the
     bibliography."""
-    page = raw_pdf.Page()
-    page.text(72, 740, "A Paper Title Set Large", size=18)
-    page.text(72, 700, "1 Introduction", size=12, font="F2")
-    y = 680
-    for k in range(4):
-        page.text(72, y, f"{BODY}, line {k}{body_cites if k == 0 else '.'}")
-        y -= 12
+    page, y = body_page([f"{BODY}, line {k}{body_cites if k == 0 else '.'}" for k in range(4)])
     y -= 10
     page.text(72, y, caption, size=9)
     y -= 16
