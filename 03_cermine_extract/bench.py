@@ -35,7 +35,7 @@ reference or no linked marker are listed as reported empty.
 
 ``--latex DIR`` judges the PDF route on source + PDF pairs (``devsets/latex/``:
 ``MANIFEST.csv`` with ``slug`` and ``main_tex``, ``<slug>/paper.pdf`` beside the
-source) by the source's own ``\cite`` keys: the builtin backend converts
+source) by the source's own ``\\cite`` keys: the builtin backend converts
 ``paper.pdf``, stage 04 writes its CSVs, and ``../shared/realtex/judge/check.py``
 judges them (its ``map_refs`` matches each extracted reference's text to the
 source's bibliography entries).
@@ -49,7 +49,13 @@ PDF is a derived file and is not kept), or the repository's own PDF is read wher
 manifest names one. Needs TeX Live (``apt-get install texlive-latex-extra
 texlive-publishers texlive-science texlive-bibtex-extra texlive-plain-generic
 texlive-fonts-extra texlive-xetex texlive-luatex cm-super biber``); a source that does
-not compile is listed with the reason and not counted.
+not compile is listed with the reason and not counted. Every link the judge refuses is
+classified from the source (``bench_latex.classify_refused`` with this judge's reference
+mapping, plus ``UNSEEN``: a key cited where the judge's reader does not look), counted per
+class with the papers it comes from, and precision is also printed over the links the
+judge can judge at all (our diagnosis, not the judge's figure); ``--show-wrong`` lists
+each wrong link, each refused link of class ``other`` and each cited key no right link
+reached.
 """
 from __future__ import annotations
 
@@ -520,7 +526,7 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
 
 UNSEEN = "cited where the judge does not read"
 """``bench.py --pairs``' class of a refused link, before ``bench_latex.REFUSED_CLASSES``: the reference is a key's
-whose citation the judge's reader does not see (in a file it does not ``\input``, through a macro)."""
+whose citation the judge's reader does not see (in a file it does not ``\\input``, through a macro)."""
 
 
 def _cite_macros(body_of, paper_dir: Path, main_tex: str) -> str:

@@ -1060,8 +1060,8 @@ _CLAUSE_AFTER_CITE = re.compile(r"[\s,;]*(?!(?:p|pp|ch|chap|sec|secs|fig|figs|eq
 def source_note(parts: list) -> bool:
     """True for a footnote that names its sentence's source: it opens with a parenthetical citation, after at most
     a short lead ("See", "Vgl.", "cf. also"), whatever locator follows ("p. 52f.: 2.4 Shannon's method"). A
-    footnote that opens with a textual citation ("\citet{x} found that ...") or goes on after its citation with a
-    clause ("See also \cite{x} for a gentler exposition.") is a sentence of its own."""
+    footnote that opens with a textual citation ("\\citet{x} found that ...") or goes on after its citation with a
+    clause ("See also \\cite{x} for a gentler exposition.") is a sentence of its own."""
     lead = ""
     for n, part in enumerate(parts):
         if isinstance(part, Cite):
