@@ -2521,6 +2521,10 @@ def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
             keys = []
         # the printed numbers decide over the destinations ("[7][8]" of two links, each anchored a line high)
         numbers = re.sub(r"\]\s*[,;]?\s*\[", ",", text).strip("[] ")
+        # a link box that reaches past its bracket (Elsevier's "[1]. " and "[4]. A": the full stop and the next
+        # sentence's first letter lie inside the rectangle) still prints its numbers in the bracket
+        if bracketed := re.fullmatch(r"\s*\[([\d\s,–-]+)\][\s.,;:]*[A-Za-z]?\s*", re.sub(r"\]\s*[,;]?\s*\[", ",", text)):
+            numbers = bracketed.group(1)
         if keys and by_label and re.fullmatch(r"[\d\s,–-]+", numbers):
             extra = [min(by_label[n], key=lambda i: min(abs(i - k) for k in keys))
                      for n in expand_numbers(numbers.replace("–", "-")) if n in by_label]
