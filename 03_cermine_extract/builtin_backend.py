@@ -1286,8 +1286,9 @@ def _author_spans(text: str, base: int) -> list[dict]:
         if len(words) == 1:
             authors.append({"surname": (c_start, c_start + len(chunk))})
             continue
-        if re.fullmatch(r"[A-Z]{1,3}\.?", words[-1]) and len(words) >= 2 and not re.fullmatch(r"[A-Z]\.", words[0]):
-            # Vancouver "van Stokkum IHM", "Eddy SR", "Jones K."
+        if re.fullmatch(r"[A-Z]{1,3}\.?|[A-Z]\.(?:-?[A-Z]\.){1,3}", words[-1]) and len(words) >= 2 \
+                and not re.fullmatch(r"[A-Z]\.", words[0]):
+            # Vancouver "van Stokkum IHM", "Eddy SR", "Jones K."; Cambridge's dotted "Bennett G.J.", "Yaksh T.L."
             initials = words[-1]
             i_off = chunk.rfind(initials)
             authors.append({"surname": (c_start, c_start + len(chunk[:i_off].rstrip())),
@@ -1704,8 +1705,11 @@ def read_pdf(path: Path) -> Document:
         for i in range(ref_start + (1 if headings[ref_start] else 0), len(all_lines)):
             ln = all_lines[i]
             text = ln.text.strip()
-            if headings[i] and END_MATTER.match(text) and len(ref_lines) > 2:
-                break  # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body
+            if END_MATTER.match(text) and (headings[i] or text.isupper() or ln.bold) and len(ref_lines) > 2:
+                # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body. (In
+                # capitals it ends the bibliography also where it fills a narrow column's width, as Cambridge's
+                # "AUTHORS' ADDRESSES" over its short address lines does)
+                break
             if sidebars and headings[i] and len(ref_lines) > 2 and not LABEL_RE.match(text):
                 break  # the first sidebar's heading
             if headings[i] and supplement_refs is not None and i < supplement_refs and ABSTRACT_HEADING.match(text) \
@@ -1968,9 +1972,11 @@ AFTER_BIBLIOGRAPHY = re.compile(r"^(?:(?:\d{1,2}(?:\.\d{1,2})*|[A-Z])\.?\s+)?"
                                 r"(appendix|appendices|supplement(?:ary|al)?|acknowledge?ments?|(?:end)?notes[.:]?$|"
                                 r"star\W{0,3}methods\b|(?:online\s+)?methods$)", re.I)
 # what may end the paper after the bibliography and is neither entries nor body: the authors' affiliations
-# (Springer, numbered by raised marks that would read as the entries' labels) and biographies
+# (Springer, numbered by raised marks that would read as the entries' labels; Cambridge's "AUTHORS' ADDRESSES")
+# and biographies
 END_MATTER = re.compile(r"^(affiliations|author affiliations|authors?\W{0,3}biograph(?:y|ies)|biographies|"
-                        r"about the authors?)[.:]?$", re.I)
+                        r"about the authors?|authors?\W{0,3}(?:addresses|details|information)|"
+                        r"addresses(?: for correspondence)?)[.:]?$", re.I)
 APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+(?:[A-Za-z]{3,}|[^\W\d_A-Za-z]{2,})")  # a word: Latin, Hangul, Kana, …
 
 

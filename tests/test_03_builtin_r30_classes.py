@@ -56,3 +56,65 @@ def test_a_link_box_reaching_past_its_bracket_still_names_the_entry_its_numbers_
     root = xml_of(tmp_path, [body, refs])
     assert [(m.strip(" .TSh"), names) for m, names in marks(root)] == [
         ("[2]", ["[2] "]), ("[5,6]", ["[5] ", "[6] "]), ("[3]", ["[3] "])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cambridge University Press: "AUTHORS' ADDRESSES" after the bibliography, numbered by raised marks
+# ---------------------------------------------------------------------------------------------------------
+
+def test_authors_addresses_in_capitals_over_a_narrow_column_end_the_bibliography(tmp_path):
+    """Cambridge's journals end with "AUTHORS' ADDRESSES", each address after a raised number: in capitals it
+    ends the bibliography even where it is as wide as the short address lines of its column (so it does not
+    read as a heading there); else the raised 1, 2 are read as the entries' labels and the author-year
+    bibliography above them as one entry (a paper with 62 entries had 2 markers linked)."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "INTRODUCTION", size=10, font="F2")
+    page.text(60, 680, "Nerve injury produces pain (Bennett and Xie, 1988; Chaplan et al., 1994).", size=9)
+    page.text(60, 668, f"{BODY}, as reported (Zimmermann, 1983).", size=9)
+    for k in range(4):
+        page.text(60, 656 - 12 * k, f"{BODY}, line {k}.", size=9)
+    page.text(60, 590, "REFERENCES", size=9, font="F2")
+    y = 570
+    for first, second in [("Bennett G.J. and Xie Y.K. (1988) A peripheral mononeuropathy in rat",
+                           "that produces disorders of pain sensation. Pain 33, 87-107."),
+                          ("Chaplan S.R., Bach F.W. and Yaksh T.L. (1994) Quantitative",
+                           "assessment of tactile allodynia in the rat paw. J. Neurosci. Meth. 53, 55-63."),
+                          ("Zimmermann M. (1983) Ethical guidelines for investigations of",
+                           "experimental pain in conscious animals. Pain 16, 109-110.")]:
+        page.text(60, y, first, size=8)
+        page.text(72, y - 10, second, size=8)
+        y -= 25
+    page.text(320, 570, "AUTHORS\u2019 ADDRESSES", size=9)
+    y = 552
+    for n, lines in enumerate([["Department of Preclinical Development", "Avigen Inc.", "Alameda, CA"],
+                               ["Department of Psychology", "University of Colorado", "Boulder, CO"]], start=1):
+        page.text(320, y + 3, str(n), size=5)
+        for k, line in enumerate(lines):
+            page.text(332, y - 11 * k, line, size=9)
+        y -= 40
+    root = xml_of(tmp_path, [page])
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:10] for r in raws] == ["Bennett G.", "Chaplan S.", "Zimmermann"]
+    assert marks(root) == [("Bennett and Xie, 1988; Chaplan et al., 1994", ["Benn", "Chap"]),
+                           ("Zimmermann, 1983", ["Zimm"])]
+
+
+def test_a_surname_before_dotted_initials_without_a_comma_is_the_surname(tmp_path):
+    """"Bennett G.J. and Xie Y.K. (1988)" (Cambridge, some Elsevier journals): the surname comes first and the
+    dotted initials after it with no comma between; "Bennett and Xie, 1988" names the entry by that surname,
+    not by "G.J."."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "INTRODUCTION", size=10, font="F2")
+    page.text(60, 680, "Nerve injury produces pain (Bennett and Xie, 1988).", size=9)
+    page.text(60, 668, "Allodynia was measured as before (Chaplan et al., 1994).", size=9)
+    for k in range(4):
+        page.text(60, 656 - 12 * k, f"{BODY}, line {k}.", size=9)
+    page.text(60, 590, "REFERENCES", size=9, font="F2")
+    page.text(60, 570, "Bennett G.J. and Xie Y.K. (1988) A peripheral mononeuropathy in rat. Pain 33, 87-107.", size=8)
+    page.text(60, 556, "Chaplan S.R., Bach F.W. and Yaksh T.L. (1994) Quantitative assessment of tactile", size=8)
+    page.text(72, 546, "allodynia in the rat paw. J. Neurosci. Meth. 53, 55-63.", size=8)
+    page.text(60, 532, "Zimmermann M. (1983) Ethical guidelines for pain research. Pain 16, 109-110.", size=8)
+    root = xml_of(tmp_path, [page])
+    assert marks(root) == [("Bennett and Xie, 1988", ["Benn"]), ("Chaplan et al., 1994", ["Chap"])]
