@@ -2588,10 +2588,13 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         # a power of ten ("1.28 × 10⁹ peptides", "(10⁴ cells per well)") raises its exponent over a "10" after a
         # times sign or a bracket ("STATA version 10¹⁹" cites)
         power = n > 0 and re.search(r"(?:[×x·]\s?|[(\[])10$", pieces[n - 1][0]) is not None
-        if sup and superscripts and by_label and SUPERSCRIPT_MARKER.fullmatch(text.strip()) and not glued \
+        # a raised number may be printed in its brackets ("among others^[1].", "^[2,3]": Chinese journals); in
+        # brackets it is no exponent, also in a paper that the count of its bracketed markers calls bracket-citing
+        inner = bracketed.group(1) if (bracketed := re.fullmatch(r"\[([^\[\]]+)\]", text.strip())) else text.strip()
+        if sup and (superscripts or bracketed) and by_label and SUPERSCRIPT_MARKER.fullmatch(inner) and not glued \
                 and not power:
             # Elsevier's fonts map the en dash of "1–3" to "e"
-            spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", text.strip()))
+            spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", inner))
             numbers = expand_numbers(spec)
             if numbers and all(n in by_label for n in numbers):
                 runs.append((text, list(dict.fromkeys(by_label[n] for n in numbers))))

@@ -118,3 +118,34 @@ def test_a_surname_before_dotted_initials_without_a_comma_is_the_surname(tmp_pat
     page.text(60, 532, "Zimmermann M. (1983) Ethical guidelines for pain research. Pain 16, 109-110.", size=8)
     root = xml_of(tmp_path, [page])
     assert marks(root) == [("Bennett and Xie, 1988", ["Benn"]), ("Chaplan et al., 1994", ["Chap"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chinese journals (J Huazhong Univ Sci Technol): raised numbers printed in their brackets
+# ---------------------------------------------------------------------------------------------------------
+
+def test_raised_numbers_in_brackets_cite_their_entries(tmp_path):
+    """"among others^[1].", "in recent years^[2,3]": the raised marker keeps its brackets. Counted as
+    bracketed markers they make the paper read as one that cites in brackets (where raised numbers are
+    exponents), and raised they were read as no bracketed marker either: none was linked (a paper with 22
+    entries reported empty)."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "1 MATERIALS AND METHODS", size=10, font="F2")
+    y = 680
+    for text, mark in [("Neuropathic pain affects patients with diabetes, among others", "[1]"),
+                       ("Chemotherapy can cause neuropathic pain in recent years", "[2,3]"),
+                       ("The drug was given as described before", "[4]"),
+                       ("Allodynia was measured with von Frey filaments", "[3\u20135]")]:
+        page.text(60, y, text, size=10)
+        page.text(end_x(tmp_path, 60, text, 10) + 0.3, y + 3.5, mark, size=6.5)
+        page.text(end_x(tmp_path, 60, text, 10) + 3.5 * len(mark) + 1, y, ".", size=10)
+        y -= 12
+    for k in range(4):
+        page.text(60, y - 12 * k, f"{BODY}, line {k}.")
+    page.text(60, 560, "REFERENCES", size=10, font="F2")
+    for n in range(1, 6):
+        page.text(60, 560 - 14 * n, f"{n} Author{n} A, Other B. A title of work number {n}. J Test, 2001,{n}:1-9", size=8)
+    root = xml_of(tmp_path, [page])
+    assert [(m.strip("[]"), names) for m, names in marks(root)] == [
+        ("1", ["1 Au"]), ("2,3", ["2 Au", "3 Au"]), ("4", ["4 Au"]), ("3\u20135", ["3 Au", "4 Au", "5 Au"])]
