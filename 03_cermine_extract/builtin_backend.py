@@ -2475,6 +2475,66 @@ def link_target_index(doc: Document) -> dict[tuple[int, int], int]:
             same_page = _in_destination_column(same_page, x, lambda i: (refs[i].left, refs[i].right))
             if same_page:
                 result[(page, k)] = min(same_page, key=lambda i: ln.target_y - refs[i].top)
+    shifted = _shifted_destinations(doc, result)
+    return shifted if shifted is not None else result
+
+
+def _shifted_destinations(doc: Document, found: dict[tuple[int, int], int]) -> dict[tuple[int, int], int] | None:
+    """An author-year paper's links whose destinations all lie the same distance from their entries (IOP's
+    ApJ: hyperref's destinations 65 pt above the entries the publisher's pipeline set, with no x on a
+    two-column bibliography page), read by the years the links print: where the entries that print a link's
+    year lie one distance below its destination for most such links, and the entries found at the
+    destination print the link's year for few of them, each destination is moved by that distance and names
+    the entry at its height that prints its year (of the two columns, the one that does). None where the
+    evidence is not there."""
+    refs = doc.references
+    texts: dict[tuple[int, int], str] = {}
+    for par in doc.paragraphs:
+        for ch in par.chars:
+            if ch.link >= 0:
+                texts[(ch.page, ch.link)] = texts.get((ch.page, ch.link), "") + ch.text
+    year = re.compile(r"(?<!\d)((?:1[6-9]|20)\d{2}[a-z]?)(?!\d)")
+    dated = {}  # link -> (destination, year it prints)
+    for page, page_links in doc.links.items():
+        for k, ln in enumerate(page_links):
+            m = year.search(texts.get((page, k), ""))
+            if ln.target_y is not None and m:
+                dated[(page, k)] = (ln, m.group(1))
+    if len(dated) < 8:
+        return None
+
+    def prints(i: int, y: str) -> bool:
+        return re.search(rf"(?<!\d){y}(?![\d])", refs[i].raw) is not None
+
+    agreeing = sum(1 for key, (_, y) in dated.items() if key in found and prints(found[key], y))
+    if agreeing >= 0.5 * len(dated):
+        return None
+    distances = Counter()
+    for ln, y in dated.values():
+        seen = {round(ln.target_y - refs[i].top) for i, r in enumerate(refs)
+                if r.page == ln.target_page and prints(i, y)}
+        distances.update(seen)
+    if not distances:
+        return None
+    # the distance most links agree on, within a point or two either side
+    best, support = max(((d, sum(distances[d + e] for e in (-2, -1, 0, 1, 2))) for d in distances),
+                        key=lambda item: item[1])
+    if support < 0.6 * len(dated) or abs(best) < 4:
+        return None
+    result = {}
+    for page, page_links in doc.links.items():
+        for k, ln in enumerate(page_links):
+            if ln.target_y is None:
+                continue
+            y = ln.target_y - best
+            near = [i for i, r in enumerate(refs) if r.page == ln.target_page and abs(r.top - y) <= 4]
+            near = _in_destination_column(near, ln.target_x, lambda i: (refs[i].left, refs[i].right))
+            printed = dated.get((page, k), (None, ""))[1]
+            named = [i for i in near if printed and prints(i, printed)]
+            if not named and len(near) > 1:
+                continue  # entries of both columns at its height and no year to choose by ("DL07"): no guess
+            if named or near:
+                result[(page, k)] = min(named or near, key=lambda i: abs(refs[i].top - y))
     return result
 
 

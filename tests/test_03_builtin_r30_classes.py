@@ -149,3 +149,43 @@ def test_raised_numbers_in_brackets_cite_their_entries(tmp_path):
     root = xml_of(tmp_path, [page])
     assert [(m.strip("[]"), names) for m, names in marks(root)] == [
         ("1", ["1 Au"]), ("2,3", ["2 Au", "3 Au"]), ("4", ["4 Au"]), ("3\u20135", ["3 Au", "4 Au", "5 Au"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IOP (ApJ): every destination the same distance above its entry, with no x, on a two-column bibliography
+# ---------------------------------------------------------------------------------------------------------
+
+def test_destinations_all_one_distance_from_their_entries_are_read_by_the_years_the_links_print(tmp_path):
+    """ApJ's PDFs keep hyperref's destinations 65 pt above the entries the publisher's pipeline set, with no x,
+    on a bibliography in two columns: the entries found at the destinations print the links' years for none of
+    them (a paper with 84 links had none right). The distance most links' years agree on moves every
+    destination, and of the two columns the entry that prints the link's year is named."""
+    left = ["Adams", "Baker", "Clark", "Davis", "Evans", "Frank"]
+    right = ["Green", "Hill", "Irwin", "Jones", "King", "Lewis"]
+    refs = raw_pdf.Page()
+    refs.text(60, 740, "REFERENCES", size=9, font="F2")
+    base = {}
+    for n, (a, b) in enumerate(zip(left, right)):
+        y = 710 - 20 * n  # hanging indents set the entries apart
+        refs.text(60, y, f"{a}, A. B., Other, C., Third, D., & Fourth, E. {2001 + n}, in Proc. of", size=7)
+        refs.text(70, y - 9, f"a Meeting on Dust, ed. G. Editor (San Francisco, CA: ASP), {600 + n}", size=7)
+        refs.text(320, y, f"{b}, D. E., Other, F., Third, G., & Fourth, H. {2011 + n}, in Proc. of", size=7)
+        refs.text(330, y - 9, f"a Meeting on Gas, ed. I. Editor (San Francisco, CA: ASP), {500 + n}", size=7)
+        base[a], base[b] = (y, 2001 + n), (y, 2011 + n)
+    body = raw_pdf.Page()
+    body.text(60, 740, "A Paper Title Set Large", size=18)
+    body.text(60, 700, "1. INTRODUCTION", size=10, font="F2")
+    cites = ["Adams", "Green", "Clark", "Hill", "Evans", "King", "Baker", "Lewis"]
+    y = 680
+    for name in cites:
+        top, year = base[name]
+        head = f"Dust emission was studied before ({name} et al. "
+        body.text(60, y, f"{head}{year}).", size=9)
+        x0, x1 = end_x(tmp_path, 60, head, 9), end_x(tmp_path, 60, f"{head}{year}", 9)
+        body.link((x0 - 0.3, y - 2, x1 + 0.3, y + 7), page=1, x=None, y=top + 7 + 65)
+        y -= 12
+    for k in range(4):
+        body.text(60, y - 12 * k, f"{BODY}, line {k}.", size=9)
+    root = xml_of(tmp_path, [body, refs])
+    got = [(m, names) for m, names in marks(root)]
+    assert got == [(str(base[n][1]), [n[:4]]) for n in cites], got
