@@ -179,7 +179,10 @@ def pair_is_right(sentence: str, raw: str) -> bool:
     names = {w for w in re.findall(r"[A-Z][\w'’\-]{1,}", head)
              if w not in {"The", "In", "And", "Proc", "Journal", "Vol"}}
     words = set(re.findall(r"[\w'’\-]+", sentence))
-    return bool(names & words)
+    # a bibliography that sets its surnames in capitals ("EDVINSSON, L. (2001).": British Journal of
+    # Pharmacology, JPET) names "Edvinsson, 2001" as well
+    capitals = {w.lower() for w in names if w.isupper() and len(w) > 2}
+    return bool(names & words) or bool(capitals & {w.lower() for w in words})
 
 
 def normal_title(text: str) -> str:

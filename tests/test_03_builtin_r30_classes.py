@@ -189,3 +189,23 @@ def test_destinations_all_one_distance_from_their_entries_are_read_by_the_years_
     root = xml_of(tmp_path, [body, refs])
     got = [(m, names) for m, names in marks(root)]
     assert got == [(str(base[n][1]), [n[:4]]) for n in cites], got
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bench.py's judge: surnames in capitals (British Journal of Pharmacology, JPET)
+# ---------------------------------------------------------------------------------------------------------
+
+def test_the_bench_judge_reads_a_surname_printed_in_capitals_as_the_cited_surname():
+    """"EDVINSSON, L. (2001). Aspects on …" is named by "(Edvinsson, 2001)": the judge compares a surname the
+    bibliography sets in capitals without its case (a paper with 95 right links was judged to have none), and
+    still wants the year."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_03_under_test", REPO / "03_cermine_extract" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    entry = "EDVINSSON, L. (2001). Aspects on the pathophysiology of migraine. Cephalalgia 21, 1-8."
+    assert bench.pair_is_right("Migraine is a vascular headache (Edvinsson, 2001; Goadsby, 2001).", entry)
+    assert not bench.pair_is_right("Migraine is a vascular headache (Edvinsson, 1999).", entry)
+    assert not bench.pair_is_right("Migraine is a vascular headache (Goadsby, 2001).", entry)
