@@ -17,6 +17,7 @@ because it is the one piece of stage 03 with real parsing logic.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import itertools
 import re
 import statistics
@@ -2290,6 +2291,7 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     them, else at printed labels, else at hanging indents."""
     if not lines:
         return []
+    lines = [_space_after_label(ln) for ln in lines]
     targets = {(ln.target_page, round(ln.target_y, 1), None if ln.target_x is None else round(ln.target_x, 1))
                for page_links in links.values() for ln in page_links if ln.target_y is not None}
     starts: set[int] = set()
@@ -2390,6 +2392,20 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             if m:
                 ref.label = m.group(1)
     return refs
+
+
+def _space_after_label(line: Line) -> Line:
+    """A line that opens with a label set apart from its first author by a gap with no space in the text layer
+    ("2Verstappen CC, …" beside "1 Polomano RP, …": Pain Medicine) gets the space its gap stands for, so that
+    the label is read as one."""
+    m = re.match(r"\d{1,3}(?=[A-Z])", line.text)
+    if not m or len(line.chars) <= m.end():
+        return line
+    last, first = line.chars[m.end() - 1], line.chars[m.end()]
+    if first.left - last.right < 0.4 * max(first.size, 1.0):
+        return line
+    space = dataclasses.replace(last, text=" ", left=last.right, right=first.left, sup=False)
+    return dataclasses.replace(line, chars=line.chars[:m.end()] + [space] + line.chars[m.end():])
 
 
 # the link words MDPI, Frontiers and others print after an entry ("[CrossRef] [PubMed] [Google Scholar]"), which

@@ -4,6 +4,7 @@ with its text layer): each test builds a small PDF the way that producer lays it
 problem the held-out measurement showed."""
 from __future__ import annotations
 
+import re
 import sys
 
 from helpers import REPO
@@ -209,3 +210,36 @@ def test_the_bench_judge_reads_a_surname_printed_in_capitals_as_the_cited_surnam
     assert bench.pair_is_right("Migraine is a vascular headache (Edvinsson, 2001; Goadsby, 2001).", entry)
     assert not bench.pair_is_right("Migraine is a vascular headache (Edvinsson, 1999).", entry)
     assert not bench.pair_is_right("Migraine is a vascular headache (Goadsby, 2001).", entry)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pain Medicine (Wiley): a label whose space is only a gap in the text layer
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_label_set_apart_from_its_entry_by_a_gap_with_no_space_is_a_label(tmp_path):
+    """"1 Polomano RP, …" has its space, "2Verstappen CC, …" only a gap (the figure is set in a wide box): read
+    as "2Verstappen" the line opens no entry, so entry 2 joined entry 1 and "[1–3]" named an entry that was not
+    there (none of the group linked)."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "Introduction", size=12, font="F2")
+    page.text(60, 680, "Chemotherapy causes a painful neuropathy in many patients [1\u20133].", size=10)
+    page.text(60, 668, "The taxanes and the vinca alkaloids are the worst of them [2,4].", size=10)
+    for k in range(4):
+        page.text(60, 656 - 12 * k, f"{BODY}, line {k}.")
+    page.text(60, 590, "References", size=12, font="F2")
+    names = ["Polomano RP, Bennett GJ", "Verstappen CC, Heimans JJ", "Dougherty PM, Cata JP", "Uhm JH, Yung WK",
+             "Wong GY, Michalak JC", "Bosnjak S, Jelic S", "Caraceni A, Zecca E", "Renno SI, Rao RD",
+             "Kontinen VK, Meert TF", "Flatters SJL, Bennett GJ"]
+    for n, name in enumerate(names, start=1):
+        y = 570 - 22 * n
+        x = 60 if n >= 10 else 64  # the labels set flush right: "10" starts left of "9"
+        if n == 2:
+            page.text(x, y, str(n), size=8, font="F5")
+        else:
+            page.text(x, y, f"{n} ", size=8)
+        page.text(72, y, f"{name}. A study of chemotherapy-evoked", size=8)
+        page.text(72, y - 10, f"painful neuropathy. Pain Med 20{n:02d};{n}:8-14.", size=8)
+    root = xml_of(tmp_path, [page])
+    assert [(m, [re.sub(r"\D", "", r) for r in names]) for m, names in marks(root)] == [
+        ("1\u20133", ["1", "2", "3"]), ("2,4", ["2", "4"])]
