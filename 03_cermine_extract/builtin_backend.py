@@ -1292,7 +1292,9 @@ def _author_spans(text: str, base: int) -> list[dict]:
             # Vancouver "van Stokkum IHM", "Eddy SR", "Jones K."; Cambridge's dotted "Bennett G.J.", "Yaksh T.L."
             initials = words[-1]
             i_off = chunk.rfind(initials)
-            authors.append({"surname": (c_start, c_start + len(chunk[:i_off].rstrip())),
+            # a generation after the surname ("Lynch III JJ", "Smith Jr JA") is no part of the name cited
+            surname = re.sub(r"\s+(?:Jr|Sr|II|III|IV)\.?$", "", chunk[:i_off].rstrip())
+            authors.append({"surname": (c_start, c_start + len(surname)),
                             "given": (c_start + i_off, c_start + i_off + len(initials))})
             continue
         surname = words[-1]

@@ -243,3 +243,28 @@ def test_a_label_set_apart_from_its_entry_by_a_gap_with_no_space_is_a_label(tmp_
     root = xml_of(tmp_path, [page])
     assert [(m, [re.sub(r"\D", "", r) for r in names]) for m, names in marks(root)] == [
         ("1\u20133", ["1", "2", "3"]), ("2,4", ["2", "4"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# British Journal of Pharmacology: a generation after the surname
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_generation_after_a_vancouver_surname_is_no_part_of_the_name_cited(tmp_path):
+    """"Lynch III JJ, Wade CL, … (2004)" is cited "(Lynch et al., 2004)": the surname is "Lynch", and "III" (or
+    "Jr") is no part of it."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "Introduction", size=12, font="F2")
+    page.text(60, 680, "Treatment of the neuropathy shows limited efficacy (Lynch et al., 2004).", size=9)
+    page.text(60, 668, "The drug was given as described before (Smith et al., 2001; Jones, 1999).", size=9)
+    for k in range(4):
+        page.text(60, 656 - 12 * k, f"{BODY}, line {k}.", size=9)
+    page.text(60, 590, "References", size=12, font="F2")
+    for n, (first, second) in enumerate([
+            ("Jones AB (1999). A first study of the neuropathy in rats.", "Pain 80, 1-9."),
+            ("Lynch III JJ, Wade CL, Zhong CM (2004). Antinociceptive effects of", "drugs in the rat. Pain 110, 56-63."),
+            ("Smith Jr JA, Other BC (2001). A second study of the neuropathy.", "Pain 90, 10-19.")]):
+        page.text(60, 570 - 22 * n, first, size=8)
+        page.text(70, 560 - 22 * n, second, size=8)
+    root = xml_of(tmp_path, [page])
+    assert marks(root) == [("Lynch et al., 2004", ["Lync"]), ("Smith et al., 2001; Jones, 1999", ["Smit", "Jone"])]
