@@ -2308,7 +2308,9 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 # Cell Press sets the destination in the gap above its entry, level with the previous entry's
                 # last line ("1002/cyto.b.21481.", "org/10.1016/…", "59, 251–258."): a line that can only go on
                 # an entry gives way to the one below it that opens one ("Li, D., Bentley, C., …")
-                if ENTRY_CONTINUATION.match(lines[best].text) and not ENTRY_OPENING.match(lines[best].text):
+                # (J Neurosci's: level with the previous entry's "… 27:2783–2802. CrossRef Medline")
+                if (ENTRY_CONTINUATION.match(lines[best].text) or SERVICE_WORDS_END.search(lines[best].text)) \
+                        and not ENTRY_OPENING.match(lines[best].text):
                     best = min((i for i in candidates if ENTRY_OPENING.match(lines[i].text)),
                                key=lambda i: y - lines[i].top, default=best)
                 starts.add(best)
@@ -2415,9 +2417,16 @@ def _space_after_label(line: Line) -> Line:
 SERVICE_LINK = re.compile(r"^\s*\[(?:cross\s?ref|pubmed|pmc|google scholar|scopus|web of science|medline|cas|"
                           r"green version|full text|doi|link|abstract)\]", re.I)
 
+# the link words HighWire's journals (J Neurosci) print at the end of an entry, without brackets: the line they
+# end closes an entry, it opens none
+SERVICE_WORDS_END = re.compile(r"(?:^|[\s.])(?:CrossRef|Medline|PubMed|Abstract/FREE Full Text|FREE Full Text|"
+                               r"Google Scholar)\s*$")
+
 # how an entry of a bibliography opens: a label, or a surname (with its particles) and a comma or initials
 ENTRY_OPENING = re.compile(r"^\s*(?:[\[(]?\d{1,3}[.)\]]?(?=\s|[A-Z])|\[[A-Z]|(?:(?:van|von|de|der|den|del|da|di|du|la|le)\s+)*"
-                           r"[A-Z][\w'’\-]+(?:[ -][A-Z][\w'’\-]+)*,\s|[A-Z]\.(?:\s?-?[A-Z]\.)*\s?[A-Z][\w'’\-]+(?:,|\s+and\s))")
+                           r"[A-Z][\w'’\-]+(?:[ -][A-Z][\w'’\-]+)*,\s|[A-Z]\.(?:\s?-?[A-Z]\.)*\s?[A-Z][\w'’\-]+(?:,|\s+and\s)"
+                           # Vancouver with the year after the names (J Neurosci): "Garthwaite J (2008)", "Ku JE, "
+                           r"|[A-Z][\w'’\-]+\s[A-Z]{1,3}(?:,\s|\s\((?:1[6-9]|20)\d{2}))")
 
 # how a line that only goes on an entry opens: a number that is no label (a page, a volume, a DOI's tail), a
 # URL's piece, a lower-case word that is no surname particle

@@ -268,3 +268,48 @@ def test_a_generation_after_a_vancouver_surname_is_no_part_of_the_name_cited(tmp
         page.text(70, 560 - 22 * n, second, size=8)
     root = xml_of(tmp_path, [page])
     assert marks(root) == [("Lynch et al., 2004", ["Lync"]), ("Smith et al., 2001; Jones, 1999", ["Smit", "Jone"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# J Neurosci (HighWire): destinations level with the previous entry's "… CrossRef Medline"
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_destination_level_with_the_previous_entrys_link_words_names_the_entry_below(tmp_path):
+    """J Neurosci sets each destination a line above its entry, level with the previous entry's last line, which
+    ends in the link words "CrossRef Medline" and may open with a capital ("Eur J Neurosci 27:2783–2802.
+    CrossRef Medline"): that line closes an entry and gives way to the one below that opens one in the
+    Vancouver way with the year after the names ("Garthwaite J (2010)"). Read as an entry of its own, it took
+    the citations of the entry below."""
+    entries = [("Akers RF (2007) A first study of receptor trafficking in", "J Test 1:1-9. CrossRef Medline"),
+               ("Garthwaite J (2008) Concepts of neural nitric oxide-mediated", "Eur J Neurosci 27:2783-2802. CrossRef Medline"),
+               ("Garthwaite J (2010) New insight into the functioning of nitric", "Eur J Neurosci 31:1-9. CrossRef Medline"),
+               ("Ku JE, Wang X (2011) Calcium-permeable receptors in the", "Nature 1:1-9. CrossRef Medline")]
+    refs = raw_pdf.Page()
+    refs.text(60, 740, "References", size=10, font="F2")
+    base = []
+    y = 720
+    for first, second in entries:
+        refs.text(60, y, first, size=8)
+        refs.text(72, y - 9.5, second, size=8)
+        base.append(y)
+        y -= 19
+    body = raw_pdf.Page()
+    body.text(60, 740, "A Paper Title Set Large", size=18)
+    body.text(60, 700, "Introduction", size=10, font="F2")
+    cites = [("Akers, 2007", 0), ("Garthwaite, 2008", 1), ("Garthwaite, 2010", 2), ("Ku et al., 2011", 3)]
+    y = 680
+    for text, n in cites:
+        head = "Nitric oxide acts on the receptors ("
+        body.text(60, y, f"{head}{text}).", size=9)
+        x0, x1 = end_x(tmp_path, 60, head, 9), end_x(tmp_path, 60, head + text, 9)
+        dest = base[n] + 16.5  # a line above the entry: level with the top of the previous entry's last line
+        body.link((x0 - 0.3, y - 2, x1 + 0.3, y + 7), page=1, x=48, y=dest)
+        y -= 12
+    for k in range(4):
+        body.text(60, y - 12 * k, f"{BODY}, line {k}.", size=9)
+    root = xml_of(tmp_path, [body, refs])
+    assert [(m, names) for m, names in marks(root)] == [
+        ("Akers, 2007", ["Aker"]), ("Garthwaite, 2008", ["Gart"]), ("Garthwaite, 2010", ["Gart"]),
+        ("Ku et al., 2011", ["Ku J"])]
+    raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
+    assert [r[:15] for r in raws] == ["Akers RF (2007)", "Garthwaite J (2", "Garthwaite J (2", "Ku JE, Wang X ("]
