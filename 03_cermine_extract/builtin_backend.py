@@ -654,7 +654,7 @@ def reading_order(lines: list[Line], width: float) -> list[Line]:
     Pieces of one line split by a wide gap (a hanging label "1." and its text) are put back together."""
     gutter = find_gutter(lines, width)
     if gutter is None:
-        return _merge_same_baseline(lines)
+        return _merge_same_baseline(lines, _word_pieces(lines))
     for ln in lines:
         ln.column = 0 if ln.x1 <= gutter + 1 else 1 if ln.x0 >= gutter - 1 else -1
     # A bare number standing right of the left column's text edge is a label of the right column hanging in
@@ -677,13 +677,37 @@ def reading_order(lines: list[Line], width: float) -> list[Line]:
         else:
             band.append(ln)
     ordered.extend(sorted(band, key=lambda l: (max(l.column, 0), -round(l.base), l.x0)))
-    return _merge_same_baseline(ordered)
+    return _merge_same_baseline(ordered, _word_pieces(ordered))
 
 
-def _merge_same_baseline(lines: list[Line]) -> list[Line]:
+def _same_line(prev: Line, ln: Line, reach: float) -> bool:
+    """Is ``ln`` the next piece of ``prev``'s line: its column, its baseline, and a gap of under ``reach`` em?"""
+    return prev.column == ln.column and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) \
+        and 0 <= ln.x0 - prev.x1 < reach * max(ln.size, prev.size, 1)
+
+
+def _word_pieces(lines: list[Line]) -> bool:
+    """Is this page's text layer set word by word, each word a piece of its own on the line's baseline (an OCR
+    layer over a scan that sizes each word by its own box: JPET's 1994 pages, where the gap between words is
+    wider than the word's small reported size allows, so each word stood as a line of its own)? Most pieces
+    then have a neighbour on their baseline and are words."""
+    if len(lines) < 40:
+        return False
+    pairs = sum(1 for a, b in zip(lines, lines[1:]) if _same_line(a, b, 3))
+    wordy = sum(1 for ln in lines if sum(c.isalpha() for c in ln.text) >= 0.6 * max(len(ln.text.strip()), 1))
+    return pairs >= 0.6 * len(lines) and wordy >= 0.7 * len(lines)
+
+
+def _merge_same_baseline(lines: list[Line], word_pieces: bool = False) -> list[Line]:
     out: list[Line] = []
     for ln in lines:
         prev = out[-1] if out else None
+        if word_pieces and prev is not None and _same_line(prev, ln, 3):
+            last = prev.chars[-1]
+            out[-1] = Line(prev.page, prev.chars + [Char(" ", last.right, last.bottom, last.right, last.top, last.size,
+                                                          last.page, -1, last.base, last.weight)] + ln.chars,
+                           prev.page_height, prev.page_width, prev.column)
+            continue
         label = prev.text.strip() if prev is not None else ""
         # a bibliography label set apart by a tab (Word: "5.<tab>Panwar, M.") may stand up to 6 em from its entry
         reach = 6 if re.fullmatch(r"\[\d{1,3}\]|\d{1,3}\.", label) else 3

@@ -313,3 +313,45 @@ def test_a_destination_level_with_the_previous_entrys_link_words_names_the_entry
         ("Ku et al., 2011", ["Ku J"])]
     raws = [" ".join("".join(r.itertext()).split()) for r in root.iter("mixed-citation")]
     assert [r[:15] for r in raws] == ["Akers RF (2007)", "Garthwaite J (2", "Garthwaite J (2", "Ku JE, Wang X ("]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JPET 1994, a scan with an OCR text layer: each word a piece of its own, set wider apart than its size
+# ---------------------------------------------------------------------------------------------------------
+
+def _words(page: raw_pdf.Page, x: float, y: float, text: str, size: float) -> None:
+    """A line set word by word, each word its own text object and the gap between words 1.8 of the words'
+    reported size (an OCR layer that sizes each word by its box: wider apart than a word space)."""
+    for word in text.split():
+        page.text(x, y, word, size=size)
+        x += 0.56 * size * len(word) + 1.8 * size
+
+
+def test_a_text_layer_set_word_by_word_wider_apart_than_its_size_reads_as_lines(tmp_path):
+    """Each word of an OCR layer may be a piece of its own on the line's baseline, its reported size smaller
+    than the gap to the next word: read as a line each, no paragraph held a citation whole and the
+    bibliography split at every word (a paper with 39 entries had 3 markers linked). A page whose pieces
+    mostly have a neighbour on their baseline, and are words, is read as lines of words."""
+    page = raw_pdf.Page()
+    page.text(60, 750, "A Paper Title Set Large", size=18)
+    page.text(60, 720, "Introduction", size=10, font="F2")
+    body = ["Cocaine place preference was greater in these rats (Kosten et al., 1991) than",
+            "in the other strain, as shown by place conditioning before (Carr and Phillips, 1989).",
+            "The strains also differ in the levels of neurofilament proteins in the brain",
+            "reward regions and in their response to morphine and to cocaine given",
+            "repeatedly, which suggests a genetic basis of the propensity to abuse drugs."]
+    y = 700
+    for line in body * 2:
+        _words(page, 60, y, line, 5)
+        y -= 9
+    _words(page, 60, y - 10, "References", 6)
+    entries = ["CARR, G. D. AND PHILLIPS, A. G.: Conditioned place preference as a measure of drug reward.",
+               "In The Neuropharmacological Basis of Reward, pp. 264-319, Oxford University Press, 1989.",
+               "KOSTEN, T. A., MISERENDINO, M. J. D. AND NESTLER, E. J.: Individual differences in",
+               "vulnerability to drug addiction. Brain Res. 611: 7-17, 1991."]
+    y -= 30
+    for n, line in enumerate(entries):
+        _words(page, 60 if n % 2 == 0 else 67, y, line, 5)
+        y -= 8
+    root = xml_of(tmp_path, [page])
+    assert marks(root) == [("Kosten et al., 1991", ["KOST"]), ("Carr and Phillips, 1989", ["CARR"])] * 2
