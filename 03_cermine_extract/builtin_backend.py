@@ -67,6 +67,7 @@ class Line:
     bold_from: int = 600  # font weight that counts as bold in this document (some fonts report 700 for all text)
     table: bool = False  # one row of a table, its cells joined in order (``read_tables``)
     cells: list = field(default_factory=list)  # a table row's own lines, as the page set them
+    pieces: bool = False  # put together from words set as pieces of their own (an OCR layer: ``_word_pieces``)
 
     # (list comprehensions rather than generators; the commonest rounded baseline and size found without
     # rounding each character nor a Counter where all are equal, as on most lines: these run for every line)
@@ -706,7 +707,7 @@ def _merge_same_baseline(lines: list[Line], word_pieces: bool = False) -> list[L
             last = prev.chars[-1]
             out[-1] = Line(prev.page, prev.chars + [Char(" ", last.right, last.bottom, last.right, last.top, last.size,
                                                           last.page, -1, last.base, last.weight)] + ln.chars,
-                           prev.page_height, prev.page_width, prev.column)
+                           prev.page_height, prev.page_width, prev.column, pieces=True)
             continue
         label = prev.text.strip() if prev is not None else ""
         # a bibliography label set apart by a tab (Word: "5.<tab>Panwar, M.") may stand up to 6 em from its entry
@@ -1609,6 +1610,9 @@ def read_pdf(path: Path) -> Document:
         raise ExtractionError("no text layer (a scanned PDF?)")
     pages = drop_page_furniture(pages)
     all_lines = [ln for lines in pages for ln in lines]
+    # a text layer set word by word on most of its lines is OCR's, whatever the Producer says (a 1994 scan
+    # with no Producer): its markers carry OCR's misreadings ("et aL,", "et at.")
+    ocr = ocr or sum(len(ln.text) for ln in all_lines if ln.pieces) > 0.5 * sum(len(ln.text) for ln in all_lines)
     # The body size is the commonest size before the bibliography (a long bibliography in small type
     # would otherwise outvote the body).
     last_refs = next((i for i in range(len(all_lines) - 1, -1, -1)
@@ -1827,10 +1831,19 @@ def ocr_text_layer(doc: pdfium.PdfDocument) -> bool:
 
 
 def read_ocr_markers(chars: list[Char]) -> None:
-    """Correct OCR's misreadings inside bracketed markers in place ("[l]" -> "[1]", "[2j" -> "[2]"), so the
-    markers of a scanned paper are read as printed. Only groups of digits and digit look-alikes that hold a
+    """Correct OCR's misreadings inside bracketed markers in place ("[l]" -> "[1]", "[2j" -> "[2]"), and of an
+    author-year marker's "et al." ("et aL,", "et at."), so the markers of a scanned paper are read as printed. Only groups of digits and digit look-alikes that hold a
     look-alike and at least one digit or a bracket on each side; a char whose text is one character is changed."""
     text = "".join(c.text for c in chars)
+    # "et aL," and "et at." for "et al.": the author-year marker's "et al." as OCR misreads it
+    for m in re.finditer(r"\bet\s+a([LtI1|])(?=[.,;)\s])", text):
+        pos, k = m.start(1), 0
+        for c in chars:
+            if k <= pos < k + len(c.text):
+                if c.text == m.group(1):
+                    c.text = "l"
+                break
+            k += len(c.text)
     if "[" not in text:
         return
     owner: list[int] = []

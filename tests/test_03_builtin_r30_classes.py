@@ -355,3 +355,32 @@ def test_a_text_layer_set_word_by_word_wider_apart_than_its_size_reads_as_lines(
         y -= 8
     root = xml_of(tmp_path, [page])
     assert marks(root) == [("Kosten et al., 1991", ["KOST"]), ("Carr and Phillips, 1989", ["CARR"])] * 2
+
+
+def test_ocr_misreadings_of_et_al_in_a_word_by_word_layer_are_read_as_et_al(tmp_path):
+    """A text layer set word by word is OCR's even where the PDF names no OCR program, and OCR reads "et al."
+    as "et aL," or "et at.": read as printed, "(Kosten et aL, 1991)" names the entry as "et al." would (the
+    same scan had 48 such markers, 18 linked)."""
+    page = raw_pdf.Page()
+    page.text(60, 750, "A Paper Title Set Large", size=18)
+    page.text(60, 720, "Introduction", size=10, font="F2")
+    body = ["Cocaine place preference was greater in these rats (Kosten et aL, 1991) than",
+            "in the other strain, as shown by place conditioning before (Carr et at., 1989).",
+            "The strains also differ in the levels of neurofilament proteins in the brain",
+            "reward regions and in their response to morphine and to cocaine given",
+            "repeatedly, which suggests a genetic basis of the propensity to abuse drugs."]
+    y = 700
+    for line in body * 2:
+        _words(page, 60, y, line, 5)
+        y -= 9
+    _words(page, 60, y - 10, "References", 6)
+    entries = ["CARR, G. D., FIBIGER, H. C. AND PHILLIPS, A. G.: Conditioned place preference as a measure",
+               "of drug reward. In The Neuropharmacological Basis of Reward, pp. 264-319, Oxford, 1989.",
+               "KOSTEN, T. A., MISERENDINO, M. J. D. AND NESTLER, E. J.: Individual differences in",
+               "vulnerability to drug addiction. Brain Res. 611: 7-17, 1991."]
+    y -= 30
+    for n, line in enumerate(entries):
+        _words(page, 60 if n % 2 == 0 else 67, y, line, 5)
+        y -= 8
+    root = xml_of(tmp_path, [page])
+    assert [names for _, names in marks(root)] == [["KOST"], ["CARR"]] * 2
