@@ -2815,8 +2815,8 @@ MIN_NAMED_UNCITED_SHARE = 0.2
 MIN_LOST = 5
 MIN_LOST_SHARE = 0.15
 MIN_RUN_DENSITY = 0.6
-MIN_LOST_AUTHOR_YEARS = 10
-MIN_LOST_AUTHOR_YEARS_SHARE = 0.3
+MIN_LOST_AUTHOR_YEARS = 8
+MIN_LOST_AUTHOR_YEARS_SHARE = 0.2
 MIN_LOST_LABELS_SHARE = 0.1
 MIN_BODY_SHARE = 0.3
 MIN_LAYER_TEXT = 20_000
@@ -2849,16 +2849,24 @@ def _ranges(numbers: list[int], most: int = 3) -> str:
     return text + (", …" if len(runs) > most else "")
 
 
-def numbers_without_entry(text: str, labels: list[int], top: int) -> tuple[list[int], int]:
-    """(the numbers the bracketed markers of ``text`` cite that no entry of a numbered bibliography whose last
-    label is ``top`` holds, the numbers cited that count): those inside its label range without an entry, and a
-    run beyond it at least MIN_RUN_DENSITY dense from ``top`` on; a vector or an interval ("[0, 1]", "[1, 1]")
-    is no marker."""
+def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[str, ...] = (),
+                          parens: bool = False) -> tuple[list[int], int]:
+    """(the numbers the markers of ``text`` cite that no entry of a numbered bibliography whose last label is
+    ``top`` holds, the numbers cited that count): those inside its label range without an entry, and a run beyond
+    it at least MIN_RUN_DENSITY dense from ``top`` on. Markers: bracketed numbers (a vector or an interval, "[0,
+    1]", "[1, 1]", is none), the ``raised`` groups (superscript citations, "4,5", "16–18") and, where ``parens``
+    (the paper cites by them), numbers in parentheses."""
     cited: set[int] = set()
     for m in NUMERIC_MARKER.finditer(text):
         listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
         if 0 not in listed and len(set(listed)) == len(listed):
             cited.update(expand_numbers(m.group(1)))
+    for group in raised:
+        if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
+            cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))
+    for m in PAREN_NUMERIC.finditer(text) if parens else ():
+        cited.update(expand_numbers(m.group(1)))
+    cited.discard(0)
     have = set(labels)
     within = sorted(n for n in cited if n <= top and n not in have)
     beyond = sorted(n for n in cited if n > top)
@@ -2949,8 +2957,15 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             if any(names & words for words in before_year[year]):
                 weak.add(k)
     # what the text cites that no entry read holds, and labels the bibliography prints that open no entry
-    lost, n_numbers = numbers_without_entry(doc.layer_text, labels, top) if top else ([], 0)
-    lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) if refs and not top else ([], 0)
+    # (numbers where the bibliography is numbered, or where no entry read has a label: a numbered list cut to
+    # its first entries, their labels lost, counts when the text cites twice as many numbers as it holds)
+    lost, n_numbers = [], 0
+    if refs and (top or not labels):
+        parens = parenthesised_numbers_cite([doc.layer_text], by_label)
+        lost, n_numbers = numbers_without_entry(doc.layer_text, labels, top, doc.layer_raised, parens)
+        if not top and len(refs) >= MIN_RUN_DENSITY * len(lost):
+            lost, n_numbers = [], 0
+    lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) if refs else ([], 0)
     bracketed = sum(ref.label.startswith("[") for ref in refs) > 0.5 * len(refs)
     printed = {int(label.strip("[].")) for label in doc.printed_labels if label.startswith("[") == bracketed}
     lost_labels = sorted(printed - set(labels)) if top else []
@@ -2981,11 +2996,15 @@ def partial_reason(evidence: dict) -> str:
                 f"marker (text the conversion left out names them: a table's notes, a caption)")
     lost, numbers = evidence.get("n_numbers_without_entry", 0), evidence.get("n_numbers_cited", 0)
     if lost >= MIN_LOST and lost >= MIN_LOST_SHARE * numbers:
-        return (f"{lost} of the {numbers} numbers the text cites in brackets have no bibliography entry "
-                f"({evidence['numbers_without_entry']}; {entries} entries read, the last [{evidence['last_label']}]): "
-                f"the bibliography was cut short")
+        last = f"the last [{evidence['last_label']}]" if evidence.get("last_label") else "none numbered"
+        return (f"{lost} of the {numbers} numbers the text cites have no bibliography entry "
+                f"({evidence['numbers_without_entry']}; {entries} entries read, {last}): the bibliography was cut "
+                f"short")
     lost, cites = evidence.get("n_author_years_without_entry", 0), evidence.get("n_author_years", 0)
-    if lost >= MIN_LOST_AUTHOR_YEARS and lost >= MIN_LOST_AUTHOR_YEARS_SHARE * cites:
+    # (author-year where the bibliography is not numbered, or the text cites more by surname and year than by
+    # number: a numbered paper's taxonomic authorities, "Boulenger, 1894", name no entry)
+    if lost >= MIN_LOST_AUTHOR_YEARS and lost >= MIN_LOST_AUTHOR_YEARS_SHARE * cites \
+            and (not evidence.get("last_label") or numbers < cites):
         return (f"{lost} of the {cites} author-year citations in the text name no bibliography entry "
                 f"(e.g. {evidence['author_years_without_entry']}; {entries} entries read): the bibliography was "
                 f"cut short")

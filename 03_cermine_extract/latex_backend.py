@@ -569,11 +569,13 @@ def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = No
 
 
 def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding: str | None = None,
-                  missing: list[str] | None = None) -> str:
+                  missing: list[str] | None = None, sections: list[str] | None = None) -> str:
     """The main file with every ``\\input``-like command replaced by the file it names, recursively; files that are
     not UTF-8 are read in ``encoding`` (the document's declared one) where given. ``missing`` (where given) gets
     the names of the text files (no extension, or ``.tex``) that an ``\\input``-like command of the body names and
-    the source lacks: text the conversion cannot hold (a figure's ``.pdf_tex``/``.tikz`` is no text)."""
+    the source lacks (a figure's ``.pdf_tex``/``.tikz`` is no text); ``sections`` those of them that are section
+    files: named outside any environment (a figure's or a table's file stands in its float) by a file whose other
+    files so named hold a sectioning command (``\\input{sections/results}`` beside ``\\input{sections/intro}``)."""
     cache: dict[Path, str] = {}
     root = Path(root).resolve()
     budget = {"chars": 0}
@@ -589,10 +591,15 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
             text = text.split("\\begin{document}", 1)[1].split("\\end{document}", 1)[0]
         out, pos = [], 0
         begin = _document_begin(text) if not depth else -1
+        scan, envs, top_level = 0, 0, []  # (name, file or None) of the inputs outside any environment
         for m in _INPUT.finditer(text):
             if m.start() < pos:
                 continue
             body_here = in_body or 0 <= begin < m.start()
+            for t in _ENV_TOKEN.finditer(text, scan, m.start()):
+                if t.group(2).strip() != "document":
+                    envs += 1 if t.group(1) == "begin" else -1
+            scan = m.start()
             cmd, i = m.group(1), m.end()
             folder = path.parent
             if cmd in ("import", "subimport", "includefrom", "subincludefrom"):
@@ -621,12 +628,21 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
             elif target is None and body_here and missing is not None and cmd != "InputIfFileExists" \
                     and Path(name.strip()).suffix.lower() in ("", ".tex") and name.strip():
                 missing.append(name.strip())
+            if body_here and envs <= 0 and cmd != "InputIfFileExists":
+                top_level.append((name.strip(), target))
             pos = end
         out.append(text[pos:])
+        if sections is not None and any(t is not None and _SECTIONING.search(_read_source(t, cache, encoding))
+                                        for _, t in top_level):
+            sections.extend(n for n, t in top_level if t is None and n in (missing or ()))
         return "".join(out)
 
     main_dir = Path(main).resolve().parent
     return expand(Path(main).resolve(), 0, (Path(main).resolve(),))
+
+
+_ENV_TOKEN = re.compile(r"\\(begin|end)\s*\{([^{}]*)\}")
+_SECTIONING = re.compile(r"\\(?:part|chapter|section|subsection)\*?\s*[\[{]")
 
 
 # environments whose text LaTeX does not read as commands: a "\\begin{document}" or "\\end{document}" inside one (a
@@ -2708,7 +2724,8 @@ def source_text_size(body: str) -> int:
 
 
 def completeness(body: str, cited: list[str], refs: dict, printed: int, missing_inputs: list[str] = (),
-                 listed: str = "", nocite: list[str] = ()) -> tuple[str, int, int, float | None]:
+                 listed: str = "", nocite: list[str] = (),
+                 missing_sections: list[str] = ()) -> tuple[str, int, int, float | None]:
     """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share), from
     the source body, the number of characters the conversion printed, the text files the body's ``\\input``
     commands name that the source lacks, and (``listed``: "bbl" or "thebibliography", where the bibliography is
@@ -2737,6 +2754,10 @@ def completeness(body: str, cited: list[str], refs: dict, printed: int, missing_
                  f"{', …' if len(names) > 3 else ''})") if names else ""
         reasons.append(f"{len(uncited)} of the {len(refs)} entries of its {listed} are cited nowhere in the source"
                        f"{lacks}: the text citing them is missing")
+    elif missing_sections:  # a section file the source lacks: LaTeX's PDF of the paper holds its text
+        names = list(dict.fromkeys(missing_sections))
+        reasons.append(f"the body inputs {len(names)} section file(s) the source lacks ({', '.join(names[:3])}"
+                       f"{', …' if len(names) > 3 else ''}): their text is missing")
     return "; ".join(reasons), len(wanted), len(linked), None if ratio is None else round(ratio, 3)
 
 
@@ -2748,7 +2769,8 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     main = find_main_file(folder, notes)
     encoding = declared_encoding(main, folder)
     missing_inputs: list[str] = []
-    document = load_document(main, folder, max_chars, encoding, missing_inputs)
+    missing_sections: list[str] = []
+    document = load_document(main, folder, max_chars, encoding, missing_inputs, missing_sections)
     begin = _document_begin(document)
     if begin < 0:
         raise LatexError(f"{main.name}: no \\begin{{document}}")
@@ -2807,9 +2829,9 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))
     listed = next((kind for kind in ("bbl", "thebibliography") if bib_source.startswith(kind)), "")
     partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed, missing_inputs, listed,
-                                                      conv.nocite)
-    if missing_inputs:  # figures' and tables' files, mostly (14 of 229 real sources): said, not flagged
-        names = list(dict.fromkeys(missing_inputs))
+                                                      conv.nocite, missing_sections)
+    if set(missing_inputs) - set(missing_sections):  # figures' and tables' files, mostly: said, not flagged
+        names = [n for n in dict.fromkeys(missing_inputs) if n not in missing_sections]
         notes.append(f"the body inputs {len(names)} file(s) the source lacks ({', '.join(names[:3])}"
                      f"{', …' if len(names) > 3 else ''}): not converted")
     return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,

@@ -48,8 +48,8 @@ def test_a_numbered_bibliography_cut_short_is_partial_with_the_numbers_it_lost(t
     with what is missing and how many."""
     _, stats = builtin.convert(numbered_paper(tmp_path, "cut", entries=5))
     assert (stats["n_entries"], stats["n_entries_cited"]) == (5, 5)
-    assert stats["partial"] == ("7 of the 12 numbers the text cites in brackets have no bibliography entry "
-                                "([6]–[12]; 5 entries read, the last [5]): the bibliography was cut short")
+    assert stats["partial"] == ("7 of the 12 numbers the text cites have no bibliography entry ([6]–[12]; 5 "
+                                "entries read, the last [5]): the bibliography was cut short")
     _, stats = builtin.convert(numbered_paper(tmp_path, "whole", entries=12))
     assert stats.get("partial", "") == "" and stats["n_numbers_without_entry"] == 0
 
