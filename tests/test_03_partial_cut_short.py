@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from helpers import REPO, load_stage
+from test_03_builtin_partial import end_x
 from test_03_latex import DEMO_PDF, read_log, run, stage_input, targz
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
@@ -52,6 +53,31 @@ def test_a_numbered_bibliography_cut_short_is_partial_with_the_numbers_it_lost(t
                                 "entries read, the last [5]): the bibliography was cut short")
     _, stats = builtin.convert(numbered_paper(tmp_path, "whole", entries=12))
     assert stats.get("partial", "") == "" and stats["n_numbers_without_entry"] == 0
+
+
+def test_a_bibliography_cut_short_under_superscript_citations_is_partial(tmp_path):
+    """A Nature-style paper cites by raised numbers ("…as shown before.⁷"), none in brackets: the raised groups
+    beyond the last entry read count the same way (7 of 12 here, as for the published papers of this kind whose
+    bibliography's later pages were taken away)."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    y = 680
+    line = f"{BODY} on, as shown before."
+    right = end_x(tmp_path, line)
+    for k in range(1, 13):
+        page.text(72, y, line)
+        page.text(right + 0.5, y + 4, str(k), size=6)
+        y -= 12
+    page.text(72, y - 20, "References", size=12, font="F2")
+    y -= 40
+    for n in range(5):
+        page.text(72, y, f"{n + 1}. Author{chr(65 + n)}, A. J. Chem. {n + 1}, {10 * (n + 1)} (20{10 + n}).", size=9)
+        y -= 11
+    _, stats = builtin.convert(raw_pdf.write_pdf(tmp_path / "raised.pdf", [page]))
+    assert stats["n_entries"] == 5
+    assert stats["partial"] == ("7 of the 12 numbers the text cites have no bibliography entry ([6]–[12]; 5 "
+                                "entries read, the last [5]): the bibliography was cut short")
 
 
 def test_scattered_bracketed_numbers_beyond_the_last_entry_are_no_lost_entries(tmp_path):
@@ -152,6 +178,31 @@ def test_a_bbl_whose_entries_the_source_cites_nowhere_is_partial_and_falls_back_
     row = read_log(cfg)["lost"]
     assert row["backend"] == "builtin"
     assert row["fallback_reason"].startswith("LaTeX conversion partial: 6 of the 10 entries of its bbl")
+
+
+SECTION_BIB = "".join(f"@article{{a{k}, author = {{Author{chr(64 + k)}, A.}}, title = {{Title number {k} of a work}}, "
+                      f"journal = {{J. Chem.}}, year = {{20{10 + k}}}}}\n" for k in range(1, 11))
+
+
+def test_a_section_file_the_source_lacks_makes_the_conversion_partial(tmp_path):
+    """A source whose main file inputs its sections one file each, one of them not in the source (real
+    repositories: a Results section, a Discussion, an appendix): a .bib lists more than the paper cites, so no
+    count of keys sees the loss; the missing file is a section's (it stands where its siblings do, outside any
+    environment, and they hold \\section), so the conversion is partial, naming it."""
+    tex = SECTIONS_TEX.replace("\\input{sections/results}", "\\input{sections/method}\n\\input{sections/results}")
+    method = "\\section{Method}\nWe follow \\cite{a5}.\n"
+    root = stage_input(tmp_path, {"sec.tar.gz": targz({"main.tex": tex, "refs.bib": SECTION_BIB,
+                                                       "sections/method.tex": method})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["sec"]
+    assert row["status"] == "partial"
+    assert row["error"].startswith("partial conversion: the body inputs 1 section file(s) the source lacks "
+                                   "(sections/results): their text is missing")
+    whole = {"main.tex": tex, "refs.bib": SECTION_BIB, "sections/method.tex": method,
+             "sections/results.tex": "\\section{Results}\nAs \\cite{a6} found.\n"}
+    root = stage_input(tmp_path / "whole", {"sec.tar.gz": targz(whole)})
+    cfg, _ = run(tmp_path / "whole", root)
+    assert (read_log(cfg)["sec"]["status"], read_log(cfg)["sec"]["error"]) == ("ok", "")
 
 
 def test_a_missing_figure_input_is_said_and_not_flagged(tmp_path):
