@@ -2802,12 +2802,13 @@ MIN_UNCITED_NAMED_SHARE = 0.2
 MIN_NAMED_UNCITED_SHARE = 0.2
 # What the text cites that no entry read holds: a bibliography cut short (the parse stopped at a running head, a
 # caption floated among the entries, a paper appended after a thesis's bibliography; a page read wrong). A numbered
-# bibliography: at least MIN_LOST of the numbers the text's bracketed markers cite, and MIN_LOST_SHARE of them,
-# have no entry: inside its label range, or in a run beyond its last label at least MIN_RUN_DENSITY dense (the
+# bibliography: at least MIN_LOST of the numbers the text cites (bracketed, raised, in parentheses where the paper
+# cites so), and MIN_LOST_SHARE of them, have no entry: inside its label range, or in a run beyond its last label
+# at least MIN_RUN_DENSITY dense (the
 # numbers a cut-short list lost: [36], [37], … [112]; scattered numbers beyond it are statistics and intervals,
 # "F[1, 653]", "[0, 255]", no run). An author-year one: at least MIN_LOST_AUTHOR_YEARS of the distinct surname +
 # year citations of the text, and MIN_LOST_AUTHOR_YEARS_SHARE of them, name no entry (none holds the surname with
-# the year, none opens with the surname). A numbered bibliography whose region prints at least MIN_LOST labels, a
+# the year, none opens with the surname; whole papers: at most 3, and 0.15). A numbered bibliography whose region prints at least MIN_LOST labels, a
 # MIN_LOST_LABELS_SHARE of its labels, that open no entry read (entries lost or run together by the split). And a
 # body cut short: less than MIN_BODY_SHARE of the text the file holds before the bibliography (at least
 # MIN_LAYER_TEXT characters) came out as body text (whole papers: 0.53 and more, captions, tables and front
@@ -2958,7 +2959,8 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
                 weak.add(k)
     # what the text cites that no entry read holds, and labels the bibliography prints that open no entry
     # (numbers where the bibliography is numbered, or where no entry read has a label: a numbered list cut to
-    # its first entries, their labels lost, counts when the text cites twice as many numbers as it holds)
+    # its first entries, their labels lost, counts when the run the text cites is over 1/MIN_RUN_DENSITY times
+    # the entries: a table's note keys "[1]: Woolf & Wallerstein (2005)" beside 89 author-year entries are none)
     lost, n_numbers = [], 0
     if refs and (top or not labels):
         parens = parenthesised_numbers_cite([doc.layer_text], by_label)
