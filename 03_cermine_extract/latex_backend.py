@@ -575,7 +575,8 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
     the names of the text files (no extension, or ``.tex``) that an ``\\input``-like command of the body names and
     the source lacks (a figure's ``.pdf_tex``/``.tikz`` is no text); ``sections`` those of them that are section
     files: named outside any environment (a figure's or a table's file stands in its float) by a file whose other
-    files so named hold a sectioning command (``\\input{sections/results}`` beside ``\\input{sections/intro}``)."""
+    files so named hold a sectioning command (``\\input{sections/results}`` beside ``\\input{sections/intro}``),
+    or right after a heading (``\\section{Results}\\label{sec:results}\\input{results}``)."""
     cache: dict[Path, str] = {}
     root = Path(root).resolve()
     budget = {"chars": 0}
@@ -630,11 +631,14 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
                 missing.append(name.strip())
             if body_here and envs <= 0 and cmd != "InputIfFileExists":
                 top_level.append((name.strip(), target))
+                if target is None and missing is not None and sections is not None and name.strip() in missing \
+                        and _HEADED.search(text, max(0, m.start() - 300), m.start()):
+                    sections.append(name.strip())  # "\section{Results}\label{sec:results}\input{results}"
             pos = end
         out.append(text[pos:])
         if sections is not None and any(t is not None and _SECTIONING.search(_read_source(t, cache, encoding))
                                         for _, t in top_level):
-            sections.extend(n for n, t in top_level if t is None and n in (missing or ()))
+            sections.extend(n for n, t in top_level if t is None and n in (missing or ()) and n not in sections)
         return "".join(out)
 
     main_dir = Path(main).resolve().parent
@@ -642,7 +646,10 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
 
 
 _ENV_TOKEN = re.compile(r"\\(begin|end)\s*\{([^{}]*)\}")
-_SECTIONING = re.compile(r"\\(?:part|chapter|section|subsection)\*?\s*[\[{]")
+_SECTIONING = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection)\*?\s*[\[{]")
+# a sectioning command whose heading the input right after it fills (only a label between)
+_HEADED = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection)\*?\s*(?:\[[^\]]*\])?\s*\{(?:[^{}]|\{[^{}]*\})*\}"
+                     r"\s*(?:\\label\s*\{[^{}]*\}\s*)*$")
 
 
 # environments whose text LaTeX does not read as commands: a "\\begin{document}" or "\\end{document}" inside one (a

@@ -205,6 +205,19 @@ def test_a_section_file_the_source_lacks_makes_the_conversion_partial(tmp_path):
     assert (read_log(cfg)["sec"]["status"], read_log(cfg)["sec"]["error"]) == ("ok", "")
 
 
+def test_a_missing_file_right_after_a_heading_is_a_section_file(tmp_path):
+    """``\\section{Contribution}\\label{sec:contribution}\\input{sections/Contribution.tex}`` with the file not in the
+    source (a held-out repository): the heading's text is the missing file, whatever its siblings hold."""
+    tex = SECTIONS_TEX.replace("\\input{sections/results}",
+                               "\\section{Contribution}\n\\label{sec:contribution}\n\\input{sections/Contribution.tex}")
+    root = stage_input(tmp_path, {"head.tar.gz": targz({"main.tex": tex, "refs.bib": SECTION_BIB})})
+    cfg, _ = run(tmp_path, root)
+    row = read_log(cfg)["head"]
+    assert row["status"] == "partial"
+    assert row["error"].startswith("partial conversion: the body inputs 1 section file(s) the source lacks "
+                                   "(sections/Contribution.tex): their text is missing")
+
+
 def test_a_missing_figure_input_is_said_and_not_flagged(tmp_path):
     """A file the body inputs that the source lacks, while every entry is cited (a figure's or a table's file, as
     in 14 of 229 real sources): the log says so, and the conversion stays `ok`."""
