@@ -2961,20 +2961,24 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
     # (numbers where the bibliography is numbered, or where no entry read has a label: a numbered list cut to
     # its first entries, their labels lost, counts when the run the text cites is over 1/MIN_RUN_DENSITY times
     # the entries: a table's note keys "[1]: Woolf & Wallerstein (2005)" beside 89 author-year entries are none)
+    # (a label that is a year, "[2007]" of an author-year list, is no number; and the labels must cover half
+    # their range for a number without an entry inside it to mean one lost)
+    numbered = [n for n in labels if n < 1000]
+    last = max(numbered) if numbered and len(numbered) >= 0.5 * len(refs) else 0
     lost, n_numbers = [], 0
-    if refs and (top or not labels):
+    if refs and (last or not numbered) and len(set(numbered)) >= 0.5 * last:
         parens = parenthesised_numbers_cite([doc.layer_text], by_label)
-        lost, n_numbers = numbers_without_entry(doc.layer_text, labels, top, doc.layer_raised, parens)
-        if not top and len(refs) >= MIN_RUN_DENSITY * len(lost):
+        lost, n_numbers = numbers_without_entry(doc.layer_text, numbered, last, doc.layer_raised, parens)
+        if not last and len(refs) >= MIN_RUN_DENSITY * len(lost):
             lost, n_numbers = [], 0
     lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) if refs else ([], 0)
     bracketed = sum(ref.label.startswith("[") for ref in refs) > 0.5 * len(refs)
     printed = {int(label.strip("[].")) for label in doc.printed_labels if label.startswith("[") == bracketed}
-    lost_labels = sorted(printed - set(labels)) if top else []
+    lost_labels = sorted(printed - set(numbered)) if last else []
     return {"n_markers": n_markers, "n_unlinked_markers": n_unlinked, "n_entries": len(refs),
             "n_entries_cited": len(cited), "n_uncited_named": len(strong),
             "n_uncited_named_any": len(strong | (weak & uncited)),
-            "last_label": top, "n_numbers_cited": n_numbers, "n_numbers_without_entry": len(lost),
+            "last_label": last, "n_numbers_cited": n_numbers, "n_numbers_without_entry": len(lost),
             "numbers_without_entry": _ranges(lost), "n_author_years": n_cites,
             "n_author_years_without_entry": len(lost_cites), "author_years_without_entry": "; ".join(lost_cites[:3]),
             "n_printed_labels": len(printed), "n_printed_labels_without_entry": len(lost_labels),
