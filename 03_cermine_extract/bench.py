@@ -240,7 +240,7 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
     print(f"{'pdf':36} {'pages':>5} {'CPU s':>6} {'markers':>7} {'pairs':>6} {'right':>6} {'recall':>7} "
           f"{'prec.':>6} {'exp.pairs':>9}  class / status")
     tot = {"markers": 0, "pairs": 0, "right": 0, "capped": 0}
-    seconds, cpu_seconds, failed, titles, empty = [], [], [], [0, 0], []
+    seconds, cpu_seconds, failed, titles, empty, partial = [], [], [], [0, 0], [], []
     by_class: dict[str, list[int]] = {}
     items = []
     for folder in folders:
@@ -306,9 +306,12 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
             titles[1] += n
         recall = f"{right / markers:.2f}" if markers else "-"
         precision = f"{right / len(pairs):.2f}" if pairs else "-"
+        if stats.get("partial"):
+            partial.append(f"{pdf.name}: {stats['partial']}")
         print(f"{pdf.name[:36]:36} {pages:5d} {statistics.median(cpu_times):6.3f} {markers:7d} {len(pairs):6d} "
               f"{right:6d} {recall:>7} {precision:>6} {expected_pairs:9d}  {cls}"
-              f"{'' if counted else f' (under {min_pages} pages, not counted)'}")
+              f"{'' if counted else f' (under {min_pages} pages, not counted)'}"
+              f"{' | partial' if stats.get('partial') else ''}")
     broken = []
     for pdf in sorted(p for folder in folders for p in (folder / "broken").glob("*.pdf")):
         try:
@@ -335,6 +338,9 @@ def run_real(folders: list[Path], repeat: int, min_pages: int, show_wrong: bool 
         print(f"  {cls:52} {n:3d} papers  pair recall {pc}/{ep} = {pc / max(ep, 1):.3f}  precision {r}/{pairs} = "
               f"{r / max(pairs, 1):.3f}")
     print(f"papers with a bibliography reported empty: {len(empty)} {empty}")
+    print(f"papers flagged partial: {len(partial)}")
+    for line in partial:
+        print(f"  {line}")
     if titles[1]:
         print(f"titles equal to CERMINE's on the reference_outputs papers: {titles[0]}/{titles[1]}")
     print("broken files:")
@@ -753,7 +759,7 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
     stage04 = load_stage04()
     print(f"{'paper':30} {'pages':>5} {'CPU s':>6} {'keys':>5} {'reached':>7} {'links':>6} {'right':>6} "
           f"{'recall':>7} {'prec.':>6}  class / status")
-    tot, cpu_seconds, empty, no_bibliography = [0, 0, 0, 0], [], [], []
+    tot, cpu_seconds, empty, no_bibliography, partial = [0, 0, 0, 0], [], [], [], []
     refused: dict[str, dict[str, int]] = {}  # class of a refused link -> paper -> links
     by_class: dict[str, list[int]] = {}
     by_docclass: dict[str, list[int]] = {}
@@ -796,7 +802,10 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
                 c[0] += 1; c[1] += r["keys"]; c[2] += r["reached"]; c[3] += r["links"]; c[4] += r["right"]  # noqa: E702
             print(f"{slug[:30]:30} {stats['n_pages']:5d} {cpu_seconds[-1]:6.3f} {r['keys']:5d} {r['reached']:7d} "
                   f"{r['links']:6d} {r['right']:6d} {r['reached'] / max(r['keys'], 1):7.2f} "
-                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} | {docclass} {r['note']}")
+                  f"{r['right'] / max(r['links'], 1):6.2f}  {cls} | {docclass} {r['note']}"
+                  f"{' | partial' if stats.get('partial') else ''}")
+            if stats.get("partial"):
+                partial.append(f"{slug}: {stats['partial']}")
             shutil.rmtree(csv_dir, ignore_errors=True)
     keys, reached, links, right = tot
     print(f"\nrecall (cited keys reached by a right link) {reached}/{keys} = {reached / max(keys, 1):.3f}, "
@@ -819,6 +828,9 @@ def judge_pairs(items: list[tuple[str, Path, Path, str, str]], repeat: int, show
           f"the judge's figure: {right}/{links - unjudgeable} = {right / max(links - unjudgeable, 1):.3f}")
     print(f"papers reported empty: {len(empty)} {empty}; PDFs without a bibliography (not counted): "
           f"{no_bibliography}")
+    print(f"papers flagged partial: {len(partial)}")
+    for line in partial:
+        print(f"  {line}")
     if cpu_seconds:
         print(f"CPU seconds per paper (median of {repeat} runs each): median {statistics.median(cpu_seconds):.3f}, "
               f"max {max(cpu_seconds):.3f} (load average {open('/proc/loadavg').read().split()[0]})")

@@ -1576,6 +1576,9 @@ class Document:
     # groups among them: what the file's text names, for ``citation_evidence``
     layer_text: str = ""
     layer_raised: tuple[str, ...] = ()
+    # the numbered labels ("[12]", "12.") that open a line of the bibliography's region: what it prints, against
+    # the entries the split read from it
+    printed_labels: tuple[str, ...] = ()
 
 
 def read_pdf(path: Path) -> Document:
@@ -1790,6 +1793,7 @@ def read_pdf(path: Path) -> Document:
         ref_lines = [ln for ln in ref_lines if sum(ch.isalnum() for ch in ln.text) >= 2]
         for par in paragraphs:
             read_ocr_markers(par.chars)
+    printed_labels = tuple(m.group(1) for ln in ref_lines if (m := PRINTED_LABEL.match(ln.text)))
     references = split_references(_sub_columns(ref_lines), links, vocabulary)
     number_unlabelled_bibliography(paragraphs, references)
     if len(references) < 3 and _unmapped_text_layer(data):
@@ -1801,7 +1805,11 @@ def read_pdf(path: Path) -> Document:
                    for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages), layer_text=" ".join(ln.text for ln in before_refs),
-                    layer_raised=raised)
+                    layer_raised=raised, printed_labels=printed_labels)
+
+
+# a numbered label opening a line of the bibliography: "[12] A. Author", "12. A. Author"
+PRINTED_LABEL = re.compile(r"^\s*(\[\d{1,3}\]|\d{1,3}\.)(?=\s)")
 
 
 OCR_PRODUCERS = re.compile(r"capture|\bocr|abbyy|finereader|omnipage|tesseract|scansoft|readiris|nuance", re.I)
@@ -2929,6 +2937,29 @@ MIN_MARKERS_FOR_ENTRIES = 3
 MIN_NAMED_UNCITED = 8
 MIN_UNCITED_NAMED_SHARE = 0.2
 MIN_NAMED_UNCITED_SHARE = 0.2
+# What the text cites that no entry read holds: a bibliography cut short (the parse stopped at a running head, a
+# caption floated among the entries, a paper appended after a thesis's bibliography; a page read wrong). A numbered
+# bibliography: at least MIN_LOST of the numbers the text cites (bracketed, raised, in parentheses where the paper
+# cites so), and MIN_LOST_SHARE of them, have no entry: inside its label range, or in a run beyond its last label
+# at least MIN_RUN_DENSITY dense (the
+# numbers a cut-short list lost: [36], [37], … [112]; scattered numbers beyond it are statistics and intervals,
+# "F[1, 653]", "[0, 255]", no run). An author-year one: at least MIN_LOST_AUTHOR_YEARS of the distinct surname +
+# year citations of the text, and MIN_LOST_AUTHOR_YEARS_SHARE of them, name no entry (none holds the surname with
+# the year, none opens with the surname; whole papers: at most 3, and 0.15). A numbered bibliography whose region prints at least MIN_LOST labels, a
+# MIN_LOST_LABELS_SHARE of its labels, that open no entry read (entries lost or run together by the split). And a
+# body cut short: less than MIN_BODY_SHARE of the text the file holds before the bibliography (at least
+# MIN_LAYER_TEXT characters) came out as body text (whole papers: 0.53 and more, captions, tables and front
+# matter being the rest).
+MIN_LOST = 5
+MIN_LOST_SHARE = 0.15
+MIN_RUN_DENSITY = 0.6
+MIN_LOST_AUTHOR_YEARS = 8
+MIN_LOST_AUTHOR_YEARS_SHARE = 0.2
+MIN_LOST_LABELS_SHARE = 0.1
+MIN_BODY_SHARE = 0.3
+MIN_LAYER_TEXT = 20_000
+MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december"}
 
 
 def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], list[list[str]]]:
@@ -2944,6 +2975,71 @@ def _paragraph_xrefs(p: etree._Element) -> tuple[str, list[tuple[int, int]], lis
     return text, spans, rids
 
 
+def _ranges(numbers: list[int], most: int = 3) -> str:
+    """[10, 11, 12, 20] -> "[10]–[12], [20]"; at most ``most`` ranges, then "…"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    text = ", ".join(f"[{a}]" if a == b else f"[{a}]–[{b}]" for a, b in runs[:most])
+    return text + (", …" if len(runs) > most else "")
+
+
+def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[str, ...] = (),
+                          parens: bool = False) -> tuple[list[int], int]:
+    """(the numbers the markers of ``text`` cite that no entry of a numbered bibliography whose last label is
+    ``top`` holds, the numbers cited that count): those inside its label range without an entry, and a run beyond
+    it at least MIN_RUN_DENSITY dense from ``top`` on. Markers: bracketed numbers (a vector or an interval, "[0,
+    1]", "[1, 1]", is none), the ``raised`` groups (superscript citations, "4,5", "16–18") and, where ``parens``
+    (the paper cites by them), numbers in parentheses."""
+    cited: set[int] = set()
+    for m in NUMERIC_MARKER.finditer(text):
+        listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
+        if 0 not in listed and len(set(listed)) == len(listed):
+            cited.update(expand_numbers(m.group(1)))
+    for group in raised:
+        if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
+            cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))
+    for m in PAREN_NUMERIC.finditer(text) if parens else ():
+        cited.update(expand_numbers(m.group(1)))
+    cited.discard(0)
+    have = set(labels)
+    within = sorted(n for n in cited if n <= top and n not in have)
+    beyond = sorted(n for n in cited if n > top)
+    run = max((i + 1 for i, n in enumerate(beyond) if i + 1 >= MIN_RUN_DENSITY * (n - top)), default=0)
+    return within + beyond[:run], sum(1 for n in cited if n <= top) + run
+
+
+def author_years_without_entry(text: str, refs: list[Reference]) -> tuple[list[str], int]:
+    """(the distinct surname + year citations of ``text`` that name no entry of ``refs``, as printed; how many
+    distinct ones it holds): an entry is named where its text holds the surname with the year, or opens with the
+    surname (a year the parse cut off)."""
+    by_year: dict[str, list[str]] = {}
+    openings: set[str] = set()
+    for ref in refs:
+        raw = ref.raw.lower()
+        for year in set(re.findall(r"(?<!\d)(?:1[6-9]|20)\d{2}(?!\d)", raw)):
+            by_year.setdefault(year, []).append(raw)
+        openings.update(re.findall(r"[^\W\d_]+", raw[:40]))
+    cites: dict[tuple[str, str], str] = {}
+    def add(name: str, years: str, printed: str) -> None:
+        key = _surname_key(name)
+        if key and key not in MONTHS:
+            for year in _years(years):
+                cites.setdefault((key, year[:4]), printed)
+    for m in PAREN_GROUP.finditer(text):
+        for cite in m.group(1).split(";"):
+            if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
+                add(c.group(1), c.group(2), c.group(0))
+    for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
+        add(m.group(1), m.group(2), m.group(0))
+    lost = [printed for (key, year), printed in cites.items()
+            if key not in openings and not any(key in raw for raw in by_year.get(year, ()))]
+    return lost, len(cites)
+
+
 def citation_evidence(doc: Document, xml: bytes) -> dict:
     """What the body's text says it cites against what the conversion linked: the citation-looking markers
     (found by this backend's patterns whether or not the PDF's links were used), those of them that overlap
@@ -2952,10 +3048,11 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
     refs = doc.references
     labels = [int(d) for d in (re.sub(r"\D", "", r.label) for r in refs) if d]
     top = max(labels) if labels and len(labels) >= 0.5 * len(refs) else 0  # a numbered bibliography's label range
-    n_markers = n_unlinked = 0
+    n_markers = n_unlinked = body_chars = 0
     cited: set[str] = set()
     for p in root.iter("p"):
         text, spans, rids = _paragraph_xrefs(p)
+        body_chars += len(text)
         for r in rids:
             cited.update(r)
         found = [(s, e) for s, e, _ in find_markers(text, refs)]
@@ -2997,9 +3094,33 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             names = set(re.findall(r"[A-Z][\w'’\-]{2,}", head)) - {"The", "And", "Proc", "Journal", "Vol"}
             if any(names & words for words in before_year[year]):
                 weak.add(k)
+    # what the text cites that no entry read holds, and labels the bibliography prints that open no entry
+    # (numbers where the bibliography is numbered, or where no entry read has a label: a numbered list cut to
+    # its first entries, their labels lost, counts when the run the text cites is over 1/MIN_RUN_DENSITY times
+    # the entries: a table's note keys "[1]: Woolf & Wallerstein (2005)" beside 89 author-year entries are none)
+    # (a label that is a year, "[2007]" of an author-year list, is no number; and the labels must cover half
+    # their range for a number without an entry inside it to mean one lost)
+    numbered = [n for n in labels if n < 1000]
+    last = max(numbered) if numbered and len(numbered) >= 0.5 * len(refs) else 0
+    lost, n_numbers = [], 0
+    if refs and (last or not numbered) and len(set(numbered)) >= 0.5 * last:
+        parens = parenthesised_numbers_cite([doc.layer_text], by_label)
+        lost, n_numbers = numbers_without_entry(doc.layer_text, numbered, last, doc.layer_raised, parens)
+        if not last and len(refs) >= MIN_RUN_DENSITY * len(lost):
+            lost, n_numbers = [], 0
+    lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) if refs else ([], 0)
+    bracketed = sum(ref.label.startswith("[") for ref in refs) > 0.5 * len(refs)
+    printed = {int(label.strip("[].")) for label in doc.printed_labels if label.startswith("[") == bracketed}
+    lost_labels = sorted(printed - set(numbered)) if last else []
     return {"n_markers": n_markers, "n_unlinked_markers": n_unlinked, "n_entries": len(refs),
             "n_entries_cited": len(cited), "n_uncited_named": len(strong),
-            "n_uncited_named_any": len(strong | (weak & uncited))}
+            "n_uncited_named_any": len(strong | (weak & uncited)),
+            "last_label": last, "n_numbers_cited": n_numbers, "n_numbers_without_entry": len(lost),
+            "numbers_without_entry": _ranges(lost), "n_author_years": n_cites,
+            "n_author_years_without_entry": len(lost_cites), "author_years_without_entry": "; ".join(lost_cites[:3]),
+            "n_printed_labels": len(printed), "n_printed_labels_without_entry": len(lost_labels),
+            "printed_labels_without_entry": _ranges(lost_labels),
+            "body_chars": body_chars, "layer_chars": len(doc.layer_text)}
 
 
 def partial_reason(evidence: dict) -> str:
@@ -3016,6 +3137,28 @@ def partial_reason(evidence: dict) -> str:
     if named >= MIN_NAMED_UNCITED and named >= MIN_NAMED_UNCITED_SHARE * entries:
         return (f"{named} of the {entries} bibliography entries are named in the text but cited by no linked "
                 f"marker (text the conversion left out names them: a table's notes, a caption)")
+    lost, numbers = evidence.get("n_numbers_without_entry", 0), evidence.get("n_numbers_cited", 0)
+    if lost >= MIN_LOST and lost >= MIN_LOST_SHARE * numbers:
+        last = f"the last [{evidence['last_label']}]" if evidence.get("last_label") else "none numbered"
+        return (f"{lost} of the {numbers} numbers the text cites have no bibliography entry "
+                f"({evidence['numbers_without_entry']}; {entries} entries read, {last}): the bibliography was cut "
+                f"short")
+    lost, cites = evidence.get("n_author_years_without_entry", 0), evidence.get("n_author_years", 0)
+    # (author-year where the bibliography is not numbered, or the text cites more by surname and year than by
+    # number: a numbered paper's taxonomic authorities, "Boulenger, 1894", name no entry)
+    if lost >= MIN_LOST_AUTHOR_YEARS and lost >= MIN_LOST_AUTHOR_YEARS_SHARE * cites \
+            and (not evidence.get("last_label") or numbers < cites):
+        return (f"{lost} of the {cites} author-year citations in the text name no bibliography entry "
+                f"(e.g. {evidence['author_years_without_entry']}; {entries} entries read): the bibliography was "
+                f"cut short")
+    lost, printed = evidence.get("n_printed_labels_without_entry", 0), evidence.get("n_printed_labels", 0)
+    if lost >= MIN_LOST and lost >= MIN_LOST_LABELS_SHARE * printed:
+        return (f"{lost} of the {printed} numbered labels the bibliography prints open no entry read "
+                f"({evidence['printed_labels_without_entry']}; {entries} entries read)")
+    body, layer = evidence.get("body_chars", 0), evidence.get("layer_chars", 0)
+    if layer >= MIN_LAYER_TEXT and body < MIN_BODY_SHARE * layer:
+        return (f"the body holds {body} characters of the {layer} the file's text holds before the bibliography "
+                f"({body / layer:.0%}): the body was cut short")
     return ""
 
 

@@ -568,14 +568,20 @@ def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = No
     return None
 
 
-def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding: str | None = None) -> str:
+def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding: str | None = None,
+                  missing: list[str] | None = None, sections: list[str] | None = None) -> str:
     """The main file with every ``\\input``-like command replaced by the file it names, recursively; files that are
-    not UTF-8 are read in ``encoding`` (the document's declared one) where given."""
+    not UTF-8 are read in ``encoding`` (the document's declared one) where given. ``missing`` (where given) gets
+    the names of the text files (no extension, or ``.tex``) that an ``\\input``-like command of the body names and
+    the source lacks (a figure's ``.pdf_tex``/``.tikz`` is no text); ``sections`` those of them that are section
+    files: named outside any environment (a figure's or a table's file stands in its float) by a file whose other
+    files so named hold a sectioning command (``\\input{sections/results}`` beside ``\\input{sections/intro}``),
+    or right after a heading (``\\section{Results}\\label{sec:results}\\input{results}``)."""
     cache: dict[Path, str] = {}
     root = Path(root).resolve()
     budget = {"chars": 0}
 
-    def expand(path: Path, depth: int, stack: tuple) -> str:
+    def expand(path: Path, depth: int, stack: tuple, in_body: bool = False) -> str:
         text = _read_source(path, cache, encoding)
         budget["chars"] += len(text)
         if budget["chars"] > max_chars:
@@ -585,9 +591,16 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
         if depth and "\\begin{document}" in text and _DOCCLASS.search(text):
             text = text.split("\\begin{document}", 1)[1].split("\\end{document}", 1)[0]
         out, pos = [], 0
+        begin = _document_begin(text) if not depth else -1
+        scan, envs, top_level = 0, 0, []  # (name, file or None) of the inputs outside any environment
         for m in _INPUT.finditer(text):
             if m.start() < pos:
                 continue
+            body_here = in_body or 0 <= begin < m.start()
+            for t in _ENV_TOKEN.finditer(text, scan, m.start()):
+                if t.group(2).strip() != "document":
+                    envs += 1 if t.group(1) == "begin" else -1
+            scan = m.start()
             cmd, i = m.group(1), m.end()
             folder = path.parent
             if cmd in ("import", "subimport", "includefrom", "subincludefrom"):
@@ -612,13 +625,57 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
             target = _resolve_input(name, folder, root, main_dir)
             out.append(text[pos:m.start()])
             if target is not None and target not in stack and depth < 12:
-                out.append("\n" + expand(target, depth + 1, stack + (target,)) + "\n")
+                out.append("\n" + expand(target, depth + 1, stack + (target,), body_here) + "\n")
+            elif target is None and body_here and missing is not None and cmd != "InputIfFileExists" \
+                    and Path(name.strip()).suffix.lower() in ("", ".tex") and name.strip():
+                missing.append(name.strip())
+            if body_here and envs <= 0 and cmd != "InputIfFileExists":
+                top_level.append((name.strip(), target))
+                if target is None and missing is not None and sections is not None and name.strip() in missing \
+                        and _HEADED.search(text, max(0, m.start() - 300), m.start()):
+                    sections.append(name.strip())  # "\section{Results}\label{sec:results}\input{results}"
             pos = end
         out.append(text[pos:])
+        if sections is not None and any(t is not None and _SECTIONING.search(_read_source(t, cache, encoding))
+                                        for _, t in top_level):
+            sections.extend(n for n, t in top_level if t is None and n in (missing or ()) and n not in sections)
         return "".join(out)
 
     main_dir = Path(main).resolve().parent
     return expand(Path(main).resolve(), 0, (Path(main).resolve(),))
+
+
+_ENV_TOKEN = re.compile(r"\\(begin|end)\s*\{([^{}]*)\}")
+_SECTIONING = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection)\*?\s*[\[{]")
+# a sectioning command whose heading the input right after it fills (only a label between)
+_HEADED = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection)\*?\s*(?:\[[^\]]*\])?\s*\{(?:[^{}]|\{[^{}]*\})*\}"
+                     r"\s*(?:\\label\s*\{[^{}]*\}\s*)*$")
+
+
+# environments whose text LaTeX does not read as commands: a "\\begin{document}" or "\\end{document}" inside one (a
+# LaTeX template shown in a listing, a file written out by filecontents) neither starts nor ends the document
+_VERBATIM_BEGIN = re.compile(r"\\begin\s*\{(verbatim\*?|lstlisting|minted|Verbatim\*?|BVerbatim|LVerbatim|spverbatim|"
+                             r"comment|filecontents\*?)\}")
+
+
+def _outside_verbatim(text: str, marker: str) -> int:
+    """Where ``marker`` first stands in ``text`` outside a verbatim-like environment (-1: nowhere)."""
+    pos = 0
+    while True:
+        at = text.find(marker, pos)
+        if at < 0:
+            return -1
+        env = _VERBATIM_BEGIN.search(text, pos, at)
+        if env is None:
+            return at
+        close = text.find("\\end{" + env.group(1) + "}", env.end())
+        if close < 0:
+            return -1
+        pos = close + len(env.group(1)) + 6
+
+
+def _document_begin(text: str) -> int:
+    return _outside_verbatim(text, "\\begin{document}")
 
 
 @dataclass
@@ -2641,6 +2698,10 @@ MIN_LINKED_SHARE = 0.6
 MIN_LINKED_KEYS = 5
 MIN_TEXT_SHARE = 0.3
 MIN_SOURCE_TEXT = 4000
+# and when at least MIN_UNCITED_ENTRIES, and MIN_UNCITED_SHARE, of the entries of a .bbl or thebibliography (what
+# the compiled paper cites) are cited by no \cite of the source
+MIN_UNCITED_ENTRIES = 5
+MIN_UNCITED_SHARE = 0.2
 _SOURCE_CITE = re.compile(r"\\(" + CITE_RE.pattern + r")\*?(?![A-Za-z@])((?:\s*\[[^\]]*\]){0,2}(?:\s*\{[^{}]*\})+)")
 _SOURCE_ENVS_NOT_TEXT = re.compile(r"\\begin\s*\{(equation|align|eqnarray|gather|multline|tabular|figure|table|"
                                    r"verbatim|lstlisting|algorithm|tikzpicture|thebibliography|displaymath|math)"
@@ -2669,9 +2730,13 @@ def source_text_size(body: str) -> int:
     return len(re.sub(r"\s+", " ", text).strip())
 
 
-def completeness(body: str, cited: list[str], refs: dict, printed: int) -> tuple[str, int, int, float | None]:
+def completeness(body: str, cited: list[str], refs: dict, printed: int, missing_inputs: list[str] = (),
+                 listed: str = "", nocite: list[str] = (),
+                 missing_sections: list[str] = ()) -> tuple[str, int, int, float | None]:
     """(why the conversion is partial or "", the source's cited keys, those linked, the printed text share), from
-    the source body and the number of characters the conversion printed."""
+    the source body, the number of characters the conversion printed, the text files the body's ``\\input``
+    commands name that the source lacks, and (``listed``: "bbl" or "thebibliography", where the bibliography is
+    one that lists what the compiled paper cites) the keys ``\\nocite`` names."""
     wanted = source_citation_keys(body)
     linked = {k for k in cited if k in refs} & wanted if wanted else {k for k in cited if k in refs}
     # the source's own text is never longer than the source: where the printed text reaches the share of the raw
@@ -2685,6 +2750,21 @@ def completeness(body: str, cited: list[str], refs: dict, printed: int) -> tuple
                        + (f" ({without} without a bibliography entry)" if without else ""))
     if size >= MIN_SOURCE_TEXT and ratio is not None and ratio < MIN_TEXT_SHARE:
         reasons.append(f"body text {printed} characters against the source's {size} ({ratio:.0%})")
+    # a .bbl (or a thebibliography) lists what the compiled paper cites: entries that no \cite of the source names
+    # were cited by text the source lacks (a section file not in it) or that was not read (revtex's "\cite{a,*b}"
+    # cites b)
+    named = {k.lstrip("*") for k in cited}
+    uncited = [k for k in refs if k not in named] if listed and not nocite else []
+    if len(uncited) >= MIN_UNCITED_ENTRIES and len(uncited) >= MIN_UNCITED_SHARE * len(refs):
+        names = list(dict.fromkeys(missing_inputs))
+        lacks = (f" (the body inputs {len(names)} file(s) the source lacks: {', '.join(names[:3])}"
+                 f"{', …' if len(names) > 3 else ''})") if names else ""
+        reasons.append(f"{len(uncited)} of the {len(refs)} entries of its {listed} are cited nowhere in the source"
+                       f"{lacks}: the text citing them is missing")
+    elif missing_sections:  # a section file the source lacks: LaTeX's PDF of the paper holds its text
+        names = list(dict.fromkeys(missing_sections))
+        reasons.append(f"the body inputs {len(names)} section file(s) the source lacks ({', '.join(names[:3])}"
+                       f"{', …' if len(names) > 3 else ''}): their text is missing")
     return "; ".join(reasons), len(wanted), len(linked), None if ratio is None else round(ratio, 3)
 
 
@@ -2695,11 +2775,16 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     notes: list[str] = []
     main = find_main_file(folder, notes)
     encoding = declared_encoding(main, folder)
-    document = load_document(main, folder, max_chars, encoding)
-    if "\\begin{document}" not in document:
+    missing_inputs: list[str] = []
+    missing_sections: list[str] = []
+    document = load_document(main, folder, max_chars, encoding, missing_inputs, missing_sections)
+    begin = _document_begin(document)
+    if begin < 0:
         raise LatexError(f"{main.name}: no \\begin{{document}}")
-    preamble, body = document.split("\\begin{document}", 1)
-    body = body.split("\\end{document}", 1)[0]
+    preamble, body = document[:begin], document[begin + len("\\begin{document}"):]
+    # (the first \end{document} outside a listing: one in a verbatim template is text, not the end)
+    if (end := _outside_verbatim(body, "\\end{document}")) >= 0:
+        body = body[:end]
     raw_body = body  # what the source holds, before any macro is expanded: the measure of a complete conversion
     macros, spans = collect_macros(document)
     macros = {**local_package_macros(preamble, main, folder, encoding), **macros}
@@ -2749,6 +2834,12 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
     printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))
-    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed)
+    listed = next((kind for kind in ("bbl", "thebibliography") if bib_source.startswith(kind)), "")
+    partial, n_source, n_linked, ratio = completeness(raw_body, cited, refs, printed, missing_inputs, listed,
+                                                      conv.nocite, missing_sections)
+    if set(missing_inputs) - set(missing_sections):  # figures' and tables' files, mostly: said, not flagged
+        names = [n for n in dict.fromkeys(missing_inputs) if n not in missing_sections]
+        notes.append(f"the body inputs {len(names)} file(s) the source lacks ({', '.join(names[:3])}"
+                     f"{', …' if len(names) > 3 else ''}): not converted")
     return Result(xml, str(main.relative_to(folder)), len(conv.cited), missing, bib_source, style, partial,
                   n_source, n_linked, ratio, notes)
