@@ -689,10 +689,11 @@ INLINE_LABEL_END = re.compile(r"[\w)\]]\s+\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)$")
 # a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
 LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
-# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "From [18].",
-# "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the markers are out
+# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "Source [25].",
+# "From [18].", "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the
+# markers are out
 CREDIT_LINE = re.compile(
-    r"(?i:(?:source|sources|credit|credits|image|photo|picture)\s*:)?\s*"
+    r"(?i:(?:source|sources|credit|credits)\s*:?|(?:image|photo|picture)\s*:)?\s*"
     r"(?i:(?:(?:figure|fig\.|image|photo|picture|table|diagram|illustration|data|plot)\s+(?:is\s+)?)?"
     r"(?:(?:adapted|taken|borrowed|reproduced|modified|reprinted|redrawn|copied|extracted|obtained|sourced|"
     r"recreated|edited)(?:\s+by\s+(?:me|us|the\s+authors?))?(?:\s+(?:and|with)\s+\w+)?\s+(?:from|after)|"
