@@ -765,6 +765,9 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
             or (label is not None and label.group(1) in ";,")  # "(5) Luhman (2007); (6)" + "Pecaut ..."
+            # "SuperDepth (1024 x 382) [112]" + "– S – 0.112 – 0.875": a dash opens no sentence after a piece with
+            # no sentence end (syntok cuts a table row's cells after a parenthesis and a marker)
+            or (re.match(r"\s*[–—]\s", text[start:end]) is not None and not SENTENCE_END_AT_END.search(tail))
             or inline_list)
         # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
         # inside a name that reads as code (an assignment or a call after it, more dots or underscores in it) is

@@ -71,3 +71,13 @@ In \cite{svm2}, the authors use an SVM to classify broad application categories.
     refs = {r.get("id"): " ".join("".join(r.itertext()).split()) for r in root.iter("ref")}
     assert "An SVM-based machine learning method" in refs["svm2"]
     assert "In [2], the authors use an SVM to classify broad application categories." in " ".join(paragraphs(root))
+
+
+def test_a_table_rows_cells_after_a_parenthesis_and_a_marker_stay_in_its_sentence():
+    # "SuperDepth (1024 x 382) [112] – S – 0.112 – 0.875": syntok ends a sentence after a parenthesis and a marker
+    # before the dash that parts a row's cells; a dash opens no sentence where no sentence end stands before it,
+    # while after a full stop it may ("… (see [29]). – First, …")
+    par = paragraph("Quantitative evaluation: SuperDepth (1024 x 382) [29] – S – 0.112 – 0.875", "[29]")
+    assert sentences_of(par) == ["Quantitative evaluation: SuperDepth (1024 x 382) [29] – S – 0.112 – 0.875"]
+    par = paragraph("We consider two cases (see [29]). – First, the easy one [30].", "[29]", "[30]")
+    assert sentences_of(par) == ["We consider two cases (see [29]).", "– First, the easy one [30]."]
