@@ -1479,6 +1479,11 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
     return by_label, by_author_year, suffix
 
 
+# a relation sign right before a bracket: the bracket is an interval or a vector of a formula set in the sentence
+# ("loops of length ∈ [3, 10] bp", "the knob k = [2, 4]"), never a citation
+MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
+
+
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
                  table: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
@@ -1496,6 +1501,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             if 0 in listed or len(set(listed)) < len(listed):
                 vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
                 continue
+            if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()):
+                continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]": an interval or a vector
             if not numbers or any(n not in by_label for n in numbers):
                 continue
             idx = [by_label[n] for n in numbers]
@@ -2828,13 +2835,15 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
             out.append((text, keys))
             continue
         pos = 0
-        for m in NUMERIC_MARKER.finditer(text):
+        groups = [(m, [int(v) for v in re.findall(r"\d+", m.group(1))]) for m in NUMERIC_MARKER.finditer(text)]
+        vectors = [(m.start(), len(listed)) for m, listed in groups if 0 in listed or len(set(listed)) < len(listed)]
+        for m, listed in groups:
             numbers = expand_numbers(m.group(1).replace("–", "-"))
-            listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             before = text[:m.start()]
             if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]) \
-                    or 0 in listed or len(set(listed)) < len(listed):
-                continue
+                    or 0 in listed or len(set(listed)) < len(listed) or MATH_BEFORE.search(before[-4:]) \
+                    or any(len(listed) == k and _same_sentence(text, m.start(), v) for v, k in vectors):
+                continue  # (a vector's kin: "[1, 2, 3, 4] (no degradation), [0, 1, 1, 2] (k=2)")
             out.append((text[pos:m.start() + 1], []))
             out.append((m.group(1), list(dict.fromkeys(by_label[n] for n in numbers))))
             pos = m.end() - 1

@@ -1850,6 +1850,10 @@ class Converter:
         return j
 
 
+# a measured value in a table row's cells: "0.201", "58.8", "-3", "12%" (not a digit inside a word or a name)
+_ROW_VALUE = re.compile(r"(?<![\w.])[-+−]?\d+(?:[.,]\d+)?%?(?![\w.])")
+
+
 def keep_needed_rows(blocks: list[Block]) -> list[Block]:
     """Table rows that cite become paragraphs only where they hold a key no sentence cites: a row is not a sentence,
     but for a work cited only in a table it is the one context there is. An abstract that cites (front matter) is
@@ -1871,14 +1875,17 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
                         parts.append(Cite(p.command, new, p.pre, p.post))
                 else:
                     parts.append(p)
-            own = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+            row_text = " ".join(p for p in parts if isinstance(p, str))
+            own = re.findall(r"[^\W\d_]{3,}", row_text)
+            values = _ROW_VALUE.findall(row_text)
             if block.title:  # a row that says little, under a table whose caption is a short title
                 parts = [block.title + ": "] + parts
             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
             n_cites = sum(isinstance(p, Cite) for p in parts)
             # a row of bare numbers says nothing; a row naming one thing and the work it comes from ("Wilkes
-            # Subglacial Basin & \citet{x}") says what the work is cited for
-            if n_cites and (len(words) >= 4 or n_cites == 1 and len(own) >= 2):
+            # Subglacial Basin & \citet{x}") says what the work is cited for, and so does a results table's row
+            # naming one method by a word and giving its measured values ("Liu \cite{x} & D & 0.201 & 1.584")
+            if n_cites and (len(words) >= 4 or n_cites == 1 and (len(own) >= 2 or own and len(values) >= 2)):
                 kept.append(Block("p", parts))
                 in_text |= {k for p in parts if isinstance(p, Cite) for k in p.keys}
             continue
@@ -2159,6 +2166,7 @@ def _bib_blocks(text: str, wanted: set[str] | None) -> str:
 MONTHS = {m: str(i) for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                                            "nov", "dec"), 1)}
 _ENTRY_HEAD = re.compile(r"\s*@\s*(\w+)\s*[{(]\s*([^,\s]*)\s*,?")
+_GLUED_ENTRY = re.compile(r"\}[ \t]*(?=@\s*[A-Za-z]+\s*[{(]\s*[^\s,{}()]+\s*,)")
 _FIELD_NAME = re.compile(r"[\s,]*([A-Za-z][\w\-:.+]*)\s*=\s*")
 
 
@@ -2207,6 +2215,9 @@ def read_bib(text: str, wanted: set[str] | None) -> dict[str, dict[str, str]]:
     handed to bibtexparser."""
     entries: dict[str, dict[str, str]] = {}
     strings: dict[str, str] = {}
+    # an entry opened on the line that closes the one before ("}@article{svm2,"): BibTeX reads an entry from
+    # any "@", so it starts a line of its own here
+    text = _GLUED_ENTRY.sub("}\n", text)
     for chunk in re.split(r"(?m)^(?=[ \t]*@)", _bib_blocks(text, wanted)):
         head = _ENTRY_HEAD.match(chunk)
         if not head:

@@ -689,10 +689,11 @@ INLINE_LABEL_END = re.compile(r"[\w)\]]\s+\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)$")
 # a piece that starts with the punctuation ending the sentence before it: ". Then", "; and"
 LEADING_PUNCTUATION = re.compile(r"\s*[.!?;:,]+[\"'”’]*")
 MAX_GLUE = 1500  # an unbalanced bracket glues sentences together for at most this many characters
-# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "From [18].",
-# "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the markers are out
+# a credit line: where the figure or table the sentence before describes comes from ("Source: [5]", "Source [25].",
+# "From [18].", "Figure adapted from [57].", "Borrowed from [73].", "Courtesy of Lee (2019)"): its words, once the
+# markers are out
 CREDIT_LINE = re.compile(
-    r"(?i:(?:source|sources|credit|credits|image|photo|picture)\s*:)?\s*"
+    r"(?i:(?:source|sources|credit|credits)\s*:?|(?:image|photo|picture)\s*:)?\s*"
     r"(?i:(?:(?:figure|fig\.|image|photo|picture|table|diagram|illustration|data|plot)\s+(?:is\s+)?)?"
     r"(?:(?:adapted|taken|borrowed|reproduced|modified|reprinted|redrawn|copied|extracted|obtained|sourced|"
     r"recreated|edited)(?:\s+by\s+(?:me|us|the\s+authors?))?(?:\s+(?:and|with)\s+\w+)?\s+(?:from|after)|"
@@ -764,6 +765,9 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
             or (re.search(r"[\])]$", tail) is not None and not SENTENCE_END_AT_END.search(tail)
                 and re.match(r"\s*[(\[]", text[start:end]) is not None)
             or (label is not None and label.group(1) in ";,")  # "(5) Luhman (2007); (6)" + "Pecaut ..."
+            # "SuperDepth (1024 x 382) [112]" + "– S – 0.112 – 0.875": a dash opens no sentence after a piece with
+            # no sentence end (syntok cuts a table row's cells after a parenthesis and a marker)
+            or (re.match(r"\s*[–—]\s", text[start:end]) is not None and not SENTENCE_END_AT_END.search(tail))
             or inline_list)
         # "specified using fem.Material = Elastic80A": a full stop with a letter right after it, no space between,
         # inside a name that reads as code (an assignment or a call after it, more dots or underscores in it) is
