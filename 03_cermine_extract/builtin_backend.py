@@ -1017,6 +1017,11 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
         return False
     if numbered and short and not ends_sentence and (emphasised or len(words) <= 6):
         return not re.match(r"^\d+\.?\s+[A-Z][a-z]*\s+(et al|and)\b", text)
+    if (line.bold or caps) and LABELLED_APPENDIX.match(text) and not ends_sentence:
+        # "APPENDIX A: HOW DO FLUX PERTURBATIONS" over "EVOLVE?": an appendix's heading with its letter, in bold or
+        # capitals, whose title wraps in a narrow column (MNRAS, after the bibliography): its first line runs to
+        # the column's edge, and is the heading all the same
+        return True
     return emphasised and short and len(words) <= 8 and not ends_sentence and text[0].isupper()
 
 
@@ -1131,6 +1136,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# what ends an author list that a year follows: an initial ("E. L.", "A.~M.,"), "et al." or an ampersand
+AFTER_NAMES = re.compile(r"(?:(?<![A-Za-z])[A-Z]\.|\bal\.|&)\s*,?\s*$")
+
+
 def parse_reference(raw: str) -> dict:
     """Split one printed reference into fields, each with its (start, end) span in ``raw``.
 
@@ -1156,8 +1165,13 @@ def parse_reference(raw: str) -> dict:
              and not re.match(r"\s?[–-]\s?\d", raw[m.end():m.end() + 3])
              and not re.search(r"(?:pp?\.|pages|[–-])\s?$", raw[max(0, m.start() - 6):m.start()])]
     paren_year = next((m for m in years if raw[m.start() - 1:m.start()] == "("), None)
+    # astronomy's "Wright, E. L., Eisenhardt, P. R. M., et al. 2010, AJ, 140, 1868" (AAS, MNRAS, A&A): the year
+    # follows the names straight after their last initial or "et al.", and the page after it may look like a
+    # year too (1868); the year is that first one, not the last number
+    after_names = years[0] if years and AFTER_NAMES.search(raw, max(0, years[0].start() - 12), years[0].start()) \
+        and re.match(r"[a-z]?\s*[,.:;]", raw[years[0].end():years[0].end() + 3]) else None
     if paren_year or years:
-        y = paren_year or years[-1]
+        y = paren_year or after_names or years[-1]
         fields["year"] = (y.start(1), y.end(1))
 
     body = raw[offset:]
@@ -1971,6 +1985,8 @@ AFTER_BIBLIOGRAPHY = re.compile(r"^(?:(?:\d{1,2}(?:\.\d{1,2})*|[A-Z])\.?\s+)?"
 # (Springer, numbered by raised marks that would read as the entries' labels) and biographies
 END_MATTER = re.compile(r"^(affiliations|author affiliations|authors?\W{0,3}biograph(?:y|ies)|biographies|"
                         r"about the authors?)[.:]?$", re.I)
+# an appendix's heading with its letter or number and a title after it ("APPENDIX A: HOW DO …", "Appendix B. Proofs")
+LABELLED_APPENDIX = re.compile(r"^(?:APPENDIX|Appendix)\s+(?:[A-Z]|\d{1,2})(?:\.\d{1,2})*\s*[.:\u2013\u2014-]\s*\S")
 APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+(?:[A-Za-z]{3,}|[^\W\d_A-Za-z]{2,})")  # a word: Latin, Hangul, Kana, …
 
 
