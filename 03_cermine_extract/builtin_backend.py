@@ -452,8 +452,12 @@ def _split_glued_numbers(lines: list[Line]) -> tuple[list[Line], dict[int, tuple
         rest = k
         while rest < len(ln.chars) and ln.chars[rest].text.isspace():
             rest += 1
+        # (AASTeX's linenumbers set their numbers at half the text's size, under half an em before it: a number
+        # in smaller type than the text after it, a quarter em apart, is set apart as well)
         if 1 <= k <= 4 and k < rest < len(ln.chars) \
-                and ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0):
+                and (ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0)
+                     or all(c.size <= 0.8 * ln.chars[rest].size for c in ln.chars[:k])
+                     and ln.chars[rest].left - ln.chars[k - 1].right > 0.25 * ln.chars[rest].size):
             number = Line(ln.page, ln.chars[:k], ln.page_height, ln.page_width)
             text = Line(ln.page, ln.chars[rest:], ln.page_height, ln.page_width)
             pairs[id(number)] = (ln, text)

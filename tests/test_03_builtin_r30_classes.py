@@ -3,6 +3,7 @@
 PDF the way the class lays it out and checks one class of problem."""
 from __future__ import annotations
 
+import re
 import sys
 
 from lxml import etree
@@ -66,3 +67,32 @@ def test_the_year_after_an_astronomy_entrys_names_is_its_year_not_a_page_that_lo
         start, end = fields["year"]
         years.append(raw[start:end])
     assert years == ["2010", "2002", "2021", "1987", "1960", "2006"]
+
+
+def test_half_size_line_numbers_just_before_both_columns_lines_are_dropped(tmp_path):
+    """AASTeX's ``linenumbers`` option numbers every line of both columns just left of it, in type half the
+    text's size, under half an em before the line ("63 and degraded to match …", the right column's "112 in
+    principle …" in the gutter): closer than the gap a margin number was looked for at, the numbers stayed on
+    their lines, and every sentence read "… the 100 use of models …" (499 numbers in one paper's body). A number
+    in smaller type than the text after it, a quarter em apart, is split off; rising down both columns, the
+    numbers are dropped, and the sentences and their citations are whole."""
+    page = raw_pdf.Page()
+    gap = 0.45 * 10
+    number = iter(range(40, 100))
+    for x in (50, 320):
+        for k in range(18):
+            y = 700 - 12.5 * k
+            label = str(next(number))
+            page.text(x - gap - (end_x(tmp_path, 0, label, size=5) - 0), y, label, size=5)
+            page.text(x, y, f"ordinary text of a column line {k} as in [{k % 6 + 1}]" if k % 3 == 0
+                      else f"ordinary text of a column line {k} goes on")
+    last = raw_pdf.Page()
+    last.text(50, 740, "REFERENCES", font="F2")
+    for k, name in enumerate(SURNAMES[:6]):
+        last.text(50, 724 - 12 * k, f"[{k + 1}] {name} R. E. {1960 + k}, Journal of Basic Engineering, {10 + k}, 35")
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page, last])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    body = " ".join("".join(root.find("body").itertext()).split())
+    assert "ordinary text of a column line 1 goes on ordinary text of a column line 2 goes on" in body
+    assert not re.search(r"\b[4-9]\d ordinary\b|on [4-9]\d\b", body)
+    assert len(raws_of(root)) == 6 and len(cited(root)) == 12
