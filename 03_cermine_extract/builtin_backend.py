@@ -2606,6 +2606,11 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             if numbers and all(n in by_label for n in numbers):
                 runs.append((text, list(dict.fromkeys(by_label[n] for n in numbers))))
                 continue
+        if sup and n > 0 and re.fullmatch(r"\d{1,2}", text) and re.search(r"[.!?]$", pieces[n - 1][0]) \
+                and (n + 1 == len(pieces) or pieces[n + 1][0][:1].isspace()):
+            # a footnote's mark after a full stop ("… for the Astropy project.² One of the primary aims"), that
+            # names no entry: printed, it glued the two sentences into one ("project.2 One")
+            continue
         if sup:
             runs.append((text, []))
             continue

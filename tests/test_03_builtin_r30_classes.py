@@ -96,3 +96,30 @@ def test_half_size_line_numbers_just_before_both_columns_lines_are_dropped(tmp_p
     assert "ordinary text of a column line 1 goes on ordinary text of a column line 2 goes on" in body
     assert not re.search(r"\b[4-9]\d ordinary\b|on [4-9]\d\b", body)
     assert len(raws_of(root)) == 6 and len(cited(root)) == 12
+
+
+def test_a_footnote_mark_after_a_full_stop_does_not_glue_two_sentences(tmp_path):
+    """A&A and AAS set a footnote's mark after the sentence's full stop ("… for the Astropy project.² One of
+    the primary aims …"): in an author-year paper the raised "2" names no entry, and printed as "project.2 One"
+    it made the two sentences one for stage 04 (each with the other's citations). A raised number after a full
+    stop that names no entry is a footnote's mark and is left out; one after a word stays ("PyFITS⁷ project")."""
+    page = raw_pdf.Page()
+    page.text(50, 740, "1 Introduction", font="F2")
+    first = "Many people have signed up to the mailing list of the Astropy project."
+    page.text(50, 724, first)
+    page.text(end_x(tmp_path, 50, first) + 0.5, 727.5, "2", size=6)
+    page.text(50, 712, "One of the primary aims is a core package for astronomy (Smith 2001). The FITS")
+    page.text(50, 700, "reader is a port of the PyFITS")
+    page.text(end_x(tmp_path, 50, "reader is a port of the PyFITS") + 0.5, 703.5, "7", size=6)
+    page.text(end_x(tmp_path, 50, "reader is a port of the PyFITS") + 5, 700, "project (Barrett & Bridgman 1999).")
+    for k in range(6):
+        page.text(50, 688 - 12 * k, f"{BODY} and so on (Smith 2001).")
+    page.text(50, 600, "References", font="F2")
+    page.text(50, 584, "Barrett, P. E., & Bridgman, W. T. 1999, in ASP Conf. Ser. 172, 483")
+    page.text(50, 572, "Smith, J. 2001, ApJ, 550, 1810")
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    body = " ".join("".join(root.find("body").itertext()).split())
+    assert "Astropy project. One of the primary aims" in body
+    assert "PyFITS7 project" in body
+    assert {r.split(",")[0] for _, r in cited(root)} == {"Smith", "Barrett"}
