@@ -2275,7 +2275,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             continue
         gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
-        if current and (_is_indented(ln, lefts[ln.page]) or gap):
+        # the rest of a justified line that came in pieces ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-":
+        # a word gap wider than the reader's line break) goes on with its line: it stands right of the piece before
+        # it, on its baseline, and is not indented however far from the column's left it starts
+        goes_on = prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, 1)
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on or gap):
             flush()
         current.append(list(ln.chars))
         prev = ln

@@ -123,3 +123,27 @@ def test_a_footnote_mark_after_a_full_stop_does_not_glue_two_sentences(tmp_path)
     assert "Astropy project. One of the primary aims" in body
     assert "PyFITS7 project" in body
     assert {r.split(",")[0] for _, r in cited(root)} == {"Smith", "Barrett"}
+
+
+def test_the_rest_of_a_justified_line_that_came_in_pieces_goes_on_with_its_paragraph(tmp_path):
+    """A justified line whose word gap is wider than the reader's line break comes out in pieces; where the first
+    piece is one short word ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-"), the second starts as far
+    into the column as a paragraph's indent, and it opened a new paragraph: the sentence was cut before its
+    citation. A piece right of the one before it, on its baseline, goes on with its line."""
+    page = raw_pdf.Page()
+    page.text(50, 740, "1 Method", font="F2")
+    page.text(50, 724, "We analyse outputs from a radiation hydrodynamic adaptive mesh refinement code")
+    page.text(50, 712, "by")  # the second piece 4-30 pt right of the column's left, where an indent is
+    page.text(end_x(tmp_path, 50, "by") + 13, 712, "(Smith 2001). Two cosmological simulations are run for the")
+    page.text(50, 700, "study of the shielding of molecular hydrogen in the first galaxies (Jones 2005).")
+    for k in range(6):
+        page.text(50, 688 - 12 * k, f"{BODY} and so on (Smith 2001).")
+    page.text(50, 600, "References", font="F2")
+    page.text(50, 584, "Jones, A. 2005, MNRAS, 360, 1")
+    page.text(50, 572, "Smith, J. 2001, ApJ, 550, 10")
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    paragraphs = [" ".join("".join(p.itertext()).split()) for p in root.find("body").iter("p")]
+    assert paragraphs[0].startswith("We analyse outputs from a radiation hydrodynamic adaptive mesh refinement code by "
+                                    "(Smith 2001). Two cosmological simulations are run for the study")
+    assert {r.split(",")[0] for _, r in cited(root)} == {"Smith", "Jones"}
