@@ -1875,10 +1875,13 @@ def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> Non
     reader's line break (RSC's narrow columns: "K.  A. Lukyanov  and  S.  A. Lukyanov,") comes out in pieces,
     and a piece such as "A. Lukyanov" reads like a lettered heading: where a numbered or lettered piece has
     text of its own column beside it on the same baseline, it is part of that line, not a heading. (A heading
-    by its name, "Abstract", "References", may have a side box beside it.)"""
+    by its name, "Abstract", "References", may have a side box beside it.) So is a piece of one word in capitals
+    ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-": a code's name opening a justified line, which read
+    as a heading and cut its sentence in two)."""
     for i, ln in enumerate(lines):
         text = ln.text.strip()
-        if not headings[i] or not NUMBERED_HEADING.match(text) or REFERENCES_HEADING.match(text) \
+        if not headings[i] or not (NUMBERED_HEADING.match(text) or len(text.split()) == 1) \
+                or REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text) \
                 or FIRST_SECTION.match(text):
             continue
         for k in (i - 1, i + 1):

@@ -135,9 +135,11 @@ def test_the_rest_of_a_justified_line_that_came_in_pieces_goes_on_with_its_parag
     page.text(50, 724, "We analyse outputs from a radiation hydrodynamic adaptive mesh refinement code")
     page.text(50, 712, "by")  # the second piece 4-30 pt right of the column's left, where an indent is
     page.text(end_x(tmp_path, 50, "by") + 13, 712, "(Smith 2001). Two cosmological simulations are run for the")
-    page.text(50, 700, "study of the shielding of molecular hydrogen in the first galaxies (Jones 2005).")
+    page.text(50, 700, "study of the shielding of molecular hydrogen in the first galaxies with the code")
+    page.text(50, 688, "ENZO")  # a word in capitals, alone on its piece: no heading, with text beside it
+    page.text(end_x(tmp_path, 50, "ENZO") + 13, 688, "(Jones 2005). The two runs differ in how they shield.")
     for k in range(6):
-        page.text(50, 688 - 12 * k, f"{BODY} and so on (Smith 2001).")
+        page.text(50, 676 - 12 * k, f"{BODY} and so on (Smith 2001).")
     page.text(50, 600, "References", font="F2")
     page.text(50, 584, "Jones, A. 2005, MNRAS, 360, 1")
     page.text(50, 572, "Smith, J. 2001, ApJ, 550, 10")
@@ -146,4 +148,5 @@ def test_the_rest_of_a_justified_line_that_came_in_pieces_goes_on_with_its_parag
     paragraphs = [" ".join("".join(p.itertext()).split()) for p in root.find("body").iter("p")]
     assert paragraphs[0].startswith("We analyse outputs from a radiation hydrodynamic adaptive mesh refinement code by "
                                     "(Smith 2001). Two cosmological simulations are run for the study")
+    assert "first galaxies with the code ENZO (Jones 2005). The two runs differ" in paragraphs[0]
     assert {r.split(",")[0] for _, r in cited(root)} == {"Smith", "Jones"}
