@@ -1708,7 +1708,8 @@ def read_pdf(path: Path) -> Document:
                 ref_start, sidebars = longest, True
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
-    if ref_start is not None and headings[ref_start]:
+    if ref_start is not None:
+        # (headed or not: revtex sets no heading, its entries open the band under both columns' text)
         all_lines, headings, ref_start = _lift_text_above_a_bibliography_band(all_lines, headings, ref_start,
                                                                               body_size)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
@@ -1916,7 +1917,8 @@ def _entry_follows(lines: list[Line], headings: list[bool], i: int) -> bool:
 def _lift_text_above_a_bibliography_band(lines: list[Line], headings: list[bool], start: int,
                                          body_size: float) -> tuple[list[Line], list[bool], int]:
     """Frontiers sets the bibliography as a band across the page's foot, below the text of both columns: the
-    "REFERENCES" heading opens the left column's part of the band, and the right column's text above the band
+    "REFERENCES" heading (revtex: the first entry, "[1] NASA, …", under no heading) opens the left column's part
+    of the band, and the right column's text above the band
     (the discussion's end, acknowledgements) is read after it column by column. That text is put back before
     the heading: body-size lines of the right column above the heading, set apart from the band's first line
     there (at the heading's height) by a gap of more than two lines."""
@@ -2515,12 +2517,32 @@ def _entries_by_number(labels: tuple[str, ...]) -> dict[int, list[int]]:
     return by_label
 
 
+def _without_marks_after_stops(chars: list[Char], target) -> list[Char]:
+    """The characters without the raised footnote marks set after a full stop ("… tool [50–52].¹² To simplify …"),
+    that link to no entry: printed, they glue the two sentences into one for stage 04 ("52].12 To")."""
+    out, k = [], 0
+    while k < len(chars):
+        end = k
+        while end < len(chars) and chars[end].sup and chars[end].text.isdigit():
+            end += 1
+        if end > k and end - k <= 2 and k and chars[k - 1].text in ".!?" \
+                and (end == len(chars) or chars[end].text.isspace()) \
+                and all(target(ch) is None for ch in chars[k:end]):
+            k = end
+            continue
+        out.extend(chars[k:end] if end > k else [chars[k]])
+        k = end if end > k else k + 1
+    return out
+
+
 def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
                    refs: list[Reference]) -> list[tuple[str, list[int]]]:
     """A paragraph as runs of (text, reference indices): plain text has no indices."""
+    def target(ch: Char) -> int | None:
+        return targets.get((ch.page, ch.link)) if ch.link >= 0 else None
+
     runs = [("".join([ch.text for ch in chars]), [ref] if ref is not None else [])
-            for ref, chars in itertools.groupby(par.chars, key=lambda ch: targets.get((ch.page, ch.link))
-                                                if ch.link >= 0 else None)]
+            for ref, chars in itertools.groupby(_without_marks_after_stops(par.chars, target), key=target)]
     # Merge linked runs separated only by punctuation into one marker ("1, 2", "Lee, 2019; Kim, 2020").
     merged: list[tuple[str, list[int]]] = []
     for text, keys in runs:

@@ -150,3 +150,52 @@ def test_the_rest_of_a_justified_line_that_came_in_pieces_goes_on_with_its_parag
                                     "(Smith 2001). Two cosmological simulations are run for the study")
     assert "first galaxies with the code ENZO (Jones 2005). The two runs differ" in paragraphs[0]
     assert {r.split(",")[0] for _, r in cited(root)} == {"Smith", "Jones"}
+
+
+def test_text_of_both_columns_above_an_unheaded_bibliography_band_is_body(tmp_path):
+    """revtex sets no "References" heading: on the last page the bibliography opens with "[1] …" in a band across
+    the page's foot, under the text of both columns. Read column by column, the right column's text above the
+    band came after the first entry and was lost (an appendix's last paragraph, three works cited only there); it
+    is put back before the band, as it is under a Frontiers "REFERENCES" heading."""
+    first, last = raw_pdf.Page(), raw_pdf.Page()
+    first.text(45, 740, "Fast Adiabatic Waveforms Set Large", size=18)
+    first.text(45, 710, "I. INTRODUCTION", size=10, font="F2")
+    for k in range(20):
+        first.text(45, 695 - 12 * k, f"The left column of ordinary text goes on here [{k % 3 + 1}].")
+        first.text(303, 695 - 12 * k, f"The right column of ordinary text goes on [{k % 2 + 1}].")
+    left = ["To check these calculations we verify the matrix", "and the covariances of the model parameters",
+            "near the peak of the likelihood, as they should."]
+    right = ["As a final check we sample the posterior with the", "open-source sampling tool [4, 5, 6]. To simplify",
+             "the calculation we hold the other parameters fixed."]
+    for k in range(12):
+        last.text(45, 740 - 12 * k, left[k % 3])
+        last.text(303, 740 - 12 * k, right[k % 3])
+    names = ["NASA", "ESA", "Babak", "Foreman-Mackey", "Karnesis", "Katz"]
+    for k, name in enumerate(names):
+        x, y = (45, 560 - 20 * k) if k < 3 else (303, 560 - 20 * (k - 3))
+        last.text(x, y, f"[{k + 1}] {name}, A study of waveforms number {k + 1},", size=8)
+        last.text(x + 10, y - 9, f"Phys. Rev. D {90 + k}, {100 + k} ({2010 + k}).", size=8)
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [first, last])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    body = " ".join("".join(root.find("body").itertext()).split())
+    assert "open-source sampling tool [4, 5, 6]. To simplify the calculation" in body
+    assert [r.split(",")[0] for r in raws_of(root)] == [f"[{k + 1}] {name}" for k, name in enumerate(names)]
+    refs = {r.get("id"): " ".join("".join(r.itertext()).split()).split(",")[0] for r in root.iter("ref")}
+    named = {refs[rid] for x in root.find("body").iter("xref") for rid in x.get("rid").split()}
+    assert named >= {"[4] Foreman-Mackey", "[5] Karnesis", "[6] Katz"}
+
+
+def test_a_footnote_mark_after_a_full_stop_in_a_linked_pdf_is_left_out_and_a_linked_citation_kept():
+    """The same mark in a PDF whose citations are links (revtex with hyperref: "… tool [50–52].¹² To simplify …"):
+    the raised "12" links to its footnote, not to an entry, and goes; a raised number linked to an entry stays, and
+    so does a mark after a word."""
+    def chars(text: str, raised: set[int], links: dict[int, int]) -> list:
+        return [builtin.Char(c, 5.0 * k, 700, 5.0 * k + 4.5, 707, 7.0 if k in raised else 10.0, link=links.get(k, -1),
+                             base=703 if k in raised else 700, sup=k in raised) for k, c in enumerate(text)]
+
+    text = "the tool [50].12 To simplify, see Eryn9 and more.3 End"
+    raised = {text.index("12"), text.index("12") + 1, text.index("9"), text.index("3 End")}
+    links = {text.index("12"): 7, text.index("12") + 1: 7, text.index("3 End"): 8}  # 7: the footnote, 8: an entry
+    kept = builtin._without_marks_after_stops(chars(text, raised, links),
+                                              lambda ch: {8: 2}.get(ch.link) if ch.link >= 0 else None)
+    assert "".join(c.text for c in kept) == "the tool [50]. To simplify, see Eryn9 and more.3 End"
