@@ -2188,6 +2188,11 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         text = ln.text.strip()
         if not strict and ln.page == 0 and title and text in title:
             continue
+        if AUTHOR_EMAIL.match(text) and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
+            # "⋆ E-mail: vish@sas.upenn.edu" under the first page's column (MNRAS sets it a point below the body's
+            # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
+            # would split ("(Blandford E-mail: … & Payne 1982)")
+            continue
         if headings[i] and (not title or text not in title):
             if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
                                                    or FIRST_SECTION.match(text)):
@@ -2293,6 +2298,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     return paragraphs, sections
 
 
+# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …"
+AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.:,]?\s*)?e-?mail(?:\s+address(?:es)?)?\s*:",
+                          re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 

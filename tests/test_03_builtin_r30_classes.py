@@ -199,3 +199,27 @@ def test_a_footnote_mark_after_a_full_stop_in_a_linked_pdf_is_left_out_and_a_lin
     kept = builtin._without_marks_after_stops(chars(text, raised, links),
                                               lambda ch: {8: 2}.get(ch.link) if ch.link >= 0 else None)
     assert "".join(c.text for c in kept) == "the tool [50]. To simplify, see Eryn9 and more.3 End"
+
+
+def test_an_authors_email_under_the_first_pages_column_does_not_split_its_sentence(tmp_path):
+    """MNRAS sets the corresponding author's "⋆ E-mail: …" under the first page's column, a point below the body's
+    size: too near it to read as a footnote, it was read as the next line of the column's last paragraph, and
+    the sentence running on to the next page came out cut ("(Blandford E-mail: vish@… & Payne 1982)"). A line
+    opening with "E-mail:" below the column's last body line is the authors' address, not text."""
+    first, second = raw_pdf.Page(), raw_pdf.Page()
+    first.text(50, 740, "1 INTRODUCTION", font="F2")
+    for k in range(10):
+        first.text(50, 724 - 12 * k, f"{BODY} and so on (Smith 2001).")
+    first.text(50, 604, "Three mechanisms may extract angular momentum: outflow caused by stresses (Blandford")
+    first.text(50, 80, "* E-mail: author@example.edu", size=9)
+    second.text(50, 740, "& Payne 1982) and shocks produced by waves (Smith 2001).")
+    for k in range(4):
+        second.text(50, 728 - 12 * k, f"{BODY} and so on (Smith 2001).")
+    second.text(50, 660, "REFERENCES", font="F2")
+    second.text(50, 644, "Blandford R. D., Payne D. G., 1982, MNRAS, 199, 883")
+    second.text(50, 632, "Smith J., 2001, ApJ, 550, 10")
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [first, second])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    body = " ".join("".join(root.find("body").itertext()).split())
+    assert "outflow caused by stresses (Blandford & Payne 1982) and shocks" in body
+    assert "E-mail" not in body
