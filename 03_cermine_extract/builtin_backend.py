@@ -454,8 +454,12 @@ def _split_glued_numbers(lines: list[Line]) -> tuple[list[Line], dict[int, tuple
         rest = k
         while rest < len(ln.chars) and ln.chars[rest].text.isspace():
             rest += 1
+        # (AASTeX's linenumbers set their numbers at half the text's size, under half an em before it: a number
+        # in smaller type than the text after it, a quarter em apart, is set apart as well)
         if 1 <= k <= 4 and k < rest < len(ln.chars) \
-                and ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0):
+                and (ln.chars[rest].left - ln.chars[k - 1].right > 0.5 * (ln.size or 10.0)
+                     or all(c.size <= 0.8 * ln.chars[rest].size for c in ln.chars[:k])
+                     and ln.chars[rest].left - ln.chars[k - 1].right > 0.25 * ln.chars[rest].size):
             number = Line(ln.page, ln.chars[:k], ln.page_height, ln.page_width)
             text = Line(ln.page, ln.chars[rest:], ln.page_height, ln.page_width)
             pairs[id(number)] = (ln, text)
@@ -1043,6 +1047,11 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
         return False
     if numbered and short and not ends_sentence and (emphasised or len(words) <= 6):
         return not re.match(r"^\d+\.?\s+[A-Z][a-z]*\s+(et al|and)\b", text)
+    if (line.bold or caps) and LABELLED_APPENDIX.match(text) and not ends_sentence:
+        # "APPENDIX A: HOW DO FLUX PERTURBATIONS" over "EVOLVE?": an appendix's heading with its letter, in bold or
+        # capitals, whose title wraps in a narrow column (MNRAS, after the bibliography): its first line runs to
+        # the column's edge, and is the heading all the same
+        return True
     return emphasised and short and len(words) <= 8 and not ends_sentence and text[0].isupper()
 
 
@@ -1157,6 +1166,10 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# what ends an author list that a year follows: an initial ("E. L.", "A.~M.,"), "et al." or an ampersand
+AFTER_NAMES = re.compile(r"(?:(?<![A-Za-z])[A-Z]\.|\bal\.|&)\s*,?\s*$")
+
+
 def parse_reference(raw: str) -> dict:
     """Split one printed reference into fields, each with its (start, end) span in ``raw``.
 
@@ -1182,8 +1195,13 @@ def parse_reference(raw: str) -> dict:
              and not re.match(r"\s?[–-]\s?\d", raw[m.end():m.end() + 3])
              and not re.search(r"(?:pp?\.|pages|[–-])\s?$", raw[max(0, m.start() - 6):m.start()])]
     paren_year = next((m for m in years if raw[m.start() - 1:m.start()] == "("), None)
+    # astronomy's "Wright, E. L., Eisenhardt, P. R. M., et al. 2010, AJ, 140, 1868" (AAS, MNRAS, A&A): the year
+    # follows the names straight after their last initial or "et al.", and the page after it may look like a
+    # year too (1868); the year is that first one, not the last number
+    after_names = years[0] if years and AFTER_NAMES.search(raw, max(0, years[0].start() - 12), years[0].start()) \
+        and re.match(r"[a-z]?\s*[,.:;]", raw[years[0].end():years[0].end() + 3]) else None
     if paren_year or years:
-        y = paren_year or years[-1]
+        y = paren_year or after_names or years[-1]
         fields["year"] = (y.start(1), y.end(1))
 
     body = raw[offset:]
@@ -1732,7 +1750,8 @@ def read_pdf(path: Path) -> Document:
                 ref_start, sidebars = longest, True
     if ref_start is None:
         ref_start = find_unheaded_bibliography(all_lines)
-    if ref_start is not None and headings[ref_start]:
+    if ref_start is not None:
+        # (headed or not: revtex sets no heading, its entries open the band under both columns' text)
         all_lines, headings, ref_start = _lift_text_above_a_bibliography_band(all_lines, headings, ref_start,
                                                                               body_size)
     paragraphs, sections = _body(all_lines, headings, ref_start, title, body_size, lefts, vocabulary, strict=True)
@@ -1916,10 +1935,13 @@ def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> Non
     reader's line break (RSC's narrow columns: "K.  A. Lukyanov  and  S.  A. Lukyanov,") comes out in pieces,
     and a piece such as "A. Lukyanov" reads like a lettered heading: where a numbered or lettered piece has
     text of its own column beside it on the same baseline, it is part of that line, not a heading. (A heading
-    by its name, "Abstract", "References", may have a side box beside it.)"""
+    by its name, "Abstract", "References", may have a side box beside it.) So is a piece of one word in capitals
+    ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-": a code's name opening a justified line, which read
+    as a heading and cut its sentence in two)."""
     for i, ln in enumerate(lines):
         text = ln.text.strip()
-        if not headings[i] or not NUMBERED_HEADING.match(text) or REFERENCES_HEADING.match(text) \
+        if not headings[i] or not (NUMBERED_HEADING.match(text) or len(text.split()) == 1) \
+                or REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text) \
                 or FIRST_SECTION.match(text):
             continue
         for k in (i - 1, i + 1):
@@ -1954,7 +1976,8 @@ def _entry_follows(lines: list[Line], headings: list[bool], i: int) -> bool:
 def _lift_text_above_a_bibliography_band(lines: list[Line], headings: list[bool], start: int,
                                          body_size: float) -> tuple[list[Line], list[bool], int]:
     """Frontiers sets the bibliography as a band across the page's foot, below the text of both columns: the
-    "REFERENCES" heading opens the left column's part of the band, and the right column's text above the band
+    "REFERENCES" heading (revtex: the first entry, "[1] NASA, …", under no heading) opens the left column's part
+    of the band, and the right column's text above the band
     (the discussion's end, acknowledgements) is read after it column by column. That text is put back before
     the heading: body-size lines of the right column above the heading, set apart from the band's first line
     there (at the heading's height) by a gap of more than two lines."""
@@ -2032,6 +2055,8 @@ AFTER_BIBLIOGRAPHY = re.compile(r"^(?:(?:\d{1,2}(?:\.\d{1,2})*|[A-Z])\.?\s+)?"
 END_MATTER = re.compile(r"^(affiliations|author affiliations|authors?\W{0,3}biograph(?:y|ies)|biographies|"
                         r"about the authors?|authors?\W{0,3}(?:addresses|details|information)|"
                         r"addresses(?: for correspondence)?)[.:]?$", re.I)
+# an appendix's heading with its letter or number and a title after it ("APPENDIX A: HOW DO …", "Appendix B. Proofs")
+LABELLED_APPENDIX = re.compile(r"^(?:APPENDIX|Appendix)\s+(?:[A-Z]|\d{1,2})(?:\.\d{1,2})*\s*[.:\u2013\u2014-]\s*\S")
 APPENDIX_LETTER = re.compile(r"^[A-Z]\.?\s+(?:[A-Za-z]{3,}|[^\W\d_A-Za-z]{2,})")  # a word: Latin, Hangul, Kana, …
 
 
@@ -2224,6 +2249,11 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         text = ln.text.strip()
         if not strict and ln.page == 0 and title and text in title:
             continue
+        if AUTHOR_EMAIL.match(text) and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
+            # "⋆ E-mail: vish@sas.upenn.edu" under the first page's column (MNRAS sets it a point below the body's
+            # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
+            # would split ("(Blandford E-mail: … & Payne 1982)")
+            continue
         if headings[i] and (not title or text not in title):
             if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
                                                    or FIRST_SECTION.match(text)):
@@ -2316,7 +2346,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             continue
         gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
-        if current and (_is_indented(ln, lefts[ln.page]) or gap):
+        # the rest of a justified line that came in pieces ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-":
+        # a word gap wider than the reader's line break) goes on with its line: it stands right of the piece before
+        # it, on its baseline, and is not indented however far from the column's left it starts
+        goes_on = prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, 1)
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on or gap):
             flush()
         current.append(list(ln.chars))
         prev = ln
@@ -2324,6 +2359,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     return paragraphs, sections
 
 
+# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …"
+AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.:,]?\s*)?e-?mail(?:\s+address(?:es)?)?\s*:",
+                          re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 
@@ -2632,12 +2670,32 @@ def _entries_by_number(labels: tuple[str, ...]) -> dict[int, list[int]]:
     return by_label
 
 
+def _without_marks_after_stops(chars: list[Char], target) -> list[Char]:
+    """The characters without the raised footnote marks set after a full stop ("… tool [50–52].¹² To simplify …"),
+    that link to no entry: printed, they glue the two sentences into one for stage 04 ("52].12 To")."""
+    out, k = [], 0
+    while k < len(chars):
+        end = k
+        while end < len(chars) and chars[end].sup and chars[end].text.isdigit():
+            end += 1
+        if end > k and end - k <= 2 and k and chars[k - 1].text in ".!?" \
+                and (end == len(chars) or chars[end].text.isspace()) \
+                and all(target(ch) is None for ch in chars[k:end]):
+            k = end
+            continue
+        out.extend(chars[k:end] if end > k else [chars[k]])
+        k = end if end > k else k + 1
+    return out
+
+
 def paragraph_runs(par: Paragraph, targets: dict[tuple[int, int], int],
                    refs: list[Reference]) -> list[tuple[str, list[int]]]:
     """A paragraph as runs of (text, reference indices): plain text has no indices."""
+    def target(ch: Char) -> int | None:
+        return targets.get((ch.page, ch.link)) if ch.link >= 0 else None
+
     runs = [("".join([ch.text for ch in chars]), [ref] if ref is not None else [])
-            for ref, chars in itertools.groupby(par.chars, key=lambda ch: targets.get((ch.page, ch.link))
-                                                if ch.link >= 0 else None)]
+            for ref, chars in itertools.groupby(_without_marks_after_stops(par.chars, target), key=target)]
     # Merge linked runs separated only by punctuation into one marker ("1, 2", "Lee, 2019; Kim, 2020").
     merged: list[tuple[str, list[int]]] = []
     for text, keys in runs:
@@ -2738,6 +2796,11 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             if numbers and all(n in by_label for n in numbers):
                 runs.append((text, list(dict.fromkeys(by_label[n] for n in numbers))))
                 continue
+        if sup and n > 0 and re.fullmatch(r"\d{1,2}", text) and re.search(r"[.!?]$", pieces[n - 1][0]) \
+                and (n + 1 == len(pieces) or pieces[n + 1][0][:1].isspace()):
+            # a footnote's mark after a full stop ("… for the Astropy project.² One of the primary aims"), that
+            # names no entry: printed, it glued the two sentences into one ("project.2 One")
+            continue
         if sup:
             runs.append((text, []))
             continue

@@ -1027,6 +1027,8 @@ PARA_ENVS = THEOREMS | {"quote", "quotation", "center", "flushleft", "flushright
 _TABLE_NOTES = r"tablecaption|tablecomments|tablebib|tablefoot"
 _CITE_COMMAND = re.compile(r"\\(?:" + CITE_RE.pattern + r")\*?(?![A-Za-z@])\s*[\[{]")
 _THEOREM_SOURCE = re.compile(r"\s*(?:\\label\s*\{[^{}]*\}\s*)*(?=\{)")
+# a table cell that names something: a word of two letters or more, alone or with digits ("6dF", "DEEP2", "VVDS")
+_ROW_NAME = re.compile(r"[^\W\d_]{2,}")
 _CITE_ONLY = re.compile(r"(?:\s*\\[A-Za-z]*cite[a-zA-Z]*\*?\s*(?:\[[^\]]*\]\s*)*\{[^{}]*\}\s*[,;]?)+")
 # \begin{tabular}{p{3cm}l} (with its column spec) or \end{tabular}: not part of the first or last row
 _TABLE_HEAD = re.compile(r"\\(?:begin\s*\{(?:tabular|tabularx|tabulary|longtable|supertabular)\*?\}"
@@ -1140,6 +1142,7 @@ class Block:
     parts: list = field(default_factory=list)
     title: str = ""
     level: int = 1
+    named: bool = False  # a table row whose first cell names a thing and one other cell holds all its citations
 
 
 _SPECIAL = re.compile(r"[\\{}$~\n`'&^_-]")
@@ -1732,20 +1735,33 @@ class Converter:
                             continue
                         parts = []
                         valued = True  # every cell that cites gives a value too ("2690 \cite{a} & 4800 \cite{b}")
+                        citing_cells, printed_cells, first_text = 0, 0, None
                         for cell in all_cells:  # a cell that prints nothing (\cellcolor{white}) is no cell
                             cell_parts = self.inline(cell) if cell else []
                             if any(isinstance(p, Cite) or p.strip() for p in cell_parts):
                                 parts += ([" – "] if parts else []) + cell_parts
+                                printed_cells += 1
+                                if first_text is None:
+                                    first_text = "" if any(isinstance(p, Cite) for p in cell_parts) else \
+                                        " ".join(p for p in cell_parts if isinstance(p, str))
                             if any(isinstance(p, Cite) for p in cell_parts):
+                                citing_cells += 1
                                 valued &= any(isinstance(p, str) and re.search(r"\w", p) for p in cell_parts)
+                        # "6dF & Q = 3, 4, 6 & \citet{a}, \citet{b} & 375": a catalogue, a survey or a code named in the
+                        # first cell (an acronym, letters and digits), the works it comes from in one cell of their
+                        # own and what the table gives of it in others: the row says what they are cited for, as a
+                        # row of one citation does ("refs & \cite{a}", a name and citations only, still says nothing)
+                        named = citing_cells == 1 and printed_cells >= 3 and \
+                            bool(first_text and _ROW_NAME.search(first_text))
                         if any(isinstance(p, Cite) for p in parts):
                             words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
                             # "Isochrone & 35.5 & \citet{x}": the caption says of what; so it does where each work
                             # is cited for a value ("Density & 2690 \cite{a} & 4800 \cite{b}"); not a row of
                             # citations ("References & \cite{a} & \cite{b}"), whose works the column heads tell apart
                             n_row_cites = sum(isinstance(p, Cite) for p in parts)
-                            title = caption if len(words) < 4 and (n_row_cites == 1 or valued and words) else ""
-                            above_block = Block("row", parts, title=title)
+                            title = caption if len(words) < 4 and (n_row_cites == 1 or valued and words or named) \
+                                else ""
+                            above_block = Block("row", parts, title=title, named=named)
                             self.blocks.append(above_block)
             return stop
         if env == "tabbing":  # \= \> \< \+ \- \' \` set and move to tab stops here (no accents); a \kill line prints nothing
@@ -1884,8 +1900,10 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
             n_cites = sum(isinstance(p, Cite) for p in parts)
             # a row of bare numbers says nothing; a row naming one thing and the work it comes from ("Wilkes
             # Subglacial Basin & \citet{x}") says what the work is cited for, and so does a results table's row
-            # naming one method by a word and giving its measured values ("Liu \cite{x} & D & 0.201 & 1.584")
-            if n_cites and (len(words) >= 4 or n_cites == 1 and (len(own) >= 2 or own and len(values) >= 2)):
+            # naming one method by a word and giving its measured values ("Liu \cite{x} & D & 0.201 & 1.584"),
+            # and a catalogue's row naming a survey with its works in one cell
+            if n_cites and (len(words) >= 4 or n_cites == 1 and (len(own) >= 2 or own and len(values) >= 2)
+                            or block.named):
                 kept.append(Block("p", parts))
                 in_text |= {k for p in parts if isinstance(p, Cite) for k in p.keys}
             continue

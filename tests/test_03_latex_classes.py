@@ -152,6 +152,29 @@ Carlson & \citet{duktape} \\
     assert {rid for _, rid in linked(root)} == {"lee2019", "v8"}
 
 
+def test_a_table_row_naming_a_survey_with_its_works_in_one_cell_is_read_for_works_cited_only_there(tmp_path):
+    # a table of catalogues (emulateapj, threeparttable): the survey's name in the first cell ("6dF", "DEEP2": an
+    # acronym, letters with digits), its selection and counts in others, and the works it comes from together in
+    # one "References" cell: the row says what they are cited for; a row of a name and citations only does not,
+    # nor does a row whose citations sit in cells of their own (the column heads tell those apart)
+    body = r"""\section{Data}
+We add spectroscopic redshifts from public surveys \citep{lee2019}.
+\begin{table*}[t]\begin{center}\caption{Catalogs with spectroscopic redshifts.}
+\begin{threeparttable}\begin{tabular}{|p{1.6cm}|p{3cm}|p{3.5cm}|p{2.9cm}|}
+\toprule
+\textbf{Survey} & \textbf{Selection} & \textbf{References} & \textbf{Sources}\\ \hline
+6dF & Q = 3, 4, 6 & \citet{v8}, \citet{duktape} & 375 (328)\\
+refs & \citet{joss2022}, \citet{schmidt2020} \\
+DEEP2 & 0.95 & \citet{schmidt2020} & \citet{joss2022} \\
+\hline\end{tabular}
+\begin{tablenotes}\item[$^1$] Includes stars.\end{tablenotes}
+\end{threeparttable}\end{center}\end{table*}"""
+    root = convert(tmp_path, body)
+    text = " ".join(paragraphs(root))
+    assert "Catalogs with spectroscopic redshifts: 6dF – Q = 3, 4, 6 – Google (2018), Vaarala (2018) – 375 (328)" in text
+    assert {rid for _, rid in linked(root)} == {"lee2019", "v8", "duktape"}
+
+
 def test_a_textual_citation_prints_its_page_note_inside_the_parentheses(tmp_path):
     # natbib's \citet[p.~4]{x} and biblatex's \textcite[p.~4]{x} print "Lee and Kim (2019, p. 4)", as the PDF does
     body = r"""\section{Related work}
