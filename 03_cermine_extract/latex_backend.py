@@ -565,7 +565,35 @@ def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = No
                     return path
             except (ValueError, OSError):
                 continue
+    # a name whose letter case differs from the file's (``chapters/Introduction`` for ``chapters/introduction.tex``):
+    # TeX finds it on the case-insensitive file systems of macOS and Windows, where the authors wrote it
+    for folder in dict.fromkeys((base, main_dir or base, root)):
+        if path := _case_insensitive(folder, name, root):
+            return path
     return None
+
+
+def _case_insensitive(folder: Path, name: str, root: Path) -> Path | None:
+    """The file under ``folder`` whose path is ``name`` (or ``name.tex``) but for letter case, or None; never
+    outside ``root``."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    here = folder
+    for i, part in enumerate(parts):
+        wanted = {part.lower()} if i < len(parts) - 1 else {part.lower(), part.lower() + ".tex"}
+        try:
+            match = sorted(c for c in here.iterdir() if c.name.lower() in wanted
+                           and (c.is_dir() if i < len(parts) - 1 else c.is_file()))
+        except OSError:
+            return None
+        if not match:
+            return None
+        here = match[0]
+    try:
+        return pu.safe_path_under(root, os.path.relpath(here, root))
+    except (ValueError, OSError):
+        return None
 
 
 def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding: str | None = None,

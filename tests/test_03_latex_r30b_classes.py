@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from test_03_latex_r28_classes import BIB, cited_rids, convert, paragraphs
 from test_04_xml_to_csv import paragraph, sentences_of
+from lxml import etree
 
 
 def test_a_results_table_row_naming_a_method_by_one_word_keeps_its_citation_and_values(tmp_path):
@@ -81,3 +82,26 @@ def test_a_table_rows_cells_after_a_parenthesis_and_a_marker_stay_in_its_sentenc
     assert sentences_of(par) == ["Quantitative evaluation: SuperDepth (1024 x 382) [29] – S – 0.112 – 0.875"]
     par = paragraph("We consider two cases (see [29]). – First, the easy one [30].", "[29]", "[30]")
     assert sentences_of(par) == ["We consider two cases (see [29]).", "– First, the easy one [30]."]
+
+
+def test_an_input_whose_letter_case_differs_from_its_files_is_read_as_tex_on_macos_reads_it(tmp_path):
+    # a thesis written on macOS: \include{chapters/Introduction} for chapters/introduction.tex, \input{Sections/
+    # Methods} for sections/methods.tex. TeX finds them on the authors' case-insensitive file system, so the
+    # chapters are the paper's text, not section files the source lacks; a name that matches no file in any
+    # letter case is still missing
+    from test_03_latex_r28_classes import latex
+    body = r"""\include{chapters/Introduction}
+\input{Sections/Methods}
+\input{chapters/Outlook}"""
+    folder = tmp_path / "src"
+    convert(tmp_path, body, files={
+        "chapters/introduction.tex": "\\chapter{Introduction}\nPort calls are planned from shared arrival times "
+                                     "\\cite{lee2019}.\n",
+        "sections/methods.tex": "\\chapter{Methods}\nThe control problem is solved by a direct method "
+                                "\\cite{ross2002}.\n"})
+    result = latex.convert_source(folder)
+    root = etree.fromstring(result.xml)
+    assert "Port calls are planned from shared arrival times [1]." in paragraphs(root)
+    assert "The control problem is solved by a direct method [2]." in paragraphs(root)
+    assert cited_rids(root) == ["lee2019", "ross2002"]
+    assert "chapters/Outlook" in result.partial and "Introduction" not in result.partial
