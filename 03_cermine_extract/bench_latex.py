@@ -462,9 +462,12 @@ def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> 
 REFUSED_CLASSES = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads",
                    "judge maps the reference to another entry",
                    "table cell", "bare citation", "judge reads across a sentence end", "judge ends the sentence early",
-                   "judge reads a footnote or URL", "cite keys read as words", "other")
-"""In the order they are tried (see ``classify_refused``); the first three are links the judge cannot judge at all."""
-UNJUDGEABLE = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads")
+                   "judge reads a footnote or URL", "cite keys read as words", "in a file the judge does not open",
+                   "other")
+"""In the order they are tried (see ``classify_refused``); the first three and ``in a file the judge does not open``
+are links the judge cannot judge at all."""
+UNJUDGEABLE = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads",
+               "in a file the judge does not open")
 
 _DEFINITION = re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand)\*?\s*\{?\s*\\([A-Za-z@]+)\s*\}?"
                          r"|\\[gex]?def\s*\\([A-Za-z@]+)")
@@ -472,6 +475,19 @@ _MULTICITE = re.compile(r"\\[A-Za-z]*cites\*?((?:\s*(?:\([^)]*\)|\[[^\]]*\])*\s*
 _END_BEFORE_BRACE = re.compile(r"[.!?]\s+\{\s*(?:\\[a-zA-Z]+\s*)?[A-Z]")  # ". {\it Imaging}: ..."
 _TABLE_ENV = re.compile(r"\\(begin|end)\s*\{((?:tabular|longtable|deluxetable|supertabular|tabu|table|NiceTabular|"
                         r"tblr|xltabular)[a-z]*\*?)\}")
+
+
+def _word_runs(text: str, n: int = 6) -> set[tuple[str, ...]]:
+    """Every n words in a row of a text (words of 3+ letters or digits, lower case)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z0-9]{3,}", text)]
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _unopened(sentence: str, judge_runs: set, other_runs: set) -> bool:
+    """Is a sentence from source text the judge's reader does not see: no run of six of its words in the judge's
+    body, and one in another file of the source?"""
+    runs = _word_runs(sentence)
+    return bool(runs) and not runs & judge_runs and bool(runs & other_runs)
 
 
 def macro_cited_keys(preamble: str, body: str, cite: re.Pattern) -> set[str]:
@@ -603,6 +619,9 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
       ``\\href`` argument beside the ``\\cite`` or out of the one that holds it (a sentence holds a footnote's
       words apart, if at all);
     - ``cite keys read as words``: the judge's words for it hold bibliography keys ("numpy11");
+    - ``in a file the judge does not open``: no six words in a row of the sentence are in the judge's body, and
+      six are in another ``.tex`` file of the source (an ``\\input`` whose letter case differs from its file's,
+      which TeX on macOS and Windows reads and the judge's reader does not);
     - ``other``: none of these; a person checks them (``reader`` says whether this bench's own reading of the
       source sentence, 8 words either side, is covered by the sentence)."""
     import pandas as pd
@@ -647,6 +666,12 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
               for m in re.finditer(r"\\(?:footnote|url|href)\s*\{", text)]
     # the words a key gives the judge where it reads a \cite as text ("numpy11", "2020scipy"): letters and digits
     key_words = {w for k in bib for w in toks(k) if re.search(r"\d", w) and re.search(r"[a-z]", w)}
+    judge_runs = _word_runs(plain(CITE.sub(" ", text)))
+    other_runs: set[tuple[str, ...]] = set()
+    for p in sorted(paper_dir.rglob("*")):
+        if p.suffix.lower() == ".tex" and p.is_file():
+            other_runs |= _word_runs(plain(CITE.sub(" ", strip_comments(read(p) or ""))))
+    other_runs -= judge_runs
     occurrences: dict[str, list[dict]] = {}  # key -> one record per \cite of it in the judge's body
     # the judge reads the body as it is (check.contexts), this bench's sentence reader without \nocite: the
     # same \cite commands in the same order
@@ -713,6 +738,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
                         "cite keys read as words" if best["keyed"] else "other")
                 if kind != "other":
                     break
+        if kind == "other" and _unopened(sentence, judge_runs, other_runs):
+            kind = "in a file the judge does not open"
         out.append({"class": kind, "sentence": sentence, "ref_key": rk, "reference": raw_of.get(rk, ""),
                     "mapped": sorted(mapped), "judge": sorted(best["judge"]) if best else [],
                     "reader": bool(best) and len(best["window"] & own) >= 0.5 * max(1, len(best["window"]))})

@@ -969,3 +969,16 @@ def test_bench_finds_keys_cited_where_a_reader_of_cite_commands_does_not_see_the
     spans = bench.table_spans(text)
     inside = {k for k in "abcd" if any(s <= text.index("{" + k + "}") < e for s, e in spans)}
     assert inside == {"b", "c"}
+
+
+def test_bench_tells_a_sentence_from_a_file_the_judges_reader_does_not_open():
+    # a chapter \include'd by a name whose letter case differs from its file's is read by the LaTeX route and not
+    # by the judge's reader: its sentences share no six words in a row with the judge's body, and share them with
+    # the chapter's file; a sentence of the body itself, or one found in no file, is not of that class
+    bench = _bench_latex()
+    judge_body = bench._word_runs("We compare the planners on the harbour benchmark of many seasons and ports.")
+    chapter = bench._word_runs("Port calls are planned from shared arrival times in the chapter that follows.")
+    assert bench._unopened("Port calls are planned from shared arrival times [3].", judge_body, chapter)
+    assert not bench._unopened("We compare the planners on the harbour benchmark [4].", judge_body, chapter)
+    assert not bench._unopened("A sentence written in no source file at all, anywhere [5].", judge_body, chapter)
+    assert "in a file the judge does not open" in bench.UNJUDGEABLE
