@@ -327,33 +327,39 @@ def _words(page: raw_pdf.Page, x: float, y: float, text: str, size: float) -> No
         x += 0.56 * size * len(word) + 1.8 * size
 
 
-def test_a_text_layer_set_word_by_word_wider_apart_than_its_size_reads_as_lines(tmp_path):
-    """Each word of an OCR layer may be a piece of its own on the line's baseline, its reported size smaller
-    than the gap to the next word: read as a line each, no paragraph held a citation whole and the
-    bibliography split at every word (a paper with 39 entries had 3 markers linked). A page whose pieces
-    mostly have a neighbour on their baseline, and are words, is read as lines of words."""
+def _ocr_page(body: list[str], entries: list[str]) -> raw_pdf.Page:
+    """A page of an OCR layer set word by word: a title, a heading, the body's lines twice over, and a
+    bibliography whose entries' second lines are indented."""
     page = raw_pdf.Page()
     page.text(60, 750, "A Paper Title Set Large", size=18)
     page.text(60, 720, "Introduction", size=10, font="F2")
-    body = ["Cocaine place preference was greater in these rats (Kosten et al., 1991) than",
-            "in the other strain, as shown by place conditioning before (Carr and Phillips, 1989).",
-            "The strains also differ in the levels of neurofilament proteins in the brain",
-            "reward regions and in their response to morphine and to cocaine given",
-            "repeatedly, which suggests a genetic basis of the propensity to abuse drugs."]
     y = 700
     for line in body * 2:
         _words(page, 60, y, line, 5)
         y -= 9
     _words(page, 60, y - 10, "References", 6)
-    entries = ["CARR, G. D. AND PHILLIPS, A. G.: Conditioned place preference as a measure of drug reward.",
-               "In The Neuropharmacological Basis of Reward, pp. 264-319, Oxford University Press, 1989.",
-               "KOSTEN, T. A., MISERENDINO, M. J. D. AND NESTLER, E. J.: Individual differences in",
-               "vulnerability to drug addiction. Brain Res. 611: 7-17, 1991."]
     y -= 30
     for n, line in enumerate(entries):
         _words(page, 60 if n % 2 == 0 else 67, y, line, 5)
         y -= 8
-    root = xml_of(tmp_path, [page])
+    return page
+
+
+def test_a_text_layer_set_word_by_word_wider_apart_than_its_size_reads_as_lines(tmp_path):
+    """Each word of an OCR layer may be a piece of its own on the line's baseline, its reported size smaller
+    than the gap to the next word: read as a line each, no paragraph held a citation whole and the
+    bibliography split at every word (a paper with 39 entries had 3 markers linked). A page whose pieces
+    mostly have a neighbour on their baseline, and are words, is read as lines of words."""
+    body = ["Cocaine place preference was greater in these rats (Kosten et al., 1991) than",
+            "in the other strain, as shown by place conditioning before (Carr and Phillips, 1989).",
+            "The strains also differ in the levels of neurofilament proteins in the brain",
+            "reward regions and in their response to morphine and to cocaine given",
+            "repeatedly, which suggests a genetic basis of the propensity to abuse drugs."]
+    entries = ["CARR, G. D. AND PHILLIPS, A. G.: Conditioned place preference as a measure of drug reward.",
+               "In The Neuropharmacological Basis of Reward, pp. 264-319, Oxford University Press, 1989.",
+               "KOSTEN, T. A., MISERENDINO, M. J. D. AND NESTLER, E. J.: Individual differences in",
+               "vulnerability to drug addiction. Brain Res. 611: 7-17, 1991."]
+    root = xml_of(tmp_path, [_ocr_page(body, entries)])
     assert marks(root) == [("Kosten et al., 1991", ["KOST"]), ("Carr and Phillips, 1989", ["CARR"])] * 2
 
 
@@ -361,26 +367,14 @@ def test_ocr_misreadings_of_et_al_in_a_word_by_word_layer_are_read_as_et_al(tmp_
     """A text layer set word by word is OCR's even where the PDF names no OCR program, and OCR reads "et al."
     as "et aL," or "et at.": read as printed, "(Kosten et aL, 1991)" names the entry as "et al." would (the
     same scan had 48 such markers, 18 linked)."""
-    page = raw_pdf.Page()
-    page.text(60, 750, "A Paper Title Set Large", size=18)
-    page.text(60, 720, "Introduction", size=10, font="F2")
     body = ["Cocaine place preference was greater in these rats (Kosten et aL, 1991) than",
             "in the other strain, as shown by place conditioning before (Carr et at., 1989).",
             "The strains also differ in the levels of neurofilament proteins in the brain",
             "reward regions and in their response to morphine and to cocaine given",
             "repeatedly, which suggests a genetic basis of the propensity to abuse drugs."]
-    y = 700
-    for line in body * 2:
-        _words(page, 60, y, line, 5)
-        y -= 9
-    _words(page, 60, y - 10, "References", 6)
     entries = ["CARR, G. D., FIBIGER, H. C. AND PHILLIPS, A. G.: Conditioned place preference as a measure",
                "of drug reward. In The Neuropharmacological Basis of Reward, pp. 264-319, Oxford, 1989.",
                "KOSTEN, T. A., MISERENDINO, M. J. D. AND NESTLER, E. J.: Individual differences in",
                "vulnerability to drug addiction. Brain Res. 611: 7-17, 1991."]
-    y -= 30
-    for n, line in enumerate(entries):
-        _words(page, 60 if n % 2 == 0 else 67, y, line, 5)
-        y -= 8
-    root = xml_of(tmp_path, [page])
+    root = xml_of(tmp_path, [_ocr_page(body, entries)])
     assert [names for _, names in marks(root)] == [["KOST"], ["CARR"]] * 2
