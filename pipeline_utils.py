@@ -487,8 +487,11 @@ RAY_MISSING = ("error: --executor ray needs Ray, an optional extra: pip install 
                "(or pip install 'ray>=2.40')")
 
 
-def set_pdeathsig() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+def set_pdeathsig(parent_pid: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere).
+
+    With ``parent_pid`` (the parent's pid, taken before the fork), a process whose parent died before the request
+    was made (a ``kill -9`` between fork and exec: the kernel then never sends the signal) exits at once."""
     import ctypes
     import signal
 
@@ -497,14 +500,14 @@ def set_pdeathsig() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _die_with_parent(parent_pid: int) -> None:
     """Pool worker initializer: a worker whose stage was killed (even with ``kill -9``) ends too, instead of
     waiting forever on a queue nobody writes to. PDEATHSIG on Linux, a watchdog thread everywhere."""
-    set_pdeathsig()
-    if os.getppid() != parent_pid:  # the parent died before the line above ran
-        os._exit(1)
+    set_pdeathsig(parent_pid)  # exits when the parent died before the request was made
 
     def watch() -> None:
         while True:

@@ -16,6 +16,7 @@ interrupted run loses nothing it finished.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -303,7 +304,7 @@ def _run_cermine(config: Config, pdfs: list[Path], timeout: float) -> tuple[dict
         # Own process group, so a hung JVM and anything it started can be killed together.
         # ... and PDEATHSIG, so a `kill -9` of the stage does not leave a JVM running on its own
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=pu.set_pdeathsig)
+                                preexec_fn=functools.partial(pu.set_pdeathsig, os.getpid()))
         try:
             _, stderr = proc.communicate(timeout=timeout)
             if proc.returncode != 0:

@@ -160,6 +160,19 @@ def test_kill_9_during_cermine_leaves_no_jvm_running(tmp_path, cermine_classes):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_child_whose_stage_died_before_it_asked_for_pdeathsig_exits(tmp_path):
+    # The race behind a JVM that outlived a `kill -9`: the stage dies between fork and the child's prctl, so the
+    # kernel never sends the signal. Told the pid its parent had at the fork, the child sees the change and exits.
+    code = ("import sys; sys.path.insert(0, {repo!r}); import pipeline_utils as pu; "
+            "pu.set_pdeathsig({pid}); print('still running')")
+    gone = subprocess.run([sys.executable, "-c", code.format(repo=str(REPO), pid=2 ** 22 + 1)],
+                          capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 1 and gone.stdout == ""
+    kept = subprocess.run([sys.executable, "-c", code.format(repo=str(REPO), pid=os.getpid())],
+                          capture_output=True, text=True, timeout=60)
+    assert kept.returncode == 0 and kept.stdout.strip() == "still running"
+
+
 def test_kill_9_during_grobid_loses_nothing_finished(tmp_path):
     tei = (FIXTURES / "grobid" / "sample.tei.xml").read_bytes()
 
