@@ -1137,8 +1137,9 @@ ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 # a printed label: "[12]", "[Smi05]", "[Lin and Pantel, 2001]", "12.", ACS's "(12)", and Word's numbered list
 # with no space after a two-digit number ("10.Hayta, E. N.; …")
+# (and "/1/", as Journal de Physique numbered its references into the 1990s)
 LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
-                      r"|\(\d{1,3}\)(?=\s))\s*")
+                      r"|\(\d{1,3}\)(?=\s)|/\d{1,3}/(?=\s))\s*")
 LAST_WORD = re.compile(r"[\w\-.]+$")
 VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
 INITIAL = re.compile(r"^(?:[A-Z](?:\.-?[A-Z])*|[A-Z]\.?-[A-Z]|al|Jr|Sr|St|vs|eds?|Ed|pp|Vol|vol|No|no)$")
@@ -1442,6 +1443,7 @@ def expand_numbers(spec: str) -> list[int]:
 
 
 PAREN_NUMERIC = re.compile(r"\((\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\)")
+SLASH_MARKER = re.compile(r"(?<![\w/])/((?:\d{1,3}|[Il])(?:\s?[-–,]\s?\d{1,3})*)/(?![\w/])")
 # numbers in parentheses right after a count or a measure, "40 (25–71)", "0.143 (12)", "16 (4-45)": a statistic's
 # range or spread (a table's cells, "median 18 (2–24)"), no citation; a year before them, "since 1998 (4)", is
 # no such number
@@ -1540,6 +1542,12 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
         # beside "[0, 1]", "[1, 2, 3] from [8, 9, 10] produces [7, 7, 7]"), not a citation
         found = [(s, e, idx) for s, e, idx, n in found
                  if not any(n == k and _same_sentence(text, s, v) for v, k in vectors)]
+        # Journal de Physique's "/1/", "/3,4/", where its bibliography is numbered "/1/" (an OCR layer reads
+        # "/1/" as "/I/" or "/l/")
+        for m in SLASH_MARKER.finditer(text) if sum(r.label.startswith("/") for r in refs) > 0.5 * len(refs) else ():
+            numbers = expand_numbers(re.sub(r"(?<![\d])[Il](?![\d])", "1", m.group(1)))
+            if numbers and all(n in by_label for n in numbers):
+                found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
         for m in PAREN_NUMERIC.finditer(text) if parens else ():
             numbers = expand_numbers(m.group(1))
             if not numbers or any(n not in by_label for n in numbers):

@@ -160,3 +160,38 @@ def test_an_entrys_first_line_a_few_points_in_from_the_edge_still_opens_it(tmp_p
     refs = [" ".join("".join(r.itertext()).split()) for r in root.iter("ref")]
     assert [r.split(".")[0][:14] for r in refs] == ["Collin F", "Paul Kingsbury", "Beth Levin", "Grace Ngai and"]
     assert marks(root) == [("Kingsbury et al., 2002", ["Paul Kings"]), ("Levin, 1993", ["Beth Levin"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Journal de Physique (EDP, scanned issues of the 1970s–1990s): references numbered "/1/", cited "/3,4/"
+# ---------------------------------------------------------------------------------------------------------
+
+def test_references_numbered_between_slashes_are_cited_between_slashes(tmp_path):
+    """Journal de Physique numbered its bibliography "/1/ GLATTER, O, …" and cited "/1/", "/3,4/" (an OCR layer
+    reading "/1/" as "/I/"): no marker was read and a paper with 7 entries was reported empty. Where most
+    entries carry such a label, a group of numbers between slashes is a marker; elsewhere a slash is no
+    bracket ("PEO/PPO/PEO", "2/3")."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "1) Introduction", size=10, font="F2")
+    page.text(60, 684, "Scattering methods /I/ and densitometry /3,4/ are used for PEO/PPO/PEO solutions.", size=10)
+    page.text(60, 672, "The speed of sound depends on the compressibility /2/ of the fluid and 2/3 of it.", size=10)
+    for k in range(5):
+        page.text(60, 660 - 12 * k, f"{BODY}, line {k}.", size=10)
+    page.text(60, 580, "References", size=10, font="F2")
+    for n, name in enumerate(["GLATTER, O, Progr. Colloid Polym. Sci 84 (1991) 46-54.",
+                              "DEGIORGIO, V, Light Scattering in Liquids, Plenum Press, New York (1980)",
+                              "STABINGER, H, LEOPOLD, H & KRATKY, O, Mh. Chem. 98 (1967) 436-438.",
+                              "KRATKY, O, LEOPOLD, H & STABINGER, H, Z. angew. Phys. 27 (1969) 273-277."], start=1):
+        page.text(60, 564 - 14 * n, f"/{n}/ {name}", size=9)
+    root = xml_of(tmp_path, [page])
+    assert marks(root) == [("I", ["/1/ GLATTE"]), ("3,4", ["/3/ STABIN", "/4/ KRATKY"]), ("2", ["/2/ DEGIOR"])]
+
+
+def test_the_bench_judge_reads_a_label_and_a_marker_between_slashes():
+    """The published-PDF judge (bench.py) reads "/12/ …" as entry 12's label and "/3,4/" as a marker naming 3
+    and 4, not "PEO/PPO/PEO"."""
+    sys.path.insert(0, str(REPO / "03_cermine_extract"))
+    import bench
+    assert bench.pair_is_right("densitometry /3,4/ is used", "/4/ KRATKY, O, Z. angew. Phys. 27 (1969) 273.")
+    assert not bench.pair_is_right("for PEO/4/PPO solutions", "/4/ KRATKY, O, Z. angew. Phys. 27 (1969) 273.")
