@@ -1137,8 +1137,9 @@ ARXIV_RE = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2
 YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 # a printed label: "[12]", "[Smi05]", "[Lin and Pantel, 2001]", "12.", ACS's "(12)", and Word's numbered list
 # with no space after a two-digit number ("10.Hayta, E. N.; …")
-# (and "/1/", as Journal de Physique numbered its references into the 1990s)
-LABEL_RE = re.compile(r"^\s*(\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
+# (and "/1/", as Journal de Physique numbered its references into the 1990s; an isotope in brackets opening a
+# title's line, "[18F]fluorodeoxyglucose", "[3H]thymidine", is no label)
+LABEL_RE = re.compile(r"^\s*((?!\[\d{1,3}[A-Z][a-z]?\])\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
                       r"|\(\d{1,3}\)(?=\s)|/\d{1,3}/(?=\s))\s*")
 LAST_WORD = re.compile(r"[\w\-.]+$")
 VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
@@ -2812,8 +2813,11 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
         # a raised number after a one-letter word ("b²", "dh/dt = d² ∆P", "r²φ") is an exponent of a formula set in
         # the sentence: a citation follows a word, a parenthesis or a stop
-        if sup and n > 0 and not pieces[n - 1][1] and re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$",
-                                                                normalise(pieces[n - 1][0])):
+        # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power)
+        if sup and n > 0 and not pieces[n - 1][1] and (
+                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$", normalise(pieces[n - 1][0]))
+                or (re.fullmatch(r"\s*[23]\s*", text) and re.search(r"(?:^|[\s(\d/·])(?:[kcmµμnd]m|[mµμd][lL]|ft|in)$",
+                                                                   normalise(pieces[n - 1][0])))):
             runs.append((normalise(text), []))
             continue
         text = normalise(text)  # "¹H", "10³m": not a citation

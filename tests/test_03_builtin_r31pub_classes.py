@@ -195,3 +195,56 @@ def test_the_bench_judge_reads_a_label_and_a_marker_between_slashes():
     import bench
     assert bench.pair_is_right("densitometry /3,4/ is used", "/4/ KRATKY, O, Z. angew. Phys. 27 (1969) 273.")
     assert not bench.pair_is_right("for PEO/4/PPO solutions", "/4/ KRATKY, O, Z. angew. Phys. 27 (1969) 273.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Raised numbers and bracketed isotopes that are no citations: "mm²/kPa", "[18F]fluorodeoxyglucose"
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_2_raised_after_a_unit_is_its_power_not_a_citation(tmp_path):
+    """"(mm²/kPa)", "35 N/mm²/min" in papers that cite by raised numbers: the raised 2 linked entry 2 (three
+    wrong pairs in two papers). A 2 or a 3 raised right after a unit of length or volume is its power; a raised
+    number after a word still cites."""
+    from test_03_builtin_published_classes import end_x
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "Methods", size=10, font="F2")
+    y = 680
+    for text, mark, after in [("Arterial stiffness predicts mortality", "1", "."),
+                              ("Compliance was given in (mm", "2", "/kPa) as before."),
+                              ("The load rose at a rate of 35 N/mm", "2", "/min till the cube failed."),
+                              ("Calcification is common in dialysis", "2,3", ".")]:
+        page.text(60, y, text, size=10)
+        x = end_x(tmp_path, 60, text, 10)
+        page.text(x + 0.3, y + 3.5, mark, size=6.5)
+        page.text(x + 3.6 * len(mark) + 1, y, after, size=10)
+        y -= 12
+    for k in range(4):
+        page.text(60, y - 12 * k, f"{BODY}, line {k}.")
+    page.text(60, 560, "REFERENCES", size=10, font="F2")
+    for n in range(1, 6):
+        page.text(60, 560 - 14 * n, f"{n} Author{n} A, Other B. A title of work number {n}. J Test, 2001,{n}:1-9",
+                  size=8)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in marks(root)] == ["1", "2,3"]
+
+
+def test_an_isotope_in_brackets_opening_a_line_of_an_entry_is_no_label(tmp_path):
+    """"[18] … [18F]fluorodeoxyglucose positron emission tomography …": the title's next line opens with the
+    bracketed isotope, which was read as a label, so "Cristofanilli et al. [18]" named the title's tail."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "Introduction", size=10, font="F2")
+    page.text(60, 684, "Counts were reported before [1] and imaging was used [2].", size=10)
+    for k in range(5):
+        page.text(60, 672 - 12 * k, f"{BODY}, line {k}.")
+    page.text(60, 590, "References", size=10, font="F2")
+    page.text(60, 574, "[1] Cristofanilli M, Budd GT. Circulating tumor cells in breast cancer. N Engl J", size=8)
+    page.text(60, 564, "Med 2004; 351: 781-791.", size=8)
+    page.text(60, 552, "[2] Tateishi U, Gamez C. Bone metastases in patients with metastatic breast cancer:", size=8)
+    page.text(60, 542, "[18F]fluorodeoxyglucose positron emission tomography. Radiology 2008; 247: 189-196.", size=8)
+    page.text(60, 530, "[3] Nole F, Munzone E. Variation of circulating tumor cells. Ann Oncol 2008; 19: 891.", size=8)
+    root = xml_of(tmp_path, [page])
+    refs = [" ".join("".join(r.itertext()).split()) for r in root.iter("ref")]
+    assert len(refs) == 3 and refs[1].endswith("247: 189-196.")
+    assert marks(root) == [("1", ["[1] Cristo"]), ("2", ["[2] Tateis"])]
