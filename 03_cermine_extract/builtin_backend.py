@@ -1445,9 +1445,9 @@ def expand_numbers(spec: str) -> list[int]:
 
 PAREN_NUMERIC = re.compile(r"\((\d{1,3}(?:\s*[-–,]\s*\d{1,3})*)\)")
 SLASH_MARKER = re.compile(r"(?<![\w/])/((?:\d{1,3}|[Il])(?:\s?[-–,]\s?\d{1,3})*)/(?![\w/])")
-# numbers in parentheses right after a count or a measure, "40 (25–71)", "0.143 (12)", "16 (4-45)": a statistic's
-# range or spread (a table's cells, "median 18 (2–24)"), no citation; a year before them, "since 1998 (4)", is
-# no such number
+# a range in parentheses right after a count or a measure, "40 (25–71)", "16 (4-45)", "median 18 (2–24)", and in a
+# table's row any group after one, "0.143 (12)": a statistic's range or spread, no citation; a year before them,
+# "since 1998 (4)", is no such number, and a single number after a version in prose cites ("PREFAB 4.0 (35)")
 AFTER_A_VALUE = re.compile(r"(?<![\d.,])(?:\d{1,3}|\d+\.\d+)%?\s*$")
 
 
@@ -1555,7 +1555,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 continue
             around = text[max(0, m.start() - 24):m.start()]
             if CROSS_REFERENCE.search(around.rstrip()) or re.search(r"[=<>+]\s*$", around) \
-                    or AFTER_A_VALUE.search(around) \
+                    or (AFTER_A_VALUE.search(around) and (table or re.search(r"[-–]", m.group(1)))) \
                     or re.match(r"\s*[=<>]", text[m.end():]):
                 continue  # "Eq. (3)", "Fig. (2)", "x = (4)": not a citation; "18 (2–24)": a range
             found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
@@ -3114,7 +3114,7 @@ def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[
         if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
             cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))
     for m in PAREN_NUMERIC.finditer(text) if parens else ():
-        if not AFTER_A_VALUE.search(text, max(0, m.start() - 12), m.start()):
+        if not (re.search(r"[-–]", m.group(1)) and AFTER_A_VALUE.search(text, max(0, m.start() - 12), m.start())):
             cited.update(expand_numbers(m.group(1)))
     cited.discard(0)
     have = set(labels)

@@ -116,15 +116,18 @@ def test_a_range_in_parentheses_after_a_value_is_no_citation_and_no_lost_entry()
     """A table's "Median age | 40 (25–71) | 48 (24–72)" and "CAPD duration (mo) | 16 (4-45)" in a paper that
     cites by numbers in parentheses were read as citations of entries 25–71 and 4–45: two complete
     bibliographies (27 and 37 entries) were flagged cut short, and "18 (2–24)" linked 23 entries. Numbers in
-    parentheses right after a count or a measure are its range; after a year ("since 1998 (28)") they cite."""
-    text = ("Median age at onset | 40 (25–71) | 48 (24–72) Duration (mo) | 16 (4-45) | 0.143 (12) "
-            "as reported before (3, 4) and since 1998 (28).")
+    parentheses right after a count or a measure are its range (in a table's row, any group after one); after a
+    year ("since 1998 (28)") or a version in prose ("PREFAB 4.0 (5)") they cite."""
+    text = ("Median age at onset | 40 (25–71) | 48 (24–72) Duration (mo) | 16 (4-45) as reported before (3, 4), "
+            "in PREFAB 4.0 (5) and since 1998 (28).")
     lost, counted = builtin.numbers_without_entry(text, list(range(1, 28)), 27, parens=True)
-    assert lost == [28] and counted == 3
+    assert lost == [28] and counted == 4
     refs = [builtin.Reference(raw=f"{n}. Author{n} A. A title of work {n}. J Test 2001;{n}:1-9.", label=f"{n}.")
             for n in range(1, 30)]
     found = [text[s:e] for s, e, _ in builtin.find_markers(text, refs, parens=True)]
-    assert found == ["3, 4", "28"]
+    assert found == ["3, 4", "5", "28"]
+    # in a table's row a single number after a value is its spread too ("Estimates | 0.143 (12) | 0.0429 (21)")
+    assert builtin.find_markers("Estimates | 0.143 (12) | 0.0429 (21)", refs, parens=True, table=True) == []
 
 
 # ---------------------------------------------------------------------------------------------------------
