@@ -170,7 +170,9 @@ def pair_is_right(sentence: str, raw: str) -> bool:
         return False
     # "2007a" and "2007b" are two works: an entry whose year carries a letter is named only by that letter
     # ("Wang 2007a, b" names both)
-    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)}
+    # (a decade in a title, "for the 1990s", is no lettered year)
+    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)
+                if not (m.group(2) == "s" and m.group(1).endswith("0"))}
     if lettered:
         printed = set()
         for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z](?:\s*,\s*[a-z](?![a-z]))*)(?![a-z])", sentence):

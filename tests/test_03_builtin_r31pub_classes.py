@@ -251,3 +251,14 @@ def test_an_isotope_in_brackets_opening_a_line_of_an_entry_is_no_label(tmp_path)
     refs = [" ".join("".join(r.itertext()).split()) for r in root.iter("ref")]
     assert len(refs) == 3 and refs[1].endswith("247: 189-196.")
     assert marks(root) == [("1", ["[1] Cristo"]), ("2", ["[2] Tateis"])]
+
+
+def test_the_bench_judge_reads_a_decade_in_a_title_as_no_lettered_year():
+    """"Ross, R. (1993). The pathogenesis of atherosclerosis: A perspective for the 1990s.": the judge read
+    "1990s" as a lettered year ("2007a") and wanted the sentence to print it, so "(Ross, 1993)" was judged
+    wrong; "2007b" still asks for its letter."""
+    sys.path.insert(0, str(REPO / "03_cermine_extract"))
+    import bench
+    raw = "Ross, R. (1993). The pathogenesis of atherosclerosis: A perspective for the 1990s. Nature, 362, 801."
+    assert bench.pair_is_right("a key role in atherosclerosis (Celermajer, 1997; Ross, 1993).", raw)
+    assert not bench.pair_is_right("as shown (Wang, 2007a).", "Wang, L. (2007b). A title. J Test, 1, 2.")
