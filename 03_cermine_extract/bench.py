@@ -128,7 +128,9 @@ def load_stage04():
     return module
 
 
+# (and Journal de Physique's "/3,4/", its bibliography numbered "/1/")
 MARKER_GROUPS = [re.compile(r"\[([\d,;\s–—-]+)\]"), re.compile(r"\(([\d,;\s–—-]+)\)"),
+                 re.compile(r"(?<![\w/])/([\d,\s–—-]+)/(?![\w/])"),
                  re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)")]
 
 
@@ -157,9 +159,9 @@ def printed_numbers(sentence: str) -> set[int]:
 
 def pair_is_right(sentence: str, raw: str) -> bool:
     """Does a marker printed in the sentence name this reference (label, or surname + year)?"""
-    # "[12] …", "12. …", "12 …", ACS's "(12) …", Word's "10.Hayta, …"
+    # "[12] …", "12. …", "12 …", ACS's "(12) …", Word's "10.Hayta, …", Journal de Physique's "/12/ …"
     label = re.match(r"^\s*\[?(\d{1,4})[\].]?\s", raw + " ") or re.match(r"^\s*\((\d{1,3})\)\s", raw) \
-        or re.match(r"^\s*(\d{1,3})\.(?=[A-Z][a-z])", raw)
+        or re.match(r"^\s*(\d{1,3})\.(?=[A-Z][a-z])", raw) or re.match(r"^\s*/(\d{1,3})/\s", raw)
     if label and int(label.group(1)) in printed_numbers(sentence):
         return True
     years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", raw))
@@ -168,7 +170,9 @@ def pair_is_right(sentence: str, raw: str) -> bool:
         return False
     # "2007a" and "2007b" are two works: an entry whose year carries a letter is named only by that letter
     # ("Wang 2007a, b" names both)
-    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)}
+    # (a decade in a title, "for the 1990s", is no lettered year)
+    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)
+                if not (m.group(2) == "s" and m.group(1).endswith("0"))}
     if lettered:
         printed = set()
         for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z](?:\s*,\s*[a-z](?![a-z]))*)(?![a-z])", sentence):
