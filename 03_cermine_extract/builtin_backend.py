@@ -2432,6 +2432,12 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             m = BARE_LABEL.match(ln.text) or (
                 re.fullmatch(r"\s*(\d{1,3})\s*", ln.text) if i + 1 < len(lines) and lines[i + 1].page == ln.page
                 and BARE_LABEL.match("1 " + lines[i + 1].text.lstrip()) else None)
+            # once the run has begun (or on the bibliography's first line), the next number goes on it whatever its
+            # entry opens with: a title, a corporate author, a particle ("21 The Vaccine Confidence Project",
+            # "25 R Core Team", "29 de Figueiredo A")
+            if not m and (last or i == 0) and (lenient := re.match(r"\s*(\d{1,3})\s+\S", ln.text)) \
+                    and int(lenient.group(1)) == last + 1:
+                m = lenient
             if m and last < int(m.group(1)) <= last + 3:
                 run.append(i)
                 last = int(m.group(1))
@@ -2505,9 +2511,9 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
         for ref, m in zip(refs, bare):
             if m:
                 ref.label = m.group(1)
-        for prev, ref in zip(refs, refs[1:]):  # and the run's next number before any entry ("6 The next big …")
-            if not ref.label and prev.label and (m := re.match(r"\s*(\d{1,3})\s", ref.raw)) \
-                    and int(m.group(1)) == int(prev.label) + 1:
+        for k, ref in enumerate(refs):  # and the run's numbers before any entry ("6 The next big …", "1 WHO issues")
+            prev = int(refs[k - 1].label) if k and refs[k - 1].label.isdigit() else 0
+            if not ref.label and (m := re.match(r"\s*(\d{1,3})\s", ref.raw)) and int(m.group(1)) == prev + 1:
                 ref.label = m.group(1)
     return refs
 
