@@ -2505,15 +2505,19 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     # Portland Press): read as labels where no other label is printed and they run 1, 2, 3, … down the
     # bibliography (one number standing before an entry by chance is no such run)
     bare = [BARE_LABEL.match(r.raw) for r in refs]
+    # and the run's numbers before any entry ("6 The next big …", "1 WHO issues", "25 R Core Team"): the next
+    # number of the run, whatever follows it
+    last = 0
+    for k, ref in enumerate(refs):
+        if bare[k] is None and (m := re.match(r"\s*(\d{1,3})\s", ref.raw)) and int(m.group(1)) == last + 1:
+            bare[k] = m
+        if bare[k] is not None:
+            last = int(bare[k].group(1))
     numbers = [int(m.group(1)) for m in bare if m]
     if len(numbers) >= 5 and len(numbers) >= 0.6 * len(refs) and numbers[0] <= 2 and not any(r.label for r in refs) \
             and sum(b > a for a, b in zip(numbers, numbers[1:])) >= 0.9 * (len(numbers) - 1):
         for ref, m in zip(refs, bare):
             if m:
-                ref.label = m.group(1)
-        for k, ref in enumerate(refs):  # and the run's numbers before any entry ("6 The next big …", "1 WHO issues")
-            prev = int(refs[k - 1].label) if k and refs[k - 1].label.isdigit() else 0
-            if not ref.label and (m := re.match(r"\s*(\d{1,3})\s", ref.raw)) and int(m.group(1)) == prev + 1:
                 ref.label = m.group(1)
     return refs
 
