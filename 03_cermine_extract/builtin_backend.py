@@ -2967,7 +2967,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
     return [(t, k) for t, k in out if t]
 
 
-MIN_LINKED_MARKERS = 3  # body links naming an entry that make a PDF one whose citations are its links
+MIN_LINKED_MARKERS = 1  # body links naming an entry that make a PDF one whose citations are its links
 
 
 def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
