@@ -2968,6 +2968,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
 
 
 MIN_LINKED_MARKERS = 1  # body links naming an entry that make a PDF one whose citations are its links
+FEW_LINKED_MARKERS = 3  # under this many, the patterns are tried too (``convert``)
 
 
 def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
@@ -3311,6 +3312,12 @@ def convert(path: Path) -> tuple[bytes, dict]:
     doc = read_pdf(path)
     try:
         xml, stats = to_jats(doc)
+        if stats["n_linked_by"] == "links" and stats["n_citations"] < FEW_LINKED_MARKERS:
+            # a Word document that hyperlinks one or two of its markers (a cross-reference inserted as a link) and
+            # prints the others plain: where the patterns link more than twice as many, they read it
+            plain, plain_stats = to_jats(doc, use_links=False)
+            if plain_stats["n_citations"] > 2 * stats["n_citations"]:
+                xml, stats = plain, plain_stats
     except ValueError as exc:  # lxml refuses a string: a character the sanitising missed
         raise ExtractionError(f"text the XML writer refuses ({exc}); please report this PDF — "
                               f"--backend grobid or cermine can convert it meanwhile") from exc

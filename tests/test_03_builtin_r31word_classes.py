@@ -286,3 +286,24 @@ def test_a_raised_citation_after_a_space_cites_and_an_isotope_still_does_not(tmp
                   size=9)
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in marks(root)] == ["1,2", "3", "1,4"]
+
+
+def test_a_pdf_that_links_one_marker_of_many_is_read_by_its_patterns(tmp_path):
+    """A Word preprint hyperlinks one marker (a cross-reference inserted as a link) and prints its other raised
+    numbers plain: read by its links it had 1 marker linked of 5; the patterns, which link more than twice as many,
+    read it."""
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Preprint Title Set Large", size=18)
+    page.text(60, 700, "Introduction", size=11, font="F2")
+    y = 680
+    for n in range(1, 6):
+        page.text(60, y, f"{BODY} [{n}].")
+        y -= 12
+    filler(page, y)
+    page.text(60, 560, "References", size=11, font="F2")
+    for n in range(1, 6):
+        page.text(60, 560 - 14 * n, f"[{n}] Author{n} A. A title of work number {n}. J Test 2001;{n}:1-9.", size=9)
+    left, right = end_x(tmp_path, 60, f"{BODY} "), end_x(tmp_path, 60, f"{BODY} [1]")
+    page.link((left, 678, right, 688), page=0, x=60, y=560 - 14 + 8)
+    xml, stats = builtin.convert(raw_pdf.write_pdf(tmp_path / "one-link.pdf", [page]))
+    assert stats["n_linked_by"] == "patterns" and stats["n_citations"] == 5
