@@ -1010,7 +1010,7 @@ def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, in
 # A heading may open with an ornament: ACS journals print "■ REFERENCES", "■ INTRODUCTION"
 HEADING_ORNAMENT = r"(?:[■□▪▫●◆◇►▶]\s*)?"
 REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)?"
-                                r"(references?( and notes| cited)?|bibliography|literature( cited)?|"
+                                r"(references?( and notes| cited| and further reading)?|bibliography|literature( cited)?|"
                                 r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
                                 r"r[ée]f[ée]rences( bibliographiques)?|bibliographie|referencias|bibliograf[ií]a|"
                                 r"literaturverzeichnis|literatur|"
@@ -1366,9 +1366,10 @@ NUMERIC_MARKER = re.compile(rf"(?<![^\W_]-)\[{CITE_PRENOTE}?(\d{{1,3}}(?:\s*[-�
 # A surname may carry particles ("van der Maaten", "De Cao") and letters beyond ASCII ("Schölkopf", "Čech").
 NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os|[Ll]a|[Ll]e)\s+)*" \
        r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]*(?:['’\-][^\W\d_]+)*"
-# (AAAI: "and others"; French, German, Spanish papers join the last two names by "et", "und", "y": "Neumann et
-# Tome, 2005")
-AUTHOR = rf"{NAME}(?:\s+et\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+(?:and|&|et|und|y)\s+{NAME})?"
+# the word before the last author: "and", "&", or another language's ("Varian y Choi, 2012", "Müller und Roth",
+# "Silva e Souza", "Dupont et Martin", "Neumann et Tome, 2005", "Jansen en de Vries", "Berg och Lund")
+AND = r"(?:and|&|y|e|et|und|en|och|og)"
+AUTHOR = rf"{NAME}(?:,?\s+et\.?\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+{AND}\s+{NAME})?"  # AAAI: "and others"
 # "2003", "2003a, b", "1972, 1973": one author's works in one marker
 YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
@@ -1384,14 +1385,16 @@ CELL_CITE = re.compile(rf"({AUTHOR}),?\s+({YEARS})")  # a table cell's "Prieto, 
 def _surname_key(name: str) -> str:
     """The word an author-year marker and a reference entry share: the first author's surname without its
     particles ("van Stokkum" and "Stokkum" both give "stokkum")."""
-    first = re.split(r"\s+et\s+al|,|\s+(?:and|et|und|y)\s+|\s+&\s+", name.strip())[0].split()
-    return first[-1].lower() if first else ""
+    first = re.split(rf"\s+et\.?\s+al|,|\s+{AND}\s+", name.strip())[0].split()
+    # without its accents: a marker may print "Candes" for the entry's "Candès" (the author typed it plainer)
+    return "".join(c for c in unicodedata.normalize("NFKD", first[-1].lower().replace("ı", "i"))
+                   if not unicodedata.combining(c)) if first else ""
 
 
 def _named_authors(authors: str) -> int:
     """How many people an entry's author part names ("Novembre, J. and M. Stephens": 2, "Kemp, C., & Regier,
     T.": 2, "J. Smith, K. Doe, and M. Lee": 3): the pieces between commas, "and" and "&" that hold a name."""
-    pieces = re.split(r",|;|\s(?:and|&)\s", re.sub(r"\bet\s+al\b.*", "", authors))
+    pieces = re.split(rf",|;|\s{AND}\s", re.sub(r"\bet\s+al\b.*", "", authors))
     return sum(1 for piece in pieces if re.search(r"[A-Z][a-z\u00c0-\u024f'’-]+", piece))
 
 
@@ -1402,18 +1405,18 @@ def _fitting_author_list(cited: str, candidates: list[int], refs: list[Reference
     All of them where none fits (an entry whose authors could not be read)."""
     if len(candidates) < 2:
         return candidates
-    second = re.search(r"\s(?:and|&)\s+(.+)$", cited.strip())
+    second = re.search(rf"\s{AND}\s+(.+)$", cited.strip())
     fits = []
     for i in candidates:
         ref = refs[i]
         authors = ref.raw[:ref.fields["year"][0]] if "year" in ref.fields else ref.raw[:80]
         named = _named_authors(authors)
-        if re.search(r"\bet\s+al\b", cited):
+        if re.search(r"\bet\.?\s+al\b", cited):
             ok = named >= 3 or re.search(r"\bet\s+al\b", authors) is not None
         elif second:
             ok = _surname_key(second.group(1)) in authors.lower() and not re.search(r"\bet\s+al\b", authors)
         else:
-            ok = named <= 2 and not re.search(r"\s(?:and|&)\s|\bet\s+al\b", authors)
+            ok = named <= 2 and not re.search(rf"\s{AND}\s|\bet\s+al\b", authors)
         if ok:
             fits.append(i)
     return fits or candidates
@@ -1558,6 +1561,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                     or (AFTER_A_VALUE.search(around) and (table or re.search(r"[-–]", m.group(1)))) \
                     or re.match(r"\s*[=<>]", text[m.end():]):
                 continue  # "Eq. (3)", "Fig. (2)", "x = (4)": not a citation; "18 (2–24)": a range
+            if table and re.search(r"[\d%]\s*$", around):
+                continue  # a table cell's "8 (1, 14)", "12 (80)": a median's range, a count's share
             found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
     if by_author_year:
         def lookup(name: str, years: str) -> list[int]:
@@ -1570,7 +1575,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
 
         for m in PAREN_GROUP.finditer(text):
             idx = []
-            for cite in re.split(r";", m.group(1)):
+            # "(Lee, 2019; Kim, 2020)", and with a comma between them: "(You, 2021, Duron-Ramos et al., 2018)"
+            for cite in re.split(r";|(?<=\d),\s+(?=[A-Z][^\W\d_])|(?<=\d[a-z]),\s+(?=[A-Z][^\W\d_])", m.group(1)):
                 if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
                     idx.extend(lookup(c.group(1), c.group(2)))
             if idx:
@@ -2446,12 +2452,30 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     if len(labelled) < 2:
         # labels printed as a bare number before the first author ("1 Acharya, K. R., …", right-aligned in
         # the margin, so "9" and "10" start at different x): a run of them rising 1, 2, 3, … starts the entries
-        run, last = [], 0
+        # (Word may set the number apart, a tab's width before the entry, on a line of its own: "4" over "Li, L.-a.")
+        run, last, first = [], 0, ""
         for i, ln in enumerate(lines):
-            if (m := BARE_LABEL.match(ln.text)) and last < int(m.group(1)) <= last + 3:
+            m = BARE_LABEL.match(ln.text) or (
+                re.fullmatch(r"\s*(\d{1,3})\s*", ln.text) if i + 1 < len(lines) and lines[i + 1].page == ln.page
+                and BARE_LABEL.match("1 " + lines[i + 1].text.lstrip()) else None)
+            # once the run has begun (or on the bibliography's first line), the next number goes on it whatever its
+            # entry opens with: a title, a corporate author, a particle ("21 The Vaccine Confidence Project",
+            # "25 R Core Team", "29 de Figueiredo A")
+            if not m and (last or i == 0) and (lenient := re.match(r"\s*(\d{1,3})\s+\S", ln.text)) \
+                    and int(lenient.group(1)) == last + 1:
+                m = lenient
+            if m and last < int(m.group(1)) <= last + 3:
                 run.append(i)
                 last = int(m.group(1))
-        if len(run) >= 5 and BARE_LABEL.match(lines[run[0]].text).group(1) in ("1", "2"):
+                first = first or m.group(1)
+        if len(run) >= 5 and first in ("1", "2"):
+            # the run goes on with the next numbers whatever their entries open with ("6 The next big thing in
+            # Covid-19 testing …", a web page's title)
+            for i in range(run[-1] + 1, len(lines)):
+                if (m := re.match(r"\s*(\d{1,3})(?:\s+\S|\s*$)", lines[i].text)) and int(m.group(1)) == last + 1 \
+                        and (m.end() < len(lines[i].text.rstrip()) or i + 1 < len(lines)):
+                    run.append(i)
+                    last += 1
             labelled = in_order = run
     if len(in_order) >= max(2, len(starts)):
         labelled = in_order
@@ -2515,6 +2539,14 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
     # Portland Press): read as labels where no other label is printed and they run 1, 2, 3, … down the
     # bibliography (one number standing before an entry by chance is no such run)
     bare = [BARE_LABEL.match(r.raw) for r in refs]
+    # and the run's numbers before any entry ("6 The next big …", "1 WHO issues", "25 R Core Team"): the next
+    # number of the run, whatever follows it
+    last = 0
+    for k, ref in enumerate(refs):
+        if bare[k] is None and (m := re.match(r"\s*(\d{1,3})\s", ref.raw)) and int(m.group(1)) == last + 1:
+            bare[k] = m
+        if bare[k] is not None:
+            last = int(bare[k].group(1))
     numbers = [int(m.group(1)) for m in bare if m]
     if len(numbers) >= 5 and len(numbers) >= 0.6 * len(refs) and numbers[0] <= 2 and not any(r.label for r in refs) \
             and sum(b > a for a, b in zip(numbers, numbers[1:])) >= 0.9 * (len(numbers) - 1):
@@ -2794,6 +2826,21 @@ def labels_of(refs: list[Reference]) -> dict[int, int]:
 SUPERSCRIPT_MARKER = re.compile(r"\d{1,3}(?:\s?[,–—-]\s?\d{1,3}|\s\d{1,3}|(?<=\d)e\d{1,3})*")
 
 
+def _set_apart_citation(chars: list[Char], k: int) -> bool:
+    """Is the raised run starting at ``chars[k]``, after a space, a citation all the same? Word sets them so
+    ("described elsewhere ¹¹", "such as conspiracies. ¹⁰", "earlier findings from ¹⁰,²⁰,²⁵"): numbers, commas and
+    dashes only, after a word or a stop (not a number: "10 ⁵"), and followed by a space, a stop or the end (not a
+    letter: "the ¹H spectrum")."""
+    j = k
+    while j < len(chars) and chars[j].sup and (chars[j].text.isdigit() or chars[j].text in ",–—-"):
+        j += 1
+    if j == k or not chars[j - 1].text.isdigit() or (j < len(chars) and chars[j].sup):
+        return False
+    after = chars[j].text if j < len(chars) else " "
+    before = next((c.text for c in reversed(chars[:k]) if not c.text.isspace()), "")
+    return (after.isspace() or after in ".,;:)") and (before.isalpha() or before in ".,;:)”’\"")
+
+
 def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int],
                  parens: bool = False, superscripts: bool = True) -> list[tuple[str, list[int]]]:
     """A paragraph without citation links as (text, reference indices) runs: superscript numbers
@@ -2802,7 +2849,8 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     chars = par.chars
     for k, ch in enumerate(chars):
         sup = ch.sup and (not ch.text.isspace() or (pieces and pieces[-1][1]))
-        if sup and (not pieces or pieces[-1][1] is False) and (k == 0 or chars[k - 1].text.isspace()):
+        if sup and (not pieces or pieces[-1][1] is False) and (k == 0 or chars[k - 1].text.isspace()) \
+                and not _set_apart_citation(chars, k):
             sup = False  # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation
         if pieces and pieces[-1][1] == sup:
             pieces[-1] = (pieces[-1][0] + ch.text, sup)
@@ -2826,9 +2874,12 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         power = n > 0 and re.search(r"(?:[×x·]\s?|[(\[])10$", pieces[n - 1][0]) is not None
         # a raised number may be printed in its brackets ("among others^[1].", "^[2,3]": Chinese journals); in
         # brackets it is no exponent, also in a paper that the count of its bracketed markers calls bracket-citing
-        inner = bracketed.group(1) if (bracketed := re.fullmatch(r"\[([^\[\]]+)\]", text.strip())) else text.strip()
-        if sup and (superscripts or bracketed) and by_label and SUPERSCRIPT_MARKER.fullmatch(inner) and not glued \
-                and not power:
+        # several in a row ("BNP^[7][8][9]", LibreOffice), even glued to the next word ("these^[8][13]studies"): the
+        # brackets say they cite
+        bracketed = re.fullmatch(r"(?:\[[^\[\]]+\]\s?[,;]?\s?)+", text.strip())
+        inner = ",".join(re.findall(r"\[([^\[\]]+)\]", text)) if bracketed else text.strip()
+        if sup and (superscripts or bracketed) and by_label and SUPERSCRIPT_MARKER.fullmatch(inner) \
+                and (not glued or bracketed) and not power:
             # Elsevier's fonts map the en dash of "1–3" to "e"
             spec = re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", inner))
             numbers = expand_numbers(spec)
@@ -2953,6 +3004,10 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
     return [(t, k) for t, k in out if t]
 
 
+MIN_LINKED_MARKERS = 1  # body links naming an entry that make a PDF one whose citations are its links
+FEW_LINKED_MARKERS = 3  # under this many, the patterns are tried too (``convert``)
+
+
 def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     """Serialise a Document as CERMINE-shaped JATS; returns the XML and linking statistics."""
     article = etree.Element("article")
@@ -2960,6 +3015,11 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     etree.SubElement(etree.SubElement(meta, "title-group"), "article-title").text = normalise(doc.title)
     body = etree.SubElement(article, "body")
     targets = link_target_index(doc) if use_links else {}
+    all_runs = [paragraph_runs(par, targets, doc.references) for par in doc.paragraphs] if targets else []
+    # links that land in the bibliography yet name no entry from the body (a Word thesis's table of contents,
+    # whose "References ... 25" points at the first entry) make no linked PDF: its markers are read by pattern
+    if targets and sum(1 for runs in all_runs for _, keys in runs if keys) < MIN_LINKED_MARKERS:
+        targets, all_runs = {}, []
     linked_pdf = bool(targets)
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
     by_label = labels_of(doc.references)
@@ -2974,12 +3034,22 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                  if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
     # ten bracketed markers make a bracket-citing paper, however many exponents its equations raise
     superscripts = brackets < 3 or (brackets < 10 and brackets < 2 * raised)
+    # nor does a paper that cites by numbers in parentheses (Vancouver, "(12)"): its raised numbers are a table's
+    # footnote marks ("OR¹", "ICU³", a Word thesis) and exponents, unless they outnumber its parenthesised markers
+    if parens:
+        # (prose: not a table's row, nor the rows of a table read as text, "General Ward 52 / 2,804 (1.9%)")
+        prose = [(t, par) for t, par in zip(texts, doc.paragraphs) if not par.table
+                 and sum(ch.isalpha() for ch in t) >= 0.7 * sum(not ch.isspace() for ch in t)]
+        in_parens = sum(1 for t, _ in prose for m in PAREN_NUMERIC.finditer(t)
+                        if all(n in by_label for n in expand_numbers(m.group(1))))
+        raised_in_prose = sum(1 for _, par in prose for k, c in enumerate(par.chars)
+                              if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
+        superscripts = superscripts and raised_in_prose > in_parens
     secs: dict[int, etree._Element] = {}
     for n, name in enumerate(doc.sections):
         sec = etree.SubElement(body, "sec", id=f"sec{n + 1}")
         etree.SubElement(sec, "title").text = normalise(name)
         secs[n] = sec
-    all_runs = [paragraph_runs(par, targets, doc.references) for par in doc.paragraphs] if linked_pdf else []
     # A PDF whose bracketed markers are links may leave a few without one (MDPI: "[36]" at a page's foot):
     # where the paper cites by linked bracketed numbers and its entries are numbered, an unlinked "[36]"
     # names entry 36 as its linked neighbours do
@@ -3114,7 +3184,12 @@ def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[
         if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
             cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))
     for m in PAREN_NUMERIC.finditer(text) if parens else ():
-        if not (re.search(r"[-–]", m.group(1)) and AFTER_A_VALUE.search(text, max(0, m.start() - 12), m.start())):
+        before = text[max(0, m.start() - 12):m.start()]
+        # after a count or a measure: a range ("18 (2–24)", "47 (34-69)") or a count's share ("12 (80)"); after a
+        # decimal in prose ("PREFAB 4.0 (5)") or a year ("since 1998 (28)") the number cites
+        if not ((AFTER_A_VALUE.search(before) and (re.search(r"[-–]", m.group(1))
+                                                    or not re.search(r"\.\d+%?\s*$", before)))
+                or re.search(r"±\s*$", before)):
             cited.update(expand_numbers(m.group(1)))
     cited.discard(0)
     have = set(labels)
@@ -3279,6 +3354,12 @@ def convert(path: Path) -> tuple[bytes, dict]:
     doc = read_pdf(path)
     try:
         xml, stats = to_jats(doc)
+        if stats["n_linked_by"] == "links" and stats["n_citations"] < FEW_LINKED_MARKERS:
+            # a Word document that hyperlinks one or two of its markers (a cross-reference inserted as a link) and
+            # prints the others plain: where the patterns link more than twice as many, they read it
+            plain, plain_stats = to_jats(doc, use_links=False)
+            if plain_stats["n_citations"] > 2 * stats["n_citations"]:
+                xml, stats = plain, plain_stats
     except ValueError as exc:  # lxml refuses a string: a character the sanitising missed
         raise ExtractionError(f"text the XML writer refuses ({exc}); please report this PDF — "
                               f"--backend grobid or cermine can convert it meanwhile") from exc
