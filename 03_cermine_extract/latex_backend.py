@@ -2443,6 +2443,11 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                 except (ValueError, OSError):
                     continue
         bibs = list(dict.fromkeys(named)) or sorted(root.rglob("*.bib"))
+        if named and missing is not None:
+            # keys the named files lack, looked up in the source's other .bib files: an author who renamed or split
+            # a bibliography (``\bibliography{CooperAMT.bib}`` beside the ``WAC.bib`` holding the rest) built the
+            # PDF with the entries there, and only keys still missing are read from them
+            bibs += [b for b in sorted(root.rglob("*.bib")) if b not in bibs]
         for bib in bibs:
             for r in parse_bib(decode(bib.read_bytes(), encoding), missing, macros=macros):
                 if r.key not in refs:

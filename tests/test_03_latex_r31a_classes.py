@@ -27,3 +27,22 @@ def test_an_input_path_in_a_comment_adds_no_folder(tmp_path):
              "Local.tex": "Local text \\cite{ross2002}.\n"}
     root = convert(tmp_path, body, preamble=preamble, files=files)
     assert cited_rids(root) == ["ross2002"]
+
+
+def test_keys_the_named_bib_lacks_are_read_from_the_sources_other_bib(tmp_path):
+    # an AMT paper names one .bib (``\bibliography{CooperAMT.bib}``) and cites works whose entries stand in the
+    # author's other .bib beside it (the repository's PDF prints them): those keys link to the entries there, the
+    # named file's own entry of a key is the one read, and a key no .bib holds stays without an entry
+    body = (r"Friehe and Khelif \citep{friehe1992} suggested a rate; "
+            r"see also \citet{lee2019} and \citet{nowhere2000}.")
+    other = r"""@article{friehe1992,
+  author = {Friehe, C. A. and Khelif, D.}, title = {Fast-response aircraft temperature sensors},
+  journal = {J. Atmos. Ocean. Tech.}, year = {1992}}
+@article{lee2019,
+  author = {Other, A.}, title = {A stale copy of the entry}, journal = {Old Journal}, year = {1901}}
+"""
+    root = convert(tmp_path, body, preamble=r"\usepackage{natbib}", files={"WAC.bib": other})
+    assert cited_rids(root) == ["friehe1992", "lee2019"]
+    titles = {r.get("id"): " ".join("".join(r.itertext()).split()) for r in root.iter("ref")}
+    assert "Fast-response aircraft temperature sensors" in titles["friehe1992"]
+    assert "Port call optimisation" in titles["lee2019"]
