@@ -403,8 +403,10 @@ def write_ideal_output(data: Path, manifest: dict[str, str], out: Path, mode: st
                              "sentence_clean": sentence, "ref_keys": "|".join(keys)})
         pd.DataFrame(rows, columns=["paper_id", "sentence_id", "section", "sentence", "sentence_clean", "ref_keys"]
                      ).to_csv(out / f"{slug}.sentences.csv", index=False)
+        # (with its columns where the judge's reader finds no entry, as its own reading of the CSV needs them)
         pd.DataFrame([{"paper_id": slug, "ref_key": k, "title": "", "year": "", "authors": "", "raw": v}
-                      for k, v in bib.items()]).to_csv(out / f"{slug}.references.csv", index=False)
+                      for k, v in bib.items()], columns=["paper_id", "ref_key", "title", "year", "authors", "raw"]
+                     ).to_csv(out / f"{slug}.references.csv", index=False)
 
 
 def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> dict[str, int]:

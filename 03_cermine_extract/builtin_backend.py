@@ -2850,8 +2850,12 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     for k, ch in enumerate(chars):
         sup = ch.sup and (not ch.text.isspace() or (pieces and pieces[-1][1]))
         if sup and (not pieces or pieces[-1][1] is False) and (k == 0 or chars[k - 1].text.isspace()) \
-                and not _set_apart_citation(chars, k):
-            sup = False  # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation
+                and not _set_apart_citation(chars, k) \
+                and not (k > 1 and chars[k - 2].text in ".,;:)" and ch.text.isdigit()):
+            # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation; one after a
+            # stop or comma and the space the reader puts there ("… distributions. ²² Furthermore", ACS's
+            # achemso sets its citations after the punctuation) is a citation
+            sup = False
         if pieces and pieces[-1][1] == sup:
             pieces[-1] = (pieces[-1][0] + ch.text, sup)
         else:

@@ -550,14 +550,15 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     return ranked[0]
 
 
-def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = None) -> Path | None:
+def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = None,
+                   search: tuple[Path, ...] = ()) -> Path | None:
     """The file an ``\\input{name}`` means (with or without ``.tex``), searched beside the including file, in the
-    main file's folder (where TeX runs, so a nested ``\\input`` names its file from there) and at the root; None
-    when absent or outside the source folder."""
+    main file's folder (where TeX runs, so a nested ``\\input`` names its file from there), in the folders of
+    ``search`` (the document's ``\\input@path``) and at the root; None when absent or outside the source folder."""
     name = name.strip().strip('"')
     if not name or len(name) > 255 or any(c in name for c in "\n\\{}%$#"):  # an unbalanced brace, not a name
         return None
-    for folder in dict.fromkeys((base, main_dir or base, root)):
+    for folder in dict.fromkeys((base, main_dir or base, *search, root)):
         for suffix in ("", ".tex"):
             try:
                 path = pu.safe_path_under(root, os.path.relpath(folder / (name + suffix), root))
@@ -567,7 +568,7 @@ def _resolve_input(name: str, base: Path, root: Path, main_dir: Path | None = No
                 continue
     # a name whose letter case differs from the file's (``chapters/Introduction`` for ``chapters/introduction.tex``):
     # TeX finds it on the case-insensitive file systems of macOS and Windows, where the authors wrote it
-    for folder in dict.fromkeys((base, main_dir or base, root)):
+    for folder in dict.fromkeys((base, main_dir or base, *search, root)):
         if path := _case_insensitive(folder, name, root):
             return path
     return None
@@ -650,7 +651,7 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
                     g = read_group(text, end)
                     if g is not None:
                         end = g[1]
-            target = _resolve_input(name, folder, root, main_dir)
+            target = _resolve_input(name, folder, root, main_dir, search)
             out.append(text[pos:m.start()])
             if target is not None and target not in stack and depth < 12:
                 out.append("\n" + expand(target, depth + 1, stack + (target,), body_here) + "\n")
@@ -670,7 +671,20 @@ def load_document(main: Path, root: Path, max_chars: int = 20_000_000, encoding:
         return "".join(out)
 
     main_dir = Path(main).resolve().parent
+    search = input_path(_read_source(Path(main).resolve(), cache, encoding), main_dir)
     return expand(Path(main).resolve(), 0, (Path(main).resolve(),))
+
+
+# LaTeX's own search path for \input (``\makeatletter \def\input@path{{sections/}{tables/}}``): TeX finds
+# ``\input{Intro}`` in ``sections/``, so a source written so names its files by their bare names
+_INPUT_PATH = re.compile(r"\\(?:[egx]?def|(?:re)?newcommand\*?)\s*\{?\s*\\input@path\s*\}?\s*\{((?:\s*\{[^{}]*\})+)\s*\}")
+
+
+def input_path(text: str, main_dir: Path) -> tuple[Path, ...]:
+    """The folders a document's ``\\input@path`` names (relative to the main file's folder, where TeX runs)."""
+    text = re.sub(r"(?<!\\)%[^\n]*", "", text)
+    return tuple(dict.fromkeys(main_dir / d.strip() for m in _INPUT_PATH.finditer(text)
+                               for d in re.findall(r"\{([^{}]*)\}", m.group(1)) if d.strip()))
 
 
 _ENV_TOKEN = re.compile(r"\\(begin|end)\s*\{([^{}]*)\}")
@@ -2429,6 +2443,11 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                 except (ValueError, OSError):
                     continue
         bibs = list(dict.fromkeys(named)) or sorted(root.rglob("*.bib"))
+        if named and missing is not None:
+            # keys the named files lack, looked up in the source's other .bib files: an author who renamed or split
+            # a bibliography (``\bibliography{CooperAMT.bib}`` beside the ``WAC.bib`` holding the rest) built the
+            # PDF with the entries there, and only keys still missing are read from them
+            bibs += [b for b in sorted(root.rglob("*.bib")) if b not in bibs]
         for bib in bibs:
             for r in parse_bib(decode(bib.read_bytes(), encoding), missing, macros=macros):
                 if r.key not in refs:
