@@ -1741,7 +1741,9 @@ class Converter:
                 parts[-1] = parts[-1].rstrip().rstrip(".")
             if any(isinstance(p, Cite) or p.strip() for p in parts):
                 self.emit_parts(parts)
-                self.emit(". ")
+                # a heading that cites goes on into its text, as TeX runs it in: what follows says what the
+                # cited work is ("LIVE1 dataset [1]: 29 grayscale images.")
+                self.emit(": " if any(isinstance(p, Cite) for p in parts) else ". ")
         else:
             title = self.text_of(g[0]) if g else ""
             self.blocks.append(Block("sec", title=title, level=SECTIONS[name]))

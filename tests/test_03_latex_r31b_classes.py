@@ -40,12 +40,13 @@ def test_an_author_macro_that_tests_its_argument_with_ifthenelse_prints_only_the
 
 def test_a_run_in_paragraph_heading_keeps_the_citation_it_holds(tmp_path):
     # a thesis lists its datasets as \paragraph{LIVE1 dataset \cite{x}} 29 grayscale images.: the heading is
-    # printed, its marker with it, and it is the one place those works are cited
+    # printed, its marker with it, and it is the one place those works are cited; run in, it goes on into the
+    # text that says what the work is (a colon where TeX sets a quad), one without a citation ends as before
     body = r"""\section{Datasets}
 \paragraph{LIVE1 dataset \cite{ross2002}} 29 grayscale images.
 \paragraph{Berkeley Segmentation Dataset.} Training set of 200 images \cite{wilson1974}."""
     root = convert(tmp_path, body)
-    assert paragraphs(root) == ["LIVE1 dataset [1]. 29 grayscale images.",
+    assert paragraphs(root) == ["LIVE1 dataset [1]: 29 grayscale images.",
                                 "Berkeley Segmentation Dataset. Training set of 200 images [2]."]
     assert cited_rids(root) == ["ross2002", "wilson1974"]
 
