@@ -3061,6 +3061,7 @@ MIN_NAMED_UNCITED_SHARE = 0.2
 # matter being the rest).
 MIN_LOST = 5
 MIN_LOST_SHARE = 0.15
+MAX_CITED_RANGE = 50
 MIN_RUN_DENSITY = 0.6
 MIN_LOST_AUTHOR_YEARS = 8
 MIN_LOST_AUTHOR_YEARS_SHARE = 0.2
@@ -3106,8 +3107,11 @@ def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[
     cited: set[int] = set()
     for m in NUMERIC_MARKER.finditer(text):
         listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
-        if 0 not in listed and len(set(listed)) == len(listed):
-            cited.update(expand_numbers(m.group(1)))
+        numbers = expand_numbers(m.group(1))
+        # (a range of more than MAX_CITED_RANGE numbers is a bin or an interval, a figure's axis "Languages
+        # [101-200]", never one group of works)
+        if 0 not in listed and len(set(listed)) == len(listed) and len(numbers) <= MAX_CITED_RANGE:
+            cited.update(numbers)
     for group in raised:
         if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
             cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))

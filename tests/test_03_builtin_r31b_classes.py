@@ -118,3 +118,15 @@ def test_an_abstract_that_cites_a_work_the_body_never_cites_is_written_before_th
     root = xml_of(tmp_path / "again", [page_for("[1]")])
     assert [m for m, _ in cited(root)] == ["1", "2"]
     assert "Abstract" not in [s.findtext("title") for s in root.iter("sec")]
+
+
+def test_a_figures_bins_in_brackets_are_no_citations_that_a_bibliography_lost():
+    """A dissertation citing author-year prints a figure's axis as "Languages [1-100]", "[101-200]", … "[501-600]":
+    read as citations of entries 1-600 that its unnumbered bibliography lacks, they flagged the whole conversion
+    partial ("600 of the 600 numbers the text cites have no bibliography entry"). A range of more than
+    MAX_CITED_RANGE numbers is a bin, not a group of works; a range a citation spans still counts."""
+    text = ("Training data statistics. Languages [1-100] Source Tokens Languages [101-200] Languages [201-300] "
+            "Languages [301-400] Languages [401-500] Languages [501-600]")
+    assert builtin.numbers_without_entry(text, [], 0) == ([], 0)
+    # a numbered list of nine whose entries 2 and 4-9 were lost: "[2-7]" and "[9]" still say so
+    assert builtin.numbers_without_entry("as reviewed before [2-7] and [9].", [1, 3], 9) == ([2, 4, 5, 6, 7, 9], 7)
