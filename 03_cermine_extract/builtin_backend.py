@@ -170,6 +170,7 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, 
     """Internal GoTo links of a page with their target page and height (named destinations resolved); a link
     to a destination ``names`` calls a footnote, equation, figure, table or section is left out."""
     links: list[Link] = []
+    urls: list[tuple[float, float, float, float]] = []
     pos = ctypes.c_int(0)
     link = pdfium_c.FPDF_LINK()
     while pdfium_c.FPDFLink_Enumerate(page.raw, ctypes.byref(pos), ctypes.byref(link)):
@@ -177,6 +178,11 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, 
         if not dest:
             action = pdfium_c.FPDFLink_GetAction(link)
             if not action or pdfium_c.FPDFAction_GetType(action) != pdfium_c.PDFACTION_GOTO:
+                rect = pdfium_c.FS_RECTF()
+                if action and pdfium_c.FPDFAction_GetType(action) == pdfium_c.PDFACTION_URI and \
+                        pdfium_c.FPDFLink_GetAnnotRect(link, ctypes.byref(rect)):
+                    urls.append((min(rect.left, rect.right), min(rect.bottom, rect.top), max(rect.left, rect.right),
+                                 max(rect.bottom, rect.top)))
                 continue  # external URLs and the like are not citations
             dest = pdfium_c.FPDFAction_GetDest(doc.raw, action)
         if not dest:
@@ -196,7 +202,11 @@ def _page_links(doc: pdfium.PdfDocument, page: pdfium.PdfPage, names: dict[int, 
                           max(rect.bottom, rect.top),
                           pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest), y.value if has_y else None,
                           x.value if has_x else None))
-    return links
+    # a citation's link that pdfTeX carried on past a column break covers the column's width down to its foot,
+    # footnotes and all ("¹ Hate Speech datasets", a URL's words, linked to the cited work): a link holding a
+    # URL's link inside it is no citation marker, which never holds one
+    return [ln for ln in links if not any(ln.left - 1 <= u[0] and u[2] <= ln.right + 1 and ln.bottom - 1 <= u[1]
+                                          and u[3] <= ln.top + 1 for u in urls)]
 
 
 # Unicode accents that PDFium returns as separate glyphs after (or before) the letter they sit on.
@@ -1613,6 +1623,7 @@ class Paragraph:
     section: int
     chars: list[Char]
     table: bool = False  # one row of a table
+    abstract: bool = False  # the abstract: written only where it cites a work the body does not (section -1)
 
 
 @dataclass
@@ -2221,6 +2232,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     paragraphs: list[Paragraph] = []
     mode = "front" if strict else "body"
     abstract_shape: tuple[int, float] | None = None  # page and line width of the abstract's first line
+    abstract: list[list[Char]] = []  # the abstract's lines (under its heading)
     current: list[list[Char]] = []
     prev: Line | None = None
 
@@ -2313,6 +2325,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             mode = "body"
             sections.append("")
         if mode != "body":
+            if mode == "abstract" and not ln.table:
+                abstract.append(list(ln.chars))
             continue
         if ln.table:
             # a table's row: a paragraph of its own, after the paragraph the table interrupts, as a footnote is
@@ -2378,7 +2392,10 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 else:
                     note_line = None
             continue
-        gap = prev is not None and prev.page == ln.page and prev.base - ln.base > max(1.65 * ln.size + 1, 1.35 * step) \
+        # (a paragraph set apart by a half line of space and no indent, as ICLR, TMLR and NeurIPS set them: 16.9 pt
+        # between baselines 11 pt apart; never less than 1.45 lines, which a raised formula in a line does not reach)
+        gap = prev is not None and prev.page == ln.page \
+            and prev.base - ln.base > max(min(1.65 * ln.size + 1, 1.45 * step if step else 1e9), 1.35 * step) \
             and not (prev.x0 > ln.x1 or ln.x0 > prev.x1)
         # the rest of a justified line that came in pieces ("ENZO" | "(Bryan et al. 2014). Two cosmological simu-":
         # a word gap wider than the reader's line break) goes on with its line: it stands right of the piece before
@@ -2390,6 +2407,13 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         current.append(list(ln.chars))
         prev = ln
     flush()
+    if abstract and sections:
+        # an abstract may cite (a toolkit's abstract names the libraries it builds on, "Theano (Bastien et al.,
+        # 2012; Bergstra et al., 2010)", and the body never cites them again): kept aside, written where it cites
+        # a work no paragraph of the body cites
+        chars = join_lines(abstract, vocabulary)
+        if any(c.text.isalpha() for c in chars):
+            paragraphs.insert(0, Paragraph(-1, chars, abstract=True))
     return paragraphs, sections
 
 
@@ -3060,15 +3084,28 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     numbered = len(by_label) >= max(5, 0.8 * len(doc.references))
     linked_brackets = sum(1 for runs in all_runs for text, keys in runs
                           if keys and re.fullmatch(r"\s*\[?[\d\s,–-]+\]?\s*", normalise(text)))
+    if linked_pdf:
+        # (not in a table's row: a linked PDF's table links its citations, and "[2, 4, 8] °", "[30, 50] mm"
+        # there are values)
+        all_runs = [_label_unlinked_brackets(runs, by_label) if numbered and linked_brackets >= 5 and not par.table
+                    else runs for runs, par in zip(all_runs, doc.paragraphs)]
+    else:
+        all_runs = [pattern_runs(par, doc.references, by_label, parens, superscripts) for par in doc.paragraphs]
+    # the abstract is written, as a section of its own before the body's, only where it cites a work no paragraph
+    # of the body cites (as the LaTeX route keeps an abstract that cites)
+    in_body = {k for runs, par in zip(all_runs, doc.paragraphs) if not par.abstract for _, keys in runs
+               for k in keys or ()}
+    if any(par.abstract and any(set(keys or ()) - in_body for _, keys in runs)
+           for runs, par in zip(all_runs, doc.paragraphs)):
+        secs[-1] = etree.Element("sec", id="sec0")
+        etree.SubElement(secs[-1], "title").text = "Abstract"
+        body.insert(0, secs[-1])
     for n_par, par in enumerate(doc.paragraphs):
+        if par.section not in secs:
+            continue
         p = etree.SubElement(secs[par.section], "p", {"content-type": "table-row"} if par.table else {})
         if linked_pdf:
-            runs = all_runs[n_par]
-            # (not in a table's row: a linked PDF's table links its citations, and "[2, 4, 8] °", "[30, 50] mm"
-            # there are values)
-            if numbered and linked_brackets >= 5 and not par.table:
-                runs = _label_unlinked_brackets(runs, by_label)
-            for text, keys in runs:
+            for text, keys in all_runs[n_par]:
                 text = normalise(text)
                 if keys:
                     x = etree.SubElement(p, "xref", {"ref-type": "bibr", "rid": " ".join(f"ref{k + 1}" for k in keys)})
@@ -3077,7 +3114,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                 else:
                     _add_text(p, text)
         else:
-            for text, idx in pattern_runs(par, doc.references, by_label, parens, superscripts):
+            for text, idx in all_runs[n_par]:
                 if idx:
                     lead, core, trail = re.match(r"^(\s*)(.*?)(\s*)$", text, re.S).groups()
                     _add_text(p, lead)
@@ -3137,6 +3174,7 @@ MIN_NAMED_UNCITED_SHARE = 0.2
 # matter being the rest).
 MIN_LOST = 5
 MIN_LOST_SHARE = 0.15
+MAX_CITED_RANGE = 50
 MIN_RUN_DENSITY = 0.6
 MIN_LOST_AUTHOR_YEARS = 8
 MIN_LOST_AUTHOR_YEARS_SHARE = 0.2
@@ -3182,8 +3220,11 @@ def numbers_without_entry(text: str, labels: list[int], top: int, raised: tuple[
     cited: set[int] = set()
     for m in NUMERIC_MARKER.finditer(text):
         listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
-        if 0 not in listed and len(set(listed)) == len(listed):
-            cited.update(expand_numbers(m.group(1)))
+        numbers = expand_numbers(m.group(1))
+        # (a range of more than MAX_CITED_RANGE numbers is a bin or an interval, a figure's axis "Languages
+        # [101-200]", never one group of works)
+        if 0 not in listed and len(set(listed)) == len(listed) and len(numbers) <= MAX_CITED_RANGE:
+            cited.update(numbers)
     for group in raised:
         if RAISED_FRAGMENT.fullmatch(group := normalise(group)):
             cited.update(expand_numbers(re.sub(r"(?<=\d)\s+(?=\d)", ",", re.sub(r"(?<=\d)[e—]", "-", group))))

@@ -443,6 +443,12 @@ _BIB_ENTRY_KEY = re.compile(r"@\s*(\w+)\s*[{(]\s*([^,\s]+)\s*,")
 _BIBITEM_KEY = re.compile(r"\\bibitem\s*(?:\[(?:[^\[\]]|\[[^\]]*\])*\])?\s*\{([^}]*)\}|\\entry\{([^}]*)\}")
 
 
+def _alternative(m: re.Match) -> str:
+    """The text of whichever alternative of a pattern matched, empty where it matched an empty argument: a
+    template's placeholder ``\\bibitem{}`` or ``\\input{}`` reads as no key or file, never as the other (None)."""
+    return next((g for g in m.groups() if g is not None), "").strip()
+
+
 def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     """Every key that has a bibliography entry somewhere in a source: the ``.bib`` and ``.bbl`` files and the inline
     ``thebibliography`` of the given documents."""
@@ -456,10 +462,10 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
             keys.update(m.group(2) for m in _BIB_ENTRY_KEY.finditer(text)
                         if m.group(1).lower() not in ("string", "comment", "preamble"))
         else:
-            keys.update((m.group(1) or m.group(2)).strip() for m in _BIBITEM_KEY.finditer(text))
+            keys.update(k for m in _BIBITEM_KEY.finditer(text) if (k := _alternative(m)))
     for document in documents:
         if "\\begin{thebibliography}" in document:
-            keys.update((m.group(1) or m.group(2)).strip() for m in _BIBITEM_KEY.finditer(document))
+            keys.update(k for m in _BIBITEM_KEY.finditer(document) if (k := _alternative(m)))
     return keys
 
 
@@ -508,7 +514,8 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         for m in re.finditer(r"\\(?:input|include|subfile)(?:\s*\{([^}]+)\}|[ \t]+([^\s{}\\]+))", texts[path]):
             # the file it names, as TeX finds it from there (a bioRxiv/main.tex that \input{main}s its own folder's
             # file says nothing of paper/main.tex); by name only where no such file is found
-            name = (m.group(1) or m.group(2)).strip()
+            if not (name := _alternative(m)):
+                continue
             target = _resolve_input(name, path.parent, folder, path.parent)
             included.add(target.resolve() if target is not None else Path(name).stem)
 
@@ -865,6 +872,53 @@ _PROGRAM = re.compile(r"\\(?:pdfstrcmp|strcmp|csname|expandafter|ifnum|ifdim|ifc
                       r"IfEqCase|str_if_eq\w*|@if[A-Za-z]+|[A-Za-z]+@[A-Za-z@]*)(?![A-Za-z])")
 
 
+_IFTHENELSE = re.compile(r"\\ifthenelse(?![A-Za-z@])")
+
+
+def _ifthen_test(test: str) -> bool | None:
+    """The value of an ``ifthen`` test that compares text: ``\\equal{a}{b}``, ``\\isempty{a}`` (xifthen), either
+    under ``\\not``; None for any other test (a boolean, a number), which only TeX can decide."""
+    test = test.strip()
+    negate = test.startswith("\\not") and not test[4:5].isalpha()
+    if negate:
+        test = test[4:].strip()
+    m = re.match(r"\\(equal|isempty)(?![A-Za-z@])", test)
+    if m is None:
+        return None
+    a = read_group(test, m.end())
+    b = read_group(test, a[1]) if a is not None and m.group(1) == "equal" else None
+    if a is None or (m.group(1) == "equal" and b is None) or test[(b or a)[1]:].strip():
+        return None
+    if m.group(1) == "isempty":
+        value = not a[0].strip()
+    elif "\\" in a[0] + b[0] and bool(a[0].strip()) == bool(b[0].strip()):
+        return None  # two texts with macros in them: equal only once TeX has expanded them
+    else:
+        value = a[0].strip() == b[0].strip()
+    return value != negate
+
+
+def resolve_ifthenelse(text: str) -> str:
+    """``\\ifthenelse{\\equal{#3}{}}{.}{ #3}`` in a macro's body, its arguments filled in: the branch the test
+    chooses, as TeX prints it (a macro \\lithead{key}{text} whose text is not empty prints it once, not its test,
+    both branches and all). A test only TeX can decide is left as it is."""
+    out, pos = [], 0
+    for m in _IFTHENELSE.finditer(text):
+        if m.start() < pos:
+            continue
+        test = read_group(text, m.end())
+        yes = read_group(text, test[1]) if test else None
+        no = read_group(text, yes[1]) if yes else None
+        value = _ifthen_test(test[0]) if no else None
+        if value is None:
+            continue
+        out.append(text[pos:m.start()])
+        out.append(resolve_ifthenelse(yes[0] if value else no[0]))
+        pos = no[1]
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def expand_macros(text: str, macros: dict[str, Macro], limit: int, notes: list[str] | None = None) -> str:
     """``text`` with every use of a user macro replaced by its body (arguments substituted), recursively. A macro
     that computes what it prints (``_PROGRAM``) prints nothing: its arguments, and the ``[key]`` groups right after
@@ -914,6 +968,8 @@ def expand_macros(text: str, macros: dict[str, Macro], limit: int, notes: list[s
                 continue
             body = _PARAM.sub(lambda p: "#" if p.group(0) == "##" else
                               (args[int(p.group(1)) - 1] if int(p.group(1)) <= len(args) else ""), macro.body)
+            if "\\ifthenelse" in body:
+                body = resolve_ifthenelse(body)
             budget["chars"] += len(body)
             if budget["chars"] > limit:
                 if not budget["over"] and notes is not None:
@@ -1689,12 +1745,21 @@ class Converter:
         if opt is not None:
             j = opt[1]
         g = read_group(s, j)
-        title = self.text_of(g[0]) if g else ""
         self.end_paragraph()
-        if name in ("paragraph", "subparagraph"):  # a run-in heading: a new paragraph that starts with it
-            if title:
-                self.emit(title.rstrip(".") + ". ")
+        if name in ("paragraph", "subparagraph"):  # a run-in heading: a new paragraph that starts with it,
+            # citations and all ("\paragraph{LIVE1 dataset \cite{x}} 29 grayscale images.")
+            parts = self.inline(g[0]) if g else []
+            while parts and isinstance(parts[-1], str) and not parts[-1].strip():
+                parts.pop()
+            if parts and isinstance(parts[-1], str):
+                parts[-1] = parts[-1].rstrip().rstrip(".")
+            if any(isinstance(p, Cite) or p.strip() for p in parts):
+                self.emit_parts(parts)
+                # a heading that cites goes on into its text, as TeX runs it in: what follows says what the
+                # cited work is ("LIVE1 dataset [1]: 29 grayscale images.")
+                self.emit(": " if any(isinstance(p, Cite) for p in parts) else ". ")
         else:
+            title = self.text_of(g[0]) if g else ""
             self.blocks.append(Block("sec", title=title, level=SECTIONS[name]))
         return g[1] if g else j
 
@@ -1912,6 +1977,10 @@ class Converter:
 _ROW_VALUE = re.compile(r"(?<![\w.])[-+−]?\d+(?:[.,]\d+)?%?(?![\w.])")
 
 
+# a word of a table row, or a name that holds digits after its letters ("JW300", "ResNet50", "WMT16")
+_ROW_WORD = re.compile(r"[^\W\d_]{3,}|(?<![\w.])[^\W\d_]{2,}\d+[^\W_]*")
+
+
 def keep_needed_rows(blocks: list[Block]) -> list[Block]:
     """Table rows that cite become paragraphs only where they hold a key no sentence cites: a row is not a sentence,
     but for a work cited only in a table it is the one context there is. An abstract that cites (front matter) is
@@ -1934,11 +2003,11 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
                 else:
                     parts.append(p)
             row_text = " ".join(p for p in parts if isinstance(p, str))
-            own = re.findall(r"[^\W\d_]{3,}", row_text)
+            own = _ROW_WORD.findall(row_text)
             values = _ROW_VALUE.findall(row_text)
             if block.title:  # a row that says little, under a table whose caption is a short title
                 parts = [block.title + ": "] + parts
-            words = re.findall(r"[^\W\d_]{3,}", " ".join(p for p in parts if isinstance(p, str)))
+            words = _ROW_WORD.findall(" ".join(p for p in parts if isinstance(p, str)))
             n_cites = sum(isinstance(p, Cite) for p in parts)
             # a row of bare numbers says nothing; a row naming one thing and the work it comes from ("Wilkes
             # Subglacial Basin & \citet{x}") says what the work is cited for, and so does a results table's row
@@ -2665,14 +2734,20 @@ def jats_reference(ref: Reference, number: int | None) -> etree._Element:
     prefix = f"[{number}] " if number is not None else ""
     raw = prefix + xml_text(ref.raw)
     spans: list[tuple[int, int, etree._Element]] = []
-    taken = [False] * (len(raw) + 1)
+    # the printed label "[35] " is no field: a volume "5" or a year is never tagged inside it
+    taken = [k < len(prefix) for k in range(len(raw) + 1)]
+
+    def cuts_a_number(start: int, end: int) -> bool:
+        """A number found inside a longer one: volume "5" in the pages "135" or in "2015"."""
+        return (raw[start].isdigit() and start > 0 and raw[start - 1].isdigit()) or \
+            (raw[end - 1].isdigit() and end < len(raw) and raw[end].isdigit())
 
     def place(value: str, make) -> None:
         value = xml_text(value or "").strip()
         if not value:
             return
         start = raw.find(value)
-        while start >= 0 and any(taken[start:start + len(value)]):
+        while start >= 0 and (any(taken[start:start + len(value)]) or cuts_a_number(start, start + len(value))):
             start = raw.find(value, start + 1)
         if start < 0:
             return

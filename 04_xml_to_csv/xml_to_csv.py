@@ -840,9 +840,11 @@ def split_sentences(par: Paragraph) -> list[tuple[int, int]]:
     # 7. A credit line ("Source: [5]", "From [18].", "Figure adapted from [57].") has no words of its own: it says
     #    where the thing the sentence before describes comes from, and goes on with that sentence (a caption's
     #    "An example of a confusion matrix. Source: [30]" cites [30] for the confusion matrix).
+    #    So does a citation alone after a sentence's end, "… a post-training alignment. Touvron et al. (2023)" (an
+    #    author-year \cite set after the full stop, closing its paragraph): it names that sentence's source.
     joined = fixed[:1]
     for piece in fixed[1:]:
-        if _credit_line(text, piece[0], piece[1], par.markers):
+        if _credit_line(text, piece[0], piece[1], par.markers) or _only_markers(text, piece[0], piece[1], par.markers):
             joined[-1][1] = piece[1]
         else:
             joined.append(piece)
