@@ -264,9 +264,10 @@ def _no_text_object(tp, j: int) -> None:
     return None
 
 
-def _page_lines(doc: pdfium.PdfDocument, index: int,
-                names: dict[int, str] | None = None) -> tuple[list[Line], list[Link]]:
-    """Text lines of one page in reading order (columns one after the other) and its links."""
+def _page_lines(doc: pdfium.PdfDocument, index: int, names: dict[int, str] | None = None,
+                order: bool = True) -> tuple[list[Line], list[Link]]:
+    """Text lines of one page in reading order (columns one after the other; as the page set them without
+    ``order``) and its links."""
     page = doc[index]
     width, height = page.get_size()
     textpage = page.get_textpage()
@@ -419,7 +420,8 @@ def _page_lines(doc: pdfium.PdfDocument, index: int,
     textpage.close()
     page.close()
     lines = rejoin_stranded_superscripts(drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars]))
-    return reading_order([ln for ln in lines if ln.chars], width), links
+    lines = [ln for ln in lines if ln.chars]
+    return (reading_order(lines, width) if order else lines), links
 
 
 def _turn(a: float, b: float, c: float, d: float, rotation: int) -> tuple[float, float, float, float]:
@@ -552,6 +554,47 @@ def _drop_line_numbers(lines: list[Line]) -> list[Line]:
     if rest and all(int(b.text) > int(a.text) for a, b in zip(run, run[1:])):
         dropped |= {id(ln) for ln in rest}
     return [ln for ln in lines if id(ln) not in dropped]
+
+
+def drop_stepped_line_numbers(pages: list[list[Line]]) -> list[list[Line]]:
+    """Remove margin line numbers printed at every fifth (or tenth) line ("50", "55", "60", … as Copernicus'
+    discussion papers and many review manuscripts print them): too few on a page for ``drop_line_numbers``
+    (a page of displays holds four of them), so they are read over the whole document: bare numbers, each a
+    multiple of 5, the outermost text on a baseline of text, in one margin column left or right of every
+    other line of their pages, that rise from page to page in steps of 5 or 10. Left in, each is read into the
+    sentence beside it ("A Wiener process 75 conditioned …") or, in the bibliography, opens an entry of its own."""
+    found = []
+    for lines in pages:
+        bases = {round(ln.base) for ln in lines if not re.fullmatch(r"\d{1,4}", ln.text.strip())}
+        for ln in lines:
+            text = ln.text.strip()
+            if re.fullmatch(r"\d{1,4}", text) and int(text) % 5 == 0 and int(text) > 0 \
+                    and any(round(ln.base) + d in bases for d in (-1, 0, 1)) and _outermost_on_its_baseline(ln, lines):
+                found.append(ln)
+    if len(found) < 6:
+        return pages
+    column, count = Counter((ln.x0 < 0.5 * ln.page_width, round(ln.x1 / 3)) for ln in found).most_common(1)[0]
+    if count < 6:
+        return pages
+    run = [ln for ln in found if (ln.x0 < 0.5 * ln.page_width) == column[0] and abs(round(ln.x1 / 3) - column[1]) <= 1]
+    run.sort(key=lambda ln: (ln.page, -ln.base))
+    values = [int(ln.text) for ln in run]
+    steps = [b - a for a, b in zip(values, values[1:])]
+    if len({ln.page for ln in run}) < 2 or sum(d > 0 and d % 5 == 0 for d in steps) < 0.9 * len(steps) \
+            or sorted(steps)[len(steps) // 2] not in (5, 10):
+        return pages
+    left = column[0]
+    ids = {id(ln) for ln in run}
+    # in the margin: every other line of a page with the run starts right of it (left margin) or ends left of it
+    for page in {ln.page for ln in run}:
+        lines = pages[page]
+        mine = [ln for ln in run if ln.page == page]
+        edge = max(ln.x1 for ln in mine) if left else min(ln.x0 for ln in mine)
+        others = [ln for ln in lines if id(ln) not in ids and ln.text.strip()]
+        outside = sum(ln.x0 >= edge if left else ln.x1 <= edge for ln in others)
+        if others and outside < 0.95 * len(others):
+            return pages
+    return [[ln for ln in lines if id(ln) not in ids] for lines in pages]
 
 
 def _outermost_on_its_baseline(line: Line, lines: list[Line]) -> bool:
@@ -1663,7 +1706,7 @@ def read_pdf(path: Path) -> Document:
         names = _destination_names(doc)
         for i in range(len(doc)):
             try:
-                lines, page_links = _page_lines(doc, i, names)
+                lines, page_links = _page_lines(doc, i, names, order=False)
             except pdfium.PdfiumError as exc:
                 raise ExtractionError(f"PDFium cannot read page {i + 1} ({exc}): the file is damaged; "
                                       f"download it again or convert it with --backend grobid") from exc
@@ -1673,7 +1716,8 @@ def read_pdf(path: Path) -> Document:
         doc.close()
     if not any(pages):
         raise ExtractionError("no text layer (a scanned PDF?)")
-    pages = drop_page_furniture(pages)
+    pages = drop_page_furniture([reading_order(lines, lines[0].page_width) if lines else lines
+                                 for lines in drop_stepped_line_numbers(pages)])
     all_lines = [ln for lines in pages for ln in lines]
     # a text layer set word by word on most of its lines is OCR's, whatever the Producer says (a 1994 scan
     # with no Producer): its markers carry OCR's misreadings ("et aL,", "et at.")
@@ -2858,7 +2902,9 @@ def _set_apart_citation(chars: list[Char], k: int) -> bool:
     j = k
     while j < len(chars) and chars[j].sup and (chars[j].text.isdigit() or chars[j].text in ",–—-"):
         j += 1
-    if j == k or not chars[j - 1].text.isdigit() or (j < len(chars) and chars[j].sup):
+    # (a raised space after the run, the reader's, is a space: "Neese ²²" is set apart as "Neese ²² showed")
+    if j == k or not chars[j - 1].text.isdigit() \
+            or (j < len(chars) and chars[j].sup and not chars[j].text.isspace()):
         return False
     after = chars[j].text if j < len(chars) else " "
     before = next((c.text for c in reversed(chars[:k]) if not c.text.isspace()), "")
@@ -2871,15 +2917,21 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
     (``shown before.1,3``) by the references' labels, then bracketed and author-year markers by pattern."""
     pieces: list[tuple[str, bool]] = []
     chars = par.chars
+    lowered = -1  # the raised run up to this index is read as text
     for k, ch in enumerate(chars):
-        sup = ch.sup and (not ch.text.isspace() or (pieces and pieces[-1][1]))
+        sup = ch.sup and (not ch.text.isspace() or (pieces and pieces[-1][1])) and k >= lowered
         if sup and (not pieces or pieces[-1][1] is False) and (k == 0 or chars[k - 1].text.isspace()) \
                 and not _set_apart_citation(chars, k) \
                 and not (k > 1 and chars[k - 2].text in ".,;:)" and ch.text.isdigit()):
             # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation; one after a
             # stop or comma and the space the reader puts there ("… distributions. ²² Furthermore", ACS's
-            # achemso sets its citations after the punctuation) is a citation
+            # achemso sets its citations after the punctuation) is a citation. The whole raised run is text
+            # then, not its first glyph alone: its rest read as a citation ("experiments ⁶⁹⁻⁸³" → "6", "9–83")
+            # would cite works it never named
             sup = False
+            lowered = k + 1
+            while lowered < len(chars) and chars[lowered].sup and not chars[lowered].text.isspace():
+                lowered += 1
         if pieces and pieces[-1][1] == sup:
             pieces[-1] = (pieces[-1][0] + ch.text, sup)
         else:
