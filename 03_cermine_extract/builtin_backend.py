@@ -646,9 +646,15 @@ def find_gutter(lines: list[Line], width: float) -> float | None:
     spans = [(ln.x0, ln.x1, len(ln.text)) for ln in lines]
     best: list[float] = []
     best_cross = None
+    # (first the lines at least a column wide that cross a place, then all: a wide table's cells, short pieces,
+    # cross the page's gutter as often as its own column gaps, but a column's full lines cross only places inside
+    # that column; counted line by line, a table's column gap at 44% of the width beat the gutter under it, and
+    # every line of the left column below the table read as spanning both, woven into the other column's)
+    wide = 0.35 * width
     for step in range(0, 31):
         x = width * (0.35 + 0.01 * step)
-        cross = sum(1 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1)
+        crossing = [x1 - x0 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1]
+        cross = (sum(1 for w in crossing if w >= wide), len(crossing))
         if best_cross is None or cross < best_cross:
             best, best_cross = [x], cross
         elif cross == best_cross:
@@ -658,8 +664,12 @@ def find_gutter(lines: list[Line], width: float) -> float | None:
     x = best[len(best) // 2]
     left = [n for x0, x1, n in spans if x1 <= x + 1 and n > 3]
     right = [n for x0, x1, n in spans if x0 >= x - 1 and n > 3]
+    # (where no line a column wide crosses it and such lines stand on both sides, the short pieces that do are
+    # a table's cells above or below the columns: they span the gutter as a wide figure does)
     if len(left) < 5 or len(right) < 5 or sum(right) < 200 or sum(left) < 200 \
-            or best_cross > 0.3 * (len(left) + len(right)):
+            or best_cross[1] > 0.3 * (len(left) + len(right)) and not (
+                best_cross[0] == 0 and min(sum(1 for x0, x1, _ in spans if x1 <= x + 1 and x1 - x0 >= wide),
+                                           sum(1 for x0, x1, _ in spans if x0 >= x - 1 and x1 - x0 >= wide)) >= 3):
         return None
     return x
 
@@ -1149,7 +1159,12 @@ YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 # with no space after a two-digit number ("10.Hayta, E. N.; …")
 # (and "/1/", as Journal de Physique numbered its references into the 1990s; an isotope in brackets opening a
 # title's line, "[18F]fluorodeoxyglucose", "[3H]thymidine", is no label)
-LABEL_RE = re.compile(r"^\s*((?!\[\d{1,3}[A-Z][a-z]?\])\[[^\]]{1,12}\]|\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
+# (a web entry's access note, "[Accessed 10 March 2011]", "[cited 2013 Jan 03]", opening its last line, is no
+# label: read as one, it split a Harvard bibliography of 100 entries into 6, at its web pages' notes)
+LABEL_RE = re.compile(r"^\s*((?!\[\d{1,3}[A-Z][a-z]?\])(?!\[(?:[Aa]ccessed|[Cc]ited|[Ll]ast accessed|[Vv]iewed|[Rr]etrieved|"
+                      r"[Oo]nline|[Ii]nternet|[Dd]ownloaded)\b)\[[^\]]{1,12}\]|"
+                      r"(?!\[(?:[Aa]ccessed|[Cc]ited|[Ll]ast accessed|[Vv]iewed|[Rr]etrieved|[Dd]ownloaded)\b)"
+                      r"\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
                       r"|\(\d{1,3}\)(?=\s)|/\d{1,3}/(?=\s))\s*")
 LAST_WORD = re.compile(r"[\w\-.]+$")
 VANCOUVER_INITIAL = re.compile(r"(?:^|[\s,])(?!and\b|AND\b)[A-Z][^\W\d_]+\s[A-Z]$")
@@ -1814,6 +1829,12 @@ def read_pdf(path: Path) -> Document:
                 # Springer's "Affiliations" list, numbered 1, 2, 3 by raised marks: no entries, no body. (In
                 # capitals it ends the bibliography also where it fills a narrow column's width, as Cambridge's
                 # "AUTHORS' ADDRESSES" over its short address lines does)
+                # (set at the foot of the left column under the last entry there, "About the Authors" heads a
+                # block below both columns: the right column's lines above it, read after it, are entries still:
+                # Cogitatio)
+                for ln2 in itertools.takewhile(lambda x: x.page == ln.page and x.column >= 0 and x.column != ln.column
+                                               and x.base > ln.base + ln.size, all_lines[i + 1:]):
+                    ref_lines.append(ln2)
                 break
             if sidebars and headings[i] and len(ref_lines) > 2 and not LABEL_RE.match(text):
                 break  # the first sidebar's heading
@@ -1867,6 +1888,7 @@ def read_pdf(path: Path) -> Document:
     printed_labels = tuple(m.group(1) for ln in ref_lines if (m := PRINTED_LABEL.match(ln.text)))
     references = split_references(_sub_columns(ref_lines), links, vocabulary)
     number_unlabelled_bibliography(paragraphs, references)
+    repair_misprinted_labels(references)
     if len(references) < 3 and _unmapped_text_layer(data):
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
@@ -1940,21 +1962,72 @@ def read_ocr_markers(chars: list[Char]) -> None:
                 c.text = c.text.translate(OCR_DIGITS) if pos < m.end(1) else "]"
 
 
+def _relabel(ref: Reference, raw: str) -> None:
+    """Give ``ref`` the text ``raw`` (its label written or corrected) and parse it again."""
+    ref.raw = raw
+    ref.fields = parse_reference(ref.raw)
+    ref.label = ref.raw[slice(*ref.fields["label"])]
+    if ref.fields.get("authors"):
+        ref.fields["first_surname"] = ref.raw[slice(*ref.fields["authors"][0]["surname"])]
+    if "year" in ref.fields:
+        ref.fields["year_text"] = ref.raw[slice(*ref.fields["year"])]
+
+
+def repair_misprinted_labels(refs: list[Reference]) -> None:
+    """A label misprinted between its neighbours' ("10.", "1.", "12.": the 11 lost a digit) is the number the
+    run skips: markers citing [11] name that entry (the splitter already took it for the entry the run skips)."""
+    numbers = [int(m.group(1)) if (m := re.match(r"\s*[\[(]?(\d{1,3})[\].)]?", ref.label or "")) else None
+               for ref in refs]
+    for k in range(1, len(refs) - 1):
+        before, n, after = numbers[k - 1], numbers[k], numbers[k + 1]
+        if None not in (before, n, after) and after == before + 2 and n != before + 1:
+            label = refs[k].raw[slice(*refs[k].fields["label"])]
+            digits = re.search(r"\d{1,3}", label)
+            _relabel(refs[k], refs[k].raw[:refs[k].fields["label"][0] + digits.start()] + str(before + 1)
+                     + refs[k].raw[refs[k].fields["label"][0] + digits.end():])
+            numbers[k] = before + 1
+
+
 def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Reference]) -> None:
     """A numbered bibliography whose text layer lost its labels (an OCR'd scan reads "[1]" in the margin as
-    nothing, or as a speck): where no two entries have a label and the body cites by bracketed numbers that name
-    at least half of the entries, no number beyond them, mostly first named in the entries' order (as IEEE
+    nothing, or as a speck), or one printed without them (Ubiquity Press lists its entries in the order its
+    superscripts cite them): where no two entries have a label and the body cites by bracketed or superscript
+    numbers that name at least half of the entries, no number beyond them, mostly first named in the entries' order (as IEEE
     and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
     if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
         return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
     first_seen: list[int] = []
+    groups: list[list[int]] = []
     for par in paragraphs:
         for m in NUMERIC_MARKER.finditer("".join(c.text for c in par.chars)):
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             if 0 in listed or len(set(listed)) < len(listed):
                 continue  # a vector
+            groups.append(listed)
             first_seen.extend(n for n in expand_numbers(m.group(1)) if n not in first_seen)
+        # superscript numbers glued to the word before them ("… their data¹⁵.", "bias⁶,⁷,⁸,⁹"): Ubiquity Press's
+        # journals cite so and list the entries in that order without numbers
+        chars = par.chars
+        for k, c in enumerate(chars):
+            if not c.sup or (k and chars[k - 1].sup) or not c.text.isdigit() or not k or chars[k - 1].text.isspace():
+                continue
+            j = k
+            while j < len(chars) and chars[j].sup:
+                j += 1
+            raised = "".join(ch.text for ch in chars[k:j]).strip()
+            if not re.fullmatch(r"\d{1,3}(?:\s?[,–-]\s?\d{1,3})*", raised):
+                continue
+            groups.append([int(v) for v in re.findall(r"\d+", raised)])
+            first_seen.extend(n for n in expand_numbers(raised.replace("–", "-")) if n not in first_seen)
     if len(first_seen) < 3 or len(first_seen) < 0.5 * len(refs) or max(first_seen) > len(refs):
+        return
+    # A journal that numbers its paragraphs ("… as BAKHTIN (1986) put it. [17]": FQS) prints each number once, alone,
+    # 1, 2, 3, … in turn, and its bibliography is an author-year one, in the alphabet's order: no citations, and
+    # the entries keep no labels (read as [1]–[41], the paragraph numbers named the first 41 entries: 67 wrong
+    # links). Citations name an entry again, or two at once.
+    firsts = [re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", ref.raw).lower())[:4] for ref in refs]
+    if len(groups) >= 5 and [g[0] for g in groups] == list(range(1, len(groups) + 1)) \
+            and all(len(g) == 1 for g in groups) and sum(a <= b for a, b in zip(firsts, firsts[1:])) >= 0.9 * (len(refs) - 1):
         return
     in_order, highest = 0, 0
     for n in first_seen:
@@ -1963,13 +2036,7 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
     if in_order < 0.7 * len(first_seen):
         return
     for n, ref in enumerate(refs, 1):
-        ref.raw = f"[{n}] {ref.raw}"
-        ref.fields = parse_reference(ref.raw)
-        ref.label = ref.raw[slice(*ref.fields["label"])]
-        if ref.fields.get("authors"):
-            ref.fields["first_surname"] = ref.raw[slice(*ref.fields["authors"][0]["surname"])]
-        if "year" in ref.fields:
-            ref.fields["year_text"] = ref.raw[slice(*ref.fields["year"])]
+        _relabel(ref, f"[{n}] {ref.raw}")
 
 
 TABLE_NOTE = re.compile(r"^(?:Notes?|References?|Sources?)\s?[.:]\s?[—–-]*\s*(?=\S)")
@@ -2641,8 +2708,14 @@ def _label_sequence(labelled: list[int], lines: list[Line]) -> list[int]:
     if sum(m is not None for m in numbers) < 0.8 * len(labelled):
         return labelled  # "[Smi05]" and other non-numeric labels: no order to check
     kept, last = [], 0
-    for i, m in zip(labelled, numbers):
+    for k, (i, m) in enumerate(zip(labelled, numbers)):
         n = int(m.group(1)) if m else None
+        # a label misprinted between its neighbours ("10.Alvarado …", "1.Lino …", "12. Morrell …": 11 lost a
+        # digit) is the one the run skips; read as a second list's 1, it stopped the run, and entries 11–23
+        # stayed one entry
+        later = next((int(x.group(1)) for x in numbers[k + 1:] if x), None)
+        if n is not None and kept and n != last + 1 and later == last + 2:
+            n = last + 1
         if n is not None and kept and not last < n <= last + 10 and n != 1:  # 1: a second list starts
             continue
         kept.append(i)
@@ -3251,7 +3324,9 @@ def author_years_without_entry(text: str, refs: list[Reference]) -> tuple[list[s
     by_year: dict[str, list[str]] = {}
     openings: set[str] = set()
     for ref in refs:
-        raw = ref.raw.lower()
+        # (without accents, as the markers' keys are: "Drápala, 2000" is named by "Drápala, M. (2000)")
+        raw = "".join(c for c in unicodedata.normalize("NFKD", ref.raw.lower().replace("ı", "i"))
+                      if not unicodedata.combining(c))
         for year in set(re.findall(r"(?<!\d)(?:1[6-9]|20)\d{2}(?!\d)", raw)):
             by_year.setdefault(year, []).append(raw)
         openings.update(re.findall(r"[^\W\d_]+", raw[:40]))
