@@ -644,32 +644,44 @@ def find_gutter(lines: list[Line], width: float) -> float | None:
     """The x of the gap between two columns: the place in the middle of the page that the fewest lines
     cross, with text on both sides; None on a one-column page."""
     spans = [(ln.x0, ln.x1, len(ln.text)) for ln in lines]
-    best: list[float] = []
-    best_cross = None
-    # (first the lines at least a column wide that cross a place, then all: a wide table's cells, short pieces,
-    # cross the page's gutter as often as its own column gaps, but a column's full lines cross only places inside
-    # that column; counted line by line, a table's column gap at 44% of the width beat the gutter under it, and
-    # every line of the left column below the table read as spanning both, woven into the other column's)
-    wide = 0.35 * width
+    # (the place the fewest lines cross, unless five or more lines as wide as a column cross it and a place
+    # that fewer of them cross is there: a wide table's cells, short pieces, cross the page's gutter as often as
+    # the table's own column gaps, but a column's full lines cross only places inside that column; counted line
+    # by line, a table's column gap at 44% of the width beat the gutter under it, and every line of the left
+    # column below the table read as spanning both, woven into the other column's. A bibliography set in three
+    # narrow columns keeps the count's choice, its first gap, whose second the entries' reader finds)
+    wide = 0.4 * width  # (a column of a two-column page: 0.40–0.45 of its width; a table's cell, narrower)
+    counts, wides = [], []
     for step in range(0, 31):
         x = width * (0.35 + 0.01 * step)
         crossing = [x1 - x0 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1]
-        cross = (sum(1 for w in crossing if w >= wide), len(crossing))
-        if best_cross is None or cross < best_cross:
-            best, best_cross = [x], cross
-        elif cross == best_cross:
-            best.append(x)
-    if not best:
+        counts.append((len(crossing), x))
+        wides.append(((sum(1 for w in crossing if w >= wide), len(crossing)), x))
+    if not counts:
         return None
-    x = best[len(best) // 2]
+
+    def middle(scored: list) -> tuple:
+        low = min(score for score, _ in scored)
+        tied = [x for score, x in scored if score == low]
+        return low, tied[len(tied) // 2]
+
+    best_cross, x = middle(counts)
+    (wide_low, _), x_wide = middle(wides)
+    wide_at_x = sum(1 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1 and x1 - x0 >= wide)
+    # (and only where no line that wide crosses the other place and three or more stand on each side of it: a
+    # title block's lines, centred over both columns, cross every place)
+    table_above = wide_at_x - wide_low >= 5 and wide_low == 0 and min(
+        sum(1 for x0, x1, _ in spans if x1 <= x_wide + 1 and x1 - x0 >= wide),
+        sum(1 for x0, x1, _ in spans if x0 >= x_wide - 1 and x1 - x0 >= wide)) >= 3
+    if table_above:
+        x = x_wide
+        best_cross = sum(1 for x0, x1, _ in spans if x0 < x - 1 and x1 > x + 1)
     left = [n for x0, x1, n in spans if x1 <= x + 1 and n > 3]
     right = [n for x0, x1, n in spans if x0 >= x - 1 and n > 3]
-    # (where no line a column wide crosses it and such lines stand on both sides, the short pieces that do are
-    # a table's cells above or below the columns: they span the gutter as a wide figure does)
+    # (there, the short pieces that cross the gutter are a table's cells above or below the columns: they span it
+    # as a wide figure does, however many)
     if len(left) < 5 or len(right) < 5 or sum(right) < 200 or sum(left) < 200 \
-            or best_cross[1] > 0.3 * (len(left) + len(right)) and not (
-                best_cross[0] == 0 and min(sum(1 for x0, x1, _ in spans if x1 <= x + 1 and x1 - x0 >= wide),
-                                           sum(1 for x0, x1, _ in spans if x0 >= x - 1 and x1 - x0 >= wide)) >= 3):
+            or best_cross > 0.3 * (len(left) + len(right)) and not table_above:
         return None
     return x
 
@@ -1590,10 +1602,22 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 continue  # a table cell's "8 (1, 14)", "12 (80)": a median's range, a count's share
             found.append((m.start(1), m.end(1), [by_label[n] for n in numbers]))
     if by_author_year:
+        def opens(i: int, key: str) -> bool:
+            head = refs[i].raw[len(refs[i].label):][:40].lower()
+            return key in "".join(c for c in unicodedata.normalize("NFKD", head) if not unicodedata.combining(c))
+
         def lookup(name: str, years: str) -> list[int]:
             key, idx = _surname_key(name), []
             for year in _years(years):
                 candidates = by_author_year.get((key, year[:4]), [])
+                if candidates and not any(opens(i, key) for i in candidates) \
+                        and not any(REPEATED_AUTHORS.match(refs[i].raw) for i in candidates):
+                    # the parse took a word of a title for the entry's author ("ECCO 2008 Terminology to … Cultural
+                    # Heritage", Harvard without commas): "English Heritage 2008" names the entry that opens with
+                    # that name and prints that year near its start, where there is one
+                    # (in the entries' order)
+                    opening = [i for i in range(len(refs)) if opens(i, key) and year[:4] in refs[i].raw[:80]]
+                    candidates = opening or candidates
                 exact = [i for i in candidates if suffix.get(i) == year[4:]]
                 idx.extend(_fitting_author_list(name, exact or candidates, refs))
             return list(dict.fromkeys(idx))
@@ -1996,15 +2020,15 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
     and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
     if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
         return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
-    first_seen: list[int] = []
-    groups: list[list[int]] = []
+    bracketed: tuple[list[int], list[list[int]]] = ([], [])  # (numbers in the order first named, the groups)
+    raised_: tuple[list[int], list[list[int]]] = ([], [])
     for par in paragraphs:
         for m in NUMERIC_MARKER.finditer("".join(c.text for c in par.chars)):
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             if 0 in listed or len(set(listed)) < len(listed):
                 continue  # a vector
-            groups.append(listed)
-            first_seen.extend(n for n in expand_numbers(m.group(1)) if n not in first_seen)
+            bracketed[1].append(listed)
+            bracketed[0].extend(n for n in expand_numbers(m.group(1)) if n not in bracketed[0])
         # superscript numbers glued to the word before them ("… their data¹⁵.", "bias⁶,⁷,⁸,⁹"): Ubiquity Press's
         # journals cite so and list the entries in that order without numbers
         chars = par.chars
@@ -2017,17 +2041,23 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
             raised = "".join(ch.text for ch in chars[k:j]).strip()
             if not re.fullmatch(r"\d{1,3}(?:\s?[,–-]\s?\d{1,3})*", raised):
                 continue
-            groups.append([int(v) for v in re.findall(r"\d+", raised)])
-            first_seen.extend(n for n in expand_numbers(raised.replace("–", "-")) if n not in first_seen)
-    if len(first_seen) < 3 or len(first_seen) < 0.5 * len(refs) or max(first_seen) > len(refs):
-        return
+            raised_[1].append([int(v) for v in re.findall(r"\d+", raised)])
+            raised_[0].extend(n for n in expand_numbers(raised.replace("–", "-")) if n not in raised_[0])
     # A journal that numbers its paragraphs ("… as BAKHTIN (1986) put it. [17]": FQS) prints each number once, alone,
-    # 1, 2, 3, … in turn, and its bibliography is an author-year one, in the alphabet's order: no citations, and
-    # the entries keep no labels (read as [1]–[41], the paragraph numbers named the first 41 entries: 67 wrong
-    # links). Citations name an entry again, or two at once.
+    # 1, 2, 3, … in turn, as footnote marks run, and its bibliography is an author-year one, in the alphabet's
+    # order: no citations, and the entries keep no labels (read as [1]–[41], the paragraph numbers named the first
+    # 41 entries: 67 wrong links). Citations name an entry again, or two at once.
     firsts = [re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", ref.raw).lower())[:4] for ref in refs]
-    if len(groups) >= 5 and [g[0] for g in groups] == list(range(1, len(groups) + 1)) \
-            and all(len(g) == 1 for g in groups) and sum(a <= b for a, b in zip(firsts, firsts[1:])) >= 0.9 * (len(refs) - 1):
+    alphabetical = sum(a <= b for a, b in zip(firsts, firsts[1:])) >= 0.9 * (len(refs) - 1)
+
+    def cites(seen: list[int], groups: list[list[int]]) -> bool:
+        if len(seen) < 3 or len(seen) < 0.5 * len(refs) or max(seen) > len(refs):
+            return False
+        return not (alphabetical and len(groups) >= 5 and all(len(g) == 1 for g in groups)
+                    and [g[0] for g in groups] == list(range(1, len(groups) + 1)))
+
+    first_seen = bracketed[0] if cites(*bracketed) else raised_[0] if cites(*raised_) else []
+    if not first_seen:
         return
     in_order, highest = 0, 0
     for n in first_seen:
