@@ -1406,7 +1406,8 @@ NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os
 # the word before the last author: "and", "&", or another language's ("Varian y Choi, 2012", "Müller und Roth",
 # "Silva e Souza", "Dupont et Martin", "Neumann et Tome, 2005", "Jansen en de Vries", "Berg och Lund")
 AND = r"(?:and|&|y|e|et|und|en|och|og)"
-AUTHOR = rf"{NAME}(?:,?\s+et\.?\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+{AND}\s+{NAME})?"  # AAAI: "and others"
+# (and the German publishers' "Chilisa/Preece 2005", "Elder/Johnson/Crosnoe 2006": the names joined by slashes)
+AUTHOR = rf"{NAME}(?:,?\s+et\.?\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+{AND}\s+{NAME}|(?:\s?/\s?{NAME})+)?"  # AAAI: "and others"
 # "2003", "2003a, b", "1972, 1973": one author's works in one marker
 YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
@@ -1422,7 +1423,7 @@ CELL_CITE = re.compile(rf"({AUTHOR}),?\s+({YEARS})")  # a table cell's "Prieto, 
 def _surname_key(name: str) -> str:
     """The word an author-year marker and a reference entry share: the first author's surname without its
     particles ("van Stokkum" and "Stokkum" both give "stokkum")."""
-    first = re.split(rf"\s+et\.?\s+al|,|\s+{AND}\s+", name.strip())[0].split()
+    first = re.split(rf"\s+et\.?\s+al|,|/|\s+{AND}\s+", name.strip())[0].split()
     # without its accents: a marker may print "Candes" for the entry's "Candès" (the author typed it plainer)
     return "".join(c for c in unicodedata.normalize("NFKD", first[-1].lower().replace("ı", "i"))
                    if not unicodedata.combining(c)) if first else ""

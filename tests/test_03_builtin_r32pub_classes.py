@@ -282,3 +282,25 @@ def test_an_accented_surname_names_its_entry_for_the_cut_short_check():
             builtin.Reference("Malová, Darina and Kevin Krause. 2000. Parliamentary Party Groups in Slovakia.")]
     lost, cites = builtin.author_years_without_entry("as shown (Drápala, 2000) and (Malová and Krause 2000).", refs)
     assert cites == 2 and lost == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Barbara Budrich (BIOS), Rainer Hampp (International Journal of Action Research): "Chilisa/Preece 2005: 198"
+# ---------------------------------------------------------------------------------------------------------
+
+def test_authors_joined_by_slashes_name_their_entry():
+    """German social-science publishers join a work's authors by slashes, in the text ("(Elder/Johnson/Crosnoe
+    2006; Elder/Giele 2009)", "(Chilisa/Preece 2005: 198)") and in the entry ("Chilisa, B./Preece, J. (2005):
+    …"): no marker was read, 12 groups unlinked in two papers."""
+    raws = ["Chilisa, B./Preece, J. (2005): Research methods for adult educators in Africa. Cape Town: UNESCO.",
+            "Elder, Glen H./Giele, Janet Z. (2009): The Craft of Life Course Research. New York: Guilford.",
+            "Elder, Glen H./Johnson, M. K./Crosnoe, R. (2006): The emergence of life course theory. New York."]
+    refs = []
+    for raw in raws:
+        ref = builtin.Reference(raw)
+        ref.fields = builtin.parse_reference(raw)
+        ref.fields["first_surname"] = raw[slice(*ref.fields["authors"][0]["surname"])]
+        ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
+        refs.append(ref)
+    text = "as argued (Chilisa/Preece 2005: 198) and (Elder/Johnson/Crosnoe 2006; Elder/Giele 2009) since."
+    assert [idx for _, _, idx in builtin.find_markers(text, refs)] == [[0], [2, 1]]
