@@ -1240,8 +1240,14 @@ def parse_reference(raw: str) -> dict:
     # year too (1868); the year is that first one, not the last number
     after_names = years[0] if years and AFTER_NAMES.search(raw, max(0, years[0].start() - 12), years[0].start()) \
         and re.match(r"[a-z]?\s*[,.:;]", raw[years[0].end():years[0].end() + 3]) else None
+    # Harvard without stops (Ubiquity Press: "Biddle, G 1990 King’s Cross and St Pancras … From 1800 to the
+    # Present", "Bracker, A and Richmond, A 2009 Introduction"): the year follows the last initial, bare, and the
+    # title follows it; the last year printed is the title's ("1800", "Rome 1975")
+    bare_initials = years[0] if years and years[0].start() - offset < 150 \
+        and re.search(r",\s(?:[A-Z]\s){1,3}$", raw[max(0, years[0].start() - 10):years[0].start()]) \
+        and re.match(r"[a-z]?\s+[A-Z‘'\"“]", raw[years[0].end():years[0].end() + 3]) else None
     if paren_year or years:
-        y = paren_year or after_names or years[-1]
+        y = paren_year or after_names or bare_initials or years[-1]
         fields["year"] = (y.start(1), y.end(1))
 
     body = raw[offset:]

@@ -304,3 +304,18 @@ def test_authors_joined_by_slashes_name_their_entry():
         refs.append(ref)
     text = "as argued (Chilisa/Preece 2005: 198) and (Elder/Johnson/Crosnoe 2006; Elder/Giele 2009) since."
     assert [idx for _, _, idx in builtin.find_markers(text, refs)] == [[0], [2, 1]]
+
+
+def test_harvard_without_stops_takes_the_year_after_the_initials_not_the_last_one():
+    """"Biddle, G 1990 King’s Cross and St Pancras … From 1800 to the Present.", "Appleyard, D 1977 Introduction. …
+    Rome 1975.": with no stop after the initial and no parenthesis, the year was the last one printed, the title's,
+    and "(Biddle 1990: 68)" named no entry (15 pairs of JCMS). The bare year after the last initial, a title after
+    it, is the entry's."""
+    for raw, year in [("Biddle, G 1990 King’s Cross and St Pancras: The Making of the Passenger Termini. In: Hunter, "
+                       "M and Thorne, R (eds.) Change at King’s Cross: From 1800 to the Present. London, 55–74.", "1990"),
+                      ("Appleyard, D 1977 Introduction. In: Appleyard, D (ed.) Urban Conservation in Europe and "
+                       "America, Rome 1975. Rome: Tipografia Olimpica, 1–43.", "1977"),
+                      ("Smith, J. and Lee, K. 2004, ApJ, 600, 1868", "2004"),
+                      ("Lim SS, Vos T, Flaxman AD. A comparative risk assessment. Lancet 2012; 380: 2224–60.", "2012")]:
+        fields = builtin.parse_reference(raw)
+        assert raw[slice(*fields["year"])] == year
