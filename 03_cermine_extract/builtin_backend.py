@@ -1173,8 +1173,9 @@ YEAR_RE = re.compile(r"(?<![\d/.])((?:1[6-9]|20)\d{2})[a-z]?(?![\d/])")
 # title's line, "[18F]fluorodeoxyglucose", "[3H]thymidine", is no label)
 # (a web entry's access note, "[Accessed 10 March 2011]", "[cited 2013 Jan 03]", opening its last line, is no
 # label: read as one, it split a Harvard bibliography of 100 entries into 6, at its web pages' notes)
-LABEL_RE = re.compile(r"^\s*((?!\[\d{1,3}[A-Z][a-z]?\])(?!\[(?:[Aa]ccessed|[Cc]ited|[Ll]ast accessed|[Vv]iewed|[Rr]etrieved|"
-                      r"[Oo]nline|[Ii]nternet|[Dd]ownloaded)\b)\[[^\]]{1,12}\]|"
+LABEL_RE = re.compile(r"^\s*((?!\[\d{1,3}[A-Z][a-z]?\])"
+                      r"(?!\[(?:[Aa]ccessed|[Cc]ited|[Ll]ast accessed|[Vv]iewed|[Rr]etrieved|[Oo]nline|[Ii]nternet|"
+                      r"[Dd]ownloaded)\b)\[[^\]]{1,12}\]|"
                       r"(?!\[(?:[Aa]ccessed|[Cc]ited|[Ll]ast accessed|[Vv]iewed|[Rr]etrieved|[Dd]ownloaded)\b)"
                       r"\[[A-Z][^\]]{1,60}(?:1[89]|20)\d{2}[a-z]?\]|\d{1,3}\.(?=\s|[A-Z][a-z])"
                       r"|\(\d{1,3}\)(?=\s)|/\d{1,3}/(?=\s))\s*")
@@ -1413,7 +1414,8 @@ NAME = r"(?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Dd]os
 # "Silva e Souza", "Dupont et Martin", "Neumann et Tome, 2005", "Jansen en de Vries", "Berg och Lund")
 AND = r"(?:and|&|y|e|et|und|en|och|og)"
 # (and the German publishers' "Chilisa/Preece 2005", "Elder/Johnson/Crosnoe 2006": the names joined by slashes)
-AUTHOR = rf"{NAME}(?:,?\s+et\.?\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+{AND}\s+{NAME}|(?:\s?/\s?{NAME})+)?"  # AAAI: "and others"
+AUTHOR = rf"{NAME}(?:,?\s+et\.?\s+al\.?|\s+and\s+others|(?:,\s+{NAME})*,?\s+{AND}\s+{NAME}"  # AAAI: "and others"
+AUTHOR += rf"|(?:\s?/\s?{NAME})+)?"
 # "2003", "2003a, b", "1972, 1973": one author's works in one marker
 YEARS = r"(?:1[89]|20)\d{2}[a-z]?(?:,\s*(?:(?:1[89]|20)\d{2}[a-z]?|[a-z]\b))*"
 PAREN_GROUP = re.compile(r"[(\[]([^()\[\]]*?(?:1[89]|20)\d{2}[a-z]?[^()\[\]]*)[)\]]")
@@ -2023,8 +2025,8 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
     """A numbered bibliography whose text layer lost its labels (an OCR'd scan reads "[1]" in the margin as
     nothing, or as a speck), or one printed without them (Ubiquity Press lists its entries in the order its
     superscripts cite them): where no two entries have a label and the body cites by bracketed or superscript
-    numbers that name at least half of the entries, no number beyond them, mostly first named in the entries' order (as IEEE
-    and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
+    numbers that name at least half of the entries, no number beyond them, mostly first named in the entries'
+    order (as IEEE and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
     if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
         return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
     bracketed: tuple[list[int], list[list[int]]] = ([], [])  # (numbers in the order first named, the groups)

@@ -156,8 +156,8 @@ def test_a_label_misprinted_between_its_neighbours_is_the_number_the_run_skips(t
     page.text(60, 640, "REFERENCES", size=10, font="F2")
     for n, label in enumerate(["1. ", "2. ", "3. ", "4. ", "5.", "6. ", "7. "], 1):
         printed = "1." if n == 5 else label  # 5 printed as "1."
-        page.text(60, 640 - 13 * n, f"{printed}Author{n} AB, Other C. A title of work number {n}. J Test. 2011;{n}:1-9.",
-                  size=8)
+        page.text(60, 640 - 13 * n, f"{printed}Author{n} AB, Other C. A title of work number {n}. J Test. "
+                                    f"2011;{n}:1-9.", size=8)
     root = xml_of(tmp_path, [page])
     assert marks(root) == [("1", ["1. Author1 A"]), ("4,5", ["4. Author4 A", "5.Author5 AB"]), ("6", ["6. Author6 A"]),
                            ("7", ["7. Author7 A"])]
@@ -268,7 +268,7 @@ def test_a_corporate_author_names_the_entry_that_opens_with_it_not_one_whose_tit
         if "year" in ref.fields:
             ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
         refs.append(ref)
-    refs[1].fields["first_surname"], refs[1].fields["year_text"] = "Heritage", "2008"  # as the parse of the page read it
+    refs[1].fields["first_surname"], refs[1].fields["year_text"] = "Heritage", "2008"  # as the page's parse read it
     text = "as the management of change (English Heritage 2008: 7) and (Earl 2003)."
     found = [(text[s:e], idx) for s, e, idx in builtin.find_markers(text, refs)]
     assert ("English Heritage 2008: 7", [2]) in found and ("Earl 2003", [0]) in found
@@ -312,7 +312,8 @@ def test_harvard_without_stops_takes_the_year_after_the_initials_not_the_last_on
     and "(Biddle 1990: 68)" named no entry (15 pairs of JCMS). The bare year after the last initial, a title after
     it, is the entry's."""
     for raw, year in [("Biddle, G 1990 King’s Cross and St Pancras: The Making of the Passenger Termini. In: Hunter, "
-                       "M and Thorne, R (eds.) Change at King’s Cross: From 1800 to the Present. London, 55–74.", "1990"),
+                       "M and Thorne, R (eds.) Change at King’s Cross: From 1800 to the Present. London, 55–74.",
+                       "1990"),
                       ("Appleyard, D 1977 Introduction. In: Appleyard, D (ed.) Urban Conservation in Europe and "
                        "America, Rome 1975. Rome: Tipografia Olimpica, 1–43.", "1977"),
                       ("Smith, J. and Lee, K. 2004, ApJ, 600, 1868", "2004"),
