@@ -36,8 +36,9 @@ def test_paragraph_numbers_are_no_citations_of_an_unlabelled_author_year_bibliog
     """FQS numbers its paragraphs, "… as Adler (1997) put it. [3]", and lists its entries in the alphabet's order
     without labels. The rule that labels an unlabelled list where the body cites by bracketed numbers (an OCR'd
     scan that lost its labels) took the paragraph numbers for citations: [1]–[40] named the first 40 entries,
-    40 wrong links (which bench.py's judge credited, the label written matching the number printed). Numbers printed once each, alone, 1, 2, 3, … in turn, beside an alphabetical list, cite
-    nothing; the author-year markers still link."""
+    40 wrong links (which bench.py's judge credited, the label written matching the number printed). Numbers
+    printed once each, alone, 1, 2, 3, … in turn, beside an alphabetical list, cite nothing; the author-year markers
+    still link."""
     page = raw_pdf.Page()
     page.text(60, 760, "A Paper Title Set Large", size=18)
     page.text(60, 730, "1. Introduction", size=11, font="F2")
