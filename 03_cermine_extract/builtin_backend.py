@@ -2100,12 +2100,17 @@ NOTE_OFFICIAL = re.compile(r"\bCOM\s?\(\d{4}\)\s?\d+|\b(?:Regulation|Directive|D
 NOTE_CASE = re.compile(r"^(?:(?:Joined\s+)?Cases?\s+[CT]-\d+/\d+[^,]*|[A-Z][\w.,'’&\- ]{1,80}?\s+v\.?\s+[A-Z][\w.'’&\- ]{1,80}?)(?=,|\s*\(|$)")
 
 
-def _same_work(surname: str, words: set[str], other: tuple[str, set[str], int]) -> bool:
-    """Does a note's short form (its author's surname, its title's words) name a work read from an earlier note?"""
+def _same_work(surname: str, words: set[str], other: tuple[str, set[str], int], full: bool = False) -> bool:
+    """Does a note's short form (its author's surname, its title's words) name a work read from an earlier note?
+    ``full``: the note cites in full, and names that work only with half its title's words (Foucault's "The
+    Birth of the Clinic" is not his "Discipline and Punish: The Birth of the Prison")."""
     o_surname, o_words, _ = other
     if surname or o_surname:
-        return surname == o_surname and bool(words & o_words)
-    return len(words & o_words) >= max(2, 0.8 * max(len(words), len(o_words)))
+        shared = words & o_words
+        return surname == o_surname and bool(shared) and (
+            not full or len(shared) >= 0.5 * max(1, min(len(words), len(o_words))) and len(shared) >= min(2, len(words)))
+    # (an official document's number, "regulation(eu)2016/679", names it alone)
+    return bool(words) and words == o_words or len(words & o_words) >= max(2, 0.8 * max(len(words), len(o_words)))
 
 
 def _citation_starts(piece: str) -> list[str]:
@@ -2113,6 +2118,9 @@ def _citation_starts(piece: str) -> list[str]:
     out = [piece]
     for m in NOTE_INNER_LEAD.finditer(piece[:120]):
         out.append(piece[m.end():])
+    for m in re.finditer(r",\s+(?=[A-ZÄÖÜ])", piece[:120]):
+        if NOTE_JOURNAL.match(piece[m.end():]):
+            out.append(piece[m.end():])  # ("Zu diesem s., statt aller, Ramm JZ 1996, 456ff.")
     return out
 
 
@@ -2130,7 +2138,7 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
         _mark_note_marks(paragraphs, notes)
         return paragraphs
     keys = _entry_keys(refs)
-    with_bibliography = len(refs) >= 5
+    with_bibliography = bool(refs)
     if with_bibliography:
         # a "bibliography" the notes' citations do not name (a numbered list of the article's theses read as
         # one, under a heading): where the notes cite at least five works in full and fewer than a quarter of
@@ -2191,7 +2199,7 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                     words |= years if NOTE_JOURNAL.match(start) else set()
                 if same_author and author_before:
                     surname = author_before
-                same = [m[2] for m in made if _same_work(surname, words, m)]
+                same = [m[2] for m in made if _same_work(surname, words, m, full=found is not None)]
                 if not same and found is None and surname and not words:
                     # "Roeder und Rettinghaus, 140.": a short form of author and page names the one work of
                     # that author an earlier note cited in full
@@ -2566,10 +2574,19 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     longest in order, the last of equals. A run whose entries mostly print no year is no bibliography
     (the indices and equation numbers of displayed formulas, each on a line of its own, also count 1, 2, …)."""
     best, best_run = None, 0
+    # the numbers each page raises in its text: footnote marks set on lines of their own under that text (Word,
+    # pdfTeX) are called from there, an AIP bibliography's labels are not
+    raised_by_page: dict[int, set[str]] = {}
+    for ln in lines:
+        for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
+            if sup and len(ln.text.strip()) > 3:
+                raised_by_page.setdefault(ln.page, set()).add("".join(c.text for c in group).strip())
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
             # AIP and revtex-like journals set each label as a raised number on a line of its own
             run = _label_run(lines, i, lambda k, n: lines[k].text.strip() == str(n) and _is_bare_label(lines, k))
+            if run and all(lines[k].text.strip() in raised_by_page.get(lines[k].page, ()) for k in run):
+                continue  # footnotes, each mark called from the text of its page
         elif m := re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text):
             form = "[{}]" if m.group(1) == "[1]" else "{}."
             run = _label_run(lines, i, lambda k, n: lines[k].text.lstrip().startswith(form.format(n) + " ")
@@ -2747,7 +2764,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
             # would split ("(Blandford E-mail: … & Payne 1982)")
             continue
-        if headings[i] and (not title or text not in title):
+        if headings[i] and (not title or text not in title) and not (
+                ln.size < body_size - 0.2 and _small_leading_mark(ln, raised.get(ln.page, set()))):
+            # (a footnote opened by its small mark, "⁶ Regulation (EU) 2016/679, Article 17.", is no numbered heading)
             if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
                                                    or FIRST_SECTION.match(text)):
                 continue  # author names, affiliations: larger than body text, but not sections
@@ -2819,15 +2838,18 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 current.append(list(ln.chars))
                 prev = small_prev = ln
                 continue
+        small_lead = _small_leading_mark(ln, raised.get(ln.page, set()))
+        apart = i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
         if 0.88 * body_size <= ln.size < body_size - 0.2 and (
-                i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
-                or near_note is not None and near_note.page == ln.page and abs(ln.size - near_note.size) < 0.3
-                and 0 < near_note.base - ln.base < 2 * ln.size):
+                apart or small_lead or near_note is not None and near_note.page == ln.page
+                and abs(ln.size - near_note.size) < 0.3 and 0 < near_note.base - ln.base < 2 * ln.size):
             # a footnote set nearly at the body's size (10.5 pt notes under 11 pt text: an EU opinion made by Word),
-            # opened by its mark set apart, small and raised ("29" | "Regulation (EU) 2016/679 …"): the note's lines
-            if near_note is None or _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set())):
-                notes.append([list(ln.chars)])
-                note_marks[id(notes[-1])] = all_lines[i - 1].text.strip()
+            # opened by its mark, small and raised, set apart or on the note's line ("29" | "Regulation (EU)
+            # 2016/679 …"): the note's lines
+            if apart or small_lead:
+                notes.append([list(ln.chars[small_lead:])])
+                note_marks[id(notes[-1])] = all_lines[i - 1].text.strip() if apart else \
+                    "".join(c.text for c in ln.chars[:small_lead]).strip()
             else:
                 notes[-1].append(list(ln.chars))
             near_note = ln
@@ -2883,6 +2905,23 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.:,]?\s*)?e-?mail(?:\s+address(?:es)?)?\s*:",
                           re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
+
+
+def _small_leading_mark(line: Line, raised: set[str]) -> int:
+    """How many characters of ``line`` are a footnote's mark set small at its start ("⁴ Regulation (EU) …" read as
+    one line): digits under 0.85 of the line's size, a number the page's text raises; 0 where there is none."""
+    chars = line.chars
+    k = 0
+    while k < len(chars) and chars[k].text.isspace():
+        k += 1
+    e = k
+    while e < len(chars) and chars[e].text.isdigit() and chars[e].size < 0.85 * line.size:
+        e += 1
+    if e == k or e - k > 3 or "".join(c.text for c in chars[k:e]) not in raised:
+        return 0
+    while e < len(chars) and chars[e].text.isspace():
+        e += 1
+    return e
 
 
 def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
