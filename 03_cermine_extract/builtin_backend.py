@@ -2132,11 +2132,13 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
     its own (appended to ``refs``), later short forms, back-references and ibid. pointing back to it. A note that
     opens with a citation is no paragraph of its own (its text is the mark's locators); a remark stays one, and a
     remark that names works also gives them to its mark."""
+    notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
+    if len(notes) < 3 or refs and _cites_in_its_text(paragraphs, refs, len(notes)):
+        # a paper that cites in its text ("[12]", "(Smith, 2020)") and has a few footnotes: they remark, or give a
+        # web address; its markers are read as before
+        return paragraphs
     paragraphs = _split_glued_notes(paragraphs)
     notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
-    if len(notes) < 3:
-        _mark_note_marks(paragraphs, notes)
-        return paragraphs
     keys = _entry_keys(refs)
     with_bibliography = bool(refs)
     if with_bibliography:
@@ -2242,6 +2244,22 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 break
     _mark_note_marks(paragraphs, notes, linked)
     return [par for k, par in enumerate(paragraphs) if k not in consumed]
+
+
+def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_notes: int) -> bool:
+    """Does the body cite its bibliography by markers of its own (bracketed numbers, author-year), at least ten
+    and twice as many as it has footnotes? Then it is no notes-style paper."""
+    by_label = labels_of(refs)
+    markers = 0
+    for par in paragraphs:
+        if par.note or par.table:
+            continue
+        text = normalise("".join(c.text for c in par.chars))
+        markers += len(find_markers(text, refs)) + sum(
+            1 for m in NUMERIC_MARKER.finditer(text) if all(n in by_label for n in expand_numbers(m.group(1))))
+        if markers >= max(10, 2 * n_notes):
+            return True
+    return False
 
 
 def _entries_are_notes(refs: list[Reference]) -> bool:
