@@ -113,7 +113,7 @@ def test_stage_04_reads_the_sentence_with_the_notes_mark_as_the_citing_sentence(
     """What stage 04 writes for such a paper: the body sentence carrying the mark, with the work the note names
     as its reference (the xref on the mark is what it reads)."""
     page = notes_page(tmp_path, ["The prison was its model, as Foucault argued.", "It came back to the same gaze.",
-                                 "The asylum followed it closely."], [
+                                 "The asylum followed."], [
         "Michel Foucault, Discipline and Punish: The Birth of the Prison (New York: Vintage, 1977), 27.",
         "Ibid., 31.",
         "David Rothman, The Discovery of the Asylum (Boston: Little, Brown, 1971), 45."])
@@ -128,6 +128,9 @@ def test_stage_04_reads_the_sentence_with_the_notes_mark_as_the_citing_sentence(
     prison = next(s for s in citing if "as Foucault argued" in s)
     asylum = next(s for s in citing if "asylum followed" in s)
     assert prison.endswith("argued.1") and citing[prison] != citing[asylum]
+    # the mark after the full stop is no object of "followed": the clean sentence just loses it
+    clean = {r["sentence"]: r["sentence_clean"] for r in rows}
+    assert clean[asylum].endswith("The asylum followed.") and "prior work" not in clean[asylum]
     assert next(s for s in citing if "same gaze" in s) and len(citing) == 3
     if keys is not None:
         assert "Discipline and Punish" in keys[citing[prison]]
