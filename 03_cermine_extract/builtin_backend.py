@@ -2191,6 +2191,8 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
             # in a paper without a bibliography
             for start in _citation_starts(piece) if found_idx is None else []:
                 found = _note_work(start)
+                if found is not None and with_bibliography and not found[0].fields:
+                    found = None  # (a bare web address beside a bibliography: a tool's or a project's page)
                 if found is not None:
                     work, surname, words = found
                 else:
@@ -2250,13 +2252,17 @@ def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_not
     """Does the body cite its bibliography by markers of its own (bracketed numbers, author-year), at least ten
     and twice as many as it has footnotes? Then it is no notes-style paper."""
     by_label = labels_of(refs)
+    # (alphabetic labels too: "[NAB+15b, Sto09a]")
+    keys = {ref.label.strip("[] ") for ref in refs if ref.label and not ref.label.strip("[]. ").isdigit()}
     markers = 0
     for par in paragraphs:
         if par.note or par.table:
             continue
         text = normalise("".join(c.text for c in par.chars))
         markers += len(find_markers(text, refs)) + sum(
-            1 for m in NUMERIC_MARKER.finditer(text) if all(n in by_label for n in expand_numbers(m.group(1))))
+            1 for m in NUMERIC_MARKER.finditer(text) if all(n in by_label for n in expand_numbers(m.group(1)))) + sum(
+            1 for m in re.finditer(r"\[([^\[\]]{2,60})\]", text)
+            if keys and all(k.strip() in keys for k in m.group(1).split(",")))
         if markers >= max(10, 2 * n_notes):
             return True
     return False
