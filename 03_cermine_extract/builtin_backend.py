@@ -138,6 +138,7 @@ class Reference:
     left: float = 0.0  # x range of the entry's column, so a link destination's x picks the right column
     right: float = 0.0
     fields: dict = field(default_factory=dict)
+    from_note: bool = False  # read from a footnote's citation (a paper without a bibliography: ``link_notes``)
 
 
 class ExtractionError(Exception):
@@ -873,6 +874,11 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
         kept = []
         for ln in lines:
             text = ln.text.strip()
+            if re.fullmatch(r"\d{1,3}", text) and _opens_a_footnote(ln, lines):
+                # a footnote's mark Word sets as a line of its own, raised and smaller, just left of the note's
+                # first line ("12" | "Information Commissioner's Office, …"): no page number
+                kept.append(ln)
+                continue
             if margin(ln) and (re.fullmatch(r"(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?", text, re.I)
                                or (len(pages) > 1 and repeated[norm(text)] >= threshold)
                                or len(pages) > 2 and section_head(ln)):
@@ -882,6 +888,14 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
             kept.append(ln)
         kept_pages.append(kept)
     return kept_pages
+
+
+def _opens_a_footnote(mark: Line, lines: list[Line]) -> bool:
+    """Is the bare number ``mark`` a footnote's mark set apart from the note's first line: smaller than a line of
+    its page that starts just right of it, raised over that line's baseline (as ``_mark_set_apart`` reads it)?"""
+    return any(ln is not mark and mark.size < 0.85 * ln.size and -1 <= ln.x0 - mark.x1 < 2.5 * ln.size
+               and 0.15 * ln.size < mark.base - ln.base < 0.7 * ln.size and len(ln.text.strip()) > 3
+               for ln in lines)
 
 
 # ---------------------------------------------------------------------------
@@ -1715,6 +1729,9 @@ class Paragraph:
     chars: list[Char]
     table: bool = False  # one row of a table
     abstract: bool = False  # the abstract: written only where it cites a work the body does not (section -1)
+    note: str = ""  # a footnote's mark ("23"): this paragraph is that footnote's text
+    # in a body paragraph: (start, end, reference indices) of each note mark whose footnote names works
+    note_marks: list = field(default_factory=list)
 
 
 @dataclass
@@ -1966,16 +1983,474 @@ def read_pdf(path: Path) -> Document:
     references = split_references(_sub_columns(ref_lines), links, vocabulary)
     number_unlabelled_bibliography(paragraphs, references)
     repair_misprinted_labels(references)
+    if _entries_are_notes(references):
+        # endnotes ("ENDNOTES" 1. … 41. after the text, read as a numbered list): notes, not works; each becomes
+        # a note of its own for ``link_notes``, which reads the works they cite
+        paragraphs += [Paragraph(max(len(sections) - 1, 0), [Char(ch, 0, 0, 0, 0, 0, page=-1) for ch in
+                                                              re.sub(r"^\s*\d{1,3}\.\s*", "", ref.raw)],
+                                 note=re.sub(r"\D", "", ref.label)) for ref in references if re.fullmatch(r"\d{1,3}\.", ref.label)]
+        references = []
+    # footnotes read with their marks: the marks the body raises for them are no citations of numbered entries
+    footnote_marks = {par.note for par in paragraphs if par.note}
+    paragraphs = link_notes(paragraphs, references)
     if len(references) < 3 and _unmapped_text_layer(data):
         raise ExtractionError("the text layer maps most glyphs to control codes (fonts without a ToUnicode map, "
                               "as htmldoc and some old drivers write): no text can be read from it; OCR the PDF "
                               "or convert it with --backend grobid")
     before_refs = all_lines[:ref_start] if ref_start is not None else all_lines
-    raised = tuple("".join(c.text for c in group) for ln in before_refs
-                   for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
+    raised = tuple(text for ln in before_refs for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup)
+                   if sup and (text := "".join(c.text for c in group)).strip() not in footnote_marks)
     return Document(title=title, sections=sections, paragraphs=paragraphs, references=references,
                     links=links, n_pages=len(pages), layer_text=" ".join(ln.text for ln in before_refs),
                     layer_raised=raised, printed_labels=printed_labels)
+
+
+# ---------------------------------------------------------------------------
+# Citations in footnotes (notes style: Chicago notes-bibliography, OSCOLA, Bluebook, "Vgl. Müller 2019, S. 12")
+# ---------------------------------------------------------------------------
+
+# words that lead a note's citation ("See", "Cf.", "Vgl.", "Voir", "Dazu", "Grundlegend"): not part of the work's name
+NOTE_LEAD = re.compile(r"^\s*(?:(?:see(?:\s+also|\s+generally)?|cf|compare|e\.\s?g|for example|quoted in|cited in|vgl|siehe|s|"
+                       r"zit\.\s?n(?:ach)?|voir(?:\s+aussi)?|véase|vease|cfr|dazu|hierzu|grundlegend|eingehend|näher|zuletzt|"
+                       r"ebenso|auch|etwa|so(?:\s+etwa|\s+auch|\s+schon)?|statt aller|insb|z\.\s?b)\b\.?,?:?\s*)+", re.I)
+# a lead that ends inside a note's prose ("Zum Trödelvertrag s. Windscheid, …", "For more on this, see Lewis, …"):
+# the citation starts after it
+NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also)?|cf\.|voir|von|bei|by)\s+(?=[A-ZÀ-ÖØ-Þ“\"])")
+# a note's "the same work as the note before" ("Ibid., 30.", "Id. at 5", "Ebd., S. 4", "Ibíd.")
+NOTE_IBID = re.compile(r"^\s*(?:ibid(?:em)?|ib[íi]d|ebd|ebenda|id|idem)\b\.?", re.I)
+# "the same author" ("ders., in: GS für …", "dies.", "idem,"): the previous citation's author, another work
+NOTE_SAME_AUTHOR = re.compile(r"^\s*(?:ders|dies|ead|eid|eaed)\b\.?,?\s*", re.I)
+# a back-reference to an earlier note: German "Flume (Fn. 2), 671", OSCOLA "Smith (n 12) 40", Bluebook
+# "Smith, supra note 12, at 40"
+NOTE_BACK = re.compile(r"\((?:Fn\.|n\.?|note)\s*(\d{1,3})\)|\bsupra(?:\s+note|\s+n\.?)\s*(\d{1,3})", re.I)
+NOTE_YEAR = re.compile(r"(?<![\d/])(1[5-9]\d\d|20[0-2]\d)([a-z])?(?![\d/])")
+# a citation's author part: one to six words, capitalised or particles, no digit ("Michel Foucault", "J.-M. ELA",
+# "Hattenhauer/Buschmann"), or a body's name ("Information Commissioner's Office", "European Committee [HL]")
+NOTE_AUTHOR = re.compile(r"^(?:(?:[A-ZÀ-ÖØ-Þ][\w'’.\-/]*|[A-Z]\.|\[[A-Z]{1,6}\]|de|da|del|der|den|di|du|la|le|van|von|y|e|"
+                         r"and|und|et|&|u\.\s?a\.|et al\.?)\s*){1,6}$")
+# a law journal's short citation, author and journal and year: "Ramm JZ 1996, 456ff.", "Canaris AcP 184 (1984), 201",
+# "Endemann DJZ 1910, Sp. 18"
+NOTE_JOURNAL = re.compile(r"^((?:[A-Z]\.\s?)?(?:v\.\s|von\s)?[A-ZÄÖÜ][\w\-äöüß]+(?:/[A-ZÄÖÜ][\w\-äöüß]+)*)\s+"
+                          r"([A-Z][A-Za-zÄÖÜäöü.]{1,9}(?:\s[A-Z][A-Za-z.]{1,8})?)\s+(?:\d{1,3}\s+(?:[IVX]+\s+)?)?"
+                          r"\(?((?:1[6-9]|20)\d\d)\)?\s*,\s*(?:Sp\.\s*)?\d")
+NOTE_STOP = {"the", "and", "of", "in", "on", "a", "an", "for", "to", "with", "der", "die", "das", "und", "le", "la",
+             "les", "des", "de", "du", "et", "en", "el", "los", "las", "del", "y", "p", "pp", "s", "vol", "ed", "eds",
+             "trans", "press", "university", "journal", "review", "new", "york", "london", "paris", "berlin", "aufl",
+             "zur", "zum", "über", "uber", "eine", "einer", "from", "into", "accessed", "available", "http", "https"}
+
+
+def _plain_words(text: str) -> list[str]:
+    """Lower-case words without accents (a note may print "Candes" for "Candès")."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return re.findall(r"[a-z][a-z'’\-]+", text)
+
+
+def note_citations(text: str) -> list[str]:
+    """The citations a footnote's text holds: split at semicolons (outside parentheses) and before a new lead
+    ("… 152. See also …"), each without its lead words."""
+    parts, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += ch in "([" and 1 or (ch in ")]" and -1 or 0)
+        if ch == ";" and depth <= 0:
+            parts.append(text[start:k])
+            start = k + 1
+    parts.append(text[start:])
+    out = []
+    for part in parts:
+        for piece in re.split(r"(?<=[a-z\d)])\.\s+(?=(?:See|Cf|Compare|Ibid|Id|Vgl|Siehe|Voir|Ebd)\b)", part):
+            piece = NOTE_LEAD.sub("", piece.strip()).strip(" .,")
+            if piece:
+                out.append(piece)
+    return out
+
+
+def _cited_author(piece: str) -> str:
+    """The author part of a citation ("Michel Foucault" of "Michel Foucault, Discipline and Punish, 27"), or ""
+    where the piece does not open with a name followed by a comma (a remark: "In 1848, the army …")."""
+    head = piece.split(",", 1)[0].strip()
+    if "," not in piece or not head or re.search(r"(?<![A-Za-z])\d", head) or not NOTE_AUTHOR.match(head):
+        return ""
+    return head
+
+
+def _title_words(text: str) -> set[str]:
+    return {w for w in _plain_words(text) if len(w) >= 4 and w not in NOTE_STOP}
+
+
+def _surname(author: str) -> str:
+    """The first author's surname of an author part ("Michel Foucault" → "foucault"; "Hattenhauer/Buschmann",
+    "Torsten Roeder und Klaus Rettinghaus", "Jauhiainen u.a." → the first's)."""
+    first = re.split(r"/|\s+(?:and|und|et|&|y)\s+|\s+u\.\s?a\.|\s+et al", re.sub(r"\[[^\]]*\]", "", author))[0]
+    words = _plain_words(first)
+    return words[-1] if words else ""
+
+
+def _entry_keys(refs: list[Reference]) -> list[tuple[str, set[str], str]]:
+    """Each entry's first author's surname, its title's words and its year (with a letter: "1996b"), as a note's
+    citation names them; an entry that repeats the author before by a dash or a stop ("——. 1996b.") takes his."""
+    keys, last = [], ""
+    for ref in refs:
+        raw, f = ref.raw, ref.fields
+        surname = ""
+        if f.get("authors") and "surname" in f["authors"][0]:
+            a = f["authors"][0]["surname"]
+            surname = raw[a[0]:a[1]]
+        if not surname:
+            m = re.match(r"\s*(?:\[\d+\]\s*|\d+\.\s*)?([^\W\d_][\w'’\-]+)", raw)
+            surname = m.group(1) if m else ""
+        if REPEATED_AUTHORS.match(raw) or re.match(r"^\s*\.\s", raw):
+            surname = last
+        surname = (_plain_words(surname) or [""])[-1]
+        last = surname
+        title = raw[f["title"][0]:f["title"][1]] if "title" in f else raw
+        year = ""
+        if "year" in f:
+            year = raw[f["year"][0]:f["year"][1]]
+            if f["year"][1] < len(raw) and raw[f["year"][1]].isalpha() and raw[f["year"][1]].islower():
+                year += raw[f["year"][1]]
+        keys.append((surname, _title_words(title), year))
+    return keys
+
+
+def _match_entry(piece: str, keys: list[tuple[str, set[str], str]]) -> int | None:
+    """The one entry a note's citation names: its first author's surname among the citation's first words and
+    its year or a word of its title in it; None where no entry or more than one fits (a guess is no link)."""
+    head_words = _plain_words(re.split(r"[(,]", piece, maxsplit=1)[0] + " " + piece[:40])
+    words = set(_plain_words(piece))
+    years = {y + letter for y, letter in NOTE_YEAR.findall(piece)}
+    plain_years = {y[:4] for y in years}
+
+    def year_fits(year: str) -> bool:
+        # "Green 1996a" names only the entry of 1996a; "Green 1996" any of Green's 1996
+        return bool(year) and (year in years or (year[:4] in plain_years and (len(year) == 4 or year not in years
+                                                                               and year[:4] in years)))
+    fits = [k for k, (surname, title, year) in enumerate(keys)
+            if surname and surname in head_words and (year_fits(year) or (title & words) - {surname})
+            and not (year and plain_years and year[:4] not in plain_years)]
+    if len(fits) > 1:
+        # "Green 1996a" against Green's four chapters of 1996: the one whose lettered year or title the note names
+        exact = [k for k in fits if keys[k][2] in years and len(keys[k][2]) == 5]
+        overlap = sorted(((len((keys[k][1] & words) - {keys[k][0]}), k) for k in fits), reverse=True)
+        # (the entry whose title shares most words with the note's, by a clear margin: "Watanabe, “Religion and
+        # violence in Japan today,” 89" against Watanabe's "Reactions to the Aum Affair" in "… for Religion …")
+        titled = [overlap[0][1]] if overlap[0][0] >= 2 and overlap[0][0] >= 2 * overlap[1][0] else \
+            [k for n, k in overlap if n]
+        fits = exact if len(exact) == 1 else titled if len(titled) == 1 else fits
+    return fits[0] if len(fits) == 1 else None
+
+
+def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
+    """A work a note cites in full, where the paper has no bibliography, with its first author's surname and the
+    words that name it: an author and a title before a year ("Michel Foucault, Discipline and Punish (New York:
+    Vintage, 1977), 27"), a law journal's citation ("Ramm JZ 1996, 456ff."), a quoted title with its venue and
+    date ("“UK reacts to …”, BBC News, 21 May 2014"), a court's case ("Case C-131/12, Google Spain SL …",
+    "Marbury v. Madison, 5 U.S. 137 (1803)"), or a bare web address; None for a remark or a short form."""
+    piece = piece.strip()
+    if re.fullmatch(r"(?:https?://|www\.)\S+", piece):
+        return Reference(raw=piece, fields={}), "", {piece.lower()}
+    if len(piece.split()) > 60:
+        return None
+    year = list(NOTE_YEAR.finditer(piece))
+    if official := NOTE_OFFICIAL.search(piece[:160]):
+        # an official document named by its number ("COM(2022) 209 final", "Regulation (EU) 2016/679",
+        # "Opinion 7/2020", "OJ L 295"): that number names it wherever a note cites it again
+        ident = re.sub(r"\s+", "", official.group(0).lower())
+        return Reference(raw=piece, fields={"title": (official.start(), official.end())}), "", {ident}
+    if journal := NOTE_JOURNAL.match(piece):
+        author, venue, y = journal.group(1), journal.group(2), journal.group(3)
+        surname = _surname(author)
+        fields = {"authors": [{"surname": (author.rfind(author.split()[-1].split("/")[0]),
+                                           author.rfind(author.split()[-1].split("/")[0])
+                                           + len(author.split()[-1].split("/")[0]))}],
+                  "source": (journal.start(2), journal.end(2)), "year": (journal.start(3), journal.end(3))}
+        return Reference(raw=piece, fields=fields), surname, {venue.lower().strip("."), y}
+    case = NOTE_CASE.match(piece)
+    if case:
+        name = case.group(0).strip(" ,")
+        return Reference(raw=piece, fields={"title": (0, len(name))} | (
+            {"year": (year[-1].start(1), year[-1].end(1))} if year else {})), "", _title_words(name)
+    quoted = re.match(r"^“([^”]{8,})”,?\s*\S", piece) or re.match(r'^"([^"]{8,})",?\s*\S', piece) \
+        or re.match(r"^“([^”]{8,}?),\s*\S", piece)  # (a closing quote the author forgot)
+    if quoted and year:
+        title = quoted.group(1).strip(" ,")
+        s0 = piece.find(title)
+        return Reference(raw=piece, fields={"title": (s0, s0 + len(title)),
+                                            "year": (year[-1].start(1), year[-1].end(1))}), "", _title_words(title)
+    author = _cited_author(piece)
+    rest = piece[len(author):].lstrip(" ,") if author else ""
+    title_end = min([k for k in (rest.find(" ("), rest.find(", ")) if k > 0] or [len(rest)])
+    title = rest[:title_end].strip(" “”\"'‘’»«")
+    if not author or not year or not _title_words(title):
+        return None
+    last = re.sub(r"\[[^\]]*\]", "", author).split("/")[0].split()[-1]
+    a0 = author.rfind(last)
+    fields: dict = {"authors": [{"surname": (a0, a0 + len(last))}]}
+    s0 = piece.find(title, len(author))
+    fields["title"] = (s0, s0 + len(title))
+    fields["year"] = (year[-1].start(1), year[-1].end(1))
+    return Reference(raw=piece, fields=fields), _surname(author), _title_words(title)
+
+
+# an official document's number: the European Commission's "COM(2022) 209", a regulation's or directive's
+# "(EU) 2016/679", "Directive 95/46/EC", the Official Journal's "OJ L 295", an opinion's "Opinion 7/2020"
+NOTE_OFFICIAL = re.compile(r"\bCOM\s?\(\d{4}\)\s?\d+|\b(?:Regulation|Directive|Decision)\s+\((?:EU|EC|EEC)\)\s+(?:No\s+)?\d{2,4}/\d+"
+                           r"|\bDirective\s+\d{2,4}/\d+(?:/E[CU])?|\bOJ\s+[LC]\s+\d+|\bOpinion\s+\d{1,2}/\d{4}")
+# a court's case as a note names it: "Case C-131/12, …", "Marbury v. Madison", "Google Spain SL v Agencia …"
+NOTE_CASE = re.compile(r"^(?:(?:Joined\s+)?Cases?\s+[CT]-\d+/\d+[^,]*|[A-Z][\w.,'’&\- ]{1,80}?\s+v\.?\s+[A-Z][\w.'’&\- ]{1,80}?)(?=,|\s*\(|$)")
+
+
+def _same_work(surname: str, words: set[str], other: tuple[str, set[str], int], full: bool = False) -> bool:
+    """Does a note's short form (its author's surname, its title's words) name a work read from an earlier note?
+    ``full``: the note cites in full, and names that work only with half its title's words (Foucault's "The
+    Birth of the Clinic" is not his "Discipline and Punish: The Birth of the Prison")."""
+    o_surname, o_words, _ = other
+    if surname or o_surname:
+        shared = words & o_words
+        return surname == o_surname and bool(shared) and (
+            not full or len(shared) >= 0.5 * max(1, min(len(words), len(o_words))) and len(shared) >= min(2, len(words)))
+    # (an official document's number, "regulation(eu)2016/679", names it alone)
+    return bool(words) and words == o_words or len(words & o_words) >= max(2, 0.8 * max(len(words), len(o_words)))
+
+
+def _citation_starts(piece: str) -> list[str]:
+    """The piece itself, and what follows a lead inside its first words ("Zum Trödelvertrag s. Windscheid, …")."""
+    out = [piece]
+    for m in NOTE_INNER_LEAD.finditer(piece[:120]):
+        out.append(piece[m.end():])
+    for m in re.finditer(r",\s+(?=[A-ZÄÖÜ])", piece[:120]):
+        if NOTE_JOURNAL.match(piece[m.end():]):
+            out.append(piece[m.end():])  # ("Zu diesem s., statt aller, Ramm JZ 1996, 456ff.")
+    return out
+
+
+def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Paragraph]:
+    """Give each body mark of a footnote ("…as Foucault argued.²³") the works its footnote names: with a
+    bibliography, the entries the note's full or short forms name (surname and a title word or the year, and any
+    author-year marker in the note's text; "Ibid." the note before's one work; "(Fn. 2)", "(n 12)", "supra note 12"
+    that note's work of the surname); without one, each distinct work the notes cite in full becomes an entry of
+    its own (appended to ``refs``), later short forms, back-references and ibid. pointing back to it. A note that
+    opens with a citation is no paragraph of its own (its text is the mark's locators); a remark stays one, and a
+    remark that names works also gives them to its mark."""
+    notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
+    if len(notes) < 3 or refs and _cites_in_its_text(paragraphs, refs, len(notes)):
+        # a paper that cites in its text ("[12]", "(Smith, 2020)") and has a few footnotes: they remark, or give a
+        # web address; its markers are read as before
+        return paragraphs
+    paragraphs = _split_glued_notes(paragraphs)
+    notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
+    keys = _entry_keys(refs)
+    with_bibliography = bool(refs)
+    if with_bibliography:
+        # a "bibliography" the notes' citations do not name (a numbered list of the article's theses read as
+        # one, under a heading): where the notes cite at least five works in full and fewer than a quarter of
+        # their citations name an entry, the paper cites in its notes alone
+        pieces = [piece for k in notes for piece in note_citations(normalise("".join(c.text for c in paragraphs[k].chars)))]
+        named = sum(1 for piece in pieces if any(_match_entry(start, keys) is not None for start in _citation_starts(piece)))
+        full = sum(1 for piece in pieces if any(_note_work(start) is not None for start in _citation_starts(piece)))
+        with_bibliography = not (full >= 5 and named < 0.25 * full)
+    made: list[tuple[str, set[str], int]] = []  # works read from the notes: surname, words, entry index
+    by_note: dict[str, list[tuple[str, int]]] = {}  # each note's works, with their authors' surnames
+    previous: list[int] = []
+    consumed: set[int] = set()
+    linked: set[int] = set()  # the notes whose mark was found and given their works
+    for k in notes:
+        par = paragraphs[k]
+        text = normalise("".join(c.text for c in par.chars))
+        cited: list[tuple[str, int]] = []
+        opens = False  # the note's first citation names a work: the note is the mark's locators
+        author_before = ""
+        for n_piece, piece in enumerate(note_citations(text)):
+            found_idx, surname = None, ""
+            if NOTE_IBID.match(piece):
+                if len(previous) == 1:
+                    found_idx = previous[0]
+                opens = opens or (n_piece == 0 and found_idx is not None)
+                if found_idx is not None:
+                    cited.append(("", found_idx))
+                continue
+            same_author = NOTE_SAME_AUTHOR.match(piece)
+            if same_author and author_before:
+                piece = piece[same_author.end():]
+            back = NOTE_BACK.search(piece)
+            if back and _note_work(piece) is None:  # (a work cited in full before "supra note 9" is that work)
+                earlier = by_note.get(back.group(1) or back.group(2), [])
+                name = author_before if same_author else _surname(piece.split("(")[0].split(",")[0])
+                hits = [i for s, i in earlier if s and s == name] or ([earlier[0][1]] if len(earlier) == 1 else [])
+                if len(set(hits)) == 1:
+                    cited.append((name, hits[0]))
+                    opens = opens or n_piece == 0
+                continue
+            if with_bibliography:
+                for start in _citation_starts(piece):
+                    idx = _match_entry(start, keys)
+                    if idx is not None:
+                        found_idx, surname = idx, keys[idx][0]
+                        break
+            # a work the bibliography does not hold (an EU document, a web page, a case): an entry of its own, as
+            # in a paper without a bibliography
+            for start in _citation_starts(piece) if found_idx is None else []:
+                found = _note_work(start)
+                if found is not None and with_bibliography and not found[0].fields:
+                    found = None  # (a bare web address beside a bibliography: a tool's or a project's page)
+                if found is not None:
+                    work, surname, words = found
+                else:
+                    author = _cited_author(start)
+                    surname = _surname(author)
+                    words = _title_words(start[len(author):].split("(")[0]) if author else set()
+                    years = {y for y, _ in NOTE_YEAR.findall(start)}
+                    words |= years if NOTE_JOURNAL.match(start) else set()
+                if same_author and author_before:
+                    surname = author_before
+                same = [m[2] for m in made if _same_work(surname, words, m, full=found is not None)]
+                if not same and found is None and surname and not words:
+                    # "Roeder und Rettinghaus, 140.": a short form of author and page names the one work of
+                    # that author an earlier note cited in full
+                    same = list(dict.fromkeys(m[2] for m in made if m[0] == surname))
+                    same = same if len(same) == 1 else []
+                if len(same) == 1:
+                    found_idx = same[0]
+                    break
+                if not same and found is not None:
+                    work.from_note = True
+                    refs.append(work)
+                    made.append((surname, words, len(refs) - 1))
+                    found_idx = len(refs) - 1
+                    break
+            if found_idx is not None:
+                cited.append((surname, found_idx))
+                author_before = surname or author_before
+                opens = opens or n_piece == 0
+        if with_bibliography:
+            # author-year markers inside the note's prose ("… is inelastic (Autor 2015, p. 17).")
+            for _, _, idx in find_markers(text, refs):
+                cited += [(keys[i][0], i) for i in idx]
+        work_ids = list(dict.fromkeys(i for _, i in cited))
+        by_note[par.note] = list(dict.fromkeys(cited))
+        previous = work_ids
+        if not work_ids:
+            continue
+        # the body paragraph that carries the mark: the nearest before the note holding it raised on the note's page
+        page = par.chars[0].page if par.chars else -1
+        for j in _mark_search(k, page):
+            body = paragraphs[j]
+            if body.note or body.table:
+                continue
+            span = _raised_mark(body, par.note, page)
+            if span is not None:
+                body.note_marks.append((span[0], span[1], work_ids))
+                linked.add(k)
+                if opens:
+                    consumed.add(k)
+                break
+    _mark_note_marks(paragraphs, notes, linked)
+    return [par for k, par in enumerate(paragraphs) if k not in consumed]
+
+
+def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_notes: int) -> bool:
+    """Does the body cite its bibliography by markers of its own (bracketed numbers, author-year), at least ten
+    and twice as many as it has footnotes? Then it is no notes-style paper."""
+    by_label = labels_of(refs)
+    # (alphabetic labels too: "[NAB+15b, Sto09a]")
+    keys = {ref.label.strip("[] ") for ref in refs if ref.label and not ref.label.strip("[]. ").isdigit()}
+    markers = 0
+    for par in paragraphs:
+        if par.note or par.table:
+            continue
+        text = normalise("".join(c.text for c in par.chars))
+        markers += len(find_markers(text, refs)) + sum(
+            1 for m in NUMERIC_MARKER.finditer(text) if all(n in by_label for n in expand_numbers(m.group(1)))) + sum(
+            1 for m in re.finditer(r"\[([^\[\]]{2,60})\]", text)
+            if keys and all(k.strip() in keys for k in m.group(1).split(",")))
+        if markers >= max(10, 2 * n_notes):
+            return True
+    return False
+
+
+def _entries_are_notes(refs: list[Reference]) -> bool:
+    """Is a numbered "bibliography" a paper's endnotes: labelled "1.", "2.", …, and at least a sixth of them
+    (three or more) notes rather than works ("Ibid at 538.", "González, supra note 2 at para 93.", "See …")?"""
+    numbered = [r for r in refs if re.fullmatch(r"\d{1,3}\.", r.label)]
+    if len(numbered) < 8 or len(numbered) < 0.8 * len(refs):
+        return False
+    notes = sum(1 for r in numbered if re.search(r"^\s*\d{1,3}\.\s*(?:ibid|id\.|see\b|cf\.)|\bsupra\s+(?:note|n\.?)\s*\d|\bibid\b",
+                                                 r.raw, re.I))
+    return notes >= max(3, len(numbered) / 6)
+
+
+def _mark_note_marks(paragraphs: list[Paragraph], notes: list[int], linked: set[int] = frozenset()) -> None:
+    """A footnote's mark in the body that names no work is still no citation: a raised "3" whose footnote was
+    read is that note's mark, not entry 3 of a numbered bibliography (a Word report's notes beside its [1]–[14])."""
+    for k in notes:
+        if k in linked:
+            continue
+        par = paragraphs[k]
+        page = par.chars[0].page if par.chars else -1
+        for j in _mark_search(k, page):
+            body = paragraphs[j]
+            if body.note or body.table:
+                continue
+            span = _raised_mark(body, par.note, page)
+            if span is not None:
+                body.note_marks.append((span[0], span[1], []))
+                break
+
+
+def _split_glued_notes(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    """Short footnotes set side by side on one line ("Mallmann DRZ 1946, 52. 2 v. Wildenbruch DJZ 1900, Sp. 1"):
+    the next note starts at its number after the previous one's full stop."""
+    out = []
+    for par in paragraphs:
+        while par.note.isdigit():
+            text = "".join(c.text for c in par.chars)
+            nxt = str(int(par.note) + 1)
+            m = re.search(rf"(?<=[.)\]])\s({nxt})\s(?=[A-ZÄÖÜ]|v\.|von\s)", text)
+            if m is None:
+                break
+            out.append(dataclasses.replace(par, chars=par.chars[:m.start()]))
+            par = dataclasses.replace(par, chars=par.chars[m.end():], note=nxt)
+        out.append(par)
+    return out
+
+
+def _mark_search(k: int, page: int) -> range:
+    """The paragraphs to look in for note ``k``'s mark: a footnote's, the few before it (the paragraph it
+    interrupts); an endnote's (page -1), the body from its start, in order."""
+    return range(0, k) if page == -1 else range(k - 1, max(-1, k - 12), -1)
+
+
+def _raised_mark(par: Paragraph, mark: str, page: int) -> tuple[int, int] | None:
+    """Where ``par`` raises the footnote mark ``mark`` on ``page`` (any page for an endnote, page -1; not one
+    already linked), as a char span."""
+    taken = {s for s, _, _ in par.note_marks}
+    chars = par.chars
+    k = 0
+    while k < len(chars):
+        if chars[k].sup and not chars[k].text.isspace():
+            e = k
+            while e < len(chars) and chars[e].sup and not chars[e].text.isspace():
+                e += 1
+            if "".join(c.text for c in chars[k:e]).strip() == mark and page in (-1, chars[k].page) and k not in taken:
+                return k, e
+            k = e
+        else:
+            k += 1
+    return None
+
+
+def _runs_with_notes(par: Paragraph, runs_of) -> list[tuple[str, list[int]]]:
+    """A paragraph's runs with each linked note mark a marker of its own, naming its footnote's works."""
+    if not par.note_marks:
+        return runs_of(par)
+    out, pos = [], 0
+    for s, e, idx in sorted(par.note_marks):
+        if s > pos:
+            out += runs_of(dataclasses.replace(par, chars=par.chars[pos:s], note_marks=[]))
+        out.append((normalise("".join(c.text for c in par.chars[s:e])), list(idx)))
+        pos = e
+    if pos < len(par.chars):
+        out += runs_of(dataclasses.replace(par, chars=par.chars[pos:], note_marks=[]))
+    return out
 
 
 # a numbered label opening a line of the bibliography: "[12] A. Author", "12. A. Author"
@@ -2070,11 +2545,14 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
     nothing, or as a speck), or one printed without them (Ubiquity Press lists its entries in the order its
     superscripts cite them): where no two entries have a label and the body cites by bracketed or superscript
     numbers that name at least half of the entries, no number beyond them, mostly first named in the entries'
-    order (as IEEE and Vancouver number them), entry n is labelled [n], written before its text as the label it is."""
+    order (as IEEE and Vancouver number them), entry n is labelled [n], written before its text as the label it is.
+    Raised numbers whose footnotes were read are those notes' marks and count for nothing here."""
     if len(refs) < 3 or sum(bool(ref.label) for ref in refs) > 1:
         return  # (one "label" alone is OCR's reading of an initial: "8. Van Balen" for "B. Van Balen")
     bracketed: tuple[list[int], list[list[int]]] = ([], [])  # (numbers in the order first named, the groups)
     raised_: tuple[list[int], list[list[int]]] = ([], [])
+    # a raised number whose footnote was read is that note's mark, no citation of an entry in citation order
+    notes = {int(par.note) for par in paragraphs if par.note.isdigit()}
     for par in paragraphs:
         for m in NUMERIC_MARKER.finditer("".join(c.text for c in par.chars)):
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
@@ -2093,6 +2571,8 @@ def number_unlabelled_bibliography(paragraphs: list[Paragraph], refs: list[Refer
                 j += 1
             raised = "".join(ch.text for ch in chars[k:j]).strip()
             if not re.fullmatch(r"\d{1,3}(?:\s?[,–-]\s?\d{1,3})*", raised):
+                continue
+            if all(int(v) in notes for v in re.findall(r"\d+", raised)):
                 continue
             raised_[1].append([int(v) for v in re.findall(r"\d+", raised)])
             raised_[0].extend(n for n in expand_numbers(raised.replace("–", "-")) if n not in raised_[0])
@@ -2156,7 +2636,7 @@ def _drop_headings_inside_a_line(lines: list[Line], headings: list[bool]) -> Non
 # "4 Martinelli Boneschi F, …" (The Lancet, Maney: the surname, then its initials in capitals without stops)
 BARE_LABEL = re.compile(r"^\s*(\d{1,3})\s+(?=[A-Z][\w'’-]+,|[A-Z]\.(?:\s?-?[A-Z]\.)*(?:\s?[A-Z][\w'’-]+|\s*$)"
                         r"|(?:[A-Z][^\W\d_]*[a-z][^\W\d_'’-]*[\w'’-]*\s){1,2}[A-Z]{1,3}(?:-[A-Z])?[,.](?:\s|$))")
-FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
+FOOTNOTE_MARK = re.compile(r"^(?:\d{1,3}\.?|[*†‡§¶])\s?(?=[A-Z(\[“\"'])")
 SUPPLEMENT_HEADING = re.compile(r"^(supplement(?:ary|al)?\b|appendix|appendices|online (?:supplement|resource))", re.I)
 
 
@@ -2273,10 +2753,19 @@ def find_unheaded_bibliography(lines: list[Line]) -> int | None:
     longest in order, the last of equals. A run whose entries mostly print no year is no bibliography
     (the indices and equation numbers of displayed formulas, each on a line of its own, also count 1, 2, …)."""
     best, best_run = None, 0
+    # the numbers each page raises in its text: footnote marks set on lines of their own under that text (Word,
+    # pdfTeX) are called from there, an AIP bibliography's labels are not
+    raised_by_page: dict[int, set[str]] = {}
+    for ln in lines:
+        for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
+            if sup and len(ln.text.strip()) > 3:
+                raised_by_page.setdefault(ln.page, set()).add("".join(c.text for c in group).strip())
     for i in range(len(lines) - 1, len(lines) // 3, -1):
         if _is_bare_label(lines, i) and lines[i].text.strip() == "1":
             # AIP and revtex-like journals set each label as a raised number on a line of its own
             run = _label_run(lines, i, lambda k, n: lines[k].text.strip() == str(n) and _is_bare_label(lines, k))
+            if run and all(lines[k].text.strip() in raised_by_page.get(lines[k].page, ()) for k in run):
+                continue  # footnotes, each mark called from the text of its page
         elif m := re.match(r"^\s*(\[1\]|1\.)\s", lines[i].text):
             form = "[{}]" if m.group(1) == "[1]" else "{}."
             run = _label_run(lines, i, lambda k, n: lines[k].text.lstrip().startswith(form.format(n) + " ")
@@ -2396,6 +2885,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     caption_line: Line | None = None  # the last line of a caption met in the small section
     table_note: Line | None = None  # the last line of a table's note being read
     table_rows: set[int] = set()  # the notes that are a table's rows
+    note_marks: dict[int, str] = {}  # a footnote's mark, by the note's id
+    near_note: Line | None = None  # the last line of a footnote set nearly at the body's size
 
     def flush() -> None:
         nonlocal current
@@ -2408,9 +2899,11 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             for note in notes:
                 chars = join_lines(note, vocabulary)
                 if any(c.text.isalpha() or id(note) in table_rows and c.text.isdigit() for c in chars):
-                    paragraphs.append(Paragraph(len(sections) - 1, chars, table=id(note) in table_rows))
+                    paragraphs.append(Paragraph(len(sections) - 1, chars, table=id(note) in table_rows,
+                                                note=note_marks.get(id(note), "")))
         notes.clear()
         table_rows.clear()
+        note_marks.clear()
 
     end = ref_start if ref_start is not None else len(all_lines)
     # the usual distance between baselines: a double-spaced manuscript's lines stand two sizes apart, and
@@ -2450,7 +2943,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
             # would split ("(Blandford E-mail: … & Payne 1982)")
             continue
-        if headings[i] and (not title or text not in title):
+        if headings[i] and (not title or text not in title) and not (
+                ln.size < body_size - 0.2 and _small_leading_mark(ln, raised.get(ln.page, set()))):
+            # (a footnote opened by its small mark, "⁶ Regulation (EU) 2016/679, Article 17.", is no numbered heading)
             if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
                                                    or FIRST_SECTION.match(text)):
                 continue  # author names, affiliations: larger than body text, but not sections
@@ -2522,6 +3017,23 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 current.append(list(ln.chars))
                 prev = small_prev = ln
                 continue
+        small_lead = _small_leading_mark(ln, raised.get(ln.page, set()))
+        apart = i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
+        if 0.88 * body_size <= ln.size < body_size - 0.2 and (
+                apart or small_lead or near_note is not None and near_note.page == ln.page
+                and abs(ln.size - near_note.size) < 0.3 and 0 < near_note.base - ln.base < 2 * ln.size):
+            # a footnote set nearly at the body's size (10.5 pt notes under 11 pt text: an EU opinion made by Word),
+            # opened by its mark, small and raised, set apart or on the note's line ("29" | "Regulation (EU)
+            # 2016/679 …"): the note's lines
+            if apart or small_lead:
+                notes.append([list(ln.chars[small_lead:])])
+                note_marks[id(notes[-1])] = all_lines[i - 1].text.strip() if apart else \
+                    "".join(c.text for c in ln.chars[:small_lead]).strip()
+            else:
+                notes[-1].append(list(ln.chars))
+            near_note = ln
+            continue
+        near_note = None
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
             # law cite in them): smaller lines below the column's last body line, each opened by its mark
@@ -2531,9 +3043,10 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 mark = FOOTNOTE_MARK.match(text)
                 caption = re.match(r"(?:Fig(?:ure)?|Table|Source|Note)s?\b", text[mark.end():] if mark else text)
                 apart = i > begin and _mark_set_apart(all_lines[i - 1], ln, raised.get(ln.page, set()))
-                if (mark and mark.group(0).strip() in raised.get(ln.page, ()) or apart) and not caption:
+                if (mark and mark.group(0).strip().rstrip(".") in raised.get(ln.page, ()) or apart) and not caption:
                     skip = len(ln.text) - len(ln.text.lstrip()) + (mark.end() if mark and not apart else 0)
                     notes.append([list(ln.chars[skip:])])
+                    note_marks[id(notes[-1])] = all_lines[i - 1].text.strip() if apart else mark.group(0).strip().rstrip(".")
                     note_line = ln
                 elif notes and note_line is not None and not caption and note_line.page == ln.page \
                         and 0 < note_line.base - ln.base < 2 * ln.size:
@@ -2573,13 +3086,30 @@ AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 
+def _small_leading_mark(line: Line, raised: set[str]) -> int:
+    """How many characters of ``line`` are a footnote's mark set small at its start ("⁴ Regulation (EU) …" read as
+    one line): digits under 0.85 of the line's size, a number the page's text raises; 0 where there is none."""
+    chars = line.chars
+    k = 0
+    while k < len(chars) and chars[k].text.isspace():
+        k += 1
+    e = k
+    while e < len(chars) and chars[e].text.isdigit() and chars[e].size < 0.85 * line.size:
+        e += 1
+    if e == k or e - k > 3 or "".join(c.text for c in chars[k:e]) not in raised:
+        return 0
+    while e < len(chars) and chars[e].text.isspace():
+        e += 1
+    return e
+
+
 def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
     """Is ``mark`` a footnote's mark that the PDF sets as a line of its own, raised just before the footnote's
     first line ("²" then "More specific versions of …": pdfTeX with hyperref), and called from the body of the
     page?"""
     text = mark.text.strip()
     return text in raised and re.fullmatch(r"\d{1,3}|[*†‡§¶]", text) is not None and mark.page == line.page \
-        and mark.size < line.size and -1 <= line.x0 - mark.x1 < line.size \
+        and mark.size < line.size and -1 <= line.x0 - mark.x1 < (2.5 if mark.size < 0.85 * line.size else 1) * line.size \
         and 0.15 * line.size < mark.base - line.base < 0.7 * line.size
 
 
@@ -3255,6 +3785,10 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                     else runs for runs, par in zip(all_runs, doc.paragraphs)]
     else:
         all_runs = [pattern_runs(par, doc.references, by_label, parens, superscripts) for par in doc.paragraphs]
+    # a footnote's mark in the body names the works its footnote cites (``link_notes``)
+    all_runs = [_runs_with_notes(par, (lambda q: paragraph_runs(q, targets, doc.references)) if linked_pdf
+                                 else (lambda q: pattern_runs(q, doc.references, by_label, parens, superscripts)))
+                if par.note_marks else runs for runs, par in zip(all_runs, doc.paragraphs)]
     # the abstract is written, as a section of its own before the body's, only where it cites a work no paragraph
     # of the body cites (as the LaTeX route keeps an abstract that cites)
     in_body = {k for runs, par in zip(all_runs, doc.paragraphs) if not par.abstract for _, keys in runs
@@ -3506,7 +4040,9 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
         lost, n_numbers = numbers_without_entry(doc.layer_text, numbered, last, doc.layer_raised, parens)
         if not last and len(refs) >= MIN_RUN_DENSITY * len(lost):
             lost, n_numbers = [], 0
-    lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) if refs else ([], 0)
+    # (entries read from the notes are no bibliography that could have been cut short)
+    lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) \
+        if refs and not any(ref.from_note for ref in refs) else ([], 0)
     bracketed = sum(ref.label.startswith("[") for ref in refs) > 0.5 * len(refs)
     printed = {int(label.strip("[].")) for label in doc.printed_labels if label.startswith("[") == bracketed}
     lost_labels = sorted(printed - set(numbered)) if last else []

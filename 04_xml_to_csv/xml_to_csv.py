@@ -1046,7 +1046,10 @@ def _clean(text: str, markers: list[Marker]) -> str:
                 pass  # "(see [4])": the brackets held nothing else and go too
             elif ref_word := REFERENCE_WORD.search(head):
                 replace_from = ref_word.start()  # "Ref. [7]" -> "prior work"
-            elif word and word.group(1).lower().rstrip(".") in GOVERNING:
+            elif word and word.group(1).lower().rstrip(".") in GOVERNING \
+                    and not re.fullmatch(r"[A-Za-z]{4,}\.", word.group(1)):
+                # (a word of four letters or more and a full stop ends the sentence the marker closes: a note's
+                # mark after it, "… the asylum followed.³", governs nothing)
                 replace_from = word.end(1) if not filler else len(trimmed)
             elif SENTENCE_STARTING_FILLER.match(head) and not out and not enclosed_inner \
                     and re.match(r"[\s\])]*(?:[,;]\s*)?[A-Za-z]", text[after:]):
