@@ -469,7 +469,7 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "more of its cited keys have an entry in the source",
+_MAIN_REASONS = ("the others cite nothing", "it is at the top of the source", "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
 
@@ -485,19 +485,33 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     candidates = top or [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in TEX_SUFFIXES
                          and not p.name.startswith(".") and p.resolve() not in ignored]
     texts: dict[Path, str] = {}
-    mains, split = [], []
+    mains, split, bodies = [], [], []
     for path in candidates:
         if path.stat().st_size > 20_000_000:
             continue
         # the whole file: a single-file submission may carry its .bib in filecontents before \documentclass
         data = path.read_bytes()
-        if b"\\document" not in data:
+        if b"\\document" not in data and b"\\begin{document}" not in data:
             continue
         text = _read_source(path, texts)
         m = _DOCCLASS.search(text)
-        if not m or m.group(1).strip() in ("subfiles", "standalone"):
+        if not m:
+            if "\\begin{document}" in text:
+                bodies.append(path)
+            continue
+        if m.group(1).strip() in ("subfiles", "standalone"):
             continue
         (mains if "\\begin{document}" in text else split).append(path)
+    # the document whose \documentclass sits in a preamble file it \inputs (``\input{src/settings}`` then
+    # ``\begin{document}``) is as complete as one that holds it, beside the templates that do
+    split_files = {p.resolve() for p in split}
+    for path in bodies:
+        head = strip_comments(texts[path]).split("\\begin{document}", 1)[0]
+        for m in re.finditer(r"\\input\s*\{([^}]+)\}", head):
+            target = _resolve_input(m.group(1), path.parent, folder, path.parent)
+            if target is not None and target.resolve() in split_files:
+                mains.append(path)
+                break
     if not mains:  # \begin{document} may sit in an \input file (preamble in one file, body in another)
         for path in split:
             try:
@@ -538,9 +552,14 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     entries = source_entry_keys(folder, list(documents.values()))
     covered = {path: len(source_citation_keys(documents[path]) & entries) for path in mains}
 
+    # arXiv typesets a document at the top of the source: one in a subfolder (an earlier version kept in
+    # ``previous-work/``, a journal's template, a ``legacy/`` copy) is the main file only where none is above it
+    top_depth = min(len(p.relative_to(folder).parts) for p in mains if cites[p] > 0) if any(cites.values()) else 0
+
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+        return (cites[path] > 0, len(path.relative_to(folder).parts) == top_depth,
+                path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
                 path.resolve() not in included and path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
@@ -550,7 +569,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         first, second = score(ranked[0]), score(ranked[1])
         why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
         reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
-        if why == 2:
+        if why == 3:
             reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
         notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
                      f"(next: {ranked[1].relative_to(folder)}): {reason}")
@@ -2166,7 +2185,9 @@ def parse_thebibliography(content: str, macros: dict[str, Macro]) -> list[Refere
             lab_conv.run(label)
             lab_conv.end_paragraph()
             lab = squash("".join(p for b in lab_conv.blocks for p in b.parts if isinstance(p, str)))
-            m = re.match(r"(.*?)\(\s*((?:1[6-9]|20)\d{2}[a-z]?|n\.?\s*d\.?|in press|\w+)\s*\)", lab)
+            # natbib's [Short(year)Long]; an entry with no year leaves its parentheses empty ("Woollen et~al.()
+            # Woollen, Marsh, ..."): the short name is still the label, and the year is the entry's or "n.d."
+            m = re.match(r"(.*?)\(\s*((?:1[6-9]|20)\d{2}[a-z]?|n\.?\s*d\.?|in press|\w+|)\s*\)", lab)
             if m:
                 ref.label, ref.label_year = m.group(1).strip(" ,"), m.group(2)
             else:

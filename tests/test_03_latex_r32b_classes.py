@@ -1,0 +1,90 @@
+"""Stage 03's LaTeX route: classes of source that issue 25's held-out round 32b (computer science, engineering,
+biology, medicine, economics and social-science sources: acmart, MDPI, sn-jnl, llncs, NeurIPS, USENIX, eLife,
+Frontiers, apa7, theses) showed, each on a source the test writes itself."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from test_03_latex_r28_classes import BIB, cited_rids, latex, paragraphs
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _document(body: str, cls: str = "article", bib: str = "refs") -> str:
+    return f"\\documentclass{{{cls}}}\n\\begin{{document}}\n{body}\n\\bibliographystyle{{plain}}\n" \
+           f"\\bibliography{{{bib}}}\n\\end{{document}}\n"
+
+
+def test_a_document_at_the_top_of_the_source_is_the_main_file_before_one_kept_in_a_subfolder(tmp_path):
+    # the paper at the top (main.tex, sn-jnl) beside an earlier thesis kept in previous-work/ that cites more keys
+    # of the same .bib: arXiv typesets a top-level file, and the copy in a subfolder is no main file while one is
+    # above it; the subfolder's document is still taken where the top holds none
+    folder = _write(tmp_path / "src", {
+        "main.tex": _document("Ports share arrival times \\cite{lee2019}."),
+        "previous-work/thesis.tex": _document("Earlier work \\cite{lee2019,ross2002,wilson1974}. More \\cite{ross2002}.",
+                                              cls="report", bib="../refs"),
+        "refs.bib": BIB})
+    notes: list[str] = []
+    assert latex.find_main_file(folder, notes) == folder / "main.tex"
+    assert "it is at the top of the source" in notes[0]
+    root = etree.fromstring(latex.convert_source(folder).xml)
+    assert paragraphs(root) == ["Ports share arrival times [1]."]
+    only_nested = _write(tmp_path / "nested", {
+        "paper/main.tex": _document("Ports \\cite{lee2019}."),
+        "paper/draft.tex": _document("Draft \\cite{lee2019,ross2002}."),
+        "paper/refs.bib": BIB})
+    assert latex.find_main_file(only_nested) == only_nested / "paper" / "draft.tex"  # more keys, same depth
+
+
+def test_a_document_whose_documentclass_sits_in_an_input_preamble_file_is_a_candidate_beside_templates(tmp_path):
+    # OctreeLOD.tex: "\input{./src/settings.tex}" (which holds \documentclass{isprs} and the packages) then
+    # \begin{document}, beside the journal's two template documents that each hold their own \documentclass:
+    # only the templates were candidates, and the paper's 41 cited keys were lost ("no bibliography")
+    settings = "\\documentclass{article}\n\\usepackage{natbib}\n"
+    paper = "\\input{./src/settings.tex}\n\\title{Implicit levels of detail}\n\\begin{document}\n\\maketitle\n" \
+            "\\input{./src/introduction.tex}\n\\bibliographystyle{plain}\n\\bibliography{./OctreeLOD}\n\\end{document}\n"
+    intro = "\\section{Introduction}\nPoint clouds are ordered \\cite{lee2019}, and levels follow \\cite{ross2002}.\n"
+    template = "\\documentclass{article}\n\\begin{document}\nA template sentence \\cite{tmpl}.\n" \
+               "\\bibliographystyle{plain}\n\\bibliography{template}\n\\end{document}\n"
+    folder = _write(tmp_path / "src", {
+        "OctreeLOD.tex": paper, "src/settings.tex": settings, "src/introduction.tex": intro,
+        "OctreeLOD.bib": BIB, "template_eng.tex": template, "template_fr.tex": template,
+        "template.bib": "@article{tmpl, author={A, B}, title={A template entry}, journal={J}, year={2020}}\n"})
+    assert latex.find_main_file(folder) == folder / "OctreeLOD.tex"
+    root = etree.fromstring(latex.convert_source(folder).xml)
+    assert cited_rids(root) == ["lee2019", "ross2002"]
+    # a body file that \inputs no preamble of its own is no document
+    lone = _write(tmp_path / "lone", {"main.tex": _document("Text \\cite{lee2019}."), "refs.bib": BIB,
+                                      "chapter.tex": "\\begin{document}\nStray \\cite{ross2002}.\n"})
+    assert latex.find_main_file(lone) == lone / "main.tex"
+
+
+def test_a_natbib_bibitem_with_an_empty_year_keeps_its_short_name_as_the_label(tmp_path):
+    # MDPI's author-year .bbl: an entry with no year is "\bibitem[Woollen et~al.()Woollen, Marsh, Laird, and
+    # Lesser]{w}": its label was read as the whole bracket, and \citep printed "Woollen et al.()Woollen, Marsh,
+    # Laird, and Lesser, n.d." as the marker
+    bbl = r"""\begin{thebibliography}{2}
+\bibitem[Woollen et~al.()Woollen, Marsh, Laird, and
+  Lesser]{woollen1992}
+Woollen, B.H.; Marsh, J.R.; Laird, W.J.D.; Lesser, J.E.
+\newblock The metabolism of cypermethrin in man.
+\bibitem[Leng et~al.(1997)Leng, Kuhn, and Idel]{leng1997}
+Leng, G.; Kuhn, K.H.; Idel, H.
+\newblock Biological monitoring of pyrethroids in blood.
+\newblock {\em Science of the total environment} {\bf 1997}.
+\end{thebibliography}
+"""
+    main = "\\documentclass{article}\n\\usepackage{natbib}\n\\begin{document}\n" \
+           "Urinary metabolites were measured \\citep{leng1997, woollen1992}.\n" \
+           "\\bibliographystyle{mdpi}\n\\bibliography{refs}\n\\end{document}\n"
+    folder = _write(tmp_path / "src", {"main.tex": main, "main.bbl": bbl})
+    root = etree.fromstring(latex.convert_source(folder).xml)
+    assert paragraphs(root) == ["Urinary metabolites were measured (Leng et al., 1997; Woollen et al., n.d.)."]
+    assert cited_rids(root) == ["leng1997 woollen1992"]  # one marker naming both
