@@ -1121,6 +1121,9 @@ DROP_ARGS = {
     # \fullcite{key}" in a thesis's list of publications): settings, never text
     "AtNextCite": 1, "AtEveryCite": 1, "AtNextCitekey": 1, "AtEveryCitekey": 1, "AtNextBibliography": 1,
     "AtBeginBibliography": 1, "AtEveryBibitem": 1, "AtEveryLositem": 1, "defcounter": 2, "ExecuteBibliographyOptions": 1,
+    # a counter stepped in an author's macro ("\stepcounter{todocounter}\done[#1]{...}") and a table cell's span and
+    # width ("\multirow{3}{*}{\parbox{3.4cm}{\citet{x}}}"): the counter's name and the sizes are not text
+    "stepcounter": 1, "refstepcounter": 1, "multirow": 2, "multicolumn": 2, "parbox": 1,
 }
 # primitives followed by a number or a dimension, not by text ("12:\penalty0 1--10")
 _DIMENSION = re.compile(r"\s*=?\s*-?[\d.]+\s*(?:[a-z]{2}\b)?(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*")
@@ -1808,6 +1811,10 @@ class Converter:
                 self.blocks.append(Block("abstract", self.inline(s[j:start])))
             return stop
         if env in FLOATS or env in SKIPPED_ENVS:
+            if env in FLOATS and (opt := re.match(r"\s*\[[^\]\n]*\]", s[j:j + 200])):
+                # its placement ("\begin{table}[h]") is no text of the first row; LaTeX reads it to the first "]",
+                # so a mistyped "\begin{figure}[\begin{figure}[htp]" opens one figure, not two
+                j += opt.end()
             start, stop = self._find_end(s, env, j)
             content = s[j:start]
             caption = ""  # the float's first caption, as text: what a table row that says little is part of

@@ -88,3 +88,43 @@ Leng, G.; Kuhn, K.H.; Idel, H.
     root = etree.fromstring(latex.convert_source(folder).xml)
     assert paragraphs(root) == ["Urinary metabolites were measured (Leng et al., 1997; Woollen et al., n.d.)."]
     assert cited_rids(root) == ["leng1997 woollen1992"]  # one marker naming both
+
+
+def test_a_table_cells_span_and_width_and_a_stepped_counter_are_not_printed_as_words(tmp_path):
+    # an eLife table of samples ("\multirow{3}{*}{\parbox{3.4cm}{\citet{x,y}}}") and a to-do macro that steps a
+    # counter ("\stepcounter{todocounter}\done[#1]{...}"): the span, the width and the counter's name came out in
+    # the row's sentence ("Navrongo – 3*3.4cm[1, 2]", "Zombatodocounter"), and so did the float's placement "[h]"
+    from test_03_latex_r28_classes import convert
+    body = r"""\begin{table}[h]
+\caption{Summary of samples}
+\begin{tabular}{lll}
+Ghana & Navrongo & \multirow{3}{*}{\parbox{3.4cm}{\cite{lee2019,ross2002}}}\\
+Malawi & Zomba\stepcounter{todocounter} & \cite{wilson1974}\\
+\end{tabular}
+\end{table}
+The sites differ \multirow[t]{2}{*}{in size}."""
+    root = convert(tmp_path, body)
+    assert paragraphs(root)[1:] == ["Summary of samples: Ghana – Navrongo – [1, 2]",
+                                    "Summary of samples: Malawi – Zomba – [3]", "The sites differ in size."]
+    assert cited_rids(root) == ["lee2019 ross2002", "wilson1974"]
+
+
+def test_a_figure_whose_placement_holds_a_mistyped_begin_figure_ends_at_its_own_end(tmp_path):
+    # a thesis chapter's "\begin{figure}[\begin{figure}[htp]": LaTeX reads the placement to the first "]" and
+    # opens one figure; counting the "\begin{figure}" inside it as a second one ran that figure past its \end,
+    # over the next figure and the paragraphs between them (two cited keys lost)
+    from test_03_latex_r28_classes import convert
+    body = r"""\section{Motes}
+\begin{figure}[\begin{figure}[htp]
+\centering
+\caption{An Arduino mote.}
+\end{figure}
+A library named Arduino-Xbee \cite{lee2019} was used to parse packets.
+\begin{figure}[htp]
+\caption{The parts of the mote.}
+\end{figure}
+The basic design is named Telos \cite{ross2002}."""
+    root = convert(tmp_path, body)
+    assert "A library named Arduino-Xbee [1] was used to parse packets. The basic design is named Telos [2]." in \
+        paragraphs(root)  # a float does not part the paragraph it sits in
+    assert cited_rids(root) == ["lee2019", "ross2002"]
