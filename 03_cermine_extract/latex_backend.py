@@ -2577,7 +2577,7 @@ AUTHOR_YEAR_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*(?:aas
                                r"agujournal\w*|copernicus\w*)\s*\}")
 
 
-def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
+def citation_style(preamble: str, refs: dict[str, Reference], body: str = "") -> str:
     """'numeric' or 'author-year', from the packages, the bibliography style and the labels."""
     bl = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{biblatex\}", preamble)
     if bl:
@@ -2602,6 +2602,11 @@ def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     if nat and not nat_numbers and not revtex and bst and AUTHOR_YEAR_BST.match(bst.group(1).strip()):
         return "author-year"
     if nat and not nat_numbers and not revtex and not bst and not labelled:
+        # \bibliographystyle is most often set in the body, by the bibliography: natbib with a numeric style there
+        # (\usepackage[square,comma]{natbib} ... \bibliographystyle{unsrt}) prints "Lin et al.~[12]", not "(2006)"
+        late = re.search(r"\\bibliographystyle\s*\{([^}]*)\}", body)
+        if late and NUMERIC_BST.match(late.group(1).strip()) and not AUTHOR_YEAR_BST.match(late.group(1).strip()):
+            return "numeric"
         return "author-year"
     return "numeric"
 
@@ -3009,7 +3014,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
         g = read_group(document, m.end())
         if g is not None and m.group(1).strip() in refs:
             refs[m.group(1).strip()].alias = conv.text_of(g[0])
-    style = citation_style(preamble, refs)
+    style = citation_style(preamble, refs, body)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
     printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))

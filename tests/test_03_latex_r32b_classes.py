@@ -128,3 +128,22 @@ The basic design is named Telos \cite{ross2002}."""
     assert "A library named Arduino-Xbee [1] was used to parse packets. The basic design is named Telos [2]." in \
         paragraphs(root)  # a float does not part the paragraph it sits in
     assert cited_rids(root) == ["lee2019", "ross2002"]
+
+
+def test_natbib_with_a_numeric_style_set_in_the_body_prints_numbers(tmp_path):
+    # a thesis loads \usepackage[square,comma]{natbib} and sets \bibliographystyle{unsrt} by its bibliography, in
+    # the body: natbib then prints "Lin et al.~[1]"; only the preamble was read for the style, and with no style
+    # there the citations were printed author-year ("Lin et al. Lee and Kim (2019)")
+    from test_03_latex_r28_classes import convert
+    body = r"Lin et al.~\cite{lee2019} and Zheng et al.~\cite{ross2002} adjust the radio power."
+    root = convert(tmp_path, body, preamble=r"\usepackage[square,comma]{natbib}")
+    assert paragraphs(root) == ["Lin et al. [1] and Zheng et al. [2] adjust the radio power."]
+    # an author-year style there, or none at all, still prints author-year
+    folder = tmp_path / "ay"
+    folder.mkdir()
+    root = convert(folder, r"Ports share arrival times \citep{lee2019}.", preamble=r"\usepackage{natbib}",
+                   files={"x.tex": ""})
+    assert paragraphs(root) == ["Ports share arrival times [1]."]  # plain.bst, the helper's style: numeric
+    assert latex.citation_style(r"\usepackage{natbib}", {}, r"\bibliographystyle{plainnat}") == "author-year"
+    assert latex.citation_style(r"\usepackage{natbib}", {}, r"\bibliographystyle{sn-basic}") == "author-year"
+    assert latex.citation_style(r"\usepackage{natbib}", {}, "") == "author-year"
