@@ -1526,6 +1526,17 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
 # a relation sign right before a bracket: the bracket is an interval or a vector of a formula set in the sentence
 # ("loops of length ∈ [3, 10] bp", "the knob k = [2, 4]"), never a citation
 MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
+# a bracket of two numbers that the words before it name as an interval ("attribute Age with domain [1, 100]", "in
+# the range [2, 8]"): its bounds, never two works
+INTERVAL_BEFORE = re.compile(r"\b(?:domains?|ranges?|intervals?|bounds?|between|within)\s*(?:of\s*)?$", re.I)
+
+
+def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int]) -> bool:
+    """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
+    bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
+    figure's axis "[101-200]"), or two numbers the words before name as an interval's bounds."""
+    return len(numbers) > MAX_CITED_RANGE or \
+        (len(listed) == 2 and listed[0] < listed[1] and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
@@ -1545,8 +1556,9 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             if 0 in listed or len(set(listed)) < len(listed):
                 vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
                 continue
-            if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()):
-                continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]": an interval or a vector
+            if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
+                    _interval_or_bin(text, m.start(), listed, numbers):
+                continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
             if not numbers or any(n not in by_label for n in numbers):
                 continue
             idx = [by_label[n] for n in numbers]
@@ -3023,6 +3035,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
             before = text[:m.start()]
             if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]) \
                     or 0 in listed or len(set(listed)) < len(listed) or MATH_BEFORE.search(before[-4:]) \
+                    or _interval_or_bin(text, m.start(), listed, numbers) \
                     or any(len(listed) == k and _same_sentence(text, m.start(), v) for v, k in vectors):
                 continue  # (a vector's kin: "[1, 2, 3, 4] (no degradation), [0, 1, 1, 2] (k=2)")
             out.append((text[pos:m.start() + 1], []))

@@ -1,0 +1,44 @@
+"""Stage 03's built-in backend on classes that PDFs compiled from issue 25's held-out round 32b sources showed
+(computer science, engineering, biology, medicine and social-science papers: acmart, MDPI, eLife, llncs, theses):
+each test draws the PDF the way the paper lays it out, or calls the function that reads the class, and checks one
+class of problem."""
+from __future__ import annotations
+
+import sys
+
+from helpers import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+from test_03_builtin_published_classes import cited  # noqa: E402
+from test_03_builtin_real_classes import BODY, builtin, xml_of  # noqa: E402
+from test_03_builtin_table_classes import link_markers, linked_opening  # noqa: E402
+
+Reference = builtin.Reference
+
+
+def test_a_bracket_the_words_before_name_an_interval_is_no_citation_in_a_linked_paper(tmp_path):
+    """An acmart paper whose citations are links writes "attribute Age with domain [1, 100]" unlinked: both numbers
+    name entries, and the unlinked bracket was read as a citation of entries 1 and 100. Two numbers after "domain",
+    "range", "interval", "between" are an interval's bounds; the same bracket after other words still cites."""
+    from test_03_builtin_heldout_classes import mdpi_entries
+    page, spots = linked_opening(tmp_path)
+    page.text(72, 620, "Program P1 computes the distribution of attribute Age with domain [1, 5].")
+    page.text(72, 608, "Counts fall in the range [2, 4] for every bin of the histogram.")
+    page.text(72, 596, f"{BODY}, as shown before [1, 3].")
+    page.text(72, 540, "References", size=12, font="F2")
+    tops = mdpi_entries(page, 520)
+    link_markers(page, spots, tops)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "1, 3"]
+
+
+def test_a_bracketed_range_of_more_numbers_than_any_citation_spans_is_a_bin_not_a_citation():
+    """"because P7 outputs the number of age values ([1-100])": in a paper of 100 entries whose citations are
+    links, the unlinked range named all of them, a hundred wrong links in one sentence (and so it did in a paper
+    without links). A range of more than MAX_CITED_RANGE numbers is a bin or an interval; a short one still cites."""
+    refs = [Reference(raw=f"A. Author{n}. Work number {n}. Journal, 2001.", label=str(n)) for n in range(1, 121)]
+    by_label = {n: n - 1 for n in range(1, 121)}
+    text = "P7 outputs the number of age values ([1-100]) and the bins [101–200]; as in [3–7] and [12]."
+    runs = builtin._label_unlinked_brackets([(text, [])], by_label)
+    assert [t for t, keys in runs if keys] == ["3–7", "12"]
+    assert [text[s:e] for s, e, _ in builtin.find_markers(text, refs)] == ["3–7", "12"]
