@@ -3045,6 +3045,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
     return [(t, k) for t, k in out if t]
 
 
+CONTENTS_LEADER = re.compile(r"(?:\.\s?){6,}\s*\d{1,4}\b")
 MIN_LINKED_MARKERS = 1  # body links naming an entry that make a PDF one whose citations are its links
 FEW_LINKED_MARKERS = 3  # under this many, the patterns are tried too (``convert``)
 
@@ -3104,6 +3105,11 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                     else runs for runs, par in zip(all_runs, doc.paragraphs)]
     else:
         all_runs = [pattern_runs(par, doc.references, by_label, parens, superscripts) for par in doc.paragraphs]
+    # a thesis's list of figures or tables repeats each caption, its citation too, before a dotted leader and the
+    # page ("1.2 A hierarchical cluster topology [8]. . . . . . 5"): an entry of a list of contents, not a sentence
+    # that cites (the caption itself, in the body, does)
+    all_runs = [[(text, [] if keys else keys) for text, keys in runs]
+                if CONTENTS_LEADER.search(normalise("".join(text for text, _ in runs))) else runs for runs in all_runs]
     # the abstract is written, as a section of its own before the body's, only where it cites a work no paragraph
     # of the body cites (as the LaTeX route keeps an abstract that cites)
     in_body = {k for runs, par in zip(all_runs, doc.paragraphs) if not par.abstract for _, keys in runs

@@ -42,3 +42,22 @@ def test_a_bracketed_range_of_more_numbers_than_any_citation_spans_is_a_bin_not_
     runs = builtin._label_unlinked_brackets([(text, [])], by_label)
     assert [t for t, keys in runs if keys] == ["3–7", "12"]
     assert [text[s:e] for s, e, _ in builtin.find_markers(text, refs)] == ["3–7", "12"]
+
+
+def test_a_list_of_figures_entry_repeating_a_captions_citation_is_no_citing_sentence(tmp_path):
+    """A thesis's List of Figures prints each caption before a dotted leader and its page, citation and all ("1.2
+    A hierarchical cluster topology [8]. . . . . . 5"): that entry was a citing sentence of its own, beside the
+    caption's. An entry of a list of contents cites nothing; the caption and the prose still do."""
+    from test_03_builtin_real_classes import numbered_paper
+    import raw_pdf
+    refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 6)]
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Thesis Title Set Large", size=18)
+    page.text(72, 700, "List of Figures", size=12, font="F2")
+    page.text(72, 680, "1.1 A star topology of motes [2]. . . . . . . . . . . . . . . . . . . . . . 3")
+    page.text(72, 662, "1.2 A hierarchical cluster topology [4]. . . . . . . . . . . . . . . . . . 5")
+    body = numbered_paper([f"{BODY}, as clusters show [4].", f"{BODY}, and stars [2]."], refs)
+    root = xml_of(tmp_path, [page, body])
+    assert [m for m, _ in cited(root)] == ["4", "2"]
+    assert builtin.CONTENTS_LEADER.search("topology [8]. . . . . . . . . 5")
+    assert not builtin.CONTENTS_LEADER.search("as shown before [8]... and 5 more")
