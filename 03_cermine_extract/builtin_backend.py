@@ -2870,7 +2870,8 @@ def _set_apart_citation(chars: list[Char], k: int) -> bool:
     j = k
     while j < len(chars) and chars[j].sup and (chars[j].text.isdigit() or chars[j].text in ",–—-"):
         j += 1
-    if j == k or not chars[j - 1].text.isdigit() or (j < len(chars) and chars[j].sup):
+    # (the space after the run may be read raised with it: amsart with natbib's super style, "cortex ¹⁵ with")
+    if j == k or not chars[j - 1].text.isdigit() or (j < len(chars) and chars[j].sup and not chars[j].text.isspace()):
         return False
     after = chars[j].text if j < len(chars) else " "
     before = next((c.text for c in reversed(chars[:k]) if not c.text.isspace()), "")
@@ -2891,6 +2892,10 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             # a raised number after a space ("the 1H spectrum") is a unit or isotope, not a citation; one after a
             # stop or comma and the space the reader puts there ("… distributions. ²² Furthermore", ACS's
             # achemso sets its citations after the punctuation) is a citation
+            sup = False
+        if sup and k and chars[k - 1].sup and not chars[k - 1].text.isspace() and pieces and pieces[-1][1] is False:
+            # a raised run is one: where its first figure was read as a unit's or an isotope's ("¹³C"), the rest of
+            # it is too, never a citation of its own ("in 2005 ¹⁴": the "4" alone named entry 4)
             sup = False
         if pieces and pieces[-1][1] == sup:
             pieces[-1] = (pieces[-1][0] + ch.text, sup)

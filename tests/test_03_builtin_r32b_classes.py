@@ -49,15 +49,41 @@ def test_a_list_of_figures_entry_repeating_a_captions_citation_is_no_citing_sent
     A hierarchical cluster topology [8]. . . . . . 5"): that entry was a citing sentence of its own, beside the
     caption's. An entry of a list of contents cites nothing; the caption and the prose still do."""
     from test_03_builtin_real_classes import numbered_paper
-    import raw_pdf
     refs = [f"[{n}] A. Author{n}. Work number {n}. Journal, 20{n:02d}." for n in range(1, 6)]
-    page = raw_pdf.Page()
-    page.text(72, 740, "A Thesis Title Set Large", size=18)
-    page.text(72, 700, "List of Figures", size=12, font="F2")
-    page.text(72, 680, "1.1 A star topology of motes [2]. . . . . . . . . . . . . . . . . . . . . . 3")
-    page.text(72, 662, "1.2 A hierarchical cluster topology [4]. . . . . . . . . . . . . . . . . . 5")
-    body = numbered_paper([f"{BODY}, as clusters show [4].", f"{BODY}, and stars [2]."], refs)
-    root = xml_of(tmp_path, [page, body])
+
+    def list_of_figures(page):
+        page.text(72, 640, "List of Figures", size=12, font="F2")
+        page.text(72, 620, "1.1 A star topology of motes [2]. . . . . . . . . . . . . . . . . . . . . . 3")
+        page.text(72, 606, "1.2 A hierarchical cluster topology [4]. . . . . . . . . . . . . . . . . . 5")
+
+    # (five empty lines: the list is drawn in the space they leave above "References")
+    page = numbered_paper([f"{BODY}, as clusters show [4].", f"{BODY}, and stars [2]."] + [""] * 5, refs,
+                          then=list_of_figures)
+    root = xml_of(tmp_path, [page])
     assert [m for m, _ in cited(root)] == ["4", "2"]
     assert builtin.CONTENTS_LEADER.search("topology [8]. . . . . . . . . 5")
     assert not builtin.CONTENTS_LEADER.search("as shown before [8]... and 5 more")
+
+
+def test_a_raised_run_after_a_space_is_read_whole_its_own_raised_space_after_it(tmp_path):
+    """amsart with natbib's super style and "cortex \\cite{x}" in the source: the number is raised after a space
+    and the space after it is read raised too ("cortex ¹⁵ with"), which made it a unit's; its first figure was
+    then text and the rest a citation of its own, "1" and a link to entry 5 (25 wrong links in one paper). A run
+    followed by its own raised space is set apart as a citation is; and a run whose first figure is read as an
+    isotope's ("the ¹³C spectrum") is one whole, no "3" citing entry 3."""
+    import raw_pdf
+    from test_03_builtin_r31word_classes import filler, marks, raised
+    page = raw_pdf.Page()
+    page.text(60, 740, "A Paper Title Set Large", size=18)
+    page.text(60, 700, "Introduction", size=11, font="F2")
+    raised(tmp_path, page, 680, "We simulate a recent model of the Macaque visual cortex", "15 ", gap=" ",
+           after="with many neurons.")
+    raised(tmp_path, page, 668, "We recorded the", "13", after="C spectrum of the sample.", gap=" ")
+    raised(tmp_path, page, 656, "As in previous works", "2,4", gap=" ", after="we generate the code.")
+    filler(page, 644)
+    page.text(60, 560, "References", size=11, font="F2")
+    for n in range(1, 16):
+        page.text(60, 560 - 11 * n, f"{n} Author{n} A, Other B. A title of work number {n}. J Test 2001; {n}: 1-9.",
+                  size=8)
+    root = xml_of(tmp_path, [page])
+    assert [m for m, _ in marks(root)] == ["15", "2,4"]
