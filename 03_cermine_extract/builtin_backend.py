@@ -1526,17 +1526,18 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
 # a relation sign right before a bracket: the bracket is an interval or a vector of a formula set in the sentence
 # ("loops of length ∈ [3, 10] bp", "the knob k = [2, 4]"), never a citation
 MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
-# a bracket of two numbers that the words before it name as an interval ("attribute Age with domain [1, 100]", "in
-# the range [2, 8]"): its bounds, never two works
-INTERVAL_BEFORE = re.compile(r"\b(?:domains?|ranges?|intervals?|bounds?|between|within)\s*(?:of\s*)?$", re.I)
+# a bracket of two numbers that the word before it names as an interval ("attribute Age with domain [1, 100]", "in
+# the range [2, 8]"): its bounds, never two works; a plural names things ("between the two domains [5,6]" cites),
+# and two numbers in a row are as often two works as an interval
+INTERVAL_BEFORE = re.compile(r"\b(?:domain|range|interval|bounds|between|within)\s*(?:of\s*)?$", re.I)
 
 
 def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int]) -> bool:
     """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
     bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
-    figure's axis "[101-200]"), or two numbers the words before name as an interval's bounds."""
+    figure's axis "[101-200]"), or two numbers, not consecutive, that the word before names as an interval's bounds."""
     return len(numbers) > MAX_CITED_RANGE or \
-        (len(listed) == 2 and listed[0] < listed[1] and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
+        (len(listed) == 2 and listed[0] + 1 < listed[1] and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
 def find_markers(text: str, refs: list[Reference], parens: bool = False,

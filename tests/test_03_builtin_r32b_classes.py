@@ -18,18 +18,20 @@ Reference = builtin.Reference
 
 def test_a_bracket_the_words_before_name_an_interval_is_no_citation_in_a_linked_paper(tmp_path):
     """An acmart paper whose citations are links writes "attribute Age with domain [1, 100]" unlinked: both numbers
-    name entries, and the unlinked bracket was read as a citation of entries 1 and 100. Two numbers after "domain",
-    "range", "interval", "between" are an interval's bounds; the same bracket after other words still cites."""
+    name entries, and the unlinked bracket was read as a citation of entries 1 and 100. Two numbers, not consecutive,
+    after "domain", "range", "interval", "between" are an interval's bounds; the same bracket after other words, or
+    after a plural ("between the two domains [5,6]", a published paper), still cites."""
     from test_03_builtin_heldout_classes import mdpi_entries
     page, spots = linked_opening(tmp_path)
     page.text(72, 620, "Program P1 computes the distribution of attribute Age with domain [1, 5].")
     page.text(72, 608, "Counts fall in the range [2, 4] for every bin of the histogram.")
     page.text(72, 596, f"{BODY}, as shown before [1, 3].")
+    page.text(72, 584, "They differ between the two domains [4, 5] of the protein.")
     page.text(72, 540, "References", size=12, font="F2")
     tops = mdpi_entries(page, 520)
     link_markers(page, spots, tops)
     root = xml_of(tmp_path, [page])
-    assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "1, 3"]
+    assert [m for m, _ in cited(root)] == ["1", "2", "4", "5", "1", "1, 3", "4, 5"]
 
 
 def test_a_bracketed_range_of_more_numbers_than_any_citation_spans_is_a_bin_not_a_citation():
