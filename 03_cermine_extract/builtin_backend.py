@@ -1536,8 +1536,8 @@ def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int
     """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
     bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
     figure's axis "[101-200]"), or two numbers, not consecutive, that the word before names as an interval's bounds."""
-    return len(numbers) > MAX_CITED_RANGE or \
-        (len(listed) == 2 and listed[0] + 1 < listed[1] and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
+    return len(numbers) > MAX_CITED_RANGE or (len(listed) == 2 and listed[0] + 1 < listed[1]
+                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
