@@ -3114,8 +3114,11 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     # a thesis's list of figures or tables repeats each caption, its citation too, before a dotted leader and the
     # page ("1.2 A hierarchical cluster topology [8]. . . . . . 5"): an entry of a list of contents, not a sentence
     # that cites (the caption itself, in the body, does)
-    all_runs = [[(text, [] if keys else keys) for text, keys in runs]
-                if CONTENTS_LEADER.search(normalise("".join(text for text, _ in runs))) else runs for runs in all_runs]
+    for n_par, runs in enumerate(all_runs):
+        joined = "".join(text for text, _ in runs)
+        if (". ." in joined or "......" in joined) and any(keys for _, keys in runs) and \
+                CONTENTS_LEADER.search(normalise(joined)):
+            all_runs[n_par] = [(text, [] if keys else keys) for text, keys in runs]
     # the abstract is written, as a section of its own before the body's, only where it cites a work no paragraph
     # of the body cites (as the LaTeX route keeps an abstract that cites)
     in_body = {k for runs, par in zip(all_runs, doc.paragraphs) if not par.abstract for _, keys in runs
