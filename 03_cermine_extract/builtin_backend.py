@@ -1619,6 +1619,18 @@ def _marker_index_of(key: tuple) -> tuple[dict, dict, dict]:
 # a relation sign right before a bracket: the bracket is an interval or a vector of a formula set in the sentence
 # ("loops of length ∈ [3, 10] bp", "the knob k = [2, 4]"), never a citation
 MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
+# a bracket of two numbers that the word before it names as an interval ("attribute Age with domain [1, 100]", "in
+# the range [2, 8]"): its bounds, never two works; a plural names things ("between the two domains [5,6]" cites),
+# and two numbers in a row are as often two works as an interval
+INTERVAL_BEFORE = re.compile(r"\b(?:domain|range|interval|bounds|between|within)\s*(?:of\s*)?$", re.I)
+
+
+def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int]) -> bool:
+    """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
+    bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
+    figure's axis "[101-200]"), or two numbers, not consecutive, that the word before names as an interval's bounds."""
+    return len(numbers) > MAX_CITED_RANGE or (len(listed) == 2 and listed[0] + 1 < listed[1]
+                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
@@ -1638,8 +1650,9 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             if 0 in listed or len(set(listed)) < len(listed):
                 vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
                 continue
-            if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()):
-                continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]": an interval or a vector
+            if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
+                    _interval_or_bin(text, m.start(), listed, numbers):
+                continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
             if not numbers or any(n not in by_label for n in numbers):
                 continue
             idx = [by_label[n] for n in numbers]
@@ -3544,7 +3557,8 @@ def _set_apart_citation(chars: list[Char], k: int) -> bool:
     j = k
     while j < len(chars) and chars[j].sup and (chars[j].text.isdigit() or chars[j].text in ",–—-"):
         j += 1
-    # (a raised space after the run, the reader's, is a space: "Neese ²²" is set apart as "Neese ²² showed")
+    # (a raised space after the run, the reader's, is a space: "Neese ²²" is set apart as "Neese ²² showed";
+    # amsart with natbib's super style, "cortex ¹⁵ with")
     if j == k or not chars[j - 1].text.isdigit() \
             or (j < len(chars) and chars[j].sup and not chars[j].text.isspace()):
         return False
@@ -3574,6 +3588,10 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
             lowered = k + 1
             while lowered < len(chars) and chars[lowered].sup and not chars[lowered].text.isspace():
                 lowered += 1
+        if sup and k and chars[k - 1].sup and not chars[k - 1].text.isspace() and pieces and pieces[-1][1] is False:
+            # a raised run is one: where its first figure was read as a unit's or an isotope's ("¹³C"), the rest of
+            # it is too, never a citation of its own ("in 2005 ¹⁴": the "4" alone named entry 4)
+            sup = False
         if pieces and pieces[-1][1] == sup:
             pieces[-1] = (pieces[-1][0] + ch.text, sup)
         else:
@@ -3717,6 +3735,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
             before = text[:m.start()]
             if not numbers or not all(n in by_label for n in numbers) or CROSS_REFERENCE.search(before[-24:]) \
                     or 0 in listed or len(set(listed)) < len(listed) or MATH_BEFORE.search(before[-4:]) \
+                    or _interval_or_bin(text, m.start(), listed, numbers) \
                     or any(len(listed) == k and _same_sentence(text, m.start(), v) for v, k in vectors):
                 continue  # (a vector's kin: "[1, 2, 3, 4] (no degradation), [0, 1, 1, 2] (k=2)")
             out.append((text[pos:m.start() + 1], []))
@@ -3726,6 +3745,7 @@ def _label_unlinked_brackets(runs: list[tuple[str, list[int]]], by_label: dict[i
     return [(t, k) for t, k in out if t]
 
 
+CONTENTS_LEADER = re.compile(r"(?:\.\s?){6,}\s*\d{1,4}\b")
 MIN_LINKED_MARKERS = 1  # body links naming an entry that make a PDF one whose citations are its links
 FEW_LINKED_MARKERS = 3  # under this many, the patterns are tried too (``convert``)
 
@@ -3789,6 +3809,14 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     all_runs = [_runs_with_notes(par, (lambda q: paragraph_runs(q, targets, doc.references)) if linked_pdf
                                  else (lambda q: pattern_runs(q, doc.references, by_label, parens, superscripts)))
                 if par.note_marks else runs for runs, par in zip(all_runs, doc.paragraphs)]
+    # a thesis's list of figures or tables repeats each caption, its citation too, before a dotted leader and the
+    # page ("1.2 A hierarchical cluster topology [8]. . . . . . 5"): an entry of a list of contents, not a sentence
+    # that cites (the caption itself, in the body, does)
+    for n_par, runs in enumerate(all_runs):
+        joined = "".join(text for text, _ in runs)
+        if (". ." in joined or "......" in joined) and any(keys for _, keys in runs) and \
+                CONTENTS_LEADER.search(normalise(joined)):
+            all_runs[n_par] = [(text, [] if keys else keys) for text, keys in runs]
     # the abstract is written, as a section of its own before the body's, only where it cites a work no paragraph
     # of the body cites (as the LaTeX route keeps an abstract that cites)
     in_body = {k for runs, par in zip(all_runs, doc.paragraphs) if not par.abstract for _, keys in runs

@@ -469,7 +469,7 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "more of its cited keys have an entry in the source",
+_MAIN_REASONS = ("the others cite nothing", "it is at the top of the source", "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
 
@@ -485,19 +485,33 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     candidates = top or [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in TEX_SUFFIXES
                          and not p.name.startswith(".") and p.resolve() not in ignored]
     texts: dict[Path, str] = {}
-    mains, split = [], []
+    mains, split, bodies = [], [], []
     for path in candidates:
         if path.stat().st_size > 20_000_000:
             continue
         # the whole file: a single-file submission may carry its .bib in filecontents before \documentclass
         data = path.read_bytes()
-        if b"\\document" not in data:
+        if b"\\document" not in data and b"\\begin{document}" not in data:
             continue
         text = _read_source(path, texts)
         m = _DOCCLASS.search(text)
-        if not m or m.group(1).strip() in ("subfiles", "standalone"):
+        if not m:
+            if "\\begin{document}" in text:
+                bodies.append(path)
+            continue
+        if m.group(1).strip() in ("subfiles", "standalone"):
             continue
         (mains if "\\begin{document}" in text else split).append(path)
+    # the document whose \documentclass sits in a preamble file it \inputs (``\input{src/settings}`` then
+    # ``\begin{document}``) is as complete as one that holds it, beside the templates that do
+    split_files = {p.resolve() for p in split}
+    for path in bodies:
+        head = strip_comments(texts[path]).split("\\begin{document}", 1)[0]
+        for m in re.finditer(r"\\input\s*\{([^}]+)\}", head):
+            target = _resolve_input(m.group(1), path.parent, folder, path.parent)
+            if target is not None and target.resolve() in split_files:
+                mains.append(path)
+                break
     if not mains:  # \begin{document} may sit in an \input file (preamble in one file, body in another)
         for path in split:
             try:
@@ -538,9 +552,14 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     entries = source_entry_keys(folder, list(documents.values()))
     covered = {path: len(source_citation_keys(documents[path]) & entries) for path in mains}
 
+    # arXiv typesets a document at the top of the source: one in a subfolder (an earlier version kept in
+    # ``previous-work/``, a journal's template, a ``legacy/`` copy) is the main file only where none is above it
+    top_depth = min(len(p.relative_to(folder).parts) for p in mains if cites[p] > 0) if any(cites.values()) else 0
+
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+        return (cites[path] > 0, len(path.relative_to(folder).parts) == top_depth,
+                path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
                 path.resolve() not in included and path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
@@ -550,7 +569,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         first, second = score(ranked[0]), score(ranked[1])
         why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
         reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
-        if why == 2:
+        if why == 3:
             reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
         notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
                      f"(next: {ranked[1].relative_to(folder)}): {reason}")
@@ -1102,6 +1121,9 @@ DROP_ARGS = {
     # \fullcite{key}" in a thesis's list of publications): settings, never text
     "AtNextCite": 1, "AtEveryCite": 1, "AtNextCitekey": 1, "AtEveryCitekey": 1, "AtNextBibliography": 1,
     "AtBeginBibliography": 1, "AtEveryBibitem": 1, "AtEveryLositem": 1, "defcounter": 2, "ExecuteBibliographyOptions": 1,
+    # a counter stepped in an author's macro ("\stepcounter{todocounter}\done[#1]{...}") and a table cell's span and
+    # width ("\multirow{3}{*}{\parbox{3.4cm}{\citet{x}}}"): the counter's name and the sizes are not text
+    "stepcounter": 1, "refstepcounter": 1, "multirow": 2, "multicolumn": 2, "parbox": 1,
 }
 # primitives followed by a number or a dimension, not by text ("12:\penalty0 1--10")
 _DIMENSION = re.compile(r"\s*=?\s*-?[\d.]+\s*(?:[a-z]{2}\b)?(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*")
@@ -1789,6 +1811,10 @@ class Converter:
                 self.blocks.append(Block("abstract", self.inline(s[j:start])))
             return stop
         if env in FLOATS or env in SKIPPED_ENVS:
+            if env in FLOATS and (opt := re.match(r"\s*\[[^\]\n]*\]", s[j:j + 200])):
+                # its placement ("\begin{table}[h]") is no text of the first row; LaTeX reads it to the first "]",
+                # so a mistyped "\begin{figure}[\begin{figure}[htp]" opens one figure, not two
+                j += opt.end()
             start, stop = self._find_end(s, env, j)
             content = s[j:start]
             caption = ""  # the float's first caption, as text: what a table row that says little is part of
@@ -2166,7 +2192,9 @@ def parse_thebibliography(content: str, macros: dict[str, Macro]) -> list[Refere
             lab_conv.run(label)
             lab_conv.end_paragraph()
             lab = squash("".join(p for b in lab_conv.blocks for p in b.parts if isinstance(p, str)))
-            m = re.match(r"(.*?)\(\s*((?:1[6-9]|20)\d{2}[a-z]?|n\.?\s*d\.?|in press|\w+)\s*\)", lab)
+            # natbib's [Short(year)Long]; an entry with no year leaves its parentheses empty ("Woollen et~al.()
+            # Woollen, Marsh, ..."): the short name is still the label, and the year is the entry's or "n.d."
+            m = re.match(r"(.*?)\(\s*((?:1[6-9]|20)\d{2}[a-z]?|n\.?\s*d\.?|in press|\w+|)\s*\)", lab)
             if m:
                 ref.label, ref.label_year = m.group(1).strip(" ,"), m.group(2)
             else:
@@ -2549,7 +2577,7 @@ AUTHOR_YEAR_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*(?:aas
                                r"agujournal\w*|copernicus\w*)\s*\}")
 
 
-def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
+def citation_style(preamble: str, refs: dict[str, Reference], body: str = "") -> str:
     """'numeric' or 'author-year', from the packages, the bibliography style and the labels."""
     bl = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{biblatex\}", preamble)
     if bl:
@@ -2574,6 +2602,11 @@ def citation_style(preamble: str, refs: dict[str, Reference]) -> str:
     if nat and not nat_numbers and not revtex and bst and AUTHOR_YEAR_BST.match(bst.group(1).strip()):
         return "author-year"
     if nat and not nat_numbers and not revtex and not bst and not labelled:
+        # \bibliographystyle is most often set in the body, by the bibliography: natbib with a numeric style there
+        # (\usepackage[square,comma]{natbib} ... \bibliographystyle{unsrt}) prints "Lin et al.~[12]", not "(2006)"
+        late = re.search(r"\\bibliographystyle\s*\{([^}]*)\}", body)
+        if late and NUMERIC_BST.match(late.group(1).strip()) and not AUTHOR_YEAR_BST.match(late.group(1).strip()):
+            return "numeric"
         return "author-year"
     return "numeric"
 
@@ -2981,7 +3014,7 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
         g = read_group(document, m.end())
         if g is not None and m.group(1).strip() in refs:
             refs[m.group(1).strip()].alias = conv.text_of(g[0])
-    style = citation_style(preamble, refs)
+    style = citation_style(preamble, refs, body)
     xml = to_jats(conv.blocks, refs, style, order, numeric_options(preamble))
     missing = [k for k in cited if k not in refs]
     printed = sum(len(p) for b in conv.blocks for p in b.parts if isinstance(p, str))

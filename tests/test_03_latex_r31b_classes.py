@@ -30,8 +30,9 @@ def test_an_author_macro_that_tests_its_argument_with_ifthenelse_prints_only_the
     root = convert(tmp_path, body, preamble=preamble)
     text = " ".join(paragraphs(root))
     assert text.count("propose a direct method") == 1
-    assert "Ross and Fahroo Ross and Fahroo (2002) propose a direct method for nonsmooth problems." in text
-    assert text.endswith("Kogut Wilson and Kogut (1974).")
+    # (natbib with the numeric plain.bst set in the body prints "[1]" for \cite: round 32b reads that style there)
+    assert "Ross and Fahroo [1] propose a direct method for nonsmooth problems." in text
+    assert text.endswith("Kogut [2].")
     assert cited_rids(root) == ["ross2002", "ross2002", "wilson1974"]  # \citeauthor links too
     assert latex.resolve_ifthenelse(r"\ifthenelse{\not\equal{a}{b}}{yes}{no}") == "yes"
     assert latex.resolve_ifthenelse(r"\ifthenelse{\isempty{}}{yes}{no}") == "yes"
