@@ -469,9 +469,17 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "its .bbl is there", "more of its cited keys have an entry in the source",
+_MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "its .bbl is there",
+                 "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
+
+
+# latexdiff's output: its header line, or the preamble it adds (\DIFadd/\DIFdel defined). A difference file beside
+# the paper cites the deleted text's keys as well as the added ones, so it covers more keys than the paper it marks
+# up; it is never the paper (taken only where it is the one document there)
+_LATEXDIFF = re.compile(r"^%DIF (?:LATEXDIFF DIFFERENCE FILE|PREAMBLE EXTENSION ADDED BY LATEXDIFF)"
+                        r"|\\(?:provide|new)command\{?\\DIF(?:add|del)[A-Za-z]*\b", re.M)
 
 
 def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
@@ -540,7 +548,8 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+        return (cites[path] > 0, not _LATEXDIFF.search(texts[path]), path.with_suffix(".bbl").exists(),
+                covered[path], has_bib[path],
                 path.resolve() not in included and path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
@@ -550,7 +559,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         first, second = score(ranked[0]), score(ranked[1])
         why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
         reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
-        if why == 2:
+        if why == 3:
             reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
         notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
                      f"(next: {ranked[1].relative_to(folder)}): {reason}")
