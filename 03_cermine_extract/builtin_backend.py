@@ -2277,6 +2277,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     # table, not from the text
     raised: dict[int, set[str]] = {}
     full_width: dict[tuple[int, int], float] = {}  # the widest body-size line of each page's column
+    # the full body-size lines of each page (left, right, baseline): where the page's columns are not told apart,
+    # the foot of the column a line stands in is the lowest of those above or below it
+    body_rows: dict[int, list[tuple[float, float, float]]] = {}
     for ln in all_lines[begin:end]:
         if ln.table:
             continue
@@ -2284,6 +2287,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             key = (ln.page, ln.column)
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
             full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
+            body_rows.setdefault(ln.page, []).append((ln.x0, ln.x1, ln.base))
         if abs(ln.size - body_size) < 0.6:
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
@@ -2295,10 +2299,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         text = ln.text.strip()
         if not strict and ln.page == 0 and title and text in title:
             continue
-        if AUTHOR_EMAIL.match(text) and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
+        if AUTHOR_EMAIL.match(text) and (ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2 or ln.base < min(
+                (base for x0, x1, base in body_rows.get(ln.page, ()) if x0 < ln.x1 and ln.x0 < x1), default=-1e9) - 2):
             # "⋆ E-mail: vish@sas.upenn.edu" under the first page's column (MNRAS sets it a point below the body's
             # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
-            # would split ("(Blandford E-mail: … & Payne 1982)")
+            # would split ("(Blandford E-mail: … & Payne 1982)", "(see Greene et al. ∗avi@… 2020; …)"); below the
+            # last body line of its own column where the page's columns are read as one
             continue
         if headings[i] and (not title or text not in title):
             if strict and mode == "front" and not (NUMBERED_HEADING.match(text) or ABSTRACT_HEADING.match(text)
@@ -2417,9 +2423,11 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     return paragraphs, sections
 
 
-# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …"
-AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.:,]?\s*)?e-?mail(?:\s+address(?:es)?)?\s*:",
-                          re.I)
+# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …",
+# revtex's "∗ Electronic address: …", or the address alone after its mark ("∗avi.vajpeyi@monash.edu", MNRAS's \thanks
+# holding only the address; "† a@b.org, c@d.org")
+AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:(?:corresponding author[.:,]?\s*)?(?:e-?mail(?:\s+address(?:es)?)?"
+                          r"|electronic address(?:es)?)\s*:|[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*(?:[,;]|$))", re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 
