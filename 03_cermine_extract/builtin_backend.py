@@ -2246,6 +2246,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     caption_line: Line | None = None  # the last line of a caption met in the small section
     table_note: Line | None = None  # the last line of a table's note being read
     table_rows: set[int] = set()  # the notes that are a table's rows
+    item_x: float | None = None  # where the text of the bulleted item being read starts (right of its bullet)
 
     def flush() -> None:
         nonlocal current
@@ -2408,8 +2409,16 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         # it, on its baseline, and is not indented however far from the column's left it starts
         goes_on = prev is not None and prev.page == ln.page and prev.column == ln.column \
             and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, 1)
-        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on or gap):
+        # the next line of a bulleted item ("• CMIP6 models underestimate … by 11–12%" | "(Duan et al., 2025)."):
+        # itemize hangs it under the item's text, right of the bullet, which reads as an indent; it goes on with
+        # its item where it starts where the item's text does, on the line just below
+        hangs = item_x is not None and prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and abs(ln.x0 - item_x) < max(2.0, 0.2 * ln.size) and 0 < prev.base - ln.base < 2 * max(ln.size, 1)
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap):
             flush()
+        if not hangs:
+            bullet = ITEM_BULLET.match(ln.text)
+            item_x = next((c.left for c in ln.chars[bullet.end():] if not c.text.isspace()), None) if bullet else None
         current.append(list(ln.chars))
         prev = ln
     flush()
@@ -2422,6 +2431,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             paragraphs.insert(0, Paragraph(-1, chars, abstract=True))
     return paragraphs, sections
 
+
+# the bullet that opens an item of a list (itemize's •, –, ◦, ∗, ▪) and the space after it
+ITEM_BULLET = re.compile(r"^\s*[•◦▪▸∗·–‣]\s*(?=\S)")
 
 # an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …",
 # revtex's "∗ Electronic address: …", or the address alone after its mark ("∗avi.vajpeyi@monash.edu", MNRAS's \thanks

@@ -62,3 +62,35 @@ def test_an_address_with_words_after_it_is_still_text(tmp_path):
     pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page])
     root = etree.fromstring(builtin.convert(pdf)[0])
     assert "mail@example.org" in " ".join("".join(root.find("body").itertext()).split())
+
+
+def test_the_next_line_of_a_bulleted_item_goes_on_with_its_item(tmp_path):
+    """itemize hangs an item's next line under the item's text, right of its bullet: the reader took that for an
+    indent and began a paragraph there, so the citation on the item's second line stood alone ("(Duan et al.,
+    2025)." cut from "… extremes by 11–12%"), linked in a sentence of no words. A line that starts where the text of
+    the bulleted item just above it starts goes on with that item; the next bullet still begins an item of its
+    own, and a paragraph's indented first line after the list still begins a paragraph."""
+    page = raw_pdf.Page()
+    page.text(50, 740, "4 Discussion", font="F2")
+    for k in range(6):
+        page.text(50, 724 - 12 * k, f"{LEFT} and so on (Smith, 2001).")
+    page.text(65, 646, "\u2022")
+    page.text(75, 646, "Climate models underestimate monthly high temperature extremes by a tenth")
+    page.text(75, 634, "(Duan et al., 2025).")
+    page.text(65, 620, "\u2022")
+    page.text(75, 620, "The concept of slower melt in a warmer world (Musselman et al., 2017) still holds but")
+    page.text(75, 608, "merits additional investigation.")
+    page.text(62, 592, "Second paragraph of the discussion after the list, indented as paragraphs are here.")
+    for k in range(3):
+        page.text(50, 580 - 12 * k, f"{LEFT} and so on (Smith, 2001).")
+    page.text(50, 520, "References", font="F2")
+    page.text(50, 504, "Duan, L., Freese, L. M., and Bala, G.: Historical model biases, 2025.")
+    page.text(50, 492, "Musselman, K. N., Clark, M. P., and Liu, C.: Slower snowmelt in a warmer world, 2017.")
+    page.text(50, 480, "Smith, J.: A study of everything, 2001.")
+    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", [page])
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    paras = [" ".join("".join(p.itertext()).split()) for p in root.find("body").iter("p")]
+    assert any(p.endswith("high temperature extremes by a tenth (Duan et al., 2025).") for p in paras)
+    assert any(p.endswith("still holds but merits additional investigation.") for p in paras)
+    assert not any(p.startswith("(Duan") for p in paras)
+    assert any(p.startswith("Second paragraph of the discussion") for p in paras)
