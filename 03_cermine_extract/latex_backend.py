@@ -4,7 +4,8 @@ In the source every citation is an explicit ``\\cite{key}`` and every reference 
 ``.bib`` entry, so nothing has to be guessed from layout. The steps, each a function below:
 
 1. ``find_main_file``: the ``.tex`` with ``\\documentclass`` and ``\\begin{document}`` (several: one that
-   cites, then with a matching ``.bbl``, not ``\\input`` by another, conventional name, most citations, largest);
+   cites, then not latexdiff's output, then with a matching ``.bbl``, not ``\\input`` by another, conventional name,
+   most citations, largest);
    files carried in ``filecontents`` environments are written out first, as LaTeX does.
 2. ``load_document``: decoded (UTF-8, else the declared ``inputenc``, else charset-normalizer's guess; CR and
    CRLF made LF), comments and ``\\iffalse`` blocks dropped,
