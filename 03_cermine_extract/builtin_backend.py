@@ -2900,6 +2900,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     table_rows: set[int] = set()  # the notes that are a table's rows
     note_marks: dict[int, str] = {}  # a footnote's mark, by the note's id
     near_note: Line | None = None  # the last line of a footnote set nearly at the body's size
+    item_x: float | None = None  # where the text of the bulleted item being read starts (right of its bullet)
 
     def flush() -> None:
         nonlocal current
@@ -2933,6 +2934,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     # table, not from the text
     raised: dict[int, set[str]] = {}
     full_width: dict[tuple[int, int], float] = {}  # the widest body-size line of each page's column
+    # the full body-size lines of each page (left, right, baseline): where the page's columns are not told apart,
+    # the foot of the column a line stands in is the lowest of those above or below it
+    body_rows: dict[int, list[tuple[float, float, float]]] = {}
     for ln in all_lines[begin:end]:
         if ln.table:
             continue
@@ -2940,6 +2944,7 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             key = (ln.page, ln.column)
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
             full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
+            body_rows.setdefault(ln.page, []).append((ln.x0, ln.x1, ln.base))
         if abs(ln.size - body_size) < 0.6:
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
@@ -2951,10 +2956,12 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         text = ln.text.strip()
         if not strict and ln.page == 0 and title and text in title:
             continue
-        if AUTHOR_EMAIL.match(text) and ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2:
+        if AUTHOR_EMAIL.match(text) and (ln.base < foot_from.get((ln.page, ln.column), -1e9) - 2 or ln.base < min(
+                (base for x0, x1, base in body_rows.get(ln.page, ()) if x0 < ln.x1 and ln.x0 < x1), default=-1e9) - 2):
             # "⋆ E-mail: vish@sas.upenn.edu" under the first page's column (MNRAS sets it a point below the body's
             # size, too near it to read as a footnote): the authors' address, not a line of the paragraph it
-            # would split ("(Blandford E-mail: … & Payne 1982)")
+            # would split ("(Blandford E-mail: … & Payne 1982)", "(see Greene et al. ∗avi@… 2020; …)"); below the
+            # last body line of its own column where the page's columns are read as one
             continue
         if headings[i] and (not title or text not in title) and not (
                 ln.size < body_size - 0.2 and _small_leading_mark(ln, raised.get(ln.page, set()))):
@@ -3078,8 +3085,16 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         # it, on its baseline, and is not indented however far from the column's left it starts
         goes_on = prev is not None and prev.page == ln.page and prev.column == ln.column \
             and abs(prev.base - ln.base) < 0.3 * max(ln.size, 1) and 0 <= ln.x0 - prev.x1 < 3 * max(ln.size, 1)
-        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on or gap):
+        # the next line of a bulleted item ("• CMIP6 models underestimate … by 11–12%" | "(Duan et al., 2025)."):
+        # itemize hangs it under the item's text, right of the bullet, which reads as an indent; it goes on with
+        # its item where it starts where the item's text does, on the line just below
+        hangs = item_x is not None and prev is not None and prev.page == ln.page and prev.column == ln.column \
+            and abs(ln.x0 - item_x) < max(2.0, 0.2 * ln.size) and 0 < prev.base - ln.base < 2 * max(ln.size, 1)
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap):
             flush()
+        if not hangs:
+            bullet = ITEM_BULLET.match(ln.text)
+            item_x = next((c.left for c in ln.chars[bullet.end():] if not c.text.isspace()), None) if bullet else None
         current.append(list(ln.chars))
         prev = ln
     flush()
@@ -3093,9 +3108,14 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
     return paragraphs, sections
 
 
-# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …"
-AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:corresponding author[.:,]?\s*)?e-?mail(?:\s+address(?:es)?)?\s*:",
-                          re.I)
+# the bullet that opens an item of a list (itemize's •, –, ◦, ∗, ▪) and the space after it
+ITEM_BULLET = re.compile(r"^\s*[•◦▪▸∗·–‣]\s*(?=\S)")
+
+# an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …",
+# revtex's "∗ Electronic address: …", or the address alone after its mark ("∗avi.vajpeyi@monash.edu", MNRAS's \thanks
+# holding only the address; "† a@b.org, c@d.org")
+AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:(?:corresponding author[.:,]?\s*)?(?:e-?mail(?:\s+address(?:es)?)?"
+                          r"|electronic address(?:es)?)\s*:|[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*(?:[,;]|$))", re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
 
 

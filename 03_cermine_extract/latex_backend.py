@@ -4,7 +4,8 @@ In the source every citation is an explicit ``\\cite{key}`` and every reference 
 ``.bib`` entry, so nothing has to be guessed from layout. The steps, each a function below:
 
 1. ``find_main_file``: the ``.tex`` with ``\\documentclass`` and ``\\begin{document}`` (several: one that
-   cites, then with a matching ``.bbl``, not ``\\input`` by another, conventional name, most citations, largest);
+   cites, then not latexdiff's output, then with a matching ``.bbl``, not ``\\input`` by another, conventional name,
+   most citations, largest);
    files carried in ``filecontents`` environments are written out first, as LaTeX does.
 2. ``load_document``: decoded (UTF-8, else the declared ``inputenc``, else charset-normalizer's guess; CR and
    CRLF made LF), comments and ``\\iffalse`` blocks dropped,
@@ -469,9 +470,17 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "it is at the top of the source", "its .bbl is there", "more of its cited keys have an entry in the source",
+_MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is at the top of the source",
+                 "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
+
+
+# latexdiff's output: its header line, or the preamble it adds (\DIFadd/\DIFdel defined). A difference file beside
+# the paper cites the deleted text's keys as well as the added ones, so it covers more keys than the paper it marks
+# up; it is never the paper (taken only where it is the one document there)
+_LATEXDIFF = re.compile(r"^%DIF (?:LATEXDIFF DIFFERENCE FILE|PREAMBLE EXTENSION ADDED BY LATEXDIFF)"
+                        r"|\\(?:provide|new)command\{?\\DIF(?:add|del)[A-Za-z]*\b", re.M)
 
 
 def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
@@ -558,8 +567,9 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, len(path.relative_to(folder).parts) == top_depth,
-                path.with_suffix(".bbl").exists(), covered[path], has_bib[path],
+        return (cites[path] > 0, not _LATEXDIFF.search(texts[path]),
+                len(path.relative_to(folder).parts) == top_depth, path.with_suffix(".bbl").exists(), covered[path],
+                has_bib[path],
                 path.resolve() not in included and path.stem not in included,
                 path.stem.lower() in ("main", "ms", "paper", "article", "manuscript"), cites[path],
                 path.stat().st_size)
@@ -569,7 +579,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         first, second = score(ranked[0]), score(ranked[1])
         why = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), None)
         reason = "of the same standing: the first by these rules" if why is None else _MAIN_REASONS[why]
-        if why == 3:
+        if why == _MAIN_REASONS.index("more of its cited keys have an entry in the source"):
             reason += f" ({covered[ranked[0]]} against {covered[ranked[1]]})"
         notes.append(f"main file {ranked[0].relative_to(folder)} of {len(mains)} documents "
                      f"(next: {ranked[1].relative_to(folder)}): {reason}")
