@@ -2343,19 +2343,12 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
         previous = work_ids
         if not work_ids:
             continue
-        # the body paragraph that carries the mark: the nearest before the note holding it raised on the note's page
-        page = par.chars[0].page if par.chars else -1
-        for j in _mark_search(k, page):
-            body = paragraphs[j]
-            if body.note or body.table:
-                continue
-            span = _raised_mark(body, par.note, page)
-            if span is not None:
-                body.note_marks.append((span[0], span[1], work_ids))
-                linked.add(k)
-                if opens:
-                    consumed.add(k)
-                break
+        found = _body_with_mark(paragraphs, k)
+        if found is not None:
+            found[0].note_marks.append((found[1][0], found[1][1], work_ids))
+            linked.add(k)
+            if opens:
+                consumed.add(k)
     _mark_note_marks(paragraphs, notes, linked)
     return [par for k, par in enumerate(paragraphs) if k not in consumed]
 
@@ -2397,16 +2390,9 @@ def _mark_note_marks(paragraphs: list[Paragraph], notes: list[int], linked: set[
     for k in notes:
         if k in linked:
             continue
-        par = paragraphs[k]
-        page = par.chars[0].page if par.chars else -1
-        for j in _mark_search(k, page):
-            body = paragraphs[j]
-            if body.note or body.table:
-                continue
-            span = _raised_mark(body, par.note, page)
-            if span is not None:
-                body.note_marks.append((span[0], span[1], []))
-                break
+        found = _body_with_mark(paragraphs, k)
+        if found is not None:
+            found[0].note_marks.append((found[1][0], found[1][1], []))
 
 
 def _split_glued_notes(paragraphs: list[Paragraph]) -> list[Paragraph]:
@@ -2424,6 +2410,21 @@ def _split_glued_notes(paragraphs: list[Paragraph]) -> list[Paragraph]:
             par = dataclasses.replace(par, chars=par.chars[m.end():], note=nxt)
         out.append(par)
     return out
+
+
+def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tuple[int, int]] | None:
+    """The body paragraph that carries note ``k``'s mark, the nearest before the note holding it raised on the
+    note's page, and the mark's (start, end) in it; None where no paragraph does."""
+    note = paragraphs[k]
+    page = note.chars[0].page if note.chars else -1
+    for j in _mark_search(k, page):
+        body = paragraphs[j]
+        if body.note or body.table:
+            continue
+        span = _raised_mark(body, note.note, page)
+        if span is not None:
+            return body, span
+    return None
 
 
 def _mark_search(k: int, page: int) -> range:
