@@ -125,6 +125,27 @@ def test_footnote_marks_beside_an_alphabetical_bibliography_label_nothing():
     assert [ref.label for ref in refs] == [""] * 6
 
 
+def test_footnote_marks_with_a_gap_beside_an_alphabetical_bibliography_label_nothing():
+    """The same with a mark the reader lost (a French author-year paper's notes 1–11 and 15–26, its footnotes not
+    read as notes): each mark once, alone, rising, is still a footnote mark, and its number never labels entry n of
+    the alphabetical list (23 wrong links on the merged code, "processeurs »⁸" to "[8] Cohendet")."""
+    def par(text, raised):
+        chars = []
+        for k, c in enumerate(text):
+            chars.append(builtin.Char(c, 0, 0, 1, 1, 10, 0, -1, 0, 400))
+            chars[-1].sup = k in raised
+        return builtin.Paragraph(0, chars)
+
+    text = "one note1 and note2 and note3 and note6 and note7 and note8 end"
+    raised = {i for i, c in enumerate(text) if c.isdigit()}
+    refs = [builtin.Reference(f"{name}, A. (2001). A title. J Test 3:1-9.")
+            for name in ["Adler", "Brown", "Carr", "Doty", "Evans", "Ford", "Gray", "Hart"]]
+    for ref in refs:
+        ref.fields = builtin.parse_reference(ref.raw)
+    builtin.number_unlabelled_bibliography([par(text, raised)], refs)
+    assert [ref.label for ref in refs] == [""] * 8
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Ubiquity Press (Journal of Conservation and Museum Studies): Harvard entries of web pages, "[Accessed …]"
 # ---------------------------------------------------------------------------------------------------------
