@@ -105,23 +105,25 @@ def test_superscripts_name_the_entries_of_an_unlabelled_list_in_the_order_they_c
                            ("4", ["[4] Bakker J"]), ("1", ["[1] Wicherts"]), ("5,6", ["[5] Piwowar ", "[6] Nosek J "])]
 
 
+def _raised_paragraph(text: str, raised: set[int]) -> "builtin.Paragraph":
+    """A paragraph of ``text`` whose characters at ``raised`` are superscripts."""
+    chars = []
+    for k, c in enumerate(text):
+        chars.append(builtin.Char(c, 0, 0, 1, 1, 10, 0, -1, 0, 400))
+        chars[-1].sup = k in raised
+    return builtin.Paragraph(0, chars)
+
+
 def test_footnote_marks_beside_an_alphabetical_bibliography_label_nothing():
     """Raised numbers that run 1, 2, 3, … once each, alone, beside an alphabetical author-year list are footnote
     marks: they label none of its entries."""
-    def par(text, raised):
-        chars = []
-        for k, c in enumerate(text):
-            chars.append(builtin.Char(c, 0, 0, 1, 1, 10, 0, -1, 0, 400))
-            chars[-1].sup = k in raised
-        return builtin.Paragraph(0, chars)
-
     text = "one note1 and note2 and note3 and note4 and note5 end"
     raised = {i for i, c in enumerate(text) if c.isdigit()}
     refs = [builtin.Reference(f"{name}, A. (2001). A title. J Test 3:1-9.")
             for name in ["Adler", "Brown", "Carr", "Doty", "Evans", "Ford"]]
     for ref in refs:
         ref.fields = builtin.parse_reference(ref.raw)
-    builtin.number_unlabelled_bibliography([par(text, raised)], refs)
+    builtin.number_unlabelled_bibliography([_raised_paragraph(text, raised)], refs)
     assert [ref.label for ref in refs] == [""] * 6
 
 
@@ -129,20 +131,13 @@ def test_footnote_marks_with_a_gap_beside_an_alphabetical_bibliography_label_not
     """The same with a mark the reader lost (a French author-year paper's notes 1–11 and 15–26, its footnotes not
     read as notes): each mark once, alone, rising, is still a footnote mark, and its number never labels entry n of
     the alphabetical list (23 wrong links on the merged code, "processeurs »⁸" to "[8] Cohendet")."""
-    def par(text, raised):
-        chars = []
-        for k, c in enumerate(text):
-            chars.append(builtin.Char(c, 0, 0, 1, 1, 10, 0, -1, 0, 400))
-            chars[-1].sup = k in raised
-        return builtin.Paragraph(0, chars)
-
     text = "one note1 and note2 and note3 and note6 and note7 and note8 end"
     raised = {i for i, c in enumerate(text) if c.isdigit()}
     refs = [builtin.Reference(f"{name}, A. (2001). A title. J Test 3:1-9.")
             for name in ["Adler", "Brown", "Carr", "Doty", "Evans", "Ford", "Gray", "Hart"]]
     for ref in refs:
         ref.fields = builtin.parse_reference(ref.raw)
-    builtin.number_unlabelled_bibliography([par(text, raised)], refs)
+    builtin.number_unlabelled_bibliography([_raised_paragraph(text, raised)], refs)
     assert [ref.label for ref in refs] == [""] * 8
 
 
