@@ -1099,7 +1099,7 @@ def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, in
 # A heading may open with an ornament: ACS journals print "■ REFERENCES", "■ INTRODUCTION"
 HEADING_ORNAMENT = r"(?:[■□▪▫●◆◇►▶]\s*)?"
 REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)?"
-                                r"(references?( and notes| cited| and further reading)?|bibliography|literature( cited)?|"
+                                r"(references?( and notes| cited| and further reading)?|bibliography|literature( cited)?|literatura( citada)?|"
                                 r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
                                 r"r[ée]f[ée]rences( bibliographiques)?|bibliographie|referencias|bibliograf[ií]a|"
                                 r"literaturverzeichnis|literatur|"
@@ -1704,9 +1704,17 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
         for m in PAREN_GROUP.finditer(text):
             idx = []
             # "(Lee, 2019; Kim, 2020)", and with a comma between them: "(You, 2021, Duron-Ramos et al., 2018)"
+            # (ABNT, Brazil's style, joins a work's authors by semicolons, the year after the last: "(Russell;
+            # Sugimoto, 2009; Bufrem, 2016)": a piece that is a bare name is the first author of the next piece's work)
+            first_author = ""
             for cite in re.split(r";|(?<=\d),\s+(?=[A-Z][^\W\d_])|(?<=\d[a-z]),\s+(?=[A-Z][^\W\d_])", m.group(1)):
                 if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
-                    idx.extend(lookup(c.group(1), c.group(2)))
+                    idx.extend(lookup(first_author or c.group(1), c.group(2)))
+                    first_author = ""
+                elif re.fullmatch(NAME, cite.strip()):
+                    first_author = first_author or cite.strip()
+                else:
+                    first_author = ""
             if idx:
                 found.append((m.start(1), m.end(1), list(dict.fromkeys(idx))))
         for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
@@ -1879,15 +1887,24 @@ def read_pdf(path: Path) -> Document:
     # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
     # (a thesis's papers appended after its bibliography are set apart the same way: each opens with its own
     # title and "Abstract" and ends with its own references)
+    # (the supplement's title may run on in lower case, and so not read as a heading: "SUPPLEMENTARY MATERIAL (only
+    # available in the electronic version)", Acta Amazonica: its words before the parenthesis in capitals)
+    def supplement_title(text: str) -> bool:
+        head = text.split("(", 1)[0].strip()
+        return "(" in text and len(text.split()) <= 12 and head.isupper() and SUPPLEMENT_HEADING.match(head) is not None
+
     def supplement_between(a: int, b: int) -> bool:
-        return any(headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
-                                    or ABSTRACT_HEADING.match(all_lines[k].text.strip())) for k in range(a + 1, b))
+        return any((headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
+                                     or ABSTRACT_HEADING.match(all_lines[k].text.strip())))
+                   or supplement_title(all_lines[k].text.strip()) for k in range(a + 1, b))
 
     supplement_refs = None
     if ref_start is not None:
         earlier = [i for i in candidates if len(all_lines) // 3 < i < ref_start]
-        if earlier and supplement_between(earlier[0], ref_start) and _entry_follows(all_lines, headings, earlier[0]):
-            ref_start = earlier[0]
+        # (the nearest heading before the supplement: one inside it, a table's "Reference" column, is passed over)
+        before = next((i for i in earlier if supplement_between(i, ref_start)), None)
+        if before is not None and _entry_follows(all_lines, headings, before):
+            ref_start = before
         supplement_refs = min((i for i in candidates if i > ref_start and supplement_between(ref_start, i)),
                               default=None)
     # A magazine's sidebars (boxes) printed after the article, each with a reference list of its own numbered
@@ -1952,6 +1969,8 @@ def read_pdf(path: Path) -> Document:
                 while ref_lines and ref_lines[-1].page == ln.page:
                     ref_lines.pop()
                 break
+            if supplement_refs is not None and i < supplement_refs and supplement_title(text) and len(ref_lines) > 2:
+                break  # a supplement whose title reads as no heading (see supplement_title)
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -3237,7 +3256,13 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             groups.setdefault((ln.page, max(ln.column, 0)), []).append(i)
         for members in groups.values():
             edge = min(lines[i].x0 for i in members)
-            if indented := [round(lines[i].x0) for i in members if 3 < lines[i].x0 - edge < 40]:
+            indented = [round(lines[i].x0) for i in members if 3 < lines[i].x0 - edge < 40]
+            # one line alone at the edge (a page number run into an entry's first line: "12 Grácio, M. C. C.") or
+            # alone indented ("hope for", a title's words set apart) in a long flush-left column is no hanging
+            # indent: the column is read as one without indents (SciELO's TransInformação)
+            if len(members) >= 8 and min(len(indented), sum(lines[i].x0 - edge <= 3 for i in members)) < 2:
+                indented = []
+            if indented:
                 # an entry's first line stands nearer the edge than the indent: the box of its first capital
                 # may start a few points right of the edge ("Paul Kingsbury" 4 pt, "Grace Ngai" 7 pt in from
                 # the edge, their lines indented 11 pt: an ACL paper of 2003 through Ghostscript)
