@@ -1253,8 +1253,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
         word = LAST_WORD.findall(tail)
         if word and (INITIAL.match(word[0].split(".")[-1] or "X") or INITIAL.match(word[0].rstrip("."))):
             # Vancouver "Doe K. A title": an initial after a bare surname (no comma) ends the author list
+            # (but a given name, its middle initial, then the surname: natbib's ACL style "Michael J. Collins. 1997.",
+            # "John M. Zelle and Raymond J. Mooney. 1996.": one word, then the year or the next author's names)
             vancouver = VANCOUVER_INITIAL.search(tail) is not None \
-                and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5])
+                and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5]) \
+                and not re.match(r"[A-Z][\w'’\-]+(?:\.\s+(?:1[89]|20)\d{2}[a-z]?\.|\s+(?:and|&)\s+[A-Z][a-z]+\s+[A-Z]\.\s)",
+                                 text[m.end():m.end() + 60])
             if not vancouver:
                 continue
         spans.append((start, m.start() + 1))
@@ -1711,7 +1715,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
                     idx.extend(lookup(first_author or c.group(1), c.group(2)))
                     first_author = ""
-                elif re.fullmatch(NAME, cite.strip()):
+                elif re.fullmatch(NAME, cite.strip()) and not cite.strip().isupper():
+                    # (an acronym is no author: "(PFGE; Pradella et al., 2010)")
                     first_author = first_author or cite.strip()
                 else:
                     first_author = ""
