@@ -131,7 +131,10 @@ def load_stage04():
 # (and Journal de Physique's "/3,4/", its bibliography numbered "/1/")
 MARKER_GROUPS = [re.compile(r"\[([\d,;\s–—-]+)\]"), re.compile(r"\(([\d,;\s–—-]+)\)"),
                  re.compile(r"(?<![\w/])/([\d,\s–—-]+)/(?![\w/])"),
-                 re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)")]
+                 re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)"),
+                 # raised right after an accented letter or a percent sign, no space between: "gestação2",
+                 # "especificidade ≥ 90%20-25" (Cadernos Saúde Coletiva)
+                 re.compile(r"(?<=[À-ÖØ-öø-ÿĀ-ž%])((?:\d{1,3}[,–—-])*\d{1,3})(?=[\s.,;:)]|$)")]
 
 
 LOCATOR_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*,\s*(?=[^\]\d\s])[^\[\]]{1,40}\]")

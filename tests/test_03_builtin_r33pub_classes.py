@@ -193,3 +193,13 @@ def test_a_given_name_and_middle_initial_before_the_surname_is_no_vancouver_auth
     fields = builtin.parse_reference(raw)
     assert raw[slice(*fields["authors"][0]["surname"])] == "Eddy"
     assert raw[slice(*fields["title"])] == "Profile hidden Markov models"
+
+
+def test_the_judge_reads_a_raised_number_after_a_percent_sign_or_an_accented_letter():
+    """Cadernos Saúde Coletiva raises its citations right after the word or value they follow: "especificidade
+    ≥ 90%²⁰⁻²⁵", "durante a gestação²": the judge read numbers glued to an ASCII letter only, and refused the
+    links (7 of 57 in one paper). A value and a space before a number is still no marker."""
+    raw = "20. Malta D, Duncan B, Schmidt M. Prevalence of diabetes. Rev Bras Epidemiol 2015; 18: 3-16."
+    assert bench.pair_is_right("sensibilidade ≥ 60% e especificidade ≥ 90%20-25.", raw)
+    assert bench.pair_is_right("pela primeira vez durante a gestação20 e depois.", raw)
+    assert not bench.pair_is_right("fell by 50% 20 days later.", raw)
