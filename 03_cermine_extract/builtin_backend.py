@@ -1268,6 +1268,11 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# the words before the date a web page was read (and the day and month of that date), ending where its year starts
+ACCESS_DATE = re.compile(r"(?i)\b(?:acesso em|acessado em|(?:last )?access(?:ed)?(?: on)?|cited|citado em|consultado(?: el| em)?|"
+                         r"retrieved(?: on)?|viewed(?: on)?|visited(?: on)?|consult[ée] le|abgerufen am|zugriff am)"
+                         r"\s*:?\s*(?:\d{1,2}(?:st|nd|rd|th)?\.?\s*(?:de\s+)?)?(?:[^\W\d_]{3,10}\.?\s*(?:de\s+)?)?"
+                         r"(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?$")
 # what ends an author list that a year follows: an initial ("E. L.", "A.~M.,"), "et al." or an ampersand
 AFTER_NAMES = re.compile(r"(?:(?<![A-Za-z])[A-Z]\.|\bal\.|&)\s*,?\s*$")
 
@@ -1296,6 +1301,10 @@ def parse_reference(raw: str) -> dict:
              if not any(s <= m.start() < e for s, e in blocked) and m.start() >= offset
              and not re.match(r"\s?[–-]\s?\d", raw[m.end():m.end() + 3])
              and not re.search(r"(?:pp?\.|pages|[–-])\s?$", raw[max(0, m.start() - 6):m.start()])]
+    # the date a web page was read is not the work's year: ABNT's "Acesso em: 4 set. 2020", "Cited: May 11, 2020",
+    # "Accessed 10 March 2011" (SciELO, Harvard); kept where the entry prints no other year
+    dated = [m for m in years if not ACCESS_DATE.search(raw, max(0, m.start() - 40), m.start())]
+    years = dated or years
     paren_year = next((m for m in years if raw[m.start() - 1:m.start()] == "("), None)
     # astronomy's "Wright, E. L., Eisenhardt, P. R. M., et al. 2010, AJ, 140, 1868" (AAS, MNRAS, A&A): the year
     # follows the names straight after their last initial or "et al.", and the page after it may look like a

@@ -203,3 +203,24 @@ def test_the_judge_reads_a_raised_number_after_a_percent_sign_or_an_accented_let
     assert bench.pair_is_right("sensibilidade ≥ 60% e especificidade ≥ 90%20-25.", raw)
     assert bench.pair_is_right("pela primeira vez durante a gestação20 e depois.", raw)
     assert not bench.pair_is_right("fell by 50% 20 days later.", raw)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SciELO (TransInformação, Economia e Sociedade): the date a web page was read, after the work's year
+# ---------------------------------------------------------------------------------------------------------
+
+def test_the_date_a_web_page_was_read_is_not_the_works_year():
+    """ABNT ends an entry with the date its web copy was read: "… 2020. Disponível em: https://… Acesso em: 22 jun.
+    2021.", "… Cited: May 23, 2016.", "… Last access: Jan. 14, 2024.": that year, the last, was taken for the work's,
+    and "(Rodrigues; Neubert; Araújo, 2020)" named two other works of Rodrigues read in 2020 (a2: 16 of 68 pairs,
+    wrong ones among them). A year after such words is the reading's; an entry that prints no other keeps it."""
+    cases = {"Rodrigues, R. S.; Neubert, P.; Araújo, B.K.H. The publications of brazilian authors. Em Questão, v. 26, "
+             "p. 1-20, 2020. Disponível em: https://seer.ufrgs.br/view/97431/0. Acesso em: 22 jun. 2021.": "2020",
+             "Haas, P. M. Introduction: epistemic communities. International Organization, v. 46, p. 1-35, 1992. "
+             "Available from: http://www.jstor.org/stable/2706951. Cited: May 23, 2016.": "1992",
+             "Hou, J.; Gelb, S. The shift in manufacturing employment in China. Background paper, 2017. Available at: "
+             "https://set.odi.org/shift.pdf. Last access: Jan. 14, 2024.": "2017",
+             "A web page. Available at: http://example.org/page (accessed 2020).": "2020"}
+    for raw, year in cases.items():
+        fields = builtin.parse_reference(raw)
+        assert raw[slice(*fields["year"])] == year
