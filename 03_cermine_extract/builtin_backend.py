@@ -1724,8 +1724,9 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
                     idx.extend(lookup(first_author or c.group(1), c.group(2)))
                     first_author = ""
-                elif re.fullmatch(NAME, cite.strip()) and not cite.strip().isupper():
-                    # (an acronym is no author: "(PFGE; Pradella et al., 2010)")
+                elif re.fullmatch(NAME, cite.strip()) and not re.search(r"^[A-Z]{2}|[a-z][A-Z]", cite.strip()):
+                    # (an acronym or a survey's name is no author: "(PFGE; Pradella et al., 2010)", "(HATnet; Bakos
+                    # et al. 2004)")
                     first_author = first_author or cite.strip()
                 else:
                     first_author = ""

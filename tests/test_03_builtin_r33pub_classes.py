@@ -54,6 +54,7 @@ def test_authors_joined_by_semicolons_name_the_work_of_the_first():
     assert builtin.find_markers("as shown (Smith; Lee, 2003) since.", refs) == []
     # an acronym before the semicolon is no first author: "(PFGE; Lee, 2003)" names Lee's work
     assert [idx for _, _, idx in builtin.find_markers("as run (PFGE; Lee, 2003) since.", refs)] == [[0]]
+    assert [idx for _, _, idx in builtin.find_markers("the survey (HATnet; Lee, 2003) since.", refs)] == [[0]]
 
 
 # ---------------------------------------------------------------------------------------------------------
