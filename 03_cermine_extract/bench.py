@@ -131,7 +131,10 @@ def load_stage04():
 # (and Journal de Physique's "/3,4/", its bibliography numbered "/1/")
 MARKER_GROUPS = [re.compile(r"\[([\d,;\s–—-]+)\]"), re.compile(r"\(([\d,;\s–—-]+)\)"),
                  re.compile(r"(?<![\w/])/([\d,\s–—-]+)/(?![\w/])"),
-                 re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)")]
+                 re.compile(r"(?<=[A-Za-z\)\]\.,;:’'”])\s?((?:\d{1,3}\s?[,–—\s-]\s?)*\d{1,3})(?=[\s.,;:)]|$)"),
+                 # raised right after an accented letter or a percent sign, no space between: "gestação2",
+                 # "especificidade ≥ 90%20-25" (Cadernos Saúde Coletiva)
+                 re.compile(r"(?<=[À-ÖØ-öø-ÿĀ-ž%])((?:\d{1,3}[,–—-])*\d{1,3})(?=[\s.,;:)]|$)")]
 
 
 LOCATOR_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*,\s*(?=[^\]\d\s])[^\[\]]{1,40}\]")
@@ -161,7 +164,8 @@ def pair_is_right(sentence: str, raw: str) -> bool:
     """Does a marker printed in the sentence name this reference (label, or surname + year)?"""
     # "[12] …", "12. …", "12 …", ACS's "(12) …", Word's "10.Hayta, …", Journal de Physique's "/12/ …"
     label = re.match(r"^\s*\[?(\d{1,4})[\].]?\s", raw + " ") or re.match(r"^\s*\((\d{1,3})\)\s", raw) \
-        or re.match(r"^\s*(\d{1,3})\.(?=[A-Z][a-z])", raw) or re.match(r"^\s*/(\d{1,3})/\s", raw)
+        or re.match(r"^\s*(\d{1,3})\.(?=[A-Z][a-z])", raw) or re.match(r"^\s*/(\d{1,3})/\s", raw) \
+        or re.match(r"^\s*\[(\d{1,4})\](?=[A-Z])", raw)  # "[10]H. Jiang, …": the label run into the author
     if label and int(label.group(1)) in printed_numbers(sentence):
         return True
     years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", raw))
@@ -171,7 +175,8 @@ def pair_is_right(sentence: str, raw: str) -> bool:
     # "2007a" and "2007b" are two works: an entry whose year carries a letter is named only by that letter
     # ("Wang 2007a, b" names both)
     # (a decade in a title, "for the 1990s", is no lettered year)
-    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z])", raw)
+    # (nor is a year inside an identifier: the DOI's "2016v21n47p82", SciELO's)
+    lettered = {m.group(1) + m.group(2) for m in re.finditer(r"(?<!\d)((?:1[6-9]|20)\d{2})([a-z])(?![a-z\d])", raw)
                 if not (m.group(2) == "s" and m.group(1).endswith("0"))}
     if lettered:
         printed = set()

@@ -1099,7 +1099,7 @@ def _table_rows(members: list[Line], vocabulary: Vocabulary, order: dict[int, in
 # A heading may open with an ornament: ACS journals print "■ REFERENCES", "■ INTRODUCTION"
 HEADING_ORNAMENT = r"(?:[■□▪▫●◆◇►▶]\s*)?"
 REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)?"
-                                r"(references?( and notes| cited| and further reading)?|bibliography|literature( cited)?|"
+                                r"(references?( and notes| cited| and further reading)?|bibliography|literature( cited)?|literatura( citada)?|"
                                 r"works cited|reference list|notes and references|refer[eê]ncias( bibliogr[aá]ficas)?|"
                                 r"r[ée]f[ée]rences( bibliographiques)?|bibliographie|referencias|bibliograf[ií]a|"
                                 r"literaturverzeichnis|literatur|"
@@ -1253,8 +1253,12 @@ def _sentences(text: str) -> list[tuple[int, int]]:
         word = LAST_WORD.findall(tail)
         if word and (INITIAL.match(word[0].split(".")[-1] or "X") or INITIAL.match(word[0].rstrip("."))):
             # Vancouver "Doe K. A title": an initial after a bare surname (no comma) ends the author list
+            # (but a given name, its middle initial, then the surname: natbib's ACL style "Michael J. Collins. 1997.",
+            # "John M. Zelle and Raymond J. Mooney. 1996.": one word, then the year or the next author's names)
             vancouver = VANCOUVER_INITIAL.search(tail) is not None \
-                and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5])
+                and not re.match(r"(?:and|&|[A-Z]\.)\s", text[m.end():m.end() + 5]) \
+                and not re.match(r"[A-Z][\w'’\-]+(?:\.\s+(?:1[89]|20)\d{2}[a-z]?\.|\s+(?:and|&)\s+[A-Z][a-z]+\s+[A-Z]\.\s)",
+                                 text[m.end():m.end() + 60])
             if not vancouver:
                 continue
         spans.append((start, m.start() + 1))
@@ -1264,6 +1268,11 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# the words before the date a web page was read (and the day and month of that date), ending where its year starts
+ACCESS_DATE = re.compile(r"(?i)\b(?:acesso em|acessado em|(?:last )?access(?:ed)?(?: on)?|cited|citado em|consultado(?: el| em)?|"
+                         r"retrieved(?: on)?|viewed(?: on)?|visited(?: on)?|consult[ée] le|abgerufen am|zugriff am)"
+                         r"\s*:?\s*(?:\d{1,2}(?:st|nd|rd|th)?\.?\s*(?:de\s+)?)?(?:[^\W\d_]{3,10}\.?\s*(?:de\s+)?)?"
+                         r"(?:\d{1,2}(?:st|nd|rd|th)?,?\s*)?$")
 # what ends an author list that a year follows: an initial ("E. L.", "A.~M.,"), "et al." or an ampersand
 AFTER_NAMES = re.compile(r"(?:(?<![A-Za-z])[A-Z]\.|\bal\.|&)\s*,?\s*$")
 
@@ -1292,6 +1301,10 @@ def parse_reference(raw: str) -> dict:
              if not any(s <= m.start() < e for s, e in blocked) and m.start() >= offset
              and not re.match(r"\s?[–-]\s?\d", raw[m.end():m.end() + 3])
              and not re.search(r"(?:pp?\.|pages|[–-])\s?$", raw[max(0, m.start() - 6):m.start()])]
+    # the date a web page was read is not the work's year: ABNT's "Acesso em: 4 set. 2020", "Cited: May 11, 2020",
+    # "Accessed 10 March 2011" (SciELO, Harvard); kept where the entry prints no other year
+    dated = [m for m in years if not ACCESS_DATE.search(raw, max(0, m.start() - 40), m.start())]
+    years = dated or years
     paren_year = next((m for m in years if raw[m.start() - 1:m.start()] == "("), None)
     # astronomy's "Wright, E. L., Eisenhardt, P. R. M., et al. 2010, AJ, 140, 1868" (AAS, MNRAS, A&A): the year
     # follows the names straight after their last initial or "et al.", and the page after it may look like a
@@ -1704,9 +1717,19 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
         for m in PAREN_GROUP.finditer(text):
             idx = []
             # "(Lee, 2019; Kim, 2020)", and with a comma between them: "(You, 2021, Duron-Ramos et al., 2018)"
+            # (ABNT, Brazil's style, joins a work's authors by semicolons, the year after the last: "(Russell;
+            # Sugimoto, 2009; Bufrem, 2016)": a piece that is a bare name is the first author of the next piece's work)
+            first_author = ""
             for cite in re.split(r";|(?<=\d),\s+(?=[A-Z][^\W\d_])|(?<=\d[a-z]),\s+(?=[A-Z][^\W\d_])", m.group(1)):
                 if c := re.search(rf"({AUTHOR}),?\s+({YEARS})", cite):
-                    idx.extend(lookup(c.group(1), c.group(2)))
+                    idx.extend(lookup(first_author or c.group(1), c.group(2)))
+                    first_author = ""
+                elif re.fullmatch(NAME, cite.strip()) and not re.search(r"^[A-Z]{2}|[a-z][A-Z]", cite.strip()):
+                    # (an acronym or a survey's name is no author: "(PFGE; Pradella et al., 2010)", "(HATnet; Bakos
+                    # et al. 2004)")
+                    first_author = first_author or cite.strip()
+                else:
+                    first_author = ""
             if idx:
                 found.append((m.start(1), m.end(1), list(dict.fromkeys(idx))))
         for m in TEXTUAL.finditer(text) if BRACKETED_YEAR.search(text) else ():
@@ -1879,15 +1902,24 @@ def read_pdf(path: Path) -> Document:
     # the one before the supplement, and the supplement, whose markers name its own entries, is left out.
     # (a thesis's papers appended after its bibliography are set apart the same way: each opens with its own
     # title and "Abstract" and ends with its own references)
+    # (the supplement's title may run on in lower case, and so not read as a heading: "SUPPLEMENTARY MATERIAL (only
+    # available in the electronic version)", Acta Amazonica: its words before the parenthesis in capitals)
+    def supplement_title(text: str) -> bool:
+        head = text.split("(", 1)[0].strip()
+        return "(" in text and len(text.split()) <= 12 and head.isupper() and SUPPLEMENT_HEADING.match(head) is not None
+
     def supplement_between(a: int, b: int) -> bool:
-        return any(headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
-                                    or ABSTRACT_HEADING.match(all_lines[k].text.strip())) for k in range(a + 1, b))
+        return any((headings[k] and (SUPPLEMENT_HEADING.match(all_lines[k].text.strip())
+                                     or ABSTRACT_HEADING.match(all_lines[k].text.strip())))
+                   or supplement_title(all_lines[k].text.strip()) for k in range(a + 1, b))
 
     supplement_refs = None
     if ref_start is not None:
         earlier = [i for i in candidates if len(all_lines) // 3 < i < ref_start]
-        if earlier and supplement_between(earlier[0], ref_start) and _entry_follows(all_lines, headings, earlier[0]):
-            ref_start = earlier[0]
+        # (the nearest heading before the supplement: one inside it, a table's "Reference" column, is passed over)
+        before = next((i for i in earlier if supplement_between(i, ref_start)), None)
+        if before is not None and _entry_follows(all_lines, headings, before):
+            ref_start = before
         supplement_refs = min((i for i in candidates if i > ref_start and supplement_between(ref_start, i)),
                               default=None)
     # A magazine's sidebars (boxes) printed after the article, each with a reference list of its own numbered
@@ -1952,6 +1984,8 @@ def read_pdf(path: Path) -> Document:
                 while ref_lines and ref_lines[-1].page == ln.page:
                     ref_lines.pop()
                 break
+            if supplement_refs is not None and i < supplement_refs and supplement_title(text) and len(ref_lines) > 2:
+                break  # a supplement whose title reads as no heading (see supplement_title)
             if headings[i] and (AFTER_BIBLIOGRAPHY.match(text) or APPENDIX_LETTER.match(text) and not YEAR_RE.search(text)) \
                     and not LABEL_RE.match(text) and len(ref_lines) > 2 \
                     and not _labels_go_on(ref_lines, all_lines[i + 1:]):
@@ -3237,7 +3271,13 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             groups.setdefault((ln.page, max(ln.column, 0)), []).append(i)
         for members in groups.values():
             edge = min(lines[i].x0 for i in members)
-            if indented := [round(lines[i].x0) for i in members if 3 < lines[i].x0 - edge < 40]:
+            indented = [round(lines[i].x0) for i in members if 3 < lines[i].x0 - edge < 40]
+            # one line alone at the edge (a page number run into an entry's first line: "12 Grácio, M. C. C.") or
+            # alone indented ("hope for", a title's words set apart) in a long flush-left column is no hanging
+            # indent: the column is read as one without indents (SciELO's TransInformação)
+            if len(members) >= 8 and min(len(indented), sum(lines[i].x0 - edge <= 3 for i in members)) < 2:
+                indented = []
+            if indented:
                 # an entry's first line stands nearer the edge than the indent: the box of its first capital
                 # may start a few points right of the edge ("Paul Kingsbury" 4 pt, "Grace Ngai" 7 pt in from
                 # the edge, their lines indented 11 pt: an ACL paper of 2003 through Ghostscript)
