@@ -421,8 +421,31 @@ def _page_lines(doc: pdfium.PdfDocument, index: int, names: dict[int, str] | Non
     textpage.close()
     page.close()
     lines = rejoin_stranded_superscripts(drop_line_numbers([merge_accents(ln) for ln in lines if ln.chars]))
-    lines = [ln for ln in lines if ln.chars]
+    lines = drop_equation_numbers([ln for ln in lines if ln.chars])
     return (reading_order(lines, width) if order else lines), links
+
+
+BRACKETED_NUMBER = re.compile(r"^\s*\[\d{1,3}[a-z]?\]\s*$")
+MATH_SIGNS = re.compile(r"[=∼≈≃≤≥<>±∝∈→↦∑∏∫|α-ω]")
+
+
+def drop_equation_numbers(lines: list[Line]) -> list[Line]:
+    """Remove the bracketed numbers of displayed equations (PNAS sets "[3]" flush right of its formula, at the
+    column's edge): a "[n]" that is a line of its own, no link, far right of a formula (a line holding "=", "∼",
+    "≤", "|", a Greek letter …, ending more than three of its ems before it) whose height it shares. Read with the formula, it was a
+    citation of entry n. A citation set apart in a table cell stands beside no formula, or is a link."""
+    if not any(BRACKETED_NUMBER.match(ln.text) for ln in lines):
+        return lines
+    drop = set()
+    for i, ln in enumerate(lines):
+        if not BRACKETED_NUMBER.match(ln.text) or any(c.link >= 0 for c in ln.chars):
+            continue
+        em = ln.size or 10.0
+        if any(other is not ln and other.page == ln.page and other.bottom - em <= ln.base <= other.top + em
+               and other.x1 < ln.x0 - 3 * em and MATH_SIGNS.search(other.text)
+               and not BRACKETED_NUMBER.match(other.text) for other in lines):
+            drop.add(i)
+    return [ln for i, ln in enumerate(lines) if i not in drop] if drop else lines
 
 
 def _turn(a: float, b: float, c: float, d: float, rotation: int) -> tuple[float, float, float, float]:

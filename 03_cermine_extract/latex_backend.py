@@ -470,7 +470,8 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     return keys
 
 
-_MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is at the top of the source",
+_MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is not in a folder of superseded copies",
+                 "it is at the top of the source",
                  "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
@@ -481,6 +482,16 @@ _MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is at th
 # up; it is never the paper (taken only where it is the one document there)
 _LATEXDIFF = re.compile(r"^%DIF (?:LATEXDIFF DIFFERENCE FILE|PREAMBLE EXTENSION ADDED BY LATEXDIFF)"
                         r"|\\(?:provide|new)command\{?\\DIF(?:add|del)[A-Za-z]*\b", re.M)
+
+
+# a folder the authors keep superseded copies in (``manuscript/old/``, ``archive/``, ``backup/``): a document there is
+# an earlier version of the paper beside it, the main file only where no other document cites anything
+_SUPERSEDED_DIR = re.compile(r"^(?:old|older|archived?|backups?|bak|obsolete|deprecated|outdated|unused|attic|trash)"
+                             r"(?:[-_ ].*)?$", re.I)
+
+
+def _superseded(relative: Path) -> bool:
+    return any(_SUPERSEDED_DIR.match(part) for part in relative.parts[:-1])
 
 
 def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
@@ -516,7 +527,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     split_files = {p.resolve() for p in split}
     for path in bodies:
         head = strip_comments(texts[path]).split("\\begin{document}", 1)[0]
-        for m in re.finditer(r"\\input\s*\{([^}]+)\}", head):
+        for m in re.finditer(r"\\(?:input|include)\s*\{([^}]+)\}", head):  # \include{header} too
             target = _resolve_input(m.group(1), path.parent, folder, path.parent)
             if target is not None and target.resolve() in split_files:
                 mains.append(path)
@@ -567,7 +578,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
-        return (cites[path] > 0, not _LATEXDIFF.search(texts[path]),
+        return (cites[path] > 0, not _LATEXDIFF.search(texts[path]), not _superseded(path.relative_to(folder)),
                 len(path.relative_to(folder).parts) == top_depth, path.with_suffix(".bbl").exists(), covered[path],
                 has_bib[path],
                 path.resolve() not in included and path.stem not in included,
@@ -2433,6 +2444,24 @@ def bib_preamble_macros(text: str) -> dict[str, Macro]:
     return macros
 
 
+_EXTENDED_NAME_PART = re.compile(r"(?:^|,)\s*(family|given|prefix|suffix|useprefix|giveni|familyi)\s*=\s*"
+                                 r"(\{(?:[^{}]|\{[^{}]*\})*\}|[^,]*)", re.I)
+
+
+def _extended_name(person: str) -> tuple[str, str] | None:
+    """(surname, given) of a name in biblatex's extended name format (``family=Lenardo, given=Isabella,
+    prefix=di, useprefix=true``, which biber reads and BibTeX's name parser splits at its commas); None for
+    any other name."""
+    if not re.match(r"\s*\{?\s*(?:family|given)\s*=", person, re.I):
+        return None
+    parts = {m.group(1).lower(): m.group(2).strip().strip("{}").strip()
+             for m in _EXTENDED_NAME_PART.finditer(person.strip().strip("{}"))}
+    if not parts.get("family"):
+        return None
+    surname = " ".join(p for p in (parts.get("prefix", ""), parts["family"], parts.get("suffix", "")) if p)
+    return surname, parts.get("given", "")
+
+
 def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10,
               macros: dict[str, Macro] | None = None) -> list[Reference]:
     """Entries of a ``.bib``, only the wanted keys when given; names split with bibtexparser's name parser. The
@@ -2460,6 +2489,9 @@ def parse_bib(text: str, wanted: set[str] | None, max_authors: int = 10,
             if people else []
         persons = [p for p in persons if p.strip().lower() not in ("others", "et al.", "et al")]
         for person in persons[:max_authors]:
+            if extended := _extended_name(person):  # biblatex's "family=Lenardo, given=Isabella, prefix=di"
+                authors.append((txt(extended[0]), txt(extended[1])))
+                continue
             try:
                 parts = parse_single_name_into_parts(person.strip(" ,"))
                 authors.append((txt(" ".join(parts.von + parts.last + parts.jr)), txt(" ".join(parts.first))))
@@ -2519,7 +2551,10 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
     Returns the entries by key and where they came from."""
     refs: dict[str, Reference] = {}
     sources = []
-    bbls = sorted(root.rglob("*.bbl"), key=lambda p: (p.stem != main.stem, len(p.parts), str(p)))
+    # (not an editor's cache in a hidden folder, ``.texpadtmp/``: a build of another document or an older one)
+    bbls = sorted((p for p in root.rglob("*.bbl") if not any(part.startswith(".") for part in
+                                                              p.relative_to(root).parts[:-1])),
+                  key=lambda p: (p.stem != main.stem, len(p.parts), str(p)))
     for bbl in bbls:
         text = strip_comments(decode(bbl.read_bytes(), encoding))
         found = parse_biblatex_bbl(text) if "\\entry{" in text else \
@@ -2591,8 +2626,12 @@ def citation_style(preamble: str, refs: dict[str, Reference], body: str = "") ->
     """'numeric' or 'author-year', from the packages, the bibliography style and the labels."""
     bl = re.search(r"\\usepackage\s*\[([^\]]*)\]\s*\{biblatex\}", preamble)
     if bl:
+        # the citations follow citestyle=, else style=; bibstyle= sets only the list ("style=numeric-comp,
+        # bibstyle=authoryear" prints superscript numbers in the text)
+        opts = re.sub(r"\bbibstyle\s*=\s*[\w-]+", "", bl.group(1))
+        chosen = re.search(r"\bcitestyle\s*=\s*([\w-]+)", opts)
         return "author-year" if re.search(r"authoryear|apa|chicago|authortitle|mla|harvard|ext-author",
-                                          bl.group(1)) else "numeric"
+                                          chosen.group(1) if chosen else opts) else "numeric"
     nat = re.search(r"\\usepackage\s*(?:\[([^\]]*)\])?\s*\{[^}]*natbib[^}]*\}", preamble)
     nat_numbers = bool(nat and re.search(r"numbers|super", nat.group(1) or "")) or \
         bool(re.search(r"\\setcitestyle\{[^}]*numbers", preamble))
