@@ -3808,12 +3808,8 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
                    if all(n in by_label for n in expand_numbers(m.group(1))))
     raised = sum(1 for par in ([] if linked_pdf else doc.paragraphs) for k, c in enumerate(par.chars)
                  if c.sup and c.text.isdigit() and k and not par.chars[k - 1].sup)
-    # ten bracketed markers make a bracket-citing paper, however many exponents its equations raise; and so does
-    # any bracketed marker where the bibliography prints its labels in brackets ("[1] A. Alexanderian. …"): a
-    # mathematics paper that cites twice raises "2" in many a formula
-    printed = doc.printed_labels
-    bracket_labels = bool(printed) and sum(label.startswith("[") for label in printed) > 0.5 * len(printed)
-    superscripts = (brackets < 3 or (brackets < 10 and brackets < 2 * raised)) and not (bracket_labels and brackets)
+    # ten bracketed markers make a bracket-citing paper, however many exponents its equations raise
+    superscripts = brackets < 3 or (brackets < 10 and brackets < 2 * raised)
     # nor does a paper that cites by numbers in parentheses (Vancouver, "(12)"): its raised numbers are a table's
     # footnote marks ("OR¹", "ICU³", a Word thesis) and exponents, unless they outnumber its parenthesised markers
     if parens:

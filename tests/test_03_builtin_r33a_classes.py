@@ -88,19 +88,6 @@ def test_equation_numbers_are_no_citations_where_the_list_prints_bracketed_label
     assert [rids for _, rids in linked] == [["ref5", "ref1"]]
 
 
-def test_raised_exponents_are_no_citations_where_the_list_prints_bracketed_labels(tmp_path):
-    """With too few bracketed markers to count as a bracket-citing paper, the formulas' raised "2" and "3" were
-    read as superscript citations of entries 2 and 3; a list printed with bracketed labels is cited by brackets."""
-    pages = _bracket_labelled_paper("[5]")
-    page = pages[0]
-    for k, (x, y) in enumerate([(300, 724), (300, 678), (300, 632)]):
-        page.text(x, y - 14, "+ s")
-        page.text(x + 14, y - 10, str(k + 2), size=6)
-    pdf = raw_pdf.write_pdf(tmp_path / "paper.pdf", pages)
-    root = etree.fromstring(builtin.convert(pdf)[0])
-    assert [rids for _, rids in _linked(root)] == [["ref5"]]
-
-
 def test_exponents_in_an_author_year_paper_are_no_entries_a_cut_short_bibliography_lost(tmp_path):
     """An author-year list printed without labels and a text whose formulas raise exponents 1 to 12 (or refer to
     its equations, "(7)"): the numbers were read as cited numbers without an entry, and the conversion flagged
