@@ -597,7 +597,7 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
       not see it (``macro_cited_keys``: an own macro, ``\\autocites``): no link to it can be right;
     - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
       title, or one written ``@article(key, ...)``, which the judge's bibliography leaves out: no link to it can
-      be right;
+      be right (whether the judge maps the reference to no key or, by the few words it shares with one, to another);
     - ``cited past the end the judge reads``: the reference's key is cited only after an ``\\end{document}``
       that is not the document's own (a figure kept as a standalone file, ``\\input`` with its own
       ``\\begin{document}...\\end{document}``): the judge's body stops at the first one, so for the judge the key
@@ -721,7 +721,10 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         kind = "other"
         if candidates & by_macro or (not mapped and rk in by_macro):
             kind = "macro-cited"
-        elif not mapped and rk in cited_all and rk not in bib and rk in bib_keys:
+        elif rk in cited_all and rk not in bib and rk in bib_keys:
+            # (where the judge maps our reference to another key, it does so by the few words an untitled entry
+            # shares with that key's title: "Journal of Machine Learning Research" and "Mathematics for Machine
+            # Learning")
             kind = "entry the judge cannot read"
         elif not mapped and rk in past_end:
             kind = "cited past the end the judge reads"

@@ -1132,6 +1132,7 @@ REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)
 ABSTRACT_HEADING = re.compile(rf"^{HEADING_ORNAMENT}abstract[.:]?$", re.I)
 FIRST_SECTION = re.compile(rf"^{HEADING_ORNAMENT}((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
 NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
+LONE_APPENDIX = re.compile(r"^(?:online\s+|supplementary\s+)?(?:appendix|appendices)$", re.I)
 
 
 def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
@@ -1144,6 +1145,10 @@ def is_heading(line: Line, body_size: float, column_width: float = 0.0) -> bool:
     # "Introduction" alone on its line opens the body even where the font reports no weight (QuarkXPress
     # fonts: weight 0) and the heading is set at body size
     if REFERENCES_HEADING.match(text) or ABSTRACT_HEADING.match(text) or FIRST_SECTION.match(text):
+        return True
+    if LONE_APPENDIX.match(text):
+        # "Appendix" alone on its line heads the appendices, however it is set (AEA's \appendix section after the
+        # bibliography, in small capitals the text layer reads as lower case)
         return True
     letters = [c for c in text if c.isalpha()]
     if len(letters) < 3:
@@ -1593,12 +1598,16 @@ SLASH_MARKER = re.compile(r"(?<![\w/])/((?:\d{1,3}|[Il])(?:\s?[-–,]\s?\d{1,3})
 AFTER_A_VALUE = re.compile(r"(?<![\d.,])(?:\d{1,3}|\d+\.\d+)%?\s*$")
 
 
-def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int]) -> bool:
+def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int], printed_labels: tuple[str, ...] = ()) -> bool:
     """Does this paper cite by numbers in parentheses, "(8–10)" (Vancouver, as medical journals print it)?
     Only when the evidence is strong, since "(3)" is as often an equation or an item: no bracketed markers,
     a numbered bibliography of 5 or more entries, the numbers in parentheses naming at least half of
-    them, and most of them first named in the order of the bibliography, as Vancouver numbers them."""
+    them, and most of them first named in the order of the bibliography, as Vancouver numbers them. A
+    bibliography that prints its labels in brackets ("[1] A. Alexanderian. …") is cited by them: its numbers in
+    parentheses are equations, numbered in order as Vancouver's citations are ("y = Fm + η (1)", "by (4)")."""
     if len(by_label) < 5 or sum(len(NUMERIC_MARKER.findall(t)) for t in texts) > 2:
+        return False
+    if printed_labels and sum(label.startswith("[") for label in printed_labels) > 0.5 * len(printed_labels):
         return False
     first_seen: list[int] = []
     seen: set[int] = set()
@@ -3854,7 +3863,7 @@ def to_jats(doc: Document, use_links: bool = True) -> tuple[bytes, dict]:
     stats = {"n_citations": 0, "n_linked_by": "links" if linked_pdf else "patterns", "n_unlinked_links": 0}
     by_label = labels_of(doc.references)
     texts = [] if linked_pdf else [normalise("".join(c.text for c in par.chars)) for par in doc.paragraphs]
-    parens = not linked_pdf and parenthesised_numbers_cite(texts, by_label)
+    parens = not linked_pdf and parenthesised_numbers_cite(texts, by_label, doc.printed_labels)
     # A paper that cites in brackets "[2]" does not also cite by superscripts: where its bracketed markers
     # that name entries outnumber its raised numbers twice over, those are exponents ("(y − ŷ)²") and
     # footnote marks
@@ -4151,14 +4160,18 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
     numbered = [n for n in labels if n < 1000]
     last = max(numbered) if numbered and len(numbered) >= 0.5 * len(refs) else 0
     lost, n_numbers = [], 0
-    if refs and (last or not numbered) and len(set(numbered)) >= 0.5 * last:
-        parens = parenthesised_numbers_cite([doc.layer_text], by_label)
-        lost, n_numbers = numbers_without_entry(doc.layer_text, numbered, last, doc.layer_raised, parens)
-        if not last and len(refs) >= MIN_RUN_DENSITY * len(lost):
-            lost, n_numbers = [], 0
     # (entries read from the notes are no bibliography that could have been cut short)
     lost_cites, n_cites = author_years_without_entry(doc.layer_text, refs) \
         if refs and not any(ref.from_note for ref in refs) else ([], 0)
+    # a list printed without labels that the text cites by author and year, each citation naming an entry, is an
+    # author-year bibliography (numbered here only for its order): the numbers of its text are exponents and
+    # equations ("x²", "(12)"), not citations of entries that the split lost
+    author_year = not doc.printed_labels and n_cites >= 3 and len(lost_cites) <= MIN_LOST_AUTHOR_YEARS_SHARE * n_cites
+    if refs and (last or not numbered) and len(set(numbered)) >= 0.5 * last and not author_year:
+        parens = parenthesised_numbers_cite([doc.layer_text], by_label, doc.printed_labels)
+        lost, n_numbers = numbers_without_entry(doc.layer_text, numbered, last, doc.layer_raised, parens)
+        if not last and len(refs) >= MIN_RUN_DENSITY * len(lost):
+            lost, n_numbers = [], 0
     bracketed = sum(ref.label.startswith("[") for ref in refs) > 0.5 * len(refs)
     printed = {int(label.strip("[].")) for label in doc.printed_labels if label.startswith("[") == bracketed}
     lost_labels = sorted(printed - set(numbered)) if last else []

@@ -1633,6 +1633,8 @@ class Converter:
                     return k + 1
             return j
         if name in ("caption", "captionof"):
+            if j < len(s) and s[j] == "*":  # \caption*: a caption without its number
+                j += 1
             if name == "captionof":
                 g = read_group(s, j)
                 j = g[1] if g else j
@@ -1801,6 +1803,19 @@ class Converter:
                 # a heading that cites goes on into its text, as TeX runs it in: what follows says what the
                 # cited work is ("LIVE1 dataset [1]: 29 grayscale images.")
                 self.emit(": " if any(isinstance(p, Cite) for p in parts) else ". ")
+        elif g and _CITE_COMMAND.search(g[0]):
+            parts = self.inline(g[0])
+            self.blocks.append(Block("sec", title=squash("".join(p for p in parts if isinstance(p, str))),
+                                     level=SECTIONS[name]))
+            while parts and isinstance(parts[-1], str) and not parts[-1].strip():
+                parts.pop()
+            if parts and isinstance(parts[-1], str):
+                parts[-1] = parts[-1].rstrip().rstrip(".")
+            if any(isinstance(p, Cite) for p in parts):
+                # a heading that cites names the work its section is about ("\subsection{PILCO by \citet{x}}"):
+                # it leads the section's first paragraph, as a run-in heading does ("PILCO by [1]: PILCO is ...")
+                self.emit_parts(parts)
+                self.emit(": ")
         else:
             title = self.text_of(g[0]) if g else ""
             self.blocks.append(Block("sec", title=title, level=SECTIONS[name]))
@@ -1844,7 +1859,8 @@ class Converter:
             elif env in FLOATS:
                 # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references); A&A's
                 # \tablefoot and \tablebib (the table's references) are such notes too
-                for cap in re.finditer(r"\\(?:caption(?:of\s*\{[^}]*\})?|" + _TABLE_NOTES + r")\s*"
+                # the caption package's \caption* (no number, no list-of-figures entry: "Source: \citet{x}") too
+                for cap in re.finditer(r"\\(?:caption\*?(?:of\s*\{[^}]*\})?|" + _TABLE_NOTES + r")\s*"
                                        r"(?:\[[^\]]*\])?\s*(?=\{)", content):
                     g2 = read_group(content, cap.end())
                     if g2:
@@ -1859,7 +1875,7 @@ class Converter:
                 previous = ""
                 above_block = None  # the row block the row above became, if it cites
                 rows_text = content
-                for cap in reversed(list(re.finditer(r"\\(?:caption|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
+                for cap in reversed(list(re.finditer(r"\\(?:caption\*?|" + _TABLE_NOTES + r")\s*(?:\[[^\]]*\])?"
                                                      r"\s*(?=\{)", rows_text))):
                     g2 = read_group(rows_text, cap.end())  # the caption is read above: not a row
                     rows_text = rows_text[:cap.start()] + " " + rows_text[g2[1] if g2 else cap.end():]
