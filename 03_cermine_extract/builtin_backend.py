@@ -2026,9 +2026,10 @@ def read_pdf(path: Path) -> Document:
 NOTE_LEAD = re.compile(r"^\s*(?:(?:see(?:\s+also|\s+generally)?|cf|compare|e\.\s?g|for example|quoted in|cited in|vgl|siehe|s|"
                        r"zit\.\s?n(?:ach)?|voir(?:\s+aussi)?|véase|vease|cfr|dazu|hierzu|grundlegend|eingehend|näher|zuletzt|"
                        r"ebenso|auch|etwa|so(?:\s+etwa|\s+auch|\s+schon)?|statt aller|insb|z\.\s?b)\b\.?,?:?\s*)+", re.I)
-# a lead that ends inside a note's prose ("Zum Trödelvertrag s. Windscheid, …", "For more on this, see Lewis, …"):
-# the citation starts after it
-NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also)?|cf\.?|voir|von|bei|by)\s+(?=[A-ZÀ-ÖØ-Þ“\"])")
+# a lead that ends inside a note's prose ("Zum Trödelvertrag s. Windscheid, …", "For more on this, see Lewis, …",
+# Italian "Su cui v. S. Ceccanti, …", "si vedano almeno …"): the citation starts after it
+NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also)?|cf\.?|voir|von|bei|by|"
+                             r"(?:[sS]i\s+ved(?:a|ano)|[vV]edi|[vV]\.)(?:\s+(?:almeno|anche|in generale|per tutti))*)\s+(?=[A-ZÀ-ÖØ-Þ“\"])")
 # a note's prose that ends in a colon before its citations ("To name only a few examples: Bähr/Brunner, …",
 # "For Austria: Somek, …"): the citation starts after it
 NOTE_COLON_LEAD = re.compile(r"^[^:;,()]{3,80}?:\s+(?=[A-ZÀ-ÖØ-Þ])")
@@ -2165,7 +2166,13 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
     if re.fullmatch(r"(?:https?://|www\.)\S+", piece):
         return Reference(raw=piece, fields={}), "", {piece.lower()}
     if len(piece.split()) > 60:
-        return None
+        # a citation the note goes on from with remarks ("M. Foucault, Der Wille zum Wissen (…, 1995), pp. 27,
+        # 40. The difference between …"): the citation ends at the first full stop after its year or pages
+        cut = next((m for m in re.finditer(r"(?<=[\d)])\.\s+(?=[A-ZÀ-ÖØ-Þ])", piece)
+                    if NOTE_YEAR.search(piece[:m.start()])), None)
+        if cut is None or len(piece[:cut.start()].split()) > 60:
+            return None
+        piece = piece[:cut.start()]
     year = list(NOTE_YEAR.finditer(piece))
     if official := NOTE_OFFICIAL.search(piece[:160]):
         # an official document named by its number ("COM(2022) 209 final", "Regulation (EU) 2016/679",
@@ -2184,6 +2191,8 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
                   "source": (journal.start(2), journal.end(2)), "year": (journal.start(3), journal.end(3))}
         return Reference(raw=piece, fields=fields), surname, {venue.lower().strip("."), y}
     case = NOTE_CASE.match(piece)
+    if case and not all(w[:1].isupper() or w in CASE_PARTICLES or not re.search(r"\w", w) for w in re.split(r"\s+v\.?\s+", case.group(0))[0].split()):
+        case = None  # (an Italian lead, "Su cui v. S. Ceccanti, …": no party's name)
     if case:
         name = case.group(0).strip(" ,")
         return Reference(raw=piece, fields={"title": (0, len(name))} | (
@@ -2232,7 +2241,9 @@ NOTE_AUTHOR_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’.\-]*|&|and|for|of|the|on|
 # "(EU) 2016/679", "Directive 95/46/EC", the Official Journal's "OJ L 295", an opinion's "Opinion 7/2020"
 NOTE_OFFICIAL = re.compile(r"\b(?:COM|SWD|SEC)\s?\(\d{4}\)\s?\d+|\b(?:Regulation|Directive|Decision)\s+\((?:EU|EC|EEC)\)\s+(?:No\s+)?\d{2,4}/\d+"
                            r"|\bDirective\s+\d{2,4}/\d+(?:/E[CU])?|\bOJ\s+[LC]\s+\d+|\bOpinion\s+\d{1,2}/\d{4}")
-# a court's case as a note names it: "Case C-131/12, …", "Marbury v. Madison", "Google Spain SL v Agencia …"
+# a court's case as a note names it: "Case C-131/12, …", "Marbury v. Madison", "Google Spain SL v Agencia …";
+# its first party's words capitalised but for these
+CASE_PARTICLES = {"and", "of", "the", "de", "del", "di", "du", "des", "van", "von", "für", "&", "others", "ors"}
 NOTE_CASE = re.compile(r"^(?:(?:Joined\s+)?Cases?\s+[CT]-\d+/\d+[^,]*|[A-Z][\w.,'’&\- ]{1,80}?\s+v\.?\s+[A-Z][\w.'’&\- ]{1,80}?)(?=,|\s*\(|$)")
 
 

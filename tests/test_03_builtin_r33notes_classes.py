@@ -97,6 +97,26 @@ def test_a_law_journals_short_citation_with_a_comma_after_the_author_is_a_work(t
     assert firsts(root, 10) == [("1", ["Peukert, G"]), ("2", ["Hofmann, Z", "Raue, ZGE "]), ("3", ["Hofmann, Z"])]
 
 
+def test_a_citation_a_long_note_goes_on_from_and_one_after_an_italian_lead_are_works(tmp_path):
+    """A history journal's note cites and then remarks at length ("M. Foucault, Der Wille zum Wissen (…, 1995),
+    pp. 27, 40. The difference between …"): over sixty words, the note was taken for a remark and its work lost.
+    The citation ends at the first full stop after its year or pages. An Italian law journal leads its works by
+    "v." and "si vedano" ("Su cui v. S. Ceccanti, …"), which read as a court's case ("Su cui v. S. Ceccanti", a
+    party "Su cui"): a party's name is capitalised, and the work starts after the lead."""
+    remark = " ".join(["The difference between his approach and mine is that he follows the discourse"] * 6)
+    page = notes_page(tmp_path, ["Censorship had a core.", "It had a periphery.", "The commission was elected.",
+                                 "The parliaments took part."], [
+        f"M. Foucault, Der Wille zum Wissen (Frankfurt/Main, 1995), pp. 27, 40. {remark}.",
+        "Ibid., p. 41.",
+        "Su cui v. S. Ceccanti, Le elezioni dei quattro vincitori, in federalismi.it, 8 maggio 2014.",
+        "V. almeno P. Kiiver, The Early Warning System for the Principle of Subsidiarity, Routledge, 2012."],
+        title="Taboos in the GDR")
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["M. Foucault,"]), ("2", ["M. Foucault,"]), ("3", ["S. Ceccanti,"]),
+                                ("4", ["P. Kiiver, T"])]
+    assert not any("difference" in r for r in refs_of(root).values())
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Where the notes stand: above a running footer at the body's size; at nearly the body's size, opened by "1."
 # ---------------------------------------------------------------------------------------------------------
