@@ -3117,6 +3117,11 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                 notes[-1].append(list(ln.chars))
             near_note = ln
             continue
+        if near_note is not None and near_note.page == ln.page and abs(ln.size - near_note.size) < 0.3 \
+                and _goes_on_in_its_line(near_note, ln):
+            notes[-1].append(list(ln.chars))
+            near_note = ln
+            continue
         near_note = None
         if ln.size < 0.88 * body_size and not all(c.sup or c.text.isspace() for c in ln.chars):
             # captions, figure labels: smaller than the body, left out. Footnotes (philosophy, history and
@@ -3133,8 +3138,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
                     note_marks[id(notes[-1])] = all_lines[i - 1].text.strip() if apart else mark.group(0).strip().rstrip(".")
                     note_line = ln
                 elif notes and note_line is not None and not caption and note_line.page == ln.page \
-                        and 0 < note_line.base - ln.base < 2 * ln.size:
-                    notes[-1].append(list(ln.chars))  # the footnote's next line
+                        and (0 < note_line.base - ln.base < 2 * ln.size or _goes_on_in_its_line(note_line, ln)):
+                    notes[-1].append(list(ln.chars))  # the footnote's next line (or the rest of a justified one)
                     note_line = ln
                 else:
                     note_line = None
@@ -3181,6 +3186,13 @@ ITEM_BULLET = re.compile(r"^\s*[•◦▪▸∗·–‣]\s*(?=\S)")
 AUTHOR_EMAIL = re.compile(r"^(?:[^\w\s]{1,2}\s*|\d\s*)?(?:(?:corresponding author[.:,]?\s*)?(?:e-?mail(?:\s+address(?:es)?)?"
                           r"|electronic address(?:es)?)\s*:|[\w.+-]+@[\w-]+(?:\.[\w-]+)+\s*(?:[,;]|$))", re.I)
 SMALL_CAPTION = re.compile(r"^(?:Fig(?:ure)?s?\.?|FIG(?:URE)?\.?|Table|TABLE|Scheme|Plate)\s*S?\d")
+
+
+def _goes_on_in_its_line(before: Line, line: Line) -> bool:
+    """Is ``line`` the rest of a justified note's line that came in pieces (Word spreads "Arntz/Krommendijk,"
+    "Historic" "and" "Unprecedented," over a note's first line, each word a piece): on its baseline, right of the
+    piece before it?"""
+    return abs(before.base - line.base) < 0.3 * max(line.size, 1) and line.x0 >= before.x1 - 1
 
 
 def _small_leading_mark(line: Line, raised: set[str]) -> int:

@@ -134,6 +134,23 @@ def test_footnotes_above_a_running_footer_at_the_bodys_size_are_read(tmp_path):
     assert firsts(root, 10) == [("1", ["Kuschel, D"]), ("2", ["Wielsch, Z"]), ("3", ["Kuschel, D"])]
 
 
+def test_a_justified_notes_line_that_came_in_pieces_is_read_whole(tmp_path):
+    """Word justifies an Austrian journal's notes, and the reader gets a line with wide word gaps in pieces
+    ("3 Arntz/Krommendijk," | "Historic" | "and" | "Unprecedented," …): the note kept its first piece only, and
+    its works were lost. A piece on the note line's baseline, right of the one before, goes on with that line."""
+    page = notes_page(tmp_path, ["The case was widely discussed.", "Others looked further.", "The blogs followed."], [
+        "Niska, Climate Change Litigation, Journal of World Energy Law 13 (2020) 331 ff.",
+        "Schmid, Victim Status before the ECtHR, EJIL:Talk!, 30.04.2022."], title="Changing Legal Opportunity Structures")
+    footnote(page, 60, "3", "Arntz/Krommendijk,")
+    for x, word in ((170, "Historic"), (220, "and"), (260, "Unprecedented,"), (350, "Verfassungsblog,"), (440, "09.04.2024,")):
+        page.text(x, 60, word, size=8)
+    page.text(76, 49, "https://verfassungsblog.de/historic/; Auner, Recht auf effektive Maßnahmen, Newsletter "
+                      "Menschenrechte (2024) 123 ff.", size=8)
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["Niska, Clima"]), ("2", ["Schmid, Vict"]),
+                                ("3", ["Arntz/Kromme", "Auner, Recht"])]
+
+
 def test_notes_at_nearly_the_bodys_size_opened_by_their_number_are_read(tmp_path):
     """A Word art-history article sets its notes at 10 pt under 11 pt text, each opened by its number at the
     note's size and a full stop ("1. Rothney Tshaka defines …"), not raised: they were read as body text and the
