@@ -1689,6 +1689,13 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             key, idx = _surname_key(name), []
             for year in _years(years):
                 candidates = by_author_year.get((key, year[:4]), [])
+                if not candidates:
+                    # "(ICOMOS 1994: 2)", "(CAC-ACCR 2000: code I)" for "ICOMOS 1994. The Nara Document … [Accessed
+                    # 21 September 2010]": a corporate author or an acronym, its entry parsed for a later word and
+                    # year (an access date); the entry that opens with the whole name and that year right after it
+                    # (a corporate name's first words, "English Heritage 2010", are left out of the marker's name)
+                    head = re.compile(rf"(?:[A-Z][\w'’&-]*\s+){{0,3}}{re.escape(name.strip())}[\s,.]*\(?{re.escape(year)}(?![\da-z])")
+                    candidates = [i for i, ref in enumerate(refs) if head.match(ref.raw[len(ref.label):].lstrip(" .[]"))]
                 if candidates and not any(opens(i, key) for i in candidates) \
                         and not any(REPEATED_AUTHORS.match(refs[i].raw) for i in candidates):
                     # the parse took a word of a title for the entry's author ("ECCO 2008 Terminology to … Cultural
@@ -3151,7 +3158,8 @@ def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
         and 0.15 * line.size < mark.base - line.base < 0.7 * line.size
 
 
-REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,})")
+# and AASTeX's one em dash with its stop, "—. 2007b, ApJ, …" (aasjournal.bst's "---.")
+REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,}|[—―](?=[.,]\s))")
 
 
 def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary: Vocabulary) -> list[Reference]:
