@@ -1633,6 +1633,23 @@ def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int
                                               and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
+def _call_argument(text: str, start: int) -> bool:
+    """Is the bracket at ``start`` inside the parentheses of a call, a parenthesis glued to the name before it
+    ("client.send_query(user: 1, items: [1,2], num: 10)" of a code listing, "f(x, [2, 3])"): an argument, no
+    citation. A citation's parenthesis follows a space ("(see [1, 2])"); a closed one says nothing."""
+    depth = 0
+    for k in range(start - 1, max(-1, start - 160), -1):
+        ch = text[k]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                return k > 0 and bool(re.match(r"[A-Za-z_][\w.]*$", text[max(0, k - 40):k].split()[-1] if
+                                               text[max(0, k - 40):k].split() else "")) and text[k - 1] != " "
+            depth -= 1
+    return False
+
+
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
                  table: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
@@ -1651,7 +1668,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
                 continue
             if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
-                    _interval_or_bin(text, m.start(), listed, numbers):
+                    _interval_or_bin(text, m.start(), listed, numbers) or _call_argument(text, m.start()):
                 continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
             if not numbers or any(n not in by_label for n in numbers):
                 continue
@@ -3634,9 +3651,10 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
         # a raised number after a one-letter word ("b²", "dh/dt = d² ∆P", "r²φ") is an exponent of a formula set in
         # the sentence: a citation follows a word, a parenthesis or a stop
-        # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power)
+        # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power; and a
+        # number raised right after a decimal fraction, "N(1, 0.25²) nA": a variance, no citation follows a decimal)
         if sup and n > 0 and not pieces[n - 1][1] and (
-                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$", normalise(pieces[n - 1][0]))
+                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$|\d\.\d+$", normalise(pieces[n - 1][0]))
                 or (re.fullmatch(r"\s*[23]\s*", text) and re.search(r"(?:^|[\s(\d/·])(?:[kcmµμnd]m|[mµμd][lL]|ft|in)$",
                                                                    normalise(pieces[n - 1][0])))):
             runs.append((normalise(text), []))

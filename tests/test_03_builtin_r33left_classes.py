@@ -48,3 +48,49 @@ def test_a_corporate_author_or_acronym_cited_by_name_and_year_names_the_entry_th
             f"{BODY}, as the charter's revision has it (ICOMOS 1999) and (Jokilehto 1999: 180)."]
     root = xml_of(tmp_path, [author_year_paper(body, entries)])
     assert _linked(root) == [["ICOMOS 1994."], ["English Heri"], ["Jokilehto, J"]]
+
+
+def test_a_number_raised_after_a_decimal_fraction_is_an_exponent_not_a_citation(tmp_path):
+    """A superscript-citing paper (amsart, natbib super) writes a variance in the sentence, "N(1, 0.25²) nA":
+    the raised 2 right after the decimal fraction was linked to entry 2. A number raised right after a decimal
+    fraction is an exponent; raised after a word it is still a citation."""
+    from test_03_builtin_pairs_classes import right_edge
+    refs = [f"{n}. A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}." for n in range(1, 4)]
+
+    def paper(marks: list[tuple[float, str]] = ()) -> raw_pdf.Page:
+        page = raw_pdf.Page()
+        page.text(72, 740, "A Paper Title Set Large", size=18)
+        page.text(72, 700, "1 Introduction", size=12, font="F2")
+        page.text(72, 680, "Each neuron is driven by an input current of N(1, 0.25")
+        page.text(72, 668, f"{BODY} as the model says.")
+        for x, text in marks:
+            page.text(x, 680 + 3.6, text, size=7)
+        page.text(72, 630, "References", size=12, font="F2")
+        for ref, y in zip(refs, (610, 598, 586)):
+            page.text(72, y, ref)
+        return page
+
+    first = right_edge(tmp_path, paper(), "N(1, 0.25") + 0.3
+    page = paper([(first, "2")])
+    page.text(first + 6, 680, ") nA.")
+    second = right_edge(tmp_path, page, "the model says.") + 0.3
+    page.text(second, 668 + 3.6, "3", size=7)
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("3", "ref3")]
+
+
+def test_a_bracket_inside_a_calls_parentheses_is_an_argument_not_a_citation(tmp_path):
+    """A code listing read as text: "client.send_query(user: 1, items: [1,2], num: 10)" linked entries 1 and 2.
+    A bracket inside a parenthesis glued to the name before it (a call, "f(x, [2, 3])") is an argument; a
+    citation's parenthesis follows a space ("(see [1, 2])") and still cites."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY}, as two studies show (see [1, 2]).")
+    page.text(72, 656, "recommendations = client.send_query(user: 1, items: [1,2], num: 10)")
+    page.text(72, 632, f"{BODY}, and the third one [3] agrees.")
+    page.text(72, 590, "References", size=12, font="F2")
+    for n, y in zip(range(1, 4), (570, 558, 546)):
+        page.text(72, y, f"[{n}] A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}.")
+    root = xml_of(tmp_path, [page])
+    assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("1, 2", "ref1 ref2"), ("3", "ref3")]
