@@ -94,3 +94,57 @@ def test_a_bracket_inside_a_calls_parentheses_is_an_argument_not_a_citation(tmp_
         page.text(72, y, f"[{n}] A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}.")
     root = xml_of(tmp_path, [page])
     assert [(x.text, x.get("rid")) for x in root.iter("xref")] == [("1, 2", "ref1 ref2"), ("3", "ref3")]
+
+
+def _with_figure(tmp_path, page: raw_pdf.Page, figure: raw_pdf.Page, at: tuple[float, float], size: tuple[float, float],
+                 scale: float = 1.0):
+    """``page`` with ``figure`` (a page of ``size``) placed on it at ``at`` as a form XObject, as pdfTeX's
+    \\includegraphics of a PDF places a figure; PDFium writes the form and saves the file."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+    body = pdfium.PdfDocument(raw_pdf.write_pdf(tmp_path / "body.pdf", [page]))
+    source = pdfium.PdfDocument(raw_pdf.write_pdf(tmp_path / "figure.pdf", [figure], width=size[0], height=size[1]))
+    xobject = pdfium_c.FPDF_NewXObjectFromPage(body.raw, source.raw, 0)
+    form = pdfium_c.FPDF_NewFormObjectFromXObject(xobject)
+    pdfium_c.FPDFPageObj_Transform(form, scale, 0, 0, scale, *at)
+    target = body[0]
+    pdfium_c.FPDFPage_InsertObject(target.raw, form)
+    assert pdfium_c.FPDFPage_GenerateContent(target.raw)
+    pdfium_c.FPDF_CloseXObject(xobject)
+    out = tmp_path / "paper.pdf"
+    body.save(out)
+    return out
+
+
+def test_the_text_of_a_figure_drawn_by_an_included_file_is_not_read_as_the_body(tmp_path):
+    """A timeline figure (an included PDF, a form XObject) prints its own list "[1] Flatiron Institute … [2] LUMI
+    Consortium …": read as a sentence of the body, its numbers were linked to the paper's entries 1 and 2. The
+    text inside a form that covers part of the page is the figure's; the body around it is read as before."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    for k in range(12):
+        page.text(72, 680 - 12 * k, f"{BODY}, and the trigger runs at the collider [1].")
+    page.text(72, 360, "Figure 1. Timeline of the computing resources used.", size=9)
+    page.text(72, 320, "References", size=12, font="F2")
+    page.text(72, 300, "[1] L. Evans and P. Bryant. LHC machine. Journal of Instrumentation, 2008.")
+    page.text(72, 288, "[2] CMS Collaboration. The Phase-2 upgrade of the CMS Level-1 trigger. 2020.")
+    figure = raw_pdf.Page()
+    figure.text(10, 60, "[1] Flatiron Institute, CoreSite Cluster   [2] LUMI Consortium, LUMI Supercomputer", size=7)
+    figure.text(10, 40, "2022      2023      2024      2025", size=7)
+    pdf = _with_figure(tmp_path, page, figure, (72, 380), (400, 80))
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    body = " ".join("".join(root.find("body").itertext()).split())
+    assert "Flatiron" not in body and "Timeline of the computing" in body
+    assert {x.get("rid") for x in root.iter("xref")} == {"ref1"}
+    # a form that covers the page (a stamped or an included page) is the page's text: read
+    whole = raw_pdf.Page()
+    for k in range(20):
+        whole.text(20, 560 - 12 * k, f"{BODY}, and the trigger runs at the collider [2].")
+    whole.text(20, 300, "References", size=12, font="F2")
+    whole.text(20, 280, "[1] L. Evans and P. Bryant. LHC machine. Journal of Instrumentation, 2008.")
+    whole.text(20, 268, "[2] CMS Collaboration. The Phase-2 upgrade of the CMS Level-1 trigger. 2020.")
+    (tmp_path / "b").mkdir()
+    pdf = _with_figure(tmp_path / "b", raw_pdf.Page(), whole, (0, 0), (612, 792))
+    root = etree.fromstring(builtin.convert(pdf)[0])
+    assert {x.get("rid") for x in root.iter("xref")} == {"ref2"}
