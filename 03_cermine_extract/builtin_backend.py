@@ -261,55 +261,8 @@ _GET_TEXT_OBJECT = _unconverted(pdfium_c.FPDFText_GetTextObject, ctypes.c_void_p
     if hasattr(pdfium_c, "FPDFText_GetTextObject") else None
 
 
-_GET_PAGE_OBJECT = _unconverted(pdfium_c.FPDFPage_GetObject, pdfium_c.FPDF_PAGEOBJECT)
-_GET_OBJECT_TYPE = _unconverted(pdfium_c.FPDFPageObj_GetType, ctypes.c_int)
-_GET_FORM_OBJECT = _unconverted(pdfium_c.FPDFFormObj_GetObject, pdfium_c.FPDF_PAGEOBJECT)
-
-
 def _no_text_object(tp, j: int) -> None:
     return None
-
-
-# a figure an included file draws (pdfTeX's \includegraphics of a PDF, a placed graphic) is a form XObject: the
-# text inside it is the figure's (axis labels, a legend, a timeline's own "[1] Flatiron Institute … [2] LUMI"), read
-# as sentences of the body it was linked as citations. A form that covers most of the page is the page itself (a
-# stamped or an included page) and is read; so is every form of a page with little text outside its forms
-FIGURE_FORM_MAX_AREA = 0.8
-FIGURE_PAGE_MIN_BODY = 200
-
-
-def _figure_text_objects(page, width: float, height: float, max_objects: int = 20_000) -> set[int]:
-    """The text objects (addresses, as FPDFText_GetTextObject gives them) inside the page's form XObjects that
-    cover less than FIGURE_FORM_MAX_AREA of the page: a figure's own text."""
-    raw = page.raw
-    n = pdfium_c.FPDFPage_CountObjects(raw)
-    if n > max_objects:
-        return set()
-    get_object, get_type, get_inner = _GET_PAGE_OBJECT, _GET_OBJECT_TYPE, _GET_FORM_OBJECT  # (calls an object)
-    form_kind, text_kind = pdfium_c.FPDF_PAGEOBJ_FORM, pdfium_c.FPDF_PAGEOBJ_TEXT
-    found: set[int] = set()
-    bounds = [ctypes.c_float() for _ in range(4)]
-
-    def inside(form, depth: int) -> None:
-        for i in range(pdfium_c.FPDFFormObj_CountObjects(form)):
-            obj = get_inner(form, i)
-            kind = get_type(obj)
-            if kind == text_kind:
-                found.add(ctypes.cast(obj, ctypes.c_void_p).value)
-            elif kind == form_kind and depth < 8:
-                inside(obj, depth + 1)
-
-    for i in range(n):
-        obj = get_object(raw, i)
-        if get_type(obj) != form_kind:
-            continue
-        if not pdfium_c.FPDFPageObj_GetBounds(obj, *(ctypes.byref(b) for b in bounds)):
-            continue
-        left, bottom, right, top = (b.value for b in bounds)
-        area = (min(right, width) - max(left, 0)) * (min(top, height) - max(bottom, 0))
-        if area < FIGURE_FORM_MAX_AREA * width * height:
-            inside(obj, 0)
-    return found
 
 
 def _page_lines(doc: pdfium.PdfDocument, index: int, names: dict[int, str] | None = None,
@@ -386,11 +339,6 @@ def _page_lines(doc: pdfium.PdfDocument, index: int, names: dict[int, str] | Non
     # PDFium's font size and weight of a character are those of its text object, and so is the matrix of every
     # character but a generated space: read once an object (its address keys them), not once a character
     get_object = _GET_TEXT_OBJECT or _no_text_object
-    figure = _figure_text_objects(page, width, height) if _GET_TEXT_OBJECT and not rotation else set()
-    if figure:
-        in_figure = sum(1 for j in range(n) if get_object(tp, j) in figure)
-        if n - in_figure < FIGURE_PAGE_MIN_BODY:
-            figure = set()
     prev_text = ""  # the text of current[-1]
     styles: dict[int, tuple[float | None, int]] = {}
     i = 0
@@ -418,8 +366,6 @@ def _page_lines(doc: pdfium.PdfDocument, index: int, names: dict[int, str] | Non
                 prev_text = " "
             continue
         obj = get_object(tp, j)
-        if obj in figure:
-            continue  # the text of a figure drawn by an included file
         if obj:
             got = styles.get(obj)
             if got is None:
