@@ -1678,6 +1678,23 @@ def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int
                                               and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
 
 
+def _call_argument(text: str, start: int) -> bool:
+    """Is the bracket at ``start`` inside the parentheses of a call, a parenthesis glued to the name before it
+    ("client.send_query(user: 1, items: [1,2], num: 10)" of a code listing, "f(x, [2, 3])"): an argument, no
+    citation. A citation's parenthesis follows a space ("(see [1, 2])"); a closed one says nothing."""
+    depth = 0
+    for k in range(start - 1, max(-1, start - 160), -1):
+        ch = text[k]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                return k > 0 and bool(re.match(r"[A-Za-z_][\w.]*$", text[max(0, k - 40):k].split()[-1] if
+                                               text[max(0, k - 40):k].split() else "")) and text[k - 1] != " "
+            depth -= 1
+    return False
+
+
 def find_markers(text: str, refs: list[Reference], parens: bool = False,
                  table: bool = False) -> list[tuple[int, int, list[int]]]:
     """Citation markers in ``text`` found by pattern: (start, end, reference indices); ``parens``: numbers
@@ -1696,7 +1713,7 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                 vectors.append((m.start(), len(listed)))  # "[1, 1, 1, 0]" is a vector, "[0, 1]" an interval
                 continue
             if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
-                    _interval_or_bin(text, m.start(), listed, numbers):
+                    _interval_or_bin(text, m.start(), listed, numbers) or _call_argument(text, m.start()):
                 continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
             if not numbers or any(n not in by_label for n in numbers):
                 continue
@@ -1734,6 +1751,13 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             key, idx = _surname_key(name), []
             for year in _years(years):
                 candidates = by_author_year.get((key, year[:4]), [])
+                if not candidates:
+                    # "(ICOMOS 1994: 2)", "(CAC-ACCR 2000: code I)" for "ICOMOS 1994. The Nara Document … [Accessed
+                    # 21 September 2010]": a corporate author or an acronym, its entry parsed for a later word and
+                    # year (an access date); the entry that opens with the whole name and that year right after it
+                    # (a corporate name's first words, "English Heritage 2010", are left out of the marker's name)
+                    head = re.compile(rf"(?:[A-Z][\w'’&-]*\s+){{0,3}}{re.escape(name.strip())}[\s,.]*\(?{re.escape(year)}(?![\da-z])")
+                    candidates = [i for i, ref in enumerate(refs) if head.match(ref.raw[len(ref.label):].lstrip(" .[]"))]
                 if candidates and not any(opens(i, key) for i in candidates) \
                         and not any(REPEATED_AUTHORS.match(refs[i].raw) for i in candidates):
                     # the parse took a word of a title for the entry's author ("ECCO 2008 Terminology to … Cultural
@@ -3288,7 +3312,8 @@ def _mark_set_apart(mark: Line, line: Line, raised: set[str]) -> bool:
         and 0.15 * line.size < mark.base - line.base < 0.7 * line.size
 
 
-REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,})")
+# and AASTeX's one em dash with its stop, "—. 2007b, ApJ, …" (aasjournal.bst's "---.")
+REPEATED_AUTHORS = re.compile(r"^\s*(?:\[[^\]]{1,12}\]\s*|\d{1,3}\.\s+)?(?:[—―]{2,}|–{2,}|-{3,}|_{3,}|[—―](?=[.,]\s))")
 
 
 def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary: Vocabulary) -> list[Reference]:
@@ -3769,9 +3794,10 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         glued = not text[-1:].isspace() and n + 1 < len(pieces) and pieces[n + 1][0][:1].isalnum()
         # a raised number after a one-letter word ("b²", "dh/dt = d² ∆P", "r²φ") is an exponent of a formula set in
         # the sentence: a citation follows a word, a parenthesis or a stop
-        # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power)
+        # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power; and a
+        # number raised right after a decimal fraction, "N(1, 0.25²) nA": a variance, no citation follows a decimal)
         if sup and n > 0 and not pieces[n - 1][1] and (
-                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$", normalise(pieces[n - 1][0]))
+                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$|\d\.\d+$", normalise(pieces[n - 1][0]))
                 or (re.fullmatch(r"\s*[23]\s*", text) and re.search(r"(?:^|[\s(\d/·])(?:[kcmµμnd]m|[mµμd][lL]|ft|in)$",
                                                                    normalise(pieces[n - 1][0])))):
             runs.append((normalise(text), []))

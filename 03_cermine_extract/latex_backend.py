@@ -295,6 +295,25 @@ def read_group(text: str, i: int) -> tuple[str, int] | None:
     return text[i + 1:], n
 
 
+def _option_title(options: str) -> str | None:
+    """The value of a ``title=`` (mdframed's ``frametitle=``) key in an environment's key-value options, braces
+    around it taken off; None where there is none. Keys are read at the top level only (not inside braces)."""
+    depth, start, items = 0, 0, []
+    for k, ch in enumerate(options):
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            items.append(options[start:k])
+            start = k + 1
+    items.append(options[start:])
+    for item in items:
+        m = re.match(r"\s*(?:frame)?title\s*=\s*", item)
+        if m:
+            value = item[m.end():].strip()
+            g = read_group(value, 0) if value.startswith("{") else None
+            return g[0] if g is not None and not value[g[1]:].strip() else value
+    return None
+
+
 def read_optional(text: str, i: int) -> tuple[str, int] | None:
     """The content of ``[...]`` at ``text[i]`` (after spaces; braces inside respected), else None."""
     n = len(text)
@@ -471,6 +490,7 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
 
 
 _MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is not in a folder of superseded copies",
+                 "not an older copy of another document there",
                  "it is at the top of the source",
                  "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
@@ -492,6 +512,33 @@ _SUPERSEDED_DIR = re.compile(r"^(?:old|older|archived?|backups?|bak|obsolete|dep
 
 def _superseded(relative: Path) -> bool:
     return any(_SUPERSEDED_DIR.match(part) for part in relative.parts[:-1])
+
+
+# a copy the authors kept of a document beside it: "MAIN_old", "ms_backup", "open.bak", "paper (copy)", "old_main"
+_COPY_SUFFIX = re.compile(r"(.+?)(?:[ _.-]+|(?=\())(?:\(?(?:old|older|backup|bak|copy|orig|original|prev|previous)\)?\d*)",
+                          re.I)
+_COPY_PREFIX = re.compile(r"(?:old|backup|bak|copy|orig|original|prev|previous)[ _.-]+(.+)", re.I)
+_VERSION_SUFFIX = re.compile(r"(.+?)[ _.-]+v(\d{1,2})", re.I)
+
+
+def _older_copy(path: Path, others: list[Path]) -> bool:
+    """Whether a document is a copy the authors kept of another document in its folder: its name is the other's
+    with "old", "backup", "bak", "copy", "orig(inal)" or "prev(ious)" added ("MAIN_old" beside "MAIN"), or a
+    version number below another copy's ("paper_v1" beside "paper_v2", or "paper_v1" beside "paper"). Only where
+    the name says so: "paper_v2" beside "paper" is left undecided (either may be the later)."""
+    stems = {p.stem.lower() for p in others if p != path and p.parent == path.parent}
+    stem = path.stem.lower()
+    m = _COPY_SUFFIX.fullmatch(stem) or _COPY_PREFIX.fullmatch(stem)
+    if m and m.group(1) in stems:
+        return True
+    m = _VERSION_SUFFIX.fullmatch(stem)
+    if not m:
+        return False
+    base, number = m.group(1), int(m.group(2))
+    if number <= 1 and base in stems:
+        return True
+    return any((v := _VERSION_SUFFIX.fullmatch(other)) and v.group(1) == base and int(v.group(2)) > number
+               for other in stems)
 
 
 def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
@@ -579,6 +626,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
         return (cites[path] > 0, not _LATEXDIFF.search(texts[path]), not _superseded(path.relative_to(folder)),
+                not _older_copy(path, mains),
                 len(path.relative_to(folder).parts) == top_depth, path.with_suffix(".bbl").exists(), covered[path],
                 has_bib[path],
                 path.resolve() not in included and path.stem not in included,
@@ -1979,6 +2027,14 @@ class Converter:
             return opt[1]
         if opt is not None:
             j = opt[1]
+            title = None if env in LISTS else _option_title(opt[0])
+            parts = self.inline(title) if title else []
+            if any(isinstance(p, Cite) for p in parts):
+                # \begin{tcolorbox}[colback=red!5, title={... \cite{x}}] (or an environment defined on it): the
+                # box prints its title in a bar above the body, a sentence of its own
+                self.end_paragraph()
+                self.emit_parts(parts)
+                self.end_paragraph()
         for _ in range(ENV_ARGS.get(env, 0)):
             g = read_group(s, j)
             j = g[1] if g else j
