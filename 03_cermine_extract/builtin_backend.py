@@ -1130,7 +1130,9 @@ REFERENCES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}((\d+|[IVX]+|[A-Z])\.?\s*)
                                 r"참고\s?문헌|参考文献|參考文獻|引用文献|список литературы|литература|библиография)[.:]?$",
                                 re.I)
 ABSTRACT_HEADING = re.compile(rf"^{HEADING_ORNAMENT}abstract[.:]?$", re.I)
-FIRST_SECTION = re.compile(rf"^{HEADING_ORNAMENT}((1|I)\.?\s+)?(introduction|background|motivation|overview)[.:]?$", re.I)
+# a preface or foreword is the author's own prose: a proposal or a thesis may cite there before any numbered section
+FIRST_SECTION = re.compile(rf"^{HEADING_ORNAMENT}((1|I)\.?\s+)?(introduction|background|motivation|overview|preface|foreword)"
+                           r"[.:]?$", re.I)
 NUMBERED_HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2})*\.?|[IVX]{1,5}\.|[A-H]\.)\s+[A-Z]")
 LONE_APPENDIX = re.compile(r"^(?:online\s+|supplementary\s+)?(?:appendix|appendices)$", re.I)
 
