@@ -17,6 +17,22 @@ import raw_pdf  # noqa: E402
 from test_03_builtin_real_classes import BODY, xml_of  # noqa: E402
 
 
+def parsed_refs(raws: list[str]) -> list["builtin.Reference"]:
+    """References parsed from their raw strings as the backend parses entries, with the first author's surname and
+    the year as printed (what ``find_markers`` matches a marker against)."""
+    refs = []
+    for raw in raws:
+        ref = builtin.Reference(raw)
+        ref.fields = builtin.parse_reference(raw)
+        if ref.fields.get("authors"):
+            ref.fields["first_surname"] = raw[slice(*ref.fields["authors"][0]["surname"])]
+        if "year" in ref.fields:
+            ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
+        refs.append(ref)
+    return refs
+
+
+
 def marks(root) -> list[tuple[str, list[str]]]:
     """(marker text, the first words of every reference it names) for each linked marker, in reading order."""
     refs = {r.get("id"): " ".join("".join(r.itertext()).split()) for r in root.iter("ref")}
@@ -276,15 +292,7 @@ def test_a_corporate_author_names_the_entry_that_opens_with_it_not_one_whose_tit
             "September 2008. European Federation of Conservator-Restorers’ Organisations.",
             "English Heritage 2008 Conservation Principles, Policies and Guidance for the Sustainable Management "
             "of the Historic Environment. Available at: http://www.english-heritage.org.uk [Accessed 12 May 2011]"]
-    refs = []
-    for raw in raws:
-        ref = builtin.Reference(raw)
-        ref.fields = builtin.parse_reference(raw)
-        if ref.fields.get("authors"):
-            ref.fields["first_surname"] = raw[slice(*ref.fields["authors"][0]["surname"])]
-        if "year" in ref.fields:
-            ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
-        refs.append(ref)
+    refs = parsed_refs(raws)
     refs[1].fields["first_surname"], refs[1].fields["year_text"] = "Heritage", "2008"  # as the page's parse read it
     text = "as the management of change (English Heritage 2008: 7) and (Earl 2003)."
     found = [(text[s:e], idx) for s, e, idx in builtin.find_markers(text, refs)]
@@ -312,13 +320,7 @@ def test_authors_joined_by_slashes_name_their_entry():
     raws = ["Chilisa, B./Preece, J. (2005): Research methods for adult educators in Africa. Cape Town: UNESCO.",
             "Elder, Glen H./Giele, Janet Z. (2009): The Craft of Life Course Research. New York: Guilford.",
             "Elder, Glen H./Johnson, M. K./Crosnoe, R. (2006): The emergence of life course theory. New York."]
-    refs = []
-    for raw in raws:
-        ref = builtin.Reference(raw)
-        ref.fields = builtin.parse_reference(raw)
-        ref.fields["first_surname"] = raw[slice(*ref.fields["authors"][0]["surname"])]
-        ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
-        refs.append(ref)
+    refs = parsed_refs(raws)
     text = "as argued (Chilisa/Preece 2005: 198) and (Elder/Johnson/Crosnoe 2006; Elder/Giele 2009) since."
     assert [idx for _, _, idx in builtin.find_markers(text, refs)] == [[0], [2, 1]]
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(REPO / "03_cermine_extract"))
 import bench  # noqa: E402
 import builtin_backend as builtin  # noqa: E402
 import raw_pdf  # noqa: E402
+from test_03_builtin_r32pub_classes import parsed_refs as _refs  # noqa: E402
 from test_03_builtin_real_classes import BODY, xml_of  # noqa: E402
 
 
@@ -21,17 +22,6 @@ def marks(root) -> list[tuple[str, list[str]]]:
     """(marker text, the first words of every reference it names) for each linked marker, in reading order."""
     refs = {r.get("id"): " ".join("".join(r.itertext()).split()) for r in root.iter("ref")}
     return [(x.text, [refs[k][:12] for k in x.get("rid").split()]) for x in root.iter("xref")]
-
-
-def _refs(raws: list[str]) -> list["builtin.Reference"]:
-    refs = []
-    for raw in raws:
-        ref = builtin.Reference(raw)
-        ref.fields = builtin.parse_reference(raw)
-        ref.fields["first_surname"] = raw[slice(*ref.fields["authors"][0]["surname"])]
-        ref.fields["year_text"] = raw[slice(*ref.fields["year"])]
-        refs.append(ref)
-    return refs
 
 
 # ---------------------------------------------------------------------------------------------------------
