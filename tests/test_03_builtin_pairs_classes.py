@@ -180,26 +180,29 @@ def test_author_list_decides_between_two_entries_of_one_first_author_and_year(tm
         [["Novembre, John e"], ["Novembre, J. and"], ["Patterson, N., A"]]
 
 
+def exponent_paper(first_line: str, marks: list[tuple[float, str]] = ()) -> raw_pdf.Page:
+    """A one-page superscript-citing paper: ``first_line`` at y 680, a body line under it ending "as the model
+    says." at y 668, ``marks`` (x, text) raised on the first line, and a bibliography of three numbered entries."""
+    refs = [f"{n}. A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}." for n in range(1, 4)]
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1 Introduction", size=12, font="F2")
+    page.text(72, 680, first_line)
+    page.text(72, 668, f"{BODY} as the model says.")
+    for x, text in marks:
+        page.text(x, 680 + 3.6, text, size=7)
+    page.text(72, 630, "References", size=12, font="F2")
+    for ref, y in zip(refs, (610, 598, 586)):
+        page.text(72, y, ref)
+    return page
+
+
 def test_raised_number_after_a_one_letter_word_is_an_exponent_not_a_citation(tmp_path):
     """AIP and other superscript-citing papers set formulas in the sentence ("the form b² ∆P"): a raised number
     after a one-letter word is an exponent; after a word or a stop it is a citation."""
-    refs = [f"{n}. A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}." for n in range(1, 4)]
-
-    def paper(marks: list[tuple[float, str]] = ()) -> raw_pdf.Page:
-        page = raw_pdf.Page()
-        page.text(72, 740, "A Paper Title Set Large", size=18)
-        page.text(72, 700, "1 Introduction", size=12, font="F2")
-        page.text(72, 680, "The resistance is assumed to take the form b")
-        page.text(72, 668, f"{BODY} as the model says.")
-        for x, text in marks:
-            page.text(x, 680 + 3.6, text, size=7)
-        page.text(72, 630, "References", size=12, font="F2")
-        for ref, y in zip(refs, (610, 598, 586)):
-            page.text(72, y, ref)
-        return page
-
-    first = right_edge(tmp_path, paper(), "the form b") + 0.3
-    page = paper([(first, "2")])
+    line = "The resistance is assumed to take the form b"
+    first = right_edge(tmp_path, exponent_paper(line), "the form b") + 0.3
+    page = exponent_paper(line, [(first, "2")])
     second = right_edge(tmp_path, page, "the model says.") + 0.3
     page.text(second, 668 + 3.6, "3", size=7)
     root = xml_of(tmp_path, [page])

@@ -10,7 +10,7 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-from test_03_builtin_pairs_classes import author_year_paper, refs_of  # noqa: E402
+from test_03_builtin_pairs_classes import author_year_paper, exponent_paper, refs_of, right_edge  # noqa: E402
 from test_03_builtin_real_classes import BODY, builtin, xml_of  # noqa: E402  (one PDF-to-XML helper for these files)
 
 
@@ -54,24 +54,9 @@ def test_a_number_raised_after_a_decimal_fraction_is_an_exponent_not_a_citation(
     """A superscript-citing paper (amsart, natbib super) writes a variance in the sentence, "N(1, 0.25²) nA":
     the raised 2 right after the decimal fraction was linked to entry 2. A number raised right after a decimal
     fraction is an exponent; raised after a word it is still a citation."""
-    from test_03_builtin_pairs_classes import right_edge
-    refs = [f"{n}. A. Author{n}. Work number {n}. Journal of Tests, {1990 + n}." for n in range(1, 4)]
-
-    def paper(marks: list[tuple[float, str]] = ()) -> raw_pdf.Page:
-        page = raw_pdf.Page()
-        page.text(72, 740, "A Paper Title Set Large", size=18)
-        page.text(72, 700, "1 Introduction", size=12, font="F2")
-        page.text(72, 680, "Each neuron is driven by an input current of N(1, 0.25")
-        page.text(72, 668, f"{BODY} as the model says.")
-        for x, text in marks:
-            page.text(x, 680 + 3.6, text, size=7)
-        page.text(72, 630, "References", size=12, font="F2")
-        for ref, y in zip(refs, (610, 598, 586)):
-            page.text(72, y, ref)
-        return page
-
-    first = right_edge(tmp_path, paper(), "N(1, 0.25") + 0.3
-    page = paper([(first, "2")])
+    line = "Each neuron is driven by an input current of N(1, 0.25"
+    first = right_edge(tmp_path, exponent_paper(line), "N(1, 0.25") + 0.3
+    page = exponent_paper(line, [(first, "2")])
     page.text(first + 6, 680, ") nA.")
     second = right_edge(tmp_path, page, "the model says.") + 0.3
     page.text(second, 668 + 3.6, "3", size=7)
