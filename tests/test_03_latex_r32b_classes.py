@@ -17,8 +17,8 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def _document(body: str, cls: str = "article", bib: str = "refs") -> str:
-    return f"\\documentclass{{{cls}}}\n\\begin{{document}}\n{body}\n\\bibliographystyle{{plain}}\n" \
+def _document(body: str, cls: str = "article", bib: str = "refs", preamble: str = "") -> str:
+    return f"\\documentclass{{{cls}}}\n{preamble}\\begin{{document}}\n{body}\n\\bibliographystyle{{plain}}\n" \
            f"\\bibliography{{{bib}}}\n\\end{{document}}\n"
 
 

@@ -9,18 +9,7 @@ from pathlib import Path
 from lxml import etree
 
 from test_03_latex_r28_classes import BIB, cited_rids, latex, paragraphs
-
-
-def _write(folder: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def _document(body: str, bib: str = "refs", preamble: str = "") -> str:
-    return f"\\documentclass{{article}}\n{preamble}\\begin{{document}}\n{body}\n\\bibliographystyle{{plain}}\n" \
-           f"\\bibliography{{{bib}}}\n\\end{{document}}\n"
+from test_03_latex_r32b_classes import _document, _write
 
 
 def test_a_document_in_a_folder_of_superseded_copies_is_no_main_file_beside_the_paper(tmp_path):
