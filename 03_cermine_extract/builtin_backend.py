@@ -868,7 +868,10 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
     # A running head that names the current section changes with it ("REFERENCES" over each page of the
     # bibliography where the other pages carry the title: iopart), so its text repeats on too few pages; it is
     # still set beside the page number, on its baseline, in the slot that holds a head on most pages.
-    numbers = [[round(ln.bottom) for ln in lines if band(ln) and re.fullmatch(r"\d{1,4}", ln.text.strip())]
+    # (a footnote's mark set apart from its note, "2" | "See e.g. …", in the bottom band is no page number: the body
+    # line of the other column on its baseline is no running head)
+    numbers = [[round(ln.bottom) for ln in lines if band(ln) and re.fullmatch(r"\d{1,4}", ln.text.strip())
+                and not _opens_a_footnote(ln, lines)]
                for lines in pages]
     tops = [{round(ln.top) for ln in lines if band(ln)} for lines in pages]
 
