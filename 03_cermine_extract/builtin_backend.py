@@ -868,7 +868,10 @@ def drop_page_furniture(pages: list[list[Line]]) -> list[list[Line]]:
     # A running head that names the current section changes with it ("REFERENCES" over each page of the
     # bibliography where the other pages carry the title: iopart), so its text repeats on too few pages; it is
     # still set beside the page number, on its baseline, in the slot that holds a head on most pages.
-    numbers = [[round(ln.bottom) for ln in lines if band(ln) and re.fullmatch(r"\d{1,4}", ln.text.strip())]
+    # (a footnote's mark set apart from its note, "2" | "See e.g. …", in the bottom band is no page number: the body
+    # line of the other column on its baseline is no running head)
+    numbers = [[round(ln.bottom) for ln in lines if band(ln) and re.fullmatch(r"\d{1,4}", ln.text.strip())
+                and not _opens_a_footnote(ln, lines)]
                for lines in pages]
     tops = [{round(ln.top) for ln in lines if band(ln)} for lines in pages]
 
@@ -1451,6 +1454,11 @@ def _looks_like_title(text: str) -> bool:
     return abbreviations < 0.5 * len(words)
 
 
+SURNAME_SPACED_INITIALS = re.compile(
+    r"((?:(?:[Vv]an|[Vv]on|[Dd]er|[Dd]en|[Dd]e|[Dd]a|[Dd]i|[Dd]el|[Dd]u|[Ll]a|[Ll]e)\s+)*"
+    r"[A-ZÀ-ÖØ-ÞĀ-Ž][^\W\d_]+(?:['’\-][^\W\d_]+)*)\s+((?:[A-Z]\.\s?-?){0,3}[A-Z]\.?)(\s*et\.?\s+al\.?)?")
+
+
 def _author_spans(text: str, base: int) -> list[dict]:
     """Each author's (given, surname) spans; 'N. Taylor, K. Osei, and E. Lindqvist' or 'Taylor, N., Osei, K.'."""
     authors = []
@@ -1476,6 +1484,14 @@ def _author_spans(text: str, base: int) -> list[dict]:
             continue  # a lone "~" between commas (OCR'd text: "Jones, ~, and Lee") names nobody
         if len(words) == 1:
             authors.append({"surname": (c_start, c_start + len(chunk))})
+            continue
+        # MNRAS's and A&A's surname first, initials after it spaced and no comma between ("Eisenstein D. J. et al.",
+        # "Peebles P. J. E.", "Van de Voort F. et al."): the surname is the words before the initials
+        if (spaced := SURNAME_SPACED_INITIALS.fullmatch(chunk)) and (spaced.group(3) or
+                                                                     len(re.findall(r"[A-Z]", spaced.group(2))) >= 2):
+            authors.append({"surname": (c_start + spaced.start(1), c_start + spaced.end(1)),
+                            "given": (c_start + spaced.start(2), c_start + len(spaced.group(2).rstrip()) +
+                                      spaced.start(2))})
             continue
         if re.fullmatch(r"[A-Z]{1,3}\.?|[A-Z]\.(?:-?[A-Z]\.?){1,3}", words[-1]) and len(words) >= 2 \
                 and not re.fullmatch(r"[A-Z]\.", words[0]):
