@@ -1628,6 +1628,21 @@ def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int], print
     return in_order >= 0.7 * len(first_seen)
 
 
+# an order or a map between two values, right after a bracket ("[1, 2] ≪x [1, 2, 3]", "[1] → [1, 2]"): the bracket is
+# a value compared or mapped, never a citation
+RELATION_AFTER = re.compile(r"\s*[≪≫≺≻≼≽⊏⊑⊐⊒→↦<>≤≥]")
+
+
+def _list_value(text: str, start: int, end: int) -> bool:
+    """Is the bracket ``text[start:end]`` a list's value, not a citation: in a sentence that also prints an empty
+    list "[]" ("x took on the versions [], [1], [1, 2]"; not "[ ]", what a formula whose glyphs the layer lacks
+    leaves: "E[ ]"), before an order or a map to another value ("[1, 2, 3] ≪ [1, 2]"), or after an order sign
+    ("≪x [1, 2, 3]"). (The word before says too little: "the clock value [34]", "Global Arrays [20]" cite.)"""
+    if RELATION_AFTER.match(text, end) or re.search(r"[≪≫≺≻≼≽⊏⊑⊐⊒→↦]\w{0,2}\s*$", text[max(0, start - 6):start]):
+        return True
+    return any(_same_sentence(text, start, e.start()) for e in re.finditer(r"\[\]", text))
+
+
 def _same_sentence(text: str, a: int, b: int) -> bool:
     """Do offsets ``a`` and ``b`` of ``text`` lie in one sentence (no full stop and capital between them)?"""
     lo, hi = min(a, b), max(a, b)
@@ -1717,6 +1732,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
                     _interval_or_bin(text, m.start(), listed, numbers) or _call_argument(text, m.start()):
                 continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
+            if _list_value(text, m.start(), m.end()):
+                continue  # "the list [1, 2], obtaining [1, 2, 3]", "versions [], [1], [1, 2]": a list's value
             if not numbers or any(n not in by_label for n in numbers):
                 continue
             idx = [by_label[n] for n in numbers]
@@ -1804,6 +1821,13 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                     found.append((start + lead, start + lead + len(core),
                                   list(dict.fromkeys(i for idx in found_here for i in idx))))
             start += len(cell) + len(CELL_SEPARATOR)
+    # a bibliography labelled by keys ("[Aho 85]", "[Knu84]", "[MacQueen 84a]"): a bracket whose every part is one
+    # of those printed keys names those entries ("[Demers 79, Hook 84]"); "[Int]", "List[Item]" name none
+    keys = _key_labels(tuple(ref.label for ref in refs))
+    for m in KEY_GROUP.finditer(text) if keys else ():
+        parts = [" ".join(part.split()) for part in re.split(r"[,;]", m.group(1))]
+        if all(part in keys for part in parts):
+            found.append((m.start(1), m.end(1), list(dict.fromkeys(keys[part] for part in parts))))
     found.sort()
     merged: list[tuple[int, int, list[int]]] = []
     for start, end, idx in found:  # drop overlaps, first wins
@@ -1811,6 +1835,31 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             continue
         merged.append((start, end, idx))
     return merged
+
+
+# a bracket of one or more keys, "[Strachey 67]", "[Demers 79, Hook 84]", "[Knu84; Wir83]" (and across a line's end)
+KEY_GROUP = re.compile(r"\[([^\[\]]{2,80})\]")
+# the fewest entries labelled by keys, and their least share of the bibliography, for keys to be markers
+MIN_KEY_LABELS = 3
+
+
+@lru_cache(maxsize=8)
+def _key_labels(labels: tuple[str, ...]) -> dict[str, int]:
+    """Printed key -> entry index, where the bibliography labels its entries by keys ("[Aho 85] A.V.Aho, …",
+    "[Knu84] D. E. Knuth, …"): a bracketed label with a letter in it, on at least MIN_KEY_LABELS entries and half
+    of them; {} for a numbered or unlabelled bibliography. A key printed twice names neither entry."""
+    keys: dict[str, int] = {}
+    twice: set[str] = set()
+    for i, label in enumerate(labels):
+        m = re.fullmatch(r"\s*\[([^\[\]]*[^\W\d_][^\[\]]*)\]\s*", label)
+        if m:
+            key = " ".join(m.group(1).split())
+            if key in keys:
+                twice.add(key)
+            keys.setdefault(key, i)
+    for key in twice:
+        del keys[key]
+    return keys if len(keys) >= max(MIN_KEY_LABELS, len(labels) / 2) else {}
 
 
 # ---------------------------------------------------------------------------
@@ -3349,6 +3398,10 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)
                     and not SERVICE_LINK.match(ln.text))
                 or _is_bare_label(lines, i)]
+    if sum(bool(re.match(r"\s*\[\d{1,3}\]", lines[i].text)) for i in labelled) >= 0.8 * len(labelled):
+        # a bibliography labelled "[n]": a small number alone on its line is a footnote's mark set at the foot of
+        # the column ("20" over "http://essentia.upf.edu", ACM), no label of its own
+        labelled = [i for i in labelled if not re.fullmatch(r"\s*\d{1,3}\s*", lines[i].text)]
     in_order = _label_sequence(labelled, lines)
     numbered = [i for i in labelled if re.match(r"^\s*[\[(]?\d{1,3}(?:[\].)]|\s*$)", lines[i].text)]
     if len(numbered) >= 0.8 * len(labelled) and len(in_order) < 0.5 * len(labelled):
@@ -3415,6 +3468,11 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 # and Radu Florian.", spaced out to the measure, 7 pt in after "… University of Chicago Press.")
                 indent = Counter(indented).most_common(1)[0][0]
                 right = Counter(round(lines[i].x1) for i in members).most_common(1)[0][0]
+                if _indent_reversed(lines, members, edge, indent):
+                    # each entry's first line indented, its other lines at the edge (a 1973 proceedings' "Balzer,
+                    # R.M., …" over "Forthcoming."): the indented lines open the entries
+                    starts.update(i for i in members if abs(lines[i].x0 - indent) <= 3)
+                    continue
                 starts.update(i for n, i in enumerate(members) if lines[i].x0 - edge <= max(3.0, 0.5 * (indent - edge))
                               or (n and lines[i].x0 < indent - 2 and lines[members[n - 1]].x1 < right - 10))
             elif gapped := _gap_starts(lines, members):
@@ -3466,6 +3524,17 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             if m:
                 ref.label = m.group(1)
     return refs
+
+
+def _indent_reversed(lines: list[Line], members: list[int], edge: float, indent: float) -> bool:
+    """Is a column's indent the other way round from a hanging indent: at least three lines at the edge and none
+    of them (a tenth at most) opening an entry the way ENTRY_OPENING reads one, while most lines at the indent
+    (three in five) do? Then the entries' first lines are the indented ones and the lines at the edge go on them."""
+    at_edge = [lines[i].text for i in members if lines[i].x0 - edge <= 3]
+    at_indent = [lines[i].text for i in members if abs(lines[i].x0 - indent) <= 3]
+    opening = lambda texts: sum(bool(ENTRY_OPENING.match(t)) for t in texts)
+    return len(at_edge) >= 3 and opening(at_edge) <= 0.1 * len(at_edge) and len(at_indent) >= 3 \
+        and opening(at_indent) >= 0.6 * len(at_indent)
 
 
 def _space_after_label(line: Line) -> Line:
