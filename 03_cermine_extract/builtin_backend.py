@@ -2426,6 +2426,11 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
     if len(notes) < 3 or refs and _cites_in_its_text(paragraphs, refs, len(notes)):
         # a paper that cites in its text ("[12]", "(Smith, 2020)") and has a few footnotes: they remark, or give a
         # web address; its markers are read as before
+        if notes and refs and _bracket_markers(paragraphs, refs) >= MIN_BRACKETS_FOR_NOTE_MARKS:
+            # and where it cites by bracketed numbers, a raised number whose footnote was read is that note's mark,
+            # no citation of the entry it numbers ("Smalltalk-80¹" over "¹Smalltalk-80 is a trademark …": LISP and
+            # Symbolic Computation, whose nine "[n]" markers let its six marks pass for superscript citations)
+            _mark_note_marks(paragraphs, notes)
         return paragraphs
     paragraphs = _split_glued_notes(paragraphs)
     notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
@@ -2555,6 +2560,20 @@ def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_not
         if markers >= max(10, 2 * n_notes):
             return True
     return False
+
+
+# the fewest bracketed numbers naming entries that make a paper one that cites in brackets, for its footnote marks
+MIN_BRACKETS_FOR_NOTE_MARKS = 5
+
+
+def _bracket_markers(paragraphs: list[Paragraph], refs: list[Reference]) -> int:
+    """How many bracketed numbers ("[12]", "[3, 5-7]") in the body name entries of a numbered bibliography."""
+    by_label = labels_of(refs)
+    if not by_label:
+        return 0
+    return sum(1 for par in paragraphs if not par.note and not par.table
+               for m in NUMERIC_MARKER.finditer(normalise("".join(c.text for c in par.chars)))
+               if all(n in by_label for n in expand_numbers(m.group(1))))
 
 
 def _entries_are_notes(refs: list[Reference]) -> bool:
