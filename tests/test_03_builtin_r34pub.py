@@ -115,6 +115,20 @@ def test_list_values_beside_an_empty_list_or_an_order_are_no_citations():
     assert [idx for _, _, idx in builtin.find_markers("The list was []. Adya [1] defined it.", refs)] == [[0]]
 
 
+def test_an_index_or_an_application_glued_to_a_one_letter_name_is_no_citation():
+    """Strachey's "Fundamental concepts" (Higher-Order and Symbolic Computation 2000) writes function application
+    with brackets, "let f[x] = x + a … (f[5] = 8)": ten "f[5]" were linked to entry 5 (the judge credited them),
+    and GFS's "D[4]: 3—Distributed file systems" (an ACM category) to entry 4. A bracket glued to a one-letter name,
+    or followed by an equals sign, is an index or a value; a longer word glued to its bracket is a space the layer
+    lost ("techniques[8, 9]", "in[5]") and still cites."""
+    refs = labelled_refs([f"[{k}] A. Author{k}. A title {k}. Journal, 19{60 + k}." for k in range(1, 10)])
+    for text in ["so that (f[5] = 8) holds.", "the element M[2,2] of the matrix.", "Descriptors D[4]: 3 systems.",
+                 "the cell x[1] of the array.", "where [5] = 8 holds."]:
+        assert builtin.find_markers(text, refs) == [], text
+    cites = ["filtering techniques[8, 9] before.", "as shown in[5] before.", "as Quine [4] called it."]
+    assert [[idx for _, _, idx in builtin.find_markers(text, refs)] for text in cites] == [[[7, 8]], [[4]], [[3]]]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # ACM MM 2013 (Essentia): footnotes at the foot of the bibliography's column
 # ---------------------------------------------------------------------------------------------------------
