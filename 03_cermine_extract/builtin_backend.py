@@ -1642,8 +1642,10 @@ def _list_value(text: str, start: int, end: int) -> bool:
     is a space the layer lost: "techniques[8, 9]", "in[5]".)"""
     if RELATION_AFTER.match(text, end) or re.search(r"[≪≫≺≻≼≽⊏⊑⊐⊒→↦]\w{0,2}\s*$", text[max(0, start - 6):start]):
         return True
-    if re.search(r"(?<![^\W\d_])[^\W\d_]$", text[max(0, start - 2):start]):
-        return True  # glued to a one-letter name: an index or an application ("x[1]", "M[2,2]", "f[5]"), no citation
+    if re.search(r"(?:^|[\s(])[^\W\d_]$", text[max(0, start - 3):start]):
+        # glued to a one-letter name: an index or an application ("x[1]", "M[2,2]", "(f[5]"), no citation (not a
+        # formula's last glyph run into its citation: "order α²/m2Q[13]")
+        return True
     return any(_same_sentence(text, start, e.start()) for e in re.finditer(r"\[\]", text))
 
 
@@ -4308,7 +4310,8 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             numbers = expand_numbers(m.group(1))
             if numbers and 0 not in listed and len(set(listed)) == len(listed) and max(numbers) <= top \
-                    and not any(s < m.end(1) and m.start(1) < e for s, e in found):
+                    and not any(s < m.end(1) and m.start(1) < e for s, e in found) \
+                    and not _list_value(text, m.start(), m.end()):  # ("t1.MC[1] = a.VC": an index, no marker)
                 found.append((m.start(1), m.end(1)))
         for s, e in found:
             n_unlinked += not any(a < e and s < b for a, b in spans)

@@ -125,8 +125,9 @@ def test_an_index_or_an_application_glued_to_a_one_letter_name_is_no_citation():
     for text in ["so that (f[5] = 8) holds.", "the element M[2,2] of the matrix.", "Descriptors D[4]: 3 systems.",
                  "the cell x[1] of the array.", "where [5] = 8 holds."]:
         assert builtin.find_markers(text, refs) == [], text
-    cites = ["filtering techniques[8, 9] before.", "as shown in[5] before.", "as Quine [4] called it."]
-    assert [[idx for _, _, idx in builtin.find_markers(text, refs)] for text in cites] == [[[7, 8]], [[4]], [[3]]]
+    cites = ["filtering techniques[8, 9] before.", "as shown in[5] before.", "as Quine [4] called it.",
+             "appears at order m2Q[4] before."]  # (a formula's last glyph run into its citation)
+    assert [[idx for _, _, idx in builtin.find_markers(text, refs)] for text in cites] == [[[7, 8]], [[4]], [[3]], [[3]]]
 
 
 # ---------------------------------------------------------------------------------------------------------
