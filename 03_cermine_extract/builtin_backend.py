@@ -1637,9 +1637,9 @@ def _list_value(text: str, start: int, end: int) -> bool:
     """Is the bracket ``text[start:end]`` a list's value, not a citation: in a sentence that also prints an empty
     list "[]" ("x took on the versions [], [1], [1, 2]"; not "[ ]", what a formula whose glyphs the layer lacks
     leaves: "E[ ]"), before an order, a map or an equals sign ("[1, 2, 3] ≪ [1, 2]", "f[5] = 8"), after an order
-    sign ("≪x [1, 2, 3]"), or glued to a one-letter name ("x[1]", "M[2,2]": an index, an application). (The word
-    before says too little: "the clock value [34]", "Global Arrays [20]" cite; a longer word glued to the bracket
-    is a space the layer lost: "techniques[8, 9]", "in[5]".)"""
+    sign ("≪x [1, 2, 3]"), or glued to a one-letter name after a space or a parenthesis ("x[1]", "(F[1,12]": an
+    index, an application). (The word before says too little: "the clock value [34]", "Global Arrays [20]" cite;
+    a longer word glued to the bracket is a space the layer lost: "techniques[8, 9]", "in[5]".)"""
     if RELATION_AFTER.match(text, end) or re.search(r"[≪≫≺≻≼≽⊏⊑⊐⊒→↦]\w{0,2}\s*$", text[max(0, start - 6):start]):
         return True
     if re.search(r"(?:^|[\s(])[^\W\d_]$", text[max(0, start - 3):start]):
