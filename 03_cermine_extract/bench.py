@@ -168,6 +168,13 @@ def pair_is_right(sentence: str, raw: str) -> bool:
         or re.match(r"^\s*\[(\d{1,4})\](?=[A-Z])", raw)  # "[10]H. Jiang, …": the label run into the author
     if label and int(label.group(1)) in printed_numbers(sentence):
         return True
+    # a bibliography labelled by keys ("[Aho 85] A.V.Aho, …", "[Knu84] D. E. Knuth, …"): the sentence prints the
+    # entry's key in brackets, alone or among others ("[Demers 79, Hook 84]")
+    if key := re.match(r"^\s*\[([^\[\]]*[^\W\d_][^\[\]]*)\]", raw):
+        wanted = " ".join(key.group(1).split())
+        if any(wanted in (" ".join(part.split()) for part in re.split(r"[,;]", group))
+               for group in re.findall(r"\[([^\[\]]{2,80})\]", sentence)):
+            return True
     years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", raw))
     cited_years = set(re.findall(r"(?<!\d)((?:1[6-9]|20)\d{2})[a-z]?(?!\d)", sentence)) & years
     if not cited_years:

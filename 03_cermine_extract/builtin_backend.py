@@ -1644,6 +1644,27 @@ def parenthesised_numbers_cite(texts: list[str], by_label: dict[int, int], print
     return in_order >= 0.7 * len(first_seen)
 
 
+# an order or a map between two values, right after a bracket ("[1, 2] ≪x [1, 2, 3]", "[1] → [1, 2]"): the bracket is
+# a value compared or mapped, never a citation
+RELATION_AFTER = re.compile(r"\s*[≪≫≺≻≼≽⊏⊑⊐⊒→↦<>≤≥=]")
+
+
+def _list_value(text: str, start: int, end: int) -> bool:
+    """Is the bracket ``text[start:end]`` a list's value, not a citation: in a sentence that also prints an empty
+    list "[]" ("x took on the versions [], [1], [1, 2]"; not "[ ]", what a formula whose glyphs the layer lacks
+    leaves: "E[ ]"), before an order, a map or an equals sign ("[1, 2, 3] ≪ [1, 2]", "f[5] = 8"), after an order
+    sign ("≪x [1, 2, 3]"), or glued to a one-letter name after a space or a parenthesis ("x[1]", "(F[1,12]": an
+    index, an application). (The word before says too little: "the clock value [34]", "Global Arrays [20]" cite;
+    a longer word glued to the bracket is a space the layer lost: "techniques[8, 9]", "in[5]".)"""
+    if RELATION_AFTER.match(text, end) or re.search(r"[≪≫≺≻≼≽⊏⊑⊐⊒→↦]\w{0,2}\s*$", text[max(0, start - 6):start]):
+        return True
+    if re.search(r"(?:^|[\s(])[^\W\d_]$", text[max(0, start - 3):start]):
+        # glued to a one-letter name: an index or an application ("x[1]", "M[2,2]", "(f[5]"), no citation (not a
+        # formula's last glyph run into its citation: "order α²/m2Q[13]")
+        return True
+    return any(_same_sentence(text, start, e.start()) for e in re.finditer(r"\[\]", text))
+
+
 def _same_sentence(text: str, a: int, b: int) -> bool:
     """Do offsets ``a`` and ``b`` of ``text`` lie in one sentence (no full stop and capital between them)?"""
     lo, hi = min(a, b), max(a, b)
@@ -1733,6 +1754,8 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             if MATH_BEFORE.search(text, max(0, m.start() - 4), m.start()) or \
                     _interval_or_bin(text, m.start(), listed, numbers) or _call_argument(text, m.start()):
                 continue  # "loops of length ∈ [3, 10] bp", "x = [2, 4]", "domain [1, 100]": an interval or a vector
+            if _list_value(text, m.start(), m.end()):
+                continue  # "the list [1, 2], obtaining [1, 2, 3]", "versions [], [1], [1, 2]": a list's value
             if not numbers or any(n not in by_label for n in numbers):
                 continue
             idx = [by_label[n] for n in numbers]
@@ -1820,6 +1843,13 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
                     found.append((start + lead, start + lead + len(core),
                                   list(dict.fromkeys(i for idx in found_here for i in idx))))
             start += len(cell) + len(CELL_SEPARATOR)
+    # a bibliography labelled by keys ("[Aho 85]", "[Knu84]", "[MacQueen 84a]"): a bracket whose every part is one
+    # of those printed keys names those entries ("[Demers 79, Hook 84]"); "[Int]", "List[Item]" name none
+    keys = _key_labels(tuple(ref.label for ref in refs))
+    for m in KEY_GROUP.finditer(text) if keys else ():
+        parts = [" ".join(part.split()) for part in re.split(r"[,;]", m.group(1))]
+        if all(part in keys for part in parts):
+            found.append((m.start(1), m.end(1), list(dict.fromkeys(keys[part] for part in parts))))
     found.sort()
     merged: list[tuple[int, int, list[int]]] = []
     for start, end, idx in found:  # drop overlaps, first wins
@@ -1827,6 +1857,31 @@ def find_markers(text: str, refs: list[Reference], parens: bool = False,
             continue
         merged.append((start, end, idx))
     return merged
+
+
+# a bracket of one or more keys, "[Strachey 67]", "[Demers 79, Hook 84]", "[Knu84; Wir83]" (and across a line's end)
+KEY_GROUP = re.compile(r"\[([^\[\]]{2,80})\]")
+# the fewest entries labelled by keys, and their least share of the bibliography, for keys to be markers
+MIN_KEY_LABELS = 3
+
+
+@lru_cache(maxsize=8)
+def _key_labels(labels: tuple[str, ...]) -> dict[str, int]:
+    """Printed key -> entry index, where the bibliography labels its entries by keys ("[Aho 85] A.V.Aho, …",
+    "[Knu84] D. E. Knuth, …"): a bracketed label with a letter in it, on at least MIN_KEY_LABELS entries and half
+    of them; {} for a numbered or unlabelled bibliography. A key printed twice names neither entry."""
+    keys: dict[str, int] = {}
+    twice: set[str] = set()
+    for i, label in enumerate(labels):
+        m = re.fullmatch(r"\s*\[([^\[\]]*[^\W\d_][^\[\]]*)\]\s*", label)
+        if m:
+            key = " ".join(m.group(1).split())
+            if key in keys:
+                twice.add(key)
+            keys.setdefault(key, i)
+    for key in twice:
+        del keys[key]
+    return keys if len(keys) >= max(MIN_KEY_LABELS, len(labels) / 2) else {}
 
 
 # ---------------------------------------------------------------------------
@@ -2393,6 +2448,11 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
     if len(notes) < 3 or refs and _cites_in_its_text(paragraphs, refs, len(notes)):
         # a paper that cites in its text ("[12]", "(Smith, 2020)") and has a few footnotes: they remark, or give a
         # web address; its markers are read as before
+        if notes and refs and _bracket_markers(paragraphs, refs) >= MIN_BRACKETS_FOR_NOTE_MARKS:
+            # and where it cites by bracketed numbers, a raised number whose footnote was read is that note's mark,
+            # no citation of the entry it numbers ("Smalltalk-80¹" over "¹Smalltalk-80 is a trademark …": LISP and
+            # Symbolic Computation, whose nine "[n]" markers let its six marks pass for superscript citations)
+            _mark_note_marks(paragraphs, notes)
         return paragraphs
     paragraphs = _split_glued_notes(paragraphs)
     notes = [k for k, par in enumerate(paragraphs) if par.note.isdigit()]
@@ -2522,6 +2582,20 @@ def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_not
         if markers >= max(10, 2 * n_notes):
             return True
     return False
+
+
+# the fewest bracketed numbers naming entries that make a paper one that cites in brackets, for its footnote marks
+MIN_BRACKETS_FOR_NOTE_MARKS = 5
+
+
+def _bracket_markers(paragraphs: list[Paragraph], refs: list[Reference]) -> int:
+    """How many bracketed numbers ("[12]", "[3, 5-7]") in the body name entries of a numbered bibliography."""
+    by_label = labels_of(refs)
+    if not by_label:
+        return 0
+    return sum(1 for par in paragraphs if not par.note and not par.table
+               for m in NUMERIC_MARKER.finditer(normalise("".join(c.text for c in par.chars)))
+               if all(n in by_label for n in expand_numbers(m.group(1))))
 
 
 def _entries_are_notes(refs: list[Reference]) -> bool:
@@ -3365,6 +3439,10 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 if (LABEL_RE.match(ln.text) and not re.match(r"\s*\[[^\]]*\][,.;:)]", ln.text)
                     and not SERVICE_LINK.match(ln.text))
                 or _is_bare_label(lines, i)]
+    if sum(bool(re.match(r"\s*\[\d{1,3}\]", lines[i].text)) for i in labelled) >= 0.8 * len(labelled):
+        # a bibliography labelled "[n]": a small number alone on its line is a footnote's mark set at the foot of
+        # the column ("20" over "http://essentia.upf.edu", ACM), no label of its own
+        labelled = [i for i in labelled if not re.fullmatch(r"\s*\d{1,3}\s*", lines[i].text)]
     in_order = _label_sequence(labelled, lines)
     numbered = [i for i in labelled if re.match(r"^\s*[\[(]?\d{1,3}(?:[\].)]|\s*$)", lines[i].text)]
     if len(numbered) >= 0.8 * len(labelled) and len(in_order) < 0.5 * len(labelled):
@@ -3431,6 +3509,11 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
                 # and Radu Florian.", spaced out to the measure, 7 pt in after "… University of Chicago Press.")
                 indent = Counter(indented).most_common(1)[0][0]
                 right = Counter(round(lines[i].x1) for i in members).most_common(1)[0][0]
+                if _indent_reversed(lines, members, edge, indent):
+                    # each entry's first line indented, its other lines at the edge (a 1973 proceedings' "Balzer,
+                    # R.M., …" over "Forthcoming."): the indented lines open the entries
+                    starts.update(i for i in members if abs(lines[i].x0 - indent) <= 3)
+                    continue
                 starts.update(i for n, i in enumerate(members) if lines[i].x0 - edge <= max(3.0, 0.5 * (indent - edge))
                               or (n and lines[i].x0 < indent - 2 and lines[members[n - 1]].x1 < right - 10))
             elif gapped := _gap_starts(lines, members):
@@ -3482,6 +3565,17 @@ def split_references(lines: list[Line], links: dict[int, list[Link]], vocabulary
             if m:
                 ref.label = m.group(1)
     return refs
+
+
+def _indent_reversed(lines: list[Line], members: list[int], edge: float, indent: float) -> bool:
+    """Is a column's indent the other way round from a hanging indent: at least three lines at the edge and none
+    of them (a tenth at most) opening an entry the way ENTRY_OPENING reads one, while most lines at the indent
+    (three in five) do? Then the entries' first lines are the indented ones and the lines at the edge go on them."""
+    at_edge = [lines[i].text for i in members if lines[i].x0 - edge <= 3]
+    at_indent = [lines[i].text for i in members if abs(lines[i].x0 - indent) <= 3]
+    opening = lambda texts: sum(bool(ENTRY_OPENING.match(t)) for t in texts)
+    return len(at_edge) >= 3 and opening(at_edge) <= 0.1 * len(at_edge) and len(at_indent) >= 3 \
+        and opening(at_indent) >= 0.6 * len(at_indent)
 
 
 def _space_after_label(line: Line) -> Line:
@@ -4232,7 +4326,8 @@ def citation_evidence(doc: Document, xml: bytes) -> dict:
             listed = [int(v) for v in re.findall(r"\d+", m.group(1))]
             numbers = expand_numbers(m.group(1))
             if numbers and 0 not in listed and len(set(listed)) == len(listed) and max(numbers) <= top \
-                    and not any(s < m.end(1) and m.start(1) < e for s, e in found):
+                    and not any(s < m.end(1) and m.start(1) < e for s, e in found) \
+                    and not _list_value(text, m.start(), m.end()):  # ("t1.MC[1] = a.VC": an index, no marker)
                 found.append((m.start(1), m.end(1)))
         for s, e in found:
             n_unlinked += not any(a < e and s < b for a, b in spans)
