@@ -615,7 +615,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
     - ``bibliography the judge does not read``: the judge maps the reference to no key, and its key (or a key the
       reference's words match, as the judge's rule matches an entry) is cited and has an entry only in a
       ``thebibliography`` the document holds inline (``inline_bibliography``), which the judge does not read: no
-      link to it can be right;
+      link to it can be right for the judge; the link is right by that entry and the judge's own rule for the
+      sentence (one that is not falls to the tests below, and to ``other``);
     - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
       title, or one written ``@article(key, ...)``, which the judge's bibliography leaves out: no link to it can
       be right (whether the judge maps the reference to no key or, by the few words it shares with one, to another);
@@ -744,7 +745,7 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         kind = "other"
         if candidates & by_macro or (not mapped and rk in by_macro):
             kind = "macro-cited"
-        elif not mapped and (rk in inline or inline_map.get(rk)):
+        elif not mapped and (rk in inline or inline_map.get(rk)) and right_for(inline_map.get(rk) or {rk}, own):
             kind = "bibliography the judge does not read"
         elif rk in cited_all and rk not in bib and rk in bib_keys:
             # (where the judge maps our reference to another key, it does so by the few words an untitled entry

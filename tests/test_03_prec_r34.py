@@ -96,6 +96,12 @@ def test_latex_bench_names_links_of_a_bibliography_the_judge_does_not_read(tmp_p
     assert {x["class"] for x in refused} == {"bibliography the judge does not read"}
     assert "bibliography the judge does not read" in bench.UNJUDGEABLE
     assert bench.REFUSED_CLASSES.index("bibliography the judge does not read") < bench.REFUSED_CLASSES.index("other")
+    # a link of such a paper that is wrong by the inline entry is not the judge's: it stays for the tests after
+    sents = pd.read_csv(csv_dir / "p.sentences.csv", dtype=str)
+    sents.loc[1, "ref_keys"] = "cauffman1995"  # the drift sentence linked to the TFTR entry
+    sents.to_csv(csv_dir / "p.sentences.csv", index=False)
+    refused = bench.classify_refused(paper, "main.tex", csv_dir, "p")
+    assert [x["class"] for x in refused if x["sentence"].startswith("The doublets")] == ["other"]
 
 
 @needs_judge
