@@ -188,13 +188,25 @@ def _raised_after(tmp_path: Path, line: str, needle: str, mark: str, minus: bool
     return [(m.text, m.get("rid")) for m in root.iter("xref")]
 
 
-def test_raised_number_after_a_two_letter_product_of_variables_is_an_exponent(tmp_path):
-    """ocdft-pccp (RSC, superscript citations): "$d N^4$" prints "dN⁴", and the "4" linked entry 4 twice ("scales
-    as dN 4"). No word is a lower-case letter followed by a capital: "dN", "kT", "eV" are a product of variables
-    or a unit, and the number raised after them their power. A raised number after a word still cites."""
-    assert _raised_after(tmp_path, "The cost of the hybrid scheme scales as dN", "as dN", "2") == [("3", "ref3")]
-    assert _raised_after(tmp_path, "The cost of the hybrid scheme scales as in Nd", "in Nd", "2") == \
-        [("2", "ref2"), ("3", "ref3")]
+def test_raised_number_after_an_increment_is_an_exponent_and_one_after_a_unit_still_cites():
+    """frozen-prl (revtex, a bracket-citing paper with too few brackets to be called one): "O(∆t²)" and
+    "(L²+dL/dt)∆t²/2" linked entry 2 four times. A number raised after a variable that opens with an increment or
+    a differential sign ("∆t", "∂x") is its power. A two-letter word of a small letter and a capital is not read
+    so ("dN⁴" of ocdft-pccp stays a citation): round 32's published lancetrm-2014 cites after "15 ng/mL²²"."""
+    builtin_backend = _load("builtin_backend_r34", "builtin_backend.py")
+    refs = [builtin_backend.Reference(raw=f"{n}. A. Author{n}. Work {n}. J. Tests, {1990 + n}.", label=str(n))
+            for n in range(1, 23)]
+    by_label = {n: n - 1 for n in range(1, 23)}
+
+    def linked(*parts: tuple[str, bool]) -> list[tuple[str, list[int]]]:
+        chars = [builtin_backend.Char(c, 0, 0, 1, 1, 10, sup=raised) for text, raised in parts for c in text]
+        par = builtin_backend.Paragraph(section=0, chars=chars)
+        return [(t, k) for t, k in builtin_backend.pattern_runs(par, refs, by_label) if k]
+
+    assert linked(("The error is O(\u2206t", False), ("2", True), (") for small steps.", False)) == []
+    assert linked(("The error is O(\u2202x", False), ("2", True), (") for small steps.", False)) == []
+    assert linked(("less than 15 ng/mL", False), ("22", True), (" in all patients.", False)) == [("22", [21])]
+    assert linked(("as the model says", False), ("2", True), (" and more.", False)) == [("2", [1])]
 
 
 def test_raised_number_glued_to_an_opening_parenthesis_or_an_operator_is_no_citation(tmp_path):
