@@ -757,7 +757,9 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         elif rk in cited and rk not in mapped and mapped and right_for({rk}, own):
             kind = "judge maps the reference to another entry"
         else:
-            for key in sorted(mapped) + ([rk] if rk in cited and rk not in mapped else []):
+            # (a key of an inline bibliography, which the judge does not read, has its citations read all the same)
+            own_keys = mapped or inline_map.get(rk) or ({rk} if rk in inline else set())
+            for key in sorted(own_keys) + ([rk] if rk in cited and rk not in own_keys else []):
                 recs = occurrences.get(key, [])
                 if not recs:
                     continue

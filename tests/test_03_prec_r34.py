@@ -102,6 +102,12 @@ def test_latex_bench_names_links_of_a_bibliography_the_judge_does_not_read(tmp_p
     sents.to_csv(csv_dir / "p.sentences.csv", index=False)
     refused = bench.classify_refused(paper, "main.tex", csv_dir, "p")
     assert [x["class"] for x in refused if x["sentence"].startswith("The doublets")] == ["other"]
+    # one that the judge's rule for the sentence refuses is classed by where its \cite stands, as any other
+    (paper / "main.tex").write_text(BODY.replace("The doublets split", "Examples: \\cite{cottrell1993}.\n\nThe doublets split"))
+    sents = pd.concat([sents, pd.DataFrame([{"sentence": "Examples: [2].", "ref_keys": "cottrell1993"}])])
+    sents.to_csv(csv_dir / "p.sentences.csv", index=False)
+    refused = bench.classify_refused(paper, "main.tex", csv_dir, "p")
+    assert [x["class"] for x in refused if x["sentence"] == "Examples: [2]."] == ["bare citation"]
 
 
 @needs_judge
