@@ -481,6 +481,13 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 for m in re.finditer(r"\\[A-Za-z]*cite[A-Za-z]*\*?\s*(?:\[[^\]]*\]\s*)*\{([^}]*)\}",
                                      path.read_text(encoding="utf-8", errors="replace"))
                 for k in m.group(1).split(",")}
+    # and every key cited through the author's own macro that takes it as an argument (fashion-ieee's
+    # ``\lithead[UVTON]{key}{...}``, defined on ``\cite``), which the judge's reader does not see either
+    from bench_latex import macro_cited_keys
+    main = Path(main_tex)
+    anywhere |= macro_cited_keys(truth.expand(paper_dir / main.parent, main.name) + "".join(
+        truth.strip_comments(truth.read(p) or "") for p in sorted(paper_dir.rglob("*"))
+        if p.suffix in (".sty", ".cls") and p.is_file()), expanded, truth.CITE)
     for path in paper_dir.rglob("*.bib"):
         try:
             library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))

@@ -258,3 +258,39 @@ def test_pairs_judge_reads_a_cited_bib_entry_without_a_title(tmp_path):
     assert not check.bibliography(paper)[0]
     stats = bench.judge_pdf_paper(check, paper, "main.tex", csv_dir, "p")
     assert (stats["keys"], stats["reached"], stats["links"], stats["right"]) == (2, 2, 3, 2)
+
+
+@needs_judge
+def test_pairs_bench_names_a_link_to_a_key_cited_through_an_own_macro(tmp_path):
+    """fashion-ieee (round 31b): ``\\lithead[UVTON]{DBLP:...}{...}``, the author's macro defined on ``\\cite``,
+    cites 67 works the judge's reader never sees, so the judge maps the PDF's references to no key. Those
+    links are the judge's (``cited where the judge does not read``, left out of our diagnosis), as the LaTeX
+    bench calls them macro-cited; a right link by a plain ``\\cite`` stays right."""
+    check = _judge()
+    bench = _load("bench_r34", "bench.py")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "main.tex").write_text(
+        "\\documentclass{IEEEtran}\n\\newcommand{\\lithead}[3][]{\\textbf{#1}~\\cite{#2}: #3}\n"
+        "\\begin{document}\nVirtual try-on methods are surveyed widely \\cite{survey2023}.\n\n"
+        "\\lithead[UVTON]{kubo2019}{UV mapping keeps the garment aligned across diverse postures.}\n"
+        "\\bibliography{refs}\n\\end{document}\n")
+    (paper / "refs.bib").write_text(
+        "@inproceedings{kubo2019,\n  author = {Kubo, Shunsuke and Iwasawa, Yusuke and Matsuo, Yutaka},\n"
+        "  title = {{UVTON}: {UV} mapping to consider the {3D} structure of a human in image-based virtual "
+        "try-on network},\n  booktitle = {ICCV Workshops},\n  year = {2019},\n}\n\n"
+        "@article{survey2023,\n  author = {Cheng, Wen-Huang and Song, Sijie},\n  title = {Fashion meets computer "
+        "vision: a survey},\n  journal = {ACM Computing Surveys},\n  year = {2021},\n}\n")
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    pd.DataFrame([{"sentence": "Virtual try-on methods are surveyed widely [1].", "ref_keys": "ref1"},
+                  {"sentence": "UVTON [2]: UV mapping keeps the garment aligned across diverse postures.",
+                   "ref_keys": "ref2"}]).to_csv(csv_dir / "p.sentences.csv", index=False)
+    pd.DataFrame([{"ref_key": "ref1", "raw": "W.-H. Cheng, S. Song, “Fashion meets computer vision: a survey,” ACM "
+                   "Computing Surveys, 2021."},
+                  {"ref_key": "ref2", "raw": "S. Kubo, Y. Iwasawa, and Y. Matsuo, “UVTON: UV mapping to consider "
+                   "the 3D structure of a human in image-based virtual try-on network,” in ICCV Workshops, 2019."}]) \
+        .to_csv(csv_dir / "p.references.csv", index=False)
+    stats = bench.judge_pdf_paper(check, paper, "main.tex", csv_dir, "p")
+    assert (stats["links"], stats["right"]) == (2, 1)
+    assert stats["refused"] == [bench.UNSEEN]
