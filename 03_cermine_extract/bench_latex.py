@@ -27,13 +27,15 @@ most misses are ``other``.)
 
 Every link the judge counts wrong (the precision side) is classified too, from the source (``classify_refused``):
 ``macro-cited`` (the key is cited through the authors' own macro or ``\autocites``, which the judge's reader does
-not see), ``entry the judge cannot read`` (a ``.bib`` entry without a title), ``cited past the end the judge reads``
+not see), ``bibliography the judge does not read`` (a ``thebibliography`` typed in the document, which the judge
+reads only from ``.bbl`` files; the link right by its entry), ``entry the judge cannot read`` (a ``.bib`` entry without
+a title), ``cited past the end the judge reads``
 (after a standalone figure's own ``\end{document}``, where the judge stops reading), ``judge maps the reference to
 another entry``, ``table cell``, ``bare citation`` (fewer than 3 words of its own), ``judge reads across a sentence end``,
 ``judge ends the sentence early``, ``judge reads a footnote or URL``, ``cite keys read as words`` and ``other``. The
 counts are printed per folder with the papers they come from, then every link of class ``other`` (``--show-refused``:
-every refused link) with its sentence, reference and the judge's words, to check by hand. The first three classes
-are links no output can get right; precision over the others is printed and put in the summary as
+every refused link) with its sentence, reference and the judge's words, to check by hand. The first four classes
+(and ``in a file the judge does not open``) are links no output can get right; precision over the others is printed and put in the summary as
 ``precision_judgeable_links_diagnosis``: our diagnosis, not the judge's figure.
 
 Two further figures put the judge's number in its place:
