@@ -3804,7 +3804,7 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         # minus set low, is a range's. Not a two-letter word of a small letter and a capital, "dN⁴": "15 ng/mL²²"
         # and "5 nM²³" cite)
         if sup and n > 0 and not pieces[n - 1][1] and (
-                re.search(r"(?:^|[\s(=+\-−/*·])(?:[^\W\d_]|[∆Δ∂∇δ][^\W\d_])$|\d\.\d+$",
+                re.search(r"(?:^|[\s(=+\-−/*·])(?:[^\W\d_]|δ[^\W\d_])$|[∆Δ∂∇][^\W\d_]$|\d\.\d+$",
                           normalise(pieces[n - 1][0]))
                 or (re.search(r"[(=+−×±<>≤≥]$", pieces[n - 1][0])
                     and not (n > 1 and pieces[n - 2][1] and len(pieces[n - 1][0].strip()) == 1))

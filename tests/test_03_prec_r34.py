@@ -211,6 +211,7 @@ def test_raised_number_after_an_increment_is_an_exponent_and_one_after_a_unit_st
 
     assert linked(("The error is O(\u2206t", False), ("2", True), (") for small steps.", False)) == []
     assert linked(("The error is O(\u2202x", False), ("2", True), (") for small steps.", False)) == []
+    assert linked(("expanded as I+(L+dL/dt)\u2206t", False), ("2", True), ("/2 to second order.", False)) == []
     assert linked(("less than 15 ng/mL", False), ("22", True), (" in all patients.", False)) == [("22", [21])]
     assert linked(("as the model says", False), ("2", True), (" and more.", False)) == [("2", [1])]
 
