@@ -446,7 +446,7 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     # ``bibliography`` does not read (it reads \bibitem entries from .bbl files): the PDF prints these entries,
     # and they are the source's truth as a .bbl's would be (primary: recall counts them)
     from bench_latex import inline_bibliography
-    inline = {k: v for k, v in inline_bibliography(paper_dir, main_tex).items() if k not in bib}
+    inline = {k: _plain_entry(v) for k, v in inline_bibliography(paper_dir, main_tex).items() if k not in bib}
     if inline:
         bib, primary = {**bib, **inline}, set(primary) | set(inline)
     from truth import cited_keys, tokens
@@ -564,6 +564,19 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
             print(f"    missed: {k} ({full.get(k, '')[:70]!r}); references mapped to it: {mapped}")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="",
                 refused=[x["class"] for x in refused])
+
+
+def _plain_entry(entry: str) -> str:
+    """An inline ``\\bibitem``'s text as it prints (pylatexenc): the judge's words of "Alfv\\'en" are "alfven", a
+    PDF's "Alfvén" gives "alfv", and revtex's ``\\bibinfo{doi}{…}`` fields, which the PDF does not print, are
+    left out; the raw text where pylatexenc cannot read it."""
+    from pylatexenc.latex2text import LatexNodes2Text
+    entry = re.sub(r"\\bibinfo\s*\{(?:doi|url|eprint|issn|isbn)\}\s*\{[^{}]*\}", " ", entry)
+    entry = re.sub(r"\\bibinfo\s*\{[a-z]+\}", " ", entry)  # \bibinfo{author}{L.~Chen}: the field's value only
+    try:
+        return LatexNodes2Text(math_mode="verbatim").latex_to_text(entry)
+    except Exception:  # noqa: BLE001
+        return entry
 
 
 def _unread_entries(paper_dir: Path, wanted: set[str]) -> dict[str, str]:

@@ -295,3 +295,31 @@ def test_pairs_bench_names_a_link_to_a_key_cited_through_an_own_macro(tmp_path):
     stats = bench.judge_pdf_paper(check, paper, "main.tex", csv_dir, "p")
     assert (stats["links"], stats["right"]) == (2, 1)
     assert stats["refused"] == [bench.UNSEEN]
+
+
+@needs_judge
+def test_pairs_judge_reads_an_inline_entry_set_with_bibinfo_fields_as_it_prints(tmp_path):
+    """vlasov-els (elsarticle-num, its .bbl pasted inline): ``\\bibinfo{author}{L.~Chen}`` gives the judge's words
+    "authorl", "titlephysics", "year2016" (its tokens drop the braces between the field's name and value), so no
+    PDF reference reaches 60% of them and 9 right links were wrong. The entry is read as it prints (pylatexenc):
+    "L. Chen, F. Zonca, Physics of Alfvén waves …"."""
+    check = _judge()
+    bench = _load("bench_r34", "bench.py")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "main.tex").write_text(
+        "\\documentclass{elsarticle}\n\\begin{document}\nAlfven wave instabilities are associated with mode "
+        "frequency sweeping \\cite{chen2016} in fusion devices.\n\\begin{thebibliography}{1}\n"
+        "\\bibitem[{Chen and Zonca(2016)}]{chen2016}\n\\bibinfo{author}{L.~Chen}, \\bibinfo{author}{F.~Zonca},\n"
+        "\\newblock \\bibinfo{title}{Physics of {{Alfv\\'en}} waves and energetic particles in burning plasmas},\n"
+        "\\newblock \\bibinfo{journal}{Rev. Mod. Phys.} \\bibinfo{volume}{88} (\\bibinfo{year}{2016})"
+        " \\bibinfo{pages}{015008}.\n\\end{thebibliography}\n\\end{document}\n")
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    pd.DataFrame([{"sentence": "Alfvén wave instabilities are associated with mode frequency sweeping [1] in fusion "
+                   "devices.", "ref_keys": "ref1"}]).to_csv(csv_dir / "p.sentences.csv", index=False)
+    pd.DataFrame([{"ref_key": "ref1", "raw": "L. Chen, F. Zonca, Physics of Alfvén waves and energetic particles in "
+                   "burning plasmas, Rev. Mod. Phys. 88 (2016) 015008."}]).to_csv(csv_dir / "p.references.csv",
+                                                                                  index=False)
+    stats = bench.judge_pdf_paper(check, paper, "main.tex", csv_dir, "p")
+    assert (stats["keys"], stats["reached"], stats["links"], stats["right"]) == (1, 1, 1, 1)
