@@ -219,11 +219,15 @@ def test_raised_number_after_an_increment_is_an_exponent_and_one_after_a_unit_st
 def test_raised_number_glued_to_an_opening_parenthesis_or_an_operator_is_no_citation(tmp_path):
     """smhet-achemso (ACS, superscript citations): "(¹D_pp(t) −¹D_pp(t = 0))", a pre-superscript inside a formula,
     linked entry 1 three times. A citation is raised after a word, a closing bracket or a stop, never right after
-    "(", a minus, "+" or "=". (A minus between two raised numbers, the low minus of a range "²−⁷", is not this.)"""
+    "(", a minus or "=". (A minus between two raised numbers, the low minus of a range "²−⁷", is not this; nor
+    "+", which ends names.)"""
     assert _raised_after(tmp_path, "The populations are computed as (", "as (", "1") == [("3", "ref3")]
     assert _raised_after(tmp_path, "The populations are computed as D(t)", "as D(t)", "1", minus=True) == \
         [("3", "ref3")]
-    assert _raised_after(tmp_path, "The populations are computed as D(t) +", "D(t) +", "1") == [("3", "ref3")]
+    assert _raised_after(tmp_path, "The populations are computed as D(t) =", "D(t) =", "1") == [("3", "ref3")]
+    # "+" ends names ("Star-CCM+²⁷" of devsets/pairs' cmas-tbc, AIP): a number raised after it still cites
+    assert _raised_after(tmp_path, "These models are built into Star-CCM+", "Star-CCM+", "1") == \
+        [("1", "ref1"), ("3", "ref3")]
     assert _raised_after(tmp_path, "The populations are computed as D(t)", "as D(t)", "1") == \
         [("1", "ref1"), ("3", "ref3")]
 
