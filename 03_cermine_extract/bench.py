@@ -441,10 +441,21 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     (AASTeX, physics journals: "Angus, R., … 2015, MNRAS, 450, 1787") never reach 60% of a .bib entry that
     has one. And the source's own citation macros are expanded before the judge reads it
     (``\\newcommand{\\mct}{\\citet{mcquillan2014}}``, then ``\\mct`` in the text: ``_cite_macros``); a
-    title-less reference is matched by its first author and year (``_author_year_mapping``)."""
+    title-less reference is matched by its first author and year (``_author_year_mapping``). A bibliography
+    typed inline (``thebibliography`` in the document, which the judge's ``bibliography`` does not read: it reads
+    ``\\bibitem`` entries from ``.bbl`` files) is read too (``bench_latex.inline_bibliography``): its entries are
+    what the PDF prints, and without them the judge has no entry and counts every link of the paper wrong; so
+    is a cited key's ``.bib`` entry that the judge's reader leaves out (no title: ``_unread_entries``)."""
     import pandas as pd
     import truth
     bib, primary = check.bibliography(paper_dir)
+    # a bibliography typed inline (``thebibliography`` in the document or a file it \input's), which the judge's
+    # ``bibliography`` does not read (it reads \bibitem entries from .bbl files): the PDF prints these entries,
+    # and they are the source's truth as a .bbl's would be (primary: recall counts them)
+    from bench_latex import inline_bibliography
+    inline = {k: _plain_entry(v) for k, v in inline_bibliography(paper_dir, main_tex).items() if k not in bib}
+    if inline:
+        bib, primary = {**bib, **inline}, set(primary) | set(inline)
     from truth import cited_keys, tokens
     body_of = truth.body
     expanded = _cite_macros(body_of, paper_dir, main_tex)
@@ -454,6 +465,9 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
         ctx = check.contexts(paper_dir, main_tex)
     finally:
         check.body = truth.body = body_of
+    unread_entries = _unread_entries(paper_dir, set(keys) - set(bib))
+    if unread_entries:  # a cited key whose .bib entry the judge leaves out (no title): its fields are the entry
+        bib, primary = {**bib, **unread_entries}, set(primary) | set(unread_entries)
     cited = {k for k in keys if k in bib}
     counted = {k for k in keys if k in primary}
     sp, rp = csv_dir / f"{pid}.sentences.csv", csv_dir / f"{pid}.references.csv"
@@ -474,6 +488,13 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
                 for m in re.finditer(r"\\[A-Za-z]*cite[A-Za-z]*\*?\s*(?:\[[^\]]*\]\s*)*\{([^}]*)\}",
                                      path.read_text(encoding="utf-8", errors="replace"))
                 for k in m.group(1).split(",")}
+    # and every key cited through the author's own macro that takes it as an argument (fashion-ieee's
+    # ``\lithead[UVTON]{key}{...}``, defined on ``\cite``), which the judge's reader does not see either
+    from bench_latex import macro_cited_keys
+    main = Path(main_tex)
+    anywhere |= macro_cited_keys(truth.expand(paper_dir / main.parent, main.name) + "".join(
+        truth.strip_comments(truth.read(p) or "") for p in sorted(paper_dir.rglob("*"))
+        if p.suffix in (".sty", ".cls") and p.is_file()), expanded, truth.CITE)
     for path in paper_dir.rglob("*.bib"):
         try:
             library = bibtexparser.parse_string(path.read_text(encoding="utf-8", errors="replace"))
@@ -528,11 +549,14 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
     # why the judge refused each wrong link, read from the source (bench_latex.classify_refused), with the same
     # expanded macros the judge read
     from bench_latex import classify_refused
+    bibliography_of = truth.bibliography
     check.body = truth.body = lambda *_: expanded
+    truth.bibliography = lambda *_: (bib, primary)  # with the inline entries read above
     try:
         refused = classify_refused(paper_dir, main_tex, csv_dir, pid, ref_map) if links > right else []
     finally:
         check.body = truth.body = body_of
+        truth.bibliography = bibliography_of
     for x in refused:  # the reference of a key the source cites where the judge does not read (a file it does
         got = tokens(x["reference"])  # not \input, a macro), matched to its .bib entry as above
         if not x["mapped"] and len(got) >= 4 and any(len(t & got) >= 0.7 * len(got) for t in unread.values()):
@@ -547,6 +571,44 @@ def judge_pdf_paper(check, paper_dir: Path, main_tex: str, csv_dir: Path, pid: s
             print(f"    missed: {k} ({full.get(k, '')[:70]!r}); references mapped to it: {mapped}")
     return dict(paper=pid, keys=len(counted), reached=len(reached & counted), links=links, right=right, note="",
                 refused=[x["class"] for x in refused])
+
+
+def _plain_entry(entry: str) -> str:
+    """An inline ``\\bibitem``'s text as it prints (pylatexenc): the judge's words of "Alfv\\'en" are "alfven", a
+    PDF's "Alfvén" gives "alfv", and revtex's ``\\bibinfo{doi}{…}`` fields, which the PDF does not print, are
+    left out; the raw text where pylatexenc cannot read it."""
+    from pylatexenc.latex2text import LatexNodes2Text
+    entry = re.sub(r"\\bibinfo\s*\{(?:doi|url|eprint|issn|isbn)\}\s*\{[^{}]*\}", " ", entry)
+    entry = re.sub(r"\\bibinfo\s*\{[a-z]+\}", " ", entry)  # \bibinfo{author}{L.~Chen}: the field's value only
+    try:
+        return LatexNodes2Text(math_mode="verbatim").latex_to_text(entry)
+    except Exception:  # noqa: BLE001
+        return entry
+
+
+def _unread_entries(paper_dir: Path, wanted: set[str]) -> dict[str, str]:
+    """key -> every field of its ``.bib`` entry (read with bibtexparser), for the keys of ``wanted`` (cited, and
+    not in the judge's bibliography) that have one the judge's ``_bib`` leaves out: an entry without a title
+    (physics and astronomy .bib files from INSPIRE or ADS often have none: "Bzdak:2012tp" with author, journal,
+    volume, year, pages) or written ``@article(key, ...)``. The PDF prints these entries (elsarticle-num, revtex:
+    no title either), and without them the judge counted every link to them wrong (hp16-els: 22 links, none
+    right)."""
+    if not wanted:
+        return {}
+    import bibtexparser
+    out: dict[str, str] = {}
+    for path in sorted(paper_dir.rglob("*.bib")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not any(k in text for k in wanted):
+            continue
+        try:
+            library = bibtexparser.parse_string(text)
+        except Exception:  # noqa: BLE001 - a .bib bibtexparser cannot read adds nothing
+            continue
+        for entry in library.entries:
+            if entry.key in wanted and entry.key not in out:
+                out[entry.key] = " ".join(str(f.value) for f in entry.fields)
+    return out
 
 
 UNSEEN = "cited where the judge does not read"
@@ -587,16 +649,26 @@ def _letters(text: str) -> str:
     return "".join(c for c in text if c.isalpha() and c.isascii()).lower()
 
 
+def _surname_first(raw: str) -> str:
+    """A reference without its printed label ("20 ", "[3] ", "(4) ", "12. ") and the first author's initials
+    before the surname ("E. K. ", "J.-L. ", "R. J-B. "): where its first author's surname is written."""
+    text = re.sub(r"^\s*(?:\[\d{1,4}\]|\(\d{1,4}\)|\d{1,4}\.?(?=\s))\s*", "", raw)
+    return re.sub(r"^(?:(?:[A-Z]-[A-Z]\.|[A-Z][a-z]?\.(?:-[A-Z]\.)?)\s*)+", "", text)
+
+
 def _author_year_mapping(refs, ref_map: dict, first_author: dict, full: dict, cited: set) -> None:
     """Journals that print no title ("Ross A. J., et al., 2020, MNRAS, 498, 2354": MNRAS, AASTeX, physics)
     leave ``check.map_refs`` only the title-less words of a reference, and it maps such a reference to an
     entry whose few words any reference of that journal holds (a .bib entry of "Monthly Notices of the Royal
     Astronomical Society 2020"), or to none. Where the entries it names have a first author the reference does
     not print, the one cited entry whose first author's surname opens the reference and whose year it prints
-    is the entry (several such: the one that also shares a volume, page or arXiv number with it)."""
+    is the entry (several such: the one that also shares a volume, page or arXiv number with it). A reference
+    that prints its label and the first author's initials before the surname ("20 E. Runge and E. K. Gross,
+    Phys. Rev. Lett., 1984", "A. D. Becke, Phys. Rev. A 38, 3098 (1988)": RSC, AIP, physics styles) opens, for
+    this rule, at the surname (``_surname_first``)."""
     for r in refs.itertuples():
         raw = str(r.raw)
-        opening = _letters(raw[:60])
+        opening = _letters(_surname_first(raw)[:60])
         mapped = ref_map.get(str(r.ref_key), set())
         if mapped and any(k in first_author and first_author[k][0] in opening for k in mapped):
             continue  # the entry it names has the reference's first author: the judge's match stands

@@ -27,13 +27,15 @@ most misses are ``other``.)
 
 Every link the judge counts wrong (the precision side) is classified too, from the source (``classify_refused``):
 ``macro-cited`` (the key is cited through the authors' own macro or ``\autocites``, which the judge's reader does
-not see), ``entry the judge cannot read`` (a ``.bib`` entry without a title), ``cited past the end the judge reads``
+not see), ``bibliography the judge does not read`` (a ``thebibliography`` typed in the document, which the judge
+reads only from ``.bbl`` files; the link right by its entry), ``entry the judge cannot read`` (a ``.bib`` entry without
+a title), ``cited past the end the judge reads``
 (after a standalone figure's own ``\end{document}``, where the judge stops reading), ``judge maps the reference to
 another entry``, ``table cell``, ``bare citation`` (fewer than 3 words of its own), ``judge reads across a sentence end``,
 ``judge ends the sentence early``, ``judge reads a footnote or URL``, ``cite keys read as words`` and ``other``. The
 counts are printed per folder with the papers they come from, then every link of class ``other`` (``--show-refused``:
-every refused link) with its sentence, reference and the judge's words, to check by hand. The first three classes
-are links no output can get right; precision over the others is printed and put in the summary as
+every refused link) with its sentence, reference and the judge's words, to check by hand. The first four classes
+(and ``in a file the judge does not open``) are links no output can get right; precision over the others is printed and put in the summary as
 ``precision_judgeable_links_diagnosis``: our diagnosis, not the judge's figure.
 
 Two further figures put the judge's number in its place:
@@ -461,14 +463,14 @@ def classify_misses(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str) -> 
 # Refused links: why the judge counts a link wrong (the precision side)
 # ---------------------------------------------------------------------------
 
-REFUSED_CLASSES = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads",
+REFUSED_CLASSES = ("macro-cited", "bibliography the judge does not read", "entry the judge cannot read", "cited past the end the judge reads",
                    "judge maps the reference to another entry",
                    "table cell", "bare citation", "judge reads across a sentence end", "judge ends the sentence early",
                    "judge reads a footnote or URL", "cite keys read as words", "in a file the judge does not open",
                    "other")
-"""In the order they are tried (see ``classify_refused``); the first three and ``in a file the judge does not open``
+"""In the order they are tried (see ``classify_refused``); the first four and ``in a file the judge does not open``
 are links the judge cannot judge at all."""
-UNJUDGEABLE = ("macro-cited", "entry the judge cannot read", "cited past the end the judge reads",
+UNJUDGEABLE = ("macro-cited", "bibliography the judge does not read", "entry the judge cannot read", "cited past the end the judge reads",
                "in a file the judge does not open")
 
 _DEFINITION = re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand)\*?\s*\{?\s*\\([A-Za-z@]+)\s*\}?"
@@ -572,6 +574,23 @@ def table_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def inline_bibliography(paper_dir: Path, main_tex: str) -> dict[str, str]:
+    """key -> entry text of the ``thebibliography`` environments the document itself holds (its main file and
+    every file it ``\\input``s, as the judge expands them), which the judge's ``truth.bibliography`` does not read:
+    it reads ``\\bibitem`` entries from ``.bbl`` files only. A paper whose bibliography is typed inline (or
+    ``\\input`` from a ``.tex`` beside an empty, stale ``.bbl``) has no entry for the judge, and no link of it
+    can be right for the judge; the PDF compiled from it prints these entries."""
+    from truth import _bbl, expand
+
+    main = PurePosixPath(main_tex)
+    whole = expand(paper_dir / main.parent, main.name)
+    out: dict[str, str] = {}
+    for m in re.finditer(r"\\begin\s*\{thebibliography\}(.*?)(?:\\end\s*\{thebibliography\}|$)", whole, re.S):
+        for key, entry in _bbl(m.group(1)).items():
+            out.setdefault(key, entry)
+    return out
+
+
 def cited_past_the_judges_end(paper_dir: Path, main_tex: str) -> set[str]:
     """Keys the body cites only after its first ``\\end{document}`` when that is not the last one (a standalone
     figure ``\\input`` with its own document): the judge's body stops there, so for it they are not cited."""
@@ -595,6 +614,11 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
 
     - ``macro-cited``: the reference is (the judge's match of) a key the body cites where the judge's reader does
       not see it (``macro_cited_keys``: an own macro, ``\\autocites``): no link to it can be right;
+    - ``bibliography the judge does not read``: the judge maps the reference to no key, and its key (or a key the
+      reference's words match, as the judge's rule matches an entry) is cited and has an entry only in a
+      ``thebibliography`` the document holds inline (``inline_bibliography``), which the judge does not read: no
+      link to it can be right for the judge; the link is right by that entry and the judge's own rule for the
+      sentence (one that is not falls to the tests below, and to ``other``);
     - ``entry the judge cannot read``: the reference's key is cited and has a ``.bib`` entry, but one without a
       title, or one written ``@article(key, ...)``, which the judge's bibliography leaves out: no link to it can
       be right (whether the judge maps the reference to no key or, by the few words it shares with one, to another);
@@ -660,6 +684,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         strip_comments(read(p) or "") for p in sorted(paper_dir.rglob("*")) if p.suffix in (".sty", ".cls")
         and p.is_file())
     by_macro = macro_cited_keys(preamble, text, CITE)
+    inline = {k: v for k, v in inline_bibliography(paper_dir, main_tex).items() if k in cited_all and k not in bib}
+    inline_map = map_refs(refs, inline, set(inline)) if inline else {}
     past_end = cited_past_the_judges_end(paper_dir, main_tex)
     bib_keys = {m.group(1) for p in sorted(paper_dir.rglob("*.bib")) if p.is_file()
                 for m in re.finditer(r"@\w+\s*[{(]\s*([^,\s]+)\s*,", read(p) or "")}
@@ -721,6 +747,8 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         kind = "other"
         if candidates & by_macro or (not mapped and rk in by_macro):
             kind = "macro-cited"
+        elif not mapped and (rk in inline or inline_map.get(rk)) and right_for(inline_map.get(rk) or {rk}, own):
+            kind = "bibliography the judge does not read"
         elif rk in cited_all and rk not in bib and rk in bib_keys:
             # (where the judge maps our reference to another key, it does so by the few words an untitled entry
             # shares with that key's title: "Journal of Machine Learning Research" and "Mathematics for Machine
@@ -731,7 +759,9 @@ def classify_refused(paper_dir: Path, main_tex: str, csv_dir: Path, pid: str,
         elif rk in cited and rk not in mapped and mapped and right_for({rk}, own):
             kind = "judge maps the reference to another entry"
         else:
-            for key in sorted(mapped) + ([rk] if rk in cited and rk not in mapped else []):
+            # (a key of an inline bibliography, which the judge does not read, has its citations read all the same)
+            own_keys = mapped or inline_map.get(rk) or ({rk} if rk in inline else set())
+            for key in sorted(own_keys) + ([rk] if rk in cited and rk not in own_keys else []):
                 recs = occurrences.get(key, [])
                 if not recs:
                     continue

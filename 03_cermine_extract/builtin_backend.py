@@ -3908,8 +3908,16 @@ def pattern_runs(par: Paragraph, refs: list[Reference], by_label: dict[int, int]
         # the sentence: a citation follows a word, a parenthesis or a stop
         # (and a 2 or a 3 raised after a unit of length or volume, "mm²/kPa", "N/mm²/min", "cm³": its power; and a
         # number raised right after a decimal fraction, "N(1, 0.25²) nA": a variance, no citation follows a decimal)
+        # (and one raised after an increment or a differential, "O(∆t²)", "∂x²": no word opens with "∆"; and one
+        # glued to an opening parenthesis or an operator, "(¹D_pp(t) −¹D_pp(0))": a citation follows a word, a
+        # closing bracket or a stop, never "(", "−", "="; a minus between two raised numbers, "²−⁷" with its minus
+        # set low, is a range's. Not after "+", which ends names, "Star-CCM+²⁷", "C++"; nor after a two-letter
+        # word of a small letter and a capital, "dN⁴": "15 ng/mL²²" and "5 nM²³" cite)
         if sup and n > 0 and not pieces[n - 1][1] and (
-                re.search(r"(?:^|[\s(=+\-−/*·])[^\W\d_]$|\d\.\d+$", normalise(pieces[n - 1][0]))
+                re.search(r"(?:^|[\s(=+\-−/*·])(?:[^\W\d_]|δ[^\W\d_])$|[∆Δ∂∇][^\W\d_]$|\d\.\d+$",
+                          normalise(pieces[n - 1][0]))
+                or (re.search(r"[(=−×±<>≤≥]$", pieces[n - 1][0])
+                    and not (n > 1 and pieces[n - 2][1] and len(pieces[n - 1][0].strip()) == 1))
                 or (re.fullmatch(r"\s*[23]\s*", text) and re.search(r"(?:^|[\s(\d/·])(?:[kcmµμnd]m|[mµμd][lL]|ft|in)$",
                                                                    normalise(pieces[n - 1][0])))):
             runs.append((normalise(text), []))
