@@ -1672,12 +1672,21 @@ MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
 INTERVAL_BEFORE = re.compile(r"\b(?:domain|range|interval|bounds|between|within)\s*(?:of\s*)?$", re.I)
 
 
+# what follows a bracket of values, never a citation: a multiplier or a unit ("lines at [1, 3, 6, 9] times the
+# rotational frequency", "[2, 4, 8] mm", "[10, 20] %"): a word of prose or a stop follows a citation
+QUANTITY_AFTER = re.compile(r"\s?(?:times\b|×|-?fold\b|%|°|(?:mm|cm|nm|km|[μµ]m|ms|[kMG]?Hz|dB|kg|mg|rpm|bp|kb|px|"
+                            r"kW|MW|kV|mV|mA|GB|MB|TB)\b)")
+
+
 def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int]) -> bool:
     """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
     bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
-    figure's axis "[101-200]"), or two numbers, not consecutive, that the word before names as an interval's bounds."""
+    figure's axis "[101-200]"), two numbers, not consecutive, that the word before names as an interval's bounds,
+    or values that a multiplier or a unit follows (``QUANTITY_AFTER``)."""
+    end = text.find("]", start)
     return len(numbers) > MAX_CITED_RANGE or (len(listed) == 2 and listed[0] + 1 < listed[1]
-                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
+                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start))) \
+        or (end >= 0 and bool(QUANTITY_AFTER.match(text, end + 1)))
 
 
 def _call_argument(text: str, start: int) -> bool:
