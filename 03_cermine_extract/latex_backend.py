@@ -30,7 +30,7 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -2718,6 +2718,18 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                 sources.append("bib")
             if missing is not None and not missing:
                 break
+        if missing:
+            # BibTeX and biber match a cited key to the entry whose key differs only in letter case
+            # (``\cite{Llama}`` finds ``@misc{LLama,``, with a warning): the PDF prints that entry, and so do we
+            by_case = {k.lower(): k for k in missing}
+            for bib in bibs:
+                text = decode(bib.read_bytes(), encoding)
+                found = {m.group(2) for m in _BIB_ENTRY_KEY.finditer(text) if m.group(2).lower() in by_case}
+                for r in parse_bib(text, found, macros=macros) if found else []:
+                    cited_key = by_case.get(r.key.lower())
+                    if cited_key in missing and r.key not in refs:
+                        refs[cited_key] = replace(r, key=cited_key)
+                        missing.discard(cited_key)
     return refs, "+".join(sources)
 
 

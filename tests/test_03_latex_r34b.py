@@ -91,3 +91,17 @@ def test_org_mode_citeproc_output_reads_its_hypertarget_entries(tmp_path):
     refs = ["".join(r.itertext()) for r in root.iter("mixed-citation")]
     assert len(refs) == 2 and "Port call optimisation" in refs[0] and not refs[0].lstrip("[]0-9 ").startswith("1.")
     assert not result.partial
+
+
+def test_a_cited_key_that_differs_from_its_bib_key_only_in_letter_case_finds_its_entry(tmp_path):
+    # \cite{Llama} and "@misc{LLama, title={meta-llama/Llama-3.2-3B}, ...}": BibTeX matches keys whatever their
+    # case (with a warning) and the PDF prints the entry; the key had "no bibliography entry" and became "[?]"
+    bib = BIB + "@misc{LLama,\n  title={meta-llama/Llama-3.2-3B}, author={{Meta AI}}, year={2024}}\n"
+    folder = _write(tmp_path / "src", {"main.tex": _document("The generator is Llama \\cite{Llama}, as in "
+                                                            "\\cite{lee2019}."), "refs.bib": bib})
+    result = latex.convert_source(folder)
+    root = etree.fromstring(result.xml)
+    assert cited_rids(root) == ["Llama", "lee2019"]
+    assert paragraphs(root) == ["The generator is Llama [1], as in [2]."]
+    assert "Llama-3.2-3B" in "".join(next(root.iter("mixed-citation")).itertext())
+    assert not any("without a bibliography entry" in n for n in result.notes)
