@@ -3260,7 +3260,10 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         # its item where it starts where the item's text does, on the line just below
         hangs = item_x is not None and prev is not None and prev.page == ln.page and prev.column == ln.column \
             and abs(ln.x0 - item_x) < max(2.0, 0.2 * ln.size) and 0 < prev.base - ln.base < 2 * max(ln.size, 1)
-        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap):
+        # a line that opens with itemize's bullet opens an item, a paragraph of its own however far left its bullet
+        # stands: an item that ends without a stop ("• Malware.lu : Site d'analyse [29]") ran on into the next one
+        opens_item = not goes_on and bool(ITEM_OPENS.match(ln.text))
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap or opens_item):
             flush()
         if not hangs:
             bullet = ITEM_BULLET.match(ln.text)
@@ -3280,6 +3283,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
 # the bullet that opens an item of a list (itemize's •, –, ◦, ∗, ▪) and the space after it
 ITEM_BULLET = re.compile(r"^\s*[•◦▪▸∗·–‣]\s*(?=\S)")
+# the bullets that open an item and nothing else (not "–", "·" or "∗", which a line of prose may begin with)
+ITEM_OPENS = re.compile(r"^\s*[•◦▪▸‣]\s*(?=\S)")
 
 # an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …",
 # revtex's "∗ Electronic address: …", or the address alone after its mark ("∗avi.vajpeyi@monash.edu", MNRAS's \thanks

@@ -56,3 +56,29 @@ def test_bracketed_values_before_a_unit_are_no_citation_in_a_paper_without_links
     mdpi_entries(page, 570)
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in marks(root)] == ["2", "4,5", "3"]
+
+
+def test_a_line_opened_by_a_bullet_opens_an_item_of_its_own(tmp_path):
+    """A French memoir's itemize: "• KernelMode : Met à disposition des échantillons [2]" then "• Malware.lu : Site
+    d'analyse [4]", each item without a stop and its bullet at the column's left: the items ran on as one
+    paragraph (one sentence holding every item's citations). A line that a bullet opens starts a paragraph; the
+    next line of an item, hung under its text, goes on with it."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "A Paper Title Set Large", size=18)
+    page.text(72, 700, "1. Introduction", size=12, font="F2")
+    page.text(72, 680, f"{BODY}, as shown before [1].")
+    page.text(72, 668, "Several sites give samples:")
+    page.text(72, 656, "• KernelMode : met à disposition des lecteurs des échantillons [2]")
+    page.text(72, 644, "• Malware.lu : excellent site mettant à disposition des échantillons de malwares et")
+    page.text(80, 632, "proposant des analyses [4]")
+    page.text(72, 620, "• Contagio Exchange : site permettant d'échanger des malwares [5]")
+    for k in range(3):
+        page.text(72, 608 - 12 * k, f"{BODY}, line {k}.")
+    page.text(72, 560, "References", size=12, font="F2")
+    mdpi_entries(page, 540)
+    root = xml_of(tmp_path, [page])
+    paras = [" ".join("".join(p.itertext()).split()) for p in root.iter("p")]
+    items = [p for p in paras if p.startswith("•")]
+    assert [p.split(" :")[0] for p in items] == ["• KernelMode", "• Malware.lu", "• Contagio Exchange"]
+    assert items[1].endswith("proposant des analyses [4]")
+    assert [m for m, _ in marks(root)] == ["1", "2", "4", "5"]
