@@ -616,7 +616,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
             target = _resolve_input(name, path.parent, folder, path.parent)
             included.add(target.resolve() if target is not None else Path(name).stem)
 
-    cites, has_bib, documents = {}, {}, {}
+    cites, has_bib, documents, named_bibs = {}, {}, {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
         try:
             document = load_document(path, folder)
@@ -627,6 +627,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         # its bibliography is in the source: an inline thebibliography, or a .bib it names that is there (a draft
         # beside the submitted file often names a .bib the authors did not ship)
         named = [n.strip() for m in _BIB_NAMES.finditer(document) for n in m.group(1).split(",") if n.strip()]
+        named_bibs[path] = named
         has_bib[path] = "\\begin{thebibliography}" in document or any(
             (f := base / (n if n.lower().endswith(".bib") else n + ".bib")).is_file() or _other_case(f) is not None
             for n in named for base in (path.parent, folder))
@@ -638,10 +639,14 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
 
     # arXiv typesets a document at the top of the source: one in a subfolder (an earlier version kept in
     # ``previous-work/``, a journal's template, a ``legacy/`` copy) is the main file only where none is above it;
-    # a document above whose bibliography is not there (an earlier draft left at the top that names
-    # ``\bibliography{refs}`` while ``refs.bib`` sits in ``Source/`` beside the paper, which TeX at the top never
-    # finds) does not set that depth where one below has its own
-    typeset = [p for p in mains if cites[p] > 0 and (has_bib[p] or p.with_suffix(".bbl").is_file())]
+    # a document above whose bibliography sits below it (an earlier draft left at the top that names
+    # ``\bibliography{refs}`` while ``refs.bib`` is in ``Source/`` beside the paper: TeX at the top never finds it)
+    # does not set that depth; one whose .bib is nowhere under that name (renamed ``refs-arxiv.bib``) still does
+    bib_names = {b.name.lower() for b in _bib_files(folder)}
+    misplaced = {p: not has_bib[p] and not p.with_suffix(".bbl").is_file() and any(
+        Path(n if n.lower().endswith(".bib") else n + ".bib").name.lower() in bib_names for n in named_bibs[p])
+        for p in mains}
+    typeset = [p for p in mains if cites[p] > 0 and not misplaced[p]]
     top_depth = min(len(p.relative_to(folder).parts) for p in (typeset or [p for p in mains if cites[p] > 0])) \
         if any(cites.values()) else 0
 
