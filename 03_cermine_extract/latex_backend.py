@@ -2667,9 +2667,11 @@ def format_reference(ref: Reference, et_al: bool = False) -> str:
 
 
 def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str, Macro],
-                      cited: list[str], encoding: str | None = None) -> tuple[dict[str, Reference], str]:
+                      cited: list[str], encoding: str | None = None,
+                      any_case: bool = True) -> tuple[dict[str, Reference], str]:
     """Entries for the cited keys: ``.bbl`` first, inline ``thebibliography``, then ``.bib`` for what is left
-    (read in the document's declared ``encoding`` when not UTF-8: LaTeX reads the .bbl as it reads the text).
+    (read in the document's declared ``encoding`` when not UTF-8: LaTeX reads the .bbl as it reads the text), and
+    with ``any_case`` (BibTeX, not biber) an entry whose key differs from a cited one only in letter case.
     Returns the entries by key and where they came from."""
     refs: dict[str, Reference] = {}
     sources = []
@@ -2723,9 +2725,9 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                 sources.append("bib")
             if missing is not None and not missing:
                 break
-        if missing:
-            # BibTeX and biber match a cited key to the entry whose key differs only in letter case
-            # (``\cite{Llama}`` finds ``@misc{LLama,``, with a warning): the PDF prints that entry, and so do we
+        if missing and any_case:
+            # BibTeX matches a cited key to the entry whose key differs only in letter case (``\cite{Llama}``
+            # finds ``@misc{LLama,``, with a warning): the PDF prints that entry, and so do we (biber does not)
             by_case = {k.lower(): k for k in missing}
             for bib in bibs:
                 text = decode(bib.read_bytes(), encoding)
@@ -3189,7 +3191,10 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     conv.end_paragraph()
     conv.blocks = keep_needed_rows(conv.blocks)
     cited = list(dict.fromkeys(conv.cited))
-    refs, bib_source = read_bibliography(folder, main, conv, macros, cited, encoding)
+    # biber matches a cited key to its entry's key exactly; BibTeX whatever their letter case
+    biber = bool(re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bbiblatex\b", preamble)) or \
+        "\\addbibresource" in preamble
+    refs, bib_source = read_bibliography(folder, main, conv, macros, cited, encoding, any_case=not biber)
     if not refs:
         raise LatexError("no bibliography in the source (no .bbl, thebibliography or .bib entries)")
     if cited and not any(k in refs for k in cited):

@@ -105,3 +105,10 @@ def test_a_cited_key_that_differs_from_its_bib_key_only_in_letter_case_finds_its
     assert paragraphs(root) == ["The generator is Llama [1], as in [2]."]
     assert "Llama-3.2-3B" in "".join(next(root.iter("mixed-citation")).itertext())
     assert not any("without a bibliography entry" in n for n in result.notes)
+    # biber matches keys exactly: under biblatex the key stays without an entry
+    biber = _write(tmp_path / "biber", {"main.tex": "\\documentclass{article}\n\\usepackage{biblatex}\n"
+                                                    "\\addbibresource{refs.bib}\n\\begin{document}\nLlama "
+                                                    "\\cite{Llama}, ports \\cite{lee2019}.\n\\printbibliography\n"
+                                                    "\\end{document}\n",
+                                        "refs.bib": bib})
+    assert paragraphs(etree.fromstring(latex.convert_source(biber).xml)) == ["Llama [?], ports [1]."]
