@@ -1709,12 +1709,21 @@ MATH_BEFORE = re.compile(r"[∈∉=≤≥<>⊂⊆⊃⊇≈∼]\s*$")
 INTERVAL_BEFORE = re.compile(r"\b(?:domain|range|interval|bounds|between|within)\s*(?:of\s*)?$", re.I)
 
 
+# what follows a bracket of values, never a citation: a multiplier or a unit ("lines at [1, 3, 6, 9] times the
+# rotational frequency", "[2, 4, 8] mm", "[10, 20] %"): a word of prose or a stop follows a citation
+QUANTITY_AFTER = re.compile(r"\s?(?:times\b|×|-?fold\b|%|°|(?:mm|cm|nm|km|[μµ]m|ms|[kMG]?Hz|dB|kg|mg|rpm|bp|kb|px|"
+                            r"kW|MW|kV|mV|mA|GB|MB|TB)\b)")
+
+
 def _interval_or_bin(text: str, start: int, listed: list[int], numbers: list[int]) -> bool:
     """Is the bracket at ``start`` (its numbers as printed, ``listed``, and as a range expands them) an interval or a
     bin, not a citation: a range of more than MAX_CITED_RANGE numbers ("the number of age values ([1-100])", a
-    figure's axis "[101-200]"), or two numbers, not consecutive, that the word before names as an interval's bounds."""
+    figure's axis "[101-200]"), two numbers, not consecutive, that the word before names as an interval's bounds,
+    or values that a multiplier or a unit follows (``QUANTITY_AFTER``)."""
+    end = text.find("]", start)
     return len(numbers) > MAX_CITED_RANGE or (len(listed) == 2 and listed[0] + 1 < listed[1]
-                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start)))
+                                              and bool(INTERVAL_BEFORE.search(text, max(0, start - 24), start))) \
+        or (end >= 0 and bool(QUANTITY_AFTER.match(text, end + 1)))
 
 
 def _call_argument(text: str, start: int) -> bool:
@@ -3341,7 +3350,10 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
         # its item where it starts where the item's text does, on the line just below
         hangs = item_x is not None and prev is not None and prev.page == ln.page and prev.column == ln.column \
             and abs(ln.x0 - item_x) < max(2.0, 0.2 * ln.size) and 0 < prev.base - ln.base < 2 * max(ln.size, 1)
-        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap):
+        # a line that opens with itemize's bullet opens an item, a paragraph of its own however far left its bullet
+        # stands: an item that ends without a stop ("• Malware.lu : Site d'analyse [29]") ran on into the next one
+        opens_item = not goes_on and bool(ITEM_OPENS.match(ln.text))
+        if current and (_is_indented(ln, lefts[ln.page]) and not goes_on and not hangs or gap or opens_item):
             flush()
         if not hangs:
             bullet = ITEM_BULLET.match(ln.text)
@@ -3361,6 +3373,8 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
 
 # the bullet that opens an item of a list (itemize's •, –, ◦, ∗, ▪) and the space after it
 ITEM_BULLET = re.compile(r"^\s*[•◦▪▸∗·–‣]\s*(?=\S)")
+# the bullets that open an item and nothing else (not "–", "·" or "∗", which a line of prose may begin with)
+ITEM_OPENS = re.compile(r"^\s*[•◦▪▸‣]\s*(?=\S)")
 
 # an author's e-mail address set as a footnote: "E-mail: a@b.org", "⋆ Email address: …", "Corresponding author. E-mail: …",
 # revtex's "∗ Electronic address: …", or the address alone after its mark ("∗avi.vajpeyi@monash.edu", MNRAS's \thanks

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -469,6 +469,22 @@ def _alternative(m: re.Match) -> str:
     return next((g for g in m.groups() if g is not None), "").strip()
 
 
+def _bib_files(root: Path) -> list[Path]:
+    """The source's ``.bib`` files, whatever the letter case of the suffix: ``test.BIB``, written on a file system
+    that does not tell cases apart, is the file ``\\bibliography{test}`` read when the authors built their PDF."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() == ".bib" and p.is_file())
+
+
+def _other_case(path: Path) -> Path | None:
+    """The file that ``path`` names on a file system that does not tell letter cases apart (``refs.bib`` for
+    ``refs.BIB``, ``Refs.bib``), where the exact name is absent; None where there is none or more than one."""
+    try:
+        found = [p for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p.is_file()]
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
+
+
 def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
     """Every key that has a bibliography entry somewhere in a source: the ``.bib`` and ``.bbl`` files and the inline
     ``thebibliography`` of the given documents."""
@@ -491,7 +507,7 @@ def source_entry_keys(folder: Path, documents: list[str] = ()) -> set[str]:
 
 _MAIN_REASONS = ("the others cite nothing", "not a latexdiff file", "it is not in a folder of superseded copies",
                  "not an older copy of another document there",
-                 "it is at the top of the source",
+                 "it is at the top of the source (of the documents whose bibliography is there)",
                  "its .bbl is there", "more of its cited keys have an entry in the source",
                  "its bibliography is in the source", "no other document \\inputs it",
                  "a conventional name", "more citations", "larger")
@@ -600,7 +616,7 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
             target = _resolve_input(name, path.parent, folder, path.parent)
             included.add(target.resolve() if target is not None else Path(name).stem)
 
-    cites, has_bib, documents = {}, {}, {}
+    cites, has_bib, documents, named_bibs = {}, {}, {}, {}
     for path in mains:  # counted with its \input files: a main file may hold only the preamble and \inputs
         try:
             document = load_document(path, folder)
@@ -611,8 +627,10 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
         # its bibliography is in the source: an inline thebibliography, or a .bib it names that is there (a draft
         # beside the submitted file often names a .bib the authors did not ship)
         named = [n.strip() for m in _BIB_NAMES.finditer(document) for n in m.group(1).split(",") if n.strip()]
+        named_bibs[path] = named
         has_bib[path] = "\\begin{thebibliography}" in document or any(
-            (base / (n if n.endswith(".bib") else n + ".bib")).is_file() for n in named for base in (path.parent, folder))
+            (f := base / (n if n.lower().endswith(".bib") else n + ".bib")).is_file() or _other_case(f) is not None
+            for n in named for base in (path.parent, folder))
 
     # drafts beside the paper that name no .bib the source holds (or name it under another name): the one whose
     # cited keys have entries in the source's .bib/.bbl files is the paper that was typeset with them
@@ -620,8 +638,17 @@ def find_main_file(folder: Path, notes: list[str] | None = None) -> Path:
     covered = {path: len(source_citation_keys(documents[path]) & entries) for path in mains}
 
     # arXiv typesets a document at the top of the source: one in a subfolder (an earlier version kept in
-    # ``previous-work/``, a journal's template, a ``legacy/`` copy) is the main file only where none is above it
-    top_depth = min(len(p.relative_to(folder).parts) for p in mains if cites[p] > 0) if any(cites.values()) else 0
+    # ``previous-work/``, a journal's template, a ``legacy/`` copy) is the main file only where none is above it;
+    # a document above whose bibliography sits below it (an earlier draft left at the top that names
+    # ``\bibliography{refs}`` while ``refs.bib`` is in ``Source/`` beside the paper: TeX at the top never finds it)
+    # does not set that depth; one whose .bib is nowhere under that name (renamed ``refs-arxiv.bib``) still does
+    bib_names = {b.name.lower() for b in _bib_files(folder)}
+    misplaced = {p: not has_bib[p] and not p.with_suffix(".bbl").is_file() and any(
+        Path(n if n.lower().endswith(".bib") else n + ".bib").name.lower() in bib_names for n in named_bibs[p])
+        for p in mains}
+    typeset = [p for p in mains if cites[p] > 0 and not misplaced[p]]
+    top_depth = min(len(p.relative_to(folder).parts) for p in (typeset or [p for p in mains if cites[p] > 0])) \
+        if any(cites.values()) else 0
 
     def score(path: Path) -> tuple:
         # a response letter or cover letter beside the paper cites nothing, whatever its name or its .bbl's
@@ -1144,8 +1171,8 @@ FLOATS = {"figure", "figure*", "table", "table*", "wrapfigure", "wraptable", "si
 SKIPPED_ENVS = {"tabular", "tabular*", "tabularx", "tabulary", "array", "verbatim", "verbatim*", "lstlisting",
                 "minted", "comment", "tikzpicture", "picture", "pspicture", "algorithmic", "filecontents",
                 "filecontents*", "titlepage", "abstract", "keywords", "keyword", "IEEEkeywords", "frontmatter",
-                "acknowledgments*", "CCSXML", "thebibliography", "axis", "forest", "tcolorbox*", "Verbatim",
-                "alltt", "code", "spverbatim", "appendices*", "dedication"}
+                "acknowledgments*", "CCSXML", "thebibliography", "CSLReferences", "axis", "forest", "tcolorbox*",
+                "Verbatim", "alltt", "code", "spverbatim", "appendices*", "dedication"}
 # environments LaTeX reads verbatim, to the first \end{...} of their own name (no nesting)
 VERBATIM_ENVS = {"verbatim", "verbatim*", "lstlisting", "minted", "Verbatim", "Verbatim*", "BVerbatim", "LVerbatim",
                  "spverbatim", "comment", "filecontents", "filecontents*"}
@@ -1292,6 +1319,7 @@ class Cite:
     keys: list[str]
     pre: str = ""
     post: str = ""
+    printed: str = ""  # the marker text the source gives (CSL output: \citeproc{key}{Lee, 2019}), else made here
 
 
 # commands whose citation is a phrase of its own sentence ("Smith et al. (2020) show ..."), not a parenthetical
@@ -1567,6 +1595,26 @@ class Converter:
             if len(args) >= 2:
                 self.emit(f"{args[-2]}({args[-1]})")
             return j
+        if name in ("citeproc", "citeprocitem") and (g := read_group(s, j)) is not None and \
+                (g2 := read_group(s, g[1])) is not None:
+            # CSL output, the citation printed by citeproc and not by TeX: pandoc 3's "(\citeproc{ref-lee2019}{Lee,
+            # 2019})" (its entry "\bibitem[\citeproctext]{ref-lee2019}" in the CSLReferences list) and org-mode's
+            # "\citeprocitem{1}{1}" (its entry "\hypertarget{citeproc_bib_item_1}{1. ...}"): the marker is the text
+            # given, for the key named
+            prefix = "citeproc_bib_item_" if name == "citeprocitem" else ""
+            keys = list(dict.fromkeys(prefix + k.strip() for k in g[0].split(",") if k.strip()))
+            if keys:
+                self.cited.extend(keys)
+                self.current.append(Cite(name, keys, printed=self.text_of(g2[0])))
+            return g2[1]
+        if name == "hypertarget" and (g := read_group(s, j)) is not None and \
+                g[0].strip().startswith("citeproc_bib_item_") and (g2 := read_group(s, g[1])) is not None:
+            # org-mode's citeproc bibliography: one "\hypertarget{citeproc_bib_item_N}{N. Author, Title ...}" a
+            # paragraph, the entries of a list citeproc printed (no thebibliography, no .bbl)
+            self.end_paragraph()
+            entry = re.sub(r"^[\s\[]*\d+[.\]]?\s+", "", g2[0])  # its number, printed before it
+            self.inline_bibliography.append(f"\\bibitem{{{g[0].strip()}}} {entry}\n")
+            return g2[1]
         if CITE_RE.fullmatch(name) and name not in _NOT_CITES:
             return self.cite(s, name + star, j)
         if name == "nocite":
@@ -1904,6 +1952,8 @@ class Converter:
             caption = ""  # the float's first caption, as text: what a table row that says little is part of
             if env == "thebibliography":
                 self.inline_bibliography.append(content)
+            elif env == "CSLReferences":  # pandoc's citeproc list: "\bibitem[\citeproctext]{ref-lee2019}" entries
+                self.inline_bibliography.append(re.sub(r"\\bibitem\s*\[\s*\\citeproctext\s*\]", r"\\bibitem ", content))
             elif env in FLOATS:
                 # AAS tables: \tablecaption, and \tablecomments (the notes under the table, often its references); A&A's
                 # \tablefoot and \tablebib (the table's references) are such notes too
@@ -2118,7 +2168,7 @@ def keep_needed_rows(blocks: list[Block]) -> list[Block]:
                 if isinstance(p, Cite):
                     new = [k for k in p.keys if k not in in_text]
                     if new:
-                        parts.append(Cite(p.command, new, p.pre, p.post))
+                        parts.append(Cite(p.command, new, p.pre, p.post, p.printed))
                 else:
                     parts.append(p)
             row_text = " ".join(p for p in parts if isinstance(p, str))
@@ -2617,9 +2667,11 @@ def format_reference(ref: Reference, et_al: bool = False) -> str:
 
 
 def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str, Macro],
-                      cited: list[str], encoding: str | None = None) -> tuple[dict[str, Reference], str]:
+                      cited: list[str], encoding: str | None = None,
+                      any_case: bool = True) -> tuple[dict[str, Reference], str]:
     """Entries for the cited keys: ``.bbl`` first, inline ``thebibliography``, then ``.bib`` for what is left
-    (read in the document's declared ``encoding`` when not UTF-8: LaTeX reads the .bbl as it reads the text).
+    (read in the document's declared ``encoding`` when not UTF-8: LaTeX reads the .bbl as it reads the text), and
+    with ``any_case`` (BibTeX, not biber) an entry whose key differs from a cited one only in letter case.
     Returns the entries by key and where they came from."""
     refs: dict[str, Reference] = {}
     sources = []
@@ -2647,21 +2699,22 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
     if missing is None or missing:
         named = []
         for name in conv.bib_files:
-            name = name if name.endswith(".bib") else name + ".bib"
+            name = name if name.lower().endswith(".bib") else name + ".bib"
             for base in (main.parent, root):
                 try:
                     path = pu.safe_path_under(root, os.path.relpath(base / name, root))
-                    if path.is_file():
+                    path = path if path.is_file() else _other_case(path)
+                    if path is not None:
                         named.append(path)
                         break
                 except (ValueError, OSError):
                     continue
-        bibs = list(dict.fromkeys(named)) or sorted(root.rglob("*.bib"))
+        bibs = list(dict.fromkeys(named)) or _bib_files(root)
         if named and missing is not None:
             # keys the named files lack, looked up in the source's other .bib files: an author who renamed or split
             # a bibliography (``\bibliography{CooperAMT.bib}`` beside the ``WAC.bib`` holding the rest) built the
             # PDF with the entries there, and only keys still missing are read from them
-            bibs += [b for b in sorted(root.rglob("*.bib")) if b not in bibs]
+            bibs += [b for b in _bib_files(root) if b not in bibs]
         for bib in bibs:
             for r in parse_bib(decode(bib.read_bytes(), encoding), missing, macros=macros):
                 if r.key not in refs:
@@ -2672,6 +2725,18 @@ def read_bibliography(root: Path, main: Path, conv: Converter, macros: dict[str,
                 sources.append("bib")
             if missing is not None and not missing:
                 break
+        if missing and any_case:
+            # BibTeX matches a cited key to the entry whose key differs only in letter case (``\cite{Llama}``
+            # finds ``@misc{LLama,``, with a warning): the PDF prints that entry, and so do we (biber does not)
+            by_case = {k.lower(): k for k in missing}
+            for bib in bibs:
+                text = decode(bib.read_bytes(), encoding)
+                found = {m.group(2) for m in _BIB_ENTRY_KEY.finditer(text) if m.group(2).lower() in by_case}
+                for r in parse_bib(text, found, macros=macros) if found else []:
+                    cited_key = by_case.get(r.key.lower())
+                    if cited_key in missing and r.key not in refs:
+                        refs[cited_key] = replace(r, key=cited_key)
+                        missing.discard(cited_key)
     return refs, "+".join(sources)
 
 
@@ -2766,6 +2831,8 @@ def cite_label(cite: Cite, refs: dict[str, Reference], numbers: dict[str, int], 
                options: tuple[bool, bool] = (False, False)) -> tuple[str, str, str]:
     """(text before, marker text, text after) of one citation as the PDF would print it."""
     keys = [k for k in cite.keys if k in refs]
+    if cite.printed:  # CSL output: what citeproc printed
+        return "", cite.printed, ""
     cmd = cite.command.rstrip("*").lower()
     pre = cite.pre + " " if cite.pre else ""
     post = ", " + cite.post if cite.post else ""
@@ -3020,7 +3087,11 @@ def source_citation_keys(body: str) -> set[str]:
     for m in _SOURCE_CITE.finditer(body):
         if m.group(1) in _NOT_CITES or m.group(1).startswith(("citeauthor", "citeyear", "citetitle", "citeurl")):
             continue
-        for group in re.findall(r"\{([^{}]*)\}", m.group(2)):
+        groups = re.findall(r"\{([^{}]*)\}", m.group(2))
+        if m.group(1) in ("citeproc", "citeprocitem"):  # CSL: {key}{the text printed}
+            prefix = "citeproc_bib_item_" if m.group(1) == "citeprocitem" else ""
+            groups = [",".join(prefix + k.strip() for k in groups[0].split(","))]
+        for group in groups:
             keys.update(k.strip() for k in group.split(",") if k.strip() and "\\" not in k and " " not in k.strip())
     return keys
 
@@ -3093,6 +3164,8 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     raw_body = body  # what the source holds, before any macro is expanded: the measure of a complete conversion
     macros, spans = collect_macros(document)
     macros = {**local_package_macros(preamble, main, folder, encoding), **macros}
+    for name in ("citeproc", "citeprocitem"):  # CSL's citation commands are read as citations (Converter.command)
+        macros.pop(name, None)
     if spans:  # definitions in the body are not text
         pre_len = len(preamble) + len("\\begin{document}")
         cut, pos = [], 0
@@ -3118,7 +3191,10 @@ def convert_source(folder: Path, max_chars: int = 20_000_000) -> Result:
     conv.end_paragraph()
     conv.blocks = keep_needed_rows(conv.blocks)
     cited = list(dict.fromkeys(conv.cited))
-    refs, bib_source = read_bibliography(folder, main, conv, macros, cited, encoding)
+    # biber matches a cited key to its entry's key exactly; BibTeX whatever their letter case
+    biber = bool(re.search(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bbiblatex\b", preamble)) or \
+        "\\addbibresource" in preamble
+    refs, bib_source = read_bibliography(folder, main, conv, macros, cited, encoding, any_case=not biber)
     if not refs:
         raise LatexError("no bibliography in the source (no .bbl, thebibliography or .bib entries)")
     if cited and not any(k in refs for k in cited):
