@@ -1845,6 +1845,30 @@ class Document:
     printed_labels: tuple[str, ...] = ()
 
 
+def _body_above_its_notes(lines: list[Line], sizes: Counter, size: float) -> float:
+    """The body's size where the commonest size is its footnotes': a law review sets more words in its notes
+    than in its body (a 10.5 pt body over 9 pt notes, 60% of the characters), and read at the notes' size every
+    body line was larger than the body and stood as a heading. A larger size (up to 1.4 times) holding a quarter
+    as many characters whose full lines stand above every full line of the commonest size in their column, on
+    seven in ten of the three or more columns holding both, is the body's."""
+    for larger in sorted((s for s, n in sizes.items() if size < s <= size * 1.4 and n >= 0.25 * sizes[size]),
+                         key=lambda s: -sizes[s]):
+        lowest: dict[tuple[int, int], float] = {}  # (page, column) -> lowest baseline of a full line at the larger
+        highest: dict[tuple[int, int], float] = {}  # ... -> highest baseline of a full line at the commonest size
+        for ln in lines:
+            if len(ln.text) < 30:
+                continue
+            key = (ln.page, ln.column)
+            if abs(ln.size - larger) < 0.3:
+                lowest[key] = min(lowest.get(key, ln.base), ln.base)
+            elif abs(ln.size - size) < 0.3:
+                highest[key] = max(highest.get(key, ln.base), ln.base)
+        both = [k for k in lowest if k in highest]
+        if len(both) >= 3 and sum(lowest[k] > highest[k] for k in both) >= 0.7 * len(both):
+            return larger
+    return size
+
+
 def read_pdf(path: Path) -> Document:
     """Parse a PDF into sections, paragraphs (chars with link ids) and references."""
     data = Path(path).read_bytes()
@@ -1900,6 +1924,7 @@ def read_pdf(path: Path) -> Document:
         top = sizes[body_size]
         body_size = max((s for s, n in sizes.items() if body_size < s <= body_size * 1.25 and n >= 0.9 * top),
                         default=body_size)
+        body_size = _body_above_its_notes(before, sizes, body_size)
     weights = Counter([c.weight for ln in all_lines for c in ln.chars if c.text.isalpha()])
     bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
     for ln in all_lines:
