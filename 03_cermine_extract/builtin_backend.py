@@ -2426,10 +2426,15 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
         cited: list[tuple[str, int]] = []
         opens = False  # the note's first citation names a work: the note is the mark's locators
         author_before = ""
+        unresolved = False  # a citation of this note before named no work read: an "Id." after it names none
         for n_piece, piece in enumerate(note_citations(text)):
             found_idx, surname = None, ""
             if NOTE_IBID.match(piece):
-                if len(previous) == 1:
+                # "Id." inside a note is the citation just before it in that note ("See Kuehn, supra note 1, at
+                # 646. … Id. at 655."), the note before's one work only where none came before
+                if cited:
+                    found_idx = cited[-1][1]
+                elif not unresolved and len(previous) == 1:
                     found_idx = previous[0]
                 opens = opens or (n_piece == 0 and found_idx is not None)
                 if found_idx is not None:
@@ -2439,7 +2444,9 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
             if same_author and author_before:
                 piece = piece[same_author.end():]
             back = NOTE_BACK.search(piece)
-            if back and _note_work(piece) is None:  # (a work cited in full before "supra note 9" is that work)
+            # (a work cited in full before "supra note 9" is that work; a page after it, "supra note 7, at
+            # 1509–14", is no year that would make the short form a work of its own)
+            if back and _note_work(piece[:back.start()]) is None:
                 earlier = by_note.get(back.group(1) or back.group(2), [])
                 name = author_before if same_author else _surname(piece.split("(")[0].split(",")[0])
                 hits = [i for s, i in earlier if s and s == name] or (
@@ -2452,6 +2459,7 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 # author's name is a short form of its own, naming the one work of that author read before)
                 piece = piece[:back.start()]
                 if not name or not _cited_author(piece):
+                    unresolved = True
                     continue
             if with_bibliography:
                 for start in _citation_starts(piece):
@@ -2494,6 +2502,8 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 cited.append((surname, found_idx))
                 author_before = surname or author_before
                 opens = opens or n_piece == 0
+            elif back or _cited_author(piece):
+                unresolved = True
         if with_bibliography:
             # author-year markers inside the note's prose ("… is inelastic (Autor 2015, p. 17).")
             for _, _, idx in find_markers(text, refs):

@@ -11,7 +11,7 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-from test_03_builtin_r32notes_classes import footnote, mark_links, refs_of, sentence_with_mark  # noqa: E402
+from test_03_builtin_r32notes_classes import footnote, mark_links, notes_page, refs_of, sentence_with_mark  # noqa: E402
 from test_03_builtin_real_classes import xml_of  # noqa: E402
 
 BODY = "the legislation dating to the {} months of the new Administration aimed at"
@@ -76,3 +76,24 @@ def test_a_body_set_larger_than_notes_that_outweigh_it_is_read_as_the_body(tmp_p
     assert [m for m, _ in links] == [str(n) for n in range(1, 13)]
     assert links[0] == ("1", ["Spencer Bo"]) and links[5] == ("6", ["Derrick A."])
     assert len(refs_of(root)) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Back-references: "supra note N" with a page that reads as a year, "Id." after a citation not read
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_supra_note_with_a_year_like_page_and_an_id_after_an_unread_citation_name_no_other_work(tmp_path):
+    """Bluebook short forms: "See Baude & Leider, supra note 7, at 1509–14." (the page 1509 read as a year made the
+    short form a work of its own, an entry "Baude & Leider, supra note 7, …" the mark was linked to), and "See
+    Kuehn, supra note 9, at 646. … Id. at 655–57." where note 9's work was not read (its mark in the title):
+    "Id." took the note before's work, Mayer-Schönberger's book. A short form with "supra note N" is a work
+    only where what comes before "supra" is one; "Id." inside a note is the citation before it in that note."""
+    page = notes_page(tmp_path, ["Its scope was settled.", "Data changed the question.", "The study was weak.",
+                                 "The right was old."], [
+        "See William Baude & Robert Leider, The General-Law Right to Bear Arms, 99 NOTRE DAME L. REV. 1467 (2024).",
+        "See VIKTOR MAYER-SCHÖNBERGER & KENNETH CUKIER, BIG DATA: A REVOLUTION 50–72 (2014).",
+        "See Kuehn, supra note 9, at 646. This is reminiscent of the client who argues. Id. at 655–57.",
+        "See Baude & Leider, supra note 1, at 1509–14."], title="Fear of Balancing")
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["William Baud"]), ("2", ["VIKTOR MAYER"]), ("4", ["William Baud"])]
+    assert len(refs_of(root)) == 2
