@@ -2120,6 +2120,7 @@ def read_pdf(path: Path) -> Document:
                                                               re.sub(r"^\s*\d{1,3}\.\s*", "", ref.raw)],
                                  note=re.sub(r"\D", "", ref.label)) for ref in references if re.fullmatch(r"\d{1,3}\.", ref.label)]
         references = []
+    paragraphs = _endnotes_section(paragraphs, sections)
     # footnotes read with their marks: the marks the body raises for them are no citations of numbered entries
     footnote_marks = {par.note for par in paragraphs if par.note}
     paragraphs = link_notes(paragraphs, references)
@@ -2198,11 +2199,18 @@ def note_citations(text: str) -> list[str]:
     return out
 
 
+# two authors with their middle initials, each of up to four words, joined by "&" or "and" ("Brea L. Perry &
+# Daniel J. Losen", "Jesse M. Cross & Abbe R. Gluck": seven words, more than one author part holds)
+NOTE_TWO_AUTHORS = re.compile(r"^(?:(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*|[A-Z]\.)\s*){1,4}(?:&|and)\s+"
+                              r"(?:(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*|[A-Z]\.)\s*){1,4}$")
+
+
 def _cited_author(piece: str) -> str:
     """The author part of a citation ("Michel Foucault" of "Michel Foucault, Discipline and Punish, 27"), or ""
     where the piece does not open with a name followed by a comma (a remark: "In 1848, the army …")."""
     head = piece.split(",", 1)[0].strip()
-    if "," not in piece or not head or re.search(r"(?<![A-Za-z])\d", head) or not NOTE_AUTHOR.match(head):
+    if "," not in piece or not head or re.search(r"(?<![A-Za-z])\d", head) \
+            or not (NOTE_AUTHOR.match(head) or NOTE_TWO_AUTHORS.match(head)):
         return ""
     return head
 
@@ -2290,6 +2298,11 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
         if cut is None or len(piece[:cut.start()].split()) > 60:
             return None
         piece = piece[:cut.start()]
+    if NOTE_STATUTE.search(piece[:200]) and not re.search(r"\b(?:Rep\.\s?No|Cong\.\s?Rec|Doc\.\s?No)\.?", piece[:200]):
+        # a statute or a bill ("Rent Relief Act of 2023, H.R. 6721, 118th Cong. (2023)", "Pub. L. No. 63-203,
+        # 38 Stat. 717", "15 U.S.C. § 45"): a law cited names no work, as its articles do not (a committee's
+        # report or the Congressional Record is one)
+        return None
     year = list(NOTE_YEAR.finditer(piece))
     if official := NOTE_OFFICIAL.search(piece[:160]):
         # an official document named by its number ("COM(2022) 209 final", "Regulation (EU) 2016/679",
@@ -2349,6 +2362,10 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
     return Reference(raw=piece, fields=fields), _surname(author), _title_words(title)
 
 
+# a US statute or bill as a note cites it: a Congress's bill number and session, a public law, the Statutes at Large
+# or the Code's section
+NOTE_STATUTE = re.compile(r"\b\d{1,3}(?:st|nd|rd|th)\s+Cong\.\s*\(\d{4}\)|\bPub\.\s?L\.\s?No\.|\b\d+\s+U\.S\.C\.?\s*§"
+                          r"|\b\d+\s+Stat\.\s+\d+")
 # an author-date citation in a note (APA): the authors ("Feinstein, S., & Wood, R.", a body's name), the year in
 # parentheses ("(1995).", "(2015, May 3).", "(n.d.)."), the title up to its full stop
 NOTE_AUTHOR_DATE = re.compile(r"^([^()]{2,160}?)\.?\s*\(((?:1[5-9]|20)\d\d[a-z]?(?:,[^)]{1,30})?|n\.\s?d\.)\)\.\s+"
@@ -2362,6 +2379,12 @@ NOTE_OFFICIAL = re.compile(r"\b(?:COM|SWD|SEC)\s?\(\d{4}\)\s?\d+|\b(?:Regulation
 # its first party's words capitalised but for these
 CASE_PARTICLES = {"and", "of", "the", "de", "del", "di", "du", "des", "van", "von", "für", "&", "others", "ors"}
 NOTE_CASE = re.compile(r"^(?:(?:Joined\s+)?Cases?\s+[CT]-\d+/\d+[^,]*|[A-Z][\w.,'’&\- ]{1,80}?\s+v\.?\s+[A-Z][\w.'’&\- ]{1,80}?)(?=,|\s*\(|$)")
+
+
+def _ref_year(ref: Reference) -> str:
+    """The year a work read from a note prints, or ""."""
+    span = ref.fields.get("year")
+    return ref.raw[span[0]:span[1]] if span else ""
 
 
 def _same_work(surname: str, words: set[str], other: tuple[str, set[str], int], full: bool = False) -> bool:
@@ -2484,6 +2507,12 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 if same_author and author_before:
                     surname = author_before
                 same = [m[2] for m in made if _same_work(surname, words, m, full=found is not None)]
+                if found is not None:
+                    # (a full citation of another year is another work of the author, however alike the titles:
+                    # "The High Cost of Harsh Discipline … (2016)" is not "The Hidden Cost of … Harsh School
+                    # Discipline … (2017)")
+                    same = [i for i in same if "" in (_ref_year(refs[i]), _ref_year(work))
+                            or _ref_year(refs[i]) == _ref_year(work)]
                 if not same and found is None and surname and not words:
                     # "Roeder und Rettinghaus, 140.": a short form of author and page names the one work of
                     # that author an earlier note cited in full
@@ -2541,6 +2570,38 @@ def _cites_in_its_text(paragraphs: list[Paragraph], refs: list[Reference], n_not
         if markers >= max(10, 2 * n_notes):
             return True
     return False
+
+
+ENDNOTES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}(?:end\s?notes|notes)[.:]?$", re.I)
+
+
+def _endnotes_section(paragraphs: list[Paragraph], sections: list[str]) -> list[Paragraph]:
+    """Endnotes under their own heading ("ENDNOTES", "Notes") read as the body's last section, each opened by
+    its number at the text's size ("1 We believe …", "2 Educators for Excellence, Letter …", a report's), its
+    lines a paragraph or more of their own: each note becomes a note of its own for ``link_notes`` (as endnotes
+    read as a numbered bibliography do), the paragraphs that do not open with the next number going on with the
+    note before. Three or more notes numbered from 1 in order, opening most of the section's paragraphs."""
+    heads = [i for i, title in enumerate(sections) if ENDNOTES_HEADING.match(title.strip())]
+    if not heads:
+        return paragraphs
+    head = heads[-1]
+    members = [k for k, par in enumerate(paragraphs) if par.section == head and not par.note and not par.table]
+    notes: list[tuple[str, list[str]]] = []
+    for k in members:
+        text = "".join(c.text for c in paragraphs[k].chars).strip()
+        m = re.match(r"(\d{1,3})\.?\s+(?=\S)", text)
+        if m and int(m.group(1)) == len(notes) + 1:
+            notes.append((m.group(1), [text[m.end():]]))
+        elif notes:
+            notes[-1][1].append(text)
+        else:
+            return paragraphs
+    if len(notes) < 3 or len(notes) < 0.5 * len(members):
+        return paragraphs
+    taken = set(members)
+    return [par for k, par in enumerate(paragraphs) if k not in taken] + [
+        Paragraph(head, [Char(ch, 0, 0, 0, 0, 0, page=-1) for ch in " ".join(texts)], note=mark)
+        for mark, texts in notes]
 
 
 def _entries_are_notes(refs: list[Reference]) -> bool:

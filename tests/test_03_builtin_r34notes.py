@@ -97,3 +97,75 @@ def test_a_supra_note_with_a_year_like_page_and_an_id_after_an_unread_citation_n
     root = xml_of(tmp_path, [page])
     assert firsts(root, 12) == [("1", ["William Baud"]), ("2", ["VIKTOR MAYER"]), ("4", ["William Baud"])]
     assert len(refs_of(root)) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Endnotes under their own heading
+# ---------------------------------------------------------------------------------------------------------
+
+def test_endnotes_under_their_heading_opened_by_their_numbers_become_notes(tmp_path):
+    """A civil-rights report (InDesign) ends with "ENDNOTES" and its notes at the text's size, each opened by its
+    number ("1 We believe …", "2 Educators for Excellence, Letter …"), a note's second paragraph indented as
+    the first: they were read as the body's last section and the report was reported empty. Numbered from 1 in
+    order under such a heading, they are notes, a paragraph that opens with no next number goes on with the note
+    before, and the body's raised marks name the works they cite."""
+    body = raw_pdf.Page()
+    body.text(72, 740, "Eleven Million Days Lost", size=20)
+    body.text(72, 710, "INTRODUCTION", size=14)
+    y = 690
+    sentences = ["The data were released this year.", "Teachers asked for the guidance.",
+                 "The findings were disputed.", "Absences add up quickly."]
+    for n, sentence in enumerate(sentences, start=1):
+        for k in range(2):
+            body.text(72, y, f"The lost days of instruction were counted school by school, part {n}.{k},", size=10)
+            y -= 12
+        sentence_with_mark(tmp_path, body, y, sentence, str(n))
+        y -= 20
+    notes = raw_pdf.Page()
+    notes.text(72, 740, "ENDNOTES", size=20)
+    y = 710
+    for n, lines in enumerate([
+            ["We believe it is noteworthy that this information was not mentioned when the data were released."],
+            ["Educators for Excellence, Letter to the Secretary of Education (July 10, 2018).",
+             "The union signed onto the letter. See NEA, Policy Statement on the Discipline (July 2016)."],
+            ["Readers should note that one working paper has been cited to refute this assumption.",
+             "See Brea L. Perry & Daniel J. Losen, NEPC Review: Understanding a Vicious Cycle, National Education",
+             "Policy Center (June 1, 2017) retrieved from https://nepc.colorado.edu/thinktank/review-discipline"],
+            ["Alan Ginsburg, Absences Add Up: How School Attendance Influences Student Success (2014)."]],
+            start=1):
+        notes.text(72, y, f"{n} {lines[0]}", size=10)
+        y -= 12
+        for line in lines[1:]:
+            notes.text(84, y, line, size=10)
+            y -= 12
+        y -= 6
+    root = xml_of(tmp_path, [body, notes])
+    links = firsts(root, 12)
+    assert [m for m, _ in links] == ["2", "3", "4"]
+    assert links[1:] == [("3", ["Brea L. Perr"]), ("4", ["Alan Ginsbur"])]
+    # (the letter of a body, "Educators for Excellence, Letter …", is left: the note's second work is read)
+    assert links[0] == ("2", ["NEA, Policy "])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a note cites: two authors with middle initials, another year's work, a bill
+# ---------------------------------------------------------------------------------------------------------
+
+def test_two_authors_with_initials_are_an_author_another_years_title_another_work_and_a_bill_none(tmp_path):
+    """Bluebook notes: "See Jesse M. Cross & Abbe R. Gluck, The Congressional Bureaucracy, …" (seven words before
+    the comma, one more than an author part held: no work was read, and "Cross & Gluck, supra note 1" named
+    none); "The High Cost of Harsh Discipline … (2016)" after the same authors' "The Hidden Cost of … Harsh
+    School Discipline (2017)" (three title words shared: taken for the same work); "Rent Relief Act of 2023,
+    H.R. 6721, 118th Cong. (2023)" (a bill made an entry: a law cited names no work)."""
+    page = notes_page(tmp_path, ["The staff grew.", "Suspensions cost money.", "They cost more.", "A bill was filed.",
+                                 "The staff kept growing."], [
+        "See Jesse M. Cross & Abbe R. Gluck, The Congressional Bureaucracy, 168 U. PA. L. REV. 1541, 1543 (2020).",
+        "See Russell W. Rumberger & Daniel J. Losen, The Hidden Cost of California's Harsh School Discipline (2017).",
+        "See Russell W. Rumberger & Daniel J. Losen, The High Cost of Harsh Discipline and Its Disparate Impact (2016).",
+        "See generally Rent Relief Act of 2023, H.R. 6721, 118th Cong. (2023) (proposed by Rep. Danny Davis).",
+        "Cross & Gluck, supra note 1, at 1545."], title="Resurrecting the Trinity")
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 18) == [("1", ["Jesse M. Cross & Ab"]), ("2", ["Russell W. Rumberge"]),
+                                ("3", ["Russell W. Rumberge"]), ("5", ["Jesse M. Cross & Ab"])]
+    refs = sorted(refs_of(root).values())
+    assert len(refs) == 3 and "Hidden Cost" in refs[1] and "High Cost" in refs[2]
