@@ -165,7 +165,7 @@ def test_two_authors_with_initials_are_an_author_another_years_title_another_wor
         "See generally Rent Relief Act of 2023, H.R. 6721, 118th Cong. (2023) (proposed by Rep. Danny Davis).",
         "Cross & Gluck, supra note 1, at 1545."], title="Resurrecting the Trinity")
     root = xml_of(tmp_path, [page])
-    assert firsts(root, 18) == [("1", ["Jesse M. Cross & Ab"]), ("2", ["Russell W. Rumberge"]),
+    assert firsts(root, 19) == [("1", ["Jesse M. Cross & Ab"]), ("2", ["Russell W. Rumberge"]),
                                 ("3", ["Russell W. Rumberge"]), ("5", ["Jesse M. Cross & Ab"])]
     refs = sorted(refs_of(root).values())
     assert len(refs) == 3 and "Hidden Cost" in refs[1] and "High Cost" in refs[2]
