@@ -111,7 +111,15 @@ class Line:
             return 0.0
         if sizes.count(sizes[0]) == len(sizes):
             return round(sizes[0] * 2) / 2
-        return _commonest([round(s * 2) / 2 for s in sizes])
+        size = _commonest([round(s * 2) / 2 for s in sizes])
+        # small capitals set as smaller capitals (Prince: a law review's "MORRIS P. FIORINA, UNSTABLE MAJORITIES"
+        # at 7 pt in a 9 pt note): where the line's commonest size holds no lower-case letter and its lower-case
+        # letters are larger, the line is at their size
+        lower = [round(c.size * 2) / 2 for c in self.chars if c.text.islower() and not c.sup]
+        if len(lower) >= 3 and max(lower) > size and not any(
+                c.text.islower() for c in self.chars if not c.sup and round(c.size * 2) / 2 == size):
+            return _commonest(lower)
+        return size
 
     @cached_property
     def bold(self) -> bool:
@@ -2295,9 +2303,16 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
         # 40. The difference between …"): the citation ends at the first full stop after its year or pages
         cut = next((m for m in re.finditer(r"(?<=[\d)])\.\s+(?=[A-ZÀ-ÖØ-Þ])", piece)
                     if NOTE_YEAR.search(piece[:m.start()])), None)
-        if cut is None or len(piece[:cut.start()].split()) > 60:
+        end = cut.start() if cut is not None else None
+        if end is None or len(piece[:end].split()) > 60:
+            # (a Bluebook citation and its long explaining parenthetical: "…, 15 SETON HALL L. REV. 276, 280–82
+            # (1985) (explaining that it is much more difficult … “there always . . .” …)": it ends at the
+            # parenthesis that holds its year)
+            dated = re.search(r"\((?:[^()]*[\s.])?(?:1[5-9]\d\d|20[0-2]\d)\)", piece)
+            end = dated.end() if dated is not None else None
+        if end is None or len(piece[:end].split()) > 60:
             return None
-        piece = piece[:cut.start()]
+        piece = piece[:end]
     if NOTE_STATUTE.search(piece[:200]) and not re.search(r"\b(?:Rep\.\s?No|Cong\.\s?Rec|Doc\.\s?No)\.?", piece[:200]):
         # a statute or a bill ("Rent Relief Act of 2023, H.R. 6721, 118th Cong. (2023)", "Pub. L. No. 63-203,
         # 38 Stat. 717", "15 U.S.C. § 45"): a law cited names no work, as its articles do not (a committee's
@@ -2469,7 +2484,8 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
             back = NOTE_BACK.search(piece)
             # (a work cited in full before "supra note 9" is that work; a page after it, "supra note 7, at
             # 1509–14", is no year that would make the short form a work of its own)
-            if back and _note_work(piece[:back.start()]) is None:
+            if back and _note_work(piece[:back.start()]) is None and (
+                    _note_work(piece) is None or re.fullmatch(r"[\s,]*(?:at\s+)?[\d–\-,\s&n.]*", piece[back.end():])):
                 earlier = by_note.get(back.group(1) or back.group(2), [])
                 name = author_before if same_author else _surname(piece.split("(")[0].split(",")[0])
                 hits = [i for s, i in earlier if s and s == name] or (
@@ -2652,6 +2668,8 @@ def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tup
         body = paragraphs[j]
         if body.note or body.table:
             continue
+        if page != -1 and body.chars and body.chars[-1].page < page:
+            break  # (a paragraph that ends on a page before the note's holds no mark of it, nor do those before)
         span = _raised_mark(body, note.note, page)
         if span is not None:
             return body, span
@@ -2659,9 +2677,10 @@ def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tup
 
 
 def _mark_search(k: int, page: int) -> range:
-    """The paragraphs to look in for note ``k``'s mark: a footnote's, the few before it (the paragraph it
-    interrupts); an endnote's (page -1), the body from its start, in order."""
-    return range(0, k) if page == -1 else range(k - 1, max(-1, k - 12), -1)
+    """The paragraphs to look in for note ``k``'s mark: a footnote's, those before it back to the paragraph it
+    interrupts (a law review's paragraph that runs over three pages, each page's notes read after it, is a dozen
+    paragraphs back); an endnote's (page -1), the body from its start, in order."""
+    return range(0, k) if page == -1 else range(k - 1, max(-1, k - 60), -1)
 
 
 def _raised_mark(par: Paragraph, mark: str, page: int) -> tuple[int, int] | None:

@@ -12,20 +12,27 @@ from helpers import REPO
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
 from test_03_builtin_r32notes_classes import footnote, mark_links, notes_page, refs_of, sentence_with_mark  # noqa: E402
+from test_03_builtin_published_classes import end_x  # noqa: E402
 from test_03_builtin_real_classes import xml_of  # noqa: E402
 
 BODY = "the legislation dating to the {} months of the new Administration aimed at"
 WORDS = "first early later last other same next final whole middle closing opening".split()
+SURNAMES = ("Adams Baker Clark Davis Evans Fisher Grant Hughes Irving Jones Kelly Lewis Keller Moore Nolan Owens "
+            "Parker Perez").split()
+TITLES = ("Ledgers Maps Charters Letters Diaries Wills Deeds Records Rolls Registers Minutes Petitions Statutes "
+          "Briefs Dockets Gazettes Journals Almanacs").split()
 
 
 def firsts(root, n: int = 14) -> list[tuple[str, list[str]]]:
     return [(m, [r[:n] for r in rs]) for m, rs in mark_links(root)]
 
 
-def law_review_page(tmp_path, first: int, sentences: list[str], notes: list[tuple[str, str]],
-                    body_size: float = 10.5, note_size: float = 9, title: str = "") -> raw_pdf.Page:
+def law_review_page(tmp_path, first: int, sentences: list[str], notes: list[tuple[str, ...]],
+                    body_size: float = 10.5, note_size: float = 9, title: str = "",
+                    goes_on: bool = False, lines_per_sentence: int = 1) -> raw_pdf.Page:
     """A law review's page: a few body lines (no full stop at their ends, as a justified column breaks them),
-    each sentence carrying the next note's mark, and long notes below (two lines each), set a little smaller."""
+    each sentence carrying the next note's mark, and long notes below (their lines), set a little smaller;
+    ``goes_on``: the page's first line goes on with the paragraph of the page before (not indented)."""
     page = raw_pdf.Page()
     if title:
         page.text(150, 730, title, size=14)
@@ -33,15 +40,19 @@ def law_review_page(tmp_path, first: int, sentences: list[str], notes: list[tupl
     page.text(300, 760, str(147 + first), size=body_size)
     y = 695
     for n, sentence in enumerate(sentences, start=first):
-        page.text(72 if n > first else 84, y, BODY.format(WORDS[n % len(WORDS)]), size=body_size)
-        y -= 12
+        for k in range(lines_per_sentence):
+            page.text(72 if n > first or goes_on or k else 84, y, BODY.format(WORDS[(n + k) % len(WORDS)]),
+                      size=body_size)
+            y -= 12
         sentence_with_mark(tmp_path, page, y, sentence, str(n), size=body_size)
         y -= 12
-    y = 80 + 22 * len(notes)
-    for n, (head, tail) in enumerate(notes, start=first):
+    y = 80 + sum(10 * len(lines) + 2 for lines in notes)
+    for n, (head, *tail) in enumerate(notes, start=first):
         footnote(page, y, str(n), head, size=note_size)
-        page.text(72, y - 10, tail, size=note_size)
-        y -= 22
+        for line in tail:
+            y -= 10
+            page.text(72, y, line, size=note_size)
+        y -= 12
     return page
 
 
@@ -169,3 +180,91 @@ def test_two_authors_with_initials_are_an_author_another_years_title_another_wor
                                 ("3", ["Russell W. Rumberge"]), ("5", ["Jesse M. Cross & Ab"])]
     refs = sorted(refs_of(root).values())
     assert len(refs) == 3 and "Hidden Cost" in refs[1] and "High Cost" in refs[2]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Finding a note's mark: a paragraph that runs over pages of notes
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_notes_mark_in_a_paragraph_that_runs_over_pages_of_notes_is_found(tmp_path):
+    """A law review's paragraph runs over three pages, each with six notes read after its lines on that page:
+    the marks on its third page stand a dozen paragraphs before their notes, and only the eleven paragraphs
+    before a note were searched (a Florida and a Yale article: half their marks unlinked). The search goes back
+    to the paragraph the note interrupts, stopping at one that ends on an earlier page."""
+    pages = []
+    for k in range(3):
+        notes = [(f"See Anne {SURNAMES[6 * k + j]}, {TITLES[6 * k + j]} of the Archive, {10 + j} J. LEGAL",
+                  f"HIST. {100 + j}, {105 + j} ({1990 + 6 * k + j}) (on {TITLES[6 * k + j].lower()}).")
+                 for j in range(6)]
+        pages.append(law_review_page(tmp_path, 1 + 6 * k, [f"It moved in the {WORDS[j]} {('year', 'decade', 'age')[k]}."
+                                                           for j in range(6)], notes,
+                                     title="COMBATTING EXTREMISM" if k == 0 else "", goes_on=k > 0))
+    root = xml_of(tmp_path, pages)
+    links = firsts(root, 10)
+    assert [m for m, _ in links] == [str(n) for n in range(1, 19)]
+    assert links[12] == ("13", ["Anne Kelle"]) and links[17] == ("18", ["Anne Perez"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading a note's lines and its citation: small capitals, a long explaining parenthetical
+# ---------------------------------------------------------------------------------------------------------
+
+def small_caps_line(tmp_path, page: raw_pdf.Page, x: float, y: float, text: str, size: float) -> None:
+    """A line as Prince sets small capitals: words in capitals drawn with their first letter at ``size`` and the
+    rest at three quarters of it; other words at ``size``."""
+    for word in text.split(" "):
+        runs = [(word[:1], size), (word[1:], 0.75 * size)] if word.isupper() and len(word) > 1 else [(word, size)]
+        for run, s in runs:
+            if run:
+                page.text(x, y, run, size=s)
+                x = end_x(tmp_path, x, run, s)
+        x += 0.28 * size
+
+
+def test_a_notes_line_mostly_in_small_capitals_is_read_at_the_notes_size(tmp_path):
+    """A law review set by Prince prints authors and book titles in small capitals, capitals at 7 pt in a 9 pt
+    note: a note line mostly of them ("13. See, e.g., MORRIS P. FIORINA, UNSTABLE MAJORITIES: …") was read at 7 pt,
+    apart from its note, and the note's works were lost. Where a line's commonest size holds no lower-case letter
+    and its lower-case letters are larger, the line is at their size."""
+    page = raw_pdf.Page()
+    page.text(72, 740, "Combatting Extremism", size=18)
+    page.text(72, 710, "1 Introduction", size=12, font="F2")
+    y = 690
+    for n, sentence in enumerate(["Most voters are moderate.", "The parties sorted.", "Few candidates run."], 1):
+        page.text(72, y, "The public is not as polarized on policy issues as members of Congress are", size=10)
+        y -= 12
+        sentence_with_mark(tmp_path, page, y, sentence, str(n))
+        y -= 14
+    y = 200
+    notes = [["See Seth J. Hill, A Disconnect in Representation, 77 J. Pol. 1058, 1073 (2015) (concluding so)."],
+             ["See, e.g., MORRIS P. FIORINA, UNSTABLE MAJORITIES: POLARIZATION, PARTY SORTING, AND POLITICAL",
+              "STALEMATE 23–24 (2017) (showing data that typical Americans have not polarized at all)."],
+             ["See Rachel Kleinfeld, Polarization, Democracy, and Political Violence, Carnegie Endowment (2023)."]]
+    for n, lines in enumerate(notes, 1):
+        footnote(page, y, str(n), "")
+        for line in lines:
+            if any(w.isupper() and len(w) > 3 for w in line.split()):
+                small_caps_line(tmp_path, page, 76, y, line, 9)
+            else:
+                page.text(76, y, line, size=9)
+            y -= 11
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["Seth J. Hill"]), ("2", ["MORRIS P. FI"]), ("3", ["Rachel Klein"])]
+
+
+def test_a_citation_with_a_long_explaining_parenthetical_ends_at_its_year(tmp_path):
+    """A Bluebook note explains its source at length ("See Kevin W. Saunders, The Mythic Difficulty in Proving a
+    Negative, 15 SETON HALL L. REV. 276, 280–82 (1985) (explaining that … “there always . . .” …)"): over sixty
+    words, and with no full stop after its year, the citation was read as a remark and named no work. It ends at
+    the parenthesis that holds its year."""
+    page = law_review_page(tmp_path, 1, ["Some courts place the burden on the government.", "Others do not.",
+                                         "The rule is old."], [
+        ("See Kevin W. Saunders, The Mythic Difficulty in Proving a Negative, 15 SETON HALL L. REV. 276, 280–82",
+         "(1985) (explaining that it is much more difficult for a party to prove a universal statement like",
+         "“there always . . .” or “there never . . .” than it is to prove an existential statement such as “there",
+         "exists an . . .”, which a single instance settles, whereas the universal one needs every instance to",
+         "be looked at in turn) (quoted language is the author’s formulation)."),
+        ("Saunders, supra note 1, at 281.",), ("Id. at 282.",)], title="BURDENS OF PROOF", lines_per_sentence=4)
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["Kevin W. Sau"]), ("2", ["Kevin W. Sau"]), ("3", ["Kevin W. Sau"])]
+    assert next(iter(refs_of(root).values())).endswith("(1985)")
