@@ -3202,7 +3202,9 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
             full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
             body_rows.setdefault(ln.page, []).append((ln.x0, ln.x1, ln.base))
-        if abs(ln.size - body_size) < 0.6:
+        if ln.size > body_size - 0.6:
+            # (and a title's or a heading's, set larger: "A RESPONSE TO THE THREE PROFESSORS¹", whose note
+            # cites the works the paper answers, the "supra note 1" of the notes after it)
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
                     raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))

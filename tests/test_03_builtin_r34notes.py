@@ -268,3 +268,39 @@ def test_a_citation_with_a_long_explaining_parenthetical_ends_at_its_year(tmp_pa
     root = xml_of(tmp_path, [page])
     assert firsts(root, 12) == [("1", ["Kevin W. Sau"]), ("2", ["Kevin W. Sau"]), ("3", ["Kevin W. Sau"])]
     assert next(iter(refs_of(root).values())).endswith("(1985)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A note whose mark stands in the title
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_note_marked_in_the_title_is_read_and_its_works_named_by_supra_note_1(tmp_path):
+    """A reply's title carries the note that cites the articles it answers ("A RESPONSE TO THE THREE
+    PROFESSORS¹" | "1. Jason Webb Yackee, Does Experiential Learning …; Keith A. Findley, …"): the title is
+    set larger than the body, its raised "1" was not among the page's marks, and the note was not read as one,
+    so every later "Yackee, supra note 1" named nothing. A title's or heading's raised mark opens a note too."""
+    page = raw_pdf.Page()
+    title = "A RESPONSE TO THE THREE PROFESSORS"
+    page.text(150, 730, title, size=12)
+    page.text(end_x(tmp_path, 150, title, 12) + 0.4, 734.5, "1", size=7)
+    y = 700
+    for n, sentence in enumerate(["He started a debate.", "It grew.", "It was answered."], start=2):
+        for k in range(4):
+            page.text(84 if n == 2 and not k else 72, y, BODY.format(WORDS[n + k]), size=11)
+            y -= 13
+        sentence_with_mark(tmp_path, page, y, sentence, str(n), size=11)
+        y -= 13
+    notes = [["1. Jason Webb Yackee, Does Experiential Learning Improve JD Employment Outcomes?, 2015 WIS.",
+              "L. REV. 601; Keith A. Findley, Assessing Experiential Legal Education: A Response, 2015 WIS. L.",
+              "REV. 627."],
+             ["2. This is true only for the part of the conversation that involves Professor Findley. Findley,",
+              "supra note 1, at 628."],
+             ["3. Yackee, supra note 1, at 621."],
+             ["4. See Findley, supra note 1, at 640–42; Yackee, supra note 1, at 603."]]
+    y = 200
+    for lines in notes:
+        for k, line in enumerate(lines):
+            page.text(90 if k == 0 else 72, y, line, size=9)
+            y -= 10.5
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 10) == [("2", ["Keith A. F"]), ("3", ["Jason Webb"]), ("4", ["Keith A. F", "Jason Webb"])]
