@@ -2154,7 +2154,7 @@ NOTE_LEAD = re.compile(r"^\s*(?:(?:see(?:\s+also|\s+generally)?|cf|compare|e\.\s
                        r"ebenso|auch|etwa|so(?:\s+etwa|\s+auch|\s+schon)?|statt aller|insb|z\.\s?b)\b\.?,?:?\s*)+", re.I)
 # a lead that ends inside a note's prose ("Zum Trödelvertrag s. Windscheid, …", "For more on this, see Lewis, …",
 # Italian "Su cui v. S. Ceccanti, …", "si vedano almeno …"): the citation starts after it
-NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also)?|cf\.?|voir|von|bei|by|"
+NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also| generally)?|cf\.?|voir|von|bei|by|"
                              r"(?:[sS]i\s+ved(?:a|ano)|[vV]edi|[vV]\.)(?:\s+(?:almeno|anche|in generale|per tutti))*)\s+(?=[A-ZÀ-ÖØ-Þ“\"])")
 # a note's prose that ends in a colon before its citations ("To name only a few examples: Bähr/Brunner, …",
 # "For Austria: Somek, …"): the citation starts after it
@@ -2200,7 +2200,9 @@ def note_citations(text: str) -> list[str]:
     parts.append(text[start:])
     out = []
     for part in parts:
-        for piece in re.split(r"(?<=[a-z\d)])\.\s+(?=(?:See|Cf|Compare|Ibid|Id|Vgl|Siehe|Voir|Ebd)\b)", part):
+        # (after a sentence of prose that ends in a capital or a quote too: "… dealing with Chenery II. See Aaron
+        # L. Nielson, …")
+        for piece in re.split(r"(?<=[A-Za-z\d)”\"])\.\s+(?=(?:See|Cf|Compare|Ibid|Id|Vgl|Siehe|Voir|Ebd)\b)", part):
             piece = NOTE_LEAD.sub("", piece.strip()).strip(" .,")
             if piece:
                 out.append(piece)
@@ -2335,13 +2337,22 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
                                            + len(author.split()[-1].split("/")[0]))}],
                   "source": (journal.start(2), journal.end(2)), "year": (journal.start(3), journal.end(3))}
         return Reference(raw=piece, fields=fields), surname, {venue.lower().strip("."), y}
+    if bare := NOTE_REPORTER.match(piece):
+        # a court's decision cited by its report alone, its name in the body's sentence ("… United States v.
+        # Rahimi,¹" | "¹ 602 U.S. 680 (2024)."): the report names it ("Rahimi, 602 U.S. at 699" later)
+        y = re.search(r"(1[5-9]\d\d|20[0-2]\d)\)", piece[bare.end():])
+        end = bare.end() + (y.end() if y else 0)
+        return Reference(raw=piece[:end].strip(" ,"), fields={"title": (0, bare.end())} | (
+            {"year": (bare.end() + y.start(1), bare.end() + y.end(1))} if y else {})), "", {_report_key(bare)}
     case = NOTE_CASE.match(piece)
     if case and not all(w[:1].isupper() or w in CASE_PARTICLES or not re.search(r"\w", w) for w in re.split(r"\s+v\.?\s+", case.group(0))[0].split()):
         case = None  # (an Italian lead, "Su cui v. S. Ceccanti, …": no party's name)
     if case:
         name = case.group(0).strip(" ,")
+        report = NOTE_REPORT.search(piece[len(name):len(name) + 40])
         return Reference(raw=piece, fields={"title": (0, len(name))} | (
-            {"year": (year[-1].start(1), year[-1].end(1))} if year else {})), "", _title_words(name)
+            {"year": (year[-1].start(1), year[-1].end(1))} if year else {})), "", _title_words(name) | (
+                {_report_key(report)} if report else set())
     quoted = re.match(r"^“([^”]{8,})”,?\s*\S", piece) or re.match(r'^"([^"]{8,})",?\s*\S', piece) \
         or re.match(r"^“([^”]{8,}?),\s*\S", piece)  # (a closing quote the author forgot)
     if quoted and year:
@@ -2390,6 +2401,21 @@ NOTE_AUTHOR_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’.\-]*|&|and|for|of|the|on|
 # "(EU) 2016/679", "Directive 95/46/EC", the Official Journal's "OJ L 295", an opinion's "Opinion 7/2020"
 NOTE_OFFICIAL = re.compile(r"\b(?:COM|SWD|SEC)\s?\(\d{4}\)\s?\d+|\b(?:Regulation|Directive|Decision)\s+\((?:EU|EC|EEC)\)\s+(?:No\s+)?\d{2,4}/\d+"
                            r"|\bDirective\s+\d{2,4}/\d+(?:/E[CU])?|\bOJ\s+[LC]\s+\d+|\bOpinion\s+\d{1,2}/\d{4}")
+# a US court's report: volume, reporter, first page ("602 U.S. 680", "919 F.3d 437", "252 A.3d 471")
+REPORTERS = (r"(?:U\.\s?S\.|S\.\s?Ct\.|L\.\s?Ed\.(?:\s?2d)?|F\.(?:\s?(?:2d|3d|4th))?|F\.\s?Supp\.(?:\s?(?:2d|3d))?|"
+             r"A\.\s?(?:2d|3d)|P\.\s?(?:2d|3d)|N\.E\.(?:\s?(?:2d|3d))?|N\.W\.(?:\s?2d)?|S\.E\.(?:\s?2d)?|"
+             r"S\.W\.(?:\s?(?:2d|3d))?|So\.(?:\s?(?:2d|3d))?|Cal\.\s?Rptr\.(?:\s?(?:2d|3d))?)")
+NOTE_REPORT = re.compile(rf"\b(\d{{1,4}})\s+({REPORTERS})\s+(\d{{1,5}})\b")
+NOTE_REPORTER = re.compile(rf"^(\d{{1,4}})\s+({REPORTERS})\s+(\d{{1,5}})\b")
+# a short form by the report: "Rahimi, 602 U.S. at 699–700", "Batson, 476 U.S. at 96–97"
+NOTE_REPORT_SHORT = re.compile(rf"\b(\d{{1,4}})\s+({REPORTERS})\s+at\s+\d")
+
+
+def _report_key(m: re.Match) -> str:
+    """A report's key: its volume and reporter, without spaces ("602u.s.")."""
+    return "report:" + m.group(1) + re.sub(r"\s+", "", m.group(2).lower())
+
+
 # a court's case as a note names it: "Case C-131/12, …", "Marbury v. Madison", "Google Spain SL v Agencia …";
 # its first party's words capitalised but for these
 CASE_PARTICLES = {"and", "of", "the", "de", "del", "di", "du", "des", "van", "von", "für", "&", "others", "ors"}
@@ -2529,6 +2555,10 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                     # Discipline … (2017)")
                     same = [i for i in same if "" in (_ref_year(refs[i]), _ref_year(work))
                             or _ref_year(refs[i]) == _ref_year(work)]
+                if not same and found is None and (short := NOTE_REPORT_SHORT.search(start[:80])):
+                    # "Rahimi, 602 U.S. at 699": the one decision read before from that volume of that report
+                    same = list(dict.fromkeys(m[2] for m in made if _report_key(short) in m[1]))
+                    same = same if len(same) == 1 else []
                 if not same and found is None and surname and not words:
                     # "Roeder und Rettinghaus, 140.": a short form of author and page names the one work of
                     # that author an earlier note cited in full

@@ -304,3 +304,37 @@ def test_a_note_marked_in_the_title_is_read_and_its_works_named_by_supra_note_1(
             y -= 10.5
     root = xml_of(tmp_path, [page])
     assert firsts(root, 10) == [("2", ["Keith A. F"]), ("3", ["Jason Webb"]), ("4", ["Keith A. F", "Jason Webb"])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Court decisions cited by their report; leads inside a note's prose
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_decision_cited_by_its_report_alone_is_a_work_and_its_short_form_by_volume_names_it(tmp_path):
+    """The Supreme Court Review names the case in the body ("In United States v. Rahimi,¹ …") and its note gives
+    only the report ("¹ 602 U.S. 680 (2024)."): no work was read from it, and "Rahimi, 602 U.S. at 699–700."
+    named none. The report is the work; a short form by the same volume and reporter names it, as it names a
+    decision cited with its name ("Batson v. Kentucky, 476 U.S. 79 (1986)." … "Batson, 476 U.S. at 96–97.")."""
+    page = notes_page(tmp_path, ["The case was decided in United States v. Rahimi.", "The statute was upheld.",
+                                 "The Court followed Batson v. Kentucky.", "Its test was applied."], [
+        "602 U.S. 680 (2024).",
+        "Rahimi, 602 U.S. at 699–700.",
+        "Batson v. Kentucky, 476 U.S. 79 (1986).",
+        "Batson, 476 U.S. at 96–97."], title="Fear of Balancing")
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["602 U.S. 680"]), ("2", ["602 U.S. 680"]), ("3", ["Batson v. Ke"]),
+                                ("4", ["Batson v. Ke"])]
+
+
+def test_a_citation_after_see_generally_inside_prose_or_after_a_sentence_ending_in_a_capital_is_a_work(tmp_path):
+    """A law review's notes lead into their citation inside prose: "For an article exploring when …, see
+    generally Todd Phillips, A Change of Policy, …" (only "see" and "see also" were leads there), and "… dealing
+    with Chenery II. See Aaron L. Nielson, …" (a sentence ending in a capital was not split before "See")."""
+    page = notes_page(tmp_path, ["Adjudication may be better.", "His remarks were transcribed.", "So they said."], [
+        "For an article exploring when adjudication might be superior, see generally Todd Phillips, A Change of "
+        "Policy, 73 ADMIN. L. REV. 495 (2021).",
+        "Nielson has retranscribed the remarks on Chenery II. See Aaron L. Nielson, I Vote for Chenery I, "
+        "YALE J. ON REGUL. (Nov. 24, 2017).",
+        "Id."], title="Chenery II Revisited")
+    root = xml_of(tmp_path, [page])
+    assert firsts(root, 12) == [("1", ["Todd Phillip"]), ("2", ["Aaron L. Nie"]), ("3", ["Aaron L. Nie"])]
