@@ -119,6 +119,18 @@ class Line:
         if len(lower) >= 3 and max(lower) > size and not any(
                 c.text.islower() for c in self.chars if not c.sup and round(c.size * 2) / 2 == size):
             return _commonest(lower)
+        if not lower:
+            # (a line all in small capitals, "TO RUN? HOW THE DEVALUING OF POLITICAL OFFICE …": most words' first
+            # capital at the note's size, the rest smaller; the line is at its words' first capitals' size)
+            ink = [c for c in self.chars if not c.sup]
+            firsts = [round(c.size * 2) / 2 for k, c in enumerate(ink) if c.text.isupper()
+                      and (k == 0 or not ink[k - 1].text.isalpha())]
+            rest = [round(c.size * 2) / 2 for k, c in enumerate(ink) if c.text.isupper()
+                    and k > 0 and ink[k - 1].text.isalpha()]
+            big = max(firsts, default=0.0)
+            if len(firsts) >= 3 and rest and big > size and max(rest) < big \
+                    and sum(f == big for f in firsts) >= 0.5 * len(firsts):
+                return big  # (short words, "TO", "THE", set small throughout, as their lower case would be)
         return size
 
     @cached_property

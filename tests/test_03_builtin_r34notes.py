@@ -225,7 +225,8 @@ def test_a_notes_line_mostly_in_small_capitals_is_read_at_the_notes_size(tmp_pat
     """A law review set by Prince prints authors and book titles in small capitals, capitals at 7 pt in a 9 pt
     note: a note line mostly of them ("13. See, e.g., MORRIS P. FIORINA, UNSTABLE MAJORITIES: …") was read at 7 pt,
     apart from its note, and the note's works were lost. Where a line's commonest size holds no lower-case letter
-    and its lower-case letters are larger, the line is at their size."""
+    and its lower-case letters are larger, the line is at their size; a line all in small capitals ("TO RUN? HOW
+    THE DEVALUING …") is at the size of its words' first capitals."""
     page = raw_pdf.Page()
     page.text(72, 740, "Combatting Extremism", size=18)
     page.text(72, 710, "1 Introduction", size=12, font="F2")
@@ -238,7 +239,8 @@ def test_a_notes_line_mostly_in_small_capitals_is_read_at_the_notes_size(tmp_pat
     y = 200
     notes = [["See Seth J. Hill, A Disconnect in Representation, 77 J. Pol. 1058, 1073 (2015) (concluding so)."],
              ["See, e.g., MORRIS P. FIORINA, UNSTABLE MAJORITIES: POLARIZATION, PARTY SORTING, AND POLITICAL",
-              "STALEMATE 23–24 (2017) (showing data that typical Americans have not polarized at all)."],
+              "STALEMATE 23–24 (2017) (showing typical data); see also ANDREW B. HALL, WHO WANTS",
+              "TO RUN? HOW THE DEVALUING OF POLITICAL OFFICE DRIVES POLARIZATION 25 (2019)."],
              ["See Rachel Kleinfeld, Polarization, Democracy, and Political Violence, Carnegie Endowment (2023)."]]
     for n, lines in enumerate(notes, 1):
         footnote(page, y, str(n), "")
@@ -249,7 +251,8 @@ def test_a_notes_line_mostly_in_small_capitals_is_read_at_the_notes_size(tmp_pat
                 page.text(76, y, line, size=9)
             y -= 11
     root = xml_of(tmp_path, [page])
-    assert firsts(root, 12) == [("1", ["Seth J. Hill"]), ("2", ["MORRIS P. FI"]), ("3", ["Rachel Klein"])]
+    assert firsts(root, 12) == [("1", ["Seth J. Hill"]), ("2", ["MORRIS P. FI", "ANDREW B. HA"]),
+                                ("3", ["Rachel Klein"])]
 
 
 def test_a_citation_with_a_long_explaining_parenthetical_ends_at_its_year(tmp_path):
