@@ -2708,6 +2708,8 @@ def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tup
     page = note.chars[0].page if note.chars else -1
     for j in _mark_search(k, page):
         body = paragraphs[j]
+        if body.note == note.note and page != -1:
+            break  # (an earlier note of the same mark owns the marks before it: an affiliation's "1", a page's)
         if body.note or body.table:
             continue
         if page != -1 and body.chars and body.chars[-1].page < page:
@@ -3244,9 +3246,13 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
             full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
             body_rows.setdefault(ln.page, []).append((ln.x0, ln.x1, ln.base))
-        if ln.size > body_size - 0.6:
-            # (and a title's or a heading's, set larger: "A RESPONSE TO THE THREE PROFESSORS¹", whose note
-            # cites the works the paper answers, the "supra note 1" of the notes after it)
+        groups = [g for g in (list(grp) for sup, grp in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
+                  if any(not c.text.isspace() for c in g)]
+        if abs(ln.size - body_size) < 0.6 or ln.size > body_size and len(groups) == 1 and groups[0][-1] is \
+                next(c for c in reversed(ln.chars) if not c.text.isspace()):
+            # (and a title's or a heading's, set larger, one mark at its end: "A RESPONSE TO THE THREE
+            # PROFESSORS¹", whose note cites the works the paper answers, the "supra note 1" of the notes after
+            # it; not an author line's affiliation marks, "Pamela Forner¹, Anselmo Peñas², …")
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
                     raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))
