@@ -111,7 +111,27 @@ class Line:
             return 0.0
         if sizes.count(sizes[0]) == len(sizes):
             return round(sizes[0] * 2) / 2
-        return _commonest([round(s * 2) / 2 for s in sizes])
+        size = _commonest([round(s * 2) / 2 for s in sizes])
+        # small capitals set as smaller capitals (Prince: a law review's "MORRIS P. FIORINA, UNSTABLE MAJORITIES"
+        # at 7 pt in a 9 pt note): where the line's commonest size holds no lower-case letter and its lower-case
+        # letters are larger, the line is at their size
+        lower = [round(c.size * 2) / 2 for c in self.chars if c.text.islower() and not c.sup]
+        if len(lower) >= 3 and max(lower) > size and not any(
+                c.text.islower() for c in self.chars if not c.sup and round(c.size * 2) / 2 == size):
+            return _commonest(lower)
+        if not lower:
+            # (a line all in small capitals, "TO RUN? HOW THE DEVALUING OF POLITICAL OFFICE …": most words' first
+            # capital at the note's size, the rest smaller; the line is at its words' first capitals' size)
+            ink = [c for c in self.chars if not c.sup]
+            firsts = [round(c.size * 2) / 2 for k, c in enumerate(ink) if c.text.isupper()
+                      and (k == 0 or not ink[k - 1].text.isalpha())]
+            rest = [round(c.size * 2) / 2 for k, c in enumerate(ink) if c.text.isupper()
+                    and k > 0 and ink[k - 1].text.isalpha()]
+            big = max(firsts, default=0.0)
+            if len(firsts) >= 3 and rest and big > size and max(rest) < big \
+                    and sum(f == big for f in firsts) >= 0.5 * len(firsts):
+                return big  # (short words, "TO", "THE", set small throughout, as their lower case would be)
+        return size
 
     @cached_property
     def bold(self) -> bool:
@@ -1925,6 +1945,30 @@ class Document:
     printed_labels: tuple[str, ...] = ()
 
 
+def _body_above_its_notes(lines: list[Line], sizes: Counter, size: float) -> float:
+    """The body's size where the commonest size is its footnotes': a law review sets more words in its notes
+    than in its body (a 10.5 pt body over 9 pt notes, 60% of the characters), and read at the notes' size every
+    body line was larger than the body and stood as a heading. A larger size (up to 1.4 times) holding a quarter
+    as many characters whose full lines stand above every full line of the commonest size in their column, on
+    seven in ten of the three or more columns holding both, is the body's."""
+    for larger in sorted((s for s, n in sizes.items() if size < s <= size * 1.4 and n >= 0.25 * sizes[size]),
+                         key=lambda s: -sizes[s]):
+        lowest: dict[tuple[int, int], float] = {}  # (page, column) -> lowest baseline of a full line at the larger
+        highest: dict[tuple[int, int], float] = {}  # ... -> highest baseline of a full line at the commonest size
+        for ln in lines:
+            if len(ln.text) < 30:
+                continue
+            key = (ln.page, ln.column)
+            if abs(ln.size - larger) < 0.3:
+                lowest[key] = min(lowest.get(key, ln.base), ln.base)
+            elif abs(ln.size - size) < 0.3:
+                highest[key] = max(highest.get(key, ln.base), ln.base)
+        both = [k for k in lowest if k in highest]
+        if len(both) >= 3 and sum(lowest[k] > highest[k] for k in both) >= 0.7 * len(both):
+            return larger
+    return size
+
+
 def read_pdf(path: Path) -> Document:
     """Parse a PDF into sections, paragraphs (chars with link ids) and references."""
     data = Path(path).read_bytes()
@@ -1980,6 +2024,7 @@ def read_pdf(path: Path) -> Document:
         top = sizes[body_size]
         body_size = max((s for s, n in sizes.items() if body_size < s <= body_size * 1.25 and n >= 0.9 * top),
                         default=body_size)
+        body_size = _body_above_its_notes(before, sizes, body_size)
     weights = Counter([c.weight for ln in all_lines for c in ln.chars if c.text.isalpha()])
     bold_from = max(600, (weights.most_common(1)[0][0] if weights else 400) + 150)
     for ln in all_lines:
@@ -2175,6 +2220,7 @@ def read_pdf(path: Path) -> Document:
                                                               re.sub(r"^\s*\d{1,3}\.\s*", "", ref.raw)],
                                  note=re.sub(r"\D", "", ref.label)) for ref in references if re.fullmatch(r"\d{1,3}\.", ref.label)]
         references = []
+    paragraphs = _endnotes_section(paragraphs, sections)
     # footnotes read with their marks: the marks the body raises for them are no citations of numbered entries
     footnote_marks = {par.note for par in paragraphs if par.note}
     paragraphs = link_notes(paragraphs, references)
@@ -2200,7 +2246,7 @@ NOTE_LEAD = re.compile(r"^\s*(?:(?:see(?:\s+also|\s+generally)?|cf|compare|e\.\s
                        r"ebenso|auch|etwa|so(?:\s+etwa|\s+auch|\s+schon)?|statt aller|insb|z\.\s?b)\b\.?,?:?\s*)+", re.I)
 # a lead that ends inside a note's prose ("Zum Trödelvertrag s. Windscheid, …", "For more on this, see Lewis, …",
 # Italian "Su cui v. S. Ceccanti, …", "si vedano almeno …"): the citation starts after it
-NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also)?|cf\.?|voir|von|bei|by|"
+NOTE_INNER_LEAD = re.compile(r"(?:^|[\s,(])(?:s\.|vgl\.|siehe|see(?: also| generally)?|cf\.?|voir|von|bei|by|"
                              r"(?:[sS]i\s+ved(?:a|ano)|[vV]edi|[vV]\.)(?:\s+(?:almeno|anche|in generale|per tutti))*)\s+(?=[A-ZÀ-ÖØ-Þ“\"])")
 # a note's prose that ends in a colon before its citations ("To name only a few examples: Bähr/Brunner, …",
 # "For Austria: Somek, …"): the citation starts after it
@@ -2246,18 +2292,27 @@ def note_citations(text: str) -> list[str]:
     parts.append(text[start:])
     out = []
     for part in parts:
-        for piece in re.split(r"(?<=[a-z\d)])\.\s+(?=(?:See|Cf|Compare|Ibid|Id|Vgl|Siehe|Voir|Ebd)\b)", part):
+        # (after a sentence of prose that ends in a capital or a quote too: "… dealing with Chenery II. See Aaron
+        # L. Nielson, …")
+        for piece in re.split(r"(?<=[A-Za-z\d)”\"])\.\s+(?=(?:See|Cf|Compare|Ibid|Id|Vgl|Siehe|Voir|Ebd)\b)", part):
             piece = NOTE_LEAD.sub("", piece.strip()).strip(" .,")
             if piece:
                 out.append(piece)
     return out
 
 
+# two authors with their middle initials, each of up to four words, joined by "&" or "and" ("Brea L. Perry &
+# Daniel J. Losen", "Jesse M. Cross & Abbe R. Gluck": seven words, more than one author part holds)
+NOTE_TWO_AUTHORS = re.compile(r"^(?:(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*|[A-Z]\.)\s*){1,4}(?:&|and)\s+"
+                              r"(?:(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*|[A-Z]\.)\s*){1,4}$")
+
+
 def _cited_author(piece: str) -> str:
     """The author part of a citation ("Michel Foucault" of "Michel Foucault, Discipline and Punish, 27"), or ""
     where the piece does not open with a name followed by a comma (a remark: "In 1848, the army …")."""
     head = piece.split(",", 1)[0].strip()
-    if "," not in piece or not head or re.search(r"(?<![A-Za-z])\d", head) or not NOTE_AUTHOR.match(head):
+    if "," not in piece or not head or re.search(r"(?<![A-Za-z])\d", head) \
+            or not (NOTE_AUTHOR.match(head) or NOTE_TWO_AUTHORS.match(head)):
         return ""
     return head
 
@@ -2342,9 +2397,21 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
         # 40. The difference between …"): the citation ends at the first full stop after its year or pages
         cut = next((m for m in re.finditer(r"(?<=[\d)])\.\s+(?=[A-ZÀ-ÖØ-Þ])", piece)
                     if NOTE_YEAR.search(piece[:m.start()])), None)
-        if cut is None or len(piece[:cut.start()].split()) > 60:
+        end = cut.start() if cut is not None else None
+        if end is None or len(piece[:end].split()) > 60:
+            # (a Bluebook citation and its long explaining parenthetical: "…, 15 SETON HALL L. REV. 276, 280–82
+            # (1985) (explaining that it is much more difficult … “there always . . .” …)": it ends at the
+            # parenthesis that holds its year)
+            dated = re.search(r"\((?:[^()]*[\s.])?(?:1[5-9]\d\d|20[0-2]\d)\)", piece)
+            end = dated.end() if dated is not None else None
+        if end is None or len(piece[:end].split()) > 60:
             return None
-        piece = piece[:cut.start()]
+        piece = piece[:end]
+    if NOTE_STATUTE.search(piece[:200]) and not re.search(r"\b(?:Rep\.\s?No|Cong\.\s?Rec|Doc\.\s?No)\.?", piece[:200]):
+        # a statute or a bill ("Rent Relief Act of 2023, H.R. 6721, 118th Cong. (2023)", "Pub. L. No. 63-203,
+        # 38 Stat. 717", "15 U.S.C. § 45"): a law cited names no work, as its articles do not (a committee's
+        # report or the Congressional Record is one)
+        return None
     year = list(NOTE_YEAR.finditer(piece))
     if official := NOTE_OFFICIAL.search(piece[:160]):
         # an official document named by its number ("COM(2022) 209 final", "Regulation (EU) 2016/679",
@@ -2362,13 +2429,22 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
                                            + len(author.split()[-1].split("/")[0]))}],
                   "source": (journal.start(2), journal.end(2)), "year": (journal.start(3), journal.end(3))}
         return Reference(raw=piece, fields=fields), surname, {venue.lower().strip("."), y}
+    if bare := NOTE_REPORTER.match(piece):
+        # a court's decision cited by its report alone, its name in the body's sentence ("… United States v.
+        # Rahimi,¹" | "¹ 602 U.S. 680 (2024)."): the report names it ("Rahimi, 602 U.S. at 699" later)
+        y = re.search(r"(1[5-9]\d\d|20[0-2]\d)\)", piece[bare.end():])
+        end = bare.end() + (y.end() if y else 0)
+        return Reference(raw=piece[:end].strip(" ,"), fields={"title": (0, bare.end())} | (
+            {"year": (bare.end() + y.start(1), bare.end() + y.end(1))} if y else {})), "", {_report_key(bare)}
     case = NOTE_CASE.match(piece)
     if case and not all(w[:1].isupper() or w in CASE_PARTICLES or not re.search(r"\w", w) for w in re.split(r"\s+v\.?\s+", case.group(0))[0].split()):
         case = None  # (an Italian lead, "Su cui v. S. Ceccanti, …": no party's name)
     if case:
         name = case.group(0).strip(" ,")
+        report = NOTE_REPORT.search(piece[len(name):len(name) + 40])
         return Reference(raw=piece, fields={"title": (0, len(name))} | (
-            {"year": (year[-1].start(1), year[-1].end(1))} if year else {})), "", _title_words(name)
+            {"year": (year[-1].start(1), year[-1].end(1))} if year else {})), "", _title_words(name) | (
+                {_report_key(report)} if report else set())
     quoted = re.match(r"^“([^”]{8,})”,?\s*\S", piece) or re.match(r'^"([^"]{8,})",?\s*\S', piece) \
         or re.match(r"^“([^”]{8,}?),\s*\S", piece)  # (a closing quote the author forgot)
     if quoted and year:
@@ -2404,6 +2480,10 @@ def _note_work(piece: str) -> tuple[Reference, str, set[str]] | None:
     return Reference(raw=piece, fields=fields), _surname(author), _title_words(title)
 
 
+# a US statute or bill as a note cites it: a Congress's bill number and session, a public law, the Statutes at Large
+# or the Code's section
+NOTE_STATUTE = re.compile(r"\b\d{1,3}(?:st|nd|rd|th)\s+Cong\.\s*\(\d{4}\)|\bPub\.\s?L\.\s?No\.|\b\d+\s+U\.S\.C\.?\s*§"
+                          r"|\b\d+\s+Stat\.\s+\d+")
 # an author-date citation in a note (APA): the authors ("Feinstein, S., & Wood, R.", a body's name), the year in
 # parentheses ("(1995).", "(2015, May 3).", "(n.d.)."), the title up to its full stop
 NOTE_AUTHOR_DATE = re.compile(r"^([^()]{2,160}?)\.?\s*\(((?:1[5-9]|20)\d\d[a-z]?(?:,[^)]{1,30})?|n\.\s?d\.)\)\.\s+"
@@ -2413,10 +2493,31 @@ NOTE_AUTHOR_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’.\-]*|&|and|for|of|the|on|
 # "(EU) 2016/679", "Directive 95/46/EC", the Official Journal's "OJ L 295", an opinion's "Opinion 7/2020"
 NOTE_OFFICIAL = re.compile(r"\b(?:COM|SWD|SEC)\s?\(\d{4}\)\s?\d+|\b(?:Regulation|Directive|Decision)\s+\((?:EU|EC|EEC)\)\s+(?:No\s+)?\d{2,4}/\d+"
                            r"|\bDirective\s+\d{2,4}/\d+(?:/E[CU])?|\bOJ\s+[LC]\s+\d+|\bOpinion\s+\d{1,2}/\d{4}")
+# a US court's report: volume, reporter, first page ("602 U.S. 680", "919 F.3d 437", "252 A.3d 471")
+REPORTERS = (r"(?:U\.\s?S\.|S\.\s?Ct\.|L\.\s?Ed\.(?:\s?2d)?|F\.(?:\s?(?:2d|3d|4th))?|F\.\s?Supp\.(?:\s?(?:2d|3d))?|"
+             r"A\.\s?(?:2d|3d)|P\.\s?(?:2d|3d)|N\.E\.(?:\s?(?:2d|3d))?|N\.W\.(?:\s?2d)?|S\.E\.(?:\s?2d)?|"
+             r"S\.W\.(?:\s?(?:2d|3d))?|So\.(?:\s?(?:2d|3d))?|Cal\.\s?Rptr\.(?:\s?(?:2d|3d))?)")
+NOTE_REPORT = re.compile(rf"\b(\d{{1,4}})\s+({REPORTERS})\s+(\d{{1,5}})\b")
+NOTE_REPORTER = re.compile(rf"^(\d{{1,4}})\s+({REPORTERS})\s+(\d{{1,5}})\b")
+# a short form by the report: "Rahimi, 602 U.S. at 699–700", "Batson, 476 U.S. at 96–97"
+NOTE_REPORT_SHORT = re.compile(rf"\b(\d{{1,4}})\s+({REPORTERS})\s+at\s+\d")
+
+
+def _report_key(m: re.Match) -> str:
+    """A report's key: its volume and reporter, without spaces ("602u.s.")."""
+    return "report:" + m.group(1) + re.sub(r"\s+", "", m.group(2).lower())
+
+
 # a court's case as a note names it: "Case C-131/12, …", "Marbury v. Madison", "Google Spain SL v Agencia …";
 # its first party's words capitalised but for these
 CASE_PARTICLES = {"and", "of", "the", "de", "del", "di", "du", "des", "van", "von", "für", "&", "others", "ors"}
 NOTE_CASE = re.compile(r"^(?:(?:Joined\s+)?Cases?\s+[CT]-\d+/\d+[^,]*|[A-Z][\w.,'’&\- ]{1,80}?\s+v\.?\s+[A-Z][\w.'’&\- ]{1,80}?)(?=,|\s*\(|$)")
+
+
+def _ref_year(ref: Reference) -> str:
+    """The year a work read from a note prints, or ""."""
+    span = ref.fields.get("year")
+    return ref.raw[span[0]:span[1]] if span else ""
 
 
 def _same_work(surname: str, words: set[str], other: tuple[str, set[str], int], full: bool = False) -> bool:
@@ -2486,10 +2587,15 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
         cited: list[tuple[str, int]] = []
         opens = False  # the note's first citation names a work: the note is the mark's locators
         author_before = ""
+        unresolved = False  # a citation of this note before named no work read: an "Id." after it names none
         for n_piece, piece in enumerate(note_citations(text)):
             found_idx, surname = None, ""
             if NOTE_IBID.match(piece):
-                if len(previous) == 1:
+                # "Id." inside a note is the citation just before it in that note ("See Kuehn, supra note 1, at
+                # 646. … Id. at 655."), the note before's one work only where none came before
+                if cited:
+                    found_idx = cited[-1][1]
+                elif not unresolved and len(previous) == 1:
                     found_idx = previous[0]
                 opens = opens or (n_piece == 0 and found_idx is not None)
                 if found_idx is not None:
@@ -2499,7 +2605,10 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
             if same_author and author_before:
                 piece = piece[same_author.end():]
             back = NOTE_BACK.search(piece)
-            if back and _note_work(piece) is None:  # (a work cited in full before "supra note 9" is that work)
+            # (a work cited in full before "supra note 9" is that work; a page after it, "supra note 7, at
+            # 1509–14", is no year that would make the short form a work of its own)
+            if back and _note_work(piece[:back.start()]) is None and (
+                    _note_work(piece) is None or re.fullmatch(r"[\s,]*(?:at\s+)?[\d–\-,\s&n.]*", piece[back.end():])):
                 earlier = by_note.get(back.group(1) or back.group(2), [])
                 name = author_before if same_author else _surname(piece.split("(")[0].split(",")[0])
                 hits = [i for s, i in earlier if s and s == name] or (
@@ -2512,6 +2621,7 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 # author's name is a short form of its own, naming the one work of that author read before)
                 piece = piece[:back.start()]
                 if not name or not _cited_author(piece):
+                    unresolved = True
                     continue
             if with_bibliography:
                 for start in _citation_starts(piece):
@@ -2536,6 +2646,16 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 if same_author and author_before:
                     surname = author_before
                 same = [m[2] for m in made if _same_work(surname, words, m, full=found is not None)]
+                if found is not None:
+                    # (a full citation of another year is another work of the author, however alike the titles:
+                    # "The High Cost of Harsh Discipline … (2016)" is not "The Hidden Cost of … Harsh School
+                    # Discipline … (2017)")
+                    same = [i for i in same if "" in (_ref_year(refs[i]), _ref_year(work))
+                            or _ref_year(refs[i]) == _ref_year(work)]
+                if not same and found is None and (short := NOTE_REPORT_SHORT.search(start[:80])):
+                    # "Rahimi, 602 U.S. at 699": the one decision read before from that volume of that report
+                    same = list(dict.fromkeys(m[2] for m in made if _report_key(short) in m[1]))
+                    same = same if len(same) == 1 else []
                 if not same and found is None and surname and not words:
                     # "Roeder und Rettinghaus, 140.": a short form of author and page names the one work of
                     # that author an earlier note cited in full
@@ -2554,6 +2674,8 @@ def link_notes(paragraphs: list[Paragraph], refs: list[Reference]) -> list[Parag
                 cited.append((surname, found_idx))
                 author_before = surname or author_before
                 opens = opens or n_piece == 0
+            elif back or _cited_author(piece):
+                unresolved = True
         if with_bibliography:
             # author-year markers inside the note's prose ("… is inelastic (Autor 2015, p. 17).")
             for _, _, idx in find_markers(text, refs):
@@ -2607,6 +2729,38 @@ def _bracket_markers(paragraphs: list[Paragraph], refs: list[Reference]) -> int:
                if all(n in by_label for n in expand_numbers(m.group(1))))
 
 
+ENDNOTES_HEADING = re.compile(rf"^{HEADING_ORNAMENT}(?:end\s?notes|notes)[.:]?$", re.I)
+
+
+def _endnotes_section(paragraphs: list[Paragraph], sections: list[str]) -> list[Paragraph]:
+    """Endnotes under their own heading ("ENDNOTES", "Notes") read as the body's last section, each opened by
+    its number at the text's size ("1 We believe …", "2 Educators for Excellence, Letter …", a report's), its
+    lines a paragraph or more of their own: each note becomes a note of its own for ``link_notes`` (as endnotes
+    read as a numbered bibliography do), the paragraphs that do not open with the next number going on with the
+    note before. Three or more notes numbered from 1 in order, opening most of the section's paragraphs."""
+    heads = [i for i, title in enumerate(sections) if ENDNOTES_HEADING.match(title.strip())]
+    if not heads:
+        return paragraphs
+    head = heads[-1]
+    members = [k for k, par in enumerate(paragraphs) if par.section == head and not par.note and not par.table]
+    notes: list[tuple[str, list[str]]] = []
+    for k in members:
+        text = "".join(c.text for c in paragraphs[k].chars).strip()
+        m = re.match(r"(\d{1,3})\.?\s+(?=\S)", text)
+        if m and int(m.group(1)) == len(notes) + 1:
+            notes.append((m.group(1), [text[m.end():]]))
+        elif notes:
+            notes[-1][1].append(text)
+        else:
+            return paragraphs
+    if len(notes) < 3 or len(notes) < 0.5 * len(members):
+        return paragraphs
+    taken = set(members)
+    return [par for k, par in enumerate(paragraphs) if k not in taken] + [
+        Paragraph(head, [Char(ch, 0, 0, 0, 0, 0, page=-1) for ch in " ".join(texts)], note=mark)
+        for mark, texts in notes]
+
+
 def _entries_are_notes(refs: list[Reference]) -> bool:
     """Is a numbered "bibliography" a paper's endnotes: labelled "1.", "2.", …, and at least a sixth of them
     (three or more) notes rather than works ("Ibid at 538.", "González, supra note 2 at para 93.", "See …")?"""
@@ -2653,8 +2807,12 @@ def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tup
     page = note.chars[0].page if note.chars else -1
     for j in _mark_search(k, page):
         body = paragraphs[j]
+        if body.note == note.note and page != -1:
+            break  # (an earlier note of the same mark owns the marks before it: an affiliation's "1", a page's)
         if body.note or body.table:
             continue
+        if page != -1 and body.chars and body.chars[-1].page < page:
+            break  # (a paragraph that ends on a page before the note's holds no mark of it, nor do those before)
         span = _raised_mark(body, note.note, page)
         if span is not None:
             return body, span
@@ -2662,9 +2820,10 @@ def _body_with_mark(paragraphs: list[Paragraph], k: int) -> tuple[Paragraph, tup
 
 
 def _mark_search(k: int, page: int) -> range:
-    """The paragraphs to look in for note ``k``'s mark: a footnote's, the few before it (the paragraph it
-    interrupts); an endnote's (page -1), the body from its start, in order."""
-    return range(0, k) if page == -1 else range(k - 1, max(-1, k - 12), -1)
+    """The paragraphs to look in for note ``k``'s mark: a footnote's, those before it back to the paragraph it
+    interrupts (a law review's paragraph that runs over three pages, each page's notes read after it, is a dozen
+    paragraphs back); an endnote's (page -1), the body from its start, in order."""
+    return range(0, k) if page == -1 else range(k - 1, max(-1, k - 60), -1)
 
 
 def _raised_mark(par: Paragraph, mark: str, page: int) -> tuple[int, int] | None:
@@ -3186,7 +3345,13 @@ def _body(all_lines: list[Line], headings: list[bool], ref_start: int | None, ti
             foot_from[key] = min(foot_from.get(key, ln.base), ln.base)
             full_width[key] = max(full_width.get(key, 0.0), ln.x1 - ln.x0)
             body_rows.setdefault(ln.page, []).append((ln.x0, ln.x1, ln.base))
-        if abs(ln.size - body_size) < 0.6:
+        groups = [g for g in (list(grp) for sup, grp in itertools.groupby(ln.chars, key=lambda c: c.sup) if sup)
+                  if any(not c.text.isspace() for c in g)]
+        if abs(ln.size - body_size) < 0.6 or ln.size > body_size and len(groups) == 1 and groups[0][-1] is \
+                next(c for c in reversed(ln.chars) if not c.text.isspace()):
+            # (and a title's or a heading's, set larger, one mark at its end: "A RESPONSE TO THE THREE
+            # PROFESSORS¹", whose note cites the works the paper answers, the "supra note 1" of the notes after
+            # it; not an author line's affiliation marks, "Pamela Forner¹, Anselmo Peñas², …")
             for sup, group in itertools.groupby(ln.chars, key=lambda c: c.sup):
                 if sup:
                     raised.setdefault(ln.page, set()).update(re.findall(r"\d{1,3}|[*†‡§¶]", "".join(c.text for c in group)))
