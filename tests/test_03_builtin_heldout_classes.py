@@ -377,10 +377,9 @@ def test_link_words_on_a_line_of_their_own_are_no_label(tmp_path):
     assert marks(root) == [("2", "2. Author2, "), ("4,5", "4. Author4, ")]
 
 
-def test_bracketed_marker_without_its_link_in_a_linked_paper_names_its_numbered_entry(tmp_path):
-    """A PDF whose bracketed markers are links may leave one without ("[3]" at a page's foot, MDPI): where the
-    paper cites by linked bracketed numbers and its entries are numbered, "[3]" names entry 3 as the linked
-    markers name theirs; a number in brackets after "Table" or "Figure" stays text."""
+def linked_mdpi_page(tmp_path: Path, unlinked: list[str], refs_y: float) -> raw_pdf.Page:
+    """An MDPI-like page whose five body markers ("[1]", "[2]", "[4]", "[5]", "[1]") are links to their entries,
+    then the lines ``unlinked`` (no links), then "References" at ``refs_y`` and five numbered entries."""
     page = raw_pdf.Page()
     page.text(72, 740, "A Paper Title Set Large", size=18)
     page.text(72, 700, "1. Introduction", size=12, font="F2")
@@ -392,12 +391,22 @@ def test_bracketed_marker_without_its_link_in_a_linked_paper_names_its_numbered_
         page.text(72, y, f"{text}{n}].")
         spots.append((end_x(tmp_path, 72, text), y, int(n)))
         y -= 12
-    page.text(72, y, f"{BODY}, third, not linked [3], and Table [2] stays text.")
-    page.text(72, 570, "References", size=12, font="F2")
-    tops = mdpi_entries(page, 550)
+    for text in unlinked:
+        page.text(72, y, text)
+        y -= 12
+    page.text(72, refs_y, "References", size=12, font="F2")
+    tops = mdpi_entries(page, refs_y - 20)
     for x, y_line, n in spots:
         page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
-    root = xml_of(tmp_path, [page])
+    return page
+
+
+def test_bracketed_marker_without_its_link_in_a_linked_paper_names_its_numbered_entry(tmp_path):
+    """A PDF whose bracketed markers are links may leave one without ("[3]" at a page's foot, MDPI): where the
+    paper cites by linked bracketed numbers and its entries are numbered, "[3]" names entry 3 as the linked
+    markers name theirs; a number in brackets after "Table" or "Figure" stays text."""
+    root = xml_of(tmp_path, [linked_mdpi_page(tmp_path, [f"{BODY}, third, not linked [3], and Table [2] stays text."],
+                                              570)])
     assert [m for m, _ in marks(root)] == ["1", "2", "4", "5", "1", "3"]
     assert marks(root)[-1] == ("3", "3. Author3, ")
 

@@ -10,19 +10,10 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
+from test_03_builtin_r33a_classes import _linked  # noqa: E402
 from test_03_builtin_real_classes import builtin  # noqa: E402  (one PDF-to-XML helper for these files)
 
 PROSE = "The growth rate of structure is measured from the anisotropy of the galaxy correlation function"
-
-
-def _linked(root) -> list[tuple[str, list[str]]]:
-    """Each body paragraph that links: its text and the entries its xrefs name."""
-    out = []
-    for p in root.find("body").iter("p"):
-        rids = [r for x in p.iter("xref") for r in (x.get("rid") or "").split()]
-        if rids:
-            out.append((" ".join("".join(p.itertext()).split()), rids))
-    return out
 
 
 def test_mnras_entries_with_spaced_initials_after_the_surname_are_cited_by_that_surname(tmp_path):

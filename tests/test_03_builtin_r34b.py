@@ -10,8 +10,7 @@ from helpers import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 import raw_pdf  # noqa: E402
-from test_03_builtin_heldout_classes import marks, mdpi_entries  # noqa: E402
-from test_03_builtin_published_classes import end_x  # noqa: E402
+from test_03_builtin_heldout_classes import linked_mdpi_page, marks, mdpi_entries  # noqa: E402
 from test_03_builtin_real_classes import BODY, xml_of  # noqa: E402
 
 
@@ -20,23 +19,8 @@ def test_bracketed_values_before_a_multiplier_or_a_unit_are_no_citation_in_a_lin
     frequency" unlinked: its numbers all name entries, and the rule that an unlinked "[3]" of a linked paper names
     entry 3 (a link lost at a page's foot) read it as four citations. Values that "times", "×", "-fold", "%" or a
     unit ("mm", "Hz") follow are no citation, linked paper or not; an unlinked "[3]" before a word still cites."""
-    page = raw_pdf.Page()
-    page.text(72, 740, "A Paper Title Set Large", size=18)
-    page.text(72, 700, "1. Introduction", size=12, font="F2")
-    lines = [(f"{BODY}, first [", "1"), (f"{BODY}, second [", "2"), (f"{BODY}, fourth [", "4"),
-             (f"{BODY}, fifth [", "5"), (f"{BODY}, first again [", "1")]
-    y = 680
-    spots = []
-    for text, n in lines:
-        page.text(72, y, f"{text}{n}].")
-        spots.append((end_x(tmp_path, 72, text), y, int(n)))
-        y -= 12
-    page.text(72, y, "Dashed vertical lines indicate [1, 3, 5] times the turbine rotational frequency.")
-    page.text(72, y - 12, "The blades were cut at [2, 4] mm from the root, as set out in [3] before.")
-    page.text(72, 550, "References", size=12, font="F2")
-    tops = mdpi_entries(page, 530)
-    for x, y_line, n in spots:
-        page.link((x - 1, y_line - 2, x + 7, y_line + 9), page=0, x=72, y=tops[n - 1] + 9)
+    page = linked_mdpi_page(tmp_path, ["Dashed vertical lines indicate [1, 3, 5] times the turbine rotational frequency.",
+                                       "The blades were cut at [2, 4] mm from the root, as set out in [3] before."], 550)
     root = xml_of(tmp_path, [page])
     assert [m for m, _ in marks(root)] == ["1", "2", "4", "5", "1", "3"]
     assert marks(root)[-1] == ("3", "3. Author3, ")
