@@ -729,7 +729,10 @@ def pair_source(row: dict, mirror: Path, tmp: Path) -> Path | None:
 def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: int = 120) -> tuple[Path | None, str]:
     """Compile a source (``engine``: pdflatex, xelatex or lualatex; bibtex or biber as the source asks, a
     shipped ``.bbl`` used as it is) into ``cache``, keyed by the source's bytes and the engine: the PDF
-    is a derived file, made on demand and never kept in the repository. Missing figures are drawn as frames
+    is a derived file, made on demand and never kept in the repository. The main file it was compiled from is
+    written beside it (``.main``): a manifest that names another main file of the same source (a repository
+    holding two papers) compiles again rather than reading the other paper's PDF; a cached PDF with no
+    ``.main`` (made before this was recorded) is taken as it is. Missing figures are drawn as frames
     (graphicx's draft setting). Returns (pdf or None, how it was obtained or why it failed)."""
     import hashlib
     import shutil
@@ -738,7 +741,8 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
     for f in sorted(p for p in src.rglob("*") if p.is_file()):
         digest.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes())
     out = cache / f"{src.name}-{engine}-{digest.hexdigest()[:12]}.pdf"
-    if out.is_file():
+    made_from = out.with_suffix(".main")
+    if out.is_file() and (not made_from.is_file() or made_from.read_text() == main_tex):
         return out, f"cached, {out.with_suffix('.how').read_text()}" if out.with_suffix(".how").is_file() else "cached"
     if not shutil.which(engine):
         return None, f"{engine} not installed (texlive-latex-extra, texlive-publishers, texlive-science, biber)"
@@ -806,6 +810,7 @@ def compile_pair(src: Path, main_tex: str, engine: str, cache: Path, timeout: in
         shutil.copyfile(pdf, part)
         part.replace(out)
         out.with_suffix(".how").write_text(how)
+        made_from.write_text(main_tex)
     return out, how
 
 

@@ -327,3 +327,36 @@ def test_pairs_judge_reads_an_inline_entry_set_with_bibinfo_fields_as_it_prints(
                                                                                   index=False)
     stats = bench.judge_pdf_paper(check, paper, "main.tex", csv_dir, "p")
     assert (stats["keys"], stats["reached"], stats["links"], stats["right"]) == (1, 1, 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bench.py --pairs: the PDF cache remembers the main file a PDF was compiled from
+# ---------------------------------------------------------------------------------------------------------
+
+def test_pairs_cache_compiles_again_for_another_main_file_of_the_same_source(tmp_path, monkeypatch):
+    """A repository holding two papers (an arXiv and a journal version) is one source with two main files: the
+    cache, keyed by the source's bytes and the engine, handed the first paper's PDF to a manifest row naming the
+    second. The main file is recorded beside the PDF and another one compiles again. The engine here is a stand-in
+    on PATH that writes a PDF naming the file it was given (no TeX needed)."""
+    bench = _load("bench_pairs_cache", "bench.py")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    engine = tools / "pdflatex"
+    engine.write_text(f"#!{sys.executable}\nimport sys, pathlib\nmain = pathlib.Path(sys.argv[-1])\n"
+                      "main.with_suffix('.pdf').write_bytes(b'%PDF-1.4 ' + main.name.encode() + b'\\n%%EOF\\n')\n")
+    engine.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    src = tmp_path / "two-papers"
+    src.mkdir()
+    for name in ("arxiv.tex", "journal.tex"):
+        (src / name).write_text("\\documentclass{article}\\begin{document}Text.\\end{document}\n")
+    cache = tmp_path / "cache"
+    first, how = bench.compile_pair(src, "arxiv.tex", "pdflatex", cache)
+    assert how == "compiled" and b"arxiv.tex" in first.read_bytes()
+    again, how = bench.compile_pair(src, "arxiv.tex", "pdflatex", cache)
+    assert how.startswith("cached") and again == first
+    other, how = bench.compile_pair(src, "journal.tex", "pdflatex", cache)
+    assert how == "compiled" and b"journal.tex" in other.read_bytes()
+    (cache / first.with_suffix(".main").name).unlink()  # a PDF cached before the main file was recorded
+    kept, how = bench.compile_pair(src, "arxiv.tex", "pdflatex", cache)
+    assert how.startswith("cached") and b"journal.tex" in kept.read_bytes()
